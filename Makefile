@@ -1,0 +1,119 @@
+# ngx_member: a dynamic module for Debian 12's nginx, its two plain C
+# libraries, their tests, the demo and the benchmark.
+#
+#   make          build/ngx_http_member_module.so
+#   make run      the demo on 127.0.0.1:8080 (make stop ends it)
+#   make test     every test; ends with "N passed, N failed"
+#   make bench    the card benchmark against the peers (bench/README.md)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+NGX_SRC := /usr/share/nginx/src
+MODULE  := build/ngx_http_member_module.so
+
+# Debian packages the build, the demo and the tests need.
+DEB_BUILD := gcc make pkg-config nginx nginx-dev libhiredis-dev \
+             libjansson-dev libssl-dev libqrencode-dev libpng-dev \
+             libexpat1-dev
+DEB_RUN   := redis-server redis-tools curl jq
+DEB_TEST  := libcmocka-dev python3 zbar-tools
+DEB_BENCH := wrk lua-nginx-redis libnginx-mod-http-lua lua-cjson
+
+CFLAGS_LIB := -O2 -g -Wall -Wextra -Werror -fPIC -std=gnu99 \
+              -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+
+GATEWAY_SRCS := $(wildcard gateway/*.c)
+QRCODE_SRCS  := $(wildcard qrcode/*.c)
+GATEWAY_OBJS := $(GATEWAY_SRCS:%.c=build/obj/%.o)
+QRCODE_OBJS  := $(QRCODE_SRCS:%.c=build/obj/%.o)
+LIBS_A       := build/libmember_gateway.a build/libmember_qrcode.a
+
+MODULE_SRCS  := $(wildcard ngx_member_module/*.c ngx_member_module/*.h)
+LUA_SCRIPTS  := $(sort $(wildcard ngx_member_module/lua/*.lua))
+GEN          := build/gen/ngx_http_member_scripts.c \
+                build/gen/ngx_http_member_scripts.h
+
+UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
+UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
+UNIT_LIBS    := -lcmocka -lqrencode -lpng -lexpat -ljansson -lcrypto
+
+.PHONY: all deps deps-test deps-bench unit integration test run stop \
+        bench clean
+
+all: deps $(MODULE)
+
+# apt-get only what is missing, so that a second run costs one dpkg query.
+define apt_install
+	@missing=$$(for p in $(1); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	        | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && \
+	    apt-get install -y -qq --no-install-recommends $$missing \
+	        >/dev/null; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(DEB_BUILD) $(DEB_RUN))
+
+deps-test: deps
+	$(call apt_install,$(DEB_TEST))
+
+deps-bench: deps
+	$(call apt_install,$(DEB_BENCH))
+
+build/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) -MMD -MP -c -o $@ $<
+
+-include $(GATEWAY_OBJS:.o=.d) $(QRCODE_OBJS:.o=.d)
+
+build/libmember_gateway.a: $(GATEWAY_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+build/libmember_qrcode.a: $(QRCODE_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+# Redis scripts are .lua files of their own, compiled into the module.
+$(GEN): $(LUA_SCRIPTS) tools/lua2c.sh
+	@mkdir -p build/gen
+	tools/lua2c.sh build/gen $(LUA_SCRIPTS)
+
+build/Makefile: config
+	mkdir -p build && cd $(NGX_SRC) && . ./conf_flags && ./configure \
+	  --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
+	  --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+	  "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
+	  --builddir=$(CURDIR)/build >$(CURDIR)/build/configure.log
+
+# The archives are not prerequisites nginx's Makefile knows: remove the .so
+# so that it is relinked.
+$(MODULE): build/Makefile $(MODULE_SRCS) $(LIBS_A) $(GEN)
+	rm -f $@ && $(MAKE) -s -C $(NGX_SRC) -f $(CURDIR)/build/Makefile modules
+
+build/tests/%: tests/unit/%.c $(LIBS_A)
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS_LIB) -Igateway -Iqrcode -o $@ $< $(LIBS_A) $(UNIT_LIBS)
+
+unit: deps-test $(UNIT_BINS)
+
+integration: deps-test $(MODULE)
+
+test: deps-test $(MODULE) $(UNIT_BINS)
+	tests/run.sh
+
+run: all
+	tools/demo.sh start
+
+stop:
+	tools/demo.sh stop
+
+bench: deps-bench $(MODULE)
+	bench/run.sh
+
+clean:
+	rm -rf build

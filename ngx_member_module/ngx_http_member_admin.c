@@ -1,0 +1,701 @@
+
+/*
+ * ngx_member: the brand's admin API (member_admin).
+ *
+ *   POST members                    a member, or a visitor made a member
+ *   GET  members?openid=|card_no=   the one member found that way
+ *   GET  members/<id>               the member's record
+ *   POST members/<id>/recharge      stored value, idempotent
+ *   GET  members/<id>/transactions  the ledger, newest first
+ */
+
+
+#include <openssl/crypto.h>
+
+#include "ngx_http_member_module.h"
+
+
+typedef struct {
+    uint64_t                id;
+    ngx_str_t               openid;
+    ngx_str_t               openid_key;
+    ngx_str_t               level;
+    ngx_str_t               id_str;
+} ngx_http_member_admin_t;
+
+
+static ngx_int_t ngx_http_member_admin_authorized(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_admin_lookup(ngx_http_request_t *r,
+    ngx_http_member_admin_t *adm);
+static ngx_int_t ngx_http_member_admin_get(ngx_http_request_t *r,
+    uint64_t id);
+static ngx_int_t ngx_http_member_admin_record(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_admin_found(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static void ngx_http_member_admin_create_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_admin_create_found(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_admin_create_allocated(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_admin_create_claimed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_admin_create(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_admin_created(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static void ngx_http_member_admin_recharge_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_admin_recharged(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+
+
+static ngx_str_t  ngx_http_member_levels[] = {
+    ngx_string("normal"),
+    ngx_string("silver"),
+    ngx_string("gold"),
+    ngx_string("platinum"),
+    ngx_null_string
+};
+
+
+ngx_int_t
+ngx_http_member_admin_handler(ngx_http_request_t *r)
+{
+    u_char                   *p, *last, *slash;
+    ngx_str_t                 route, rest;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    if (!ngx_http_member_admin_authorized(r)) {
+        return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                     "a valid admin token is required");
+    }
+
+    ctx = ngx_http_member_get_ctx(r);
+    adm = ngx_pcalloc(r->pool, sizeof(ngx_http_member_admin_t));
+
+    if (ctx == NULL || adm == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = adm;
+
+    ngx_http_member_route(r, &route);
+
+    if (route.len < 7 || ngx_strncmp(route.data, "members", 7) != 0
+        || (route.len > 7 && route.data[7] != '/'))
+    {
+        goto not_found;
+    }
+
+    if (route.len <= 8) {
+        if (r->method == NGX_HTTP_POST) {
+            return ngx_http_member_read_json(r,
+                                           ngx_http_member_admin_create_body);
+        }
+
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            return ngx_http_member_admin_lookup(r, adm);
+        }
+
+        return ngx_http_member_method_not_allowed(r);
+    }
+
+    /* members/<id>[/recharge|/transactions] */
+    p = route.data + 8;
+    last = route.data + route.len;
+    slash = ngx_strlchr(p, last, '/');
+
+    if (ngx_http_member_parse_id(p, (slash ? slash : last) - p, &adm->id)
+        != NGX_OK)
+    {
+        goto not_found;
+    }
+
+    if (slash == NULL) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_admin_get(r, adm->id);
+    }
+
+    rest.data = slash + 1;
+    rest.len = last - rest.data;
+
+    if (rest.len == 8 && ngx_strncmp(rest.data, "recharge", 8) == 0) {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_read_json(r,
+                                         ngx_http_member_admin_recharge_body);
+    }
+
+    if (rest.len == 12 && ngx_strncmp(rest.data, "transactions", 12) == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        if (ngx_http_member_key(r->pool, &rest, adm->id, "") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_member_transactions(r, &rest, adm->id, "NOT_FOUND");
+    }
+
+not_found:
+
+    return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                 "no such resource");
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_authorized(ngx_http_request_t *r)
+{
+    ngx_str_t                    token;
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    if (r->headers_in.authorization == NULL) {
+        return 0;
+    }
+
+    token = r->headers_in.authorization->value;
+
+    if (token.len < 7 || ngx_strncasecmp(token.data, (u_char *) "Bearer ", 7)
+                         != 0)
+    {
+        return 0;
+    }
+
+    token.data += 7;
+    token.len -= 7;
+
+    return token.len == mlcf->admin_token.len
+           && CRYPTO_memcmp(token.data, mlcf->admin_token.data, token.len)
+              == 0;
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_openid_key(ngx_http_request_t *r,
+    ngx_http_member_admin_t *adm)
+{
+    adm->openid_key.len = sizeof("openid:") - 1 + adm->openid.len;
+    adm->openid_key.data = ngx_pnalloc(r->pool, adm->openid_key.len);
+
+    if (adm->openid_key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(adm->openid_key.data, "openid:", 7),
+               adm->openid.data, adm->openid.len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_openid_valid(ngx_str_t *openid)
+{
+    size_t  i;
+    u_char  c;
+
+    if (openid->len == 0 || openid->len > 128) {
+        return 0;
+    }
+
+    for (i = 0; i < openid->len; i++) {
+        c = openid->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_lookup(ngx_http_request_t *r,
+    ngx_http_member_admin_t *adm)
+{
+    uint64_t   id;
+    ngx_str_t  card_no;
+
+    if (ngx_http_arg(r, (u_char *) "card_no", 7, &card_no) == NGX_OK) {
+        if (ngx_http_member_card_to_id(&card_no, &id) != NGX_OK) {
+            return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                         "no member has that card number");
+        }
+
+        return ngx_http_member_admin_get(r, id);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "openid", 6, &adm->openid) == NGX_OK) {
+        if (!ngx_http_member_admin_openid_valid(&adm->openid)) {
+            return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "bad_request", "invalid openid");
+        }
+
+        if (ngx_http_member_admin_openid_key(r, adm) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_member_redis_command(r, ngx_http_member_admin_found,
+                                             2, &ngx_http_member_cmd_get,
+                                             &adm->openid_key);
+    }
+
+    return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                 "look members up by openid or card_no");
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_found(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    uint64_t  id;
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no member has that openid");
+    }
+
+    if (reply->type != REDIS_REPLY_STRING
+        || ngx_http_member_parse_id((u_char *) reply->str, reply->len, &id)
+           != NGX_OK)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return ngx_http_member_admin_get(r, id);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_get(ngx_http_request_t *r, uint64_t id)
+{
+    ngx_str_t                 key;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+    adm->id = id;
+
+    if (ngx_http_member_key(r->pool, &key, id, "") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_member_redis_command(r, ngx_http_member_admin_record, 2,
+                                         &ngx_http_member_cmd_hgetall, &key);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_record(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    u_char                    id[NGX_INT64_LEN];
+    json_t                   *record, *status;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    record = ngx_http_member_reply_object(reply);
+    if (record == NULL) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    status = json_object_get(record, "status");
+
+    /* a visitor logged in once but is no member */
+    if (status == NULL
+        || ngx_strcmp(json_string_value(status) ? json_string_value(status)
+                                                : "", "visitor") == 0)
+    {
+        json_decref(record);
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such member");
+    }
+
+    json_object_del(record, "id");
+    json_object_set_new(record, "member_id",
+                        json_stringn((char *) id,
+                                     ngx_sprintf(id, "%uL", adm->id) - id));
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, record);
+}
+
+
+static void
+ngx_http_member_admin_create_body(ngx_http_request_t *r)
+{
+    json_t                   *json;
+    ngx_int_t                 rc;
+    ngx_str_t                *level;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    json = ngx_http_member_body_json(r, &rc);
+    if (json == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    if (json_object_get(json, "name") || json_object_get(json, "phone")
+        || json_object_get(json, "birthday"))
+    {
+        /* they are stored encrypted, which member_pii_key brings */
+        ngx_http_finalize_request(r,
+            ngx_http_member_error(r, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                  "not_supported",
+                                  "personal data is not accepted yet"));
+        return;
+    }
+
+    rc = ngx_http_member_json_str(json, "openid", 128, 1, &adm->openid, 0);
+
+    if (rc == NGX_ERROR
+        || (rc == NGX_OK && !ngx_http_member_admin_openid_valid(&adm->openid)))
+    {
+        ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "openid"));
+        return;
+    }
+
+    rc = ngx_http_member_json_str(json, "level", 16, 1, &adm->level, 0);
+
+    if (rc == NGX_DECLINED) {
+        adm->level = ngx_http_member_levels[0];
+
+    } else {
+        for (level = ngx_http_member_levels; level->len; level++) {
+            if (rc == NGX_OK && level->len == adm->level.len
+                && ngx_strncmp(level->data, adm->level.data, level->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (level->len == 0) {
+            ngx_http_finalize_request(r,
+                                      ngx_http_member_bad_field(r, "level"));
+            return;
+        }
+    }
+
+    if (adm->openid.len == 0) {
+        ngx_http_finalize_request(r,
+            ngx_http_member_redis_command(r,
+                                  ngx_http_member_admin_create_allocated, 2,
+                                  &ngx_http_member_cmd_incr,
+                                  &ngx_http_member_seq_key));
+        return;
+    }
+
+    if (ngx_http_member_admin_openid_key(r, adm) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_member_redis_command(r, ngx_http_member_admin_create_found,
+                                      2, &ngx_http_member_cmd_get,
+                                      &adm->openid_key));
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_create_found(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_redis_command(r,
+                                   ngx_http_member_admin_create_allocated, 2,
+                                   &ngx_http_member_cmd_incr,
+                                   &ngx_http_member_seq_key);
+    }
+
+    /* the openid logged in before: its visitor record becomes the member */
+    if (reply->type != REDIS_REPLY_STRING
+        || ngx_http_member_parse_id((u_char *) reply->str, reply->len,
+                                    &adm->id)
+           != NGX_OK)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return ngx_http_member_admin_create(r);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_create_allocated(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    u_char                   *p;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    adm->id = reply->integer;
+
+    if (adm->openid.len == 0) {
+        return ngx_http_member_admin_create(r);
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    adm->id_str.data = p;
+    adm->id_str.len = ngx_sprintf(p, "%uL", adm->id) - p;
+
+    return ngx_http_member_redis_command(r,
+                                         ngx_http_member_admin_create_claimed,
+                                         4, &ngx_http_member_cmd_set,
+                                         &adm->openid_key, &adm->id_str,
+                                         &ngx_http_member_cmd_nx);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_create_claimed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    /* the openid was claimed meanwhile: take that record */
+    if (reply->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_redis_command(r,
+                                       ngx_http_member_admin_create_found, 2,
+                                       &ngx_http_member_cmd_get,
+                                       &adm->openid_key);
+    }
+
+    if (reply->type != REDIS_REPLY_STATUS) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return ngx_http_member_admin_create(r);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_create(ngx_http_request_t *r)
+{
+    u_char                   *p;
+    ngx_str_t                 key, args[5];
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 16 + NGX_TIME_T_LEN);
+    if (p == NULL
+        || ngx_http_member_key(r->pool, &key, adm->id, "") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0].data = p;
+    args[0].len = ngx_sprintf(p, "%uL", adm->id) - p;
+    p += args[0].len;
+
+    args[1].data = p;
+    args[1].len = ngx_http_member_card_no(p, adm->id) - p;
+    p += args[1].len;
+
+    args[2] = adm->openid;
+    args[3] = adm->level;
+
+    args[4].data = p;
+    args[4].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_MEMBER_CREATE,
+                                        ngx_http_member_admin_created, 1, 5,
+                                        &key, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_created(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    u_char                   *p, *start;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    if (reply->type != REDIS_REPLY_STATUS && reply->type != REDIS_REPLY_STRING)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    start = ngx_pnalloc(r->pool, 64 + 2 * NGX_INT64_LEN);
+    if (start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(start, "{\"member_id\":\"%uL\",\"card_no\":\"", adm->id);
+    p = ngx_http_member_card_no(p, adm->id);
+    p = ngx_cpymem(p, "\"}", 2);
+
+    return ngx_http_member_send_raw(r, NGX_HTTP_CREATED, NULL, start,
+                                    p - start);
+}
+
+
+/* the default bonus steps until the brand's rules say otherwise */
+
+static ngx_int_t
+ngx_http_member_recharge_bonus(ngx_int_t amount)
+{
+    if (amount >= 100000) {
+        return 15000;
+    }
+
+    if (amount >= 50000) {
+        return 5000;
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_member_admin_recharge_body(ngx_http_request_t *r)
+{
+    u_char                   *p;
+    json_t                   *json;
+    ngx_int_t                 rc, amount;
+    ngx_str_t                 keys[3], args[6], idem;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    json = ngx_http_member_body_json(r, &rc);
+    if (json == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    if (ngx_http_member_json_int(json, "amount_fen", 1,
+                                 NGX_HTTP_MEMBER_MAX_AMOUNT, &amount, 1)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r,
+                                  ngx_http_member_bad_field(r, "amount_fen"));
+        return;
+    }
+
+    if (ngx_http_member_json_str(json, "idempotency_key", 64, 1, &idem, 1)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r,
+                             ngx_http_member_bad_field(r, "idempotency_key"));
+        return;
+    }
+
+    if (ngx_http_member_key(r->pool, &keys[0], adm->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[1], adm->id, ":ledger")
+           != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + 6 + idem.len);
+    p = ngx_pnalloc(r->pool, 4 * NGX_INT_T_LEN + sizeof("recharge:"));
+
+    if (keys[2].data == NULL || p == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    keys[2].len = ngx_sprintf(keys[2].data, "%V:idem:%V", &keys[0], &idem)
+                  - keys[2].data;
+
+    args[0].data = p;
+    args[0].len = ngx_sprintf(p, "%i", amount) - p;
+    p += args[0].len;
+
+    args[1].data = p;
+    args[1].len = ngx_sprintf(p, "%i", ngx_http_member_recharge_bonus(amount))
+                  - p;
+    p += args[1].len;
+
+    /* what must be the same when the key is used again */
+    args[2].data = p;
+    args[2].len = ngx_sprintf(p, "recharge:%i", amount) - p;
+    p += args[2].len;
+
+    args[3].data = p;
+    args[3].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    p += args[3].len;
+
+    args[4].data = p;
+    args[4].len = ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_IDEM_TTL) - p;
+
+    args[5] = idem;
+
+    ngx_http_finalize_request(r,
+        ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_RECHARGE,
+                                     ngx_http_member_admin_recharged, 3, 6,
+                                     keys, args));
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_recharged(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    u_char  *p;
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    p = ngx_pnalloc(r->pool, reply->len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, reply->str, reply->len);
+
+    return ngx_http_member_send_raw(r, NGX_HTTP_OK, NULL, p, reply->len);
+}

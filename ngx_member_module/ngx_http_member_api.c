@@ -1,0 +1,369 @@
+
+/*
+ * ngx_member: the member-facing API (member_api), for the mini-program
+ * and the card page.  Every call names its member by the session token;
+ * a card costs one Redis round trip.
+ */
+
+
+#include "ngx_http_member_module.h"
+
+
+typedef enum {
+    NGX_HTTP_MEMBER_API_CARD = 0,
+    NGX_HTTP_MEMBER_API_BALANCE,
+    NGX_HTTP_MEMBER_API_POINTS
+} ngx_http_member_api_view_e;
+
+
+static ngx_int_t ngx_http_member_api_session(ngx_http_request_t *r,
+    ngx_http_member_ctx_t *ctx);
+static ngx_int_t ngx_http_member_api_card(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_api_transactions(ngx_http_request_t *r,
+    ngx_http_member_ctx_t *ctx);
+
+
+ngx_int_t
+ngx_http_member_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_str_t               route, keys[2];
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_member_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_member_route(r, &route);
+
+    if (route.len == 4 && ngx_strncmp(route.data, "card", 4) == 0) {
+        ctx->step = NGX_HTTP_MEMBER_API_CARD;
+
+    } else if (route.len == 7 && ngx_strncmp(route.data, "balance", 7) == 0) {
+        ctx->step = NGX_HTTP_MEMBER_API_BALANCE;
+
+    } else if (route.len == 6 && ngx_strncmp(route.data, "points", 6) == 0) {
+        ctx->step = NGX_HTTP_MEMBER_API_POINTS;
+
+    } else if (route.len == 12
+               && ngx_strncmp(route.data, "transactions", 12) == 0)
+    {
+        ctx->step = (ngx_uint_t) -1;
+
+    } else {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such resource");
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_member_method_not_allowed(r);
+    }
+
+    rc = ngx_http_member_api_session(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                     "a valid session token is required");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->step == (ngx_uint_t) -1) {
+        return ngx_http_member_api_transactions(r, ctx);
+    }
+
+    keys[0] = ctx->session_key;
+
+    if (ngx_http_member_key(r->pool, &keys[1], ctx->member_id, "")
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_CARD,
+                                        ngx_http_member_api_card, 2, 0,
+                                        keys, NULL);
+}
+
+
+/*
+ * "Authorization: Bearer <member id>.<43 characters of base64url>";
+ * NGX_DECLINED when there is none that could be valid.
+ */
+
+static ngx_int_t
+ngx_http_member_api_session(ngx_http_request_t *r, ngx_http_member_ctx_t *ctx)
+{
+    u_char     *p, *last, *dot;
+    ngx_str_t   secret;
+
+    if (r->headers_in.authorization == NULL) {
+        goto unauthorized;
+    }
+
+    p = r->headers_in.authorization->value.data;
+    last = p + r->headers_in.authorization->value.len;
+
+    if (last - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
+        goto unauthorized;
+    }
+
+    p += 7;
+
+    dot = ngx_strlchr(p, last, '.');
+
+    if (dot == NULL
+        || ngx_http_member_parse_id(p, dot - p, &ctx->member_id) != NGX_OK)
+    {
+        goto unauthorized;
+    }
+
+    secret.data = dot + 1;
+    secret.len = last - secret.data;
+
+    if (secret.len != 43) {
+        goto unauthorized;
+    }
+
+    for (p = secret.data; p < last; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+        {
+            goto unauthorized;
+        }
+    }
+
+    if (ngx_http_member_session_key(r, ctx->member_id, &secret,
+                                    &ctx->session_key)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+unauthorized:
+
+    return NGX_DECLINED;
+}
+
+
+/* an integer field of a reply, as JSON: nil is 0, anything else refused */
+
+static ngx_int_t
+ngx_http_member_api_number(redisReply *e, ngx_str_t *out)
+{
+    size_t  i;
+
+    if (e->type == REDIS_REPLY_NIL) {
+        ngx_str_set(out, "0");
+        return NGX_OK;
+    }
+
+    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 19) {
+        return NGX_ERROR;
+    }
+
+    for (i = (e->str[0] == '-'); i < e->len; i++) {
+        if (e->str[i] < '0' || e->str[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    out->data = (u_char *) e->str;
+    out->len = e->len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
+    redisReply *reply)
+{
+    size_t                  len;
+    ngx_buf_t              *b;
+    ngx_str_t               points, balance;
+    redisReply             *status, *card_no, *level;
+    ngx_http_member_ctx_t  *ctx;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    status = reply->element[0];
+    card_no = reply->element[1];
+    level = reply->element[2];
+
+    if (status->type != REDIS_REPLY_STRING
+        || (status->len == 7 && ngx_strncmp(status->str, "visitor", 7) == 0)
+        || card_no->type != REDIS_REPLY_STRING
+        || level->type != REDIS_REPLY_STRING)
+    {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no card yet: claim or register first");
+    }
+
+    if (ngx_http_member_api_number(reply->element[3], &points) != NGX_OK
+        || ngx_http_member_api_number(reply->element[4], &balance) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "member: member %uL has a malformed number",
+                      ctx->member_id);
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    /* the hot path: a fixed shape, written straight into one buffer */
+    len = sizeof("{\"member_id\":\"\",\"card_no\":\"\",\"level\":\"\","
+                 "\"points\":,\"balance_fen\":,\"status\":\"\","
+                 "\"expiring\":[]}") - 1
+          + NGX_INT64_LEN + points.len + balance.len
+          + ngx_escape_json(NULL, (u_char *) card_no->str, card_no->len)
+          + card_no->len
+          + ngx_escape_json(NULL, (u_char *) level->str, level->len)
+          + level->len
+          + ngx_escape_json(NULL, (u_char *) status->str, status->len)
+          + status->len;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (ctx->step) {
+
+    case NGX_HTTP_MEMBER_API_BALANCE:
+        b->last = ngx_sprintf(b->last, "{\"balance_fen\":%V}", &balance);
+        break;
+
+    case NGX_HTTP_MEMBER_API_POINTS:
+        /* lots and their expiry come with the ledger's rules */
+        b->last = ngx_sprintf(b->last, "{\"points\":%V,\"expiring\":[]}",
+                              &points);
+        break;
+
+    default:
+        b->last = ngx_sprintf(b->last, "{\"member_id\":\"%uL\",\"card_no\":\"",
+                              ctx->member_id);
+        b->last = (u_char *) ngx_escape_json(b->last, (u_char *) card_no->str,
+                                             card_no->len);
+        b->last = ngx_cpymem(b->last, "\",\"level\":\"", 11);
+        b->last = (u_char *) ngx_escape_json(b->last, (u_char *) level->str,
+                                             level->len);
+        b->last = ngx_sprintf(b->last, "\",\"points\":%V,\"balance_fen\":%V,"
+                              "\"status\":\"", &points, &balance);
+        b->last = (u_char *) ngx_escape_json(b->last, (u_char *) status->str,
+                                             status->len);
+        *b->last++ = '"';
+        *b->last++ = '}';
+        break;
+    }
+
+    return ngx_http_member_send_buf(r, NGX_HTTP_OK, b);
+}
+
+
+ngx_int_t
+ngx_http_member_transactions(ngx_http_request_t *r, ngx_str_t *must_exist,
+    uint64_t id, const char *missing)
+{
+    u_char                 *p;
+    ngx_str_t               keys[2], args[3], cursor;
+    ngx_uint_t              limit;
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_member_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_member_arg_uint(r, "limit", 5, NGX_HTTP_MEMBER_PAGE_DEFAULT,
+                                 NGX_HTTP_MEMBER_PAGE_MAX, &limit)
+        != NGX_OK
+        || ngx_http_member_arg_cursor(r, &cursor) != NGX_OK)
+    {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "limit must be 1 to 100 and before a "
+                                     "transaction id");
+    }
+
+    keys[0] = *must_exist;
+
+    if (ngx_http_member_key(r->pool, &keys[1], id, ":ledger") != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, cursor.len + 1 + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0].data = (u_char *) missing;
+    args[0].len = ngx_strlen(missing);
+
+    if (cursor.len) {
+        args[1].data = p;
+        *p++ = '(';                       /* exclusive */
+        p = ngx_cpymem(p, cursor.data, cursor.len);
+        args[1].len = cursor.len + 1;
+
+    } else {
+        ngx_str_set(&args[1], "+");
+    }
+
+    args[2].data = p;
+    args[2].len = ngx_sprintf(p, "%ui", limit + 1) - p;
+
+    ctx->step = limit;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_LEDGER,
+                                        ngx_http_member_transactions_page,
+                                        2, 3, keys, args);
+}
+
+
+ngx_int_t
+ngx_http_member_transactions_page(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    json_t                 *page, *items;
+    ngx_str_t               next;
+    ngx_http_member_ctx_t  *ctx;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    items = ngx_http_member_ledger_items(reply, ctx->step, &next);
+    page = json_object();
+
+    if (items == NULL || page == NULL) {
+        json_decref(items);
+        json_decref(page);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(page, "items", items);
+    json_object_set_new(page, "next",
+                        next.len ? json_stringn((char *) next.data, next.len)
+                                 : json_null());
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, page);
+}
+
+
+static ngx_int_t
+ngx_http_member_api_transactions(ngx_http_request_t *r,
+    ngx_http_member_ctx_t *ctx)
+{
+    return ngx_http_member_transactions(r, &ctx->session_key, ctx->member_id,
+                                        "UNAUTHORIZED");
+}

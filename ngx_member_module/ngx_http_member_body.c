@@ -1,0 +1,289 @@
+
+/*
+ * ngx_member: request bodies and arguments.  Bodies are read
+ * asynchronously, bounded by client_max_body_size, kept in memory and
+ * parsed with jansson; every field is checked before it is used.
+ */
+
+
+#include "ngx_http_member_module.h"
+
+
+ngx_int_t
+ngx_http_member_read_json(ngx_http_request_t *r,
+    void (*post_handler)(ngx_http_request_t *r))
+{
+    ngx_int_t                  rc;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* answered here, in JSON, before a byte of it is read */
+    if (clcf->client_max_body_size
+        && r->headers_in.content_length_n > clcf->client_max_body_size)
+    {
+        r->keepalive = 0;
+        return ngx_http_member_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "too_large", "the body is too large");
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, post_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* NULL when an error answer went out: *rc is what to finalize with */
+
+static json_t *
+ngx_http_member_body_fail(ngx_http_request_t *r, ngx_int_t *rc,
+    ngx_uint_t status, const char *code, const char *message)
+{
+    *rc = ngx_http_member_error(r, status, code, message);
+    return NULL;
+}
+
+
+json_t *
+ngx_http_member_body_json(ngx_http_request_t *r, ngx_int_t *rc)
+{
+    u_char                 *p;
+    size_t                  len;
+    json_t                 *json;
+    ngx_buf_t              *b;
+    ngx_chain_t            *cl;
+    json_error_t            err;
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_member_get_ctx(r);
+
+    if (ctx == NULL || r->request_body == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        if (cl->buf->in_file) {
+            /* client_body_buffer_size is smaller than the limit */
+            return ngx_http_member_body_fail(r, rc,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "too_large",
+                                          "the body is too large");
+        }
+
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    if (len == 0) {
+        return ngx_http_member_body_fail(r, rc, NGX_HTTP_BAD_REQUEST,
+                                         "bad_request",
+                                         "a JSON object is expected");
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL) {
+        p = cl->buf->pos;
+
+    } else {
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NULL;
+        }
+
+        for (len = 0; cl; cl = cl->next) {
+            b = cl->buf;
+            ngx_memcpy(p + len, b->pos, b->last - b->pos);
+            len += b->last - b->pos;
+        }
+    }
+
+    json = json_loadb((const char *) p, len, JSON_REJECT_DUPLICATES, &err);
+
+    if (json == NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "member: bad JSON body at byte %d", err.position);
+        return ngx_http_member_body_fail(r, rc, NGX_HTTP_BAD_REQUEST,
+                                         "bad_request",
+                                         "the body is not valid JSON");
+    }
+
+    ctx->json = json;
+
+    if (!json_is_object(json)) {
+        return ngx_http_member_body_fail(r, rc, NGX_HTTP_BAD_REQUEST,
+                                         "bad_request",
+                                         "a JSON object is expected");
+    }
+
+    return json;
+}
+
+
+ngx_int_t
+ngx_http_member_bad_field(ngx_http_request_t *r, const char *name)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, 64 + ngx_strlen(name));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    (void) ngx_sprintf(p, "field %s is missing or invalid%Z", name);
+
+    return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                 (const char *) p);
+}
+
+
+/*
+ * NGX_OK: *out is set; NGX_DECLINED: absent and optional;
+ * NGX_ERROR: present but invalid, or absent and required.
+ */
+
+ngx_int_t
+ngx_http_member_json_int(json_t *obj, const char *name, ngx_int_t min,
+    ngx_int_t max, ngx_int_t *out, ngx_flag_t required)
+{
+    json_t     *v;
+    json_int_t  n;
+
+    v = json_object_get(obj, name);
+
+    if (v == NULL || json_is_null(v)) {
+        return required ? NGX_ERROR : NGX_DECLINED;
+    }
+
+    if (!json_is_integer(v)) {
+        return NGX_ERROR;
+    }
+
+    n = json_integer_value(v);
+
+    if (n < min || n > max) {
+        return NGX_ERROR;
+    }
+
+    *out = (ngx_int_t) n;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_id_char(u_char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'
+           || c == ':';
+}
+
+
+/* a string of 1..max bytes; "id" strings are [A-Za-z0-9_.:-] only */
+
+ngx_int_t
+ngx_http_member_json_str(json_t *obj, const char *name, size_t max,
+    ngx_flag_t id, ngx_str_t *out, ngx_flag_t required)
+{
+    size_t   i;
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+
+    if (v == NULL || json_is_null(v)) {
+        return required ? NGX_ERROR : NGX_DECLINED;
+    }
+
+    if (!json_is_string(v)) {
+        return NGX_ERROR;
+    }
+
+    out->data = (u_char *) json_string_value(v);
+    out->len = json_string_length(v);
+
+    if (out->len == 0 || out->len > max) {
+        return NGX_ERROR;
+    }
+
+    if (id) {
+        for (i = 0; i < out->len; i++) {
+            if (!ngx_http_member_id_char(out->data[i])) {
+                return NGX_ERROR;
+            }
+        }
+
+    } else if (ngx_strlen(out->data) != out->len) {
+        return NGX_ERROR;                   /* an embedded NUL */
+    }
+
+    return NGX_OK;
+}
+
+
+/* ?name=N with 1 <= N <= max, def when absent; NGX_ERROR when invalid */
+
+ngx_int_t
+ngx_http_member_arg_uint(ngx_http_request_t *r, char *name, size_t len,
+    ngx_uint_t def, ngx_uint_t max, ngx_uint_t *out)
+{
+    ngx_int_t  n;
+    ngx_str_t  value;
+
+    if (ngx_http_arg(r, (u_char *) name, len, &value) != NGX_OK) {
+        *out = def;
+        return NGX_OK;
+    }
+
+    n = ngx_atoi(value.data, value.len);
+
+    if (n < 1 || (ngx_uint_t) n > max) {
+        return NGX_ERROR;
+    }
+
+    *out = n;
+
+    return NGX_OK;
+}
+
+
+/* a stream id "<ms>-<seq>", the ledger's page cursor */
+
+ngx_int_t
+ngx_http_member_arg_cursor(ngx_http_request_t *r, ngx_str_t *cursor)
+{
+    size_t  i, dash;
+
+    if (ngx_http_arg(r, (u_char *) "before", 6, cursor) != NGX_OK) {
+        ngx_str_null(cursor);
+        return NGX_OK;
+    }
+
+    if (cursor->len == 0 || cursor->len > 41) {
+        return NGX_ERROR;
+    }
+
+    dash = 0;
+
+    for (i = 0; i < cursor->len; i++) {
+        if (cursor->data[i] == '-' && i > 0 && dash == 0) {
+            dash = i;
+            continue;
+        }
+
+        if (cursor->data[i] < '0' || cursor->data[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    return (dash && dash + 1 < cursor->len) ? NGX_OK : NGX_ERROR;
+}

@@ -1,0 +1,751 @@
+
+/*
+ * ngx_member: member cards at the edge.
+ * The module: directives, configuration, worker start and stop.
+ */
+
+
+#include <ngx_sha1.h>
+#include <openssl/sha.h>
+
+#include "ngx_http_member_module.h"
+
+
+ngx_str_t  ngx_http_member_cmd_get = ngx_string("GET");
+ngx_str_t  ngx_http_member_cmd_set = ngx_string("SET");
+ngx_str_t  ngx_http_member_cmd_nx = ngx_string("NX");
+ngx_str_t  ngx_http_member_cmd_incr = ngx_string("INCR");
+ngx_str_t  ngx_http_member_cmd_hgetall = ngx_string("HGETALL");
+ngx_str_t  ngx_http_member_seq_key = ngx_string("member:seq");
+
+
+static void *ngx_http_member_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_member_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_member_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_member_handler(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_member_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_member_init_process(ngx_cycle_t *cycle);
+static void ngx_http_member_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_member_ctx_cleanup(void *data);
+
+
+static ngx_conf_num_bounds_t  ngx_http_member_ttl_bounds = {
+    ngx_conf_check_num_bounds, 60, 90 * 24 * 3600
+};
+
+
+static ngx_command_t  ngx_http_member_commands[] = {
+
+    { ngx_string("member_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
+      ngx_http_member_redis,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("member_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("member_session_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, session_ttl),
+      &ngx_http_member_ttl_bounds },
+
+    { ngx_string("member_wechat_appid"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, wechat_appid),
+      NULL },
+
+    { ngx_string("member_wechat_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, wechat_secret),
+      NULL },
+
+    { ngx_string("member_wechat_api"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, wechat_api),
+      NULL },
+
+    { ngx_string("member_admin_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, admin_token),
+      NULL },
+
+    { ngx_string("member_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_member_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_STATUS,
+      NULL },
+
+    { ngx_string("member_wechat_login"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_member_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_LOGIN,
+      NULL },
+
+    { ngx_string("member_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_member_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_API,
+      NULL },
+
+    { ngx_string("member_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_member_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_ADMIN,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_member_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_member_postconfiguration,     /* postconfiguration */
+
+    ngx_http_member_create_main_conf,      /* create main configuration */
+    ngx_http_member_init_main_conf,        /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_member_create_loc_conf,       /* create location configuration */
+    ngx_http_member_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_member_module = {
+    NGX_MODULE_V1,
+    &ngx_http_member_module_ctx,           /* module context */
+    ngx_http_member_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_member_init_process,          /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_member_exit_process,          /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_handler_pt  ngx_http_member_handlers[] = {
+    NULL,
+    ngx_http_member_status_handler,
+    ngx_http_member_login_handler,
+    ngx_http_member_api_handler,
+    ngx_http_member_admin_handler
+};
+
+
+ngx_http_member_ctx_t *
+ngx_http_member_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    /* the context is freed with the pool that the cleanup runs from */
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_member_ctx_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_member_ctx_t));
+
+    cln->handler = ngx_http_member_ctx_cleanup;
+
+    ctx->call.request = r;
+    ctx->call.script = -1;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_member_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_member_ctx_cleanup(void *data)
+{
+    ngx_http_member_ctx_t  *ctx = data;
+
+    ngx_http_member_redis_abandon(&ctx->call);
+
+    if (ctx->json) {
+        json_decref(ctx->json);
+        ctx->json = NULL;
+    }
+}
+
+
+ngx_int_t
+ngx_http_member_route(ngx_http_request_t *r, ngx_str_t *route)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    route->data = r->uri.data;
+    route->len = r->uri.len;
+
+#if (NGX_PCRE)
+    if (clcf->regex == NULL)
+#endif
+    {
+        if (route->len >= clcf->name.len
+            && ngx_strncmp(route->data, clcf->name.data, clcf->name.len) == 0)
+        {
+            route->data += clcf->name.len;
+            route->len -= clcf->name.len;
+        }
+    }
+
+    while (route->len && route->data[0] == '/') {
+        route->data++;
+        route->len--;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_member_parse_id(u_char *p, size_t len, uint64_t *id)
+{
+    uint64_t  n;
+
+    /* 1..9999999999999: at most 13 digits, no leading zero */
+    if (len == 0 || len > 13 || p[0] == '0') {
+        return NGX_ERROR;
+    }
+
+    for (n = 0; len; len--, p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    *id = n;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_member_luhn(u_char *p, size_t len)
+{
+    ngx_uint_t  sum, d, dbl;
+
+    /* the check digit that makes p + digit pass Luhn */
+    sum = 0;
+    dbl = 1;
+
+    while (len--) {
+        d = p[len] - '0';
+
+        if (dbl) {
+            d *= 2;
+            if (d > 9) {
+                d -= 9;
+            }
+        }
+
+        sum += d;
+        dbl = !dbl;
+    }
+
+    return (10 - sum % 10) % 10;
+}
+
+
+/*
+ * A card number is "88", the member id on 13 digits and a Luhn check
+ * digit: 16 digits that map to the member without an index.
+ */
+
+u_char *
+ngx_http_member_card_no(u_char *p, uint64_t id)
+{
+    u_char  *start = p;
+
+    p = ngx_sprintf(p, "88%013uL", id);
+    *p = (u_char) ('0' + ngx_http_member_luhn(start, 15));
+
+    return p + 1;
+}
+
+
+ngx_int_t
+ngx_http_member_card_to_id(ngx_str_t *card_no, uint64_t *id)
+{
+    u_char    *p;
+    uint64_t   n;
+
+    p = card_no->data;
+
+    if (card_no->len != 16 || p[0] != '8' || p[1] != '8') {
+        return NGX_ERROR;
+    }
+
+    for (n = 0, p += 2; p < card_no->data + 15; p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    if (n == 0 || *p != '0' + ngx_http_member_luhn(card_no->data, 15)) {
+        return NGX_ERROR;
+    }
+
+    *id = n;
+
+    return NGX_OK;
+}
+
+
+/* "{m:<id>}<suffix>": every key of a member shares one Cluster slot */
+
+ngx_int_t
+ngx_http_member_key(ngx_pool_t *pool, ngx_str_t *key, uint64_t id,
+    const char *suffix)
+{
+    size_t  len;
+
+    len = sizeof("{m:}") - 1 + NGX_INT64_LEN + ngx_strlen(suffix);
+
+    key->data = ngx_pnalloc(pool, len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "{m:%uL}%s", id, suffix) - key->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A session lives beside its member, under a hash of the token's secret
+ * part: a copy of Redis holds no token that works.
+ */
+
+ngx_int_t
+ngx_http_member_session_key(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *secret, ngx_str_t *key)
+{
+    u_char  digest[SHA256_DIGEST_LENGTH];
+
+    SHA256(secret->data, secret->len, digest);
+
+    key->data = ngx_pnalloc(r->pool, sizeof("{m:}:s:") - 1 + NGX_INT64_LEN
+                                     + 2 * SHA256_DIGEST_LENGTH);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_hex_dump(ngx_sprintf(key->data, "{m:%uL}:s:", id),
+                            digest, sizeof(digest))
+               - key->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_member_method_not_allowed(ngx_http_request_t *r)
+{
+    return ngx_http_member_error(r, NGX_HTTP_NOT_ALLOWED,
+                                 "method_not_allowed",
+                                 "method not allowed for this resource");
+}
+
+
+static ngx_int_t
+ngx_http_member_content_handler(ngx_http_request_t *r)
+{
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    return ngx_http_member_handlers[mlcf->handler](r);
+}
+
+
+static void *
+ngx_http_member_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_member_main_conf_t  *mmcf;
+
+    mmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_member_main_conf_t));
+    if (mmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mmcf->scripts = { 0 };
+     *     mmcf->stats_zone = NULL;
+     */
+
+    if (ngx_array_init(&mmcf->redis, cf->pool, 2,
+                       sizeof(ngx_http_member_redis_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return mmcf;
+}
+
+
+static char *
+ngx_http_member_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_member_main_conf_t *mmcf = conf;
+
+    u_char                               digest[20];
+    ngx_uint_t                           i;
+    ngx_sha1_t                           sha1;
+    const ngx_http_member_script_src_t  *src;
+
+    /* EVALSHA needs the hashes; the scripts themselves load on NOSCRIPT */
+    for (i = 0; i < NGX_HTTP_MEMBER_SCRIPT_COUNT; i++) {
+        src = &ngx_http_member_script_srcs[i];
+
+        ngx_sha1_init(&sha1);
+        ngx_sha1_update(&sha1, src->text, src->len);
+        ngx_sha1_final(digest, &sha1);
+
+        ngx_hex_dump(mmcf->scripts[i].sha1, digest, 20);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_member_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_member_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_member_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->handler = NGX_HTTP_MEMBER_NONE;
+     *     conf->wechat_appid = { 0, NULL };
+     *     conf->wechat_secret = { 0, NULL };
+     *     conf->wechat_api = { 0, NULL };
+     *     conf->admin_token = { 0, NULL };
+     */
+
+    conf->redis = NGX_CONF_UNSET_PTR;
+    conf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    conf->session_ttl = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_member_loc_conf_t *prev = parent;
+    ngx_http_member_loc_conf_t *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->redis, prev->redis, NULL);
+    ngx_conf_merge_msec_value(conf->redis_timeout, prev->redis_timeout, 500);
+    ngx_conf_merge_sec_value(conf->session_ttl, prev->session_ttl,
+                             NGX_HTTP_MEMBER_SESSION_TTL);
+
+    ngx_conf_merge_str_value(conf->wechat_appid, prev->wechat_appid, "");
+    ngx_conf_merge_str_value(conf->wechat_secret, prev->wechat_secret, "");
+    ngx_conf_merge_str_value(conf->wechat_api, prev->wechat_api, "");
+    ngx_conf_merge_str_value(conf->admin_token, prev->admin_token, "");
+
+    if (conf->redis && conf->redis->connect_timeout < conf->redis_timeout) {
+        conf->redis->connect_timeout = conf->redis_timeout;
+    }
+
+    if (conf->handler == NGX_HTTP_MEMBER_NONE
+        || conf->handler == NGX_HTTP_MEMBER_STATUS)
+    {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->redis == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "member handler without \"member_redis\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->handler == NGX_HTTP_MEMBER_LOGIN
+        && (conf->wechat_appid.len == 0 || conf->wechat_secret.len == 0
+            || conf->wechat_api.len == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"member_wechat_login\" needs "
+                           "\"member_wechat_appid\", \"member_wechat_secret\""
+                           " and \"member_wechat_api\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->handler == NGX_HTTP_MEMBER_ADMIN && conf->admin_token.len < 16)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"member_admin\" needs a \"member_admin_token\" "
+                           "of at least 16 characters");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* member_redis host:port|unix:/path [password=P] [db=N]; */
+
+static char *
+ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_member_loc_conf_t *mlcf = conf;
+
+    u_char                        *p;
+    ngx_int_t                      db;
+    ngx_str_t                     *value, password;
+    ngx_url_t                      u;
+    ngx_uint_t                     i;
+    ngx_http_member_redis_t       *redis, **rp;
+    ngx_http_member_main_conf_t   *mmcf;
+
+    if (mlcf->redis != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_str_null(&password);
+    db = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0
+            && value[i].len > 9)
+        {
+            password.data = value[i].data + 9;
+            password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            db = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (db == NGX_ERROR || db > 1023) {
+                goto invalid;
+            }
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_member_module);
+
+    /* one connection per worker and server, however many blocks use it */
+    rp = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        if (rp[i]->name.len == value[1].len
+            && ngx_strncmp(rp[i]->name.data, value[1].data, value[1].len) == 0
+            && rp[i]->db == (ngx_uint_t) db
+            && rp[i]->password.len == password.len
+            && ngx_strncmp(rp[i]->password.data, password.data, password.len)
+               == 0)
+        {
+            mlcf->redis = rp[i];
+            return NGX_CONF_OK;
+        }
+    }
+
+    redis = ngx_pcalloc(cf->pool, sizeof(ngx_http_member_redis_t));
+    if (redis == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    redis->name = value[1];
+    redis->db = db;
+    redis->password = password;
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        if (value[1].len <= 5) {
+            goto invalid;
+        }
+
+        redis->unix_path.len = value[1].len - 5;
+        redis->unix_path.data = ngx_pnalloc(cf->pool, value[1].len - 4);
+        if (redis->unix_path.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(redis->unix_path.data, value[1].data + 5,
+                    redis->unix_path.len + 1);
+
+    } else {
+        /* hiredis would call getaddrinfo(): resolve here, once */
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = value[1];
+        u.default_port = 6379;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
+                               u.err ? u.err : "host not found", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        redis->port = u.port;
+
+        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        redis->host.data = p;
+        redis->host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
+                                        u.addrs[0].socklen, p,
+                                        NGX_SOCKADDR_STRLEN, 0);
+        p[redis->host.len] = '\0';
+    }
+
+    rp = ngx_array_push(&mmcf->redis);
+    if (rp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *rp = redis;
+    mlcf->redis = redis;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter in \"member_redis\" directive");
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_member_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_member_loc_conf_t *mlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (mlcf->handler != NGX_HTTP_MEMBER_NONE) {
+        return "is duplicate";
+    }
+
+    mlcf->handler = cmd->offset;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_member_content_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt          *h;
+    ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_member_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_member_module);
+
+    if (ngx_http_member_stats_init_zone(cf, mmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_member_log_handler;
+
+    return ngx_http_member_error_filter_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_member_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_member_main_conf_t  *mmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_member_module);
+    if (mmcf == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_member_redis_init_process(cycle, mmcf);
+}
+
+
+static void
+ngx_http_member_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_member_main_conf_t  *mmcf;
+
+    mmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_member_module);
+    if (mmcf == NULL) {
+        return;
+    }
+
+    ngx_http_member_redis_exit_process(mmcf);
+}

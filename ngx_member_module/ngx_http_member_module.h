@@ -1,0 +1,253 @@
+
+/*
+ * ngx_member: member cards at the edge.
+ * Private header shared by the files of the module.
+ */
+
+
+#ifndef _NGX_HTTP_MEMBER_MODULE_H_INCLUDED_
+#define _NGX_HTTP_MEMBER_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "ngx_http_member_scripts.h"
+
+
+/* handler families, also the "handler" label of the metrics */
+typedef enum {
+    NGX_HTTP_MEMBER_NONE = 0,
+    NGX_HTTP_MEMBER_STATUS,
+    NGX_HTTP_MEMBER_LOGIN,
+    NGX_HTTP_MEMBER_API,
+    NGX_HTTP_MEMBER_ADMIN,
+    NGX_HTTP_MEMBER_HANDLER_COUNT
+} ngx_http_member_handler_e;
+
+
+#define NGX_HTTP_MEMBER_SESSION_TTL     (7 * 24 * 3600)
+#define NGX_HTTP_MEMBER_IDEM_TTL        (30 * 24 * 3600)
+#define NGX_HTTP_MEMBER_TOKEN_RANDOM    32
+#define NGX_HTTP_MEMBER_MAX_AMOUNT      100000000       /* 1,000,000 yuan */
+#define NGX_HTTP_MEMBER_PAGE_DEFAULT    20
+#define NGX_HTTP_MEMBER_PAGE_MAX        100
+
+#define NGX_HTTP_UNPROCESSABLE_ENTITY   422
+#define NGX_HTTP_TOO_MANY_REQUESTS      429
+
+
+typedef struct ngx_http_member_redis_s  ngx_http_member_redis_t;
+typedef struct ngx_http_member_cmd_s    ngx_http_member_cmd_t;
+typedef struct ngx_http_member_call_s   ngx_http_member_call_t;
+
+
+/* one Redis server; each worker keeps one pipelined connection to it */
+struct ngx_http_member_redis_s {
+    ngx_str_t                   name;       /* as configured, for logs */
+    ngx_str_t                   host;       /* numeric, NUL-terminated */
+    ngx_str_t                   unix_path;  /* NUL-terminated, or empty */
+    int                         port;
+    ngx_str_t                   password;
+    ngx_uint_t                  db;
+    ngx_msec_t                  connect_timeout;
+
+    /* per worker */
+    redisAsyncContext          *ac;
+    ngx_connection_t           *connection;
+    ngx_event_t                 connect_timer;
+    ngx_event_t                 reconnect;
+    ngx_msec_t                  backoff;
+    ngx_msec_t                  last_read;
+    ngx_uint_t                  inflight;
+    ngx_http_member_cmd_t      *free;
+    ngx_log_t                  *log;
+
+    unsigned                    connected:1;
+    unsigned                    in_write:1;
+    unsigned                    exiting:1;
+};
+
+
+typedef ngx_int_t (*ngx_http_member_call_pt)(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+
+
+/*
+ * One Redis command of a request, from the request's pool.  The command
+ * record that hiredis holds (ngx_http_member_cmd_t) is per worker and can
+ * outlive the request; the two point at each other until either side ends.
+ */
+struct ngx_http_member_call_s {
+    ngx_http_request_t         *request;
+    ngx_http_member_redis_t    *redis;
+    ngx_http_member_cmd_t      *cmd;
+    ngx_event_t                 timer;
+    ngx_msec_t                  timeout;
+    ngx_http_member_call_pt     handler;
+    void                       *data;
+
+    ngx_int_t                   script;     /* -1: a plain command */
+    int                         argc;
+    const char                **argv;
+    size_t                     *argvlen;
+
+    unsigned                    retried:1;  /* NOSCRIPT answered by EVAL */
+};
+
+
+typedef struct {
+    u_char                      sha1[40];
+} ngx_http_member_script_t;
+
+
+typedef struct {
+    ngx_array_t                 redis;      /* ngx_http_member_redis_t * */
+    ngx_http_member_script_t    scripts[NGX_HTTP_MEMBER_SCRIPT_COUNT];
+    ngx_shm_zone_t             *stats_zone;
+    ngx_flag_t                  log_handler_set;
+} ngx_http_member_main_conf_t;
+
+
+typedef struct {
+    ngx_http_member_handler_e   handler;
+    ngx_http_member_redis_t    *redis;
+    ngx_msec_t                  redis_timeout;
+    time_t                      session_ttl;
+
+    ngx_str_t                   wechat_appid;
+    ngx_str_t                   wechat_secret;
+    ngx_str_t                   wechat_api;
+
+    ngx_str_t                   admin_token;
+} ngx_http_member_loc_conf_t;
+
+
+/* per request */
+typedef struct {
+    ngx_http_member_call_t      call;
+    ngx_str_t                   route;      /* path below the location */
+    ngx_str_t                   body;
+    json_t                     *json;       /* parsed body, freed by cleanup */
+
+    uint64_t                    member_id;
+    ngx_str_t                   session_key;    /* Redis key */
+
+    /* outgoing WeChat call */
+    ngx_http_request_t         *sr;
+    ngx_int_t                   sr_status;
+    ngx_str_t                   sr_body;
+    ngx_int_t                 (*wechat_done)(ngx_http_request_t *r);
+    ngx_http_log_handler_pt     log_handler;
+
+    ngx_uint_t                  step;
+    void                       *data;
+
+    unsigned                    wechat_waiting:1;
+    unsigned                    wechat_failed:1;
+    unsigned                    answered:1;     /* our own answer went out */
+    unsigned                    error_page:1;   /* nginx's, made JSON */
+} ngx_http_member_ctx_t;
+
+
+extern ngx_module_t  ngx_http_member_module;
+
+
+/* ngx_http_member_module.c */
+ngx_http_member_ctx_t *ngx_http_member_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_route(ngx_http_request_t *r, ngx_str_t *route);
+
+/* ngx_http_member_redis.c */
+ngx_int_t ngx_http_member_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf);
+void ngx_http_member_redis_exit_process(ngx_http_member_main_conf_t *mmcf);
+ngx_int_t ngx_http_member_redis_call(ngx_http_request_t *r,
+    ngx_http_member_call_t *call);
+ngx_int_t ngx_http_member_redis_command(ngx_http_request_t *r,
+    ngx_http_member_call_pt handler, int argc, ...);
+ngx_int_t ngx_http_member_redis_script(ngx_http_request_t *r,
+    ngx_int_t script, ngx_http_member_call_pt handler, int nkeys,
+    int nargs, ngx_str_t *keys, ngx_str_t *args);
+void ngx_http_member_redis_abandon(ngx_http_member_call_t *call);
+ngx_int_t ngx_http_member_redis_status(ngx_http_member_redis_t *redis);
+ngx_int_t ngx_http_member_redis_is_error(redisReply *reply, const char *code);
+
+/* ngx_http_member_reply.c */
+ngx_int_t ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message);
+ngx_int_t ngx_http_member_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *value);
+ngx_int_t ngx_http_member_send_raw(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *data, size_t len);
+ngx_int_t ngx_http_member_send_buf(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b);
+ngx_int_t ngx_http_member_reply_script_error(ngx_http_request_t *r,
+    redisReply *reply);
+json_t *ngx_http_member_reply_object(redisReply *reply);
+json_t *ngx_http_member_ledger_items(redisReply *reply, size_t limit,
+    ngx_str_t *next);
+ngx_int_t ngx_http_member_error_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_member_body.c */
+ngx_int_t ngx_http_member_read_json(ngx_http_request_t *r,
+    void (*post_handler)(ngx_http_request_t *r));
+json_t *ngx_http_member_body_json(ngx_http_request_t *r, ngx_int_t *rc);
+ngx_int_t ngx_http_member_bad_field(ngx_http_request_t *r, const char *name);
+ngx_int_t ngx_http_member_json_int(json_t *obj, const char *name,
+    ngx_int_t min, ngx_int_t max, ngx_int_t *out, ngx_flag_t required);
+ngx_int_t ngx_http_member_json_str(json_t *obj, const char *name,
+    size_t max, ngx_flag_t id, ngx_str_t *out, ngx_flag_t required);
+ngx_int_t ngx_http_member_arg_uint(ngx_http_request_t *r, char *name,
+    size_t len, ngx_uint_t def, ngx_uint_t max, ngx_uint_t *out);
+ngx_int_t ngx_http_member_arg_cursor(ngx_http_request_t *r,
+    ngx_str_t *cursor);
+
+/* ngx_http_member_wechat.c */
+ngx_int_t ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_str_t *args, ngx_int_t (*done)(ngx_http_request_t *r));
+
+/* ngx_http_member_api.c */
+ngx_int_t ngx_http_member_transactions(ngx_http_request_t *r,
+    ngx_str_t *must_exist, uint64_t id, const char *missing);
+ngx_int_t ngx_http_member_transactions_page(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+
+/* handlers */
+ngx_int_t ngx_http_member_login_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_admin_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_status_handler(ngx_http_request_t *r);
+
+/* ngx_http_member_status.c */
+ngx_int_t ngx_http_member_stats_init_zone(ngx_conf_t *cf,
+    ngx_http_member_main_conf_t *mmcf);
+ngx_int_t ngx_http_member_log_handler(ngx_http_request_t *r);
+ngx_msec_t ngx_http_member_now_us(void);
+void ngx_http_member_stats_redis(ngx_msec_t elapsed_us, ngx_uint_t failed);
+void ngx_http_member_stats_wechat(ngx_uint_t failed);
+void ngx_http_member_stats_connection(ngx_int_t delta);
+
+/* shared helpers */
+ngx_int_t ngx_http_member_parse_id(u_char *p, size_t len, uint64_t *id);
+u_char *ngx_http_member_card_no(u_char *p, uint64_t id);
+ngx_int_t ngx_http_member_card_to_id(ngx_str_t *card_no, uint64_t *id);
+ngx_int_t ngx_http_member_key(ngx_pool_t *pool, ngx_str_t *key,
+    uint64_t id, const char *suffix);
+ngx_int_t ngx_http_member_session_key(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *secret, ngx_str_t *key);
+ngx_int_t ngx_http_member_method_not_allowed(ngx_http_request_t *r);
+
+extern ngx_str_t  ngx_http_member_cmd_get;
+extern ngx_str_t  ngx_http_member_cmd_set;
+extern ngx_str_t  ngx_http_member_cmd_nx;
+extern ngx_str_t  ngx_http_member_cmd_incr;
+extern ngx_str_t  ngx_http_member_cmd_hgetall;
+extern ngx_str_t  ngx_http_member_seq_key;
+
+
+#endif /* _NGX_HTTP_MEMBER_MODULE_H_INCLUDED_ */

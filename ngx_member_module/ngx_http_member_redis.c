@@ -1,0 +1,781 @@
+
+/*
+ * ngx_member: the asynchronous Redis client.
+ *
+ * hiredis' async API driven by the worker's own events: each worker keeps
+ * one connection per configured Redis, wrapped in an ngx_connection_t, and
+ * pipelines the commands of all its requests on it.  Timeouts are nginx
+ * timers; a dead or hung Redis costs a 503, never a stuck worker.
+ */
+
+
+#include <sys/ioctl.h>
+
+#include "ngx_http_member_module.h"
+
+
+#define NGX_HTTP_MEMBER_BACKOFF_MIN  100
+#define NGX_HTTP_MEMBER_BACKOFF_MAX  2000
+
+
+/* what hiredis holds for a command until its callback runs, once */
+struct ngx_http_member_cmd_s {
+    ngx_http_member_cmd_t       *next;
+    ngx_http_member_redis_t     *redis;
+    ngx_http_member_call_t      *call;      /* NULL: request gone */
+    ngx_msec_t                   start;
+};
+
+
+static void ngx_http_member_redis_connect(ngx_http_member_redis_t *redis);
+static void ngx_http_member_redis_schedule(ngx_http_member_redis_t *redis);
+static void ngx_http_member_redis_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_member_redis_connect_timeout_handler(ngx_event_t *ev);
+static void ngx_http_member_redis_connected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_member_redis_auth_done(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_member_redis_read_handler(ngx_event_t *rev);
+static void ngx_http_member_redis_write_handler(ngx_event_t *wev);
+static void ngx_http_member_redis_noop(void *privdata);
+static void ngx_http_member_redis_add_write(void *privdata);
+static void ngx_http_member_redis_cleanup(void *privdata);
+static ngx_int_t ngx_http_member_redis_send(ngx_http_member_call_t *call);
+static void ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
+    void *privdata);
+static void ngx_http_member_redis_timeout_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_member_redis_unavailable(ngx_http_request_t *r);
+
+
+ngx_int_t
+ngx_http_member_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf)
+{
+    ngx_uint_t                 i;
+    ngx_http_member_redis_t  **redis, *rd;
+
+    redis = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        rd = redis[i];
+
+        rd->log = cycle->log;
+
+        rd->reconnect.handler = ngx_http_member_redis_reconnect_handler;
+        rd->reconnect.data = rd;
+        rd->reconnect.log = cycle->log;
+        rd->reconnect.cancelable = 1;
+
+        rd->connect_timer.handler =
+                                ngx_http_member_redis_connect_timeout_handler;
+        rd->connect_timer.data = rd;
+        rd->connect_timer.log = cycle->log;
+        rd->connect_timer.cancelable = 1;
+
+        ngx_http_member_redis_connect(rd);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_member_redis_exit_process(ngx_http_member_main_conf_t *mmcf)
+{
+    ngx_uint_t                 i;
+    ngx_http_member_cmd_t     *cmd;
+    ngx_http_member_redis_t  **redis, *rd;
+
+    redis = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        rd = redis[i];
+        rd->exiting = 1;
+
+        if (rd->reconnect.timer_set) {
+            ngx_del_timer(&rd->reconnect);
+        }
+
+        /* without this each reload logs "open socket ... left" */
+        if (rd->ac) {
+            redisAsyncFree(rd->ac);
+        }
+
+        while (rd->free) {
+            cmd = rd->free;
+            rd->free = cmd->next;
+            ngx_free(cmd);
+        }
+    }
+}
+
+
+static void
+ngx_http_member_redis_connect(ngx_http_member_redis_t *redis)
+{
+    const char         *argv[2];
+    size_t              argvlen[2];
+    u_char              db[NGX_INT_T_LEN];
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
+
+    if (redis->unix_path.len) {
+        ac = redisAsyncConnectUnix((const char *) redis->unix_path.data);
+
+    } else {
+        ac = redisAsyncConnect((const char *) redis->host.data, redis->port);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, redis->log, 0,
+                      "member: redis \"%V\": out of memory", &redis->name);
+        ngx_http_member_redis_schedule(redis);
+        return;
+    }
+
+    if (ac->err) {
+        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                      "member: redis \"%V\" connect failed: %s",
+                      &redis->name, ac->errstr);
+        redisAsyncFree(ac);
+        ngx_http_member_redis_schedule(redis);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, redis->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_member_redis_schedule(redis);
+        return;
+    }
+
+    c->data = redis;
+    c->read->handler = ngx_http_member_redis_read_handler;
+    c->write->handler = ngx_http_member_redis_write_handler;
+    c->read->log = redis->log;
+    c->write->log = redis->log;
+    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
+    redis->ac = ac;
+    redis->connection = c;
+    redis->connected = 0;
+    redis->last_read = ngx_current_msec;
+
+    ac->data = redis;
+    ac->ev.data = redis;
+    ac->ev.addRead = ngx_http_member_redis_noop;
+    ac->ev.delRead = ngx_http_member_redis_noop;
+    ac->ev.addWrite = ngx_http_member_redis_add_write;
+    ac->ev.delWrite = ngx_http_member_redis_noop;
+    ac->ev.cleanup = ngx_http_member_redis_cleanup;
+
+    /* epoll is edge-triggered here: add both events once and keep them */
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_CLEAR_EVENT) != NGX_OK
+        || ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_CLEAR_EVENT)
+           != NGX_OK)
+    {
+        redisAsyncFree(ac);
+        return;
+    }
+
+    redisAsyncSetConnectCallback(ac, ngx_http_member_redis_connected);
+
+    ngx_add_timer(&redis->connect_timer, redis->connect_timeout);
+
+    /* queued before any request's command, so first on the wire */
+    if (redis->password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (const char *) redis->password.data;
+        argvlen[1] = redis->password.len;
+
+        redisAsyncCommandArgv(ac, ngx_http_member_redis_auth_done, "AUTH",
+                              2, argv, argvlen);
+    }
+
+    if (redis->db) {
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (const char *) db;
+        argvlen[1] = ngx_sprintf(db, "%ui", redis->db) - db;
+
+        redisAsyncCommandArgv(ac, ngx_http_member_redis_auth_done, "SELECT",
+                              2, argv, argvlen);
+    }
+}
+
+
+static void
+ngx_http_member_redis_schedule(ngx_http_member_redis_t *redis)
+{
+    if (redis->exiting || redis->reconnect.timer_set) {
+        return;
+    }
+
+    if (redis->backoff == 0) {
+        redis->backoff = NGX_HTTP_MEMBER_BACKOFF_MIN;
+
+    } else {
+        redis->backoff = ngx_min(redis->backoff * 2,
+                                 NGX_HTTP_MEMBER_BACKOFF_MAX);
+    }
+
+    ngx_add_timer(&redis->reconnect, redis->backoff);
+}
+
+
+static void
+ngx_http_member_redis_reconnect_handler(ngx_event_t *ev)
+{
+    ngx_http_member_redis_t  *redis = ev->data;
+
+    if (redis->exiting || redis->ac) {
+        return;
+    }
+
+    ngx_http_member_redis_connect(redis);
+}
+
+
+static void
+ngx_http_member_redis_connect_timeout_handler(ngx_event_t *ev)
+{
+    ngx_http_member_redis_t  *redis = ev->data;
+
+    if (redis->ac == NULL || redis->connected) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, redis->log, NGX_ETIMEDOUT,
+                  "member: redis \"%V\" connect timed out", &redis->name);
+
+    redisAsyncFree(redis->ac);
+}
+
+
+static void
+ngx_http_member_redis_connected(const redisAsyncContext *ac, int status)
+{
+    ngx_http_member_redis_t  *redis = ac->data;
+
+    if (redis->connect_timer.timer_set) {
+        ngx_del_timer(&redis->connect_timer);
+    }
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context next: the cleanup reschedules */
+        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                      "member: redis \"%V\" connect failed: %s",
+                      &redis->name, ac->errstr);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, redis->log, 0,
+                  "member: redis \"%V\" connected", &redis->name);
+
+    redis->connected = 1;
+    redis->backoff = 0;
+    ngx_http_member_stats_connection(1);
+}
+
+
+static void
+ngx_http_member_redis_auth_done(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply               *rr = reply;
+    ngx_http_member_redis_t  *redis = ac->data;
+
+    if (rr == NULL || rr->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+
+    /* the password never reaches the log, only the command's name */
+    ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                  "member: redis \"%V\" refused %s: %*s", &redis->name,
+                  (char *) privdata, (size_t) ngx_min(rr->len, 128), rr->str);
+
+    redisAsyncDisconnect(ac);
+}
+
+
+static void
+ngx_http_member_redis_read_handler(ngx_event_t *rev)
+{
+    int                       n;
+    ngx_connection_t         *c = rev->data;
+    ngx_http_member_redis_t  *redis = c->data;
+
+    redis->last_read = ngx_current_msec;
+
+    /*
+     * hiredis reads at most 16K per call and the edge-triggered event
+     * does not fire again for the rest: read while the socket has bytes
+     */
+    for ( ;; ) {
+        redisAsyncHandleRead(redis->ac);
+
+        if (redis->ac == NULL) {
+            return;
+        }
+
+        if (ioctl(redis->ac->c.fd, FIONREAD, &n) == -1 || n == 0) {
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_member_redis_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t         *c = wev->data;
+    ngx_http_member_redis_t  *redis = c->data;
+
+    if (redis->ac == NULL) {
+        return;
+    }
+
+    redis->in_write = 1;
+    redisAsyncHandleWrite(redis->ac);
+    redis->in_write = 0;
+}
+
+
+static void
+ngx_http_member_redis_noop(void *privdata)
+{
+}
+
+
+static void
+ngx_http_member_redis_add_write(void *privdata)
+{
+    ngx_http_member_redis_t  *redis = privdata;
+
+    /*
+     * Posting the write event sends all the commands of one event loop
+     * iteration in one write().  Inside the write handler (a short write)
+     * or before the connection completes, EPOLLOUT will come by itself.
+     */
+    if (redis->connection == NULL || redis->in_write || !redis->connected) {
+        return;
+    }
+
+    if (!redis->connection->write->posted) {
+        ngx_post_event(redis->connection->write, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_member_redis_cleanup(void *privdata)
+{
+    ngx_connection_t         *c;
+    ngx_http_member_redis_t  *redis = privdata;
+
+    c = redis->connection;
+
+    if (c) {
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        /* hiredis closes the socket itself */
+        ngx_del_conn(c, NGX_CLOSE_EVENT);
+        ngx_free_connection(c);
+        c->fd = (ngx_socket_t) -1;
+    }
+
+    if (redis->connected) {
+        ngx_http_member_stats_connection(-1);
+
+        if (!redis->exiting) {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "member: redis \"%V\" connection closed",
+                          &redis->name);
+        }
+    }
+
+    if (redis->connect_timer.timer_set) {
+        ngx_del_timer(&redis->connect_timer);
+    }
+
+    redis->connection = NULL;
+    redis->ac = NULL;
+    redis->connected = 0;
+
+    ngx_http_member_redis_schedule(redis);
+}
+
+
+static ngx_int_t
+ngx_http_member_redis_send(ngx_http_member_call_t *call)
+{
+    ngx_http_member_cmd_t    *cmd;
+    ngx_http_member_redis_t  *redis = call->redis;
+
+    if (redis->ac == NULL || redis->exiting) {
+        return NGX_DECLINED;
+    }
+
+    cmd = redis->free;
+
+    if (cmd) {
+        redis->free = cmd->next;
+
+    } else {
+        cmd = ngx_alloc(sizeof(ngx_http_member_cmd_t), redis->log);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    cmd->redis = redis;
+    cmd->call = call;
+    cmd->start = ngx_http_member_now_us();
+
+    if (redisAsyncCommandArgv(redis->ac, ngx_http_member_redis_reply, cmd,
+                              call->argc, call->argv, call->argvlen)
+        != REDIS_OK)
+    {
+        cmd->next = redis->free;
+        redis->free = cmd;
+        return NGX_DECLINED;
+    }
+
+    redis->inflight++;
+    call->cmd = cmd;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_member_redis_call(ngx_http_request_t *r, ngx_http_member_call_t *call)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_member_redis_send(call);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "member: redis \"%V\" not connected",
+                      &call->redis->name);
+        return rc;
+    }
+
+    r->main->count++;
+
+    call->request = r;
+    call->timer.handler = ngx_http_member_redis_timeout_handler;
+    call->timer.data = call;
+    call->timer.log = r->connection->log;
+
+    ngx_add_timer(&call->timer, call->timeout);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    ngx_int_t                 rc;
+    redisReply               *rr = reply;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_member_cmd_t    *cmd = privdata;
+    ngx_http_member_call_t   *call;
+    ngx_http_member_redis_t  *redis;
+
+    redis = cmd->redis;
+    call = cmd->call;
+
+    redis->inflight--;
+    ngx_http_member_stats_redis(ngx_http_member_now_us() - cmd->start,
+                                rr == NULL);
+
+    /* the record is recycled first: nothing below touches it */
+    cmd->next = redis->free;
+    redis->free = cmd;
+
+    if (call == NULL || redis->exiting) {
+        return;                         /* the request is gone: drop it */
+    }
+
+    call->cmd = NULL;
+
+    if (call->timer.timer_set) {
+        ngx_del_timer(&call->timer);
+    }
+
+    r = call->request;
+    c = r->connection;
+
+    if (rr == NULL) {
+        rc = ngx_http_member_redis_unavailable(r);
+
+    } else if (call->script >= 0 && !call->retried
+               && ngx_http_member_redis_is_error(rr, "NOSCRIPT"))
+    {
+        /* the script cache was flushed: nothing ran, send the source */
+        call->retried = 1;
+        call->argv[0] = "EVAL";
+        call->argvlen[0] = 4;
+        call->argv[1] = ngx_http_member_script_srcs[call->script].text;
+        call->argvlen[1] = ngx_http_member_script_srcs[call->script].len;
+
+        if (ngx_http_member_redis_send(call) == NGX_OK) {
+            ngx_add_timer(&call->timer, call->timeout);
+            return;
+        }
+
+        rc = ngx_http_member_redis_unavailable(r);
+
+    } else {
+        rc = call->handler(r, call, rr);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_member_redis_timeout_handler(ngx_event_t *ev)
+{
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_member_call_t   *call = ev->data;
+    ngx_http_member_redis_t  *redis;
+
+    r = call->request;
+    c = r->connection;
+    redis = call->redis;
+
+    if (call->cmd) {
+        call->cmd->call = NULL;
+        call->cmd = NULL;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
+                  "member: redis \"%V\" timed out", &redis->name);
+
+    /*
+     * A Redis that answered nothing for a whole timeout is hung (SIGSTOP,
+     * a stuck host): drop the connection so that every waiting request
+     * gets its 503 now instead of piling up, and connect anew.
+     */
+    if (redis->ac && ngx_current_msec - redis->last_read >= call->timeout) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "member: redis \"%V\" silent for %M ms, reconnecting",
+                      &redis->name, ngx_current_msec - redis->last_read);
+        redisAsyncFree(redis->ac);
+    }
+
+    ngx_http_finalize_request(r, ngx_http_member_redis_unavailable(r));
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_member_redis_unavailable(ngx_http_request_t *r)
+{
+    return ngx_http_member_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "redis_unavailable",
+                                 "the member store is unavailable");
+}
+
+
+static ngx_int_t
+ngx_http_member_redis_start(ngx_http_request_t *r, ngx_http_member_call_t *call)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_member_redis_call(r, call);
+
+    if (rc == NGX_OK) {
+        return NGX_DONE;
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_member_redis_unavailable(r);
+}
+
+
+static ngx_int_t
+ngx_http_member_redis_prepare(ngx_http_request_t *r,
+    ngx_http_member_call_t **callp, int argc)
+{
+    ngx_http_member_ctx_t        *ctx;
+    ngx_http_member_call_t       *call;
+    ngx_http_member_loc_conf_t   *mlcf;
+
+    ctx = ngx_http_member_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    call = &ctx->call;
+
+    if (call->cmd) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "member: redis call already in flight");
+        return NGX_ERROR;
+    }
+
+    call->request = r;
+    call->redis = mlcf->redis;
+    call->timeout = mlcf->redis_timeout;
+    call->retried = 0;
+    call->script = -1;
+    call->argc = argc;
+
+    call->argv = ngx_palloc(r->pool, argc * sizeof(char *));
+    call->argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
+
+    if (call->argv == NULL || call->argvlen == NULL) {
+        return NGX_ERROR;
+    }
+
+    *callp = call;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_member_redis_command(ngx_http_request_t *r,
+    ngx_http_member_call_pt handler, int argc, ...)
+{
+    int                      i;
+    va_list                  args;
+    ngx_str_t               *arg;
+    ngx_http_member_call_t  *call;
+
+    if (ngx_http_member_redis_prepare(r, &call, argc) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    va_start(args, argc);
+
+    for (i = 0; i < argc; i++) {
+        arg = va_arg(args, ngx_str_t *);
+        call->argv[i] = (const char *) arg->data;
+        call->argvlen[i] = arg->len;
+    }
+
+    va_end(args);
+
+    call->handler = handler;
+
+    return ngx_http_member_redis_start(r, call);
+}
+
+
+ngx_int_t
+ngx_http_member_redis_script(ngx_http_request_t *r, ngx_int_t script,
+    ngx_http_member_call_pt handler, int nkeys, int nargs, ngx_str_t *keys,
+    ngx_str_t *args)
+{
+    int                           i, n;
+    u_char                       *p;
+    ngx_http_member_call_t       *call;
+    ngx_http_member_main_conf_t  *mmcf;
+
+    if (ngx_http_member_redis_prepare(r, &call, 3 + nkeys + nargs) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_member_module);
+
+    call->script = script;
+    call->argv[0] = "EVALSHA";
+    call->argvlen[0] = 7;
+    call->argv[1] = (const char *) mmcf->scripts[script].sha1;
+    call->argvlen[1] = 40;
+    call->argv[2] = (const char *) p;
+    call->argvlen[2] = ngx_sprintf(p, "%d", nkeys) - p;
+
+    n = 3;
+
+    for (i = 0; i < nkeys; i++, n++) {
+        call->argv[n] = (const char *) keys[i].data;
+        call->argvlen[n] = keys[i].len;
+    }
+
+    for (i = 0; i < nargs; i++, n++) {
+        call->argv[n] = (const char *) args[i].data;
+        call->argvlen[n] = args[i].len;
+    }
+
+    call->handler = handler;
+
+    return ngx_http_member_redis_start(r, call);
+}
+
+
+/* the request ends first: a reply that comes later is dropped */
+
+void
+ngx_http_member_redis_abandon(ngx_http_member_call_t *call)
+{
+    if (call->cmd) {
+        call->cmd->call = NULL;
+        call->cmd = NULL;
+    }
+
+    if (call->timer.timer_set) {
+        ngx_del_timer(&call->timer);
+    }
+}
+
+
+ngx_int_t
+ngx_http_member_redis_status(ngx_http_member_redis_t *redis)
+{
+    return redis->connected;
+}
+
+
+ngx_int_t
+ngx_http_member_redis_is_error(redisReply *reply, const char *code)
+{
+    char    *p;
+    size_t   n, len;
+
+    if (reply->type != REDIS_REPLY_ERROR) {
+        return 0;
+    }
+
+    p = reply->str;
+    n = reply->len;
+
+    /* Redis prefixes "ERR " to an error_reply() without a code of its own */
+    if (n > 4 && ngx_strncmp(p, "ERR ", 4) == 0) {
+        p += 4;
+        n -= 4;
+    }
+
+    len = ngx_strlen(code);
+
+    return n >= len && ngx_strncmp(p, code, len) == 0
+           && (n == len || p[len] == ' ');
+}
