@@ -665,8 +665,19 @@ test_crypt_padding(void **state)
                                      LEN(f_appid), out, sizeof(out), &n),
                      MGW_ERR_PADDING);
 
+    /* 33 bytes of 33, before them a plausible empty message */
+
+    memcpy(plain + 16, "\0\0\0\0wx012345678", 15);
+    memset(plain + 31, 33, 33);
+    len = encrypt_raw(&key, plain, 64, b64, sizeof(b64));
+    assert_int_equal(mgw_msg_decrypt(&key, U(b64), len, U("wx012345678"), 11,
+                                     out, sizeof(out), &n),
+                     MGW_ERR_PADDING);
+
     /* pad bytes that disagree */
 
+    memcpy(plain + 16, "\0\0\0\2hi", 6);
+    memcpy(plain + 22, f_appid, 18);
     memset(plain + 40, 24, 24);
     plain[45] = 23;
     len = encrypt_raw(&key, plain, 64, b64, sizeof(b64));
@@ -780,10 +791,12 @@ test_crypt_lengths(void **state)
     n = MGW_MSG_ENCRYPTED_LEN(LEN(f1_msg), LEN(f_appid));
     assert_int_equal(n, LEN(f1_encrypt));
 
+    memset(out, 0xaa, sizeof(out));
     assert_int_equal(mgw_msg_encrypt(&key, U(f1_msg), LEN(f1_msg), U(f_appid),
                                      LEN(f_appid), U("0123456789abcdef"), out,
                                      LEN(f1_encrypt) - 1, &n),
                      MGW_ERR_SPACE);
+    assert_int_equal(out[LEN(f1_encrypt) - 1], 0xaa);
     assert_int_equal(mgw_msg_encrypt(&key, U(f1_msg), LEN(f1_msg), U(f_appid),
                                      LEN(f_appid), U("0123456789abcdef"), out,
                                      LEN(f1_encrypt), &n),

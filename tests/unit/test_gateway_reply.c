@@ -211,7 +211,8 @@ test_reply_seal_vectors(void **state)
 {
     size_t         n;
     uint8_t        out[MGW_REPLY_SEAL_LEN(LEN(f2_msg), 18)];
-    mgw_str_t      token = STR("ngxMemberSpec"), appid = STR("wx0123456789abcdef");
+    mgw_str_t      token = STR("ngxMemberSpec");
+    mgw_str_t      appid = STR("wx0123456789abcdef");
     mgw_str_t      ts = STR("1735700001"), nonce = STR("987654321");
     mgw_str_t      btoken = STR("AAAAA"), bappid = STR("wxba5fad812f8e6fb9");
     mgw_str_t      bts = STR("1713424427"), bnonce = STR("415670741");
@@ -269,7 +270,8 @@ test_reply_seal_roundtrip(void **state)
     size_t         n, m;
     uint8_t        out[1024], plain[1024], store[MGW_XML_STORE_SIZE(1024)];
     mgw_xml_t      x;
-    mgw_str_t      token = STR("ngxMemberSpec"), appid = STR("wx0123456789abcdef");
+    mgw_str_t      token = STR("ngxMemberSpec");
+    mgw_str_t      appid = STR("wx0123456789abcdef");
     mgw_str_t      ts = STR("1735700001"), nonce;
     mgw_msg_in_t   in;
     mgw_aes_key_t  key;

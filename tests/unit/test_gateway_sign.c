@@ -407,18 +407,6 @@ test_sign_random_nonce(void **state)
 }
 
 
-static void
-test_status_str(void **state)
-{
-    (void) state;
-
-    assert_string_equal(mgw_status_str(MGW_OK), "ok");
-    assert_string_equal(mgw_status_str(MGW_ERR_SIGNATURE),
-                        "signature mismatch");
-    assert_string_equal(mgw_status_str((mgw_status_t) 999), "unknown");
-}
-
-
 int
 main(void)
 {
@@ -430,7 +418,6 @@ main(void)
         cmocka_unit_test(test_sign_jssdk),
         cmocka_unit_test(test_sign_card_ext),
         cmocka_unit_test(test_sign_random_nonce),
-        cmocka_unit_test(test_status_str),
     };
 
     return cmocka_run_group_tests_name("gateway_sign", tests, NULL, NULL);

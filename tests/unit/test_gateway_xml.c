@@ -17,6 +17,7 @@
 
 #define U(s)     ((const uint8_t *) (s))
 #define LEN(s)   (sizeof(s) - 1)
+#define S(s)     s, sizeof(s) - 1
 
 
 static const char  c_msg[] =
@@ -242,10 +243,10 @@ test_xml_nested(void **state)
 
     /* text beside children */
 
-    assert_int_equal(parse("<xml><P>t<C>1</C></P></xml>", 27), MGW_OK);
+    assert_int_equal(parse(S("<xml><P>t<C>1</C></P></xml>")), MGW_OK);
     expect("P", "t");
     expect("P/C", "1");
-    assert_int_equal(parse("<xml><P><C>1</C>t</P></xml>", 27), MGW_ERR_XML);
+    assert_int_equal(parse(S("<xml><P><C>1</C>t</P></xml>")), MGW_ERR_XML);
 }
 
 
@@ -293,7 +294,7 @@ test_xml_forbidden(void **state)
 
     /* an entity without a DTD is undefined */
 
-    assert_int_equal(parse("<xml><A>&lol;</A></xml>", 23), MGW_ERR_XML);
+    assert_int_equal(parse(S("<xml><A>&lol;</A></xml>")), MGW_ERR_XML);
 }
 
 
@@ -325,17 +326,17 @@ test_xml_field_limits(void **state)
     /* a lower limit of the caller's */
 
     doc.x.max_fields = 3;
-    assert_int_equal(parse("<xml><A/><B/><C/></xml>", 23), MGW_OK);
-    assert_int_equal(parse("<xml><A/><B/><C/><D/></xml>", 27), MGW_ERR_LIMIT);
+    assert_int_equal(parse(S("<xml><A/><B/><C/></xml>")), MGW_OK);
+    assert_int_equal(parse(S("<xml><A/><B/><C/><D/></xml>")), MGW_ERR_LIMIT);
     doc.x.max_fields = 1000;
     assert_int_equal(parse(body, strlen(body)), MGW_ERR_LIMIT);
 
     /* duplicates */
 
-    assert_int_equal(parse("<xml><A>1</A><A>2</A></xml>", 27), MGW_ERR_XML);
-    assert_int_equal(parse("<xml><P><A>1</A><A>2</A></P></xml>", 34),
+    assert_int_equal(parse(S("<xml><A>1</A><A>2</A></xml>")), MGW_ERR_XML);
+    assert_int_equal(parse(S("<xml><P><A>1</A><A>2</A></P></xml>")),
                      MGW_ERR_XML);
-    assert_int_equal(parse("<xml><A>1</A><P><A>2</A></P></xml>", 34),
+    assert_int_equal(parse(S("<xml><A>1</A><P><A>2</A></P></xml>")),
                      MGW_OK);
 }
 
@@ -352,9 +353,9 @@ test_xml_size_limits(void **state)
     /* the whole document */
 
     doc.x.max_size = 30;
-    assert_int_equal(parse("<xml><A>12345678901</A></xml>", 29), MGW_OK);
-    assert_int_equal(parse("<xml><A>123456789012</A></xml>", 30), MGW_OK);
-    assert_int_equal(parse("<xml><A>1234567890123</A></xml>", 31),
+    assert_int_equal(parse(S("<xml><A>12345678901</A></xml>")), MGW_OK);
+    assert_int_equal(parse(S("<xml><A>123456789012</A></xml>")), MGW_OK);
+    assert_int_equal(parse(S("<xml><A>1234567890123</A></xml>")),
                      MGW_ERR_LIMIT);
 
     doc.x.max_size = (size_t) -1;
@@ -370,11 +371,11 @@ test_xml_size_limits(void **state)
     /* one value */
 
     doc.x.max_value = 8;
-    assert_int_equal(parse("<xml><A>12345678</A></xml>", 26), MGW_OK);
-    assert_int_equal(parse("<xml><A>  12345678  </A></xml>", 30), MGW_OK);
+    assert_int_equal(parse(S("<xml><A>12345678</A></xml>")), MGW_OK);
+    assert_int_equal(parse(S("<xml><A>  12345678  </A></xml>")), MGW_OK);
     expect("A", "12345678");
-    assert_int_equal(parse("<xml><A>123456789</A></xml>", 27), MGW_ERR_LIMIT);
-    assert_int_equal(parse("<xml><A><![CDATA[1234]]>56789</A></xml>", 39),
+    assert_int_equal(parse(S("<xml><A>123456789</A></xml>")), MGW_ERR_LIMIT);
+    assert_int_equal(parse(S("<xml><A><![CDATA[1234]]>56789</A></xml>")),
                      MGW_ERR_LIMIT);
     doc.x.max_value = MGW_XML_SIZE_MAX;
 
@@ -398,6 +399,8 @@ test_xml_store(void **state)
     mgw_xml_t  x;
     uint8_t    store[32];
 
+    static const char  ten[] = "<xml><A>1234567890</A></xml>";
+
     (void) state;
 
     mgw_xml_init(&x, store, sizeof(store));
@@ -408,11 +411,9 @@ test_xml_store(void **state)
     /* "A\0" + "1234567890\0" ... exactly full */
 
     mgw_xml_init(&x, store, 13);
-    assert_int_equal(mgw_xml_parse(&x, U("<xml><A>1234567890</A></xml>"), 28),
-                     MGW_OK);
+    assert_int_equal(mgw_xml_parse(&x, U(ten), LEN(ten)), MGW_OK);
     mgw_xml_init(&x, store, 12);
-    assert_int_equal(mgw_xml_parse(&x, U("<xml><A>1234567890</A></xml>"), 28),
-                     MGW_ERR_SPACE);
+    assert_int_equal(mgw_xml_parse(&x, U(ten), LEN(ten)), MGW_ERR_SPACE);
 
     mgw_xml_init(&x, NULL, 0);
     assert_int_equal(mgw_xml_parse(&x, U("<xml/>"), 6), MGW_ERR_ARG);
@@ -429,27 +430,27 @@ test_xml_malformed(void **state)
         const char  *body;
         size_t       len;
     } bad[] = {
-        { "", 0 },
-        { "   ", 3 },
-        { "success", 7 },
-        { "{\"ToUserName\":\"gh\"}", 19 },
-        { "<Xml><A>1</A></Xml>", 19 },
-        { "<root><A>1</A></root>", 21 },
-        { "<xml><A>1</B></xml>", 19 },
-        { "<xml><A>1</A></xml><xml/>", 25 },
-        { "<xml>text<A>1</A></xml>", 23 },
-        { "<xml><A>1</A></xml>junk", 23 },
-        { "<xml><A>\xc3\x28</A></xml>", 21 },                /* bad UTF-8 */
-        { "<xml><A>\xed\xa0\x80</A></xml>", 22 },             /* surrogate */
-        { "<xml><A>\xc0\xaf</A></xml>", 21 },                /* overlong */
-        { "<xml><A>\xff</A></xml>", 20 },
-        { "<xml><A>a\0b</A></xml>", 21 },                    /* NUL */
-        { "<xml><A>\x01</A></xml>", 20 },
-        { "<xml><A><![CDATA[x]></A></xml>", 30 },
-        { "<xml><A a=1>1</A></xml>", 23 },
+        { S("") },
+        { S("   ") },
+        { S("success") },
+        { S("{\"ToUserName\":\"gh\"}") },
+        { S("<Xml><A>1</A></Xml>") },
+        { S("<root><A>1</A></root>") },
+        { S("<xml><A>1</B></xml>") },
+        { S("<xml><A>1</A></xml><xml/>") },
+        { S("<xml>text<A>1</A></xml>") },
+        { S("<xml><A>1</A></xml>junk") },
+        { S("<xml><A>\xc3\x28</A></xml>") },                /* bad UTF-8 */
+        { S("<xml><A>\xed\xa0\x80</A></xml>") },             /* surrogate */
+        { S("<xml><A>\xc0\xaf</A></xml>") },                /* overlong */
+        { S("<xml><A>\xff</A></xml>") },
+        { S("<xml><A>a\0b</A></xml>") },                    /* NUL */
+        { S("<xml><A>\x01</A></xml>") },
+        { S("<xml><A><![CDATA[x]></A></xml>") },
+        { S("<xml><A a=1>1</A></xml>") },
         /* the declared encoding does not change the rules */
-        { "<?xml version=\"1.0\" encoding=\"GBK\"?><xml><A>\xbb\xfd</A></xml>",
-          59 },
+        { S("<?xml version=\"1.0\" encoding=\"GBK\"?>"
+            "<xml><A>\xbb\xfd</A></xml>") },
     };
 
     (void) state;
@@ -485,7 +486,7 @@ test_xml_reparse(void **state)
     (void) state;
 
     assert_int_equal(parse(f1_msg, LEN(f1_msg)), MGW_OK);
-    assert_int_equal(parse("<xml><A>1</A></xml>", 19), MGW_OK);
+    assert_int_equal(parse(S("<xml><A>1</A></xml>")), MGW_OK);
     assert_int_equal(doc.x.nfields, 1);
     expect_none("Event");
     expect("A", "1");

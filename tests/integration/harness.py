@@ -1,0 +1,231 @@
+"""The integration tests' world: a real redis-server, the fake WeChat and
+Debian's nginx with the built module, each on a free loopback port, in a
+private folder that is removed afterwards.
+
+    env = Env()            # starts all three
+    status, body = env.get("/api/card", token=t)
+    env.stop()
+
+Nothing here is faked but WeChat's servers (tests/fake_wechat.py).
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE = os.path.join(ROOT, "build", "ngx_http_member_module.so")
+CONF_IN = os.path.join(ROOT, "tests", "integration", "nginx.conf.in")
+FAKE = os.path.join(ROOT, "tests", "fake_wechat.py")
+
+APPID = "wx0123456789abcdef"
+SECRET = "test-app-secret-5f1c9e27d3"
+ADMIN_TOKEN = "test-admin-token-8c41b7e0a2"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(what, check, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def openid_for(name):
+    """The openid the fake gives for the code ok-<name>."""
+    return ("o" + name + "_" * 28)[:28]
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:200]!r}>"
+
+
+class Env:
+    def __init__(self, workers=1, redis_timeout="500ms", extra_http="",
+                 extra_server=""):
+        self.dir = tempfile.mkdtemp(prefix="ngx-member-test-")
+        os.chmod(self.dir, 0o755)           # the workers run as nobody
+        os.makedirs(os.path.join(self.dir, "tmp"))
+        os.makedirs(os.path.join(self.dir, "redis"))
+        self.redis_port = free_port()
+        self.fake_port = free_port()
+        self.port = free_port()
+        self.workers = workers
+        self.redis_timeout = redis_timeout
+        self.extra_http = extra_http
+        self.extra_server = extra_server
+        self.redis = self.fake = self.nginx = None
+        try:
+            self.start_redis()
+            self.start_fake()
+            self.start_nginx()
+        except BaseException:
+            self.stop()
+            raise
+
+    # ---------------------------------------------------------------- redis
+    def start_redis(self):
+        self.redis = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
+             "--dir", os.path.join(self.dir, "redis"), "--appendonly", "yes",
+             "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+             "--logfile", os.path.join(self.dir, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until("redis", lambda: self.rcli("PING") == "PONG")
+
+    def rcli(self, *args):
+        out = subprocess.run(["redis-cli", "-p", str(self.redis_port), "--raw", *args],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+    def kill_redis(self, sig=signal.SIGKILL):
+        self.redis.send_signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            self.redis.wait(timeout=10)
+
+    # ---------------------------------------------------------------- fake WeChat
+    def start_fake(self):
+        self.fake = subprocess.Popen(
+            ["python3", FAKE, "--port", str(self.fake_port), "--appid", APPID,
+             "--secret", SECRET],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until("fake wechat", lambda: self.fake_get("/_fake/calls") is not None)
+
+    def fake_get(self, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.fake_port, timeout=5)
+        try:
+            c.request("GET", path)
+            return json.loads(c.getresponse().read())
+        finally:
+            c.close()
+
+    def kill_fake(self):
+        self.fake.kill()
+        self.fake.wait(timeout=10)
+
+    # ---------------------------------------------------------------- nginx
+    def render_conf(self):
+        with open(CONF_IN) as f:
+            conf = f.read()
+        for k, v in {"MODULE": MODULE, "RUN": self.dir, "PORT": self.port,
+                     "REDIS_PORT": self.redis_port, "FAKE_PORT": self.fake_port,
+                     "WORKERS": self.workers, "REDIS_TIMEOUT": self.redis_timeout,
+                     "APPID": APPID, "SECRET": SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
+                     "EXTRA_HTTP": self.extra_http,
+                     "EXTRA_SERVER": self.extra_server}.items():
+            conf = conf.replace("@" + k + "@", str(v))
+        path = os.path.join(self.dir, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        return path
+
+    def nginx_cmd(self, *extra):
+        return ["nginx", "-p", self.dir + "/", "-c", os.path.join(self.dir, "nginx.conf"),
+                "-e", self.error_log, *extra]
+
+    @property
+    def error_log(self):
+        return os.path.join(self.dir, "error.log")
+
+    def start_nginx(self):
+        self.render_conf()
+        subprocess.run(self.nginx_cmd("-t", "-q"), check=True, timeout=30)
+        self.nginx = subprocess.Popen(self.nginx_cmd(), stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+        wait_until("nginx", lambda: self.request("GET", "/status").status == 200)
+
+    def worker_pids(self):
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.nginx.pid)],
+                             capture_output=True, text=True)
+        return sorted(int(p) for p in out.stdout.split())
+
+    def signal_nginx(self, what):
+        subprocess.run(self.nginx_cmd("-s", what), check=True, timeout=30)
+
+    def log_text(self):
+        try:
+            with open(self.error_log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    # ---------------------------------------------------------------- HTTP
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body)
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+        finally:
+            c.close()
+
+    def admin(self, method, path, body=None, token=ADMIN_TOKEN, headers=None):
+        h = {"Authorization": "Bearer " + token} if token else {}
+        h.update(headers or {})
+        return self.request(method, "/admin/" + path, body, h)
+
+    def api(self, path, token, method="GET"):
+        return self.request(method, "/api/" + path, headers={"Authorization": "Bearer " + token})
+
+    _codes = 0
+
+    def login(self, name, kind="ok"):
+        Env._codes += 1
+        return self.request("POST", "/login", {"code": f"{kind}-{name}-{Env._codes}"})
+
+    def member(self, name=None, level=None):
+        """A new member (with the openid of `name` if given): its id and card."""
+        body = {}
+        if name:
+            body["openid"] = openid_for(name)
+        if level:
+            body["level"] = level
+        r = self.admin("POST", "members", body)
+        assert r.status == 201, r
+        return r.json["member_id"], r.json["card_no"]
+
+    # ---------------------------------------------------------------- the end
+    def stop(self):
+        if self.nginx and self.nginx.poll() is None:
+            self.nginx.send_signal(signal.SIGQUIT)
+            try:
+                self.nginx.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.nginx.kill()
+                self.nginx.wait()
+        for p in (self.fake, self.redis):
+            if p and p.poll() is None:
+                if p is self.redis:
+                    p.send_signal(signal.SIGCONT)
+                p.kill()
+                p.wait()
+        self.log = self.log_text()
+        shutil.rmtree(self.dir, ignore_errors=True)

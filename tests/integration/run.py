@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Runs the integration tests: every test_*(env) function of every
+tests/integration/test_*.py, sharing one Env (harness.py) per file unless a
+test asks for its own with @own_env(...).  After each Env, its error log
+must hold no alert and no secret.  Ends with "N passed, N failed".
+
+    run.py [-k substring]
+"""
+
+import importlib
+import os
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+
+BAD_LOG_LEVELS = ("[alert]", "[emerg]", "[crit]")
+
+
+def own_env(**kwargs):
+    """The test gets an Env of its own, made with these arguments."""
+    def mark(fn):
+        fn.own_env = kwargs
+        return fn
+    return mark
+
+
+harness.own_env = own_env
+
+
+def check_log(env, secrets):
+    problems = []
+    log = env.log
+    for line in log.splitlines():
+        if any(level in line for level in BAD_LOG_LEVELS):
+            problems.append("error log: " + line[:300])
+    for s in secrets:
+        if s and s in log:
+            problems.append(f"a secret reached the error log: {s[:6]}...")
+    return problems
+
+
+def secrets_of(env):
+    return [harness.SECRET, harness.ADMIN_TOKEN] + list(getattr(env, "secrets", []))
+
+
+def run_one(name, fn, env):
+    t0 = time.monotonic()
+    try:
+        fn(env)
+    except Exception as e:  # noqa: BLE001
+        tb = traceback.format_exc(limit=3)
+        print(f"FAIL {name} ({time.monotonic() - t0:.2f}s): {e!r}\n{tb}", flush=True)
+        return False
+    print(f"ok   {name} ({time.monotonic() - t0:.2f}s)", flush=True)
+    return True
+
+
+def main():
+    only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else None
+    passed = failed = 0
+    files = sorted(f[:-3] for f in os.listdir(HERE)
+                   if f.startswith("test_") and f.endswith(".py"))
+    for modname in files:
+        mod = importlib.import_module(modname)
+        tests = [(n, getattr(mod, n)) for n in sorted(dir(mod), key=lambda n: getattr(
+                 getattr(mod, n), "__code__", None) and getattr(mod, n).__code__.co_firstlineno or 0)
+                 if n.startswith("test_") and callable(getattr(mod, n))]
+        if only:
+            tests = [(n, f) for n, f in tests if only in f"{modname}.{n}"]
+        shared = [(n, f) for n, f in tests if not hasattr(f, "own_env")]
+        alone = [(n, f) for n, f in tests if hasattr(f, "own_env")]
+        groups = ([(shared, getattr(mod, "ENV", {}))] if shared else []) + \
+                 [([t], t[1].own_env) for t in alone]
+        for group, kwargs in groups:
+            try:
+                env = harness.Env(**kwargs)
+            except Exception as e:  # noqa: BLE001
+                for n, _ in group:
+                    print(f"FAIL {modname}.{n}: environment did not start: {e!r}")
+                failed += len(group)
+                continue
+            results = []
+            try:
+                for n, f in group:
+                    results.append(run_one(f"{modname}.{n}", f, env))
+            finally:
+                env.stop()
+            problems = check_log(env, secrets_of(env))
+            if problems:
+                print(f"FAIL {modname}: " + "\n     ".join(problems[:10]))
+                results[-1] = False
+            passed += results.count(True)
+            failed += results.count(False)
+    print(f"integration: {passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

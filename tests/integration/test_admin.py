@@ -1,0 +1,197 @@
+"""The brand's admin API: members, lookups, recharges and the ledger."""
+
+import threading
+
+from harness import ADMIN_TOKEN, openid_for
+
+
+def test_create_member_without_openid(env):
+    r = env.admin("POST", "members", {})
+    assert r.status == 201, r
+    mid, card = r.json["member_id"], r.json["card_no"]
+    assert len(card) == 16 and card.startswith("88") and card.isdigit()
+    rec = env.admin("GET", f"members/{mid}").json
+    assert rec["member_id"] == mid and rec["card_no"] == card
+    assert rec["level"] == "normal" and rec["status"] == "active"
+    assert rec["points"] == 0 and rec["balance_fen"] == 0
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_create_member_with_openid_and_level(env):
+    mid, card = env.member("ann", level="gold")
+    r = env.admin("GET", "members?openid=" + openid_for("ann"))
+    assert r.status == 200, r
+    assert r.json["member_id"] == mid and r.json["level"] == "gold"
+    assert r.json["openid"] == openid_for("ann")
+    r = env.admin("GET", "members?card_no=" + card)
+    assert r.status == 200 and r.json["member_id"] == mid, r
+
+
+def test_same_openid_twice_is_a_conflict(env):
+    env.member("dup")
+    r = env.admin("POST", "members", {"openid": openid_for("dup")})
+    assert r.status == 409 and r.json["error"] == "conflict", r
+
+
+def test_concurrent_creates_of_one_openid_make_one_member(env):
+    results = []
+
+    def create():
+        results.append(env.admin("POST", "members", {"openid": openid_for("race")}))
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(r.status for r in results)
+    assert codes.count(201) == 1 and codes.count(409) == 7, codes
+
+
+def test_bad_member_bodies(env):
+    for body, field in [({"level": "diamond"}, "level"), ({"level": 3}, "level"),
+                        ({"openid": "has space"}, "openid"), ({"openid": ""}, "openid"),
+                        ({"openid": "x" * 129}, "openid")]:
+        r = env.admin("POST", "members", body)
+        assert r.status == 400 and r.json["error"] == "bad_request", (body, r)
+        assert field in r.json["message"]
+    for raw in ["{", "[]", "\"x\"", "", "{\"a\":1,\"a\":2}", "nul", "\xff\xfe"]:
+        r = env.admin("POST", "members", raw.encode("latin-1"),
+                      headers={"Content-Type": "application/json"})
+        assert r.status == 400 and r.json["error"] == "bad_request", (raw, r)
+
+
+def test_personal_data_is_refused_until_it_can_be_encrypted(env):
+    before = env.rcli("GET", "member:seq")
+    for field in ["name", "phone", "birthday"]:
+        r = env.admin("POST", "members", {field: "张三"})
+        assert r.status == 422, r
+    assert env.rcli("GET", "member:seq") == before
+
+
+def test_unknown_members_and_routes(env):
+    for path in ["members/999999", "members/0", "members/01", "members/abc",
+                 "members/99999999999999", "nothing", "members/1/nothing",
+                 "membersx"]:
+        r = env.admin("GET", path)
+        assert r.status == 404 and r.json["error"] == "not_found", (path, r)
+    for q in ["card_no=8800000000000000", "card_no=1234", "card_no=88000000000000x3",
+              "openid=" + openid_for("nobody")]:
+        r = env.admin("GET", "members?" + q)
+        assert r.status == 404 and r.json["error"] == "not_found", (q, r)
+    r = env.admin("GET", "members?openid=bad%20id")
+    assert r.status == 400, r
+    r = env.admin("GET", "members")
+    assert r.status == 400, r
+
+
+def test_admin_needs_its_token(env):
+    for token in [None, "", "wrong", ADMIN_TOKEN + "x", ADMIN_TOKEN[:-1]]:
+        r = env.admin("GET", "members/1", token=token)
+        assert r.status == 401 and r.json["error"] == "unauthorized", (token, r)
+    r = env.request("GET", "/admin/members/1", headers={"Authorization": ADMIN_TOKEN})
+    assert r.status == 401, r
+
+
+def test_wrong_methods(env):
+    mid, _ = env.member()
+    for method, path in [("DELETE", "members"), ("PUT", f"members/{mid}"),
+                         ("GET", f"members/{mid}/recharge"),
+                         ("POST", f"members/{mid}/transactions")]:
+        r = env.admin(method, path)
+        assert r.status == 405 and r.json["error"] == "method_not_allowed", (method, path, r)
+
+
+def test_recharge_with_bonus_steps(env):
+    mid, _ = env.member()
+    steps = [(100, 0), (49999, 0), (50000, 5000), (99999, 5000), (100000, 15000)]
+    balance = 0
+    for i, (amount, bonus) in enumerate(steps):
+        r = env.admin("POST", f"members/{mid}/recharge",
+                      {"amount_fen": amount, "idempotency_key": f"step-{i}"})
+        assert r.status == 200, r
+        balance += amount + bonus
+        assert r.json["bonus_fen"] == bonus and r.json["balance_fen"] == balance, r
+    rec = env.admin("GET", f"members/{mid}").json
+    assert rec["balance_fen"] == balance
+    assert rec["principal_fen"] == sum(a for a, _ in steps)
+    assert rec["bonus_fen"] == sum(b for _, b in steps)
+
+
+def test_recharge_is_idempotent(env):
+    mid, _ = env.member()
+    body = {"amount_fen": 50000, "idempotency_key": "order-1"}
+    first = env.admin("POST", f"members/{mid}/recharge", body)
+    again = env.admin("POST", f"members/{mid}/recharge", body)
+    assert first.status == again.status == 200
+    assert first.body == again.body
+    assert env.admin("GET", f"members/{mid}").json["balance_fen"] == 55000
+    other = env.admin("POST", f"members/{mid}/recharge",
+                      {"amount_fen": 100, "idempotency_key": "order-1"})
+    assert other.status == 409 and other.json["error"] == "conflict", other
+    assert len(env.admin("GET", f"members/{mid}/transactions").json["items"]) == 1
+
+
+def test_concurrent_retries_apply_once(env):
+    mid, _ = env.member()
+    results = []
+
+    def go():
+        results.append(env.admin("POST", f"members/{mid}/recharge",
+                                 {"amount_fen": 1000, "idempotency_key": "burst"}))
+
+    threads = [threading.Thread(target=go) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {r.status for r in results} == {200}
+    assert len({r.body for r in results}) == 1
+    assert env.admin("GET", f"members/{mid}").json["balance_fen"] == 1000
+
+
+def test_bad_recharges_change_nothing(env):
+    mid, _ = env.member()
+    for body, field in [({"amount_fen": 0, "idempotency_key": "a"}, "amount_fen"),
+                        ({"amount_fen": -5, "idempotency_key": "a"}, "amount_fen"),
+                        ({"amount_fen": 1.5, "idempotency_key": "a"}, "amount_fen"),
+                        ({"amount_fen": "100", "idempotency_key": "a"}, "amount_fen"),
+                        ({"amount_fen": 10 ** 12, "idempotency_key": "a"}, "amount_fen"),
+                        ({"idempotency_key": "a"}, "amount_fen"),
+                        ({"amount_fen": 100}, "idempotency_key"),
+                        ({"amount_fen": 100, "idempotency_key": ""}, "idempotency_key"),
+                        ({"amount_fen": 100, "idempotency_key": "a b"}, "idempotency_key"),
+                        ({"amount_fen": 100, "idempotency_key": "k" * 65}, "idempotency_key")]:
+        r = env.admin("POST", f"members/{mid}/recharge", body)
+        assert r.status == 400 and field in r.json["message"], (body, r)
+    r = env.admin("POST", "members/987654/recharge", {"amount_fen": 1, "idempotency_key": "a"})
+    assert r.status == 404 and r.json["error"] == "not_found", r
+    rec = env.admin("GET", f"members/{mid}").json
+    assert rec["balance_fen"] == 0
+    assert env.admin("GET", f"members/{mid}/transactions").json["items"] == []
+
+
+def test_transactions_are_paged_newest_first(env):
+    mid, _ = env.member()
+    for i in range(7):
+        env.admin("POST", f"members/{mid}/recharge",
+                  {"amount_fen": 100 + i, "idempotency_key": f"p{i}"})
+    seen, cursor = [], None
+    while True:
+        q = "?limit=3" + (f"&before={cursor}" if cursor else "")
+        page = env.admin("GET", f"members/{mid}/transactions{q}").json
+        seen += [e["amount_fen"] for e in page["items"]]
+        assert len(page["items"]) <= 3
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == [106, 105, 104, 103, 102, 101, 100], seen
+    first = env.admin("GET", f"members/{mid}/transactions?limit=1").json["items"][0]
+    assert first["type"] == "recharge" and first["balance_fen"] == sum(range(100, 107))
+    assert isinstance(first["ts"], int) and first["idempotency_key"] == "p6"
+    for q in ["limit=0", "limit=101", "limit=x", "before=abc", "before=1-", "before=-1"]:
+        r = env.admin("GET", f"members/{mid}/transactions?{q}")
+        assert r.status == 400, (q, r)
+    r = env.admin("GET", "members/424242/transactions")
+    assert r.status == 404, r
