@@ -20,7 +20,6 @@ typedef struct {
     ngx_str_t               openid;
     ngx_str_t               openid_key;
     ngx_str_t               level;
-    ngx_str_t               id_str;
 } ngx_http_member_admin_t;
 
 
@@ -34,13 +33,8 @@ static ngx_int_t ngx_http_member_admin_record(ngx_http_request_t *r,
 static ngx_int_t ngx_http_member_admin_found(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static void ngx_http_member_admin_create_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_member_admin_create_found(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_admin_create_allocated(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_admin_create_claimed(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_admin_create(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_admin_create(ngx_http_request_t *r,
+    uint64_t id);
 static ngx_int_t ngx_http_member_admin_created(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static void ngx_http_member_admin_recharge_body(ngx_http_request_t *r);
@@ -180,24 +174,6 @@ ngx_http_member_admin_authorized(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_http_member_admin_openid_key(ngx_http_request_t *r,
-    ngx_http_member_admin_t *adm)
-{
-    adm->openid_key.len = sizeof("openid:") - 1 + adm->openid.len;
-    adm->openid_key.data = ngx_pnalloc(r->pool, adm->openid_key.len);
-
-    if (adm->openid_key.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(ngx_cpymem(adm->openid_key.data, "openid:", 7),
-               adm->openid.data, adm->openid.len);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
 ngx_http_member_admin_openid_valid(ngx_str_t *openid)
 {
     size_t  i;
@@ -243,7 +219,10 @@ ngx_http_member_admin_lookup(ngx_http_request_t *r,
                                          "bad_request", "invalid openid");
         }
 
-        if (ngx_http_member_admin_openid_key(r, adm) != NGX_OK) {
+        if (ngx_http_member_openid_key(r->pool, &adm->openid,
+                                       &adm->openid_key)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -396,122 +375,15 @@ ngx_http_member_admin_create_body(ngx_http_request_t *r)
         }
     }
 
-    if (adm->openid.len == 0) {
-        ngx_http_finalize_request(r,
-            ngx_http_member_redis_command(r,
-                                  ngx_http_member_admin_create_allocated, 2,
-                                  &ngx_http_member_cmd_incr,
-                                  &ngx_http_member_seq_key));
-        return;
-    }
-
-    if (ngx_http_member_admin_openid_key(r, adm) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
+    /* an openid that logged in before: its visitor record becomes the member */
     ngx_http_finalize_request(r,
-        ngx_http_member_redis_command(r, ngx_http_member_admin_create_found,
-                                      2, &ngx_http_member_cmd_get,
-                                      &adm->openid_key));
+                              ngx_http_member_openid_id(r, &adm->openid,
+                                                ngx_http_member_admin_create));
 }
 
 
 static ngx_int_t
-ngx_http_member_admin_create_found(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    ngx_http_member_ctx_t    *ctx;
-    ngx_http_member_admin_t  *adm;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
-
-    if (reply->type == REDIS_REPLY_NIL) {
-        return ngx_http_member_redis_command(r,
-                                   ngx_http_member_admin_create_allocated, 2,
-                                   &ngx_http_member_cmd_incr,
-                                   &ngx_http_member_seq_key);
-    }
-
-    /* the openid logged in before: its visitor record becomes the member */
-    if (reply->type != REDIS_REPLY_STRING
-        || ngx_http_member_parse_id((u_char *) reply->str, reply->len,
-                                    &adm->id)
-           != NGX_OK)
-    {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    return ngx_http_member_admin_create(r);
-}
-
-
-static ngx_int_t
-ngx_http_member_admin_create_allocated(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    u_char                   *p;
-    ngx_http_member_ctx_t    *ctx;
-    ngx_http_member_admin_t  *adm;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
-
-    if (reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    adm->id = reply->integer;
-
-    if (adm->openid.len == 0) {
-        return ngx_http_member_admin_create(r);
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    adm->id_str.data = p;
-    adm->id_str.len = ngx_sprintf(p, "%uL", adm->id) - p;
-
-    return ngx_http_member_redis_command(r,
-                                         ngx_http_member_admin_create_claimed,
-                                         4, &ngx_http_member_cmd_set,
-                                         &adm->openid_key, &adm->id_str,
-                                         &ngx_http_member_cmd_nx);
-}
-
-
-static ngx_int_t
-ngx_http_member_admin_create_claimed(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    ngx_http_member_ctx_t    *ctx;
-    ngx_http_member_admin_t  *adm;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
-
-    /* the openid was claimed meanwhile: take that record */
-    if (reply->type == REDIS_REPLY_NIL) {
-        return ngx_http_member_redis_command(r,
-                                       ngx_http_member_admin_create_found, 2,
-                                       &ngx_http_member_cmd_get,
-                                       &adm->openid_key);
-    }
-
-    if (reply->type != REDIS_REPLY_STATUS) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    return ngx_http_member_admin_create(r);
-}
-
-
-static ngx_int_t
-ngx_http_member_admin_create(ngx_http_request_t *r)
+ngx_http_member_admin_create(ngx_http_request_t *r, uint64_t id)
 {
     u_char                   *p;
     ngx_str_t                 key, args[5];
@@ -520,6 +392,7 @@ ngx_http_member_admin_create(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     adm = ctx->data;
+    adm->id = id;
 
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 16 + NGX_TIME_T_LEN);
     if (p == NULL

@@ -18,7 +18,6 @@
 
 typedef struct {
     mgw_login_t            wx;
-    ngx_str_t              openid_key;
     uint64_t               id;
     u_char                 token[NGX_INT64_LEN + 1 + 64];
     size_t                 token_len;
@@ -27,13 +26,8 @@ typedef struct {
 
 static void ngx_http_member_login_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_login_exchanged(ngx_http_request_t *r);
-static ngx_int_t ngx_http_member_login_found(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_login_allocated(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_login_claimed(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_login_session(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_login_session(ngx_http_request_t *r,
+    uint64_t id);
 static ngx_int_t ngx_http_member_login_done(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 
@@ -112,6 +106,7 @@ ngx_http_member_login_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_member_login_exchanged(ngx_http_request_t *r)
 {
+    ngx_str_t                 openid;
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_login_t  *login;
 
@@ -162,114 +157,16 @@ ngx_http_member_login_exchanged(ngx_http_request_t *r)
                                      "WeChat could not log the user in");
     }
 
-    login->openid_key.len = sizeof("openid:") - 1 + login->wx.openid_len;
-    login->openid_key.data = ngx_pnalloc(r->pool, login->openid_key.len);
-    if (login->openid_key.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    openid.data = (u_char *) login->wx.openid;
+    openid.len = login->wx.openid_len;
 
-    ngx_memcpy(ngx_cpymem(login->openid_key.data, "openid:", 7),
-               login->wx.openid, login->wx.openid_len);
-
-    return ngx_http_member_redis_command(r, ngx_http_member_login_found, 2,
-                                         &ngx_http_member_cmd_get,
-                                         &login->openid_key);
+    return ngx_http_member_openid_id(r, &openid,
+                                     ngx_http_member_login_session);
 }
 
 
 static ngx_int_t
-ngx_http_member_login_found(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    ngx_http_member_ctx_t    *ctx;
-    ngx_http_member_login_t  *login;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    login = ctx->data;
-
-    if (reply->type == REDIS_REPLY_STRING) {
-        if (ngx_http_member_parse_id((u_char *) reply->str, reply->len,
-                                     &login->id)
-            != NGX_OK)
-        {
-            return ngx_http_member_reply_script_error(r, reply);
-        }
-
-        return ngx_http_member_login_session(r);
-    }
-
-    if (reply->type != REDIS_REPLY_NIL) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    /* a new openid: a new member id */
-    return ngx_http_member_redis_command(r, ngx_http_member_login_allocated,
-                                         2, &ngx_http_member_cmd_incr,
-                                         &ngx_http_member_seq_key);
-}
-
-
-static ngx_int_t
-ngx_http_member_login_allocated(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    u_char                   *p;
-    ngx_str_t                *id;
-    ngx_http_member_ctx_t    *ctx;
-    ngx_http_member_login_t  *login;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    login = ctx->data;
-
-    if (reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    login->id = reply->integer;
-
-    id = ngx_palloc(r->pool, sizeof(ngx_str_t));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (id == NULL || p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    id->data = p;
-    id->len = ngx_sprintf(p, "%uL", login->id) - p;
-
-    /* two first logins of one openid at once: one id wins */
-    return ngx_http_member_redis_command(r, ngx_http_member_login_claimed, 4,
-                                         &ngx_http_member_cmd_set,
-                                         &login->openid_key, id,
-                                         &ngx_http_member_cmd_nx);
-}
-
-
-static ngx_int_t
-ngx_http_member_login_claimed(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    ngx_http_member_ctx_t    *ctx;
-    ngx_http_member_login_t  *login;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    login = ctx->data;
-
-    if (reply->type == REDIS_REPLY_NIL) {
-        return ngx_http_member_redis_command(r, ngx_http_member_login_found,
-                                             2, &ngx_http_member_cmd_get,
-                                             &login->openid_key);
-    }
-
-    if (reply->type != REDIS_REPLY_STATUS) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    return ngx_http_member_login_session(r);
-}
-
-
-static ngx_int_t
-ngx_http_member_login_session(ngx_http_request_t *r)
+ngx_http_member_login_session(ngx_http_request_t *r, uint64_t id)
 {
     u_char                       *p;
     u_char                        rnd[NGX_HTTP_MEMBER_TOKEN_RANDOM];
@@ -280,6 +177,7 @@ ngx_http_member_login_session(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     login = ctx->data;
+    login->id = id;
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {

@@ -76,6 +76,8 @@ struct ngx_http_member_redis_s {
 
 typedef ngx_int_t (*ngx_http_member_call_pt)(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+typedef ngx_int_t (*ngx_http_member_id_pt)(ngx_http_request_t *r,
+    uint64_t id);
 
 
 /*
@@ -137,6 +139,8 @@ typedef struct {
 
     uint64_t                    member_id;
     ngx_str_t                   session_key;    /* Redis key */
+    ngx_str_t                   openid_key;
+    ngx_http_member_id_pt       id_done;
 
     /* outgoing WeChat call */
     ngx_http_request_t         *sr;
@@ -206,6 +210,12 @@ ngx_int_t ngx_http_member_arg_uint(ngx_http_request_t *r, char *name,
     size_t len, ngx_uint_t def, ngx_uint_t max, ngx_uint_t *out);
 ngx_int_t ngx_http_member_arg_cursor(ngx_http_request_t *r,
     ngx_str_t *cursor);
+
+/* ngx_http_member_openid.c */
+ngx_int_t ngx_http_member_openid_key(ngx_pool_t *pool, ngx_str_t *openid,
+    ngx_str_t *key);
+ngx_int_t ngx_http_member_openid_id(ngx_http_request_t *r, ngx_str_t *openid,
+    ngx_http_member_id_pt done);
 
 /* ngx_http_member_wechat.c */
 ngx_int_t ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,

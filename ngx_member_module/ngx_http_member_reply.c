@@ -111,28 +111,7 @@ ngx_int_t
 ngx_http_member_send_buf(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b)
 {
-    ngx_int_t    rc;
-    ngx_chain_t  out;
-
-    /* the body of a request nobody read must not stay on the wire */
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        r->keepalive = 0;
-    }
-
-    rc = ngx_http_member_send_headers(r, status, &ngx_http_member_json_type,
-                                      b->last - b->pos);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_member_send_raw(r, status, NULL, b->pos, b->last - b->pos);
 }
 
 
@@ -144,6 +123,7 @@ ngx_http_member_send_raw(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t   *b;
     ngx_chain_t  out;
 
+    /* the body of a request nobody read must not stay on the wire */
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
