@@ -78,7 +78,7 @@ typedef struct {
     size_t          len;
 } mgw_str_t;
 
-#define mgw_str(s)  { (const uint8_t *) (s), sizeof(s) - 1 }
+#define mgw_string(s)  { (const uint8_t *) (s), sizeof(s) - 1 }
 
 
 /* base64, standard alphabet with padding (mgw_base64.c) */
@@ -291,9 +291,10 @@ typedef struct {
 void mgw_xml_init(mgw_xml_t *x, uint8_t *store, size_t store_cap);
 
 /*
- * MGW_OK, MGW_ERR_XML (not well-formed, invalid UTF-8, truncated, root not
- * <xml>, duplicate field), MGW_ERR_XML_FORBIDDEN, MGW_ERR_LIMIT or
- * MGW_ERR_SPACE (store too small).  x->errstr says more.
+ * MGW_OK, MGW_ERR_XML (not well-formed, truncated, not UTF-8 whatever the
+ * declaration says, root not <xml>, text outside a field, duplicate field),
+ * MGW_ERR_XML_FORBIDDEN, MGW_ERR_LIMIT or MGW_ERR_SPACE (store too small).
+ * x->errstr says more; on an error x->nfields is 0.
  */
 mgw_status_t mgw_xml_parse(mgw_xml_t *x, const uint8_t *p, size_t len);
 

@@ -100,6 +100,16 @@ mgw_xml_parse(mgw_xml_t *x, const uint8_t *p, size_t len)
         return MGW_ERR_LIMIT;
     }
 
+    /*
+     * a byte-order mark makes Expat read UTF-16 whatever it is told; any
+     * UTF-16 or UTF-32 document has NUL bytes, and UTF-8 XML has none
+     */
+
+    if (len != 0 && memchr(p, '\0', len) != NULL) {
+        snprintf(x->errstr, sizeof(x->errstr), "NUL byte, not UTF-8");
+        return MGW_ERR_XML;
+    }
+
     memset(&ctx, 0, sizeof(mgw_xml_ctx_t));
 
     ctx.x = x;

@@ -7,6 +7,7 @@
  *   GET  members/<id>               the member's record
  *   POST members/<id>/recharge      stored value, idempotent
  *   GET  members/<id>/transactions  the ledger, newest first
+ *   POST stores, GET stores         ngx_http_member_stores.c
  */
 
 
@@ -74,6 +75,10 @@ ngx_http_member_admin_handler(ngx_http_request_t *r)
     ctx->data = adm;
 
     ngx_http_member_route(r, &route);
+
+    if (route.len == 6 && ngx_strncmp(route.data, "stores", 6) == 0) {
+        return ngx_http_member_stores_handler(r);
+    }
 
     if (route.len < 7 || ngx_strncmp(route.data, "members", 7) != 0
         || (route.len > 7 && route.data[7] != '/'))

@@ -90,6 +90,13 @@ static ngx_command_t  ngx_http_member_commands[] = {
       offsetof(ngx_http_member_loc_conf_t, admin_token),
       NULL },
 
+    { ngx_string("member_pii_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_member_pii_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("member_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_member_handler,
@@ -478,6 +485,7 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->redis = NGX_CONF_UNSET_PTR;
+    conf->keys = NGX_CONF_UNSET_PTR;
     conf->redis_timeout = NGX_CONF_UNSET_MSEC;
     conf->session_ttl = NGX_CONF_UNSET;
 
@@ -492,6 +500,7 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_member_loc_conf_t *conf = child;
 
     ngx_conf_merge_ptr_value(conf->redis, prev->redis, NULL);
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_msec_value(conf->redis_timeout, prev->redis_timeout, 500);
     ngx_conf_merge_sec_value(conf->session_ttl, prev->session_ttl,
                              NGX_HTTP_MEMBER_SESSION_TTL);
@@ -528,11 +537,13 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->handler == NGX_HTTP_MEMBER_ADMIN && conf->admin_token.len < 16)
+    if (conf->handler == NGX_HTTP_MEMBER_ADMIN
+        && (conf->admin_token.len < 16 || conf->keys == NULL))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"member_admin\" needs a \"member_admin_token\" "
-                           "of at least 16 characters");
+                           "of at least 16 characters and a "
+                           "\"member_pii_key\"");
         return NGX_CONF_ERROR;
     }
 

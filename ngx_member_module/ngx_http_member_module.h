@@ -108,6 +108,15 @@ typedef struct {
 } ngx_http_member_script_t;
 
 
+#define NGX_HTTP_MEMBER_SECRET_LEN  43      /* base64url of 32 bytes */
+
+
+typedef struct {
+    ngx_str_t                   id;
+    u_char                      key[32];
+} ngx_http_member_key_t;
+
+
 typedef struct {
     ngx_array_t                 redis;      /* ngx_http_member_redis_t * */
     ngx_http_member_script_t    scripts[NGX_HTTP_MEMBER_SCRIPT_COUNT];
@@ -127,6 +136,7 @@ typedef struct {
     ngx_str_t                   wechat_api;
 
     ngx_str_t                   admin_token;
+    ngx_array_t                *keys;       /* ngx_http_member_key_t */
 } ngx_http_member_loc_conf_t;
 
 
@@ -211,6 +221,15 @@ ngx_int_t ngx_http_member_arg_uint(ngx_http_request_t *r, char *name,
 ngx_int_t ngx_http_member_arg_cursor(ngx_http_request_t *r,
     ngx_str_t *cursor);
 
+/* ngx_http_member_keys.c */
+char *ngx_http_member_pii_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_member_key_t *ngx_http_member_key_find(ngx_http_request_t *r,
+    ngx_str_t *id);
+ngx_int_t ngx_http_member_store_secret(ngx_http_request_t *r,
+    ngx_http_member_key_t *key, ngx_str_t *store_id, ngx_str_t *nonce,
+    u_char out[NGX_HTTP_MEMBER_SECRET_LEN]);
+
 /* ngx_http_member_openid.c */
 ngx_int_t ngx_http_member_openid_key(ngx_pool_t *pool, ngx_str_t *openid,
     ngx_str_t *key);
@@ -231,6 +250,7 @@ ngx_int_t ngx_http_member_transactions_page(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_login_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_admin_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_stores_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_status_handler(ngx_http_request_t *r);
 
 /* ngx_http_member_status.c */

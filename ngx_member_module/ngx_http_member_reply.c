@@ -26,6 +26,8 @@ static ngx_http_member_script_error_t  ngx_http_member_script_errors[] = {
       "the idempotency key was used for another request" },
     { ngx_string("EXISTS"), NGX_HTTP_CONFLICT, "conflict",
       "that openid already belongs to a member" },
+    { ngx_string("STORE_EXISTS"), NGX_HTTP_CONFLICT, "conflict",
+      "a store with that id exists" },
     { ngx_string("INACTIVE"), NGX_HTTP_CONFLICT, "conflict",
       "the member is not active" },
     { ngx_string("INSUFFICIENT_BALANCE"), NGX_HTTP_UNPROCESSABLE_ENTITY,

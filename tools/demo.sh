@@ -66,7 +66,11 @@ start_nginx() {
         exit 1
     fi
     mkdir -p "$VAR/tmp"
+    if [[ ! -s $VAR/pii.key ]]; then
+        (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$VAR/pii.key")
+    fi
     sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" \
+        -e "s|@PII_KEY@|$(cat "$VAR/pii.key")|g" \
         -e "s|@REDIS@|$VAR/redis.sock|g" \
         -e "s|@WECHAT@|127.0.0.1:$(cat "$VAR/wechat.port")|g" \
         "$ROOT/conf/demo.conf" >"$VAR/nginx.conf"
@@ -94,6 +98,12 @@ seed() {
         admin POST "members/$id/recharge" \
             "{\"amount_fen\":50000,\"idempotency_key\":\"demo-seed-$name\"}" >/dev/null
     done
+    # a store's secret is shown once: keep it for the scanner examples
+    local store
+    store=$(admin POST stores '{"store_id":"S001","name":"旗舰店 Flagship"}')
+    if [[ $(jq -r '.secret // empty' <<<"$store") ]]; then
+        (umask 077; jq -r .secret <<<"$store" >"$VAR/store-S001.secret")
+    fi
 }
 
 start() {
@@ -109,7 +119,8 @@ start() {
 
 ngx_member demo on $BASE (data in var/demo, stop with: make stop)
 
-Members alice, bob and carol are seeded (each recharged ¥500 with the ¥50 bonus).
+Members alice, bob and carol are seeded (each recharged ¥500 with the ¥50 bonus),
+and store S001, whose secret (shown once) is kept in var/demo/store-S001.secret.
 WeChat is a local stand-in here: a mini-program login code "ok-<name>" logs in
 as <name>; every code works once, as WeChat's do.
 
@@ -122,6 +133,7 @@ as <name>; every code works once, as WeChat's do.
   curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' $BASE/admin/members/$alice
   curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' -d '{"amount_fen":100000,"idempotency_key":"try-1"}' $BASE/admin/members/$alice/recharge
   curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' $BASE/admin/members/$alice/transactions
+  curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' $BASE/admin/stores
 
   # metrics
   curl -s $BASE/status

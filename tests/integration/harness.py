@@ -27,6 +27,7 @@ FAKE = os.path.join(ROOT, "tests", "fake_wechat.py")
 APPID = "wx0123456789abcdef"
 SECRET = "test-app-secret-5f1c9e27d3"
 ADMIN_TOKEN = "test-admin-token-8c41b7e0a2"
+PII_KEY = "5d1e0c6a9b2f47e38a71c0d4e6f2b9a13c5e7d9f0a2b4c6d8e0f1a3b5c7d9e1f"
 
 
 def free_port():
@@ -137,6 +138,7 @@ class Env:
                      "REDIS_PORT": self.redis_port, "FAKE_PORT": self.fake_port,
                      "WORKERS": self.workers, "REDIS_TIMEOUT": self.redis_timeout,
                      "APPID": APPID, "SECRET": SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
+                     "PII_KEY": PII_KEY,
                      "EXTRA_HTTP": self.extra_http,
                      "EXTRA_SERVER": self.extra_server}.items():
             conf = conf.replace("@" + k + "@", str(v))

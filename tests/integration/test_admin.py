@@ -195,3 +195,28 @@ def test_transactions_are_paged_newest_first(env):
         assert r.status == 400, (q, r)
     r = env.admin("GET", "members/424242/transactions")
     assert r.status == 404, r
+
+
+def test_stores(env):
+    r = env.admin("POST", "stores", {"store_id": "S100", "name": "静安店"})
+    assert r.status == 201, r
+    secret = r.json["secret"]
+    assert r.json["store_id"] == "S100" and len(secret) == 43
+    env.secrets = getattr(env, "secrets", []) + [secret]
+    again = env.admin("POST", "stores", {"store_id": "S100", "name": "other"})
+    assert again.status == 409 and again.json["error"] == "conflict", again
+    env.admin("POST", "stores", {"store_id": "A001", "name": "first"})
+    stores = env.admin("GET", "stores").json
+    ids = [s["store_id"] for s in stores]
+    assert ids == sorted(ids) and "S100" in ids and "A001" in ids
+    s100 = [s for s in stores if s["store_id"] == "S100"][0]
+    assert s100["name"] == "静安店" and s100["status"] == "active"
+    assert set(s100) == {"store_id", "name", "status", "created_at"}
+    # a dump of Redis does not hold the secret
+    assert secret not in env.rcli("HGETALL", "stores")
+    for body in [{}, {"store_id": "S 1", "name": "x"}, {"store_id": "S2"},
+                 {"store_id": "S2", "name": ""}, {"store_id": "x" * 33, "name": "x"},
+                 {"store_id": "S2", "name": "x" * 97}]:
+        r = env.admin("POST", "stores", body)
+        assert r.status == 400, (body, r)
+    assert env.admin("DELETE", "stores").status == 405

@@ -171,6 +171,18 @@ test_reply_text_bad(void **state)
                          MGW_OK);
     }
 
+    /* a sequence cut by the length, not by a NUL */
+
+    content.data = U("ab\xc3\xa9");
+    content.len = 3;
+    assert_int_equal(mgw_reply_text(&to, &from, &ct, &content, out,
+                                    sizeof(out), &n),
+                     MGW_ERR_FORMAT);
+    content.len = 4;
+    assert_int_equal(mgw_reply_text(&to, &from, &ct, &content, out,
+                                    sizeof(out), &n),
+                     MGW_OK);
+
     /* NUL inside */
 
     content.data = U("a\0b");

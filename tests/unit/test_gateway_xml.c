@@ -451,6 +451,9 @@ test_xml_malformed(void **state)
         /* the declared encoding does not change the rules */
         { S("<?xml version=\"1.0\" encoding=\"GBK\"?>"
             "<xml><A>\xbb\xfd</A></xml>") },
+        { S("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"
+            "<xml><A>\xe9</A></xml>") },
+        { S("\xff\xfe<\0x\0m\0l\0/\0>\0") },                 /* UTF-16 */
     };
 
     (void) state;
