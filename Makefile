@@ -99,11 +99,16 @@ build/tests/%: tests/unit/%.c $(LIBS_A)
 	@mkdir -p build/tests
 	$(CC) $(CFLAGS_LIB) -Igateway -Iqrcode -o $@ $< $(LIBS_A) $(UNIT_LIBS)
 
+# codes of any member and time, for the tests and the benchmark
+build/member-code: tools/member_code.c build/libmember_qrcode.a
+	$(CC) $(CFLAGS_LIB) -Iqrcode -o $@ $< build/libmember_qrcode.a \
+	    -lqrencode -lpng -lcrypto
+
 unit: deps-test $(UNIT_BINS)
 
 integration: deps-test $(MODULE)
 
-test: deps-test $(MODULE) $(UNIT_BINS)
+test: deps-test $(MODULE) $(UNIT_BINS) build/member-code
 	tests/run.sh
 
 run: all
@@ -112,7 +117,7 @@ run: all
 stop:
 	tools/demo.sh stop
 
-bench: deps-bench $(MODULE)
+bench: deps-bench $(MODULE) build/member-code
 	bench/run.sh
 
 clean:

@@ -12,7 +12,8 @@
 typedef enum {
     NGX_HTTP_MEMBER_API_CARD = 0,
     NGX_HTTP_MEMBER_API_BALANCE,
-    NGX_HTTP_MEMBER_API_POINTS
+    NGX_HTTP_MEMBER_API_POINTS,
+    NGX_HTTP_MEMBER_API_CODE          /* + the code's view */
 } ngx_http_member_api_view_e;
 
 
@@ -27,7 +28,7 @@ static ngx_int_t ngx_http_member_api_transactions(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_member_api_handler(ngx_http_request_t *r)
 {
-    ngx_int_t               rc;
+    ngx_int_t               rc, view;
     ngx_str_t               route, keys[2];
     ngx_http_member_ctx_t  *ctx;
 
@@ -52,12 +53,19 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
     {
         ctx->step = (ngx_uint_t) -1;
 
+    } else if ((view = ngx_http_member_code_view(&route))) {
+        ctx->step = NGX_HTTP_MEMBER_API_CODE + view;
+
     } else {
         return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                      "no such resource");
     }
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+    /* a fresh code is made by POST code, its images are read by GET */
+    if (ctx->step == NGX_HTTP_MEMBER_API_CODE + 1
+        ? r->method != NGX_HTTP_POST
+        : !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+    {
         return ngx_http_member_method_not_allowed(r);
     }
 
@@ -208,6 +216,17 @@ ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
     {
         return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                      "no card yet: claim or register first");
+    }
+
+    if (ctx->step > NGX_HTTP_MEMBER_API_CODE) {
+        if (!(status->len == 6 && ngx_strncmp(status->str, "active", 6) == 0))
+        {
+            return ngx_http_member_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                         "the card is not active");
+        }
+
+        return ngx_http_member_code_answer(r, ctx->member_id,
+                                           ctx->step - NGX_HTTP_MEMBER_API_CODE);
     }
 
     if (ngx_http_member_api_number(reply->element[3], &points) != NGX_OK

@@ -34,8 +34,17 @@ static void ngx_http_member_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_member_ctx_cleanup(void *data);
 
 
+static char *ngx_http_member_verify_limit(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
 static ngx_conf_num_bounds_t  ngx_http_member_ttl_bounds = {
     ngx_conf_check_num_bounds, 60, 90 * 24 * 3600
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_member_period_bounds = {
+    ngx_conf_check_num_bounds, 10, 300
 };
 
 
@@ -97,6 +106,27 @@ static ngx_command_t  ngx_http_member_commands[] = {
       0,
       NULL },
 
+    { ngx_string("member_code_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, code_secret),
+      NULL },
+
+    { ngx_string("member_code_period"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, code_period),
+      &ngx_http_member_period_bounds },
+
+    { ngx_string("member_scan_verify_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_member_verify_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("member_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_member_handler,
@@ -123,6 +153,13 @@ static ngx_command_t  ngx_http_member_commands[] = {
       ngx_http_member_handler,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_HTTP_MEMBER_ADMIN,
+      NULL },
+
+    { ngx_string("member_scan"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_member_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_SCAN,
       NULL },
 
       ngx_null_command
@@ -165,7 +202,8 @@ static ngx_http_handler_pt  ngx_http_member_handlers[] = {
     ngx_http_member_status_handler,
     ngx_http_member_login_handler,
     ngx_http_member_api_handler,
-    ngx_http_member_admin_handler
+    ngx_http_member_admin_handler,
+    ngx_http_member_scan_handler
 };
 
 
@@ -482,12 +520,16 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
      *     conf->wechat_secret = { 0, NULL };
      *     conf->wechat_api = { 0, NULL };
      *     conf->admin_token = { 0, NULL };
+     *     conf->code_secret = { 0, NULL };
      */
 
     conf->redis = NGX_CONF_UNSET_PTR;
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->redis_timeout = NGX_CONF_UNSET_MSEC;
     conf->session_ttl = NGX_CONF_UNSET;
+    conf->code_period = NGX_CONF_UNSET;
+    conf->scan_store_limit = NGX_CONF_UNSET_UINT;
+    conf->scan_address_limit = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -509,6 +551,19 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->wechat_secret, prev->wechat_secret, "");
     ngx_conf_merge_str_value(conf->wechat_api, prev->wechat_api, "");
     ngx_conf_merge_str_value(conf->admin_token, prev->admin_token, "");
+    ngx_conf_merge_str_value(conf->code_secret, prev->code_secret, "");
+    ngx_conf_merge_sec_value(conf->code_period, prev->code_period, 30);
+    ngx_conf_merge_uint_value(conf->scan_store_limit, prev->scan_store_limit,
+                              600);
+    ngx_conf_merge_uint_value(conf->scan_address_limit,
+                              prev->scan_address_limit, 120);
+
+    if (conf->code_secret.len && conf->code_secret.len < 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"member_code_secret\" needs at least 16 "
+                           "characters");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->redis && conf->redis->connect_timeout < conf->redis_timeout) {
         conf->redis->connect_timeout = conf->redis_timeout;
@@ -523,6 +578,15 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->redis == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "member handler without \"member_redis\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->handler == NGX_HTTP_MEMBER_SCAN
+        && (conf->code_secret.len == 0 || conf->keys == NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"member_scan\" needs \"member_code_secret\" "
+                           "and \"member_pii_key\"");
         return NGX_CONF_ERROR;
     }
 
@@ -546,6 +610,38 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"member_pii_key\"");
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* member_scan_verify_limit <per store per minute> <per address per minute>; */
+
+static char *
+ngx_http_member_verify_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_member_loc_conf_t *mlcf = conf;
+
+    ngx_int_t   store, address;
+    ngx_str_t  *value;
+
+    if (mlcf->scan_store_limit != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    store = ngx_atoi(value[1].data, value[1].len);
+    address = ngx_atoi(value[2].data, value[2].len);
+
+    if (store <= 0 || address <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value in \"%V\" directive", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    mlcf->scan_store_limit = store;
+    mlcf->scan_address_limit = address;
 
     return NGX_CONF_OK;
 }

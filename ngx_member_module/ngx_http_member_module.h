@@ -27,6 +27,7 @@ typedef enum {
     NGX_HTTP_MEMBER_LOGIN,
     NGX_HTTP_MEMBER_API,
     NGX_HTTP_MEMBER_ADMIN,
+    NGX_HTTP_MEMBER_SCAN,
     NGX_HTTP_MEMBER_HANDLER_COUNT
 } ngx_http_member_handler_e;
 
@@ -37,7 +38,12 @@ typedef enum {
 #define NGX_HTTP_MEMBER_MAX_AMOUNT      100000000       /* 1,000,000 yuan */
 #define NGX_HTTP_MEMBER_PAGE_DEFAULT    20
 #define NGX_HTTP_MEMBER_PAGE_MAX        100
+#define NGX_HTTP_MEMBER_TICKET_TTL      300
+#define NGX_HTTP_MEMBER_NONCE_TTL       900
+#define NGX_HTTP_MEMBER_SIGNATURE_WINDOW  300
+#define NGX_HTTP_MEMBER_ORDER_TTL       (400 * 24 * 3600)
 
+#define NGX_HTTP_GONE                   410
 #define NGX_HTTP_UNPROCESSABLE_ENTITY   422
 #define NGX_HTTP_TOO_MANY_REQUESTS      429
 
@@ -69,6 +75,7 @@ struct ngx_http_member_redis_s {
     ngx_log_t                  *log;
 
     unsigned                    connected:1;
+    unsigned                    healthy:1;      /* it has answered */
     unsigned                    in_write:1;
     unsigned                    exiting:1;
 };
@@ -137,6 +144,11 @@ typedef struct {
 
     ngx_str_t                   admin_token;
     ngx_array_t                *keys;       /* ngx_http_member_key_t */
+
+    ngx_str_t                   code_secret;
+    time_t                      code_period;
+    ngx_uint_t                  scan_store_limit;
+    ngx_uint_t                  scan_address_limit;
 } ngx_http_member_loc_conf_t;
 
 
@@ -251,6 +263,12 @@ ngx_int_t ngx_http_member_login_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_admin_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_stores_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_scan_handler(ngx_http_request_t *r);
+
+/* ngx_http_member_code.c */
+ngx_int_t ngx_http_member_code_answer(ngx_http_request_t *r, uint64_t id,
+    ngx_uint_t view);
+ngx_int_t ngx_http_member_code_view(ngx_str_t *route);
 ngx_int_t ngx_http_member_status_handler(ngx_http_request_t *r);
 
 /* ngx_http_member_status.c */

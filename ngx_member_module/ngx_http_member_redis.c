@@ -274,7 +274,6 @@ ngx_http_member_redis_connected(const redisAsyncContext *ac, int status)
                   "member: redis \"%V\" connected", &redis->name);
 
     redis->connected = 1;
-    redis->backoff = 0;
     ngx_http_member_stats_connection(1);
 }
 
@@ -401,6 +400,16 @@ ngx_http_member_redis_cleanup(void *privdata)
         }
     }
 
+    /*
+     * A connection that answered is made again at once (Redis restarted,
+     * an idle timeout); one that never answered waits its backoff, so a
+     * server that accepts and drops does not spin the worker.
+     */
+    if (redis->healthy && !redis->exiting && !redis->reconnect.timer_set) {
+        redis->healthy = 0;
+        ngx_add_timer(&redis->reconnect, 1);
+    }
+
     if (redis->connect_timer.timer_set) {
         ngx_del_timer(&redis->connect_timer);
     }
@@ -498,6 +507,12 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     call = cmd->call;
 
     redis->inflight--;
+
+    if (rr && !redis->healthy) {
+        redis->healthy = 1;
+        redis->backoff = 0;
+    }
+
     ngx_http_member_stats_redis(ngx_http_member_now_us() - cmd->start,
                                 rr == NULL);
 

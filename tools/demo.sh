@@ -39,7 +39,7 @@ start_redis() {
     # the nginx workers run as nobody: the socket must be theirs to use
     redis-server --daemonize yes --port 0 --unixsocket "$VAR/redis.sock" \
         --unixsocketperm 777 --dir "$VAR/redis" --appendonly yes \
-        --appendfsync everysec --pidfile "$VAR/redis.pid" \
+        --appendfsync always --pidfile "$VAR/redis.pid" \
         --logfile "$VAR/redis.log" --save ''
     wait_for 10 redis-cli -s "$VAR/redis.sock" ping
 }
@@ -69,8 +69,12 @@ start_nginx() {
     if [[ ! -s $VAR/pii.key ]]; then
         (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$VAR/pii.key")
     fi
+    if [[ ! -s $VAR/code.secret ]]; then
+        (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$VAR/code.secret")
+    fi
     sed -e "s|@ROOT@|$ROOT|g" -e "s|@VAR@|$VAR|g" \
         -e "s|@PII_KEY@|$(cat "$VAR/pii.key")|g" \
+        -e "s|@CODE_SECRET@|$(cat "$VAR/code.secret")|g" \
         -e "s|@REDIS@|$VAR/redis.sock|g" \
         -e "s|@WECHAT@|127.0.0.1:$(cat "$VAR/wechat.port")|g" \
         "$ROOT/conf/demo.conf" >"$VAR/nginx.conf"

@@ -27,6 +27,7 @@ FAKE = os.path.join(ROOT, "tests", "fake_wechat.py")
 APPID = "wx0123456789abcdef"
 SECRET = "test-app-secret-5f1c9e27d3"
 ADMIN_TOKEN = "test-admin-token-8c41b7e0a2"
+CODE_SECRET = "test-code-secret-2b7e151628aed2a6"
 PII_KEY = "5d1e0c6a9b2f47e38a71c0d4e6f2b9a13c5e7d9f0a2b4c6d8e0f1a3b5c7d9e1f"
 
 
@@ -95,7 +96,7 @@ class Env:
         self.redis = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
              "--dir", os.path.join(self.dir, "redis"), "--appendonly", "yes",
-             "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+             "--appendfsync", "always", "--save", "", "--daemonize", "no",
              "--logfile", os.path.join(self.dir, "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until("redis", lambda: self.rcli("PING") == "PONG")
@@ -138,7 +139,7 @@ class Env:
                      "REDIS_PORT": self.redis_port, "FAKE_PORT": self.fake_port,
                      "WORKERS": self.workers, "REDIS_TIMEOUT": self.redis_timeout,
                      "APPID": APPID, "SECRET": SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
-                     "PII_KEY": PII_KEY,
+                     "PII_KEY": PII_KEY, "CODE_SECRET": CODE_SECRET,
                      "EXTRA_HTTP": self.extra_http,
                      "EXTRA_SERVER": self.extra_server}.items():
             conf = conf.replace("@" + k + "@", str(v))

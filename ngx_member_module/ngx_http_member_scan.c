@@ -1,0 +1,1013 @@
+
+/*
+ * ngx_member: the store scanner API (member_scan).
+ *
+ *   POST verify {"code"}                        a ticket, the member's card
+ *   POST pay    {"ticket","amount_fen","order_id"}  from stored value
+ *   POST earn   {"ticket","amount_fen","order_id"}  paid otherwise: points
+ *   POST refund {"order_id"}                    reverses that order
+ *
+ * Every request is signed with the store's secret:
+ *   X-Member-Signature: hex(HMAC-SHA256(secret, METHOD "\n" PATH_AND_QUERY
+ *       "\n" TIMESTAMP "\n" NONCE "\n" hex(SHA256(body))))
+ * The signature is checked before anything is counted or spent; then the
+ * nonce is spent and verify is rate limited (scan_gate.lua), then the
+ * call runs as one script on the member's keys.
+ */
+
+
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/evp.h>
+
+#include "ngx_http_member_module.h"
+#include "member_qrcode.h"
+
+
+typedef enum {
+    NGX_HTTP_MEMBER_SCAN_VERIFY = 0,
+    NGX_HTTP_MEMBER_SCAN_PAY,
+    NGX_HTTP_MEMBER_SCAN_EARN,
+    NGX_HTTP_MEMBER_SCAN_REFUND
+} ngx_http_member_scan_call_e;
+
+
+typedef struct {
+    ngx_http_member_scan_call_e   call;
+    ngx_str_t                     store_id;
+    ngx_str_t                     timestamp;
+    ngx_str_t                     nonce;
+    ngx_str_t                     signature;
+
+    uint64_t                      member_id;
+    ngx_str_t                     ticket;
+    ngx_str_t                     ticket_key;
+    ngx_str_t                     order_id;
+    ngx_str_t                     order_index;
+    ngx_str_t                     id_str;
+    ngx_int_t                     amount;
+    u_char                        minute[NGX_TIME_T_LEN];
+} ngx_http_member_scan_t;
+
+
+typedef struct {
+    ngx_str_t                     level;
+    ngx_str_t                     discount_pct;
+    ngx_str_t                     points_pct;
+} ngx_http_member_tier_t;
+
+
+static ngx_int_t ngx_http_member_scan_headers(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan);
+static void ngx_http_member_scan_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_scan_store(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_scan_signed(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, ngx_str_t *secret);
+static ngx_int_t ngx_http_member_scan_gated(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_scan_verify(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json);
+static ngx_int_t ngx_http_member_scan_verified(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_scan_purchase(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json);
+static ngx_int_t ngx_http_member_scan_indexed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_scan_pay(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_scan_refund(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json);
+static ngx_int_t ngx_http_member_scan_order_found(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_scan_done(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_scan_unauthorized(ngx_http_request_t *r,
+    const char *error, const char *message);
+
+
+static ngx_str_t  ngx_http_member_scan_calls[] = {
+    ngx_string("verify"),
+    ngx_string("pay"),
+    ngx_string("earn"),
+    ngx_string("refund"),
+    ngx_null_string
+};
+
+
+/* the contract's default tiers until the brand's rules say otherwise */
+static ngx_http_member_tier_t  ngx_http_member_default_tiers[] = {
+    { ngx_string("normal"), ngx_string("100"), ngx_string("100") },
+    { ngx_string("silver"), ngx_string("98"), ngx_string("120") },
+    { ngx_string("gold"), ngx_string("95"), ngx_string("150") },
+    { ngx_string("platinum"), ngx_string("90"), ngx_string("200") },
+    { ngx_null_string, ngx_null_string, ngx_null_string }
+};
+
+
+static ngx_str_t  ngx_http_member_hget = ngx_string("HGET");
+static ngx_str_t  ngx_http_member_stores = ngx_string("stores");
+static ngx_str_t  ngx_http_member_ex = ngx_string("EX");
+
+
+ngx_int_t
+ngx_http_member_scan_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                *name, route;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_scan_t   *scan;
+
+    ngx_http_member_route(r, &route);
+
+    for (name = ngx_http_member_scan_calls; name->len; name++) {
+        if (name->len == route.len
+            && ngx_strncmp(name->data, route.data, route.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (name->len == 0) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such resource");
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_member_method_not_allowed(r);
+    }
+
+    ctx = ngx_http_member_get_ctx(r);
+    scan = ngx_pcalloc(r->pool, sizeof(ngx_http_member_scan_t));
+
+    if (ctx == NULL || scan == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = scan;
+    scan->call = name - ngx_http_member_scan_calls;
+
+    /* the cheap checks before the body is read */
+    if (ngx_http_member_scan_headers(r, scan) != NGX_OK) {
+        return ngx_http_member_scan_unauthorized(r, "unauthorized",
+                                   "the request is not signed as a store's");
+    }
+
+    return ngx_http_member_read_json(r, ngx_http_member_scan_body);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_unauthorized(ngx_http_request_t *r, const char *error,
+    const char *message)
+{
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "member: scanner request refused: %s", message);
+
+    return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED, error, message);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_chars(ngx_str_t *s, size_t min, size_t max,
+    ngx_flag_t hex)
+{
+    size_t  i;
+    u_char  c;
+
+    if (s->len < min || s->len > max) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+
+        if (hex) {
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+                  || (c >= 'A' && c <= 'F')))
+            {
+                return NGX_ERROR;
+            }
+
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                     || (c >= '0' && c <= '9')))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_headers(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan)
+{
+    size_t            i, j;
+    time_t            ts, now;
+    ngx_str_t        *want[4];
+    ngx_uint_t        n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  names[] = {
+        ngx_string("x-member-store"),
+        ngx_string("x-member-timestamp"),
+        ngx_string("x-member-nonce"),
+        ngx_string("x-member-signature")
+    };
+
+    want[0] = &scan->store_id;
+    want[1] = &scan->timestamp;
+    want[2] = &scan->nonce;
+    want[3] = &scan->signature;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0, n = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        for (j = 0; j < 4; j++) {
+            if (h[i].key.len == names[j].len
+                && ngx_strncasecmp(h[i].lowcase_key, names[j].data,
+                                   names[j].len) == 0)
+            {
+                if (want[j]->data) {
+                    return NGX_ERROR;           /* twice */
+                }
+
+                *want[j] = h[i].value;
+                n++;
+            }
+        }
+    }
+
+    if (n != 4) {
+        return NGX_ERROR;
+    }
+
+    /* a store id as the admin API takes it; the contract's nonce */
+    for (i = 0; i < scan->store_id.len; i++) {
+        if (scan->store_id.data[i] == '_' || scan->store_id.data[i] == '-') {
+            continue;
+        }
+
+        if (!isalnum(scan->store_id.data[i])) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (scan->store_id.len == 0 || scan->store_id.len > 32
+        || ngx_http_member_scan_chars(&scan->nonce, 8, 64, 0) != NGX_OK
+        || ngx_http_member_scan_chars(&scan->signature, 64, 64, 1) != NGX_OK
+        || scan->timestamp.len == 0 || scan->timestamp.len > 12)
+    {
+        return NGX_ERROR;
+    }
+
+    ts = ngx_atotm(scan->timestamp.data, scan->timestamp.len);
+    now = ngx_time();
+
+    if (ts == NGX_ERROR || ts < now - NGX_HTTP_MEMBER_SIGNATURE_WINDOW
+        || ts > now + NGX_HTTP_MEMBER_SIGNATURE_WINDOW)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_member_scan_body(ngx_http_request_t *r)
+{
+    json_t                  *json;
+    ngx_int_t                rc;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_scan_t  *scan;
+
+    json = ngx_http_member_body_json(r, &rc);
+    if (json == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    scan = ctx->data;
+
+    ngx_http_finalize_request(r,
+        ngx_http_member_redis_command(r, ngx_http_member_scan_store, 3,
+                                      &ngx_http_member_hget,
+                                      &ngx_http_member_stores,
+                                      &scan->store_id));
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_store(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    u_char                   secret[NGX_HTTP_MEMBER_SECRET_LEN];
+    json_t                  *record;
+    ngx_str_t                keys[3], args[4], key_id, nonce, s;
+    const char              *status;
+    json_error_t             err;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_key_t   *key;
+    ngx_http_member_scan_t  *scan;
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    scan = ctx->data;
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_scan_unauthorized(r, "unauthorized",
+                                                 "no such store");
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    record = json_loadb(reply->str, reply->len, 0, &err);
+    if (record == NULL) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    key_id.data = (u_char *) json_string_value(json_object_get(record, "key"));
+    nonce.data = (u_char *) json_string_value(json_object_get(record,
+                                                               "nonce"));
+    status = json_string_value(json_object_get(record, "status"));
+
+    key_id.len = key_id.data ? ngx_strlen(key_id.data) : 0;
+    nonce.len = nonce.data ? ngx_strlen(nonce.data) : 0;
+
+    key = key_id.len ? ngx_http_member_key_find(r, &key_id) : NULL;
+
+    if (key == NULL || nonce.len == 0 || status == NULL
+        || ngx_strcmp(status, "active") != 0
+        || ngx_http_member_store_secret(r, key, &scan->store_id, &nonce,
+                                        secret)
+           != NGX_OK)
+    {
+        json_decref(record);
+        return ngx_http_member_scan_unauthorized(r, "unauthorized",
+                                         "the store is closed or its key "
+                                         "is gone");
+    }
+
+    json_decref(record);
+
+    s.data = secret;
+    s.len = sizeof(secret);
+
+    if (ngx_http_member_scan_signed(r, scan, &s) != NGX_OK) {
+        OPENSSL_cleanse(secret, sizeof(secret));
+        return ngx_http_member_scan_unauthorized(r, "bad_signature",
+                                                 "the signature is wrong");
+    }
+
+    OPENSSL_cleanse(secret, sizeof(secret));
+
+    /* signed: spend the nonce, count a verify */
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    keys[0].len = scan->store_id.len + scan->nonce.len + sizeof("{s:}:n:");
+    keys[1].len = scan->store_id.len + NGX_TIME_T_LEN + sizeof("{s:}:rl:");
+    keys[2].len = scan->store_id.len + NGX_TIME_T_LEN + NGX_SOCKADDR_STRLEN
+                  + sizeof("{s:}:rla::");
+
+    keys[0].data = ngx_pnalloc(r->pool, keys[0].len + keys[1].len
+                                        + keys[2].len + 3 * NGX_INT_T_LEN);
+    if (keys[0].data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[1].data = keys[0].data + keys[0].len;
+    keys[2].data = keys[1].data + keys[1].len;
+    args[0].data = keys[2].data + keys[2].len;
+
+    keys[0].len = ngx_sprintf(keys[0].data, "{s:%V}:n:%V", &scan->store_id,
+                              &scan->nonce)
+                  - keys[0].data;
+    keys[1].len = ngx_sprintf(keys[1].data, "{s:%V}:rl:%T", &scan->store_id,
+                              ngx_time() / 60)
+                  - keys[1].data;
+    keys[2].len = ngx_sprintf(keys[2].data, "{s:%V}:rla:%V:%T",
+                              &scan->store_id, &r->connection->addr_text,
+                              ngx_time() / 60)
+                  - keys[2].data;
+
+    args[0].len = ngx_sprintf(args[0].data, "%d", NGX_HTTP_MEMBER_NONCE_TTL)
+                  - args[0].data;
+    args[1].data = args[0].data + args[0].len;
+    args[1].len = ngx_sprintf(args[1].data, "%ui",
+                              scan->call == NGX_HTTP_MEMBER_SCAN_VERIFY
+                              ? mlcf->scan_store_limit : 0)
+                  - args[1].data;
+    args[2].data = args[1].data + args[1].len;
+    args[2].len = ngx_sprintf(args[2].data, "%ui", mlcf->scan_address_limit)
+                  - args[2].data;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_SCAN_GATE,
+                                        ngx_http_member_scan_gated, 3, 3,
+                                        keys, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_signed(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, ngx_str_t *secret)
+{
+    u_char        *msg, *p;
+    u_char         digest[EVP_MAX_MD_SIZE], hex[64];
+    u_char         mac[EVP_MAX_MD_SIZE], want[64];
+    size_t         i, len;
+    ngx_int_t      ok;
+    EVP_MD_CTX    *md;
+    ngx_chain_t   *cl;
+    unsigned int   maclen;
+
+    /* hex(SHA256(body)), the body as it came, in one or more buffers */
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return NGX_ERROR;
+    }
+
+    ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl && ok;
+         cl = cl->next)
+    {
+        ok = EVP_DigestUpdate(md, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    ok = ok && EVP_DigestFinal_ex(md, digest, NULL);
+    EVP_MD_CTX_free(md);
+
+    if (!ok) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(hex, digest, 32);
+
+    len = r->method_name.len + r->unparsed_uri.len + scan->timestamp.len
+          + scan->nonce.len + sizeof(hex) + 4;
+
+    msg = ngx_pnalloc(r->pool, len);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(msg, "%V\n%V\n%V\n%V\n", &r->method_name,
+                    &r->unparsed_uri, &scan->timestamp, &scan->nonce);
+    p = ngx_cpymem(p, hex, sizeof(hex));
+
+    if (HMAC(EVP_sha256(), secret->data, secret->len, msg, p - msg, mac,
+             &maclen)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(want, mac, 32);
+
+    /* hex either case, compared in constant time */
+    for (i = 0; i < 64; i++) {
+        hex[i] = ngx_tolower(scan->signature.data[i]);
+    }
+
+    return CRYPTO_memcmp(hex, want, 64) == 0 ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_gated(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_scan_t  *scan;
+
+    if (reply->type != REDIS_REPLY_STATUS && reply->type != REDIS_REPLY_STRING)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    scan = ctx->data;
+
+    switch (scan->call) {
+
+    case NGX_HTTP_MEMBER_SCAN_VERIFY:
+        return ngx_http_member_scan_verify(r, scan, ctx->json);
+
+    case NGX_HTTP_MEMBER_SCAN_REFUND:
+        return ngx_http_member_scan_refund(r, scan, ctx->json);
+
+    default:
+        return ngx_http_member_scan_purchase(r, scan, ctx->json);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_verify(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json)
+{
+    u_char                       rnd[NGX_HTTP_MEMBER_TOKEN_RANDOM], *p;
+    uint64_t                     id, step;
+    ngx_str_t                    code, keys[3], args[4], src, dst;
+    mqr_status_t                 rc;
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    if (ngx_http_member_json_str(json, "code", 32, 1, &code, 1) != NGX_OK) {
+        return ngx_http_member_bad_field(r, "code");
+    }
+
+    rc = mqr_code_check(mlcf->code_secret.data, mlcf->code_secret.len,
+                        (const char *) code.data, code.len,
+                        (uint64_t) ngx_time(), (unsigned) mlcf->code_period,
+                        1, &id, &step);
+
+    if (rc == MQR_EXPIRED) {
+        return ngx_http_member_error(r, NGX_HTTP_GONE, "code_expired",
+                                     "the code is too old: show a new one");
+    }
+
+    if (rc != MQR_OK) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "unknown_code",
+                                     "no member has that code");
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the ticket: "<member id>.<43 characters of base64url>", as a token */
+    scan->member_id = id;
+    scan->ticket.data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1 + 44);
+    if (scan->ticket.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(scan->ticket.data, "%uL.", id);
+    src.data = rnd;
+    src.len = sizeof(rnd);
+    dst.data = p;
+    ngx_encode_base64url(&dst, &src);
+    scan->ticket.len = p - scan->ticket.data + dst.len;
+
+    if (ngx_http_member_key(r->pool, &keys[0], id, "") != NGX_OK
+        || ngx_http_member_session_key(r, id, &dst, &keys[2]) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a ticket lives beside the member's sessions, under ":t:" */
+    keys[2].data[keys[2].len - 64 - 2] = 't';
+
+    keys[1].data = ngx_pnalloc(r->pool, keys[0].len + 7 + NGX_INT64_LEN
+                                        + 4 * NGX_TIME_T_LEN);
+    if (keys[1].data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[1].len = ngx_sprintf(keys[1].data, "%V:code:%uL", &keys[0], step)
+                  - keys[1].data;
+
+    args[0] = scan->store_id;
+
+    p = keys[1].data + keys[1].len;
+    args[1].data = p;
+    args[1].len = ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_TICKET_TTL) - p;
+    p += args[1].len;
+
+    /* spent for as long as the code could still be accepted */
+    args[2].data = p;
+    args[2].len = ngx_sprintf(p, "%T", 4 * mlcf->code_period) - p;
+    p += args[2].len;
+
+    args[3].data = p;
+    args[3].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_VERIFY,
+                                        ngx_http_member_scan_verified, 3, 4,
+                                        keys, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_verified(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    json_t                  *answer, *member, *v;
+    size_t                   i;
+    redisReply              *e;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_scan_t  *scan;
+
+    static const char  *fields[] = { "card_no", "level", "points",
+                                     "balance_fen", "name" };
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    scan = ctx->data;
+
+    member = json_object();
+    answer = json_object();
+
+    if (member == NULL || answer == NULL) {
+        json_decref(member);
+        json_decref(answer);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < 5; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_STRING) {
+            v = (i == 2 || i == 3) ? json_integer(0) : json_null();
+
+        } else if (i == 2 || i == 3) {
+            v = json_integer(strtoll(e->str, NULL, 10));
+
+        } else {
+            /* the name is kept masked: the till never sees it whole */
+            v = json_stringn(e->str, e->len);
+        }
+
+        json_object_set_new(member, fields[i], v ? v : json_null());
+    }
+
+    json_object_set_new(answer, "ticket",
+                        json_stringn((char *) scan->ticket.data,
+                                     scan->ticket.len));
+    json_object_set_new(answer, "expires_in",
+                        json_integer(NGX_HTTP_MEMBER_TICKET_TTL));
+    json_object_set_new(answer, "member", member);
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+}
+
+
+/* "<member id>.<43 characters of base64url>" -> the member and its key */
+
+static ngx_int_t
+ngx_http_member_scan_ticket(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan)
+{
+    u_char     *dot, *last;
+    ngx_str_t   secret;
+
+    last = scan->ticket.data + scan->ticket.len;
+    dot = ngx_strlchr(scan->ticket.data, last, '.');
+
+    if (dot == NULL
+        || ngx_http_member_parse_id(scan->ticket.data, dot - scan->ticket.data,
+                                    &scan->member_id)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    secret.data = dot + 1;
+    secret.len = last - secret.data;
+
+    if (secret.len != 43) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_member_session_key(r, scan->member_id, &secret,
+                                    &scan->ticket_key)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    scan->ticket_key.data[scan->ticket_key.len - 64 - 2] = 't';
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_order_index(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json)
+{
+    if (ngx_http_member_json_str(json, "order_id", 64, 1, &scan->order_id, 1)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the store's orders, to find an order's member at refund */
+    scan->order_index.data = ngx_pnalloc(r->pool, sizeof("order:{s:}:")
+                                                  + scan->store_id.len
+                                                  + scan->order_id.len);
+    if (scan->order_index.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    scan->order_index.len = ngx_sprintf(scan->order_index.data,
+                                        "order:{s:%V}:%V", &scan->store_id,
+                                        &scan->order_id)
+                            - scan->order_index.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_purchase(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json)
+{
+    u_char     *p;
+    ngx_int_t   rc;
+    ngx_str_t   ttl;
+
+    if (ngx_http_member_json_str(json, "ticket", 80, 1, &scan->ticket, 1)
+        != NGX_OK)
+    {
+        return ngx_http_member_bad_field(r, "ticket");
+    }
+
+    if (ngx_http_member_json_int(json, "amount_fen", 1,
+                                 NGX_HTTP_MEMBER_MAX_AMOUNT, &scan->amount, 1)
+        != NGX_OK)
+    {
+        return ngx_http_member_bad_field(r, "amount_fen");
+    }
+
+    rc = ngx_http_member_scan_order_index(r, scan, json);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_member_bad_field(r, "order_id");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_member_scan_ticket(r, scan);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                     "the ticket is unknown, expired or "
+                                     "another store's");
+    }
+
+    p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN);
+    if (rc != NGX_OK || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    scan->id_str.data = p;
+    scan->id_str.len = ngx_sprintf(p, "%uL", scan->member_id) - p;
+    p += scan->id_str.len;
+
+    ttl.data = p;
+    ttl.len = ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_ORDER_TTL) - p;
+
+    /* an order id names one member's purchase, first come */
+    return ngx_http_member_redis_command(r, ngx_http_member_scan_indexed, 6,
+                                         &ngx_http_member_cmd_set,
+                                         &scan->order_index, &scan->id_str,
+                                         &ngx_http_member_cmd_nx,
+                                         &ngx_http_member_ex, &ttl);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_indexed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_scan_t  *scan;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    scan = ctx->data;
+
+    if (reply->type == REDIS_REPLY_STATUS) {
+        return ngx_http_member_scan_pay(r);
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        /* the order is known: a retry, or the same id for another member */
+        return ngx_http_member_redis_command(r,
+                                             ngx_http_member_scan_order_found,
+                                             2, &ngx_http_member_cmd_get,
+                                             &scan->order_index);
+    }
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        if ((size_t) reply->len != scan->id_str.len
+            || ngx_strncmp(reply->str, scan->id_str.data, reply->len) != 0)
+        {
+            return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                         "the order id was used for "
+                                         "another member");
+        }
+
+        return ngx_http_member_scan_pay(r);
+    }
+
+    return ngx_http_member_reply_script_error(r, reply);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_pay(ngx_http_request_t *r)
+{
+    u_char                  *p;
+    ngx_str_t                keys[4], args[8 + 3 * 4];
+    ngx_uint_t               n;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_tier_t  *tier;
+    ngx_http_member_scan_t  *scan;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    scan = ctx->data;
+
+    if (ngx_http_member_key(r->pool, &keys[0], scan->member_id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[2], scan->member_id, ":ledger")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[1] = scan->ticket_key;
+
+    keys[3].data = ngx_pnalloc(r->pool, keys[0].len + sizeof(":order::")
+                                        + scan->store_id.len
+                                        + scan->order_id.len);
+    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + NGX_TIME_T_LEN + 16);
+
+    if (keys[3].data == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[3].len = ngx_sprintf(keys[3].data, "%V:order:%V:%V", &keys[0],
+                              &scan->store_id, &scan->order_id)
+                  - keys[3].data;
+
+    ngx_str_set(&args[0], "pay");
+
+    if (scan->call == NGX_HTTP_MEMBER_SCAN_EARN) {
+        ngx_str_set(&args[0], "earn");
+    }
+
+    args[1] = scan->store_id;
+    args[2] = scan->order_id;
+
+    args[3].data = p;
+    args[3].len = ngx_sprintf(p, "%i", scan->amount) - p;
+    p += args[3].len;
+
+    /* what must be the same when the order id comes again */
+    args[4].data = p;
+    args[4].len = ngx_sprintf(p, "%V:%i:%uL", &args[0], scan->amount,
+                              scan->member_id)
+                  - p;
+    p += args[4].len;
+
+    args[5].data = p;
+    args[5].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    ngx_str_set(&args[6], "1");              /* points per yuan */
+    ngx_str_set(&args[7], "100");            /* campaign points_pct */
+
+    n = 8;
+
+    for (tier = ngx_http_member_default_tiers; tier->level.len; tier++) {
+        args[n++] = tier->level;
+        args[n++] = tier->discount_pct;
+        args[n++] = tier->points_pct;
+    }
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_PAY,
+                                        ngx_http_member_scan_done, 4, n,
+                                        keys, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_refund(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_member_scan_order_index(r, scan, json);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_member_bad_field(r, "order_id");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_member_redis_command(r, ngx_http_member_scan_order_found,
+                                         2, &ngx_http_member_cmd_get,
+                                         &scan->order_index);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_order_found(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    uint64_t                 id;
+    ngx_str_t                keys[3], args[3];
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_scan_t  *scan;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    scan = ctx->data;
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such order from this store");
+    }
+
+    if (reply->type != REDIS_REPLY_STRING
+        || ngx_http_member_parse_id((u_char *) reply->str, reply->len, &id)
+           != NGX_OK)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    if (scan->call != NGX_HTTP_MEMBER_SCAN_REFUND) {
+        /* a pay or earn whose order id another request took meanwhile */
+        if (id != scan->member_id) {
+            return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                         "the order id was used for "
+                                         "another member");
+        }
+
+        return ngx_http_member_scan_pay(r);
+    }
+
+    if (ngx_http_member_key(r->pool, &keys[0], id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[1], id, ":ledger") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + sizeof(":order::")
+                                        + scan->store_id.len
+                                        + scan->order_id.len
+                                        + NGX_TIME_T_LEN);
+    if (keys[2].data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[2].len = ngx_sprintf(keys[2].data, "%V:order:%V:%V", &keys[0],
+                              &scan->store_id, &scan->order_id)
+                  - keys[2].data;
+
+    args[0] = scan->store_id;
+    args[1] = scan->order_id;
+    args[2].data = keys[2].data + keys[2].len;
+    args[2].len = ngx_sprintf(args[2].data, "%T", ngx_time()) - args[2].data;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_REFUND,
+                                        ngx_http_member_scan_done, 3, 3,
+                                        keys, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_done(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    u_char  *p;
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    p = ngx_pnalloc(r->pool, reply->len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, reply->str, reply->len);
+
+    return ngx_http_member_send_raw(r, NGX_HTTP_OK, NULL, p, reply->len);
+}
