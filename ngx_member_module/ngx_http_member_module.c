@@ -121,7 +121,7 @@ static ngx_command_t  ngx_http_member_commands[] = {
       &ngx_http_member_period_bounds },
 
     { ngx_string("member_scan_verify_limit"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
       ngx_http_member_verify_limit,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -530,6 +530,7 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
     conf->code_period = NGX_CONF_UNSET;
     conf->scan_store_limit = NGX_CONF_UNSET_UINT;
     conf->scan_address_limit = NGX_CONF_UNSET_UINT;
+    conf->scan_failure_limit = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -557,6 +558,8 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               600);
     ngx_conf_merge_uint_value(conf->scan_address_limit,
                               prev->scan_address_limit, 120);
+    ngx_conf_merge_uint_value(conf->scan_failure_limit,
+                              prev->scan_failure_limit, 20);
 
     if (conf->code_secret.len && conf->code_secret.len < 16) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -615,14 +618,17 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
-/* member_scan_verify_limit <per store per minute> <per address per minute>; */
+/*
+ * member_scan_verify_limit <per store> <per address> [<failures per store>];
+ * all a minute
+ */
 
 static char *
 ngx_http_member_verify_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_member_loc_conf_t *mlcf = conf;
 
-    ngx_int_t   store, address;
+    ngx_int_t   store, address, failures;
     ngx_str_t  *value;
 
     if (mlcf->scan_store_limit != NGX_CONF_UNSET_UINT) {
@@ -633,8 +639,10 @@ ngx_http_member_verify_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     store = ngx_atoi(value[1].data, value[1].len);
     address = ngx_atoi(value[2].data, value[2].len);
+    failures = (cf->args->nelts == 4)
+               ? ngx_atoi(value[3].data, value[3].len) : 20;
 
-    if (store <= 0 || address <= 0) {
+    if (store <= 0 || address <= 0 || failures <= 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid value in \"%V\" directive", &cmd->name);
         return NGX_CONF_ERROR;
@@ -642,6 +650,7 @@ ngx_http_member_verify_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     mlcf->scan_store_limit = store;
     mlcf->scan_address_limit = address;
+    mlcf->scan_failure_limit = failures;
 
     return NGX_CONF_OK;
 }

@@ -149,6 +149,7 @@ typedef struct {
     time_t                      code_period;
     ngx_uint_t                  scan_store_limit;
     ngx_uint_t                  scan_address_limit;
+    ngx_uint_t                  scan_failure_limit;
 } ngx_http_member_loc_conf_t;
 
 

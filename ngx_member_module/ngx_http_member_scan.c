@@ -47,7 +47,7 @@ typedef struct {
     ngx_str_t                     order_index;
     ngx_str_t                     id_str;
     ngx_int_t                     amount;
-    u_char                        minute[NGX_TIME_T_LEN];
+    ngx_uint_t                    failed;     /* mqr_status_t of a code */
 } ngx_http_member_scan_t;
 
 
@@ -69,6 +69,10 @@ static ngx_int_t ngx_http_member_scan_gated(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_scan_verify(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json);
+static ngx_int_t ngx_http_member_scan_failed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_scan_fail_key(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, ngx_str_t *key);
 static ngx_int_t ngx_http_member_scan_verified(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_scan_purchase(ngx_http_request_t *r,
@@ -319,7 +323,7 @@ ngx_http_member_scan_store(ngx_http_request_t *r,
 {
     u_char                   secret[NGX_HTTP_MEMBER_SECRET_LEN];
     json_t                  *record;
-    ngx_str_t                keys[3], args[4], key_id, nonce, s;
+    ngx_str_t                keys[4], args[4], key_id, nonce, s;
     const char              *status;
     json_error_t             err;
     ngx_http_member_ctx_t   *ctx;
@@ -388,8 +392,10 @@ ngx_http_member_scan_store(ngx_http_request_t *r,
                   + sizeof("{s:}:rla::");
 
     keys[0].data = ngx_pnalloc(r->pool, keys[0].len + keys[1].len
-                                        + keys[2].len + 3 * NGX_INT_T_LEN);
-    if (keys[0].data == NULL) {
+                                        + keys[2].len + 4 * NGX_INT_T_LEN);
+    if (keys[0].data == NULL
+        || ngx_http_member_scan_fail_key(r, scan, &keys[3]) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -418,9 +424,12 @@ ngx_http_member_scan_store(ngx_http_request_t *r,
     args[2].data = args[1].data + args[1].len;
     args[2].len = ngx_sprintf(args[2].data, "%ui", mlcf->scan_address_limit)
                   - args[2].data;
+    args[3].data = args[2].data + args[2].len;
+    args[3].len = ngx_sprintf(args[3].data, "%ui", mlcf->scan_failure_limit)
+                  - args[3].data;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_SCAN_GATE,
-                                        ngx_http_member_scan_gated, 3, 3,
+                                        ngx_http_member_scan_gated, 4, 4,
                                         keys, args);
 }
 
@@ -542,14 +551,18 @@ ngx_http_member_scan_verify(ngx_http_request_t *r,
                         (uint64_t) ngx_time(), (unsigned) mlcf->code_period,
                         1, &id, &step);
 
-    if (rc == MQR_EXPIRED) {
-        return ngx_http_member_error(r, NGX_HTTP_GONE, "code_expired",
-                                     "the code is too old: show a new one");
-    }
-
     if (rc != MQR_OK) {
-        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "unknown_code",
-                                     "no member has that code");
+        /* counted first: a store that keeps guessing is stopped */
+        scan->failed = rc;
+
+        if (ngx_http_member_scan_fail_key(r, scan, &keys[0]) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_member_redis_script(r,
+                                            NGX_HTTP_MEMBER_SCRIPT_SCAN_FAIL,
+                                            ngx_http_member_scan_failed, 1, 0,
+                                            keys, NULL);
     }
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
@@ -606,6 +619,44 @@ ngx_http_member_scan_verify(ngx_http_request_t *r,
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_VERIFY,
                                         ngx_http_member_scan_verified, 3, 4,
                                         keys, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_failed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_scan_t  *scan;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    scan = ctx->data;
+
+    if (scan->failed == MQR_EXPIRED) {
+        return ngx_http_member_error(r, NGX_HTTP_GONE, "code_expired",
+                                     "the code is too old: show a new one");
+    }
+
+    return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "unknown_code",
+                                 "no member has that code");
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_fail_key(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, ngx_str_t *key)
+{
+    key->data = ngx_pnalloc(r->pool, sizeof("{s:}:fail:") + NGX_TIME_T_LEN
+                                     + scan->store_id.len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "{s:%V}:fail:%T", &scan->store_id,
+                           ngx_time() / 60)
+               - key->data;
+
+    return NGX_OK;
 }
 
 

@@ -290,3 +290,16 @@ def test_verify_is_rate_limited(env):
     assert r.status == 429 and r.json["error"] == "rate_limited", r
     # pays are not counted
     assert till.call("refund", {"order_id": "none"}).status == 404
+
+
+@harness.own_env(extra_http="member_scan_verify_limit 100 100 3;")
+def test_a_store_that_keeps_failing_is_stopped(env):
+    till, other = Till(env, "S12"), Till(env, "S13")
+    mid, _, _ = member_with_money(env, "guessed", recharge=0)
+    for i in range(3):
+        r = till.verify("%018d" % (123456789012345678 + i))
+        assert r.status == 404, r
+    r = till.verify(code_of(mid))
+    assert r.status == 429 and r.json["error"] == "rate_limited", r
+    # another store is not
+    assert other.verify(code_of(mid)).status == 200
