@@ -68,6 +68,69 @@ mgw_login_result_t mgw_login_parse(const uint8_t *body, size_t len,
 const char *mgw_login_result_str(mgw_login_result_t res);
 
 
+/* other server APIs (mgw_api.c, spec sections 6, 7, 10) */
+
+#define MGW_SECRET_MAX  1024        /* tokens may grow: keep >= 512 */
+#define MGW_PHONE_MAX   24
+
+typedef enum {
+    MGW_API_OK = 0,
+    MGW_API_BAD_CODE,       /* 40029, 40163: the client's code is bad */
+    MGW_API_TOKEN_INVALID,  /* 40001, 40014, 42001: refresh the token once */
+    MGW_API_RATE_LIMITED,   /* 45011 */
+    MGW_API_MISMATCH,       /* the watermark names another appid */
+    MGW_API_UNAVAILABLE     /* -1, any other errcode, not JSON, fields */
+} mgw_api_result_t;
+
+const char *mgw_api_result_str(mgw_api_result_t res);
+
+/* sns/oauth2/access_token: the openid of an official-account visitor */
+typedef struct {
+    long    errcode;
+    size_t  openid_len, unionid_len;
+    char    openid[MGW_OPENID_MAX + 1];
+    char    unionid[MGW_OPENID_MAX + 1];          /* empty when absent */
+} mgw_oauth_t;
+
+mgw_api_result_t mgw_oauth_parse(const uint8_t *body, size_t len,
+    mgw_oauth_t *out);
+
+/* cgi-bin/token, stable_token ("access_token") and getticket ("ticket") */
+typedef struct {
+    long    errcode;
+    long    expires_in;                           /* 1..86400 seconds */
+    size_t  len;
+    char    value[MGW_SECRET_MAX + 1];            /* wiped on errors */
+} mgw_secret_t;
+
+mgw_api_result_t mgw_token_parse(const uint8_t *body, size_t len,
+    mgw_secret_t *out);
+mgw_api_result_t mgw_ticket_parse(const uint8_t *body, size_t len,
+    mgw_secret_t *out);
+
+/*
+ * A verified phone number: 11 digits for +86, "+<country><number>"
+ * otherwise; the watermark's appid must equal appid.
+ */
+typedef struct {
+    long       errcode;
+    long long  timestamp;                         /* the watermark's */
+    size_t     len;
+    char       phone[MGW_PHONE_MAX + 1];
+} mgw_phone_t;
+
+/* the answer of wxa/business/getuserphonenumber (40013: a bad code) */
+mgw_api_result_t mgw_phone_parse(const uint8_t *body, size_t len,
+    const uint8_t *appid, size_t appid_len, mgw_phone_t *out);
+
+/*
+ * The decrypted open data of getPhoneNumber (mgw_open_data_decrypt):
+ * MGW_OK, MGW_ERR_APPID or MGW_ERR_FORMAT.
+ */
+mgw_status_t mgw_open_data_phone(const uint8_t *json, size_t len,
+    const uint8_t *appid, size_t appid_len, mgw_phone_t *out);
+
+
 /*
  * A string with an explicit length, for functions that take several;
  * data may be NULL when len is 0.
