@@ -1,0 +1,527 @@
+#!/usr/bin/env bash
+# The card benchmark: ngx_member's GET /api/card beside the peers of ../shared/bench, in one run,
+# against one Redis, with the same pinning and the same wrk settings. See bench/README.md.
+#
+#   make bench            # installs wrk and the Lua peer's packages, builds the module, runs this
+#   bench/run.sh          # the same, once `make deps-bench` and `make` have run
+#
+# One redis-server on a free loopback port (--save '' --appendonly no), seeded with the peers'
+# bench:member:<id> hashes (../shared/bench/seed.awk) and the module's {m:<id>} members and their
+# sessions (seed.py). Then three nginx servers, one at a time, each worker_processes 1:
+#   ceiling   nginx `return 200 '<fixed card>'`            (../shared/bench/nginx/ceiling.conf.in)
+#   lua       nginx + lua module + lua-resty-redis + cjson (../shared/bench/nginx/lua.conf.in)
+#   module    nginx + ngx_http_member_module, GET /api/card with a Bearer token (nginx/module.conf.in)
+# Each: correctness check, then wrk -t1 -cCONNS -dWARMUP (discarded), then
+# wrk -t1 -cCONNS -dDURATION --latency. The three take turns ROUNDS times (default 3, ~2 minutes
+# in all); with more than one round the target is judged on the medians, as one 10 s run is at the
+# mercy of whatever else the machine does.
+#
+# Pinning (taskset): the server under test (master and worker) on SERVER_CPU, wrk on CLIENT_CPU.
+# Redis goes in turn on each CPU of REDIS_CPUS (default SERVER_CPU only):
+#   redis cpu SERVER_CPU  server + Redis share one core, wrk has the other: the whole server-side
+#                         cost of a lookup. The target is judged here.
+#   redis cpu CLIENT_CPU  (REDIS_CPUS="0 1") the server has its core to itself, but wrk and Redis
+#                         share the other, which caps what this placement can show
+#                         (../shared/bench/RESULTS.md): a second table, for information.
+# The ceiling needs no Redis: it runs in the first placement only.
+#
+# Target: module >= 2x the Lua peer's req/s, with a p99 no worse than the Lua peer's, in the
+# redis-cpu-SERVER_CPU placement of the same run. PASS or FAIL is printed; the exit status is 0
+# either way, 1 only when a correctness check failed (or the set-up did).
+#
+# Knobs (environment): DURATION (10), WARMUP (2), CONNS (64), MEMBERS (100000), ROUNDS (3),
+# SERVER_CPU (0), CLIENT_CPU (1), REDIS_CPUS (SERVER_CPU), PERF (0; 1 = after the module's first
+# measured run, `perf record -g` its worker for PERF_SECONDS (5) under the same load and keep
+# `perf report` in the output), QUIET_WAIT (0; seconds to wait, before each measurement, for the
+# machine to be idle: for shared machines), MODULE (the .so; default build/ngx_http_member_module.so,
+# copied at the start), LABEL (tag of the output folder).
+# Raw output: bench/out/<stamp>/ (git-ignored). The "other CPU" column is the CPU time of processes
+# not started here (and kernel work no process is charged for), in % of one core: above 25% the row
+# is flagged as not quiet.
+set -euo pipefail
+{ # the whole script is read before it runs: editing this file during a run changes nothing
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+SHARED=$ROOT/../shared/bench
+
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+REDIS_CPUS=${REDIS_CPUS:-$SERVER_CPU}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-64}
+MEMBERS=${MEMBERS:-100000}
+PERF=${PERF:-0}
+PERF_SECONDS=${PERF_SECONDS:-5}
+QUIET_WAIT=${QUIET_WAIT:-0}
+NOISY_PCT=25   # "other CPU" above this flags a row (kernel softirq work alone shows up to ~20% here)
+ROUNDS=${ROUNDS:-3}
+MODULE=${MODULE:-$ROOT/build/ngx_http_member_module.so}
+CARD_ID=12345            # the ceiling's fixed card is this member's card
+MISSING_ID=999999999     # never seeded
+LUA_MODULE=/usr/lib/nginx/modules/ngx_http_lua_module.so
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- preconditions
+[[ -d $SHARED ]] || die "the peer benchmark is missing: expected ../shared/bench beside the repository ($SHARED)"
+for f in nginx/common.conf.in nginx/http-common.conf.in nginx/ceiling.conf.in nginx/lua.conf.in \
+         lua/card.lua wrk/card.lua seed.awk; do
+  [[ -f $SHARED/$f ]] || die "missing $SHARED/$f"
+done
+((MEMBERS >= CARD_ID)) || die "MEMBERS must be at least $CARD_ID"
+for tool in nginx redis-server redis-cli wrk jq curl taskset python3 awk ss; do
+  command -v "$tool" >/dev/null || die "missing $tool: run make deps-bench"
+done
+[[ -f $LUA_MODULE ]] || die "missing $LUA_MODULE: run make deps-bench"
+[[ -f $MODULE ]] || die "missing $MODULE: run make"
+for c in $SERVER_CPU $CLIENT_CPU $REDIS_CPUS; do
+  ((c < $(nproc))) || die "cpu $c does not exist (nproc $(nproc))"
+done
+[[ $SERVER_CPU != "$CLIENT_CPU" ]] || die "SERVER_CPU and CLIENT_CPU must differ"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+
+# ---------------------------------------------------------------- processes we start, and only those
+STARTED=()
+
+# start_bg NAME CPU CMD... : starts CMD pinned to CPU in the background, records its pid.
+start_bg() {
+  local name=$1 cpu=$2
+  shift 2
+  taskset -c "$cpu" "$@" >>"$RUN/$name.log" 2>&1 &
+  LAST_PID=$!
+  STARTED+=("$LAST_PID")
+}
+
+# stop_pid PID... : TERM, wait up to 5 s, then KILL; forgets them.
+stop_pid() {
+  local pid
+  for pid in "$@"; do
+    kill -0 "$pid" 2>/dev/null || continue
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+  done
+  local keep=() p
+  for p in ${STARTED[@]+"${STARTED[@]}"}; do [[ " $* " == *" $p "* ]] || keep+=("$p"); done
+  STARTED=(${keep[@]+"${keep[@]}"})
+}
+
+cleanup() {
+  local rc=$?
+  ((${#STARTED[@]})) && stop_pid "${STARTED[@]}"
+  if [[ -d $RUN ]]; then
+    rm -f "$RUN/tokens.txt" "$RUN/perf.data" "$RUN/perf.data.old"
+    cp -r "$RUN"/. "$OUT"/ 2>/dev/null || true
+    rm -rf "$RUN"
+  fi
+  exit $rc
+}
+
+RUN=$(mktemp -d -t ngx-member-bench.XXXXXX)
+STAMP=$(date +%Y%m%d-%H%M%S)${LABEL:+-$LABEL}
+OUT=$HERE/out/$STAMP
+mkdir -p "$OUT"
+
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# What is measured: copies, so that a rebuild or an edit during the run changes nothing.
+cp -r "$SHARED"/nginx "$SHARED"/lua "$SHARED"/wrk "$SHARED"/seed.awk "$RUN"/
+mkdir -p "$RUN/peers" && mv "$RUN"/nginx "$RUN"/lua "$RUN"/wrk "$RUN"/seed.awk "$RUN/peers"/
+mkdir -p "$RUN/bench"
+cp -r "$HERE"/nginx "$HERE"/wrk "$HERE"/seed.py "$RUN/bench"/
+cp "$MODULE" "$RUN/ngx_http_member_module.so"
+MODULE_SUM=$(sha256sum "$RUN/ngx_http_member_module.so" | cut -c1-12)
+printf 'load_module %s;\nevents {}\n' "$RUN/ngx_http_member_module.so" >"$RUN/load-test.conf"
+nginx -t -q -p "$RUN/" -c "$RUN/load-test.conf" -e "$RUN/load-test.log" 2>"$RUN/load-test.err" ||
+  die "nginx cannot load $MODULE (being rebuilt?): $(tail -1 "$RUN/load-test.err")"
+GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || GIT_REV="$GIT_REV+changes"
+
+port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+
+wait_port() {  # wait_port PORT PID : until something listens, at most 10 s, while PID lives
+  for _ in $(seq 100); do
+    port_free "$1" || return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "nothing listening on 127.0.0.1:$1" >&2
+  return 1
+}
+
+children_of() { { ps -o pid= --ppid "$1" || true; } | tr -d ' ' | tr '\n' ' '; }
+
+# CPU ticks (user+system, whole process incl. threads) of the given pids.
+ticks() {
+  local t=0 p
+  for p in "$@"; do
+    [[ -r /proc/$p/stat ]] || continue
+    t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+pct() { awk -v t="$1" -v hz="$HZ" -v s="$2" 'BEGIN { printf "%.0f%%", 100 * t / hz / s }'; }
+
+corecpu() {  # busy and total jiffies of one cpu from /proc/stat
+  awk -v c="cpu$1" '$1 == c { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
+}
+
+# Latency as wrk prints it (812.00us, 1.10ms, 1.02s) -> milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.2f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.2f", v }
+    else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.0f", v * 60000 }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.0f", v * 1000 }
+    else printf "?" }'
+}
+
+# Four free loopback ports (Redis, ceiling, lua, module), held open together so they differ.
+read -r REDIS_PORT PORT_CEILING PORT_LUA PORT_MODULE < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(4)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])
+for s in ss: s.close()')
+
+# ---------------------------------------------------------------- Redis, seeded for all three
+REDIS_CPU=${REDIS_CPUS%% *}
+mkdir -p "$RUN/redis"
+start_bg redis "$REDIS_CPU" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
+  --appendonly no --dir "$RUN/redis" --daemonize no --protected-mode yes
+REDIS_PID=$LAST_PID
+wait_port "$REDIS_PORT" "$REDIS_PID" || die "redis-server did not start: $(tail -3 "$RUN/redis.log")"
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+echo "redis-server pid $REDIS_PID on 127.0.0.1:$REDIS_PORT; seeding $MEMBERS members (peers' and module's)"
+t0=$(date +%s%N)
+LC_ALL=C awk -v n="$MEMBERS" -f "$RUN/peers/seed.awk" | rcli --pipe >"$RUN/seed-peers.log"
+python3 "$RUN/bench/seed.py" --members "$MEMBERS" --tokens "$RUN/tokens.txt" | rcli --pipe >"$RUN/seed-module.log"
+keys=$(rcli dbsize)
+# peers: MEMBERS hashes; module: MEMBERS members + MEMBERS sessions + one visitor and its session
+[[ $keys == $((3 * MEMBERS + 2)) ]] || die "seeding: dbsize $keys, wanted $((3 * MEMBERS + 2))"
+echo "seeded $keys keys in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+
+# The peers' card of CARD_ID, built from Redis (as run-peers.sh does): the ceiling's fixed body
+# is that same card.
+rcli --raw hgetall "bench:member:$CARD_ID" |
+  jq -Rn --arg id "$CARD_ID" '[inputs] as $a
+    | reduce range(0; $a | length; 2) as $i ({member_id: $id}; .[$a[$i]] = $a[$i + 1])
+    | .points |= tonumber | .balance_fen |= tonumber | .issued_at |= tonumber' >"$RUN/expected-peer-card.json"
+# The module's card of CARD_ID, built from its member hash.
+rcli --raw hmget "{m:$CARD_ID}" card_no level points balance_fen status |
+  jq -Rn --arg id "$CARD_ID" '[inputs] as $a
+    | {member_id: $id, card_no: $a[0], level: $a[1], points: ($a[2] | tonumber),
+       balance_fen: ($a[3] | tonumber), status: $a[4]}' >"$RUN/expected-module-card.json"
+CARD_TOKEN=$(awk -v id="$CARD_ID" '$1 == id { print $2; exit }' "$RUN/tokens.txt")
+VISITOR_ID=$((MEMBERS + 1))
+VISITOR_TOKEN=$VISITOR_ID.$(python3 -c 'import base64, hashlib, sys
+print(base64.urlsafe_b64encode(hashlib.sha256(b"bench-" + sys.argv[1].encode()).digest()).rstrip(b"=").decode())' "$VISITOR_ID")
+# well-formed (43 base64url characters) but no such session: Redis must be asked, and say no
+BAD_TOKEN=$CARD_ID.$(printf 'A%.0s' $(seq 43))
+
+# ---------------------------------------------------------------- servers
+# render NAME TEMPLATE PORT : the server's run directory RUN/NAME with nginx.conf and includes
+render() {
+  local name=$1 tpl=$2 port=$3 dir=$RUN/$1 f
+  mkdir -p "$dir/tmp"
+  for f in common http-common; do
+    sed -e "s|@RUN@|$dir|g" "$RUN/peers/nginx/$f.conf.in" >"$dir/$f.conf"
+  done
+  sed -e "s|@RUN@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
+      -e "s|@BENCH@|$RUN/peers|g" -e "s|@MODULE@|$RUN/ngx_http_member_module.so|g" \
+      "$tpl" >"$dir/nginx.conf"
+  nginx -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" -t -q
+}
+
+# start_server NAME : sets SRV_PID (master), SRV_PIDS (master and worker), SRV_PORT
+start_server() {
+  local name=$1 tpl
+  case $name in
+    ceiling) tpl=$RUN/peers/nginx/ceiling.conf.in; SRV_PORT=$PORT_CEILING ;;
+    lua)     tpl=$RUN/peers/nginx/lua.conf.in;     SRV_PORT=$PORT_LUA ;;
+    module)  tpl=$RUN/bench/nginx/module.conf.in;  SRV_PORT=$PORT_MODULE ;;
+  esac
+  render "$name" "$tpl" "$SRV_PORT"
+  start_bg "$name" "$SERVER_CPU" nginx -p "$RUN/$name/" -c "$RUN/$name/nginx.conf" -e "$RUN/$name/error.log"
+  SRV_PID=$LAST_PID
+  wait_port "$SRV_PORT" "$SRV_PID" || die "$name did not start: $(tail -3 "$RUN/$name/error.log")"
+  sleep 0.2
+  SRV_PIDS="$SRV_PID $(children_of "$SRV_PID")"
+}
+
+# fetch URL OUTFILE [HEADER] : prints "<status> <body bytes>"; retries a 5xx/000 for up to 2 s
+# (the module's worker connects to Redis as it starts).
+fetch() {
+  local code
+  for _ in $(seq 20); do
+    code=$(curl -s -o "$2" -w '%{http_code} %{size_download}' ${3:+-H "$3"} "$1") || true
+    [[ $code == 5* || $code == 000* || -z $code ]] || break
+    sleep 0.1
+  done
+  echo "$code"
+}
+
+same_json() { diff -q <(jq -S . "$1" 2>/dev/null) <(jq -S . "$2") >/dev/null 2>&1; }
+
+# check NAME : correctness before load. Prints "ok" or what is wrong; writes RUN/NAME.bytes.
+check() {
+  local name=$1 base=http://127.0.0.1:$SRV_PORT c d=$RUN/$1
+  if [[ $name == module ]]; then
+    c=$(fetch "$base/api/card" "$d/check-card.json" "Authorization: Bearer $CARD_TOKEN")
+    echo "${c##* }" >"$RUN/$name.bytes"
+    [[ ${c%% *} == 200 ]] || { echo "GET /api/card (member $CARD_ID): ${c%% *}"; return; }
+    same_json "$d/check-card.json" "$RUN/expected-module-card.json" ||
+      { echo "card of $CARD_ID differs from Redis"; return; }
+    c=$(fetch "$base/api/card" "$d/check-401.json" "Authorization: Bearer $BAD_TOKEN")
+    [[ ${c%% *} == 401 && $(jq -r .error "$d/check-401.json" 2>/dev/null) == unauthorized ]] ||
+      { echo "bad token: ${c%% *}, not 401 unauthorized"; return; }
+    c=$(fetch "$base/api/card" "$d/check-401b.json")
+    [[ ${c%% *} == 401 ]] || { echo "no token: ${c%% *}, not 401"; return; }
+    c=$(fetch "$base/api/card" "$d/check-404.json" "Authorization: Bearer $VISITOR_TOKEN")
+    [[ ${c%% *} == 404 ]] || { echo "visitor: ${c%% *}, not 404"; return; }
+    echo ok
+    return
+  fi
+  c=$(fetch "$base/card/$CARD_ID" "$d/check-card.json")
+  echo "${c##* }" >"$RUN/$name.bytes"
+  [[ ${c%% *} == 200 ]] || { echo "GET /card/$CARD_ID: ${c%% *}"; return; }
+  same_json "$d/check-card.json" "$RUN/expected-peer-card.json" ||
+    { echo "card of $CARD_ID differs from Redis"; return; }
+  if [[ $name != ceiling ]]; then
+    c=$(fetch "$base/card/$MISSING_ID" "$d/check-404.json")
+    [[ ${c%% *} == 404 && $(jq -r .error "$d/check-404.json" 2>/dev/null) == not_found ]] ||
+      { echo "GET /card/$MISSING_ID: ${c%% *}"; return; }
+  fi
+  echo ok
+}
+
+wrk_env() {  # the wrk script and its environment for a server
+  if [[ $1 == module ]]; then
+    WRK_SCRIPT=$RUN/bench/wrk/card.lua
+  else
+    WRK_SCRIPT=$RUN/peers/wrk/card.lua
+  fi
+  export BENCH_MEMBERS=$MEMBERS BENCH_TOKENS=$RUN/tokens.txt
+}
+
+declare -A RPS P50 P99 OTHER ROWS
+FAILED=()
+NOISY=()       # rows measured while other processes took CPU
+
+# busy_pct : % of all CPUs busy over the next half second
+busy_pct() {
+  local a b c d
+  read -r a b < <(awk '$1 == "cpu" { x = $2 + $3 + $4 + $7 + $8 + $9; print x, x + $5 + $6 }' /proc/stat)
+  sleep 0.5
+  read -r c d < <(awk '$1 == "cpu" { x = $2 + $3 + $4 + $7 + $8 + $9; print x, x + $5 + $6 }' /proc/stat)
+  echo $(((c - a) * 100 / (d - b > 0 ? d - b : 1)))
+}
+
+# quiet : with QUIET_WAIT > 0, wait up to that many seconds for the machine to be idle (< 10%
+# busy over half a second) before a measurement; others' builds and tests skew the numbers.
+quiet() {
+  ((QUIET_WAIT > 0)) || return 0
+  local end=$((SECONDS + QUIET_WAIT)) b
+  while :; do
+    b=$(busy_pct)
+    ((b < 10)) && return 0
+    ((SECONDS < end)) || { echo "  machine still ${b}% busy after ${QUIET_WAIT}s: measuring anyway"; return 0; }
+  done
+}
+
+# measure NAME ROW : check, warm-up, measured run; fills RPS/P99[ROW] and ROWS[ROW]
+measure() {
+  local name=$1 row=$2 url=http://127.0.0.1:$SRV_PORT tag chk
+  tag=$(tr -cs 'A-Za-z0-9-' '-' <<<"$row"); tag=${tag%-}
+  chk=$(check "$name")
+  quiet
+  wrk_env "$name"
+  timeout $((WARMUP + 30)) taskset -c "$CLIENT_CPU" \
+    wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$WRK_SCRIPT" "$url" >"$RUN/$tag.warmup.txt" 2>&1 || true
+  local s0 r0 c0b c0t c1b c1t s1 r1 e0b e0t e1b e1t real wu ws
+  s0=$(ticks $SRV_PIDS); r0=$(ticks "$REDIS_PID")
+  read -r c0b c0t < <(corecpu "$SERVER_CPU"); read -r c1b c1t < <(corecpu "$CLIENT_CPU")
+  local TIMEFORMAT='%R %U %S'
+  { time timeout $((DURATION + 30)) taskset -c "$CLIENT_CPU" \
+      wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$WRK_SCRIPT" "$url" >"$RUN/$tag.wrk.txt" 2>&1; } \
+    2>"$RUN/$tag.time" || true
+  s1=$(ticks $SRV_PIDS); r1=$(ticks "$REDIS_PID")
+  read -r e0b e0t < <(corecpu "$SERVER_CPU"); read -r e1b e1t < <(corecpu "$CLIENT_CPU")
+  read -r real wu ws <"$RUN/$tag.time"
+  local w=$RUN/$tag.wrk.txt rps p50 p99 non2xx sockerr
+  rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$w")
+  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$w")")
+  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$w")")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' "$w"); non2xx=${non2xx:-0}
+  sockerr=$(awk -F'[ ,]+' '/Socket errors/ {print $4 + $6 + $8 + $10}' "$w"); sockerr=${sockerr:-0}
+  RPS[$row]=${rps:-0}; P50[$row]=$p50; P99[$row]=$p99
+  local srv red wrkc core0 core1 other
+  srv=$(pct $((s1 - s0)) "$real"); red=$(pct $((r1 - r0)) "$real")
+  wrkc=$(awk -v u="$wu" -v s="$ws" -v r="$real" 'BEGIN { printf "%.0f%%", 100 * (u + s) / r }')
+  core0=$(awk -v b=$((e0b - c0b)) -v t=$((e0t - c0t)) 'BEGIN { printf "%.0f%%", t ? 100 * b / t : 0 }')
+  core1=$(awk -v b=$((e1b - c1b)) -v t=$((e1t - c1t)) 'BEGIN { printf "%.0f%%", t ? 100 * b / t : 0 }')
+  # CPU used by processes not ours, in % of one core: both cores' busy time minus server, Redis, wrk
+  other=$(awk -v a="$core0" -v b="$core1" -v s="$srv" -v r="$red" -v w="$wrkc" \
+    'BEGIN { o = a + b - s - r - w; printf "%.0f%%", o < 0 ? 0 : o }')
+  ROWS[$row]="| $row | ${rps:-?} | $p50 | $p99 | $non2xx/$sockerr | $(cat "$RUN/$name.bytes") | $srv | $red | $wrkc | $core0 / $core1 | $other | $chk |"
+  OTHER[$row]=$(tr -d % <<<"$other")
+  if ((OTHER[$row] > NOISY_PCT)); then
+    NOISY+=("$row: $other of a core went to other processes")
+  fi
+  [[ $chk == ok ]] || FAILED+=("$row: $chk")
+  ((non2xx == 0 && sockerr == 0)) || FAILED+=("$row: $non2xx non-2xx answers, $sockerr socket errors under load")
+  echo "  $row: ${rps:-?} req/s, p50 $p50 ms, p99 $p99 ms, non-2xx/sock err $non2xx/$sockerr, check $chk"
+}
+
+# perf_worker : perf record -g of the module's worker under the same load, PERF_SECONDS long
+perf_worker() {
+  command -v perf >/dev/null || { echo "  perf: not installed, skipped"; return; }
+  local worker wrk_pid
+  worker=$(children_of "$SRV_PID"); worker=${worker%% *}
+  wrk_env module
+  start_bg perf-wrk "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$((PERF_SECONDS + 3))s" -s "$WRK_SCRIPT" \
+    "http://127.0.0.1:$SRV_PORT"
+  wrk_pid=$LAST_PID
+  sleep 1
+  echo "  perf record -g -p $worker (module worker) for ${PERF_SECONDS}s"
+  taskset -c "$CLIENT_CPU" perf record -q -g -p "$worker" -o "$RUN/perf.data" -- sleep "$PERF_SECONDS" \
+    >"$RUN/perf-record.log" 2>&1 || { echo "  perf record failed: $(tail -1 "$RUN/perf-record.log")"; }
+  stop_pid "$wrk_pid"
+  if [[ -s $RUN/perf.data ]]; then
+    perf report -i "$RUN/perf.data" --stdio --no-children 2>/dev/null | grep -v '^$' | head -150 \
+      >"$RUN/perf-module-callers.txt" || true
+    perf report -i "$RUN/perf.data" --stdio --no-children -g none --sort dso,sym 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | head -60 >"$RUN/perf-module.txt" || true
+    perf report -i "$RUN/perf.data" --stdio --no-children -g none --sort dso 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | head -20 >"$RUN/perf-module-dso.txt" || true
+    echo "  perf: by shared object"; sed 's/^/    /' "$RUN/perf-module-dso.txt"
+    echo "  perf: top symbols"; head -25 "$RUN/perf-module.txt" | sed 's/^/    /'
+  fi
+}
+
+# ---------------------------------------------------------------- the runs
+echo "module: $MODULE (sha256 $MODULE_SUM..., repo $GIT_REV)"
+# row NAME RCPU ROUND : the row's label
+row() {
+  local r=$1
+  [[ $1 == ceiling ]] || r="$1 (redis cpu $2)"
+  ((ROUNDS == 1)) || r="$r #$3"
+  echo "$r"
+}
+first=1
+for rcpu in $REDIS_CPUS; do
+  taskset -a -p -c "$rcpu" "$REDIS_PID" >/dev/null
+  echo "placement: server cpu $SERVER_CPU, redis cpu $rcpu, wrk cpu $CLIENT_CPU"
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for name in ceiling lua module; do
+      [[ $name == ceiling && $first == 0 ]] && continue
+      start_server "$name"
+      measure "$name" "$(row "$name" "$rcpu" "$round")"
+      if [[ $name == module && $first == 1 && $round == 1 && $PERF == 1 ]]; then
+        perf_worker
+      fi
+      stop_pid $SRV_PIDS
+      sleep 0.5
+    done
+  done
+  first=0
+done
+
+# ---------------------------------------------------------------- report
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else printf "-" }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# summary NAME RCPU [quiet] : sets S_RPS S_P50 S_P99 S_N, the one round's figures or the medians
+# over the rounds (with "quiet": over the rounds whose row is not flagged only; S_N = how many)
+summary() {
+  local r rps=() p50=() p99=() label
+  for ((r = 1; r <= ROUNDS; r++)); do
+    label=$(row "$1" "$2" "$r")
+    [[ ${3:-} == quiet ]] && ((OTHER[$label] > NOISY_PCT)) && continue
+    rps+=("${RPS[$label]}"); p50+=("${P50[$label]}"); p99+=("${P99[$label]}")
+  done
+  S_N=${#rps[@]}
+  ((S_N)) || { S_RPS=; S_P50=; S_P99=; return; }
+  S_RPS=$(median "${rps[@]}"); S_P50=$(median "${p50[@]}"); S_P99=$(median "${p99[@]}")
+  S_RPS=${S_RPS%.*}
+}
+# judge M L MP LP : PASS or FAIL of the target with the figures
+judge() {
+  awk -v m="$1" -v l="$2" -v mp="$3" -v lp="$4" 'BEGIN {
+    ok_r = (l > 0 && m >= 2 * l); ok_p = (mp != "?" && lp != "?" && mp + 0 <= lp + 0)
+    printf "%s (req/s %s: module %s vs 2 x lua %s; p99 %s: module %s ms vs lua %s ms)",
+      (ok_r && ok_p) ? "PASS" : "FAIL", ok_r ? "ok" : "short", m, 2 * l, ok_p ? "ok" : "worse", mp, lp }'
+}
+VERDICT=
+{
+  echo "## run $STAMP"
+  echo
+  echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)); server cpu $SERVER_CPU," \
+       "wrk cpu $CLIENT_CPU, redis cpu as named; wrk -t1 -c$CONNS -d${DURATION}s --latency after a ${WARMUP}s warm-up;" \
+       "$MEMBERS members, ids in random order; module sha256 $MODULE_SUM (repo $GIT_REV)."
+  summary ceiling "$REDIS_CPU"; c=$S_RPS
+  for rcpu in $REDIS_CPUS; do
+    echo
+    echo "### redis cpu $rcpu"
+    echo
+    echo "| server | req/s | p50 ms | p99 ms | non-2xx/sock err | body B | server CPU | redis CPU | wrk CPU | core $SERVER_CPU / $CLIENT_CPU busy | other CPU | check |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    for ((round = 1; round <= ROUNDS; round++)); do
+      [[ $rcpu == "$REDIS_CPU" ]] && echo "${ROWS[$(row ceiling "$rcpu" "$round")]}"
+      echo "${ROWS[$(row lua "$rcpu" "$round")]}"
+      echo "${ROWS[$(row module "$rcpu" "$round")]}"
+    done
+    summary lua "$rcpu"; l=$S_RPS lp=$S_P99 l50=$S_P50
+    summary module "$rcpu"; m=$S_RPS mp=$S_P99 m50=$S_P50
+    of=
+    if ((ROUNDS > 1)); then
+      of=" (medians of $ROUNDS rounds)"
+      [[ $rcpu == "$REDIS_CPU" ]] && echo "| ceiling, median | $c | | | | | | | | | | |"
+      echo "| lua (redis cpu $rcpu), median | $l | $l50 | $lp | | | | | | | | |"
+      echo "| module (redis cpu $rcpu), median | $m | $m50 | $mp | | | | | | | | |"
+    fi
+    echo
+    echo "Ratios$of, req/s: module/lua $(ratio "$m" "$l"), module/ceiling $(ratio "$m" "$c"), lua/ceiling $(ratio "$l" "$c");" \
+         "p99 module/lua $(ratio "$mp" "$lp")"
+    v=$(judge "$m" "$l" "$mp" "$lp")
+    if [[ $rcpu == "$SERVER_CPU" ]]; then
+      echo
+      echo "**Target**$of (module >= 2x lua req/s, module p99 <= lua p99, redis cpu $rcpu): **$v**"
+      VERDICT=$v
+      if ((ROUNDS > 1)); then
+        summary lua "$rcpu" quiet; ql=$S_RPS qlp=$S_P99 qln=$S_N
+        summary module "$rcpu" quiet; qm=$S_RPS qmp=$S_P99 qmn=$S_N
+        echo
+        if ((qln && qmn && (qln < ROUNDS || qmn < ROUNDS))); then
+          echo "Quiet rounds only (other CPU <= $NOISY_PCT%: $qln lua, $qmn module), for information:" \
+               "module/lua $(ratio "$qm" "$ql"), p99 module/lua $(ratio "$qmp" "$qlp"): $(judge "$qm" "$ql" "$qmp" "$qlp")"
+        elif ((qln == 0 || qmn == 0)); then
+          echo "No quiet round of both lua and module (other CPU <= $NOISY_PCT%): these figures are the machine's, not only the servers'."
+        fi
+      fi
+    else
+      echo
+      echo "Not the target's placement (wrk and Redis share cpu $rcpu; read the core busy column)$of: $v"
+    fi
+  done
+  if ((${#NOISY[@]})); then
+    echo
+    echo "Warning: not a quiet machine, compare with care:"
+    printf -- '- %s\n' "${NOISY[@]}"
+  fi
+} >"$OUT/table.md"
+cat "$OUT/table.md"
+echo
+[[ -n $VERDICT ]] || echo "target: not judged (REDIS_CPUS has no run with redis on SERVER_CPU $SERVER_CPU)"
+echo "TARGET: ${VERDICT:-not judged}"
+echo "raw output: ${OUT#"$ROOT"/}/"
+if ((${#FAILED[@]})); then
+  printf 'CHECK FAILED: %s\n' "${FAILED[@]}" >&2
+  exit 1
+fi
+exit 0
+}
