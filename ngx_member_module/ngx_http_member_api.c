@@ -39,6 +39,24 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
 
     ngx_http_member_route(r, &route);
 
+    view = ngx_http_member_pages_route(&route);
+
+    if (view) {
+        rc = ngx_http_member_api_session(r, ctx);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED,
+                                         "unauthorized",
+                                         "a valid session token is required");
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_member_pages_handler(r, view);
+    }
+
     if (route.len == 4 && ngx_strncmp(route.data, "card", 4) == 0) {
         ctx->step = NGX_HTTP_MEMBER_API_CARD;
 
@@ -99,7 +117,8 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
 
 
 /*
- * "Authorization: Bearer <member id>.<43 characters of base64url>";
+ * "Authorization: Bearer <member id>.<43 characters of base64url>", or
+ * the member_session cookie of member_wechat_oauth with the same token;
  * NGX_DECLINED when there is none that could be valid.
  */
 
@@ -107,20 +126,32 @@ static ngx_int_t
 ngx_http_member_api_session(ngx_http_request_t *r, ngx_http_member_ctx_t *ctx)
 {
     u_char     *p, *last, *dot;
-    ngx_str_t   secret;
+    ngx_str_t   secret, cookie;
 
-    if (r->headers_in.authorization == NULL) {
+    static ngx_str_t  name = ngx_string("member_session");
+
+    if (r->headers_in.authorization) {
+        p = r->headers_in.authorization->value.data;
+        last = p + r->headers_in.authorization->value.len;
+
+        if (last - p < 7
+            || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0)
+        {
+            goto unauthorized;
+        }
+
+        p += 7;
+
+    } else if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
+                                                 &name, &cookie)
+               != NGX_DECLINED)
+    {
+        p = cookie.data;
+        last = p + cookie.len;
+
+    } else {
         goto unauthorized;
     }
-
-    p = r->headers_in.authorization->value.data;
-    last = p + r->headers_in.authorization->value.len;
-
-    if (last - p < 7 || ngx_strncasecmp(p, (u_char *) "Bearer ", 7) != 0) {
-        goto unauthorized;
-    }
-
-    p += 7;
 
     dot = ngx_strlchr(p, last, '.');
 

@@ -19,7 +19,7 @@
 typedef struct {
     mgw_login_t            wx;
     uint64_t               id;
-    u_char                 token[NGX_INT64_LEN + 1 + 64];
+    u_char                 token[NGX_HTTP_MEMBER_TOKEN_LEN];
     size_t                 token_len;
 } ngx_http_member_login_t;
 
@@ -168,16 +168,54 @@ ngx_http_member_login_exchanged(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_member_login_session(ngx_http_request_t *r, uint64_t id)
 {
-    u_char                       *p;
-    u_char                        rnd[NGX_HTTP_MEMBER_TOKEN_RANDOM];
-    ngx_str_t                     keys[2], args[6], src, dst;
-    ngx_http_member_ctx_t        *ctx;
-    ngx_http_member_login_t      *login;
-    ngx_http_member_loc_conf_t   *mlcf;
+    ngx_int_t                  rc;
+    ngx_str_t                  openid, unionid, session_key, token;
+    ngx_http_member_ctx_t     *ctx;
+    ngx_http_member_login_t   *login;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     login = ctx->data;
     login->id = id;
+
+    openid.data = (u_char *) login->wx.openid;
+    openid.len = login->wx.openid_len;
+    unionid.data = (u_char *) login->wx.unionid;
+    unionid.len = login->wx.unionid_len;
+    session_key.data = (u_char *) login->wx.session_key;
+    session_key.len = login->wx.session_key_len;
+
+    token.data = login->token;
+    token.len = 0;
+
+    rc = ngx_http_member_session_create(r, id, &openid, &unionid,
+                                        &session_key, &token,
+                                        ngx_http_member_login_done);
+
+    /* the token is written before the script can answer */
+    login->token_len = token.len;
+
+    return rc;
+}
+
+
+/*
+ * Opens a session of member id for a WeChat openid: writes the token
+ * "<member id>.<43 characters of base64url>" into token->data (room for
+ * NGX_HTTP_MEMBER_TOKEN_LEN) and runs login.lua, whose reply (the
+ * member's status) goes to done.  The session_key, if any, is stored
+ * sealed under member_pii_key when there is one.
+ */
+
+ngx_int_t
+ngx_http_member_session_create(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *openid, ngx_str_t *unionid, ngx_str_t *session_key,
+    ngx_str_t *token, ngx_http_member_call_pt done)
+{
+    u_char                       *p;
+    u_char                        rnd[NGX_HTTP_MEMBER_TOKEN_RANDOM];
+    ngx_str_t                     keys[2], args[6], src, dst, aad, field;
+    ngx_http_member_loc_conf_t   *mlcf;
+
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
@@ -186,18 +224,17 @@ ngx_http_member_login_session(ngx_http_request_t *r, uint64_t id)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the token: "<member id>.<43 characters of base64url>" */
-    p = ngx_sprintf(login->token, "%uL.", login->id);
+    p = ngx_sprintf(token->data, "%uL.", id);
 
     src.data = rnd;
     src.len = sizeof(rnd);
     dst.data = p;
     ngx_encode_base64url(&dst, &src);
 
-    login->token_len = p - login->token + dst.len;
+    token->len = p - token->data + dst.len;
 
-    if (ngx_http_member_session_key(r, login->id, &dst, &keys[1]) != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[0], login->id, "") != NGX_OK)
+    if (ngx_http_member_session_key(r, id, &dst, &keys[1]) != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[0], id, "") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -208,15 +245,23 @@ ngx_http_member_login_session(ngx_http_request_t *r, uint64_t id)
     }
 
     p = args[0].data;
-    args[0].len = ngx_sprintf(p, "%uL", login->id) - p;
+    args[0].len = ngx_sprintf(p, "%uL", id) - p;
     p += args[0].len;
 
-    args[1].data = (u_char *) login->wx.openid;
-    args[1].len = login->wx.openid_len;
-    args[2].data = (u_char *) login->wx.unionid;
-    args[2].len = login->wx.unionid_len;
-    args[3].data = (u_char *) login->wx.session_key;
-    args[3].len = login->wx.session_key_len;
+    args[1] = *openid;
+    args[2] = *unionid;
+    args[3] = *session_key;
+
+    if (session_key->len && ngx_http_member_key_find(r, NULL)) {
+        ngx_str_set(&field, "session_key");
+
+        if (ngx_http_member_pii_aad(r->pool, id, &field, &aad) != NGX_OK
+            || ngx_http_member_pii_seal(r, &aad, session_key, &args[3])
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
     args[4].data = p;
     args[4].len = ngx_sprintf(p, "%T", mlcf->session_ttl) - p;
@@ -226,8 +271,7 @@ ngx_http_member_login_session(ngx_http_request_t *r, uint64_t id)
     args[5].len = ngx_sprintf(p, "%T", ngx_time()) - p;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_LOGIN,
-                                        ngx_http_member_login_done, 2, 6,
-                                        keys, args);
+                                        done, 2, 6, keys, args);
 }
 
 

@@ -36,6 +36,8 @@ static void ngx_http_member_ctx_cleanup(void *data);
 
 static char *ngx_http_member_verify_limit(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_member_page_domain(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 static ngx_conf_num_bounds_t  ngx_http_member_ttl_bounds = {
@@ -90,6 +92,20 @@ static ngx_command_t  ngx_http_member_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_member_loc_conf_t, wechat_api),
+      NULL },
+
+    { ngx_string("member_wechat_stable_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, wechat_stable_token),
+      NULL },
+
+    { ngx_string("member_page_domain"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_member_page_domain,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("member_admin_token"),
@@ -162,6 +178,13 @@ static ngx_command_t  ngx_http_member_commands[] = {
       NGX_HTTP_MEMBER_SCAN,
       NULL },
 
+    { ngx_string("member_wechat_oauth"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_member_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_OAUTH,
+      NULL },
+
       ngx_null_command
 };
 
@@ -203,7 +226,8 @@ static ngx_http_handler_pt  ngx_http_member_handlers[] = {
     ngx_http_member_login_handler,
     ngx_http_member_api_handler,
     ngx_http_member_admin_handler,
-    ngx_http_member_scan_handler
+    ngx_http_member_scan_handler,
+    ngx_http_member_oauth_handler
 };
 
 
@@ -525,6 +549,8 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
 
     conf->redis = NGX_CONF_UNSET_PTR;
     conf->keys = NGX_CONF_UNSET_PTR;
+    conf->page_domains = NGX_CONF_UNSET_PTR;
+    conf->wechat_stable_token = NGX_CONF_UNSET;
     conf->redis_timeout = NGX_CONF_UNSET_MSEC;
     conf->session_ttl = NGX_CONF_UNSET;
     conf->code_period = NGX_CONF_UNSET;
@@ -544,6 +570,9 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->redis, prev->redis, NULL);
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_ptr_value(conf->page_domains, prev->page_domains, NULL);
+    ngx_conf_merge_value(conf->wechat_stable_token,
+                         prev->wechat_stable_token, 0);
     ngx_conf_merge_msec_value(conf->redis_timeout, prev->redis_timeout, 500);
     ngx_conf_merge_sec_value(conf->session_ttl, prev->session_ttl,
                              NGX_HTTP_MEMBER_SESSION_TTL);
@@ -604,6 +633,17 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->handler == NGX_HTTP_MEMBER_OAUTH
+        && (conf->wechat_appid.len == 0 || conf->wechat_secret.len == 0
+            || conf->wechat_api.len == 0 || conf->keys == NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"member_wechat_oauth\" needs "
+                           "\"member_wechat_appid\", \"member_wechat_secret\""
+                           ", \"member_wechat_api\" and \"member_pii_key\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->handler == NGX_HTTP_MEMBER_ADMIN
         && (conf->admin_token.len < 16 || conf->keys == NULL))
     {
@@ -651,6 +691,60 @@ ngx_http_member_verify_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mlcf->scan_store_limit = store;
     mlcf->scan_address_limit = address;
     mlcf->scan_failure_limit = failures;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * member_page_domain example.com .example.org ...; a leading dot also
+ * takes the subdomains.
+ */
+
+static char *
+ngx_http_member_page_domain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_member_loc_conf_t *mlcf = conf;
+
+    ngx_str_t   *value, *d;
+    ngx_uint_t   i, j;
+
+    if (mlcf->page_domains == NGX_CONF_UNSET_PTR) {
+        mlcf->page_domains = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (mlcf->page_domains == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (j = 0; j < value[i].len; j++) {
+            if (!(isalnum(value[i].data[j]) || value[i].data[j] == '-'
+                  || value[i].data[j] == '.'))
+            {
+                break;
+            }
+        }
+
+        if (value[i].len == 0 || j < value[i].len
+            || value[i].data[value[i].len - 1] == '.')
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive",
+                               &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        d = ngx_array_push(mlcf->page_domains);
+        if (d == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *d = value[i];
+        ngx_strlow(d->data, d->data, d->len);
+    }
 
     return NGX_CONF_OK;
 }

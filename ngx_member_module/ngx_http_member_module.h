@@ -28,6 +28,7 @@ typedef enum {
     NGX_HTTP_MEMBER_API,
     NGX_HTTP_MEMBER_ADMIN,
     NGX_HTTP_MEMBER_SCAN,
+    NGX_HTTP_MEMBER_OAUTH,
     NGX_HTTP_MEMBER_HANDLER_COUNT
 } ngx_http_member_handler_e;
 
@@ -35,6 +36,7 @@ typedef enum {
 #define NGX_HTTP_MEMBER_SESSION_TTL     (7 * 24 * 3600)
 #define NGX_HTTP_MEMBER_IDEM_TTL        (30 * 24 * 3600)
 #define NGX_HTTP_MEMBER_TOKEN_RANDOM    32
+#define NGX_HTTP_MEMBER_TOKEN_LEN       (NGX_INT64_LEN + 1 + 44)
 #define NGX_HTTP_MEMBER_MAX_AMOUNT      100000000       /* 1,000,000 yuan */
 #define NGX_HTTP_MEMBER_PAGE_DEFAULT    20
 #define NGX_HTTP_MEMBER_PAGE_MAX        100
@@ -141,6 +143,8 @@ typedef struct {
     ngx_str_t                   wechat_appid;
     ngx_str_t                   wechat_secret;
     ngx_str_t                   wechat_api;
+    ngx_flag_t                  wechat_stable_token;
+    ngx_array_t                *page_domains;   /* ngx_str_t */
 
     ngx_str_t                   admin_token;
     ngx_array_t                *keys;       /* ngx_http_member_key_t */
@@ -171,6 +175,7 @@ typedef struct {
     ngx_str_t                   sr_body;
     ngx_int_t                 (*wechat_done)(ngx_http_request_t *r);
     ngx_http_log_handler_pt     log_handler;
+    void                       *wechat_cache;   /* token and tickets */
 
     ngx_uint_t                  step;
     void                       *data;
@@ -242,6 +247,21 @@ ngx_http_member_key_t *ngx_http_member_key_find(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_store_secret(ngx_http_request_t *r,
     ngx_http_member_key_t *key, ngx_str_t *store_id, ngx_str_t *nonce,
     u_char out[NGX_HTTP_MEMBER_SECRET_LEN]);
+ngx_int_t ngx_http_member_pii_seal(ngx_http_request_t *r, ngx_str_t *aad,
+    ngx_str_t *plain, ngx_str_t *out);
+ngx_int_t ngx_http_member_pii_open(ngx_http_request_t *r, ngx_str_t *aad,
+    ngx_str_t *sealed, ngx_str_t *out);
+ngx_int_t ngx_http_member_pii_aad(ngx_pool_t *pool, uint64_t id,
+    ngx_str_t *field, ngx_str_t *aad);
+ngx_int_t ngx_http_member_pii_record(ngx_http_request_t *r, uint64_t id,
+    json_t *record);
+ngx_int_t ngx_http_member_phone_index(ngx_http_request_t *r,
+    ngx_http_member_key_t *key, ngx_str_t *phone, ngx_str_t *index);
+ngx_int_t ngx_http_member_mask_name(ngx_pool_t *pool, ngx_str_t *name,
+    ngx_str_t *out);
+ngx_int_t ngx_http_member_mask_phone(ngx_pool_t *pool, ngx_str_t *phone,
+    ngx_str_t *out);
+extern ngx_str_t  ngx_http_member_pii_fields[];
 
 /* ngx_http_member_openid.c */
 ngx_int_t ngx_http_member_openid_key(ngx_pool_t *pool, ngx_str_t *openid,
@@ -252,6 +272,52 @@ ngx_int_t ngx_http_member_openid_id(ngx_http_request_t *r, ngx_str_t *openid,
 /* ngx_http_member_wechat.c */
 ngx_int_t ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,
     ngx_str_t *args, ngx_int_t (*done)(ngx_http_request_t *r));
+ngx_int_t ngx_http_member_wechat_post(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_str_t *args, ngx_str_t *body, ngx_int_t (*done)(ngx_http_request_t *r));
+
+/* ngx_http_member_token.c */
+typedef enum {
+    NGX_HTTP_MEMBER_WX_TOKEN = 0,
+    NGX_HTTP_MEMBER_WX_JSAPI,
+    NGX_HTTP_MEMBER_WX_CARD,
+    NGX_HTTP_MEMBER_WX_NONE
+} ngx_http_member_wx_kind_e;
+
+typedef ngx_int_t (*ngx_http_member_wx_pt)(ngx_http_request_t *r,
+    ngx_str_t *value);
+
+ngx_int_t ngx_http_member_wechat_secret(ngx_http_request_t *r,
+    ngx_uint_t kind, ngx_uint_t renew, ngx_http_member_wx_pt done);
+
+/* ngx_http_member_pages.c: jssdk, card-ext, register, profile, export */
+typedef enum {
+    NGX_HTTP_MEMBER_PAGE_NONE = 0,
+    NGX_HTTP_MEMBER_PAGE_JSSDK,
+    NGX_HTTP_MEMBER_PAGE_CARD_EXT,
+    NGX_HTTP_MEMBER_PAGE_REGISTER,
+    NGX_HTTP_MEMBER_PAGE_PROFILE,
+    NGX_HTTP_MEMBER_PAGE_EXPORT
+} ngx_http_member_page_e;
+
+/* the session of a page call and what it knows of its member */
+typedef struct {
+    ngx_uint_t                  page;
+    uint64_t                    id;
+    ngx_str_t                   member_key;
+    ngx_str_t                   openid;
+    ngx_str_t                   session_key;    /* sealed; "" on the web */
+    ngx_str_t                   status;
+    ngx_str_t                   card_no;
+    ngx_str_t                   phone_index;
+    void                       *data;           /* the page's own */
+} ngx_http_member_page_t;
+
+ngx_int_t ngx_http_member_pages_route(ngx_str_t *route);
+ngx_int_t ngx_http_member_pages_handler(ngx_http_request_t *r,
+    ngx_uint_t page);
+ngx_int_t ngx_http_member_register(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_profile(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_export(ngx_http_request_t *r);
 
 /* ngx_http_member_api.c */
 ngx_int_t ngx_http_member_transactions(ngx_http_request_t *r,
@@ -259,12 +325,18 @@ ngx_int_t ngx_http_member_transactions(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_transactions_page(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 
+/* ngx_http_member_login.c */
+ngx_int_t ngx_http_member_session_create(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *openid, ngx_str_t *unionid, ngx_str_t *session_key,
+    ngx_str_t *token, ngx_http_member_call_pt done);
+
 /* handlers */
 ngx_int_t ngx_http_member_login_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_admin_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_stores_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_scan_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_oauth_handler(ngx_http_request_t *r);
 
 /* ngx_http_member_code.c */
 ngx_int_t ngx_http_member_code_answer(ngx_http_request_t *r, uint64_t id,

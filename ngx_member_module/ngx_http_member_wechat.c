@@ -20,7 +20,22 @@ ngx_int_t
 ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,
     ngx_str_t *args, ngx_int_t (*done)(ngx_http_request_t *r))
 {
+    return ngx_http_member_wechat_post(r, path, args, NULL, done);
+}
+
+
+/*
+ * A POST of body (JSON) when body is not NULL, a GET otherwise.  The
+ * internal location must pass the body: no proxy_pass_request_body off.
+ */
+
+ngx_int_t
+ngx_http_member_wechat_post(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_str_t *args, ngx_str_t *body, ngx_int_t (*done)(ngx_http_request_t *r))
+{
+    ngx_buf_t                    *b;
     ngx_str_t                     uri, *api;
+    ngx_chain_t                  *cl;
     ngx_http_request_t           *sr;
     ngx_http_member_ctx_t        *ctx;
     ngx_http_post_subrequest_t   *ps;
@@ -60,7 +75,7 @@ ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,
         return NGX_ERROR;
     }
 
-    /* a GET: neither the client's body nor its length may travel */
+    /* neither the client's body nor its length may travel */
     sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
     if (sr->request_body == NULL) {
         return NGX_ERROR;
@@ -72,6 +87,28 @@ ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,
     sr->headers_in.content_length = NULL;
     sr->headers_in.chunked = 0;
     sr->header_only = 0;
+
+    if (body) {
+        b = ngx_calloc_buf(r->pool);
+        cl = ngx_alloc_chain_link(r->pool);
+
+        if (b == NULL || cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->pos = body->data;
+        b->last = body->data + body->len;
+        b->memory = 1;
+        b->last_buf = 1;
+
+        cl->buf = b;
+        cl->next = NULL;
+
+        sr->request_body->bufs = cl;
+        sr->method = NGX_HTTP_POST;
+        ngx_str_set(&sr->method_name, "POST");
+        sr->headers_in.content_length_n = body->len;
+    }
 
     /*
      * The app secret travels in the query, and nginx's error line for a

@@ -14,6 +14,21 @@ sns/jscode2session takes these js_code values:
     slow-*        answers after 10 s          http500-* HTTP 500
 A code is single use, as WeChat's are: the second use answers 40163.
 
+sns/oauth2/access_token takes the same codes (ok-<name> -> openid o<name>).
+
+cgi-bin/token and cgi-bin/stable_token hand out the brand's access_token:
+cgi-bin/token makes a new one each call (the old one stops working),
+stable_token returns the current one unless force_refresh.  The tickets
+(cgi-bin/ticket/getticket, type jsapi or wx_card) need the current token,
+else 40001.  wxa/business/getuserphonenumber (POST {"code"}) takes
+    phone-<digits>    success with that number (+86), watermark of our appid
+    other-<digits>    success, but the watermark names another appid
+    bad-*  40029      busy-*  -1      limit-*  45011
+POST /_fake/config {"delay": s, "expires_in": n, "token_error": errcode,
+"ticket_error": errcode} changes how they answer; POST /_fake/invalidate
+makes the current access_token invalid (40001) without a new one;
+GET /_fake/state shows the current token and tickets.
+
 The fake checks what WeChat would see: no client header (Authorization,
 Cookie) may reach it, and the appid and secret must be the configured ones.
 GET /_fake/calls lists the calls it saw; GET /_fake/violations what was
@@ -41,12 +56,19 @@ class State:
         self.calls = []
         self.violations = []
         self.used_codes = set()
+        self.config = {}
+        self.token = None
+        self.token_n = 0
+        self.tickets = {}
 
     def reset(self):
         with self.lock:
             self.calls.clear()
             self.violations.clear()
             self.used_codes.clear()
+            self.config = {}
+            self.token = None
+            self.tickets = {}
 
 
 def openid_for(name):
@@ -92,15 +114,125 @@ class Handler(BaseHTTPRequestHandler):
         path, q = self.record()
         if path == "/sns/jscode2session":
             return self.jscode2session(q)
+        if path == "/sns/oauth2/access_token":
+            return self.oauth2(q)
+        if path == "/cgi-bin/token":
+            return self.cgi_token(q)
+        if path == "/cgi-bin/ticket/getticket":
+            return self.getticket(q)
         self.answer({"errcode": 40066, "errmsg": "invalid url"})
 
     def do_POST(self):
         if self.path.startswith("/_fake/"):
             return self.fake_control()
-        self.record()
+        path, q = self.record()
         length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
+        raw = self.rfile.read(length)
+        with self.state.lock:
+            self.state.calls[-1]["body"] = raw.decode("utf-8", "replace")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return self.answer({"errcode": 47001, "errmsg": "data format error"})
+        if path == "/cgi-bin/stable_token":
+            return self.stable_token(body)
+        if path == "/wxa/business/getuserphonenumber":
+            return self.phone_number(q, body)
         self.answer({"errcode": 40066, "errmsg": "invalid url"})
+
+    # ------------------------------------------------------------ tokens
+    def delay(self):
+        d = self.state.config.get("delay")
+        if d:
+            time.sleep(d)
+
+    def new_token(self):
+        st = self.state
+        st.token_n += 1
+        st.token = f"AT{st.token_n:04d}_" + hashlib.sha1(
+            f"{time.time()}-{st.token_n}".encode()).hexdigest()
+        st.tickets = {}
+        return st.token
+
+    def token_answer(self, force):
+        st = self.state
+        self.delay()
+        err = st.config.get("token_error")
+        if err:
+            return self.answer({"errcode": err, "errmsg": "token error"})
+        with st.lock:
+            token = self.new_token() if force or st.token is None else st.token
+        self.answer({"access_token": token,
+                     "expires_in": st.config.get("expires_in", 7200)})
+
+    def cgi_token(self, q):
+        st = self.state
+        if q.get("grant_type") != "client_credential":
+            return self.answer({"errcode": 40002, "errmsg": "invalid grant_type"})
+        if q.get("appid") != st.appid:
+            return self.answer({"errcode": 40013, "errmsg": "invalid appid"})
+        if q.get("secret") != st.secret:
+            return self.answer({"errcode": 40125, "errmsg": "invalid appsecret"})
+        return self.token_answer(force=True)
+
+    def stable_token(self, body):
+        st = self.state
+        if body.get("grant_type") != "client_credential":
+            return self.answer({"errcode": 40002, "errmsg": "invalid grant_type"})
+        if body.get("appid") != st.appid:
+            return self.answer({"errcode": 40013, "errmsg": "invalid appid"})
+        if body.get("secret") != st.secret:
+            return self.answer({"errcode": 40125, "errmsg": "invalid appsecret"})
+        return self.token_answer(force=bool(body.get("force_refresh")))
+
+    def token_ok(self, q):
+        st = self.state
+        with st.lock:
+            return st.token is not None and q.get("access_token") == st.token
+
+    def getticket(self, q):
+        st = self.state
+        self.delay()
+        if not self.token_ok(q):
+            return self.answer({"errcode": 40001, "errmsg": "invalid credential"})
+        kind = q.get("type")
+        if kind not in ("jsapi", "wx_card"):
+            return self.answer({"errcode": 40097, "errmsg": "invalid args"})
+        err = st.config.get("ticket_error")
+        if err:
+            return self.answer({"errcode": err, "errmsg": "ticket error"})
+        with st.lock:
+            ticket = st.tickets.get(kind)
+            if ticket is None:
+                ticket = ("TK" + kind + "_" + hashlib.sha1(
+                    f"{kind}-{time.time()}".encode()).hexdigest())
+                st.tickets[kind] = ticket
+        self.answer({"errcode": 0, "errmsg": "ok", "ticket": ticket,
+                     "expires_in": st.config.get("expires_in", 7200)})
+
+    def phone_number(self, q, body):
+        st = self.state
+        if not self.token_ok(q):
+            return self.answer({"errcode": 40001, "errmsg": "invalid credential"})
+        code = body.get("code", "") if isinstance(body, dict) else ""
+        kind, _, number = code.partition("-")
+        number = number.split("-")[0]
+        with st.lock:
+            reused = code in st.used_codes
+            st.used_codes.add(code)
+        if reused:
+            return self.answer({"errcode": 40029, "errmsg": "invalid code"})
+        errors = {"bad": (40029, "invalid code"), "busy": (-1, "system error"),
+                  "limit": (45011, "api minute-quota reach limit")}
+        if kind in errors:
+            n, msg = errors[kind]
+            return self.answer({"errcode": n, "errmsg": msg})
+        if kind in ("phone", "other") and number.isdigit():
+            appid = st.appid if kind == "phone" else "wx00000000000000ff"
+            return self.answer({"errcode": 0, "errmsg": "ok", "phone_info": {
+                "phoneNumber": number, "purePhoneNumber": number, "countryCode": "86",
+                "watermark": {"timestamp": int(time.time()), "appid": appid}}})
+        return self.answer({"errcode": 40029, "errmsg": "invalid code"})
 
     def fake_control(self):
         st = self.state
@@ -115,7 +247,45 @@ class Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
             st.reset()
             return self.answer({"ok": True})
+        if self.path == "/_fake/config":
+            length = int(self.headers.get("Content-Length") or 0)
+            with st.lock:
+                st.config = json.loads(self.rfile.read(length) or b"{}")
+            return self.answer({"ok": True})
+        if self.path == "/_fake/invalidate":
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            with st.lock:
+                st.token = "invalidated"
+                st.tickets = {}
+            return self.answer({"ok": True})
+        if self.path == "/_fake/state":
+            with st.lock:
+                return self.answer({"token": st.token, "tickets": st.tickets})
         self.answer({"error": "no such control"}, status=404)
+
+    def oauth2(self, q):
+        st = self.state
+        if q.get("grant_type") != "authorization_code":
+            return self.answer({"errcode": 40002, "errmsg": "invalid grant_type"})
+        if q.get("appid") != st.appid or q.get("secret") != st.secret:
+            return self.answer({"errcode": 40125, "errmsg": "invalid appsecret"})
+        code = q.get("code", "")
+        kind, _, rest = code.partition("-")
+        name = rest.split("-")[0]
+        with st.lock:
+            reused = code in st.used_codes
+            st.used_codes.add(code)
+        if reused:
+            return self.answer({"errcode": 40163, "errmsg": "code been used"})
+        if kind == "ok":
+            return self.answer({"access_token": "user-token-" + name, "expires_in": 7200,
+                                "refresh_token": "r", "openid": openid_for(name),
+                                "scope": "snsapi_base"})
+        errors = {"bad": (40029, "invalid code"), "limit": (45011, "limit"),
+                  "busy": (-1, "system error")}
+        n, msg = errors.get(kind, (40029, "invalid code"))
+        return self.answer({"errcode": n, "errmsg": msg})
 
     def jscode2session(self, q):
         st = self.state

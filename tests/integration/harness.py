@@ -186,7 +186,9 @@ class Env:
                 body = json.dumps(body)
             c.request(method, path, body=body, headers=headers or {})
             r = c.getresponse()
-            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+            resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+            resp.header_list = r.getheaders()      # Set-Cookie comes more than once
+            return resp
         finally:
             c.close()
 
