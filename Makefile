@@ -17,7 +17,7 @@ DEB_BUILD := gcc make pkg-config nginx nginx-dev libhiredis-dev \
              libjansson-dev libssl-dev libqrencode-dev libpng-dev \
              libexpat1-dev
 DEB_RUN   := redis-server redis-tools curl jq
-DEB_TEST  := libcmocka-dev python3 zbar-tools
+DEB_TEST  := libcmocka-dev python3 zbar-tools openssl
 DEB_BENCH := wrk lua-nginx-redis libnginx-mod-http-lua lua-cjson
 
 CFLAGS_LIB := -O2 -g -Wall -Wextra -Werror -fPIC -std=gnu99 \

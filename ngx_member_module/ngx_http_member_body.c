@@ -50,22 +50,21 @@ ngx_http_member_body_fail(ngx_http_request_t *r, ngx_int_t *rc,
 }
 
 
-json_t *
-ngx_http_member_body_json(ngx_http_request_t *r, ngx_int_t *rc)
+/*
+ * The body read by ngx_http_member_read_json(), in memory, as one piece:
+ * NGX_OK with *body set (possibly empty), or the rc of an error answer.
+ */
+
+ngx_int_t
+ngx_http_member_body_raw(ngx_http_request_t *r, ngx_str_t *body)
 {
-    u_char                 *p;
-    size_t                  len;
-    json_t                 *json;
-    ngx_buf_t              *b;
-    ngx_chain_t            *cl;
-    json_error_t            err;
-    ngx_http_member_ctx_t  *ctx;
+    u_char       *p;
+    size_t        len;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
 
-    ctx = ngx_http_member_get_ctx(r);
-
-    if (ctx == NULL || r->request_body == NULL) {
-        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NULL;
+    if (r->request_body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     len = 0;
@@ -73,41 +72,67 @@ ngx_http_member_body_json(ngx_http_request_t *r, ngx_int_t *rc)
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         if (cl->buf->in_file) {
             /* client_body_buffer_size is smaller than the limit */
-            return ngx_http_member_body_fail(r, rc,
-                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                          "too_large",
-                                          "the body is too large");
+            return ngx_http_member_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         "too_large", "the body is too large");
         }
 
         len += cl->buf->last - cl->buf->pos;
     }
 
-    if (len == 0) {
+    cl = r->request_body->bufs;
+
+    if (cl == NULL || cl->next == NULL) {
+        body->data = cl ? cl->buf->pos : NULL;
+        body->len = len;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        b = cl->buf;
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    return NGX_OK;
+}
+
+
+json_t *
+ngx_http_member_body_json(ngx_http_request_t *r, ngx_int_t *rc)
+{
+    json_t                 *json;
+    ngx_str_t               body;
+    json_error_t            err;
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_member_get_ctx(r);
+
+    if (ctx == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
+    }
+
+    *rc = ngx_http_member_body_raw(r, &body);
+
+    if (*rc != NGX_OK) {
+        return NULL;
+    }
+
+    if (body.len == 0) {
         return ngx_http_member_body_fail(r, rc, NGX_HTTP_BAD_REQUEST,
                                          "bad_request",
                                          "a JSON object is expected");
     }
 
-    cl = r->request_body->bufs;
-
-    if (cl->next == NULL) {
-        p = cl->buf->pos;
-
-    } else {
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
-            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            return NULL;
-        }
-
-        for (len = 0; cl; cl = cl->next) {
-            b = cl->buf;
-            ngx_memcpy(p + len, b->pos, b->last - b->pos);
-            len += b->last - b->pos;
-        }
-    }
-
-    json = json_loadb((const char *) p, len, JSON_REJECT_DUPLICATES, &err);
+    json = json_loadb((const char *) body.data, body.len,
+                      JSON_REJECT_DUPLICATES, &err);
 
     if (json == NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

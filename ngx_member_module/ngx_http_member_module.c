@@ -45,6 +45,11 @@ static ngx_conf_num_bounds_t  ngx_http_member_ttl_bounds = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_member_window_bounds = {
+    ngx_conf_check_num_bounds, 10, 3600
+};
+
+
 static ngx_conf_num_bounds_t  ngx_http_member_period_bounds = {
     ngx_conf_check_num_bounds, 10, 300
 };
@@ -107,6 +112,27 @@ static ngx_command_t  ngx_http_member_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("member_wechat_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, wechat_token),
+      NULL },
+
+    { ngx_string("member_wechat_aes_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_member_oa_aes_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("member_wechat_oa_window"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, wechat_window),
+      &ngx_http_member_window_bounds },
 
     { ngx_string("member_admin_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -185,6 +211,13 @@ static ngx_command_t  ngx_http_member_commands[] = {
       NGX_HTTP_MEMBER_OAUTH,
       NULL },
 
+    { ngx_string("member_wechat_oa"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_member_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_OA,
+      NULL },
+
       ngx_null_command
 };
 
@@ -227,7 +260,8 @@ static ngx_http_handler_pt  ngx_http_member_handlers[] = {
     ngx_http_member_api_handler,
     ngx_http_member_admin_handler,
     ngx_http_member_scan_handler,
-    ngx_http_member_oauth_handler
+    ngx_http_member_oauth_handler,
+    ngx_http_member_oa_handler
 };
 
 
@@ -543,6 +577,7 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
      *     conf->wechat_appid = { 0, NULL };
      *     conf->wechat_secret = { 0, NULL };
      *     conf->wechat_api = { 0, NULL };
+     *     conf->wechat_token = { 0, NULL };
      *     conf->admin_token = { 0, NULL };
      *     conf->code_secret = { 0, NULL };
      */
@@ -551,6 +586,8 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->page_domains = NGX_CONF_UNSET_PTR;
     conf->wechat_stable_token = NGX_CONF_UNSET;
+    conf->wechat_aes_keys = NGX_CONF_UNSET_PTR;
+    conf->wechat_window = NGX_CONF_UNSET;
     conf->redis_timeout = NGX_CONF_UNSET_MSEC;
     conf->session_ttl = NGX_CONF_UNSET;
     conf->code_period = NGX_CONF_UNSET;
@@ -580,6 +617,10 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->wechat_appid, prev->wechat_appid, "");
     ngx_conf_merge_str_value(conf->wechat_secret, prev->wechat_secret, "");
     ngx_conf_merge_str_value(conf->wechat_api, prev->wechat_api, "");
+    ngx_conf_merge_str_value(conf->wechat_token, prev->wechat_token, "");
+    ngx_conf_merge_ptr_value(conf->wechat_aes_keys, prev->wechat_aes_keys,
+                             NULL);
+    ngx_conf_merge_sec_value(conf->wechat_window, prev->wechat_window, 300);
     ngx_conf_merge_str_value(conf->admin_token, prev->admin_token, "");
     ngx_conf_merge_str_value(conf->code_secret, prev->code_secret, "");
     ngx_conf_merge_sec_value(conf->code_period, prev->code_period, 30);
@@ -641,6 +682,17 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"member_wechat_oauth\" needs "
                            "\"member_wechat_appid\", \"member_wechat_secret\""
                            ", \"member_wechat_api\" and \"member_pii_key\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->handler == NGX_HTTP_MEMBER_OA
+        && (conf->wechat_token.len < 3 || conf->wechat_token.len > 32
+            || conf->wechat_appid.len == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"member_wechat_oa\" needs a "
+                           "\"member_wechat_token\" of 3 to 32 characters "
+                           "and \"member_wechat_appid\"");
         return NGX_CONF_ERROR;
     }
 

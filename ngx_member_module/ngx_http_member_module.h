@@ -29,6 +29,7 @@ typedef enum {
     NGX_HTTP_MEMBER_ADMIN,
     NGX_HTTP_MEMBER_SCAN,
     NGX_HTTP_MEMBER_OAUTH,
+    NGX_HTTP_MEMBER_OA,
     NGX_HTTP_MEMBER_HANDLER_COUNT
 } ngx_http_member_handler_e;
 
@@ -53,6 +54,7 @@ typedef enum {
 typedef struct ngx_http_member_redis_s  ngx_http_member_redis_t;
 typedef struct ngx_http_member_cmd_s    ngx_http_member_cmd_t;
 typedef struct ngx_http_member_call_s   ngx_http_member_call_t;
+typedef struct ngx_http_member_oa_keys_s  ngx_http_member_oa_keys_t;
 
 
 /* one Redis server; each worker keeps one pipelined connection to it */
@@ -145,6 +147,9 @@ typedef struct {
     ngx_str_t                   wechat_api;
     ngx_flag_t                  wechat_stable_token;
     ngx_array_t                *page_domains;   /* ngx_str_t */
+    ngx_str_t                   wechat_token;
+    ngx_http_member_oa_keys_t  *wechat_aes_keys;
+    time_t                      wechat_window;
 
     ngx_str_t                   admin_token;
     ngx_array_t                *keys;       /* ngx_http_member_key_t */
@@ -229,6 +234,7 @@ ngx_int_t ngx_http_member_error_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_member_read_json(ngx_http_request_t *r,
     void (*post_handler)(ngx_http_request_t *r));
 json_t *ngx_http_member_body_json(ngx_http_request_t *r, ngx_int_t *rc);
+ngx_int_t ngx_http_member_body_raw(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_member_bad_field(ngx_http_request_t *r, const char *name);
 ngx_int_t ngx_http_member_json_int(json_t *obj, const char *name,
     ngx_int_t min, ngx_int_t max, ngx_int_t *out, ngx_flag_t required);
@@ -337,6 +343,11 @@ ngx_int_t ngx_http_member_admin_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_stores_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_scan_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_oauth_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_oa_handler(ngx_http_request_t *r);
+
+/* ngx_http_member_oa.c */
+char *ngx_http_member_oa_aes_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_member_code.c */
 ngx_int_t ngx_http_member_code_answer(ngx_http_request_t *r, uint64_t id,

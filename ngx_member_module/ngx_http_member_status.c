@@ -50,7 +50,8 @@ static ngx_uint_t  ngx_http_member_latency_bounds[] = {
 
 
 static const char  *ngx_http_member_handler_names[] = {
-    "none", "status", "wechat_login", "api", "admin", "scan", "wechat_oauth"
+    "none", "status", "wechat_login", "api", "admin", "scan", "wechat_oauth",
+    "wechat_oa"
 };
 
 

@@ -139,6 +139,11 @@ as <name>; every code works once, as WeChat's do.
   curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' $BASE/admin/members/$alice/transactions
   curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' $BASE/admin/stores
 
+  # the official account's server URL, as WeChat verifies it
+  TS=\$(date +%s) N=\$RANDOM
+  SIG=\$(printf '%s\n' demoOaToken \$TS \$N | LC_ALL=C sort | tr -d '\n' | sha1sum | cut -c1-40)
+  curl -s "$BASE/oa?signature=\$SIG&timestamp=\$TS&nonce=\$N&echostr=hello"
+
   # metrics
   curl -s $BASE/status
 

@@ -29,6 +29,9 @@ SECRET = "test-app-secret-5f1c9e27d3"
 ADMIN_TOKEN = "test-admin-token-8c41b7e0a2"
 CODE_SECRET = "test-code-secret-2b7e151628aed2a6"
 PII_KEY = "5d1e0c6a9b2f47e38a71c0d4e6f2b9a13c5e7d9f0a2b4c6d8e0f1a3b5c7d9e1f"
+OA_TOKEN = "testOaToken7d2c91"
+OA_AES_KEY = "mVMyxJ2Rn8YojMuJfnn3fOkavG4Hw2D7Io6YJFelwPH"
+OA_AES_KEY_OLD = "mSi9PJwbO1QfbkZ2qva2KQQI3wcMmajcKGqfBr8hkLU"
 
 
 def free_port():
@@ -135,13 +138,16 @@ class Env:
     def render_conf(self):
         with open(CONF_IN) as f:
             conf = f.read()
+        # first, so that the extra blocks may use the placeholders too
+        conf = conf.replace("@EXTRA_HTTP@", self.extra_http)
+        conf = conf.replace("@EXTRA_SERVER@", self.extra_server)
         for k, v in {"MODULE": MODULE, "RUN": self.dir, "PORT": self.port,
                      "REDIS_PORT": self.redis_port, "FAKE_PORT": self.fake_port,
                      "WORKERS": self.workers, "REDIS_TIMEOUT": self.redis_timeout,
                      "APPID": APPID, "SECRET": SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
                      "PII_KEY": PII_KEY, "CODE_SECRET": CODE_SECRET,
-                     "EXTRA_HTTP": self.extra_http,
-                     "EXTRA_SERVER": self.extra_server}.items():
+                     "OA_TOKEN": OA_TOKEN, "OA_AES_KEY": OA_AES_KEY,
+                     "OA_AES_KEY_OLD": OA_AES_KEY_OLD}.items():
             conf = conf.replace("@" + k + "@", str(v))
         path = os.path.join(self.dir, "nginx.conf")
         with open(path, "w") as f:
