@@ -39,8 +39,6 @@ static ngx_int_t ngx_http_member_admin_create(ngx_http_request_t *r,
 static ngx_int_t ngx_http_member_admin_created(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static void ngx_http_member_admin_recharge_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_member_admin_recharged(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
 
 
 static ngx_str_t  ngx_http_member_levels[] = {
@@ -553,27 +551,6 @@ ngx_http_member_admin_recharge_body(ngx_http_request_t *r)
 
     ngx_http_finalize_request(r,
         ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_RECHARGE,
-                                     ngx_http_member_admin_recharged, 3, 6,
+                                     ngx_http_member_reply_answer, 3, 6,
                                      keys, args));
-}
-
-
-static ngx_int_t
-ngx_http_member_admin_recharged(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    u_char  *p;
-
-    if (reply->type != REDIS_REPLY_STRING) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    p = ngx_pnalloc(r->pool, reply->len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(p, reply->str, reply->len);
-
-    return ngx_http_member_send_raw(r, NGX_HTTP_OK, NULL, p, reply->len);
 }

@@ -225,6 +225,8 @@ ngx_int_t ngx_http_member_send_buf(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b);
 ngx_int_t ngx_http_member_reply_script_error(ngx_http_request_t *r,
     redisReply *reply);
+ngx_int_t ngx_http_member_reply_answer(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
 json_t *ngx_http_member_reply_object(redisReply *reply);
 json_t *ngx_http_member_ledger_items(redisReply *reply, size_t limit,
     ngx_str_t *next);

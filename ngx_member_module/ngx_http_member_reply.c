@@ -213,6 +213,29 @@ ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* a script's answer, a JSON text it stored for retries, sent as it is */
+
+ngx_int_t
+ngx_http_member_reply_answer(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    u_char  *p;
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    p = ngx_pnalloc(r->pool, reply->len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, reply->str, reply->len);
+
+    return ngx_http_member_send_raw(r, NGX_HTTP_OK, NULL, p, reply->len);
+}
+
+
 ngx_int_t
 ngx_http_member_reply_script_error(ngx_http_request_t *r, redisReply *reply)
 {

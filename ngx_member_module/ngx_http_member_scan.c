@@ -84,8 +84,6 @@ static ngx_int_t ngx_http_member_scan_refund(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json);
 static ngx_int_t ngx_http_member_scan_order_found(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_scan_done(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_scan_unauthorized(ngx_http_request_t *r,
     const char *error, const char *message);
 
@@ -952,7 +950,7 @@ ngx_http_member_scan_pay(ngx_http_request_t *r)
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_PAY,
-                                        ngx_http_member_scan_done, 4, n,
+                                        ngx_http_member_reply_answer, 4, n,
                                         keys, args);
 }
 
@@ -1038,27 +1036,6 @@ ngx_http_member_scan_order_found(ngx_http_request_t *r,
     args[2].len = ngx_sprintf(args[2].data, "%T", ngx_time()) - args[2].data;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_REFUND,
-                                        ngx_http_member_scan_done, 3, 3,
+                                        ngx_http_member_reply_answer, 3, 3,
                                         keys, args);
-}
-
-
-static ngx_int_t
-ngx_http_member_scan_done(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    u_char  *p;
-
-    if (reply->type != REDIS_REPLY_STRING) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    p = ngx_pnalloc(r->pool, reply->len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(p, reply->str, reply->len);
-
-    return ngx_http_member_send_raw(r, NGX_HTTP_OK, NULL, p, reply->len);
 }
