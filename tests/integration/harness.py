@@ -165,9 +165,12 @@ class Env:
     def start_nginx(self):
         self.render_conf()
         subprocess.run(self.nginx_cmd("-t", "-q"), check=True, timeout=30)
-        self.nginx = subprocess.Popen(self.nginx_cmd(), stdout=subprocess.DEVNULL,
+        # MEMBER_TEST_WRAPPER="valgrind ..." runs nginx under a tool
+        wrapper = os.environ.get("MEMBER_TEST_WRAPPER", "").split()
+        self.nginx = subprocess.Popen(wrapper + self.nginx_cmd(), stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
-        wait_until("nginx", lambda: self.request("GET", "/status").status == 200)
+        wait_until("nginx", lambda: self.request("GET", "/status").status == 200,
+                   timeout=60 if wrapper else 10)
 
     def worker_pids(self):
         out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.nginx.pid)],
