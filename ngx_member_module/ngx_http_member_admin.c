@@ -4,6 +4,7 @@
  *
  *   POST members                    a member, or a visitor made a member
  *   GET  members?openid=|card_no=   the one member found that way
+ *   POST members/lookup {"phone"}   ... and by phone, through its index
  *   GET  members/<id>               the member's record
  *   POST members/<id>/recharge      stored value, idempotent
  *   GET  members/<id>/transactions  the ledger, newest first
@@ -21,6 +22,11 @@ typedef struct {
     ngx_str_t               openid;
     ngx_str_t               openid_key;
     ngx_str_t               level;
+    ngx_str_t               phone;      /* given, or looked up */
+    ngx_str_t               index[8];   /* phone:<hmac> per key line */
+    ngx_uint_t              nindex;
+    ngx_uint_t              tried;
+    json_t                 *json;
 } ngx_http_member_admin_t;
 
 
@@ -39,6 +45,14 @@ static ngx_int_t ngx_http_member_admin_create(ngx_http_request_t *r,
 static ngx_int_t ngx_http_member_admin_created(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static void ngx_http_member_admin_recharge_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_admin_phone(ngx_http_request_t *r,
+    json_t *json, ngx_http_member_admin_t *adm);
+static ngx_int_t ngx_http_member_admin_indexed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_admin_write(ngx_http_request_t *r);
+static void ngx_http_member_admin_lookup_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_admin_phone_found(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
 
 
 static ngx_str_t  ngx_http_member_levels[] = {
@@ -95,6 +109,16 @@ ngx_http_member_admin_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_member_method_not_allowed(r);
+    }
+
+    /* a phone never travels in a URL: it would reach the access log */
+    if (route.len == 14 && ngx_strncmp(route.data + 8, "lookup", 6) == 0) {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_read_json(r,
+                                         ngx_http_member_admin_lookup_body);
     }
 
     /* members/<id>[/recharge|/transactions] */
@@ -310,6 +334,24 @@ ngx_http_member_admin_record(ngx_http_request_t *r,
                                      "no such member");
     }
 
+    if (ngx_http_member_pii_record(r, adm->id, record) != NGX_OK) {
+        json_decref(record);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* found by phone: an index left behind by a change names nobody */
+    if (adm->phone.len
+        && (!json_is_string(json_object_get(record, "phone"))
+            || json_string_length(json_object_get(record, "phone"))
+               != adm->phone.len
+            || ngx_strncmp(json_string_value(json_object_get(record, "phone")),
+                           adm->phone.data, adm->phone.len) != 0))
+    {
+        json_decref(record);
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no member has that phone");
+    }
+
     json_object_del(record, "id");
     json_object_set_new(record, "member_id",
                         json_stringn((char *) id,
@@ -337,14 +379,15 @@ ngx_http_member_admin_create_body(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     adm = ctx->data;
 
-    if (json_object_get(json, "name") || json_object_get(json, "phone")
-        || json_object_get(json, "birthday"))
-    {
-        /* they are stored encrypted, which member_pii_key brings */
-        ngx_http_finalize_request(r,
-            ngx_http_member_error(r, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                  "not_supported",
-                                  "personal data is not accepted yet"));
+    adm->json = json;
+
+    rc = ngx_http_member_person_validate(r, json, 0);
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_member_admin_phone(r, json, adm);
+    }
+
+    if (rc != NGX_DECLINED) {
+        ngx_http_finalize_request(r, rc);
         return;
     }
 
@@ -418,9 +461,208 @@ ngx_http_member_admin_create(ngx_http_request_t *r, uint64_t id)
     args[4].data = p;
     args[4].len = ngx_sprintf(p, "%T", ngx_time()) - p;
 
+    if (adm->phone.len == 0) {
+        return ngx_http_member_admin_write(r);
+    }
+
+    /* the phone's index first: a phone names one member */
+    return ngx_http_member_redis_command(r, ngx_http_member_admin_indexed, 4,
+                                         &ngx_http_member_cmd_set,
+                                         &adm->index[0], &args[0],
+                                         &ngx_http_member_cmd_nx);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_indexed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    if (reply->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                     "a member has that phone");
+    }
+
+    if (reply->type != REDIS_REPLY_STATUS) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return ngx_http_member_admin_write(r);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_write(ngx_http_request_t *r)
+{
+    u_char                   *p;
+    ngx_str_t                 key, args[24];
+    ngx_uint_t                n;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 16 + NGX_TIME_T_LEN);
+    if (p == NULL
+        || ngx_http_member_key(r->pool, &key, adm->id, "") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0].data = p;
+    args[0].len = ngx_sprintf(p, "%uL", adm->id) - p;
+    p += args[0].len;
+
+    args[1].data = p;
+    args[1].len = ngx_http_member_card_no(p, adm->id) - p;
+    p += args[1].len;
+
+    args[2] = adm->openid;
+    args[3] = adm->level;
+
+    args[4].data = p;
+    args[4].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    n = 5;
+
+    if (adm->phone.len) {
+        ngx_str_set(&args[n], "phone_index");
+        n++;
+        args[n++] = adm->index[0];
+    }
+
+    /* personal data is sealed under member_pii_key, bound to the id */
+    if (ngx_http_member_person_fields(r, adm->id, adm->json, &adm->phone,
+                                      args, &n)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_MEMBER_CREATE,
-                                        ngx_http_member_admin_created, 1, 5,
+                                        ngx_http_member_admin_created, 1, n,
                                         &key, args);
+}
+
+
+/*
+ * {"phone"}: checked, and its index under each key line.  NGX_DECLINED
+ * when good (or absent), else the rc of the error answer sent.
+ */
+
+static ngx_int_t
+ngx_http_member_admin_phone(ngx_http_request_t *r, json_t *json,
+    ngx_http_member_admin_t *adm)
+{
+    size_t                       i;
+    ngx_int_t                    rc;
+    ngx_http_member_key_t       *key;
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    rc = ngx_http_member_json_str(json, "phone", 16, 0, &adm->phone, 0);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_null(&adm->phone);
+        return NGX_DECLINED;
+    }
+
+    if (rc == NGX_ERROR || adm->phone.len < 5) {
+        return ngx_http_member_bad_field(r, "phone");
+    }
+
+    for (i = (adm->phone.data[0] == '+'); i < adm->phone.len; i++) {
+        if (adm->phone.data[i] < '0' || adm->phone.data[i] > '9') {
+            return ngx_http_member_bad_field(r, "phone");
+        }
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+    key = mlcf->keys->elts;
+
+    for (i = 0; i < mlcf->keys->nelts && i < 8; i++) {
+        if (ngx_http_member_phone_index(r, &key[i], &adm->phone,
+                                        &adm->index[i])
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    adm->nindex = i;
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_member_admin_lookup_body(ngx_http_request_t *r)
+{
+    json_t                   *json;
+    ngx_int_t                 rc;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    json = ngx_http_member_body_json(r, &rc);
+    if (json == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    rc = ngx_http_member_admin_phone(r, json, adm);
+
+    if (rc != NGX_DECLINED) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (adm->phone.len == 0) {
+        ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "phone"));
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_member_redis_command(r, ngx_http_member_admin_phone_found, 2,
+                                      &ngx_http_member_cmd_get,
+                                      &adm->index[0]));
+}
+
+
+/* each key line's index in turn: data of older keys is found too */
+
+static ngx_int_t
+ngx_http_member_admin_phone_found(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    uint64_t                  id;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_admin_t  *adm;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    adm = ctx->data;
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        if (++adm->tried < adm->nindex) {
+            return ngx_http_member_redis_command(r,
+                                            ngx_http_member_admin_phone_found,
+                                            2, &ngx_http_member_cmd_get,
+                                            &adm->index[adm->tried]);
+        }
+
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no member has that phone");
+    }
+
+    if (reply->type != REDIS_REPLY_STRING
+        || ngx_http_member_parse_id((u_char *) reply->str, reply->len, &id)
+           != NGX_OK)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return ngx_http_member_admin_get(r, id);
 }
 
 

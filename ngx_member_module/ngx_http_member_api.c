@@ -242,6 +242,7 @@ ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
 
     if (status->type != REDIS_REPLY_STRING
         || (status->len == 7 && ngx_strncmp(status->str, "visitor", 7) == 0)
+        || (status->len == 7 && ngx_strncmp(status->str, "deleted", 7) == 0)
         || card_no->type != REDIS_REPLY_STRING
         || level->type != REDIS_REPLY_STRING)
     {

@@ -324,6 +324,10 @@ ngx_int_t ngx_http_member_pages_route(ngx_str_t *route);
 ngx_int_t ngx_http_member_pages_handler(ngx_http_request_t *r,
     ngx_uint_t page);
 ngx_int_t ngx_http_member_register(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_person_validate(ngx_http_request_t *r,
+    json_t *json, ngx_flag_t name_required);
+ngx_int_t ngx_http_member_person_fields(ngx_http_request_t *r, uint64_t id,
+    json_t *json, ngx_str_t *phone, ngx_str_t *args, ngx_uint_t *n);
 ngx_int_t ngx_http_member_profile(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_export(ngx_http_request_t *r);
 

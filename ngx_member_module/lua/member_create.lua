@@ -1,6 +1,7 @@
 -- Creates a member, or turns the visitor record of an openid into one.
 -- KEYS[1] member hash {m:<id>}
--- ARGV: id, card_no, openid ("" when none), level, now
+-- ARGV: id, card_no, openid ("" when none), level, now, then field/value
+--       pairs (phone_index, sealed personal data, name_masked)
 -- EXISTS when that record is a member already.
 local status = redis.call('HGET', KEYS[1], 'status')
 if status and status ~= 'visitor' then
@@ -16,5 +17,8 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'card_no', ARGV[2],
 redis.call('HSETNX', KEYS[1], 'created_at', ARGV[5])
 if ARGV[3] ~= '' then
     redis.call('HSET', KEYS[1], 'openid', ARGV[3])
+end
+for i = 6, #ARGV, 2 do
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 return 'OK'
