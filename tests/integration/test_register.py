@@ -282,6 +282,12 @@ def test_nothing_sensitive_in_redis(env):
         assert s not in dump, s[:4]
     assert "member:seq" in dump                  # the dump does see everything
     assert "张三" not in dump and "138000000" not in dump
+    # nor in nginx's logs (run.py checks the error log with env.secrets)
+    with open(os.path.join(env.dir, "access.log"), errors="replace") as f:
+        access = f.read()
+    assert "/api/register" in access
+    for s in secrets:
+        assert s not in access, s[:4]
 
 
 ROTATED = f"""
