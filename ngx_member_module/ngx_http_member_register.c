@@ -944,10 +944,15 @@ ngx_http_member_reg_answer(ngx_http_request_t *r)
             ngx_str_set(&h->key, "Set-Cookie");
             h->value.len = ngx_sprintf(h->value.data,
                                        "member_session=%*s; Path=/; "
-                                       "Max-Age=%T; HttpOnly; SameSite=Lax",
+                                       "Max-Age=%T; HttpOnly; SameSite=Lax%s",
                                        reg->token_len, reg->token,
-                                       mlcf->session_ttl)
-                           - h->value.data;
+                                       mlcf->session_ttl,
+#if (NGX_HTTP_SSL)
+                                       r->connection->ssl ? "; Secure" : ""
+#else
+                                       ""
+#endif
+                                       ) - h->value.data;
         }
     }
 

@@ -386,8 +386,10 @@ ngx_http_member_wx_refresh(ngx_http_request_t *r, ngx_http_member_wx_t *wx)
         return ngx_http_member_wx_fetch(r, wx, NGX_HTTP_MEMBER_WX_TOKEN);
     }
 
-    len = sizeof("grant_type=client_credential&appid=&secret=") - 1
-          + 3 * mlcf->wechat_appid.len + 3 * mlcf->wechat_secret.len
+    /* JSON escapes take at most 6 bytes a character, URIs 3 */
+    len = sizeof("{\"grant_type\":\"client_credential\",\"appid\":\"\","
+                 "\"secret\":\"\",\"force_refresh\":false}")
+          + 6 * mlcf->wechat_appid.len + 6 * mlcf->wechat_secret.len
           + 3 * wx->token.len + 64;
 
     p = ngx_pnalloc(r->pool, len);
@@ -411,7 +413,9 @@ ngx_http_member_wx_refresh(ngx_http_request_t *r, ngx_http_member_wx_t *wx)
 
         body.data = p;
         p = ngx_cpymem(p, "{\"grant_type\":\"client_credential\","
-                          "\"appid\":\"", 35);
+                          "\"appid\":\"",
+                       sizeof("{\"grant_type\":\"client_credential\","
+                              "\"appid\":\"") - 1);
         p = (u_char *) ngx_escape_json(p, mlcf->wechat_appid.data,
                                        mlcf->wechat_appid.len);
         p = ngx_cpymem(p, "\",\"secret\":\"", 12);

@@ -8,6 +8,7 @@ import threading
 import time
 from urllib.parse import parse_qs, quote, urlsplit
 
+import harness
 from harness import APPID, SECRET, openid_for
 
 
@@ -364,3 +365,25 @@ def test_oauth_wechat_errors(env):
         cb = env.request("GET", f"/oauth/callback?code={kind}-x&state={state}",
                          headers={"Cookie": "member_oauth=" + binding})
         assert cb.status == status, (kind, cb)
+
+
+@harness.own_env(extra_server="member_wechat_stable_token on;")
+def test_stable_token(env):
+    token = session(env, "stable")
+    r = jssdk(env, token, "https://pages.example.com/")
+    assert r.status == 200, (r, env.fake_get("/_fake/calls"))
+    st = env.fake_get("/_fake/state")
+    remember(env, st["token"], *st["tickets"].values())
+    got = calls(env, "/cgi-bin/stable_token")
+    assert len(got) == 1 and got[0]["method"] == "POST", got
+    assert json.loads(got[0]["body"]) == {"grant_type": "client_credential", "appid": APPID,
+                                          "secret": SECRET, "force_refresh": False}
+    assert calls(env, "/cgi-bin/token") == []
+    # refused: one forced refresh
+    fake_post(env, "/_fake/invalidate")
+    env.rcli("DEL", "{wx:" + APPID + ":jsapi}")
+    r = jssdk(env, token, "https://pages.example.com/")
+    assert r.status == 200, (r, [(c["path"], c.get("body")) for c in env.fake_get("/_fake/calls")])
+    got = calls(env, "/cgi-bin/stable_token")
+    assert len(got) == 2 and json.loads(got[1]["body"])["force_refresh"] is True, got
+    remember(env, env.fake_get("/_fake/state")["token"])
