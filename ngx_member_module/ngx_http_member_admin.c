@@ -68,6 +68,7 @@ ngx_int_t
 ngx_http_member_admin_handler(ngx_http_request_t *r)
 {
     u_char                   *p, *last, *slash;
+    ngx_int_t                 rc;
     ngx_str_t                 route, rest;
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_admin_t  *adm;
@@ -90,6 +91,15 @@ ngx_http_member_admin_handler(ngx_http_request_t *r)
 
     if (route.len == 6 && ngx_strncmp(route.data, "stores", 6) == 0) {
         return ngx_http_member_stores_handler(r);
+    }
+
+    /* the ledger's rules and test clock: ngx_http_member_ledger.c */
+    if (route.len == 5 && ngx_strncmp(route.data, "rules", 5) == 0) {
+        return ngx_http_member_rules_handler(r);
+    }
+
+    if (route.len == 5 && ngx_strncmp(route.data, "clock", 5) == 0) {
+        return ngx_http_member_clock_handler(r);
     }
 
     if (route.len < 7 || ngx_strncmp(route.data, "members", 7) != 0
@@ -162,6 +172,13 @@ ngx_http_member_admin_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_member_transactions(r, &rest, adm->id, "NOT_FOUND");
+    }
+
+    /* members/<id>/level, members/<id>/points */
+    rc = ngx_http_member_ledger_admin(r, adm->id, &rest);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
 not_found:
@@ -696,30 +713,12 @@ ngx_http_member_admin_created(ngx_http_request_t *r,
 }
 
 
-/* the default bonus steps until the brand's rules say otherwise */
-
-static ngx_int_t
-ngx_http_member_recharge_bonus(ngx_int_t amount)
-{
-    if (amount >= 100000) {
-        return 15000;
-    }
-
-    if (amount >= 50000) {
-        return 5000;
-    }
-
-    return 0;
-}
-
-
 static void
 ngx_http_member_admin_recharge_body(ngx_http_request_t *r)
 {
-    u_char                   *p;
     json_t                   *json;
     ngx_int_t                 rc, amount;
-    ngx_str_t                 keys[3], args[6], idem;
+    ngx_str_t                 idem;
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_admin_t  *adm;
 
@@ -749,50 +748,7 @@ ngx_http_member_admin_recharge_body(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_http_member_key(r->pool, &keys[0], adm->id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[1], adm->id, ":ledger")
-           != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + 6 + idem.len);
-    p = ngx_pnalloc(r->pool, 4 * NGX_INT_T_LEN + sizeof("recharge:"));
-
-    if (keys[2].data == NULL || p == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    keys[2].len = ngx_sprintf(keys[2].data, "%V:idem:%V", &keys[0], &idem)
-                  - keys[2].data;
-
-    args[0].data = p;
-    args[0].len = ngx_sprintf(p, "%i", amount) - p;
-    p += args[0].len;
-
-    args[1].data = p;
-    args[1].len = ngx_sprintf(p, "%i", ngx_http_member_recharge_bonus(amount))
-                  - p;
-    p += args[1].len;
-
-    /* what must be the same when the key is used again */
-    args[2].data = p;
-    args[2].len = ngx_sprintf(p, "recharge:%i", amount) - p;
-    p += args[2].len;
-
-    args[3].data = p;
-    args[3].len = ngx_sprintf(p, "%T", ngx_time()) - p;
-    p += args[3].len;
-
-    args[4].data = p;
-    args[4].len = ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_IDEM_TTL) - p;
-
-    args[5] = idem;
-
+    /* the bonus of the brand's rules: ngx_http_member_ledger.c */
     ngx_http_finalize_request(r,
-        ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_RECHARGE,
-                                     ngx_http_member_reply_answer, 3, 6,
-                                     keys, args));
+        ngx_http_member_ledger_recharge(r, adm->id, amount, &idem));
 }

@@ -102,6 +102,11 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
         return ngx_http_member_api_transactions(r, ctx);
     }
 
+    /* the lots that expire soon: ngx_http_member_ledger.c */
+    if (ctx->step == NGX_HTTP_MEMBER_API_POINTS) {
+        return ngx_http_member_ledger_points(r, ctx->member_id);
+    }
+
     keys[0] = ctx->session_key;
 
     if (ngx_http_member_key(r->pool, &keys[1], ctx->member_id, "")

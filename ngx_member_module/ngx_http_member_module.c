@@ -169,6 +169,13 @@ static ngx_command_t  ngx_http_member_commands[] = {
       0,
       NULL },
 
+    { ngx_string("member_test_clock"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_member_main_conf_t, test_clock),
+      NULL },
+
     { ngx_string("member_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_member_handler,
@@ -524,6 +531,8 @@ ngx_http_member_create_main_conf(ngx_conf_t *cf)
      *     mmcf->stats_zone = NULL;
      */
 
+    mmcf->test_clock = NGX_CONF_UNSET;
+
     if (ngx_array_init(&mmcf->redis, cf->pool, 2,
                        sizeof(ngx_http_member_redis_t *))
         != NGX_OK)
@@ -544,6 +553,8 @@ ngx_http_member_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_uint_t                           i;
     ngx_sha1_t                           sha1;
     const ngx_http_member_script_src_t  *src;
+
+    ngx_conf_init_value(mmcf->test_clock, 0);
 
     /* EVALSHA needs the hashes; the scripts themselves load on NOSCRIPT */
     for (i = 0; i < NGX_HTTP_MEMBER_SCRIPT_COUNT; i++) {
@@ -995,7 +1006,11 @@ ngx_http_member_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_member_redis_init_process(cycle, mmcf);
+    if (ngx_http_member_redis_init_process(cycle, mmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_member_ledger_init_process(cycle, mmcf);
 }
 
 
@@ -1009,5 +1024,6 @@ ngx_http_member_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_http_member_ledger_exit_process(mmcf);
     ngx_http_member_redis_exit_process(mmcf);
 }

@@ -55,6 +55,7 @@ typedef struct ngx_http_member_redis_s  ngx_http_member_redis_t;
 typedef struct ngx_http_member_cmd_s    ngx_http_member_cmd_t;
 typedef struct ngx_http_member_call_s   ngx_http_member_call_t;
 typedef struct ngx_http_member_oa_keys_s  ngx_http_member_oa_keys_t;
+typedef struct ngx_http_member_ledger_s  ngx_http_member_ledger_t;
 
 
 /* one Redis server; each worker keeps one pipelined connection to it */
@@ -77,6 +78,7 @@ struct ngx_http_member_redis_s {
     ngx_uint_t                  inflight;
     ngx_http_member_cmd_t      *free;
     ngx_log_t                  *log;
+    ngx_http_member_ledger_t   *ledger;     /* rules, clock, sweep */
 
     unsigned                    connected:1;
     unsigned                    healthy:1;      /* it has answered */
@@ -89,6 +91,9 @@ typedef ngx_int_t (*ngx_http_member_call_pt)(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 typedef ngx_int_t (*ngx_http_member_id_pt)(ngx_http_request_t *r,
     uint64_t id);
+/* a command of no request (timers); reply NULL when Redis went away */
+typedef void (*ngx_http_member_bg_pt)(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply);
 
 
 /*
@@ -133,6 +138,7 @@ typedef struct {
     ngx_http_member_script_t    scripts[NGX_HTTP_MEMBER_SCRIPT_COUNT];
     ngx_shm_zone_t             *stats_zone;
     ngx_flag_t                  log_handler_set;
+    ngx_flag_t                  test_clock;
 } ngx_http_member_main_conf_t;
 
 
@@ -213,6 +219,27 @@ ngx_int_t ngx_http_member_redis_script(ngx_http_request_t *r,
 void ngx_http_member_redis_abandon(ngx_http_member_call_t *call);
 ngx_int_t ngx_http_member_redis_status(ngx_http_member_redis_t *redis);
 ngx_int_t ngx_http_member_redis_is_error(redisReply *reply, const char *code);
+ngx_int_t ngx_http_member_redis_background(ngx_http_member_redis_t *redis,
+    ngx_http_member_bg_pt handler, void *data, int argc, const char **argv,
+    const size_t *argvlen);
+
+/* ngx_http_member_ledger.c */
+ngx_int_t ngx_http_member_ledger_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf);
+void ngx_http_member_ledger_exit_process(ngx_http_member_main_conf_t *mmcf);
+time_t ngx_http_member_ledger_now(ngx_http_member_ledger_t *ledger);
+ngx_int_t ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *kind, ngx_str_t *store_id, ngx_str_t *order_id,
+    ngx_str_t *ticket_key, ngx_int_t amount, ngx_int_t points);
+ngx_int_t ngx_http_member_ledger_refund(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *store_id, ngx_str_t *order_id);
+ngx_int_t ngx_http_member_ledger_recharge(ngx_http_request_t *r, uint64_t id,
+    ngx_int_t amount, ngx_str_t *idem);
+ngx_int_t ngx_http_member_ledger_points(ngx_http_request_t *r, uint64_t id);
+ngx_int_t ngx_http_member_ledger_admin(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *what);
+ngx_int_t ngx_http_member_rules_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_clock_handler(ngx_http_request_t *r);
 
 /* ngx_http_member_reply.c */
 ngx_int_t ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,

@@ -24,6 +24,8 @@ struct ngx_http_member_cmd_s {
     ngx_http_member_redis_t     *redis;
     ngx_http_member_call_t      *call;      /* NULL: request gone */
     ngx_msec_t                   start;
+    ngx_http_member_bg_pt        bg;        /* a command of no request */
+    void                        *data;
 };
 
 
@@ -45,6 +47,8 @@ static void ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_http_member_redis_timeout_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_member_redis_unavailable(ngx_http_request_t *r);
+static void ngx_http_member_redis_ignore(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply);
 
 
 ngx_int_t
@@ -447,6 +451,7 @@ ngx_http_member_redis_send(ngx_http_member_call_t *call)
     cmd->redis = redis;
     cmd->call = call;
     cmd->start = ngx_http_member_now_us();
+    cmd->bg = NULL;
 
     if (redisAsyncCommandArgv(redis->ac, ngx_http_member_redis_reply, cmd,
                               call->argc, call->argv, call->argvlen)
@@ -499,12 +504,16 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     redisReply               *rr = reply;
     ngx_connection_t         *c;
     ngx_http_request_t       *r;
+    void                     *data;
     ngx_http_member_cmd_t    *cmd = privdata;
+    ngx_http_member_bg_pt     bg;
     ngx_http_member_call_t   *call;
     ngx_http_member_redis_t  *redis;
 
     redis = cmd->redis;
     call = cmd->call;
+    bg = cmd->bg;
+    data = cmd->data;
 
     redis->inflight--;
 
@@ -519,6 +528,14 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     /* the record is recycled first: nothing below touches it */
     cmd->next = redis->free;
     redis->free = cmd;
+
+    if (bg) {
+        if (!redis->exiting) {
+            bg(redis, data, rr);
+        }
+
+        return;
+    }
 
     if (call == NULL || redis->exiting) {
         return;                         /* the request is gone: drop it */
@@ -744,6 +761,62 @@ ngx_http_member_redis_script(ngx_http_request_t *r, ngx_int_t script,
     call->handler = handler;
 
     return ngx_http_member_redis_start(r, call);
+}
+
+
+/*
+ * A command of no request (the ledger's timer): the handler, if any, gets
+ * the reply, or NULL when the connection went away before it came.
+ */
+
+ngx_int_t
+ngx_http_member_redis_background(ngx_http_member_redis_t *redis,
+    ngx_http_member_bg_pt handler, void *data, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    ngx_http_member_cmd_t  *cmd;
+
+    if (redis->ac == NULL || redis->exiting) {
+        return NGX_DECLINED;
+    }
+
+    cmd = redis->free;
+
+    if (cmd) {
+        redis->free = cmd->next;
+
+    } else {
+        cmd = ngx_alloc(sizeof(ngx_http_member_cmd_t), redis->log);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    cmd->redis = redis;
+    cmd->call = NULL;
+    cmd->start = ngx_http_member_now_us();
+    cmd->bg = handler ? handler : ngx_http_member_redis_ignore;
+    cmd->data = data;
+
+    if (redisAsyncCommandArgv(redis->ac, ngx_http_member_redis_reply, cmd,
+                              argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        cmd->next = redis->free;
+        redis->free = cmd;
+        return NGX_DECLINED;
+    }
+
+    redis->inflight++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_member_redis_ignore(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
 }
 
 

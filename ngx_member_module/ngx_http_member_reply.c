@@ -46,6 +46,8 @@ static ngx_http_member_script_error_t  ngx_http_member_script_errors[] = {
       "no such order from this store" },
     { ngx_string("INSUFFICIENT_POINTS"), NGX_HTTP_UNPROCESSABLE_ENTITY,
       "insufficient_points", "not enough points" },
+    { ngx_string("BAD_REDEEM"), NGX_HTTP_UNPROCESSABLE_ENTITY, "bad_redeem",
+      "points are redeemed from the minimum up to the price, at the rate" },
     { ngx_null_string, 0, NULL, NULL }
 };
 
@@ -270,7 +272,10 @@ static ngx_int_t
 ngx_http_member_numeric_field(const char *name, size_t len)
 {
     static const char  *names[] = { "points", "points_delta", "ts",
-                                    "version", NULL };
+                                    "version", "points_debt",
+                                    "points_earned", "points_redeemed",
+                                    "points_restored", "points_returned",
+                                    "lot", "period", "rules_version", NULL };
     const char        **n;
 
     if ((len > 4 && ngx_strncmp(name + len - 4, "_fen", 4) == 0)

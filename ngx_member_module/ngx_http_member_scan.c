@@ -47,15 +47,9 @@ typedef struct {
     ngx_str_t                     order_index;
     ngx_str_t                     id_str;
     ngx_int_t                     amount;
+    ngx_int_t                     points;     /* to redeem */
     ngx_uint_t                    failed;     /* mqr_status_t of a code */
 } ngx_http_member_scan_t;
-
-
-typedef struct {
-    ngx_str_t                     level;
-    ngx_str_t                     discount_pct;
-    ngx_str_t                     points_pct;
-} ngx_http_member_tier_t;
 
 
 static ngx_int_t ngx_http_member_scan_headers(ngx_http_request_t *r,
@@ -94,16 +88,6 @@ static ngx_str_t  ngx_http_member_scan_calls[] = {
     ngx_string("earn"),
     ngx_string("refund"),
     ngx_null_string
-};
-
-
-/* the contract's default tiers until the brand's rules say otherwise */
-static ngx_http_member_tier_t  ngx_http_member_default_tiers[] = {
-    { ngx_string("normal"), ngx_string("100"), ngx_string("100") },
-    { ngx_string("silver"), ngx_string("98"), ngx_string("120") },
-    { ngx_string("gold"), ngx_string("95"), ngx_string("150") },
-    { ngx_string("platinum"), ngx_string("90"), ngx_string("200") },
-    { ngx_null_string, ngx_null_string, ngx_null_string }
 };
 
 
@@ -803,6 +787,14 @@ ngx_http_member_scan_purchase(ngx_http_request_t *r,
         return ngx_http_member_bad_field(r, "amount_fen");
     }
 
+    /* 抵现: points deducted at the brand's rate */
+    if (ngx_http_member_json_int(json, "points", 0, 1000000000,
+                                 &scan->points, 0)
+        == NGX_ERROR)
+    {
+        return ngx_http_member_bad_field(r, "points");
+    }
+
     rc = ngx_http_member_scan_order_index(r, scan, json);
 
     if (rc == NGX_DECLINED) {
@@ -883,75 +875,24 @@ ngx_http_member_scan_indexed(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_member_scan_pay(ngx_http_request_t *r)
 {
-    u_char                  *p;
-    ngx_str_t                keys[4], args[8 + 3 * 4];
-    ngx_uint_t               n;
+    ngx_str_t                kind;
     ngx_http_member_ctx_t   *ctx;
-    ngx_http_member_tier_t  *tier;
     ngx_http_member_scan_t  *scan;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     scan = ctx->data;
 
-    if (ngx_http_member_key(r->pool, &keys[0], scan->member_id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[2], scan->member_id, ":ledger")
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    keys[1] = scan->ticket_key;
-
-    keys[3].data = ngx_pnalloc(r->pool, keys[0].len + sizeof(":order::")
-                                        + scan->store_id.len
-                                        + scan->order_id.len);
-    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + NGX_TIME_T_LEN + 16);
-
-    if (keys[3].data == NULL || p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    keys[3].len = ngx_sprintf(keys[3].data, "%V:order:%V:%V", &keys[0],
-                              &scan->store_id, &scan->order_id)
-                  - keys[3].data;
-
-    ngx_str_set(&args[0], "pay");
+    ngx_str_set(&kind, "pay");
 
     if (scan->call == NGX_HTTP_MEMBER_SCAN_EARN) {
-        ngx_str_set(&args[0], "earn");
+        ngx_str_set(&kind, "earn");
     }
 
-    args[1] = scan->store_id;
-    args[2] = scan->order_id;
-
-    args[3].data = p;
-    args[3].len = ngx_sprintf(p, "%i", scan->amount) - p;
-    p += args[3].len;
-
-    /* what must be the same when the order id comes again */
-    args[4].data = p;
-    args[4].len = ngx_sprintf(p, "%V:%i:%uL", &args[0], scan->amount,
-                              scan->member_id)
-                  - p;
-    p += args[4].len;
-
-    args[5].data = p;
-    args[5].len = ngx_sprintf(p, "%T", ngx_time()) - p;
-
-    ngx_str_set(&args[6], "1");              /* points per yuan */
-    ngx_str_set(&args[7], "100");            /* campaign points_pct */
-
-    n = 8;
-
-    for (tier = ngx_http_member_default_tiers; tier->level.len; tier++) {
-        args[n++] = tier->level;
-        args[n++] = tier->discount_pct;
-        args[n++] = tier->points_pct;
-    }
-
-    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_PAY,
-                                        ngx_http_member_reply_answer, 4, n,
-                                        keys, args);
+    /* the brand's rules: ngx_http_member_ledger.c */
+    return ngx_http_member_ledger_pay(r, scan->member_id, &kind,
+                                      &scan->store_id, &scan->order_id,
+                                      &scan->ticket_key, scan->amount,
+                                      scan->points);
 }
 
 
@@ -982,7 +923,6 @@ ngx_http_member_scan_order_found(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
     uint64_t                 id;
-    ngx_str_t                keys[3], args[3];
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_scan_t  *scan;
 
@@ -1012,30 +952,6 @@ ngx_http_member_scan_order_found(ngx_http_request_t *r,
         return ngx_http_member_scan_pay(r);
     }
 
-    if (ngx_http_member_key(r->pool, &keys[0], id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[1], id, ":ledger") != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + sizeof(":order::")
-                                        + scan->store_id.len
-                                        + scan->order_id.len
-                                        + NGX_TIME_T_LEN);
-    if (keys[2].data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    keys[2].len = ngx_sprintf(keys[2].data, "%V:order:%V:%V", &keys[0],
-                              &scan->store_id, &scan->order_id)
-                  - keys[2].data;
-
-    args[0] = scan->store_id;
-    args[1] = scan->order_id;
-    args[2].data = keys[2].data + keys[2].len;
-    args[2].len = ngx_sprintf(args[2].data, "%T", ngx_time()) - args[2].data;
-
-    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_REFUND,
-                                        ngx_http_member_reply_answer, 3, 3,
-                                        keys, args);
+    return ngx_http_member_ledger_refund(r, id, &scan->store_id,
+                                         &scan->order_id);
 }

@@ -1,11 +1,17 @@
 -- A purchase at a till: "pay" from stored value, or "earn" when paid
--- otherwise; points by the tier's multiplier either way.
+-- otherwise (docs/ledger.md).  Expires what is due and closes an ended
+-- tier period first; then the tier's price, points redeemed from the
+-- oldest lots, the money part from principal first and bonus after,
+-- points earned into this month's lot (a debt first), and an upgrade.
 -- KEYS[1] member hash, KEYS[2] the ticket, KEYS[3] ledger stream,
--- KEYS[4] {m:<id>}:order:<store>:<order id>
--- ARGV: kind (pay|earn), store id, order id, amount_fen, fingerprint,
---       now, per_yuan, campaign points_pct, then the tiers as
---       level, discount_pct, points_pct, ...
--- Stored value is spent principal first, then bonus.
+-- KEYS[4] {m:<id>}:order:<store>:<order id>, KEYS[5] {m:<id>}:lots
+-- ARGV: 1 kind (pay|earn), 2 store id, 3 order id, 4 amount_fen,
+--       5 fingerprint, 6 now, 7 per_yuan (0 at an excluded store),
+--       8 campaign points_pct, 9 this month's lot (its expiry, 0: never),
+--       10 tier period, 11 points to redeem, 12 redeem_fen_per_point,
+--       13 redeem_min_points, 14 downgrade steps (-1: no limit),
+--       15 rules version, then the tiers as level, min_spend_fen,
+--       discount_pct, points_pct, ... lowest first
 local seen = redis.call('HGET', KEYS[4], 'answer')
 if seen then
     if redis.call('HGET', KEYS[4], 'fingerprint') == ARGV[5] then
@@ -18,54 +24,183 @@ if redis.call('HGET', KEYS[2], 'store_id') ~= ARGV[2] then
     return redis.error_reply('TICKET_UNKNOWN no such ticket for this store')
 end
 local m = redis.call('HMGET', KEYS[1], 'status', 'level', 'principal_fen',
-                     'bonus_fen', 'points')
+                     'bonus_fen', 'points', 'points_debt', 'period',
+                     'period_spend_fen')
 if m[1] ~= 'active' then
     return redis.error_reply('INACTIVE the member is not active')
 end
 
-local discount, points_pct = 100, 100
-for i = 9, #ARGV, 3 do
-    if ARGV[i] == m[2] then
-        discount, points_pct = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+local now = tonumber(ARGV[6])
+local principal, bonus = tonumber(m[3] or 0), tonumber(m[4] or 0)
+local points, debt = tonumber(m[5] or 0), tonumber(m[6] or 0)
+local level = m[2]
+
+local tiers = {}
+for i = 16, #ARGV, 4 do
+    tiers[#tiers + 1] = {level = ARGV[i], min = tonumber(ARGV[i + 1]),
+                         discount = tonumber(ARGV[i + 2]),
+                         points_pct = tonumber(ARGV[i + 3])}
+end
+
+local function tier_index(name)
+    for i, t in ipairs(tiers) do
+        if t.level == name then return i end
+    end
+    return 1
+end
+
+local function tier_reached(spend)
+    local n = 1
+    for i, t in ipairs(tiers) do
+        if spend >= t.min then n = i end
+    end
+    return n
+end
+
+local function lots_oldest_first()
+    local flat = redis.call('HGETALL', KEYS[5])
+    local lots = {}
+    for i = 1, #flat, 2 do
+        lots[#lots + 1] = {tonumber(flat[i]), tonumber(flat[i + 1])}
+    end
+    table.sort(lots, function(a, b)
+        if a[1] == 0 then return false end
+        if b[1] == 0 then return true end
+        return a[1] < b[1]
+    end)
+    return lots
+end
+
+local function entry(...)
+    return redis.call('XADD', KEYS[3], '*', ...)
+end
+
+-- what is due: lots whose time has come, an ended tier period
+for _, lot in ipairs(lots_oldest_first()) do
+    if lot[1] ~= 0 and lot[1] <= now then
+        redis.call('HDEL', KEYS[5], lot[1])
+        points = points - lot[2]
+        entry('type', 'expire', 'lot', lot[1], 'points_delta', -lot[2],
+              'points', points, 'balance_fen', principal + bonus, 'ts', now)
     end
 end
 
-local amount = tonumber(ARGV[4])
-local charged = math.floor(amount * discount / 100)
-local earned = math.floor(charged * tonumber(ARGV[7]) * points_pct
-                          * tonumber(ARGV[8]) / 1000000)
-local principal, bonus = tonumber(m[3] or 0), tonumber(m[4] or 0)
-local from_principal, from_bonus = 0, 0
+local period = tonumber(ARGV[10])
+local spend = tonumber(m[8] or 0)
+if m[7] and tonumber(m[7]) < period then
+    local ended = tonumber(m[7])
+    local last = (ended == period - 1) and spend or 0
+    local cur, want = tier_index(level), tier_reached(last)
+    local steps = tonumber(ARGV[14])
+    if steps >= 0 and want < cur - steps * (period - ended) then
+        want = cur - steps * (period - ended)
+    end
+    if want < cur then
+        entry('type', 'tier', 'from', level, 'to', tiers[want].level,
+              'reason', 'period_end', 'period_spend_fen', last,
+              'points', points, 'balance_fen', principal + bonus, 'ts', now)
+        level = tiers[want].level
+    end
+    spend = 0
+end
 
+local tier = tiers[tier_index(level)]
+local amount = tonumber(ARGV[4])
+local charged = math.floor(amount * tier.discount / 100)
+
+-- 抵现: points at the brand's rate, never more than the price
+local redeem = tonumber(ARGV[11])
+local redeemed_fen = 0
+if redeem > 0 then
+    local rate = tonumber(ARGV[12])
+    if rate <= 0 or redeem < tonumber(ARGV[13]) or redeem * rate > charged then
+        return redis.error_reply('BAD_REDEEM the points cannot be redeemed for this purchase')
+    end
+    if redeem > points then
+        return redis.error_reply('INSUFFICIENT_POINTS not enough points')
+    end
+    redeemed_fen = redeem * rate
+end
+local paid = charged - redeemed_fen
+
+local from_principal, from_bonus = 0, 0
 if ARGV[1] == 'pay' then
-    if principal + bonus < charged then
+    if principal + bonus < paid then
         return redis.error_reply('INSUFFICIENT_BALANCE the stored value does not cover it')
     end
-    from_principal = math.min(principal, charged)
-    from_bonus = charged - from_principal
+    from_principal = math.min(principal, paid)
+    from_bonus = paid - from_principal
     principal = principal - from_principal
     bonus = bonus - from_bonus
 end
 
-local points = tonumber(m[5] or 0) + earned
-redis.call('HSET', KEYS[1], 'principal_fen', principal, 'bonus_fen', bonus,
-           'balance_fen', principal + bonus, 'points', points)
-redis.call('HINCRBY', KEYS[1], 'spend_fen', charged)
+-- the redeemed points leave the oldest lots first; which, for a refund
+local taken = {}
+local left = redeem
+for _, lot in ipairs(lots_oldest_first()) do
+    if left == 0 then break end
+    local n = math.min(left, lot[2])
+    if n == lot[2] then
+        redis.call('HDEL', KEYS[5], lot[1])
+    else
+        redis.call('HINCRBY', KEYS[5], lot[1], -n)
+    end
+    taken[#taken + 1] = lot[1] .. ':' .. n
+    left = left - n
+end
+points = points - redeem
 
-local id = redis.call('XADD', KEYS[3], '*', 'type', ARGV[1],
-                      'store_id', ARGV[2], 'order_id', ARGV[3],
-                      'amount_fen', amount, 'charged_fen', charged,
-                      'principal_fen', -from_principal, 'bonus_fen', -from_bonus,
-                      'balance_fen', principal + bonus,
-                      'points_delta', earned, 'points', points, 'ts', ARGV[6])
+local earned = math.floor(paid * tonumber(ARGV[7]) * tier.points_pct
+                          * tonumber(ARGV[8]) / 1000000)
+local to_lot = earned
+if debt > 0 then
+    local n = math.min(debt, to_lot)
+    debt = debt - n
+    to_lot = to_lot - n
+end
+if to_lot > 0 then
+    redis.call('HINCRBY', KEYS[5], ARGV[9], to_lot)
+end
+points = points + earned
+
+spend = spend + paid
+local from_level = level
+local up = tier_reached(spend)
+if up > tier_index(level) then
+    level = tiers[up].level
+end
+
+redis.call('HSET', KEYS[1], 'principal_fen', principal, 'bonus_fen', bonus,
+           'balance_fen', principal + bonus, 'points', points,
+           'points_debt', debt, 'level', level, 'period', period,
+           'period_spend_fen', spend)
+redis.call('HINCRBY', KEYS[1], 'spend_fen', paid)
+
+local id = entry('type', ARGV[1], 'store_id', ARGV[2], 'order_id', ARGV[3],
+                 'amount_fen', amount, 'charged_fen', charged,
+                 'redeemed_fen', redeemed_fen, 'paid_fen', paid,
+                 'principal_fen', -from_principal, 'bonus_fen', -from_bonus,
+                 'balance_fen', principal + bonus,
+                 'points_redeemed', redeem, 'points_earned', earned,
+                 'points_delta', earned - redeem, 'points', points,
+                 'level', from_level, 'rules_version', ARGV[15], 'ts', now)
+
+if level ~= from_level then
+    entry('type', 'tier', 'from', from_level, 'to', level,
+          'reason', 'spend', 'period_spend_fen', spend, 'points', points,
+          'balance_fen', principal + bonus, 'ts', now)
+end
 
 local answer = string.format(
-    '{"order_id":"%s","charged_fen":%d,"points_earned":%d,"balance_fen":%d,'
-    .. '"points":%d,"transaction_id":"%s"}',
-    ARGV[3], charged, earned, principal + bonus, points, id)
+    '{"order_id":"%s","charged_fen":%d,"redeemed_fen":%d,"paid_fen":%d,'
+    .. '"points_redeemed":%d,"points_earned":%d,"balance_fen":%d,'
+    .. '"points":%d,"level":"%s","transaction_id":"%s"}',
+    ARGV[3], charged, redeemed_fen, paid, redeem, earned, principal + bonus,
+    points, level, id)
 
 redis.call('HSET', KEYS[4], 'kind', ARGV[1], 'fingerprint', ARGV[5],
-           'answer', answer, 'charged_fen', charged,
+           'answer', answer, 'charged_fen', charged, 'paid_fen', paid,
            'principal_fen', from_principal, 'bonus_fen', from_bonus,
-           'points', earned, 'transaction_id', id, 'ts', ARGV[6])
+           'points', earned, 'lot', ARGV[9], 'redeemed', table.concat(taken, ','),
+           'transaction_id', id, 'ts', now)
 return answer

@@ -1,0 +1,2175 @@
+
+/*
+ * ngx_member: the loyalty ledger's glue (docs/ledger.md).
+ *
+ *   admin:  PUT rules, GET rules[?version=N]     validated, versioned
+ *           GET clock, PUT clock {"now"}         with member_test_clock on
+ *           PUT members/<id>/level {"level","reason"}
+ *           POST members/<id>/points {"delta","reason","idempotency_key"}
+ *   till:   pay and earn (points redeemed, tiers), refund
+ *   member: GET points with the lots that expire within 30 days
+ *
+ * The rules live in Redis under {rules}; the scripts run on one member's
+ * slot and never read them: the glue passes what they say, from a copy
+ * each worker keeps per Redis for at most a second.  The same copy brings
+ * the test clock.  A timer in every worker sweeps due points lots and
+ * tier periods while it holds the lease of ledger:lease.
+ */
+
+
+#include <unistd.h>
+
+#include "ngx_http_member_module.h"
+
+
+#define NGX_HTTP_MEMBER_RULES_TTL     1000        /* ms */
+#define NGX_HTTP_MEMBER_SWEEP_EVERY   1000        /* ms */
+#define NGX_HTTP_MEMBER_SWEEP_STUCK   10000       /* ms */
+#define NGX_HTTP_MEMBER_LEASE         "5000"      /* ms */
+#define NGX_HTTP_MEMBER_SWEEP_BATCH   100
+#define NGX_HTTP_MEMBER_SWEEP_LIMIT   "100"       /* the same */
+#define NGX_HTTP_MEMBER_TZ            (8 * 3600)  /* China time */
+#define NGX_HTTP_MEMBER_EXPIRING      (30 * 86400)
+#define NGX_HTTP_MEMBER_MAX_TIERS     10
+#define NGX_HTTP_MEMBER_MAX_POINTS    1000000000
+
+
+struct ngx_http_member_ledger_s {
+    ngx_http_member_redis_t      *redis;
+    json_t                       *rules;
+    ngx_uint_t                    version;
+    time_t                        clock;
+    ngx_msec_t                    fetched;
+    ngx_flag_t                    test_clock;
+
+    ngx_event_t                   timer;
+    ngx_uint_t                    gen;
+    ngx_msec_t                    started;
+    uint64_t                      ids[NGX_HTTP_MEMBER_SWEEP_BATCH];
+    ngx_uint_t                    nids;
+    ngx_uint_t                    next;
+    u_char                        owner[NGX_MAXHOSTNAMELEN + NGX_INT64_LEN];
+    size_t                        owner_len;
+
+    unsigned                      loaded:1;
+    unsigned                      busy:1;
+};
+
+
+typedef ngx_int_t (*ngx_http_member_rules_pt)(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger);
+
+
+/* per request, in ctx->call.data */
+typedef struct {
+    ngx_http_member_rules_pt      done;
+    uint64_t                      id;
+    ngx_str_t                     kind;
+    ngx_str_t                     store_id;
+    ngx_str_t                     order_id;
+    ngx_str_t                     ticket_key;
+    ngx_str_t                     idem;
+    ngx_str_t                     text;       /* a level, a reason */
+    ngx_str_t                     note;
+    ngx_int_t                     amount;
+    ngx_int_t                     points;
+    json_t                       *json;
+} ngx_http_member_ledger_req_t;
+
+
+/* the contract's defaults: rules before any PUT */
+static char  ngx_http_member_default_rules[] =
+    "{\"tiers\":["
+    "{\"level\":\"normal\",\"name\":\"\xe6\x99\xae\xe9\x80\x9a\xe4\xbc\x9a"
+    "\xe5\x91\x98\",\"min_spend_fen\":0,\"discount_pct\":100,"
+    "\"points_pct\":100},"
+    "{\"level\":\"silver\",\"name\":\"\xe9\x93\xb6\xe5\x8d\xa1\","
+    "\"min_spend_fen\":100000,\"discount_pct\":98,\"points_pct\":120},"
+    "{\"level\":\"gold\",\"name\":\"\xe9\x87\x91\xe5\x8d\xa1\","
+    "\"min_spend_fen\":500000,\"discount_pct\":95,\"points_pct\":150},"
+    "{\"level\":\"platinum\",\"name\":\"\xe7\x99\xbd\xe9\x87\x91\xe5\x8d\xa1\","
+    "\"min_spend_fen\":2000000,\"discount_pct\":90,\"points_pct\":200}],"
+    "\"tier_period_months\":12,"
+    "\"points\":{\"per_yuan\":1,\"expire_after_months\":12,"
+    "\"redeem_fen_per_point\":1,\"redeem_min_points\":100},"
+    "\"recharge_bonus\":[{\"min_fen\":50000,\"bonus_fen\":5000},"
+    "{\"min_fen\":100000,\"bonus_fen\":15000}],"
+    "\"campaigns\":[]}";
+
+
+static ngx_str_t  ngx_http_member_rules_key = ngx_string("{rules}");
+static ngx_str_t  ngx_http_member_versions_key = ngx_string("{rules}:versions");
+static ngx_str_t  ngx_http_member_due_key = ngx_string("ledger:due");
+static ngx_str_t  ngx_http_member_lease_key = ngx_string("ledger:lease");
+static ngx_str_t  ngx_http_member_hget = ngx_string("HGET");
+static ngx_str_t  ngx_http_member_hset = ngx_string("HSET");
+static ngx_str_t  ngx_http_member_clock = ngx_string("clock");
+
+
+static ngx_http_member_ledger_t *ngx_http_member_ledger_of(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_ledger_load(ngx_http_member_ledger_t *ledger,
+    redisReply *reply);
+static ngx_int_t ngx_http_member_rules_get(ngx_http_request_t *r,
+    ngx_http_member_rules_pt done);
+static ngx_int_t ngx_http_member_rules_fetched(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static void ngx_http_member_sweep_handler(ngx_event_t *ev);
+static void ngx_http_member_sweep_send(ngx_http_member_ledger_t *ledger,
+    ngx_http_member_bg_pt handler, int argc, const char **argv,
+    size_t *argvlen);
+
+
+/* time */
+
+time_t
+ngx_http_member_ledger_now(ngx_http_member_ledger_t *ledger)
+{
+    return ngx_time() + (ledger && ledger->test_clock ? ledger->clock : 0);
+}
+
+
+static int64_t
+ngx_http_member_days_from_civil(ngx_int_t y, ngx_int_t m, ngx_int_t d)
+{
+    int64_t  era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+
+/* the first instant of month index mi (months since year 0), China time */
+
+static time_t
+ngx_http_member_month_start(ngx_int_t mi)
+{
+    return (time_t) (ngx_http_member_days_from_civil(mi / 12, mi % 12 + 1, 1)
+                     * 86400 - NGX_HTTP_MEMBER_TZ);
+}
+
+
+static ngx_int_t
+ngx_http_member_month_index(time_t now, ngx_tm_t *tm)
+{
+    ngx_gmtime(now + NGX_HTTP_MEMBER_TZ, tm);
+
+    return tm->ngx_tm_year * 12 + tm->ngx_tm_mon - 1;
+}
+
+
+static ngx_int_t
+ngx_http_member_date_valid(const char *s)
+{
+    ngx_int_t  y, m, d, mdays;
+
+    if (s == NULL || ngx_strlen(s) != 10 || s[4] != '-' || s[7] != '-') {
+        return 0;
+    }
+
+    y = ngx_atoi((u_char *) s, 4);
+    m = ngx_atoi((u_char *) s + 5, 2);
+    d = ngx_atoi((u_char *) s + 8, 2);
+
+    if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1) {
+        return 0;
+    }
+
+    mdays = ngx_http_member_days_from_civil(m == 12 ? y + 1 : y,
+                                            m == 12 ? 1 : m + 1, 1)
+            - ngx_http_member_days_from_civil(y, m, 1);
+
+    return d <= mdays;
+}
+
+
+/* validation: 422 bad_rules naming the field at fault */
+
+typedef struct {
+    const char   *name;
+    ngx_int_t     min;
+    ngx_int_t     max;
+    ngx_int_t     def;          /* -1: required */
+} ngx_http_member_int_rule_t;
+
+
+static ngx_int_t
+ngx_http_member_rules_int(json_t *obj, ngx_http_member_int_rule_t *rule,
+    u_char *path, u_char *field, size_t size)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, rule->name);
+
+    if (v == NULL && rule->def >= 0) {
+        json_object_set_new(obj, rule->name, json_integer(rule->def));
+        return NGX_OK;
+    }
+
+    if (v == NULL || !json_is_integer(v)
+        || json_integer_value(v) < rule->min
+        || json_integer_value(v) > rule->max)
+    {
+        ngx_snprintf(field, size, "%s%s: an integer %i..%i is needed%Z",
+                     path, rule->name, rule->min, rule->max);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_rules_keys(json_t *obj, const char **allowed, u_char *path,
+    u_char *field, size_t size)
+{
+    const char   *key, **a;
+    json_t       *v;
+
+    if (!json_is_object(obj)) {
+        ngx_snprintf(field, size, "%s: an object is needed%Z", path);
+        return NGX_ERROR;
+    }
+
+    json_object_foreach(obj, key, v) {
+        for (a = allowed; *a; a++) {
+            if (ngx_strcmp(*a, key) == 0) {
+                break;
+            }
+        }
+
+        if (*a == NULL) {
+            ngx_snprintf(field, size, "%s%s: unknown field%Z", path, key);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_rules_stores(json_t *obj, u_char *path, u_char *field,
+    size_t size)
+{
+    size_t       i, j;
+    json_t      *a, *v;
+    const char  *s;
+
+    a = json_object_get(obj, "exclude_stores");
+    if (a == NULL) {
+        return NGX_OK;
+    }
+
+    if (!json_is_array(a) || json_array_size(a) > 1000) {
+        goto bad;
+    }
+
+    json_array_foreach(a, i, v) {
+        s = json_string_value(v);
+
+        if (s == NULL || json_string_length(v) == 0
+            || json_string_length(v) > 32)
+        {
+            goto bad;
+        }
+
+        for (j = 0; s[j]; j++) {
+            if (!(isalnum((u_char) s[j]) || s[j] == '_' || s[j] == '-')) {
+                goto bad;
+            }
+        }
+    }
+
+    return NGX_OK;
+
+bad:
+
+    ngx_snprintf(field, size, "%sexclude_stores: store ids are needed%Z",
+                 path);
+    return NGX_ERROR;
+}
+
+
+/*
+ * Checks the rules and completes them with the defaults of the sections
+ * left out; the message names the field at fault.
+ */
+
+static ngx_int_t
+ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
+{
+    size_t        i, j;
+    json_t       *defaults, *a, *v, *prev, *w;
+    u_char        path[64];
+    ngx_uint_t    k;
+    const char   *s;
+    json_error_t  err;
+
+    static const char  *top[] = { "tiers", "tier_period_months",
+                                  "tier_downgrade_steps", "points",
+                                  "recharge_bonus", "campaigns", "triggers",
+                                  "referral", "version", NULL };
+    static const char  *tier[] = { "level", "name", "min_spend_fen",
+                                   "discount_pct", "points_pct", NULL };
+    static const char  *points[] = { "per_yuan", "expire_after_months",
+                                     "redeem_fen_per_point",
+                                     "redeem_min_points", "exclude_stores",
+                                     NULL };
+    static const char  *bonus[] = { "min_fen", "bonus_fen", NULL };
+    static const char  *campaign[] = { "name", "from", "to", "points_pct",
+                                       "exclude_stores", NULL };
+
+    static ngx_http_member_int_rule_t  tier_ints[] = {
+        { "min_spend_fen", 0, 100000000000LL, -1 },
+        { "discount_pct", 1, 100, -1 },
+        { "points_pct", 0, 1000, -1 },
+        { NULL, 0, 0, 0 }
+    };
+    static ngx_http_member_int_rule_t  points_ints[] = {
+        { "per_yuan", 0, 100, -1 },
+        { "expire_after_months", 0, 120, -1 },
+        { "redeem_fen_per_point", 0, 10000, -1 },
+        { "redeem_min_points", 0, NGX_HTTP_MEMBER_MAX_POINTS, -1 },
+        { NULL, 0, 0, 0 }
+    };
+    static ngx_http_member_int_rule_t  bonus_ints[] = {
+        { "min_fen", 1, NGX_HTTP_MEMBER_MAX_AMOUNT, -1 },
+        { "bonus_fen", 0, NGX_HTTP_MEMBER_MAX_AMOUNT, -1 },
+        { NULL, 0, 0, 0 }
+    };
+    static ngx_http_member_int_rule_t  period_int =
+        { "tier_period_months", 1, 120, -1 };
+    static ngx_http_member_int_rule_t  steps_int =
+        { "tier_downgrade_steps", 0, NGX_HTTP_MEMBER_MAX_TIERS, -1 };
+    static ngx_http_member_int_rule_t  campaign_int =
+        { "points_pct", 0, 1000, -1 };
+
+    *path = '\0';
+
+    if (ngx_http_member_rules_keys(rules, top, path, field, size) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    json_object_del(rules, "version");
+
+    /* the sections left out are the defaults' */
+    defaults = json_loads(ngx_http_member_default_rules, 0, &err);
+    if (defaults == NULL) {
+        return NGX_ERROR;
+    }
+
+    json_object_update_missing(rules, defaults);
+    json_decref(defaults);
+
+    /* tiers: from 0, ascending thresholds, distinct levels */
+    a = json_object_get(rules, "tiers");
+
+    if (!json_is_array(a) || json_array_size(a) == 0
+        || json_array_size(a) > NGX_HTTP_MEMBER_MAX_TIERS)
+    {
+        ngx_snprintf(field, size, "tiers: 1 to %d tiers are needed%Z",
+                     NGX_HTTP_MEMBER_MAX_TIERS);
+        return NGX_ERROR;
+    }
+
+    prev = NULL;
+
+    json_array_foreach(a, i, v) {
+        ngx_snprintf(path, sizeof(path), "tiers[%uz].%Z", i);
+
+        if (ngx_http_member_rules_keys(v, tier, path, field, size) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        for (k = 0; tier_ints[k].name; k++) {
+            if (ngx_http_member_rules_int(v, &tier_ints[k], path, field, size)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        s = json_string_value(json_object_get(v, "level"));
+
+        for (j = 0; s && s[j]; j++) {
+            if (!((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= '0' && s[j] <= '9')
+                  || s[j] == '_'))
+            {
+                break;
+            }
+        }
+
+        if (s == NULL || j == 0 || j > 16 || s[j]) {
+            ngx_snprintf(field, size, "%slevel: 1 to 16 of [a-z0-9_]%Z",
+                         path);
+            return NGX_ERROR;
+        }
+
+        w = json_object_get(v, "name");
+
+        if (w && (!json_is_string(w) || json_string_length(w) > 64)) {
+            ngx_snprintf(field, size, "%sname: a string up to 64 bytes%Z",
+                         path);
+            return NGX_ERROR;
+        }
+
+        for (j = 0; j < i; j++) {
+            if (ngx_strcmp(s, json_string_value(json_object_get(
+                              json_array_get(a, j), "level")))
+                == 0)
+            {
+                ngx_snprintf(field, size, "%slevel: used twice%Z", path);
+                return NGX_ERROR;
+            }
+        }
+
+        if ((i == 0
+             && json_integer_value(json_object_get(v, "min_spend_fen")) != 0)
+            || (prev
+                && json_integer_value(json_object_get(v, "min_spend_fen"))
+                   <= json_integer_value(json_object_get(prev,
+                                                         "min_spend_fen"))))
+        {
+            ngx_snprintf(field, size, "%smin_spend_fen: the first tier "
+                         "starts at 0 and each next one higher%Z", path);
+            return NGX_ERROR;
+        }
+
+        prev = v;
+    }
+
+    *path = '\0';
+
+    if (ngx_http_member_rules_int(rules, &period_int, path, field, size)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (json_object_get(rules, "tier_downgrade_steps")
+        && ngx_http_member_rules_int(rules, &steps_int, path, field, size)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* points */
+    v = json_object_get(rules, "points");
+    ngx_snprintf(path, sizeof(path), "points.%Z");
+
+    if (ngx_http_member_rules_keys(v, points, path, field, size) != NGX_OK
+        || ngx_http_member_rules_stores(v, path, field, size) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (k = 0; points_ints[k].name; k++) {
+        if (ngx_http_member_rules_int(v, &points_ints[k], path, field, size)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /* recharge bonus steps, ascending */
+    a = json_object_get(rules, "recharge_bonus");
+
+    if (!json_is_array(a) || json_array_size(a) > 20) {
+        ngx_snprintf(field, size, "recharge_bonus: up to 20 steps%Z");
+        return NGX_ERROR;
+    }
+
+    prev = NULL;
+
+    json_array_foreach(a, i, v) {
+        ngx_snprintf(path, sizeof(path), "recharge_bonus[%uz].%Z", i);
+
+        if (ngx_http_member_rules_keys(v, bonus, path, field, size) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        for (k = 0; bonus_ints[k].name; k++) {
+            if (ngx_http_member_rules_int(v, &bonus_ints[k], path, field, size)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        if (prev && json_integer_value(json_object_get(v, "min_fen"))
+                    <= json_integer_value(json_object_get(prev, "min_fen")))
+        {
+            ngx_snprintf(field, size, "%smin_fen: steps ascend%Z", path);
+            return NGX_ERROR;
+        }
+
+        prev = v;
+    }
+
+    /* campaigns: dates in order */
+    a = json_object_get(rules, "campaigns");
+
+    if (!json_is_array(a) || json_array_size(a) > 100) {
+        ngx_snprintf(field, size, "campaigns: up to 100 campaigns%Z");
+        return NGX_ERROR;
+    }
+
+    json_array_foreach(a, i, v) {
+        ngx_snprintf(path, sizeof(path), "campaigns[%uz].%Z", i);
+
+        if (ngx_http_member_rules_keys(v, campaign, path, field, size)
+            != NGX_OK
+            || ngx_http_member_rules_int(v, &campaign_int, path, field, size)
+               != NGX_OK
+            || ngx_http_member_rules_stores(v, path, field, size) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        w = json_object_get(v, "name");
+
+        if (!json_is_string(w) || json_string_length(w) == 0
+            || json_string_length(w) > 64)
+        {
+            ngx_snprintf(field, size, "%sname: 1 to 64 bytes%Z", path);
+            return NGX_ERROR;
+        }
+
+        if (!ngx_http_member_date_valid(
+                 json_string_value(json_object_get(v, "from"))))
+        {
+            ngx_snprintf(field, size, "%sfrom: a date YYYY-MM-DD%Z", path);
+            return NGX_ERROR;
+        }
+
+        if (!ngx_http_member_date_valid(
+                 json_string_value(json_object_get(v, "to")))
+            || ngx_strcmp(json_string_value(json_object_get(v, "to")),
+                          json_string_value(json_object_get(v, "from"))) < 0)
+        {
+            ngx_snprintf(field, size, "%sto: a date YYYY-MM-DD, not before "
+                         "from%Z", path);
+            return NGX_ERROR;
+        }
+    }
+
+    /* the campaigns-and-analytics sections are theirs to check */
+    for (k = 0; k < 2; k++) {
+        s = k ? "referral" : "triggers";
+        v = json_object_get(rules, s);
+
+        if (v && !json_is_object(v)) {
+            ngx_snprintf(field, size, "%s: an object is needed%Z", s);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the worker's copy of the rules and the clock */
+
+static ngx_http_member_ledger_t *
+ngx_http_member_ledger_of(ngx_http_request_t *r)
+{
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    return mlcf->redis ? mlcf->redis->ledger : NULL;
+}
+
+
+static ngx_int_t
+ngx_http_member_ledger_load(ngx_http_member_ledger_t *ledger,
+    redisReply *reply)
+{
+    size_t         i;
+    json_t        *rules;
+    ngx_int_t      version;
+    redisReply    *k, *v;
+    json_error_t   err;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return NGX_ERROR;
+    }
+
+    version = 0;
+    rules = NULL;
+    ledger->clock = 0;
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        k = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        if (k->len == 7 && ngx_strncmp(k->str, "version", 7) == 0) {
+            version = ngx_atoi((u_char *) v->str, v->len);
+
+        } else if (k->len == 5 && ngx_strncmp(k->str, "clock", 5) == 0) {
+            ledger->clock = (time_t) strtoll(v->str, NULL, 10);
+
+        } else if (k->len == 4 && ngx_strncmp(k->str, "json", 4) == 0) {
+            rules = json_loadb(v->str, v->len, 0, &err);
+        }
+    }
+
+    if (rules == NULL) {
+        rules = json_loads(ngx_http_member_default_rules, 0, &err);
+        version = 0;
+
+        if (rules == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    json_decref(ledger->rules);
+
+    ledger->rules = rules;
+    ledger->version = version == NGX_ERROR ? 0 : version;
+    ledger->fetched = ngx_current_msec;
+    ledger->loaded = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_rules_get(ngx_http_request_t *r, ngx_http_member_rules_pt done)
+{
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_ledger_t      *ledger;
+    ngx_http_member_ledger_req_t  *lr;
+
+    ledger = ngx_http_member_ledger_of(r);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    if (ledger == NULL || ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ledger->loaded
+        && ngx_current_msec - ledger->fetched < NGX_HTTP_MEMBER_RULES_TTL)
+    {
+        return done(r, ledger);
+    }
+
+    lr = ctx->call.data;
+    lr->done = done;
+
+    return ngx_http_member_redis_command(r, ngx_http_member_rules_fetched, 2,
+                                         &ngx_http_member_cmd_hgetall,
+                                         &ngx_http_member_rules_key);
+}
+
+
+static ngx_int_t
+ngx_http_member_rules_fetched(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_http_member_ledger_t      *ledger;
+    ngx_http_member_ledger_req_t  *lr;
+
+    ledger = ngx_http_member_ledger_of(r);
+    lr = call->data;
+
+    if (ngx_http_member_ledger_load(ledger, reply) != NGX_OK) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return lr->done(r, ledger);
+}
+
+
+static ngx_http_member_ledger_req_t *
+ngx_http_member_ledger_req(ngx_http_request_t *r)
+{
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_ledger_req_t  *lr;
+
+    ctx = ngx_http_member_get_ctx(r);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (ctx->call.data) {
+        return ctx->call.data;
+    }
+
+    lr = ngx_pcalloc(r->pool, sizeof(ngx_http_member_ledger_req_t));
+    ctx->call.data = lr;
+
+    return lr;
+}
+
+
+/* what the rules say for now: the lot, the tier period, the tiers */
+
+typedef struct {
+    time_t                        now;
+    time_t                        lot;          /* its expiry; 0: never */
+    ngx_int_t                     period;
+    time_t                        period_end;
+    ngx_int_t                     steps;        /* -1: no limit */
+    u_char                        today[11];
+} ngx_http_member_moment_t;
+
+
+static void
+ngx_http_member_ledger_moment(ngx_http_member_ledger_t *ledger,
+    ngx_http_member_moment_t *mo)
+{
+    json_t      *v;
+    ngx_tm_t     tm;
+    ngx_int_t    mi, expire, months;
+
+    mo->now = ngx_http_member_ledger_now(ledger);
+    mi = ngx_http_member_month_index(mo->now, &tm);
+
+    ngx_sprintf(mo->today, "%04d-%02d-%02d%Z", tm.ngx_tm_year, tm.ngx_tm_mon,
+                tm.ngx_tm_mday);
+
+    expire = json_integer_value(json_object_get(
+                 json_object_get(ledger->rules, "points"),
+                 "expire_after_months"));
+
+    /* earned this month: expires at the end of the expire-th month after */
+    mo->lot = expire ? ngx_http_member_month_start(mi + expire + 1) : 0;
+
+    months = json_integer_value(json_object_get(ledger->rules,
+                                                "tier_period_months"));
+    if (months <= 0) {
+        months = 12;
+    }
+
+    mo->period = mi / months;
+    mo->period_end = ngx_http_member_month_start((mo->period + 1) * months);
+
+    v = json_object_get(ledger->rules, "tier_downgrade_steps");
+    mo->steps = v ? json_integer_value(v) : -1;
+}
+
+
+static ngx_int_t
+ngx_http_member_store_listed(json_t *obj, ngx_str_t *store_id)
+{
+    size_t   i;
+    json_t  *v;
+
+    json_array_foreach(json_object_get(obj, "exclude_stores"), i, v) {
+        if (json_string_length(v) == store_id->len
+            && ngx_strncmp(json_string_value(v), store_id->data,
+                           store_id->len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_str_t *
+ngx_http_member_int_arg(ngx_pool_t *pool, ngx_str_t *arg, int64_t n)
+{
+    arg->data = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
+    if (arg->data == NULL) {
+        return NULL;
+    }
+
+    arg->len = ngx_sprintf(arg->data, "%L", n) - arg->data;
+
+    return arg;
+}
+
+
+/* level, min_spend_fen[, discount_pct, points_pct] of every tier */
+
+static ngx_int_t
+ngx_http_member_tier_args(ngx_pool_t *pool, json_t *rules, ngx_str_t *args,
+    ngx_uint_t *n, ngx_flag_t full)
+{
+    size_t   i;
+    json_t  *t;
+
+    json_array_foreach(json_object_get(rules, "tiers"), i, t) {
+        args[*n].data = (u_char *) json_string_value(json_object_get(t,
+                                                                     "level"));
+        args[*n].len = ngx_strlen(args[*n].data);
+        (*n)++;
+
+        if (ngx_http_member_int_arg(pool, &args[(*n)++], json_integer_value(
+                json_object_get(t, "min_spend_fen"))) == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        if (!full) {
+            continue;
+        }
+
+        if (ngx_http_member_int_arg(pool, &args[(*n)++], json_integer_value(
+                json_object_get(t, "discount_pct"))) == NULL
+            || ngx_http_member_int_arg(pool, &args[(*n)++], json_integer_value(
+                   json_object_get(t, "points_pct"))) == NULL)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_member_schedule(ngx_http_member_ledger_t *ledger, uint64_t id,
+    time_t at)
+{
+    u_char       score[NGX_TIME_T_LEN], member[NGX_INT64_LEN];
+    size_t       argvlen[5];
+    const char  *argv[5];
+
+    if (at == 0) {
+        return;
+    }
+
+    /* sent before the script on the same connection: it runs first */
+    argv[0] = "ZADD";
+    argv[1] = (const char *) ngx_http_member_due_key.data;
+    argv[2] = "LT";
+    argv[3] = (const char *) score;
+    argv[4] = (const char *) member;
+    argvlen[0] = 4;
+    argvlen[1] = ngx_http_member_due_key.len;
+    argvlen[2] = 2;
+    argvlen[3] = ngx_sprintf(score, "%T", at) - score;
+    argvlen[4] = ngx_sprintf(member, "%uL", id) - member;
+
+    (void) ngx_http_member_redis_background(ledger->redis, NULL, NULL, 5,
+                                            argv, argvlen);
+}
+
+
+/* pay and earn */
+
+static ngx_int_t
+ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    u_char                        *p;
+    json_t                        *points, *c;
+    size_t                         i;
+    ngx_str_t                      keys[5], args[15 + 4
+                                              * NGX_HTTP_MEMBER_MAX_TIERS];
+    ngx_int_t                      per_yuan, campaign;
+    ngx_uint_t                     n;
+    ngx_http_member_moment_t       mo;
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    ngx_http_member_ledger_moment(ledger, &mo);
+
+    points = json_object_get(ledger->rules, "points");
+    per_yuan = json_integer_value(json_object_get(points, "per_yuan"));
+
+    if (ngx_http_member_store_listed(points, &lr->store_id)) {
+        per_yuan = 0;
+    }
+
+    /* the best campaign of the day at this store */
+    campaign = 100;
+
+    json_array_foreach(json_object_get(ledger->rules, "campaigns"), i, c) {
+        if (ngx_strcmp(json_string_value(json_object_get(c, "from")),
+                       mo.today) <= 0
+            && ngx_strcmp(json_string_value(json_object_get(c, "to")),
+                          mo.today) >= 0
+            && !ngx_http_member_store_listed(c, &lr->store_id)
+            && json_integer_value(json_object_get(c, "points_pct"))
+               > campaign)
+        {
+            campaign = json_integer_value(json_object_get(c, "points_pct"));
+        }
+    }
+
+    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[2], lr->id, ":ledger") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[4], lr->id, ":lots") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[1] = lr->ticket_key;
+
+    keys[3].data = ngx_pnalloc(r->pool, keys[0].len + sizeof(":order::")
+                                        + lr->store_id.len
+                                        + lr->order_id.len);
+    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 16);
+
+    if (keys[3].data == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[3].len = ngx_sprintf(keys[3].data, "%V:order:%V:%V", &keys[0],
+                              &lr->store_id, &lr->order_id)
+                  - keys[3].data;
+
+    args[0] = lr->kind;
+    args[1] = lr->store_id;
+    args[2] = lr->order_id;
+
+    /* what must be the same when the order id comes again */
+    args[4].data = p;
+    args[4].len = ngx_sprintf(p, "%V:%i:%uL:%i", &lr->kind, lr->amount,
+                              lr->id, lr->points)
+                  - p;
+
+    if (ngx_http_member_int_arg(r->pool, &args[3], lr->amount) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[5], mo.now) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[6], per_yuan) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[7], campaign) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[8], mo.lot) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[9], mo.period) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[10], lr->points) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[11], json_integer_value(
+               json_object_get(points, "redeem_fen_per_point"))) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[12], json_integer_value(
+               json_object_get(points, "redeem_min_points"))) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[13], mo.steps) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[14], ledger->version)
+           == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = 15;
+
+    if (ngx_http_member_tier_args(r->pool, ledger->rules, args, &n, 1)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_member_schedule(ledger, lr->id,
+                             mo.lot && mo.lot < mo.period_end
+                             ? mo.lot : mo.period_end);
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_PAY,
+                                        ngx_http_member_reply_answer, 5, n,
+                                        keys, args);
+}
+
+
+ngx_int_t
+ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *kind, ngx_str_t *store_id, ngx_str_t *order_id,
+    ngx_str_t *ticket_key, ngx_int_t amount, ngx_int_t points)
+{
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    if (lr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lr->id = id;
+    lr->kind = *kind;
+    lr->store_id = *store_id;
+    lr->order_id = *order_id;
+    lr->ticket_key = *ticket_key;
+    lr->amount = amount;
+    lr->points = points;
+
+    return ngx_http_member_rules_get(r, ngx_http_member_ledger_pay_rules);
+}
+
+
+/* refund of a pay or earn */
+
+static ngx_int_t
+ngx_http_member_ledger_refund_rules(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    ngx_str_t                      keys[4], args[3];
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+
+    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[3], lr->id, ":lots") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + sizeof(":order::")
+                                        + lr->store_id.len
+                                        + lr->order_id.len);
+    if (keys[2].data == NULL
+        || ngx_http_member_int_arg(r->pool, &args[2],
+                                   ngx_http_member_ledger_now(ledger))
+           == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[2].len = ngx_sprintf(keys[2].data, "%V:order:%V:%V", &keys[0],
+                              &lr->store_id, &lr->order_id)
+                  - keys[2].data;
+
+    args[0] = lr->store_id;
+    args[1] = lr->order_id;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_REFUND,
+                                        ngx_http_member_reply_answer, 4, 3,
+                                        keys, args);
+}
+
+
+ngx_int_t
+ngx_http_member_ledger_refund(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *store_id, ngx_str_t *order_id)
+{
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    if (lr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lr->id = id;
+    lr->store_id = *store_id;
+    lr->order_id = *order_id;
+
+    return ngx_http_member_rules_get(r, ngx_http_member_ledger_refund_rules);
+}
+
+
+/* recharge: the bonus of the highest step reached */
+
+static ngx_int_t
+ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    u_char                        *p;
+    size_t                         i;
+    json_t                        *step;
+    ngx_int_t                      bonus;
+    ngx_str_t                      keys[3], args[6];
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    bonus = 0;
+
+    json_array_foreach(json_object_get(ledger->rules, "recharge_bonus"), i,
+                       step)
+    {
+        if (lr->amount >= json_integer_value(json_object_get(step,
+                                                             "min_fen")))
+        {
+            bonus = json_integer_value(json_object_get(step, "bonus_fen"));
+        }
+    }
+
+    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + 6 + lr->idem.len);
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + sizeof("recharge:"));
+
+    if (keys[2].data == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[2].len = ngx_sprintf(keys[2].data, "%V:idem:%V", &keys[0], &lr->idem)
+                  - keys[2].data;
+
+    /* what must be the same when the key is used again */
+    args[2].data = p;
+    args[2].len = ngx_sprintf(p, "recharge:%i", lr->amount) - p;
+
+    if (ngx_http_member_int_arg(r->pool, &args[0], lr->amount) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[1], bonus) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[3],
+                                   ngx_http_member_ledger_now(ledger)) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[4],
+                                   NGX_HTTP_MEMBER_IDEM_TTL) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[5] = lr->idem;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_RECHARGE,
+                                        ngx_http_member_reply_answer, 3, 6,
+                                        keys, args);
+}
+
+
+ngx_int_t
+ngx_http_member_ledger_recharge(ngx_http_request_t *r, uint64_t id,
+    ngx_int_t amount, ngx_str_t *idem)
+{
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    if (lr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lr->id = id;
+    lr->amount = amount;
+    lr->idem = *idem;
+
+    return ngx_http_member_rules_get(r,
+                                     ngx_http_member_ledger_recharge_rules);
+}
+
+
+/* GET points: the total and the lots that expire within 30 days */
+
+static ngx_int_t
+ngx_http_member_ledger_points_page(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t       i;
+    json_t      *answer, *expiring, *lot;
+    redisReply  *e;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    e = reply->element[0];
+
+    if (e->type != REDIS_REPLY_STRING || e->len == 0
+        || (e->len == 7 && ngx_strncmp(e->str, "visitor", 7) == 0)
+        || (e->len == 7 && ngx_strncmp(e->str, "deleted", 7) == 0))
+    {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no card yet: claim or register first");
+    }
+
+    answer = json_object();
+    expiring = json_array();
+
+    if (answer == NULL || expiring == NULL) {
+        json_decref(answer);
+        json_decref(expiring);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    e = reply->element[1];
+
+    json_object_set_new(answer, "points",
+                        json_integer(e->type == REDIS_REPLY_STRING
+                                     ? strtoll(e->str, NULL, 10) : 0));
+
+    for (i = 2; i + 1 < reply->elements; i += 2) {
+        lot = json_object();
+        if (lot == NULL) {
+            break;
+        }
+
+        json_object_set_new(lot, "points",
+                            json_integer(strtoll(reply->element[i + 1]->str,
+                                                 NULL, 10)));
+        json_object_set_new(lot, "expires_at",
+                            json_integer(strtoll(reply->element[i]->str,
+                                                 NULL, 10)));
+        json_array_append_new(expiring, lot);
+    }
+
+    json_object_set_new(answer, "expiring", expiring);
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+}
+
+
+static ngx_int_t
+ngx_http_member_ledger_points_rules(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    time_t                         now;
+    ngx_str_t                      keys[3], args[2];
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_ledger_req_t  *lr;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    lr = ngx_http_member_ledger_req(r);
+    now = ngx_http_member_ledger_now(ledger);
+
+    keys[0] = ctx->session_key;
+
+    if (ngx_http_member_key(r->pool, &keys[1], lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[2], lr->id, ":lots") != NGX_OK
+        || ngx_http_member_int_arg(r->pool, &args[0], now) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[1],
+                                   now + NGX_HTTP_MEMBER_EXPIRING) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_POINTS,
+                                        ngx_http_member_ledger_points_page,
+                                        3, 2, keys, args);
+}
+
+
+ngx_int_t
+ngx_http_member_ledger_points(ngx_http_request_t *r, uint64_t id)
+{
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    if (lr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lr->id = id;
+
+    return ngx_http_member_rules_get(r, ngx_http_member_ledger_points_rules);
+}
+
+
+/* admin: rules, the test clock, a member's level and points */
+
+static ngx_int_t
+ngx_http_member_rules_answer(ngx_http_request_t *r, json_t *rules,
+    ngx_uint_t version)
+{
+    json_t  *copy;
+
+    copy = json_deep_copy(rules);
+    if (copy == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(copy, "version", json_integer(version));
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, copy);
+}
+
+
+static ngx_int_t
+ngx_http_member_rules_current(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    return ngx_http_member_rules_answer(r, ledger->rules, ledger->version);
+}
+
+
+static ngx_int_t
+ngx_http_member_rules_old(ngx_http_request_t *r, ngx_http_member_call_t *call,
+    redisReply *reply)
+{
+    json_t                        *rules;
+    ngx_int_t                      rc;
+    json_error_t                   err;
+    ngx_http_member_ledger_req_t  *lr;
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such version of the rules");
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    rules = json_loadb(reply->str, reply->len, 0, &err);
+    if (rules == NULL) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    lr = call->data;
+    rc = ngx_http_member_rules_answer(r, rules, lr->amount);
+    json_decref(rules);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_member_rules_stored(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_int_t                      rc;
+    ngx_http_member_ledger_t      *ledger;
+    ngx_http_member_ledger_req_t  *lr;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    lr = call->data;
+    ledger = ngx_http_member_ledger_of(r);
+
+    /* this worker sees the new rules at once, the others within a second */
+    json_decref(ledger->rules);
+    ledger->rules = json_incref(lr->json);
+    ledger->version = reply->integer;
+
+    rc = ngx_http_member_rules_answer(r, lr->json, reply->integer);
+
+    return rc;
+}
+
+
+static void
+ngx_http_member_rules_put_body(ngx_http_request_t *r)
+{
+    u_char                         field[160];
+    char                          *text;
+    json_t                        *json;
+    ngx_int_t                      rc;
+    ngx_str_t                      keys[2], args[2];
+    ngx_http_member_ledger_req_t  *lr;
+
+    json = ngx_http_member_body_json(r, &rc);
+    if (json == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    lr = ngx_http_member_ledger_req(r);
+    if (lr == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    field[0] = '\0';
+
+    if (ngx_http_member_rules_validate(json, field, sizeof(field) - 1)
+        != NGX_OK)
+    {
+        field[sizeof(field) - 1] = '\0';
+        ngx_http_finalize_request(r,
+            ngx_http_member_error(r, NGX_HTTP_UNPROCESSABLE_ENTITY,
+                                  "bad_rules", (char *) field));
+        return;
+    }
+
+    text = json_dumps(json, JSON_COMPACT);
+    if (text == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    args[0].len = ngx_strlen(text);
+    args[0].data = ngx_pnalloc(r->pool, args[0].len);
+
+    if (args[0].data == NULL
+        || ngx_http_member_int_arg(r->pool, &args[1],
+                                   ngx_http_member_ledger_now(
+                                       ngx_http_member_ledger_of(r)))
+           == NULL)
+    {
+        free(text);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(args[0].data, text, args[0].len);
+    free(text);
+
+    /* ctx->json, freed with the request, keeps the parsed copy alive */
+    lr->json = json;
+
+    keys[0] = ngx_http_member_rules_key;
+    keys[1] = ngx_http_member_versions_key;
+
+    ngx_http_finalize_request(r,
+        ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_RULES_PUT,
+                                     ngx_http_member_rules_stored, 2, 2,
+                                     keys, args));
+}
+
+
+ngx_int_t
+ngx_http_member_rules_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                      v;
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    if (lr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method == NGX_HTTP_PUT) {
+        return ngx_http_member_read_json(r, ngx_http_member_rules_put_body);
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_member_method_not_allowed(r);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "version", 7, &v) == NGX_OK) {
+        lr->amount = ngx_atoi(v.data, v.len);
+
+        if (lr->amount <= 0) {
+            return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "bad_request",
+                                         "version is a positive integer");
+        }
+
+        return ngx_http_member_redis_command(r, ngx_http_member_rules_old, 3,
+                                             &ngx_http_member_hget,
+                                             &ngx_http_member_versions_key,
+                                             &v);
+    }
+
+    /* always the stored current version, not the worker's copy */
+    ngx_http_member_ledger_of(r)->loaded = 0;
+
+    return ngx_http_member_rules_get(r, ngx_http_member_rules_current);
+}
+
+
+static ngx_int_t
+ngx_http_member_clock_answer(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"now\":,\"offset\":}") + 2
+                             * NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_sprintf(p, "{\"now\":%T,\"offset\":%T}",
+                       ngx_http_member_ledger_now(ledger), ledger->clock);
+
+    return ngx_http_member_send_raw(r, NGX_HTTP_OK, NULL, p, last - p);
+}
+
+
+static ngx_int_t
+ngx_http_member_clock_set(ngx_http_request_t *r, ngx_http_member_call_t *call,
+    redisReply *reply)
+{
+    ngx_http_member_ledger_t      *ledger;
+    ngx_http_member_ledger_req_t  *lr;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    lr = call->data;
+    ledger = ngx_http_member_ledger_of(r);
+    ledger->clock = lr->amount;
+
+    return ngx_http_member_clock_answer(r, ledger);
+}
+
+
+static void
+ngx_http_member_clock_body(ngx_http_request_t *r)
+{
+    json_t                        *json;
+    ngx_int_t                      rc, now;
+    ngx_str_t                      offset;
+    ngx_http_member_ledger_req_t  *lr;
+
+    json = ngx_http_member_body_json(r, &rc);
+    if (json == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    lr = ngx_http_member_ledger_req(r);
+
+    if (ngx_http_member_json_int(json, "now", 946684800, 32503680000LL, &now,
+                                 1)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "now"));
+        return;
+    }
+
+    lr->amount = now - ngx_time();
+
+    if (ngx_http_member_int_arg(r->pool, &offset, lr->amount) == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_member_redis_command(r, ngx_http_member_clock_set, 4,
+                                      &ngx_http_member_hset,
+                                      &ngx_http_member_rules_key,
+                                      &ngx_http_member_clock, &offset));
+}
+
+
+ngx_int_t
+ngx_http_member_clock_handler(ngx_http_request_t *r)
+{
+    ngx_http_member_ledger_t  *ledger;
+
+    ledger = ngx_http_member_ledger_of(r);
+
+    if (ledger == NULL || !ledger->test_clock) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such resource");
+    }
+
+    if (ngx_http_member_ledger_req(r) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method == NGX_HTTP_PUT) {
+        return ngx_http_member_read_json(r, ngx_http_member_clock_body);
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_member_method_not_allowed(r);
+    }
+
+    ledger->loaded = 0;
+
+    return ngx_http_member_rules_get(r, ngx_http_member_clock_answer);
+}
+
+
+static ngx_int_t
+ngx_http_member_level_rules(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    size_t                         i;
+    json_t                        *t;
+    ngx_str_t                      keys[2], args[3];
+    const char                    *level;
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+
+    json_array_foreach(json_object_get(ledger->rules, "tiers"), i, t) {
+        level = json_string_value(json_object_get(t, "level"));
+
+        if (ngx_strlen(level) == lr->text.len
+            && ngx_strncmp(level, lr->text.data, lr->text.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == json_array_size(json_object_get(ledger->rules, "tiers"))) {
+        return ngx_http_member_bad_field(r, "level");
+    }
+
+    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger") != NGX_OK
+        || ngx_http_member_int_arg(r->pool, &args[2],
+                                   ngx_http_member_ledger_now(ledger)) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0] = lr->text;
+    args[1] = lr->note;
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "member: admin sets the level of member %uL to \"%V\"",
+                  lr->id, &lr->text);
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_LEVEL,
+                                        ngx_http_member_reply_answer, 2, 3,
+                                        keys, args);
+}
+
+
+static void
+ngx_http_member_level_body(ngx_http_request_t *r)
+{
+    json_t                        *json;
+    ngx_int_t                      rc;
+    ngx_http_member_ledger_req_t  *lr;
+
+    json = ngx_http_member_body_json(r, &rc);
+    if (json == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    lr = ngx_http_member_ledger_req(r);
+
+    if (ngx_http_member_json_str(json, "level", 16, 1, &lr->text, 1)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "level"));
+        return;
+    }
+
+    if (ngx_http_member_json_str(json, "reason", 200, 0, &lr->note, 1)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "reason"));
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_member_rules_get(r, ngx_http_member_level_rules));
+}
+
+
+static ngx_int_t
+ngx_http_member_adjust_rules(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    u_char                        *p;
+    ngx_str_t                      keys[4], args[7];
+    ngx_http_member_moment_t       mo;
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    ngx_http_member_ledger_moment(ledger, &mo);
+
+    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[3], lr->id, ":lots") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + 6 + lr->idem.len);
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + sizeof("adjust:") + 32);
+
+    if (keys[2].data == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[2].len = ngx_sprintf(keys[2].data, "%V:idem:%V", &keys[0], &lr->idem)
+                  - keys[2].data;
+
+    args[1] = lr->note;
+    args[2].data = p;
+    args[2].len = ngx_sprintf(p, "adjust:%i:%uz", lr->points, lr->note.len)
+                  - p;
+    args[5] = lr->idem;
+
+    if (ngx_http_member_int_arg(r->pool, &args[0], lr->points) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[3], mo.now) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[4],
+                                   NGX_HTTP_MEMBER_IDEM_TTL) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[6], mo.lot) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (lr->points > 0) {
+        ngx_http_member_schedule(ledger, lr->id, mo.lot);
+    }
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_ADJUST,
+                                        ngx_http_member_reply_answer, 4, 7,
+                                        keys, args);
+}
+
+
+static void
+ngx_http_member_adjust_body(ngx_http_request_t *r)
+{
+    json_t                        *json;
+    ngx_int_t                      rc;
+    ngx_http_member_ledger_req_t  *lr;
+
+    json = ngx_http_member_body_json(r, &rc);
+    if (json == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    lr = ngx_http_member_ledger_req(r);
+
+    if (ngx_http_member_json_int(json, "delta", -NGX_HTTP_MEMBER_MAX_POINTS,
+                                 NGX_HTTP_MEMBER_MAX_POINTS, &lr->points, 1)
+        != NGX_OK
+        || lr->points == 0)
+    {
+        ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "delta"));
+        return;
+    }
+
+    if (ngx_http_member_json_str(json, "reason", 200, 0, &lr->note, 1)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "reason"));
+        return;
+    }
+
+    if (ngx_http_member_json_str(json, "idempotency_key", 64, 1, &lr->idem, 1)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r,
+                             ngx_http_member_bad_field(r, "idempotency_key"));
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_member_rules_get(r, ngx_http_member_adjust_rules));
+}
+
+
+/* members/<id>/level and members/<id>/points of the admin API */
+
+ngx_int_t
+ngx_http_member_ledger_admin(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *what)
+{
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    if (lr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lr->id = id;
+
+    if (what->len == 5 && ngx_strncmp(what->data, "level", 5) == 0) {
+        if (r->method != NGX_HTTP_PUT) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_read_json(r, ngx_http_member_level_body);
+    }
+
+    if (what->len == 6 && ngx_strncmp(what->data, "points", 6) == 0) {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_read_json(r, ngx_http_member_adjust_body);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the expiry timer: lease, due members, one sweep script each */
+
+static void
+ngx_http_member_sweep_done(ngx_http_member_ledger_t *ledger)
+{
+    ledger->busy = 0;
+}
+
+
+static void
+ngx_http_member_sweep_rescheduled(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply);
+
+
+static void
+ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger);
+
+
+static void
+ngx_http_member_sweep_swept(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    u_char                     score[NGX_INT64_LEN], member[NGX_INT64_LEN];
+    size_t                     argvlen[4];
+    const char                *argv[4];
+    ngx_http_member_ledger_t  *ledger;
+
+    ledger = redis->ledger;
+
+    if ((uintptr_t) data != ledger->gen) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "member: ledger sweep of member %uL failed",
+                          ledger->ids[ledger->next]);
+        }
+
+        ngx_http_member_sweep_done(ledger);
+        return;
+    }
+
+    argv[1] = (const char *) ngx_http_member_due_key.data;
+    argvlen[1] = ngx_http_member_due_key.len;
+    argvlen[3] = ngx_sprintf(member, "%uL", ledger->ids[ledger->next])
+                 - member;
+    argv[3] = (const char *) member;
+
+    if (reply->integer == 0) {
+        argv[0] = "ZREM";
+        argvlen[0] = 4;
+        argv[2] = argv[3];
+        argvlen[2] = argvlen[3];
+
+        ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_rescheduled,
+                                   3, argv, argvlen);
+        return;
+    }
+
+    argv[0] = "ZADD";
+    argvlen[0] = 4;
+    argv[2] = (const char *) score;
+    argvlen[2] = ngx_sprintf(score, "%L", (int64_t) reply->integer) - score;
+
+    ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_rescheduled, 4,
+                               argv, argvlen);
+}
+
+
+static void
+ngx_http_member_sweep_rescheduled(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    ngx_http_member_ledger_t  *ledger;
+
+    ledger = redis->ledger;
+
+    if ((uintptr_t) data != ledger->gen) {
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_member_sweep_done(ledger);
+        return;
+    }
+
+    ledger->next++;
+    ngx_http_member_sweep_next(ledger);
+}
+
+
+static void
+ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
+{
+    u_char                   *p, buf[4 * NGX_INT64_LEN + 128];
+    size_t                    argvlen[8 + 2 * NGX_HTTP_MEMBER_MAX_TIERS], i;
+    json_t                   *t;
+    ngx_uint_t                n;
+    const char               *argv[8 + 2 * NGX_HTTP_MEMBER_MAX_TIERS];
+    ngx_http_member_moment_t  mo;
+    u_char                    keys[3][NGX_INT64_LEN + 16];
+
+    if (ledger->next >= ledger->nids) {
+        ngx_http_member_sweep_done(ledger);
+        return;
+    }
+
+    ngx_http_member_ledger_moment(ledger, &mo);
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_SWEEP].text;
+    argvlen[1] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_SWEEP].len;
+    argv[2] = "3";
+    argvlen[2] = 1;
+
+    argv[3] = (const char *) keys[0];
+    argvlen[3] = ngx_sprintf(keys[0], "{m:%uL}", ledger->ids[ledger->next])
+                 - keys[0];
+    argv[4] = (const char *) keys[1];
+    argvlen[4] = ngx_sprintf(keys[1], "{m:%uL}:ledger",
+                             ledger->ids[ledger->next])
+                 - keys[1];
+    argv[5] = (const char *) keys[2];
+    argvlen[5] = ngx_sprintf(keys[2], "{m:%uL}:lots",
+                             ledger->ids[ledger->next])
+                 - keys[2];
+
+    p = buf;
+    n = 6;
+
+    argv[n] = (const char *) p;
+    argvlen[n] = ngx_sprintf(p, "%T", mo.now) - p;
+    p += argvlen[n++];
+
+    argv[n] = (const char *) p;
+    argvlen[n] = ngx_sprintf(p, "%i", mo.period) - p;
+    p += argvlen[n++];
+
+    argv[n] = (const char *) p;
+    argvlen[n] = ngx_sprintf(p, "%T", mo.period_end) - p;
+    p += argvlen[n++];
+
+    argv[n] = (const char *) p;
+    argvlen[n] = ngx_sprintf(p, "%i", mo.steps) - p;
+    p += argvlen[n++];
+
+    json_array_foreach(json_object_get(ledger->rules, "tiers"), i, t) {
+        argv[n] = json_string_value(json_object_get(t, "level"));
+        argvlen[n] = ngx_strlen(argv[n]);
+        n++;
+
+        argv[n] = (const char *) p;
+        argvlen[n] = ngx_sprintf(p, "%L", (int64_t) json_integer_value(
+                                     json_object_get(t, "min_spend_fen")))
+                     - p;
+        p += argvlen[n++];
+    }
+
+    ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_swept, n, argv,
+                               argvlen);
+}
+
+
+static void
+ngx_http_member_sweep_due(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    size_t                     i;
+    uint64_t                   id;
+    ngx_http_member_ledger_t  *ledger;
+
+    ledger = redis->ledger;
+
+    if ((uintptr_t) data != ledger->gen) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        ngx_http_member_sweep_done(ledger);
+        return;
+    }
+
+    ledger->nids = 0;
+    ledger->next = 0;
+
+    for (i = 0; i < reply->elements && i < NGX_HTTP_MEMBER_SWEEP_BATCH; i++) {
+        if (reply->element[i]->type == REDIS_REPLY_STRING
+            && ngx_http_member_parse_id((u_char *) reply->element[i]->str,
+                                        reply->element[i]->len, &id)
+               == NGX_OK)
+        {
+            ledger->ids[ledger->nids++] = id;
+        }
+    }
+
+    ngx_http_member_sweep_next(ledger);
+}
+
+
+static void
+ngx_http_member_sweep_rules(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    u_char                     now[NGX_TIME_T_LEN];
+    size_t                     argvlen[7];
+    const char                *argv[7];
+    ngx_http_member_ledger_t  *ledger;
+
+    ledger = redis->ledger;
+
+    if ((uintptr_t) data != ledger->gen) {
+        return;
+    }
+
+    if (reply == NULL || ngx_http_member_ledger_load(ledger, reply) != NGX_OK)
+    {
+        ngx_http_member_sweep_done(ledger);
+        return;
+    }
+
+    argv[0] = "ZRANGEBYSCORE";
+    argvlen[0] = 13;
+    argv[1] = (const char *) ngx_http_member_due_key.data;
+    argvlen[1] = ngx_http_member_due_key.len;
+    argv[2] = "-inf";
+    argvlen[2] = 4;
+    argv[3] = (const char *) now;
+    argvlen[3] = ngx_sprintf(now, "%T", ngx_http_member_ledger_now(ledger))
+                 - now;
+    argv[4] = "LIMIT";
+    argvlen[4] = 5;
+    argv[5] = "0";
+    argvlen[5] = 1;
+    argv[6] = NGX_HTTP_MEMBER_SWEEP_LIMIT;
+    argvlen[6] = sizeof(NGX_HTTP_MEMBER_SWEEP_LIMIT) - 1;
+
+    ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_due, 7, argv,
+                               argvlen);
+}
+
+
+static void
+ngx_http_member_sweep_leased(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    size_t                     argvlen[2];
+    const char                *argv[2];
+    ngx_http_member_ledger_t  *ledger;
+
+    ledger = redis->ledger;
+
+    if ((uintptr_t) data != ledger->gen) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
+        || reply->integer != 1)
+    {
+        ngx_http_member_sweep_done(ledger);
+        return;
+    }
+
+    /* the holder reads the rules and the clock afresh */
+    argv[0] = "HGETALL";
+    argvlen[0] = 7;
+    argv[1] = (const char *) ngx_http_member_rules_key.data;
+    argvlen[1] = ngx_http_member_rules_key.len;
+
+    ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_rules, 2, argv,
+                               argvlen);
+}
+
+
+static void
+ngx_http_member_sweep_send(ngx_http_member_ledger_t *ledger,
+    ngx_http_member_bg_pt handler, int argc, const char **argv,
+    size_t *argvlen)
+{
+    if (ngx_http_member_redis_background(ledger->redis, handler,
+                                         (void *) (uintptr_t) ledger->gen,
+                                         argc, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_member_sweep_done(ledger);
+    }
+}
+
+
+static void
+ngx_http_member_sweep_handler(ngx_event_t *ev)
+{
+    size_t                     argvlen[6];
+    const char                *argv[6];
+    ngx_http_member_ledger_t  *ledger = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_add_timer(&ledger->timer, NGX_HTTP_MEMBER_SWEEP_EVERY);
+
+    if (ledger->busy) {
+        if (ngx_current_msec - ledger->started < NGX_HTTP_MEMBER_SWEEP_STUCK) {
+            return;
+        }
+
+        /* a reply that never came: what it started is forgotten */
+        ledger->gen++;
+    }
+
+    if (!ngx_http_member_redis_status(ledger->redis)) {
+        return;
+    }
+
+    ledger->busy = 1;
+    ledger->started = ngx_current_msec;
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_LEASE].text;
+    argvlen[1] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_LEASE].len;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (const char *) ngx_http_member_lease_key.data;
+    argvlen[3] = ngx_http_member_lease_key.len;
+    argv[4] = (const char *) ledger->owner;
+    argvlen[4] = ledger->owner_len;
+    argv[5] = NGX_HTTP_MEMBER_LEASE;
+    argvlen[5] = sizeof(NGX_HTTP_MEMBER_LEASE) - 1;
+
+    ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_leased, 6, argv,
+                               argvlen);
+}
+
+
+/* per worker: a copy of the rules and a sweep timer for every Redis */
+
+ngx_int_t
+ngx_http_member_ledger_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf)
+{
+    ngx_uint_t                 i;
+    json_error_t               err;
+    ngx_http_member_redis_t  **redis;
+    ngx_http_member_ledger_t  *ledger;
+
+    redis = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        ledger = ngx_pcalloc(cycle->pool, sizeof(ngx_http_member_ledger_t));
+        if (ledger == NULL) {
+            return NGX_ERROR;
+        }
+
+        ledger->redis = redis[i];
+        ledger->test_clock = mmcf->test_clock;
+        ledger->rules = json_loads(ngx_http_member_default_rules, 0, &err);
+
+        if (ledger->rules == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "member: default rules: %s", err.text);
+            return NGX_ERROR;
+        }
+
+        ledger->owner_len = ngx_snprintf(ledger->owner,
+                                         sizeof(ledger->owner), "%V:%P",
+                                         &cycle->hostname, ngx_pid)
+                            - ledger->owner;
+
+        ledger->timer.handler = ngx_http_member_sweep_handler;
+        ledger->timer.data = ledger;
+        ledger->timer.log = cycle->log;
+        ledger->timer.cancelable = 1;
+
+        redis[i]->ledger = ledger;
+
+        ngx_add_timer(&ledger->timer, NGX_HTTP_MEMBER_SWEEP_EVERY);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_member_ledger_exit_process(ngx_http_member_main_conf_t *mmcf)
+{
+    ngx_uint_t                 i;
+    ngx_http_member_redis_t  **redis;
+    ngx_http_member_ledger_t  *ledger;
+
+    redis = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        ledger = redis[i]->ledger;
+
+        if (ledger == NULL) {
+            continue;
+        }
+
+        if (ledger->timer.timer_set) {
+            ngx_del_timer(&ledger->timer);
+        }
+
+        json_decref(ledger->rules);
+        ledger->rules = NULL;
+    }
+}
