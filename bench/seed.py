@@ -8,7 +8,8 @@ For every id 1..N:
     makes them), level, status active, points, balance_fen (the same values as the peers'
     bench:member:<id> of ../shared/bench/seed.awk), principal_fen + bonus_fen (= balance_fen),
     created_at;
-  - a session {m:<id>}:s:<lowercase hex SHA-256 of the secret>: openid, session_key, created_at.
+  - a session {m:<id>}:s:<lowercase hex SHA-256 of the secret>: openid, session_key, created_at,
+    and the copy of its end in the member hash, field s:<hex>, as login.lua writes it.
     The secret is base64url(SHA-256("bench-<id>")) without padding: 43 characters, what a login
     hands out.
 and one visitor (id N+1, status visitor, with a session), whose card must be a 404.
@@ -20,6 +21,7 @@ the wrk script, which cannot compute SHA-256 itself. Python standard library onl
 import argparse
 import base64
 import hashlib
+import time
 import sys
 
 LEVELS = ("normal", "silver", "gold", "platinum")   # seed.awk: levels[i % 4 + 1]
@@ -50,6 +52,9 @@ def resp(*args):
     for a in args:
         out.append(b"$%d\r\n%s\r\n" % (len(a), a))
     return b"".join(out)
+
+
+SESSION_END = b"%d" % (int(time.time()) + 7 * 24 * 3600)
 
 
 def main():
@@ -85,11 +90,14 @@ def main():
                     b"bonus_fen", b"%d" % bonus,
                     b"created_at", created))
                 tokens.write(sid + b" " + sid + b"." + secret + b"\n")
-            session = key + b":s:" + hashlib.sha256(secret).hexdigest().encode()
+            digest = hashlib.sha256(secret).hexdigest().encode()
+            session = key + b":s:" + digest
             chunk.append(resp(b"HSET", session,
                               b"openid", b"o-bench-" + sid,
                               b"session_key", base64.b64encode(hashlib.md5(sid).digest()),
                               b"created_at", created))
+            # as login.lua does: the session's end, copied into the member hash
+            chunk.append(resp(b"HSET", key, b"s:" + digest, SESSION_END))
             if len(chunk) >= 4096:
                 out.write(b"".join(chunk))
                 chunk.clear()

@@ -17,7 +17,21 @@ typedef enum {
 } ngx_http_member_api_view_e;
 
 
+static ngx_str_t  ngx_http_member_api_hmget = ngx_string("HMGET");
+
+/* the card's fields, in the order card.lua answers them too */
+static ngx_str_t  ngx_http_member_api_fields[] = {
+    ngx_string("status"),
+    ngx_string("card_no"),
+    ngx_string("level"),
+    ngx_string("points"),
+    ngx_string("balance_fen")
+};
+
+
 static ngx_int_t ngx_http_member_api_session(ngx_http_request_t *r,
+    ngx_http_member_ctx_t *ctx);
+static ngx_int_t ngx_http_member_api_card_slow(ngx_http_request_t *r,
     ngx_http_member_ctx_t *ctx);
 static ngx_int_t ngx_http_member_api_card(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
@@ -106,6 +120,43 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
     if (ctx->step == NGX_HTTP_MEMBER_API_POINTS) {
         return ngx_http_member_ledger_points(r, ctx->member_id);
     }
+
+    if (ngx_http_member_key(r->pool, &keys[0], ctx->member_id, "")
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* "s:<hash>": where the member hash keeps the end of this session */
+    keys[1].data = ngx_strlchr(ctx->session_key.data,
+                               ctx->session_key.data + ctx->session_key.len,
+                               '}')
+                   + 2;
+    keys[1].len = ctx->session_key.data + ctx->session_key.len
+                  - keys[1].data;
+
+    /* the hot path: one plain command, the session checked here */
+    return ngx_http_member_redis_command(r, ngx_http_member_api_card, 8,
+                                         &ngx_http_member_api_hmget, &keys[0],
+                                         &ngx_http_member_api_fields[0],
+                                         &ngx_http_member_api_fields[1],
+                                         &ngx_http_member_api_fields[2],
+                                         &ngx_http_member_api_fields[3],
+                                         &ngx_http_member_api_fields[4],
+                                         &keys[1]);
+}
+
+
+/*
+ * A session whose end the member hash does not hold: the session key
+ * decides, in card.lua, which answers the same five fields.
+ */
+
+static ngx_int_t
+ngx_http_member_api_card_slow(ngx_http_request_t *r,
+    ngx_http_member_ctx_t *ctx)
+{
+    ngx_str_t  keys[2];
 
     keys[0] = ctx->session_key;
 
@@ -232,14 +283,30 @@ ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
     size_t                  len;
     ngx_buf_t              *b;
     ngx_str_t               points, balance;
-    redisReply             *status, *card_no, *level;
+    redisReply             *status, *card_no, *level, *expires;
     ngx_http_member_ctx_t  *ctx;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5) {
+    if (reply->type != REDIS_REPLY_ARRAY
+        || (reply->elements != 5 && reply->elements != 6))
+    {
         return ngx_http_member_reply_script_error(r, reply);
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    if (reply->elements == 6) {
+        expires = reply->element[5];
+
+        if (expires->type != REDIS_REPLY_STRING) {
+            return ngx_http_member_api_card_slow(r, ctx);
+        }
+
+        if (ngx_atotm((u_char *) expires->str, expires->len) <= ngx_time()) {
+            return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED,
+                                         "unauthorized",
+                                         "the session is unknown or expired");
+        }
+    }
 
     status = reply->element[0];
     card_no = reply->element[1];

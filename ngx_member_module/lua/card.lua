@@ -1,4 +1,5 @@
--- The card of the session's member, in one round trip.
+-- The card of a session that has no copy of its end in the member hash
+-- (made before those copies were): the session key itself decides.
 -- KEYS[1] session {m:<id>}:s:<hash>, KEYS[2] member hash {m:<id>}
 -- Returns the fields in this order: status, card_no, level, points,
 -- balance_fen; UNAUTHORIZED when the session is gone.

@@ -12,4 +12,11 @@ redis.call('HDEL', KEYS[1], 'name', 'name_masked', 'phone', 'phone_index',
            'consent_privacy', 'consent_at', 'registered_at')
 redis.call('HSET', KEYS[1], 'status', 'deleted', 'deleted_at', ARGV[1])
 redis.call('DEL', KEYS[2])
+-- and the copies of every session's end: no session reads a card now
+local fields = redis.call('HKEYS', KEYS[1])
+for i = 1, #fields do
+    if string.sub(fields[i], 1, 2) == 's:' then
+        redis.call('HDEL', KEYS[1], fields[i])
+    end
+end
 return {m[2] or '', m[3] or ''}

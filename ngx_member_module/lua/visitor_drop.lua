@@ -3,6 +3,8 @@
 -- KEYS[1] member hash {m:<id>}, KEYS[2] session {m:<id>}:s:<hash>
 if redis.call('HGET', KEYS[1], 'status') == 'visitor' then
     redis.call('DEL', KEYS[1])
+else
+    redis.call('HDEL', KEYS[1], 's:' .. string.match(KEYS[2], ':s:(%x+)$'))
 end
 redis.call('DEL', KEYS[2])
 return 1

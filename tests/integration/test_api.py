@@ -1,5 +1,7 @@
 """The member API: card, balance, points and transactions by session."""
 
+import time
+
 
 def member_with_token(env, name, level=None):
     mid, card = env.member(name, level=level)
@@ -50,10 +52,34 @@ def test_tokens_that_do_not_open_anything(env):
 def test_expired_session(env):
     mid, _, token = member_with_token(env, "expiring")
     key = env.rcli("KEYS", "{m:" + mid + "}:s:*").split()[0]
+    field = key.split("}:", 1)[1]
+    # the member hash keeps the session's end, so that a card is one HMGET
+    end = int(env.rcli("HGET", "{m:" + mid + "}", field))
+    assert abs(end - time.time() - 7 * 24 * 3600) < 60
+    # what the session's TTL and its end do when they pass
+    env.rcli("HSET", "{m:" + mid + "}", field, str(int(time.time()) - 1))
     env.rcli("DEL", key)
-    for path in ["card", "balance", "points", "transactions"]:
+    for path in ["card", "balance", "points", "transactions", "code.png"]:
         r = env.api(path, token)
         assert r.status == 401 and r.json["error"] == "unauthorized", (path, r)
+
+
+def test_session_without_its_end_in_the_member_hash(env):
+    mid, _, token = member_with_token(env, "older")
+    key = env.rcli("KEYS", "{m:" + mid + "}:s:*").split()[0]
+    env.rcli("HDEL", "{m:" + mid + "}", key.split("}:", 1)[1])
+    assert env.api("card", token).json["member_id"] == mid    # the key decides
+    env.rcli("DEL", key)
+    assert env.api("card", token).status == 401
+
+
+def test_next_login_drops_ended_sessions(env):
+    mid, _, token = member_with_token(env, "tidy")
+    key = env.rcli("KEYS", "{m:" + mid + "}:s:*").split()[0]
+    field = key.split("}:", 1)[1]
+    env.rcli("HSET", "{m:" + mid + "}", field, "1")
+    env.login("tidy")
+    assert env.rcli("HEXISTS", "{m:" + mid + "}", field) == "0"
 
 
 def test_unknown_route_and_method(env):
