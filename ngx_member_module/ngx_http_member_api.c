@@ -33,6 +33,9 @@ static ngx_int_t ngx_http_member_api_session(ngx_http_request_t *r,
     ngx_http_member_ctx_t *ctx);
 static ngx_int_t ngx_http_member_api_card_slow(ngx_http_request_t *r,
     ngx_http_member_ctx_t *ctx);
+static ngx_int_t ngx_http_member_api_refused(ngx_http_request_t *r,
+    ngx_int_t rc);
+static ngx_int_t ngx_http_member_api_same_origin(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_api_card(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_api_transactions(ngx_http_request_t *r,
@@ -58,14 +61,8 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
     if (view) {
         rc = ngx_http_member_api_session(r, ctx);
 
-        if (rc == NGX_DECLINED) {
-            return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED,
-                                         "unauthorized",
-                                         "a valid session token is required");
-        }
-
         if (rc != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return ngx_http_member_api_refused(r, rc);
         }
 
         return ngx_http_member_pages_handler(r, view);
@@ -103,13 +100,8 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
 
     rc = ngx_http_member_api_session(r, ctx);
 
-    if (rc == NGX_DECLINED) {
-        return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
-                                     "a valid session token is required");
-    }
-
     if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_member_api_refused(r, rc);
     }
 
     if (ctx->step == (ngx_uint_t) -1) {
@@ -172,6 +164,87 @@ ngx_http_member_api_card_slow(ngx_http_request_t *r,
 }
 
 
+static ngx_int_t
+ngx_http_member_api_refused(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc == NGX_DECLINED) {
+        return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                     "a valid session token is required");
+    }
+
+    if (rc == NGX_ABORT) {
+        return ngx_http_member_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                     "a change by cookie must come from "
+                                     "this site's own pages");
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * Origin (or, without it, Referer) names this host: "scheme://host[:port]"
+ * with the Host the request came to.
+ */
+
+static ngx_int_t
+ngx_http_member_api_same_origin(ngx_http_request_t *r)
+{
+    u_char           *p, *last, *host;
+    ngx_str_t         origin;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(&origin);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 6
+            && ngx_strncasecmp(h[i].lowcase_key, (u_char *) "origin", 6) == 0)
+        {
+            origin = h[i].value;
+            break;
+        }
+    }
+
+    if (origin.len == 0 && r->headers_in.referer) {
+        origin = r->headers_in.referer->value;
+    }
+
+    if (origin.len == 0 || r->headers_in.server.len == 0) {
+        return 0;
+    }
+
+    last = origin.data + origin.len;
+    p = ngx_strlcasestrn(origin.data, last, (u_char *) "://", 3 - 1);
+
+    if (p == NULL) {
+        return 0;
+    }
+
+    host = p + 3;
+
+    for (p = host; p < last && *p != ':' && *p != '/'; p++) { /* void */ }
+
+    return (size_t) (p - host) == r->headers_in.server.len
+           && ngx_strncasecmp(host, r->headers_in.server.data, p - host) == 0;
+}
+
+
 /*
  * "Authorization: Bearer <member id>.<43 characters of base64url>", or
  * the member_session cookie of member_wechat_oauth with the same token;
@@ -202,6 +275,13 @@ ngx_http_member_api_session(ngx_http_request_t *r, ngx_http_member_ctx_t *ctx)
                                                  &name, &cookie)
                != NGX_DECLINED)
     {
+        /* a browser sends the cookie for any site: changes come from ours */
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+            && !ngx_http_member_api_same_origin(r))
+        {
+            return NGX_ABORT;
+        }
+
         p = cookie.data;
         last = p + cookie.len;
 

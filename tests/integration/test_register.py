@@ -264,11 +264,19 @@ def test_web_sessions_register_with_a_phone_code(env):
     cookie = cookie_of(cb, "member_session").split(";")[0]
     remember(env, cookie.split("=", 1)[1].split(".")[1])
     data, iv = encrypt_phone("webreg", "13800000012")
+    ours = {"Cookie": cookie, "Origin": f"http://127.0.0.1:{env.port}"}
     r = env.request("POST", "/api/register", body(encrypted_data=data, iv=iv),
-                    headers={"Cookie": cookie})
+                    headers=ours)
     assert r.status == 400, r                      # no session_key on the web
+    # a change by cookie comes from the site's own pages, or not at all
+    for other in [{"Cookie": cookie}, {"Cookie": cookie, "Origin": "https://evil.example"},
+                  {"Cookie": cookie, "Referer": "https://127.0.0.1.evil.example/x"}]:
+        r = env.request("POST", "/api/register", body(phone_code="phone-13800000012"),
+                        headers=other)
+        assert r.status == 403 and r.json["error"] == "forbidden", (other, r)
     r = env.request("POST", "/api/register", body(phone_code="phone-13800000012"),
-                    headers={"Cookie": cookie})
+                    headers={"Cookie": cookie,
+                             "Referer": f"http://127.0.0.1:{env.port}/card/"})
     assert r.status == 201, r
     assert env.request("GET", "/api/profile", headers={"Cookie": cookie}).status == 200
     remember(env, "13800000012")
