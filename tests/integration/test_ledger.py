@@ -387,3 +387,72 @@ def test_concurrent_payments_and_retries_agree_with_the_ledger(env):
     assert len(pays) == len(paid) + 1 and rec["balance_fen"] == 115000 - spent
     totals = reconciled(env)
     assert totals["members"] >= 1
+
+
+# ----------------------------------------------------------------------------
+# durability: Redis SIGKILLed during a stream of payments
+
+
+@harness.own_env(extra_http="member_test_clock on;")
+def test_acknowledged_payments_survive_a_redis_kill(env):
+    """appendfsync always: every payment nginx acknowledged is in the ledger
+    after a SIGKILL and a restart, and retrying the failed ones with the
+    same order ids applies each exactly once."""
+    from test_resilience import ensure_redis_running, is_unavailable
+    assert env.rcli("CONFIG", "SET", "appendfsync", "always") == "OK"
+    till = Till(env, "L-KILL")
+    env.secrets = getattr(env, "secrets", [])
+    mid, ticket = shopper(env, till, "durable", recharge=50000000)
+    env.admin("POST", f"members/{mid}/points", {"delta": 5000000, "reason": "seed",
+                                                "idempotency_key": "seed-points"})
+    stop = threading.Event()
+    calls = []          # (order, body, status, answer)
+
+    def payer(n):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            body = {"ticket": ticket, "amount_fen": 100 + i, "order_id": f"k{n}-{i}"}
+            if i % 3 == 0:
+                body["points"] = 100
+            try:
+                r = till.call("pay" if i % 2 else "earn", body)
+            except OSError as e:
+                calls.append((body, "pay" if i % 2 else "earn", None, repr(e)))
+                continue
+            calls.append((body, "pay" if i % 2 else "earn", r.status, r.body))
+
+    threads = [threading.Thread(target=payer, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        env.kill_redis()
+        time.sleep(0.5)
+        env.start_redis()
+        time.sleep(0.8)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)
+        ensure_redis_running(env)
+    acked = {b["order_id"]: json.loads(a)["transaction_id"]
+             for b, _, st, a in calls if st == 200}
+    failed = [(b, k) for b, k, st, a in calls if st != 200]
+    assert acked and failed, (len(acked), len(failed))
+    assert all(st is None or is_unavailable(st, a) for b, k, st, a in calls if st != 200), \
+        [(st, a) for b, k, st, a in calls if st != 200][:3]
+    for b, k in failed:                       # retried with the same order id
+        r = wait_for("a retry", lambda: (lambda r: r if r.status != 503 else None)(
+            till.call(k, b)))
+        assert r.status == 200, (b, r)
+        acked[b["order_id"]] = r.json["transaction_id"]
+    items = entries(env, mid)
+    by_order = {}
+    for e in items:
+        if e["type"] in ("pay", "earn"):
+            by_order.setdefault(e["order_id"], []).append(e["id"])
+    lost = [o for o, tid in acked.items() if by_order.get(o) != [tid]]
+    assert not lost, f"acknowledged payments lost or doubled: {lost[:5]}"
+    assert len(by_order) == len(calls)
+    reconciled(env)
