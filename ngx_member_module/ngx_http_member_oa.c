@@ -242,6 +242,10 @@ ngx_http_member_oa_handler(ngx_http_request_t *r)
     ngx_http_member_ctx_t     *ctx;
     ngx_http_member_oa_err_t  *err;
 
+    if (ngx_http_member_oa_hide_query(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_POST) {
         return ngx_http_member_method_not_allowed(r);
     }
@@ -254,10 +258,6 @@ ngx_http_member_oa_handler(ngx_http_request_t *r)
     }
 
     ctx->data = oa;
-
-    if (ngx_http_member_oa_hide_query(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     /* the cheap checks before the body is read */
     err = ngx_http_member_oa_query(r, oa);
@@ -569,7 +569,7 @@ ngx_http_member_oa_decrypt(ngx_http_request_t *r, ngx_http_member_oa_t *oa,
     mgw_xml_t *outer)
 {
     u_char                      *plain;
-    size_t                       cap, len;
+    size_t                       cap, enc_len, len;
     ngx_uint_t                   k;
     mgw_xml_t                   *x;
     const char                  *enc;
@@ -580,18 +580,20 @@ ngx_http_member_oa_decrypt(ngx_http_request_t *r, ngx_http_member_oa_t *oa,
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
     keys = mlcf->wechat_aes_keys;
 
-    if (mgw_xml_get(outer, "Encrypt", 7, &enc, &len) != MGW_OK || len == 0) {
+    if (mgw_xml_get(outer, "Encrypt", 7, &enc, &enc_len) != MGW_OK
+        || enc_len == 0)
+    {
         return &ngx_http_member_oa_bad_xml;
     }
 
     /* the signature first: nothing unsigned reaches the cipher */
-    if (ngx_http_member_oa_signed(r, oa, &oa->msg_signature, enc, len)
+    if (ngx_http_member_oa_signed(r, oa, &oa->msg_signature, enc, enc_len)
         != NGX_OK)
     {
         return &ngx_http_member_oa_bad_signature;
     }
 
-    cap = MGW_BASE64_DECODED_MAX(len);
+    cap = MGW_BASE64_DECODED_MAX(enc_len);
 
     plain = ngx_pnalloc(r->pool, cap);
     if (plain == NULL) {
@@ -602,7 +604,7 @@ ngx_http_member_oa_decrypt(ngx_http_request_t *r, ngx_http_member_oa_t *oa,
 
     /* a rotated EncodingAESKey: WeChat may still use the previous one */
     for (k = 0; k < keys->n; k++) {
-        rc = mgw_msg_decrypt(&keys->key[k], (const uint8_t *) enc, len,
+        rc = mgw_msg_decrypt(&keys->key[k], (const uint8_t *) enc, enc_len,
                              mlcf->wechat_appid.data, mlcf->wechat_appid.len,
                              plain, cap, &len);
         if (rc == MGW_OK) {
@@ -612,9 +614,6 @@ ngx_http_member_oa_decrypt(ngx_http_request_t *r, ngx_http_member_oa_t *oa,
         if (k == 0) {
             first = rc;
         }
-
-        /* mgw_msg_decrypt() wrote len: the Encrypt text's length again */
-        (void) mgw_xml_get(outer, "Encrypt", 7, &enc, &len);
     }
 
     if (k == keys->n) {
