@@ -19,6 +19,7 @@ DEB_BUILD := gcc make pkg-config nginx nginx-dev libhiredis-dev \
 DEB_RUN   := redis-server redis-tools curl jq
 DEB_TEST  := libcmocka-dev python3 zbar-tools openssl
 DEB_BENCH := wrk lua-nginx-redis libnginx-mod-http-lua lua-cjson
+DEB_FUZZ  := clang-14 libfuzzer-14-dev libexpat1-dev libjansson-dev libssl-dev
 
 CFLAGS_LIB := -O2 -g -Wall -Wextra -Werror -fPIC -std=gnu99 \
               -D_FORTIFY_SOURCE=2 -fstack-protector-strong
@@ -65,6 +66,9 @@ deps-test: deps
 
 deps-bench: deps
 	$(call apt_install,$(DEB_BENCH))
+
+deps-fuzz:
+	$(call apt_install,$(DEB_FUZZ))
 
 build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -122,3 +126,19 @@ bench: deps-bench $(MODULE) build/member-code
 
 clean:
 	rm -rf build
+
+# libFuzzer targets of gateway/ (tests/fuzz/): the XML reader and the
+# decrypt path, each for FUZZ_SECONDS; not part of make test
+.PHONY: deps-fuzz fuzz
+
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := xml decrypt
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined -Igateway
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(GATEWAY_SRCS) gateway/member_gateway.h
+	@mkdir -p build/fuzz
+	clang-14 $(FUZZ_CFLAGS) -o $@ $< $(GATEWAY_SRCS) -lexpat -ljansson -lcrypto
+
+fuzz: deps-fuzz $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
