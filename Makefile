@@ -16,7 +16,7 @@ MODULE  := build/ngx_http_member_module.so
 DEB_BUILD := gcc make pkg-config nginx nginx-dev libhiredis-dev \
              libjansson-dev libssl-dev libqrencode-dev libpng-dev \
              libexpat1-dev
-DEB_RUN   := redis-server redis-tools curl jq
+DEB_RUN   := redis-server redis-tools curl jq openssl
 DEB_TEST  := libcmocka-dev python3 zbar-tools openssl
 DEB_BENCH := wrk lua-nginx-redis libnginx-mod-http-lua lua-cjson
 DEB_FUZZ  := clang-14 libfuzzer-14-dev libexpat1-dev libjansson-dev libssl-dev

@@ -133,6 +133,11 @@ as <name>; every code works once, as WeChat's do.
   curl -s -H "Authorization: Bearer \$TOKEN" $BASE/api/card
   curl -s -H "Authorization: Bearer \$TOKEN" $BASE/api/transactions
 
+  # her dynamic code (also as GET /api/code.png), read at store S001's till
+  CODE=\$(curl -s -X POST -H "Authorization: Bearer \$TOKEN" $BASE/api/code | jq -r .code)
+  TICKET=\$(tools/till.sh verify "{\\"code\\":\\"\$CODE\\"}" | jq -r .ticket)
+  tools/till.sh pay "{\\"ticket\\":\\"\$TICKET\\",\\"amount_fen\\":1000,\\"order_id\\":\\"o-\$RANDOM\\"}"
+
   # the brand's admin API
   curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' $BASE/admin/members/$alice
   curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' -d '{"amount_fen":100000,"idempotency_key":"try-1"}' $BASE/admin/members/$alice/recharge
