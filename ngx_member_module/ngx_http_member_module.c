@@ -665,6 +665,13 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    /* personal data and WeChat's session keys are sealed with it */
+    if (conf->handler == NGX_HTTP_MEMBER_API && conf->keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"member_api\" needs a \"member_pii_key\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->handler == NGX_HTTP_MEMBER_SCAN
         && (conf->code_secret.len == 0 || conf->keys == NULL))
     {
