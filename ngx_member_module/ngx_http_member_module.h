@@ -52,6 +52,20 @@ typedef enum {
 
 
 typedef struct ngx_http_member_redis_s  ngx_http_member_redis_t;
+
+
+#define NGX_HTTP_MEMBER_STORE_CACHE      256
+#define NGX_HTTP_MEMBER_STORE_CACHE_TTL  10000     /* ms */
+#define NGX_HTTP_MEMBER_SECRET_LEN       43        /* base64url of 32 bytes */
+
+
+/* a store's derived secret, kept by a worker for a few seconds */
+typedef struct {
+    u_char                      id[32];
+    size_t                      id_len;
+    u_char                      secret[NGX_HTTP_MEMBER_SECRET_LEN];
+    ngx_msec_t                  expires;
+} ngx_http_member_store_cache_t;
 typedef struct ngx_http_member_cmd_s    ngx_http_member_cmd_t;
 typedef struct ngx_http_member_call_s   ngx_http_member_call_t;
 typedef struct ngx_http_member_oa_keys_s  ngx_http_member_oa_keys_t;
@@ -77,6 +91,7 @@ struct ngx_http_member_redis_s {
     ngx_msec_t                  last_read;
     ngx_uint_t                  inflight;
     ngx_http_member_cmd_t      *free;
+    ngx_http_member_store_cache_t  *stores;     /* per worker, or NULL */
     ngx_log_t                  *log;
     ngx_http_member_ledger_t   *ledger;     /* rules, clock, sweep */
 
@@ -124,7 +139,6 @@ typedef struct {
 } ngx_http_member_script_t;
 
 
-#define NGX_HTTP_MEMBER_SECRET_LEN  43      /* base64url of 32 bytes */
 
 
 typedef struct {

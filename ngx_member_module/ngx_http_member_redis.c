@@ -110,6 +110,11 @@ ngx_http_member_redis_exit_process(ngx_http_member_main_conf_t *mmcf)
             rd->free = cmd->next;
             ngx_free(cmd);
         }
+
+        if (rd->stores) {
+            ngx_free(rd->stores);
+            rd->stores = NULL;
+        }
     }
 }
 

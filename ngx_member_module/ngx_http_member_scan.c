@@ -57,8 +57,14 @@ static ngx_int_t ngx_http_member_scan_headers(ngx_http_request_t *r,
 static void ngx_http_member_scan_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_scan_store(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_scan_check(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, u_char *secret);
 static ngx_int_t ngx_http_member_scan_signed(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, ngx_str_t *secret);
+static u_char *ngx_http_member_scan_cache_get(ngx_http_request_t *r,
+    ngx_str_t *store_id);
+static void ngx_http_member_scan_cache_put(ngx_http_request_t *r,
+    ngx_str_t *store_id, u_char *secret);
 static ngx_int_t ngx_http_member_scan_gated(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_scan_verify(ngx_http_request_t *r,
@@ -277,6 +283,7 @@ ngx_http_member_scan_headers(ngx_http_request_t *r,
 static void
 ngx_http_member_scan_body(ngx_http_request_t *r)
 {
+    u_char                  *secret;
     json_t                  *json;
     ngx_int_t                rc;
     ngx_http_member_ctx_t   *ctx;
@@ -290,6 +297,14 @@ ngx_http_member_scan_body(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     scan = ctx->data;
+
+    secret = ngx_http_member_scan_cache_get(r, &scan->store_id);
+
+    if (secret) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_member_scan_check(r, scan, secret));
+        return;
+    }
 
     ngx_http_finalize_request(r,
         ngx_http_member_redis_command(r, ngx_http_member_scan_store, 3,
@@ -305,13 +320,13 @@ ngx_http_member_scan_store(ngx_http_request_t *r,
 {
     u_char                   secret[NGX_HTTP_MEMBER_SECRET_LEN];
     json_t                  *record;
-    ngx_str_t                keys[4], args[4], key_id, nonce, s;
+    ngx_int_t                rc;
+    ngx_str_t                key_id, nonce;
     const char              *status;
     json_error_t             err;
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_key_t   *key;
     ngx_http_member_scan_t  *scan;
-    ngx_http_member_loc_conf_t  *mlcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     scan = ctx->data;
@@ -354,18 +369,33 @@ ngx_http_member_scan_store(ngx_http_request_t *r,
 
     json_decref(record);
 
+    ngx_http_member_scan_cache_put(r, &scan->store_id, secret);
+
+    rc = ngx_http_member_scan_check(r, scan, secret);
+
+    OPENSSL_cleanse(secret, sizeof(secret));
+
+    return rc;
+}
+
+
+/* the signature, then the door: the nonce spent, a verify counted */
+
+static ngx_int_t
+ngx_http_member_scan_check(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, u_char *secret)
+{
+    ngx_str_t                    keys[4], args[4], s;
+    ngx_http_member_loc_conf_t  *mlcf;
+
     s.data = secret;
-    s.len = sizeof(secret);
+    s.len = NGX_HTTP_MEMBER_SECRET_LEN;
 
     if (ngx_http_member_scan_signed(r, scan, &s) != NGX_OK) {
-        OPENSSL_cleanse(secret, sizeof(secret));
         return ngx_http_member_scan_unauthorized(r, "bad_signature",
                                                  "the signature is wrong");
     }
 
-    OPENSSL_cleanse(secret, sizeof(secret));
-
-    /* signed: spend the nonce, count a verify */
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     keys[0].len = scan->store_id.len + scan->nonce.len + sizeof("{s:}:n:");
@@ -413,6 +443,78 @@ ngx_http_member_scan_store(ngx_http_request_t *r,
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_SCAN_GATE,
                                         ngx_http_member_scan_gated, 4, 4,
                                         keys, args);
+}
+
+
+/*
+ * A worker keeps the stores' derived secrets for a few seconds, so that a
+ * busy till costs no Redis round trip and no HMAC to find its secret; a
+ * store closed or rotated is refused everywhere within that time.
+ */
+
+static ngx_uint_t
+ngx_http_member_scan_cache_slot(ngx_str_t *store_id)
+{
+    return ngx_hash_key(store_id->data, store_id->len)
+           % NGX_HTTP_MEMBER_STORE_CACHE;
+}
+
+
+static u_char *
+ngx_http_member_scan_cache_get(ngx_http_request_t *r, ngx_str_t *store_id)
+{
+    ngx_http_member_store_cache_t  *e;
+    ngx_http_member_loc_conf_t     *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    if (mlcf->redis->stores == NULL) {
+        return NULL;
+    }
+
+    e = &mlcf->redis->stores[ngx_http_member_scan_cache_slot(store_id)];
+
+    if (e->id_len != store_id->len
+        || ngx_strncmp(e->id, store_id->data, store_id->len) != 0
+        || (ngx_msec_int_t) (e->expires - ngx_current_msec) <= 0)
+    {
+        return NULL;
+    }
+
+    return e->secret;
+}
+
+
+static void
+ngx_http_member_scan_cache_put(ngx_http_request_t *r, ngx_str_t *store_id,
+    u_char *secret)
+{
+    ngx_http_member_redis_t        *redis;
+    ngx_http_member_store_cache_t  *e;
+    ngx_http_member_loc_conf_t     *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+    redis = mlcf->redis;
+
+    if (store_id->len > sizeof(e->id)) {
+        return;
+    }
+
+    if (redis->stores == NULL) {
+        redis->stores = ngx_calloc(NGX_HTTP_MEMBER_STORE_CACHE
+                                   * sizeof(ngx_http_member_store_cache_t),
+                                   redis->log);
+        if (redis->stores == NULL) {
+            return;
+        }
+    }
+
+    e = &redis->stores[ngx_http_member_scan_cache_slot(store_id)];
+
+    ngx_memcpy(e->id, store_id->data, store_id->len);
+    e->id_len = store_id->len;
+    ngx_memcpy(e->secret, secret, NGX_HTTP_MEMBER_SECRET_LEN);
+    e->expires = ngx_current_msec + NGX_HTTP_MEMBER_STORE_CACHE_TTL;
 }
 
 
