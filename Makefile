@@ -5,6 +5,7 @@
 #   make run      the demo on 127.0.0.1:8080 (make stop ends it)
 #   make test     every test; ends with "N passed, N failed"
 #   make bench    the card benchmark against the peers (bench/README.md)
+#   make bench-codes  code.png and verify against the QR peers (bench/README.md)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -40,7 +41,7 @@ UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 UNIT_LIBS    := -lcmocka -lqrencode -lpng -lexpat -ljansson -lcrypto
 
 .PHONY: all deps deps-test deps-bench unit integration test run stop \
-        bench clean
+        bench bench-codes clean
 
 all: deps $(MODULE)
 
@@ -123,6 +124,10 @@ stop:
 
 bench: deps-bench $(MODULE) build/member-code
 	bench/run.sh
+
+# zbarimg (deps-test) reads the PNGs back; the Node peer needs Node.js >= 20 with npm
+bench-codes: deps-bench deps-test $(MODULE) build/member-code
+	bench/codes.sh
 
 clean:
 	rm -rf build
