@@ -449,7 +449,7 @@ static ngx_int_t
 ngx_http_member_admin_create(ngx_http_request_t *r, uint64_t id)
 {
     u_char                   *p;
-    ngx_str_t                 key, args[5];
+    ngx_str_t                 value;
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_admin_t  *adm;
 
@@ -457,35 +457,22 @@ ngx_http_member_admin_create(ngx_http_request_t *r, uint64_t id)
     adm = ctx->data;
     adm->id = id;
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 16 + NGX_TIME_T_LEN);
-    if (p == NULL
-        || ngx_http_member_key(r->pool, &key, adm->id, "") != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    args[0].data = p;
-    args[0].len = ngx_sprintf(p, "%uL", adm->id) - p;
-    p += args[0].len;
-
-    args[1].data = p;
-    args[1].len = ngx_http_member_card_no(p, adm->id) - p;
-    p += args[1].len;
-
-    args[2] = adm->openid;
-    args[3] = adm->level;
-
-    args[4].data = p;
-    args[4].len = ngx_sprintf(p, "%T", ngx_time()) - p;
-
     if (adm->phone.len == 0) {
         return ngx_http_member_admin_write(r);
     }
 
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "%uL", id) - p;
+
     /* the phone's index first: a phone names one member */
     return ngx_http_member_redis_command(r, ngx_http_member_admin_indexed, 4,
                                          &ngx_http_member_cmd_set,
-                                         &adm->index[0], &args[0],
+                                         &adm->index[0], &value,
                                          &ngx_http_member_cmd_nx);
 }
 
