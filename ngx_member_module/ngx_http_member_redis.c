@@ -431,14 +431,21 @@ ngx_http_member_redis_cleanup(void *privdata)
 }
 
 
-static ngx_int_t
-ngx_http_member_redis_send(ngx_http_member_call_t *call)
+/*
+ * Queues one command with its record, taken from the worker's free list;
+ * the record goes back there when hiredis refuses the command.
+ */
+
+static ngx_http_member_cmd_t *
+ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
+    const char **argv, const size_t *argvlen, ngx_http_member_call_t *call,
+    ngx_http_member_bg_pt bg, void *data, ngx_int_t *rc)
 {
-    ngx_http_member_cmd_t    *cmd;
-    ngx_http_member_redis_t  *redis = call->redis;
+    ngx_http_member_cmd_t  *cmd;
 
     if (redis->ac == NULL || redis->exiting) {
-        return NGX_DECLINED;
+        *rc = NGX_DECLINED;
+        return NULL;
     }
 
     cmd = redis->free;
@@ -449,28 +456,43 @@ ngx_http_member_redis_send(ngx_http_member_call_t *call)
     } else {
         cmd = ngx_alloc(sizeof(ngx_http_member_cmd_t), redis->log);
         if (cmd == NULL) {
-            return NGX_ERROR;
+            *rc = NGX_ERROR;
+            return NULL;
         }
     }
 
     cmd->redis = redis;
     cmd->call = call;
     cmd->start = ngx_http_member_now_us();
-    cmd->bg = NULL;
+    cmd->bg = bg;
+    cmd->data = data;
 
     if (redisAsyncCommandArgv(redis->ac, ngx_http_member_redis_reply, cmd,
-                              call->argc, call->argv, call->argvlen)
+                              argc, argv, argvlen)
         != REDIS_OK)
     {
         cmd->next = redis->free;
         redis->free = cmd;
-        return NGX_DECLINED;
+        *rc = NGX_DECLINED;
+        return NULL;
     }
 
     redis->inflight++;
-    call->cmd = cmd;
+    *rc = NGX_OK;
 
-    return NGX_OK;
+    return cmd;
+}
+
+
+static ngx_int_t
+ngx_http_member_redis_send(ngx_http_member_call_t *call)
+{
+    ngx_int_t  rc;
+
+    call->cmd = ngx_http_member_redis_issue(call->redis, call->argc,
+                                            call->argv, call->argvlen, call,
+                                            NULL, NULL, &rc);
+    return rc;
 }
 
 
@@ -779,42 +801,13 @@ ngx_http_member_redis_background(ngx_http_member_redis_t *redis,
     ngx_http_member_bg_pt handler, void *data, int argc, const char **argv,
     const size_t *argvlen)
 {
-    ngx_http_member_cmd_t  *cmd;
+    ngx_int_t  rc;
 
-    if (redis->ac == NULL || redis->exiting) {
-        return NGX_DECLINED;
-    }
-
-    cmd = redis->free;
-
-    if (cmd) {
-        redis->free = cmd->next;
-
-    } else {
-        cmd = ngx_alloc(sizeof(ngx_http_member_cmd_t), redis->log);
-        if (cmd == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    cmd->redis = redis;
-    cmd->call = NULL;
-    cmd->start = ngx_http_member_now_us();
-    cmd->bg = handler ? handler : ngx_http_member_redis_ignore;
-    cmd->data = data;
-
-    if (redisAsyncCommandArgv(redis->ac, ngx_http_member_redis_reply, cmd,
-                              argc, argv, argvlen)
-        != REDIS_OK)
-    {
-        cmd->next = redis->free;
-        redis->free = cmd;
-        return NGX_DECLINED;
-    }
-
-    redis->inflight++;
-
-    return NGX_OK;
+    (void) ngx_http_member_redis_issue(redis, argc, argv, argvlen, NULL,
+                                       handler ? handler
+                                               : ngx_http_member_redis_ignore,
+                                       data, &rc);
+    return rc;
 }
 
 
