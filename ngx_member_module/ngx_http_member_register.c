@@ -41,6 +41,8 @@ typedef struct {
 } ngx_http_member_reg_t;
 
 
+static ngx_int_t ngx_http_member_reg_verified(ngx_http_request_t *r,
+    ngx_http_member_reg_t *reg, mgw_phone_t *phone);
 static ngx_int_t ngx_http_member_reg_validate(ngx_http_request_t *r,
     ngx_http_member_reg_t *reg);
 static ngx_int_t ngx_http_member_reg_open_data(ngx_http_request_t *r,
@@ -362,17 +364,30 @@ ngx_http_member_reg_open_data(ngx_http_request_t *r,
         return ngx_http_member_reg_bad(r, "the phone data is too old");
     }
 
-    reg->verified = 1;
-
-    reg->phone.data = ngx_pnalloc(r->pool, phone.len);
-    if (reg->phone.data == NULL) {
+    if (ngx_http_member_reg_verified(r, reg, &phone) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    reg->phone.len = phone.len;
-    ngx_memcpy(reg->phone.data, phone.phone, phone.len);
-
     return NGX_DECLINED;
+}
+
+
+/* a phone that WeChat vouched for, kept in the request's pool */
+
+static ngx_int_t
+ngx_http_member_reg_verified(ngx_http_request_t *r, ngx_http_member_reg_t *reg,
+    mgw_phone_t *phone)
+{
+    reg->phone.data = ngx_pnalloc(r->pool, phone->len);
+    if (reg->phone.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    reg->phone.len = phone->len;
+    ngx_memcpy(reg->phone.data, phone->phone, phone->len);
+    reg->verified = 1;
+
+    return NGX_OK;
 }
 
 
@@ -469,15 +484,9 @@ ngx_http_member_reg_coded(ngx_http_request_t *r)
                                      "WeChat could not give the phone");
     }
 
-    reg->verified = 1;
-
-    reg->phone.data = ngx_pnalloc(r->pool, phone.len);
-    if (reg->phone.data == NULL) {
+    if (ngx_http_member_reg_verified(r, reg, &phone) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    reg->phone.len = phone.len;
-    ngx_memcpy(reg->phone.data, phone.phone, phone.len);
 
     return ngx_http_member_reg_phone(r);
 }
