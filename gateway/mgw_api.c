@@ -13,16 +13,12 @@
 #include <openssl/crypto.h>
 
 #include "member_gateway.h"
+#include "mgw_private.h"
 
-
-typedef int (*mgw_api_char_pt)(unsigned char c);
 
 static json_t *mgw_api_load(const uint8_t *body, size_t len, long *errcode,
     mgw_api_result_t *res);
 static mgw_api_result_t mgw_api_errcode(long code);
-static int mgw_api_copy(json_t *v, char *dst, size_t max, size_t *len,
-    mgw_api_char_pt valid);
-static int mgw_api_is_id_char(unsigned char c);
 static int mgw_api_is_token_char(unsigned char c);
 static mgw_api_result_t mgw_api_secret(const uint8_t *body, size_t len,
     const char *name, mgw_secret_t *out);
@@ -164,8 +160,8 @@ mgw_oauth_parse(const uint8_t *body, size_t len, mgw_oauth_t *out)
 
     res = MGW_API_UNAVAILABLE;
 
-    if (mgw_api_copy(json_object_get(root, "openid"), out->openid,
-                     MGW_OPENID_MAX, &out->openid_len, mgw_api_is_id_char)
+    if (mgw_json_copy(json_object_get(root, "openid"), out->openid,
+                      MGW_OPENID_MAX, &out->openid_len, mgw_is_id_char)
         != 0)
     {
         goto done;
@@ -174,8 +170,8 @@ mgw_oauth_parse(const uint8_t *body, size_t len, mgw_oauth_t *out)
     v = json_object_get(root, "unionid");
 
     if (v != NULL && !json_is_null(v)
-        && mgw_api_copy(v, out->unionid, MGW_OPENID_MAX, &out->unionid_len,
-                        mgw_api_is_id_char)
+        && mgw_json_copy(v, out->unionid, MGW_OPENID_MAX, &out->unionid_len,
+                         mgw_is_id_char)
            != 0)
     {
         goto done;
@@ -235,8 +231,8 @@ mgw_api_secret(const uint8_t *body, size_t len, const char *name,
 
     res = MGW_API_UNAVAILABLE;
 
-    if (mgw_api_copy(json_object_get(root, name), out->value,
-                     MGW_SECRET_MAX, &out->len, mgw_api_is_token_char)
+    if (mgw_json_copy(json_object_get(root, name), out->value,
+                      MGW_SECRET_MAX, &out->len, mgw_api_is_token_char)
         != 0)
     {
         goto done;
@@ -445,46 +441,6 @@ mgw_api_phone_info(json_t *info, const uint8_t *appid, size_t appid_len,
     out->phone[out->len] = '\0';
 
     return MGW_OK;
-}
-
-
-static int
-mgw_api_copy(json_t *v, char *dst, size_t max, size_t *len,
-    mgw_api_char_pt valid)
-{
-    size_t       i, n;
-    const char  *s;
-
-    if (v == NULL || !json_is_string(v)) {
-        return -1;
-    }
-
-    s = json_string_value(v);
-    n = json_string_length(v);
-
-    if (n == 0 || n > max) {
-        return -1;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (!valid((unsigned char) s[i])) {
-            return -1;
-        }
-    }
-
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-    *len = n;
-
-    return 0;
-}
-
-
-static int
-mgw_api_is_id_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-           || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
 

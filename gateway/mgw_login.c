@@ -9,14 +9,10 @@
 #include <openssl/crypto.h>
 
 #include "member_gateway.h"
+#include "mgw_private.h"
 
 
-typedef int (*mgw_login_char_pt)(unsigned char c);
-
-static int mgw_login_is_id_char(unsigned char c);
 static int mgw_login_is_b64_char(unsigned char c);
-static int mgw_login_copy(json_t *v, char *dst, size_t max, size_t *len,
-    mgw_login_char_pt valid);
 
 
 mgw_login_result_t
@@ -85,17 +81,17 @@ mgw_login_parse(const uint8_t *body, size_t len, mgw_login_t *out)
         }
     }
 
-    if (mgw_login_copy(json_object_get(root, "openid"), out->openid,
-                       MGW_OPENID_MAX, &out->openid_len,
-                       mgw_login_is_id_char)
+    if (mgw_json_copy(json_object_get(root, "openid"), out->openid,
+                      MGW_OPENID_MAX, &out->openid_len,
+                      mgw_is_id_char)
         != 0)
     {
         goto done;
     }
 
-    if (mgw_login_copy(json_object_get(root, "session_key"),
-                       out->session_key, MGW_SESSION_KEY_MAX,
-                       &out->session_key_len, mgw_login_is_b64_char)
+    if (mgw_json_copy(json_object_get(root, "session_key"),
+                      out->session_key, MGW_SESSION_KEY_MAX,
+                      &out->session_key_len, mgw_login_is_b64_char)
         != 0)
     {
         goto done;
@@ -106,8 +102,8 @@ mgw_login_parse(const uint8_t *body, size_t len, mgw_login_t *out)
     v = json_object_get(root, "unionid");
 
     if (v != NULL && !json_is_null(v)) {
-        if (mgw_login_copy(v, out->unionid, MGW_OPENID_MAX,
-                           &out->unionid_len, mgw_login_is_id_char)
+        if (mgw_json_copy(v, out->unionid, MGW_OPENID_MAX,
+                          &out->unionid_len, mgw_is_id_char)
             != 0)
         {
             goto done;
@@ -160,48 +156,9 @@ mgw_login_result_str(mgw_login_result_t res)
 
 
 static int
-mgw_login_is_id_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-           || (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-
-
-static int
 mgw_login_is_b64_char(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
            || (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
 }
 
-
-static int
-mgw_login_copy(json_t *v, char *dst, size_t max, size_t *len,
-    mgw_login_char_pt valid)
-{
-    size_t       i, n;
-    const char  *s;
-
-    if (v == NULL || !json_is_string(v)) {
-        return -1;
-    }
-
-    s = json_string_value(v);
-    n = json_string_length(v);
-
-    if (n == 0 || n > max) {
-        return -1;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (!valid((unsigned char) s[i])) {
-            return -1;
-        }
-    }
-
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-    *len = n;
-
-    return 0;
-}

@@ -1,0 +1,29 @@
+/*
+ * member_gateway: helpers shared by the library's own files; not part of
+ * the API (member_gateway.h is).
+ */
+
+#ifndef _MGW_PRIVATE_H_INCLUDED_
+#define _MGW_PRIVATE_H_INCLUDED_
+
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+
+typedef int (*mgw_char_pt)(unsigned char c);
+
+
+/*
+ * Copies a JSON string of 1..max characters, each accepted by valid, into
+ * dst (max + 1 bytes, NUL-terminated); -1 for anything else.
+ */
+int mgw_json_copy(json_t *v, char *dst, size_t max, size_t *len,
+    mgw_char_pt valid);
+
+/* openids, unionids: [A-Za-z0-9_-] */
+int mgw_is_id_char(unsigned char c);
+
+
+#endif /* _MGW_PRIVATE_H_INCLUDED_ */
