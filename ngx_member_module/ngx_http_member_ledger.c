@@ -224,6 +224,24 @@ ngx_http_member_rules_int(json_t *obj, ngx_http_member_int_rule_t *rule,
 }
 
 
+/* every integer of an object, as the rules of the list say */
+
+static ngx_int_t
+ngx_http_member_rules_ints(json_t *obj, ngx_http_member_int_rule_t *rules,
+    u_char *path, u_char *field, size_t size)
+{
+    for ( /* void */ ; rules->name; rules++) {
+        if (ngx_http_member_rules_int(obj, rules, path, field, size)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_member_rules_keys(json_t *obj, const char **allowed, u_char *path,
     u_char *field, size_t size)
@@ -387,12 +405,10 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
             return NGX_ERROR;
         }
 
-        for (k = 0; tier_ints[k].name; k++) {
-            if (ngx_http_member_rules_int(v, &tier_ints[k], path, field, size)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+        if (ngx_http_member_rules_ints(v, tier_ints, path, field, size)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         s = json_string_value(json_object_get(v, "level"));
@@ -469,12 +485,10 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
         return NGX_ERROR;
     }
 
-    for (k = 0; points_ints[k].name; k++) {
-        if (ngx_http_member_rules_int(v, &points_ints[k], path, field, size)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (ngx_http_member_rules_ints(v, points_ints, path, field, size)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     /* recharge bonus steps, ascending */
@@ -494,12 +508,10 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
             return NGX_ERROR;
         }
 
-        for (k = 0; bonus_ints[k].name; k++) {
-            if (ngx_http_member_rules_int(v, &bonus_ints[k], path, field, size)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
+        if (ngx_http_member_rules_ints(v, bonus_ints, path, field, size)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         if (prev && json_integer_value(json_object_get(v, "min_fen"))
