@@ -62,7 +62,7 @@ CARD_ID=12345            # the ceiling's fixed card is this member's card
 MISSING_ID=999999999     # never seeded
 LUA_MODULE=/usr/lib/nginx/modules/ngx_http_lua_module.so
 
-die() { echo "bench: $*" >&2; exit 1; }
+. "$HERE/lib.sh"
 
 # ---------------------------------------------------------------- preconditions
 [[ -d $SHARED ]] || die "the peer benchmark is missing: expected ../shared/bench beside the repository ($SHARED)"
@@ -85,29 +85,6 @@ done
 # ---------------------------------------------------------------- processes we start, and only those
 STARTED=()
 
-# start_bg NAME CPU CMD... : starts CMD pinned to CPU in the background, records its pid.
-start_bg() {
-  local name=$1 cpu=$2
-  shift 2
-  taskset -c "$cpu" "$@" >>"$RUN/$name.log" 2>&1 &
-  LAST_PID=$!
-  STARTED+=("$LAST_PID")
-}
-
-# stop_pid PID... : TERM, wait up to 5 s, then KILL; forgets them.
-stop_pid() {
-  local pid
-  for pid in "$@"; do
-    kill -0 "$pid" 2>/dev/null || continue
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null || true
-  done
-  local keep=() p
-  for p in ${STARTED[@]+"${STARTED[@]}"}; do [[ " $* " == *" $p "* ]] || keep+=("$p"); done
-  STARTED=(${keep[@]+"${keep[@]}"})
-}
 
 cleanup() {
   local rc=$?
@@ -141,45 +118,9 @@ nginx -t -q -p "$RUN/" -c "$RUN/load-test.conf" -e "$RUN/load-test.log" 2>"$RUN/
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || GIT_REV="$GIT_REV+changes"
 
-port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
 
-wait_port() {  # wait_port PORT PID : until something listens, at most 10 s, while PID lives
-  for _ in $(seq 100); do
-    port_free "$1" || return 0
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "nothing listening on 127.0.0.1:$1" >&2
-  return 1
-}
-
-children_of() { { ps -o pid= --ppid "$1" || true; } | tr -d ' ' | tr '\n' ' '; }
-
-# CPU ticks (user+system, whole process incl. threads) of the given pids.
-ticks() {
-  local t=0 p
-  for p in "$@"; do
-    [[ -r /proc/$p/stat ]] || continue
-    t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
-  done
-  echo "$t"
-}
 HZ=$(getconf CLK_TCK)
-pct() { awk -v t="$1" -v hz="$HZ" -v s="$2" 'BEGIN { printf "%.0f%%", 100 * t / hz / s }'; }
 
-corecpu() {  # busy and total jiffies of one cpu from /proc/stat
-  awk -v c="cpu$1" '$1 == c { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6 }' /proc/stat
-}
-
-# Latency as wrk prints it (812.00us, 1.10ms, 1.02s) -> milliseconds.
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.2f", v / 1000 }
-    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.2f", v }
-    else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.0f", v * 60000 }
-    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.0f", v * 1000 }
-    else printf "?" }'
-}
 
 # Four free loopback ports (Redis, ceiling, lua, module), held open together so they differ.
 read -r REDIS_PORT PORT_CEILING PORT_LUA PORT_MODULE < <(python3 -c '
@@ -196,7 +137,6 @@ start_bg redis "$REDIS_CPU" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" -
   --appendonly no --dir "$RUN/redis" --daemonize no --protected-mode yes
 REDIS_PID=$LAST_PID
 wait_port "$REDIS_PORT" "$REDIS_PID" || die "redis-server did not start: $(tail -3 "$RUN/redis.log")"
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 echo "redis-server pid $REDIS_PID on 127.0.0.1:$REDIS_PORT; seeding $MEMBERS members (peers' and module's)"
 t0=$(date +%s%N)
 LC_ALL=C awk -v n="$MEMBERS" -f "$RUN/peers/seed.awk" | rcli --pipe >"$RUN/seed-peers.log"
@@ -313,26 +253,6 @@ declare -A RPS P50 P99 OTHER ROWS
 FAILED=()
 NOISY=()       # rows measured while other processes took CPU
 
-# busy_pct : % of all CPUs busy over the next half second
-busy_pct() {
-  local a b c d
-  read -r a b < <(awk '$1 == "cpu" { x = $2 + $3 + $4 + $7 + $8 + $9; print x, x + $5 + $6 }' /proc/stat)
-  sleep 0.5
-  read -r c d < <(awk '$1 == "cpu" { x = $2 + $3 + $4 + $7 + $8 + $9; print x, x + $5 + $6 }' /proc/stat)
-  echo $(((c - a) * 100 / (d - b > 0 ? d - b : 1)))
-}
-
-# quiet : with QUIET_WAIT > 0, wait up to that many seconds for the machine to be idle (< 10%
-# busy over half a second) before a measurement; others' builds and tests skew the numbers.
-quiet() {
-  ((QUIET_WAIT > 0)) || return 0
-  local end=$((SECONDS + QUIET_WAIT)) b
-  while :; do
-    b=$(busy_pct)
-    ((b < 10)) && return 0
-    ((SECONDS < end)) || { echo "  machine still ${b}% busy after ${QUIET_WAIT}s: measuring anyway"; return 0; }
-  done
-}
 
 # measure NAME ROW : check, warm-up, measured run; fills RPS/P99[ROW] and ROWS[ROW]
 measure() {
@@ -432,9 +352,6 @@ for rcpu in $REDIS_CPUS; do
   first=0
 done
 
-# ---------------------------------------------------------------- report
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.2f", a / b; else printf "-" }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # summary NAME RCPU [quiet] : sets S_RPS S_P50 S_P99 S_N, the one round's figures or the medians
 # over the rounds (with "quiet": over the rounds whose row is not flagged only; S_N = how many)
 summary() {
