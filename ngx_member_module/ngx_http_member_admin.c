@@ -102,6 +102,13 @@ ngx_http_member_admin_handler(ngx_http_request_t *r)
         return ngx_http_member_clock_handler(r);
     }
 
+    /* segments, churn, tags, campaigns/run: ngx_http_member_analytics.c */
+    rc = ngx_http_member_analytics_admin(r, &route);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     if (route.len < 7 || ngx_strncmp(route.data, "members", 7) != 0
         || (route.len > 7 && route.data[7] != '/'))
     {
@@ -172,6 +179,10 @@ ngx_http_member_admin_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_member_transactions(r, &rest, adm->id, "NOT_FOUND");
+    }
+
+    if (rest.len == 4 && ngx_strncmp(rest.data, "tags", 4) == 0) {
+        return ngx_http_member_analytics_tags(r, adm->id);
     }
 
     /* members/<id>/level, members/<id>/points */
@@ -367,6 +378,11 @@ ngx_http_member_admin_record(ngx_http_request_t *r,
         json_decref(record);
         return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                      "no member has that phone");
+    }
+
+    if (ngx_http_member_analytics_record(r, record) != NGX_OK) {
+        json_decref(record);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     json_object_del(record, "id");

@@ -1017,7 +1017,11 @@ ngx_http_member_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_member_ledger_init_process(cycle, mmcf);
+    if (ngx_http_member_ledger_init_process(cycle, mmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_member_analytics_init_process(cycle, mmcf);
 }
 
 
@@ -1031,6 +1035,7 @@ ngx_http_member_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_http_member_analytics_exit_process(mmcf);
     ngx_http_member_ledger_exit_process(mmcf);
     ngx_http_member_redis_exit_process(mmcf);
 }

@@ -70,6 +70,7 @@ typedef struct ngx_http_member_cmd_s    ngx_http_member_cmd_t;
 typedef struct ngx_http_member_call_s   ngx_http_member_call_t;
 typedef struct ngx_http_member_oa_keys_s  ngx_http_member_oa_keys_t;
 typedef struct ngx_http_member_ledger_s  ngx_http_member_ledger_t;
+typedef struct ngx_http_member_analytics_s  ngx_http_member_analytics_t;
 
 
 /* one Redis server; each worker keeps one pipelined connection to it */
@@ -94,6 +95,7 @@ struct ngx_http_member_redis_s {
     ngx_http_member_store_cache_t  *stores;     /* per worker, or NULL */
     ngx_log_t                  *log;
     ngx_http_member_ledger_t   *ledger;     /* rules, clock, sweep */
+    ngx_http_member_analytics_t  *analytics;    /* the RFM pass */
 
     unsigned                    connected:1;
     unsigned                    healthy:1;      /* it has answered */
@@ -254,6 +256,19 @@ ngx_int_t ngx_http_member_ledger_admin(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *what);
 ngx_int_t ngx_http_member_rules_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_clock_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_ledger_leased(ngx_http_member_redis_t *redis);
+
+/* ngx_http_member_analytics.c */
+ngx_int_t ngx_http_member_analytics_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf);
+void ngx_http_member_analytics_exit_process(ngx_http_member_main_conf_t *mmcf);
+ngx_int_t ngx_http_member_analytics_admin(ngx_http_request_t *r,
+    ngx_str_t *route);
+ngx_int_t ngx_http_member_analytics_tags(ngx_http_request_t *r, uint64_t id);
+ngx_int_t ngx_http_member_analytics_run(ngx_http_request_t *r,
+    ngx_http_member_call_pt done);
+ngx_int_t ngx_http_member_analytics_record(ngx_http_request_t *r,
+    json_t *record);
 
 /* ngx_http_member_reply.c */
 ngx_int_t ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,

@@ -1,0 +1,55 @@
+-- The analytics pass, second half (docs/analytics.md): one slice of
+-- members' segments, automatic tags and churn scores into the brand's sets,
+-- the cursor with them.  Each member is put in exactly the sets it belongs
+-- to and taken out of the others, so a slice applied twice is harmless.
+-- Manual tags are added again (repairing a lost step of POST tags).
+-- KEYS[1] {b}:rfm:state, KEYS[2] {b}:churn, KEYS[3] {b}:tags
+-- ARGV: 1 the next member id, 2 "1" after the last slice, 3 now, then per
+--       member id, segment ("" none), churn (-1 none), automatic tags,
+--       manual tags (comma separated)
+local segments = {'重要价值客户', '重要保持客户', '重要发展客户',
+                  '重要挽留客户', '一般价值客户', '一般保持客户',
+                  '一般发展客户', '一般挽留客户'}
+local auto = {'new', 'high_value', 'lapsing'}
+
+for i = 4, #ARGV, 5 do
+    local id, segment = ARGV[i], ARGV[i + 1]
+    for _, s in ipairs(segments) do
+        if s == segment then
+            redis.call('SADD', '{b}:tag:segment:' .. s, id)
+        else
+            redis.call('SREM', '{b}:tag:segment:' .. s, id)
+        end
+    end
+
+    local has = {}
+    for t in string.gmatch(ARGV[i + 3], '[^,]+') do has[t] = true end
+    for _, t in ipairs(auto) do
+        if has[t] then
+            redis.call('SADD', '{b}:tag:' .. t, id)
+        else
+            redis.call('SREM', '{b}:tag:' .. t, id)
+        end
+    end
+
+    for t in string.gmatch(ARGV[i + 4], '[^,]+') do
+        redis.call('SADD', '{b}:tag:' .. t, id)
+        redis.call('SADD', KEYS[3], t)
+    end
+
+    if tonumber(ARGV[i + 2]) >= 0 then
+        redis.call('ZADD', KEYS[2], ARGV[i + 2], id)
+    else
+        redis.call('ZREM', KEYS[2], id)
+    end
+end
+
+if ARGV[2] ~= '1' then
+    redis.call('HSET', KEYS[1], 'cursor', ARGV[1])
+    return 'score'
+end
+
+redis.call('HSET', KEYS[1], 'phase', 'idle', 'cursor', 1,
+           'last_done_at', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'runs', 1)
+return 'idle'
