@@ -9,10 +9,10 @@
  *   POST members/<id>/recharge      stored value, idempotent
  *   GET  members/<id>/transactions  the ledger, newest first
  *   POST stores, GET stores         ngx_http_member_stores.c
+ *   keys, audit (and who may do what)  ngx_http_member_admin_auth.c
+ *   feedback                        ngx_http_member_feedback.c
  */
 
-
-#include <openssl/crypto.h>
 
 #include "ngx_http_member_module.h"
 
@@ -30,7 +30,7 @@ typedef struct {
 } ngx_http_member_admin_t;
 
 
-static ngx_int_t ngx_http_member_admin_authorized(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_admin_route(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_admin_lookup(ngx_http_request_t *r,
     ngx_http_member_admin_t *adm);
 static ngx_int_t ngx_http_member_admin_get(ngx_http_request_t *r,
@@ -64,19 +64,23 @@ static ngx_str_t  ngx_http_member_levels[] = {
 };
 
 
+/* the bearer first: the bootstrap token, or a key whose role allows it */
+
 ngx_int_t
 ngx_http_member_admin_handler(ngx_http_request_t *r)
+{
+    return ngx_http_member_admin_auth(r, ngx_http_member_admin_route);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_route(ngx_http_request_t *r)
 {
     u_char                   *p, *last, *slash;
     ngx_int_t                 rc;
     ngx_str_t                 route, rest;
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_admin_t  *adm;
-
-    if (!ngx_http_member_admin_authorized(r)) {
-        return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
-                                     "a valid admin token is required");
-    }
 
     ctx = ngx_http_member_get_ctx(r);
     adm = ngx_pcalloc(r->pool, sizeof(ngx_http_member_admin_t));
@@ -104,6 +108,15 @@ ngx_http_member_admin_handler(ngx_http_request_t *r)
 
     /* segments, churn, tags, campaigns/run: ngx_http_member_analytics.c */
     rc = ngx_http_member_analytics_admin(r, &route);
+
+    /* keys, audit: ngx_http_member_admin_auth.c; ngx_http_member_feedback.c */
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_member_admin_auth_route(r, &route);
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_member_feedback_admin(r, &route);
+    }
 
     if (rc != NGX_DECLINED) {
         return rc;
@@ -196,35 +209,6 @@ not_found:
 
     return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                  "no such resource");
-}
-
-
-static ngx_int_t
-ngx_http_member_admin_authorized(ngx_http_request_t *r)
-{
-    ngx_str_t                    token;
-    ngx_http_member_loc_conf_t  *mlcf;
-
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-
-    if (r->headers_in.authorization == NULL) {
-        return 0;
-    }
-
-    token = r->headers_in.authorization->value;
-
-    if (token.len < 7 || ngx_strncasecmp(token.data, (u_char *) "Bearer ", 7)
-                         != 0)
-    {
-        return 0;
-    }
-
-    token.data += 7;
-    token.len -= 7;
-
-    return token.len == mlcf->admin_token.len
-           && CRYPTO_memcmp(token.data, mlcf->admin_token.data, token.len)
-              == 0;
 }
 
 

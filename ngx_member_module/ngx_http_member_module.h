@@ -206,6 +206,7 @@ typedef struct {
 
     ngx_uint_t                  step;
     void                       *data;
+    void                       *admin;      /* who asks: admin_auth.c */
 
     unsigned                    wechat_waiting:1;
     unsigned                    wechat_failed:1;
@@ -238,6 +239,24 @@ ngx_int_t ngx_http_member_redis_is_error(redisReply *reply, const char *code);
 ngx_int_t ngx_http_member_redis_background(ngx_http_member_redis_t *redis,
     ngx_http_member_bg_pt handler, void *data, int argc, const char **argv,
     const size_t *argvlen);
+
+/* ngx_http_member_admin_auth.c: admin keys, roles, the audit */
+typedef ngx_int_t (*ngx_http_member_admin_pt)(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_member_admin_auth(ngx_http_request_t *r,
+    ngx_http_member_admin_pt done);
+ngx_int_t ngx_http_member_admin_auth_route(ngx_http_request_t *r,
+    ngx_str_t *route);
+void ngx_http_member_admin_actor(ngx_http_request_t *r, ngx_str_t *actor);
+void ngx_http_member_audit_set(ngx_http_request_t *r, json_t *before,
+    json_t *after);
+void ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len);
+
+/* ngx_http_member_feedback.c */
+ngx_int_t ngx_http_member_feedback(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_feedback_admin(ngx_http_request_t *r,
+    ngx_str_t *route);
 
 /* ngx_http_member_ledger.c */
 ngx_int_t ngx_http_member_ledger_init_process(ngx_cycle_t *cycle,
@@ -360,7 +379,8 @@ typedef enum {
     NGX_HTTP_MEMBER_PAGE_CARD_EXT,
     NGX_HTTP_MEMBER_PAGE_REGISTER,
     NGX_HTTP_MEMBER_PAGE_PROFILE,
-    NGX_HTTP_MEMBER_PAGE_EXPORT
+    NGX_HTTP_MEMBER_PAGE_EXPORT,
+    NGX_HTTP_MEMBER_PAGE_FEEDBACK
 } ngx_http_member_page_e;
 
 /* the session of a page call and what it knows of its member */

@@ -41,6 +41,7 @@ static ngx_http_member_page_route_t  ngx_http_member_page_routes[] = {
     { ngx_string("register"), NGX_HTTP_MEMBER_PAGE_REGISTER },
     { ngx_string("profile"), NGX_HTTP_MEMBER_PAGE_PROFILE },
     { ngx_string("export"), NGX_HTTP_MEMBER_PAGE_EXPORT },
+    { ngx_string("feedback"), NGX_HTTP_MEMBER_PAGE_FEEDBACK },
     { ngx_null_string, 0 }
 };
 
@@ -77,6 +78,10 @@ ngx_http_member_pages_handler(ngx_http_request_t *r, ngx_uint_t page)
 
     case NGX_HTTP_MEMBER_PAGE_PROFILE:
         methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_PUT|NGX_HTTP_DELETE;
+        break;
+
+    case NGX_HTTP_MEMBER_PAGE_FEEDBACK:
+        methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
         break;
 
     default:
@@ -214,6 +219,9 @@ ngx_http_member_pages_sessioned(ngx_http_request_t *r,
 
     case NGX_HTTP_MEMBER_PAGE_PROFILE:
         return ngx_http_member_profile(r);
+
+    case NGX_HTTP_MEMBER_PAGE_FEEDBACK:
+        return ngx_http_member_feedback(r);
 
     default:
         return ngx_http_member_export(r);

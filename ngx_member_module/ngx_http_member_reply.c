@@ -139,6 +139,9 @@ ngx_http_member_send_raw(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t   *b;
     ngx_chain_t  out;
 
+    /* an admin's change is written to the audit stream */
+    ngx_http_member_audit_answer(r, status, data, len);
+
     /* the body of a request nobody read must not stay on the wire */
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;

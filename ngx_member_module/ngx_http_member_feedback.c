@@ -1,0 +1,731 @@
+
+/*
+ * ngx_member: members' feedback.
+ *
+ *   member_api:  POST feedback {"text","rating","order_id"?}  201
+ *                GET  feedback                  the member's own, answered
+ *   member_admin: GET feedback?status=open|answered   with the member
+ *                POST feedback/<id>/answer {"answer"}
+ *
+ * A feedback is a JSON record in the brand's hash {b}:feedback, listed in
+ * sorted sets of one score whose members, the feedback ids, sort by time
+ * ("<ms on 13 digits><8 hex>"): all, open, answered and the member's own.
+ * The text and the answer are the member's personal data: sealed with
+ * member_pii_key, bound to the member and the feedback.
+ */
+
+
+#include <openssl/rand.h>
+
+#include "ngx_http_member_module.h"
+
+
+#define NGX_HTTP_MEMBER_FEEDBACK_ID_LEN   21
+#define NGX_HTTP_MEMBER_FEEDBACK_TEXT     1000      /* characters */
+#define NGX_HTTP_MEMBER_FEEDBACK_ANSWER   2000
+
+/* feedback a member may give in a window (seconds) */
+static ngx_str_t  ngx_http_member_feedback_limit = ngx_string("10");
+static ngx_str_t  ngx_http_member_feedback_window = ngx_string("86400");
+
+static ngx_str_t  ngx_http_member_feedback_key = ngx_string("{b}:feedback");
+static ngx_str_t  ngx_http_member_feedback_all =
+    ngx_string("{b}:feedback:all");
+static ngx_str_t  ngx_http_member_feedback_open =
+    ngx_string("{b}:feedback:open");
+static ngx_str_t  ngx_http_member_feedback_answered =
+    ngx_string("{b}:feedback:answered");
+static ngx_str_t  ngx_http_member_feedback_hget = ngx_string("HGET");
+
+
+typedef struct {
+    ngx_str_t                   id;
+    ngx_str_t                   answer;
+    ngx_uint_t                  limit;
+    ngx_flag_t                  admin;
+} ngx_http_member_feedback_t;
+
+
+static ngx_int_t ngx_http_member_feedback_post(ngx_http_request_t *r,
+    ngx_http_member_page_t *pg);
+static ngx_int_t ngx_http_member_feedback_posted(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_feedback_list(ngx_http_request_t *r,
+    ngx_str_t *list, ngx_flag_t admin);
+static ngx_int_t ngx_http_member_feedback_page(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static void ngx_http_member_feedback_answer_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_feedback_found(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_feedback_answered_done(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+
+
+/* the member API's feedback, after its session (ngx_http_member_pages.c) */
+
+ngx_int_t
+ngx_http_member_feedback(ngx_http_request_t *r)
+{
+    ngx_str_t                list;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_page_t  *pg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    pg = ctx->data;
+
+    if (!(pg->status.len == 6
+          && ngx_strncmp(pg->status.data, "active", 6) == 0))
+    {
+        return ngx_http_member_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                     "feedback is for members with a card");
+    }
+
+    if (r->method == NGX_HTTP_POST) {
+        return ngx_http_member_feedback_post(r, pg);
+    }
+
+    list.data = ngx_pnalloc(r->pool, sizeof("{b}:feedback:m:") - 1
+                                     + NGX_INT64_LEN);
+    if (list.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    list.len = ngx_sprintf(list.data, "{b}:feedback:m:%uL", pg->id)
+               - list.data;
+
+    return ngx_http_member_feedback_list(r, &list, 0);
+}
+
+
+/* 1 to max characters of UTF-8 (jansson checked it), not only blanks */
+
+static ngx_int_t
+ngx_http_member_feedback_text(json_t *json, const char *name, size_t max,
+    ngx_str_t *text)
+{
+    size_t      i, chars;
+    ngx_uint_t  blank;
+
+    if (ngx_http_member_json_str(json, name, 4 * max, 0, text, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    chars = 0;
+    blank = 1;
+
+    for (i = 0; i < text->len; i++) {
+        if ((text->data[i] & 0xc0) != 0x80) {
+            chars++;
+        }
+
+        if (text->data[i] != ' ' && text->data[i] != '\t'
+            && text->data[i] != '\r' && text->data[i] != '\n')
+        {
+            blank = 0;
+        }
+    }
+
+    return (chars <= max && !blank) ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_member_feedback_aad(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *fid, const char *what, ngx_str_t *aad)
+{
+    ngx_str_t  field;
+
+    field.data = ngx_pnalloc(r->pool, sizeof("feedback::answer") + fid->len);
+    if (field.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    field.len = ngx_sprintf(field.data, "feedback:%V%s", fid, what)
+                - field.data;
+
+    return ngx_http_member_pii_aad(r->pool, id, &field, aad);
+}
+
+
+static ngx_int_t
+ngx_http_member_feedback_post(ngx_http_request_t *r,
+    ngx_http_member_page_t *pg)
+{
+    u_char                  rnd[4], *p;
+    char                   *dump;
+    json_t                 *json, *record;
+    ngx_int_t               rc, rating;
+    ngx_str_t               text, order, fid, aad, sealed, keys[5], args[4];
+    ngx_time_t             *tp;
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    json = ctx->json;
+
+    if (!json_is_object(json)) {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "the body must be a JSON object");
+    }
+
+    if (ngx_http_member_feedback_text(json, "text",
+                                      NGX_HTTP_MEMBER_FEEDBACK_TEXT, &text)
+        != NGX_OK)
+    {
+        return ngx_http_member_bad_field(r, "text");
+    }
+
+    if (ngx_http_member_json_int(json, "rating", 1, 5, &rating, 1) != NGX_OK)
+    {
+        return ngx_http_member_bad_field(r, "rating");
+    }
+
+    rc = ngx_http_member_json_str(json, "order_id", 64, 1, &order, 0);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_member_bad_field(r, "order_id");
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_null(&order);
+    }
+
+    /* "<ms><random>": ids sort by time in the lists */
+    fid.data = ngx_pnalloc(r->pool, NGX_HTTP_MEMBER_FEEDBACK_ID_LEN);
+    if (fid.data == NULL || RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tp = ngx_timeofday();
+    p = ngx_sprintf(fid.data, "%013uL",
+                    (uint64_t) tp->sec * 1000 + tp->msec);
+    p = ngx_hex_dump(p, rnd, sizeof(rnd));
+    fid.len = p - fid.data;
+
+    if (ngx_http_member_feedback_aad(r, pg->id, &fid, "", &aad) != NGX_OK
+        || ngx_http_member_pii_seal(r, &aad, &text, &sealed) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    record = json_pack("{s:s%,s:I,s:s%,s:I,s:s%,s:s%,s:s,s:I}",
+                       "feedback_id", fid.data, fid.len,
+                       "member_id", (json_int_t) pg->id,
+                       "card_no", pg->card_no.data, pg->card_no.len,
+                       "rating", (json_int_t) rating,
+                       "order_id", order.len ? (char *) order.data : "",
+                       order.len,
+                       "text", sealed.data, sealed.len,
+                       "status", "open",
+                       "created_at", (json_int_t) tp->sec);
+
+    if (record && order.len == 0) {
+        json_object_set_new(record, "order_id", json_null());
+    }
+
+    dump = record ? json_dumps(record, JSON_COMPACT) : NULL;
+    json_decref(record);
+
+    if (dump == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[1].len = ngx_strlen(dump);
+    args[1].data = ngx_pnalloc(r->pool, args[1].len);
+
+    if (args[1].data == NULL) {
+        free(dump);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(args[1].data, dump, args[1].len);
+    free(dump);
+
+    p = ngx_pnalloc(r->pool, 2 * (sizeof("{b}:feedback:quota:")
+                                  + NGX_INT64_LEN));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[0] = ngx_http_member_feedback_key;
+    keys[1] = ngx_http_member_feedback_all;
+    keys[2] = ngx_http_member_feedback_open;
+
+    keys[3].data = p;
+    p = ngx_sprintf(p, "{b}:feedback:m:%uL", pg->id);
+    keys[3].len = p - keys[3].data;
+
+    keys[4].data = p;
+    p = ngx_sprintf(p, "{b}:feedback:quota:%uL", pg->id);
+    keys[4].len = p - keys[4].data;
+
+    args[0] = fid;
+    args[2] = ngx_http_member_feedback_limit;
+    args[3] = ngx_http_member_feedback_window;
+
+    return ngx_http_member_redis_script(r,
+                                        NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_POST,
+                                        ngx_http_member_feedback_posted,
+                                        5, 4, keys, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_feedback_posted(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    u_char  *p, *last;
+
+    if (ngx_http_member_redis_is_error(reply, "RATE_LIMITED")) {
+        return ngx_http_member_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                     "rate_limited",
+                                     "that is enough feedback for today");
+    }
+
+    if (reply->type != REDIS_REPLY_STRING
+        || reply->len != NGX_HTTP_MEMBER_FEEDBACK_ID_LEN)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"feedback_id\":\"\"}") + reply->len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_sprintf(p, "{\"feedback_id\":\"%*s\"}", (size_t) reply->len,
+                       reply->str);
+
+    return ngx_http_member_send_raw(r, NGX_HTTP_CREATED, NULL, p, last - p);
+}
+
+
+static ngx_int_t
+ngx_http_member_feedback_id_valid(ngx_str_t *id)
+{
+    size_t  i;
+    u_char  c;
+
+    if (id->len != NGX_HTTP_MEMBER_FEEDBACK_ID_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        c = id->data[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* a page of a list, newest first: ?limit=&before=<feedback id> */
+
+static ngx_int_t
+ngx_http_member_feedback_list(ngx_http_request_t *r, ngx_str_t *list,
+    ngx_flag_t admin)
+{
+    u_char                      *p;
+    ngx_str_t                    keys[2], args[2], before;
+    ngx_http_member_ctx_t       *ctx;
+    ngx_http_member_feedback_t  *fb;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    fb = ngx_pcalloc(r->pool, sizeof(ngx_http_member_feedback_t));
+    if (fb == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    fb->admin = admin;
+
+    if (ngx_http_arg(r, (u_char *) "before", 6, &before) != NGX_OK) {
+        ngx_str_null(&before);
+    }
+
+    if (ngx_http_member_arg_uint(r, "limit", 5, NGX_HTTP_MEMBER_PAGE_DEFAULT,
+                                 NGX_HTTP_MEMBER_PAGE_MAX, &fb->limit)
+        != NGX_OK
+        || (before.data && !ngx_http_member_feedback_id_valid(&before)))
+    {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "limit must be 1 to 100 and before a "
+                                     "feedback id");
+    }
+
+    p = ngx_pnalloc(r->pool, 1 + before.len + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (before.len) {
+        args[0].data = p;
+        *p++ = '(';                     /* exclusive */
+        p = ngx_cpymem(p, before.data, before.len);
+        args[0].len = p - args[0].data;
+
+    } else {
+        ngx_str_set(&args[0], "+");
+    }
+
+    args[1].data = p;
+    args[1].len = ngx_sprintf(p, "%ui", fb->limit + 1) - p;
+
+    keys[0] = *list;
+    keys[1] = ngx_http_member_feedback_key;
+
+    ctx->step = (ngx_uint_t) 0;
+    ctx->data = fb;
+
+    return ngx_http_member_redis_script(r,
+                                        NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_LIST,
+                                        ngx_http_member_feedback_page,
+                                        2, 2, keys, args);
+}
+
+
+/* a sealed field of a record, opened: null when it does not open */
+
+static json_t *
+ngx_http_member_feedback_opened(ngx_http_request_t *r, json_t *record,
+    const char *name, uint64_t id, ngx_str_t *fid, const char *what)
+{
+    json_t     *v;
+    ngx_int_t   rc;
+    ngx_str_t   sealed, aad, plain;
+
+    v = json_object_get(record, name);
+
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        return json_null();
+    }
+
+    sealed.data = (u_char *) json_string_value(v);
+    sealed.len = json_string_length(v);
+
+    if (ngx_http_member_feedback_aad(r, id, fid, what, &aad) != NGX_OK) {
+        return NULL;
+    }
+
+    rc = ngx_http_member_pii_open(r, &aad, &sealed, &plain);
+
+    if (rc == NGX_ERROR) {
+        return NULL;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "member: feedback %V of member %uL does not open",
+                      fid, id);
+        return json_null();
+    }
+
+    return json_stringn((char *) plain.data, plain.len);
+}
+
+
+static json_t *
+ngx_http_member_feedback_item(ngx_http_request_t *r, redisReply *e,
+    ngx_flag_t admin)
+{
+    json_t        *record, *text, *answer;
+    uint64_t       id;
+    ngx_str_t      fid;
+    json_error_t   err;
+
+    if (e->type != REDIS_REPLY_STRING) {
+        return json_null();             /* listed, its record gone */
+    }
+
+    record = json_loadb(e->str, e->len, 0, &err);
+    if (record == NULL) {
+        return json_null();
+    }
+
+    fid.data = (u_char *) json_string_value(json_object_get(record,
+                                                            "feedback_id"));
+    fid.len = fid.data ? ngx_strlen(fid.data) : 0;
+    id = json_integer_value(json_object_get(record, "member_id"));
+
+    text = ngx_http_member_feedback_opened(r, record, "text", id, &fid, "");
+    answer = ngx_http_member_feedback_opened(r, record, "answer", id, &fid,
+                                             ":answer");
+
+    if (text == NULL || answer == NULL) {
+        json_decref(text);
+        json_decref(answer);
+        json_decref(record);
+        return NULL;
+    }
+
+    json_object_set_new(record, "text", text);
+    json_object_set_new(record, "answer", answer);
+
+    if (!json_object_get(record, "answered_at")) {
+        json_object_set_new(record, "answered_at", json_null());
+    }
+
+    if (admin) {
+        json_object_set_new(record, "member_id",
+                            json_sprintf("%" JSON_INTEGER_FORMAT,
+                                         (json_int_t) id));
+
+    } else {
+        /* the member knows who they are; who answered is the brand's */
+        json_object_del(record, "member_id");
+        json_object_del(record, "card_no");
+        json_object_del(record, "answered_by");
+    }
+
+    return record;
+}
+
+
+static ngx_int_t
+ngx_http_member_feedback_page(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t                       i;
+    json_t                      *items, *item, *next;
+    ngx_http_member_ctx_t       *ctx;
+    ngx_http_member_feedback_t  *fb;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    fb = ctx->data;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    items = json_array();
+    if (items == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    next = json_null();
+
+    for (i = 0; i < reply->elements && i < fb->limit; i++) {
+        item = ngx_http_member_feedback_item(r, reply->element[i],
+                                             fb->admin);
+        if (item == NULL) {
+            json_decref(items);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (json_is_null(item)) {
+            continue;
+        }
+
+        if (i + 1 == fb->limit && reply->elements > fb->limit) {
+            json_decref(next);
+            next = json_incref(json_object_get(item, "feedback_id"));
+        }
+
+        json_array_append_new(items, item);
+    }
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK,
+                                     json_pack("{s:o,s:o}", "items", items,
+                                               "next", next));
+}
+
+
+/* the admin API's feedback; NGX_DECLINED for other routes */
+
+ngx_int_t
+ngx_http_member_feedback_admin(ngx_http_request_t *r, ngx_str_t *route)
+{
+    ngx_str_t                    status, fid;
+    ngx_http_member_ctx_t       *ctx;
+    ngx_http_member_feedback_t  *fb;
+
+    if (route->len < 8 || ngx_strncmp(route->data, "feedback", 8) != 0
+        || (route->len > 8 && route->data[8] != '/'))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (route->len <= 9) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        if (ngx_http_arg(r, (u_char *) "status", 6, &status) != NGX_OK) {
+            return ngx_http_member_feedback_list(r,
+                                          &ngx_http_member_feedback_all, 1);
+        }
+
+        if (status.len == 4 && ngx_strncmp(status.data, "open", 4) == 0) {
+            return ngx_http_member_feedback_list(r,
+                                          &ngx_http_member_feedback_open, 1);
+        }
+
+        if (status.len == 8 && ngx_strncmp(status.data, "answered", 8) == 0) {
+            return ngx_http_member_feedback_list(r,
+                                      &ngx_http_member_feedback_answered, 1);
+        }
+
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "status is open or answered");
+    }
+
+    /* feedback/<id>/answer */
+    fid.data = route->data + 9;
+    fid.len = NGX_HTTP_MEMBER_FEEDBACK_ID_LEN;
+
+    if (route->len != 9 + NGX_HTTP_MEMBER_FEEDBACK_ID_LEN + 7
+        || !ngx_http_member_feedback_id_valid(&fid)
+        || ngx_strncmp(route->data + route->len - 7, "/answer", 7) != 0)
+    {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such resource");
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_member_method_not_allowed(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    fb = ngx_pcalloc(r->pool, sizeof(ngx_http_member_feedback_t));
+    if (fb == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    fb->id = fid;
+    ctx->data = fb;
+
+    return ngx_http_member_read_json(r, ngx_http_member_feedback_answer_body);
+}
+
+
+static void
+ngx_http_member_feedback_answer_body(ngx_http_request_t *r)
+{
+    json_t                      *json;
+    ngx_int_t                    rc;
+    ngx_http_member_ctx_t       *ctx;
+    ngx_http_member_feedback_t  *fb;
+
+    json = ngx_http_member_body_json(r, &rc);
+    if (json == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    fb = ctx->data;
+
+    if (ngx_http_member_feedback_text(json, "answer",
+                                      NGX_HTTP_MEMBER_FEEDBACK_ANSWER,
+                                      &fb->answer)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "answer"));
+        return;
+    }
+
+    /* the record first: the answer is sealed for its member */
+    ngx_http_finalize_request(r,
+        ngx_http_member_redis_command(r, ngx_http_member_feedback_found, 3,
+                                      &ngx_http_member_feedback_hget,
+                                      &ngx_http_member_feedback_key,
+                                      &fb->id));
+}
+
+
+static ngx_int_t
+ngx_http_member_feedback_found(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    u_char                      *p;
+    json_t                      *record;
+    uint64_t                     id;
+    ngx_str_t                    aad, keys[3], args[4];
+    json_error_t                 err;
+    ngx_http_member_ctx_t       *ctx;
+    ngx_http_member_feedback_t  *fb;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    fb = ctx->data;
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such feedback");
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    record = json_loadb(reply->str, reply->len, 0, &err);
+    id = record ? json_integer_value(json_object_get(record, "member_id"))
+                : 0;
+    json_decref(record);
+
+    if (id == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "member: feedback %V has a bad record", &fb->id);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_member_feedback_aad(r, id, &fb->id, ":answer", &aad)
+        != NGX_OK
+        || ngx_http_member_pii_seal(r, &aad, &fb->answer, &args[1]) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0] = fb->id;
+    args[2].data = p;
+    args[2].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    ngx_http_member_admin_actor(r, &args[3]);
+
+    keys[0] = ngx_http_member_feedback_key;
+    keys[1] = ngx_http_member_feedback_open;
+    keys[2] = ngx_http_member_feedback_answered;
+
+    return ngx_http_member_redis_script(r,
+                                        NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_ANSWER,
+                                        ngx_http_member_feedback_answered_done,
+                                        3, 4, keys, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_feedback_answered_done(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    json_t                      *answer;
+    ngx_http_member_ctx_t       *ctx;
+    ngx_http_member_feedback_t  *fb;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    fb = ctx->data;
+
+    if (ngx_http_member_redis_is_error(reply, "NOT_FOUND")) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such feedback");
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    ngx_http_member_audit_set(r,
+                              json_pack("{s:s%}", "status", reply->str,
+                                        (size_t) reply->len),
+                              json_pack("{s:s}", "status", "answered"));
+
+    answer = json_pack("{s:s%,s:s}", "feedback_id", fb->id.data, fb->id.len,
+                       "status", "answered");
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+}
