@@ -38,11 +38,15 @@ static ngx_str_t  ngx_http_member_feedback_answered =
 static ngx_str_t  ngx_http_member_feedback_hget = ngx_string("HGET");
 
 
+#define NGX_HTTP_MEMBER_FEEDBACK_EXPORT   "100000"
+
+
 typedef struct {
     ngx_str_t                   id;
     ngx_str_t                   answer;
     ngx_uint_t                  limit;
     ngx_flag_t                  admin;
+    json_t                     *export;     /* GET export's answer */
 } ngx_http_member_feedback_t;
 
 
@@ -58,6 +62,11 @@ static void ngx_http_member_feedback_answer_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_feedback_found(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_feedback_answered_done(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_feedback_member_keys(ngx_http_request_t *r,
+    uint64_t id, ngx_str_t *mine, ngx_str_t *quota);
+static void ngx_http_member_feedback_export_cleanup(void *data);
+static ngx_int_t ngx_http_member_feedback_exported(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 
 
@@ -728,4 +737,146 @@ ngx_http_member_feedback_answered_done(ngx_http_request_t *r,
                        "status", "answered");
 
     return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+}
+
+
+static ngx_int_t
+ngx_http_member_feedback_member_keys(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *mine, ngx_str_t *quota)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, 2 * (sizeof("{b}:feedback:quota:")
+                                  + NGX_INT64_LEN));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    mine->data = p;
+    p = ngx_sprintf(p, "{b}:feedback:m:%uL", id);
+    mine->len = p - mine->data;
+
+    quota->data = p;
+    p = ngx_sprintf(p, "{b}:feedback:quota:%uL", id);
+    quota->len = p - quota->data;
+
+    return NGX_OK;
+}
+
+
+/* DELETE profile (ngx_http_member_profile.c): the member's feedback goes */
+
+ngx_int_t
+ngx_http_member_feedback_erase(ngx_http_request_t *r, uint64_t id,
+    ngx_http_member_call_pt done)
+{
+    ngx_str_t  keys[6];
+
+    keys[0] = ngx_http_member_feedback_key;
+    keys[1] = ngx_http_member_feedback_all;
+    keys[2] = ngx_http_member_feedback_open;
+    keys[3] = ngx_http_member_feedback_answered;
+
+    if (ngx_http_member_feedback_member_keys(r, id, &keys[4], &keys[5])
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_member_redis_script(r,
+                                        NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_ERASE,
+                                        done, 6, 0, keys, NULL);
+}
+
+
+/* GET export (ngx_http_member_profile.c): out gains the member's feedback */
+
+ngx_int_t
+ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
+    json_t *out)
+{
+    ngx_str_t                    keys[2], quota, args[2];
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_member_ctx_t       *ctx;
+    ngx_http_member_feedback_t  *fb;
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_member_feedback_t));
+    if (cln == NULL) {
+        json_decref(out);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    fb = cln->data;
+    ngx_memzero(fb, sizeof(ngx_http_member_feedback_t));
+    fb->export = out;
+    cln->handler = ngx_http_member_feedback_export_cleanup;
+
+    if (ngx_http_member_feedback_member_keys(r, id, &keys[0], &quota)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[1] = ngx_http_member_feedback_key;
+    ngx_str_set(&args[0], "+");
+    ngx_str_set(&args[1], NGX_HTTP_MEMBER_FEEDBACK_EXPORT);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    ctx->call.data = fb;
+
+    return ngx_http_member_redis_script(r,
+                                        NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_LIST,
+                                        ngx_http_member_feedback_exported,
+                                        2, 2, keys, args);
+}
+
+
+static void
+ngx_http_member_feedback_export_cleanup(void *data)
+{
+    ngx_http_member_feedback_t  *fb = data;
+
+    json_decref(fb->export);
+}
+
+
+static ngx_int_t
+ngx_http_member_feedback_exported(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t                       i;
+    json_t                      *items, *item, *out;
+    ngx_http_member_feedback_t  *fb;
+
+    fb = call->data;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    items = json_array();
+    if (items == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        item = ngx_http_member_feedback_item(r, reply->element[i], 0);
+        if (item == NULL) {
+            json_decref(items);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (json_is_null(item)) {
+            continue;
+        }
+
+        json_array_append_new(items, item);
+    }
+
+    out = fb->export;
+    fb->export = NULL;
+
+    json_object_set_new(out, "feedback", items);
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, out);
 }

@@ -257,6 +257,10 @@ void ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_member_feedback(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_feedback_admin(ngx_http_request_t *r,
     ngx_str_t *route);
+ngx_int_t ngx_http_member_feedback_erase(ngx_http_request_t *r, uint64_t id,
+    ngx_http_member_call_pt done);
+ngx_int_t ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
+    json_t *out);
 
 /* ngx_http_member_ledger.c */
 ngx_int_t ngx_http_member_ledger_init_process(ngx_cycle_t *cycle,

@@ -6,7 +6,7 @@
  *   PUT profile      name, birthday, gender, address
  *   DELETE profile   personal data erased, indexes removed; the ledger
  *                    stays under the member id, which names nobody then
- *   GET export       everything stored about them, as JSON
+ *   GET export       everything stored about them, as JSON (feedback too)
  */
 
 
@@ -360,6 +360,13 @@ ngx_http_member_profile_unindex(ngx_http_request_t *r,
         }
     }
 
+    /* the member's feedback too: ngx_http_member_feedback.c */
+    if (er->next == 2) {
+        er->next++;
+        return ngx_http_member_feedback_erase(r, pg->id,
+                                              ngx_http_member_profile_unindex);
+    }
+
     return ngx_http_member_send_raw(r, NGX_HTTP_OK, NULL,
                                     (u_char *) "{\"status\":\"deleted\"}",
                                     sizeof("{\"status\":\"deleted\"}") - 1);
@@ -428,7 +435,8 @@ ngx_http_member_export_read(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_member_send_json(r, NGX_HTTP_OK, out);
+    /* and the member's feedback: ngx_http_member_feedback.c */
+    return ngx_http_member_feedback_export(r, pg->id, out);
 }
 
 

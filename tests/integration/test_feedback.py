@@ -270,3 +270,27 @@ def test_admin_feedback_bad_paths(env):
     assert env.admin("GET", "feedback", token=ADMIN_TOKEN + "x").status == 401
     env.rcli("DEL", "{b}:admin:fail:127.0.0.1")
     assert digest(env) == before
+
+
+def test_export_has_the_feedback_and_delete_erases_it(env):
+    mid, _, token = member_token(env)
+    auth = {"Authorization": "Bearer " + token}
+    fid = post(env, token, {"text": "我家住在春风路", "rating": 3}).json["feedback_id"]
+    assert env.admin("POST", f"feedback/{fid}/answer", {"answer": "已记录"}).status == 200
+    _, _, other = member_token(env)
+    kept = post(env, other, {"text": "someone else's", "rating": 4}).json["feedback_id"]
+
+    r = env.request("GET", "/api/export", headers=auth)
+    assert r.status == 200, r
+    assert [(f["feedback_id"], f["text"], f["answer"]) for f in r.json["feedback"]] == \
+        [(fid, "我家住在春风路", "已记录")]
+
+    r = env.request("DELETE", "/api/profile", headers=auth)
+    assert r.status == 200, r
+    assert env.rcli("HGET", "{b}:feedback", fid) == ""
+    for key in ["{b}:feedback:all", "{b}:feedback:answered"]:
+        assert env.rcli("ZSCORE", key, fid) == "", key
+    listed = [f["feedback_id"] for f in env.admin("GET", "feedback?limit=100").json["items"]]
+    assert fid not in listed and kept in listed
+    assert env.rcli("EXISTS", "{b}:feedback:m:" + mid) == "0"
+    assert json.loads(env.rcli("HGET", "{b}:feedback", kept))["feedback_id"] == kept
