@@ -6,6 +6,7 @@
  *   GET    keys                            the keys, never the keys
  *   DELETE keys/<key id>                   revoked at once
  *   GET    audit?actor=&target=&limit=&before=   newest first
+ *   GET    whoami                          the caller's role and stores
  *
  * The bootstrap member_admin_token may do everything.  An admin key
  * "mk_<key id>.<secret>" has a role; ngx_http_member_grants says what
@@ -101,6 +102,7 @@ static ngx_int_t ngx_http_member_keys_list(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_keys_revoked(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_whoami(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_audit_page(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_audit_paged(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
@@ -127,6 +129,11 @@ static ngx_http_member_grant_t  ngx_http_member_grants[] = {
 
     /* admin keys: the bootstrap token only */
     { NGX_HTTP_MEMBER_ANY, ngx_string("keys/**"), 0 },
+
+    /* what the console may show */
+    { NGX_HTTP_MEMBER_READ, ngx_string("whoami"),
+      NGX_HTTP_MEMBER_ROLE_STORE|NGX_HTTP_MEMBER_ROLE_READONLY
+      |NGX_HTTP_MEMBER_ROLE_HQ },
 
     /* the desk of a store: find the member in front of it */
     { NGX_HTTP_MEMBER_READ, ngx_string("members"),
@@ -634,6 +641,14 @@ ngx_http_member_admin_auth_route(ngx_http_request_t *r, ngx_str_t *route)
 {
     ngx_str_t  key_id;
 
+    if (route->len == 6 && ngx_strncmp(route->data, "whoami", 6) == 0) {
+        if (!(r->method & NGX_HTTP_MEMBER_READ)) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_whoami(r);
+    }
+
     if (route->len == 5 && ngx_strncmp(route->data, "audit", 5) == 0) {
         if (!(r->method & NGX_HTTP_MEMBER_READ)) {
             return ngx_http_member_method_not_allowed(r);
@@ -681,6 +696,34 @@ ngx_http_member_admin_auth_route(ngx_http_request_t *r, ngx_str_t *route)
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_ADMIN_REVOKE,
                                         ngx_http_member_keys_revoked, 1, 1,
                                         &ngx_http_member_keys_key, &key_id);
+}
+
+
+static ngx_int_t
+ngx_http_member_whoami(ngx_http_request_t *r)
+{
+    json_t                        *answer, *stores;
+    ngx_uint_t                     i;
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_admin_auth_t  *aa;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    aa = ctx->admin;
+
+    stores = aa->nstores ? json_array() : json_null();
+
+    for (i = 0; stores && i < aa->nstores; i++) {
+        json_array_append_new(stores,
+                              json_stringn((char *) aa->stores[i].data,
+                                           aa->stores[i].len));
+    }
+
+    answer = json_pack("{s:s%,s:s%,s:o?}",
+                       "actor", aa->actor.data, aa->actor.len,
+                       "role", aa->role.data, aa->role.len,
+                       "stores", stores);
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
 }
 
 

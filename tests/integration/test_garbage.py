@@ -20,7 +20,7 @@ BODIES = [b"", b"{", b"[]", b"null", b"0", b'"x"', b"{}", b'{"a":1,"a":2}',
 ADMIN = ["members", "members/1", "members/lookup", "members/1/recharge",
          "members/1/transactions", "members/1/level", "members/1/points",
          "stores", "rules", "clock", "members?openid=%00", "members?card_no=%ff",
-         "keys", "keys/0123456789abcdef", "audit", "audit?actor=%00&target=%ff",
+         "keys", "keys/0123456789abcdef", "audit", "audit?actor=%00&target=%ff", "whoami",
          "feedback", "feedback?status=%00", "feedback/0000000000000000000aa/answer"]
 API = ["card", "balance", "points", "transactions?before=%00", "code", "code.png",
        "code.svg", "jssdk?url=%00", "card-ext?card_id=", "register", "profile",
