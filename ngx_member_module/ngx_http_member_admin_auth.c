@@ -114,6 +114,8 @@ static void ngx_http_member_diff_points(json_t *answer, json_t **before,
     json_t **after);
 static void ngx_http_member_diff_recharge(json_t *answer, json_t **before,
     json_t **after);
+static void ngx_http_member_diff_recharge_refund(json_t *answer,
+    json_t **before, json_t **after);
 static void ngx_http_member_diff_rules(json_t *answer, json_t **before,
     json_t **after);
 
@@ -173,6 +175,8 @@ static ngx_http_member_audit_diff_t  ngx_http_member_audit_diffs[] = {
     { ngx_string("members/*/level"), ngx_http_member_diff_level },
     { ngx_string("members/*/points"), ngx_http_member_diff_points },
     { ngx_string("members/*/recharge"), ngx_http_member_diff_recharge },
+    { ngx_string("members/*/recharge/refund"),
+      ngx_http_member_diff_recharge_refund },
     { ngx_string("rules"), ngx_http_member_diff_rules },
     { ngx_null_string, NULL }
 };
@@ -730,12 +734,12 @@ ngx_http_member_whoami(ngx_http_request_t *r)
 static void
 ngx_http_member_keys_create_body(ngx_http_request_t *r)
 {
-    u_char                  rnd[8], raw[32], hash[SHA256_DIGEST_LENGTH];
-    u_char                 *p;
-    char                   *dump;
-    size_t                  i;
-    json_t                 *json, *stores, *v, *record, *answer;
-    ngx_int_t               rc;
+    u_char                         rnd[8], raw[32];
+    u_char                         hash[SHA256_DIGEST_LENGTH], *p;
+    char                          *dump;
+    size_t                         i;
+    json_t                        *json, *stores, *v, *record, *answer;
+    ngx_int_t                      rc;
     ngx_str_t                      name, role, args[3], src, dst, *rn;
     ngx_http_member_ctx_t         *ctx;
     ngx_http_member_admin_auth_t  *aa;
@@ -1241,6 +1245,22 @@ ngx_http_member_diff_recharge(json_t *answer, json_t **before, json_t **after)
     *before = json_pack("{s:I}", "balance_fen", balance - amount - bonus);
     *after = json_pack("{s:I,s:I,s:I}", "balance_fen", balance,
                        "amount_fen", amount, "bonus_fen", bonus);
+}
+
+
+static void
+ngx_http_member_diff_recharge_refund(json_t *answer, json_t **before,
+    json_t **after)
+{
+    json_int_t  balance, refunded, bonus;
+
+    balance = json_integer_value(json_object_get(answer, "balance_fen"));
+    refunded = json_integer_value(json_object_get(answer, "refunded_fen"));
+    bonus = json_integer_value(json_object_get(answer, "bonus_fen"));
+
+    *before = json_pack("{s:I}", "balance_fen", balance + refunded + bonus);
+    *after = json_pack("{s:I,s:I,s:I}", "balance_fen", balance,
+                       "refunded_fen", refunded, "bonus_fen", bonus);
 }
 
 
