@@ -327,35 +327,6 @@ unauthorized:
 }
 
 
-/* an integer field of a reply, as JSON: nil is 0, anything else refused */
-
-static ngx_int_t
-ngx_http_member_api_number(redisReply *e, ngx_str_t *out)
-{
-    size_t  i;
-
-    if (e->type == REDIS_REPLY_NIL) {
-        ngx_str_set(out, "0");
-        return NGX_OK;
-    }
-
-    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 19) {
-        return NGX_ERROR;
-    }
-
-    for (i = (e->str[0] == '-'); i < e->len; i++) {
-        if (e->str[i] < '0' || e->str[i] > '9') {
-            return NGX_ERROR;
-        }
-    }
-
-    out->data = (u_char *) e->str;
-    out->len = e->len;
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
     redisReply *reply)
@@ -413,8 +384,9 @@ ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
                                            ctx->step - NGX_HTTP_MEMBER_API_CODE);
     }
 
-    if (ngx_http_member_api_number(reply->element[3], &points) != NGX_OK
-        || ngx_http_member_api_number(reply->element[4], &balance) != NGX_OK)
+    if (ngx_http_member_reply_number(reply->element[3], &points) != NGX_OK
+        || ngx_http_member_reply_number(reply->element[4], &balance)
+           != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "member: member %uL has a malformed number",

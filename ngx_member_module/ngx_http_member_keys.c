@@ -373,14 +373,25 @@ ngx_http_member_mask_name(ngx_pool_t *pool, ngx_str_t *name, ngx_str_t *out)
     size_t     n;
     uint32_t   c;
 
-    p = name->data;
-    c = ngx_utf8_decode(&p, name->len);
-
-    if (c > 0x10ffff) {
+    if (name->len == 0) {
         return NGX_ERROR;
     }
 
-    n = p - name->data;
+    /* ngx_utf8_decode() takes only the lead byte of a multibyte sequence */
+
+    if (name->data[0] < 0x80) {
+        n = 1;
+
+    } else {
+        p = name->data;
+        c = ngx_utf8_decode(&p, name->len);
+
+        if (c > 0x10ffff) {
+            return NGX_ERROR;
+        }
+
+        n = p - name->data;
+    }
 
     out->data = ngx_pnalloc(pool, n + 1);
     if (out->data == NULL) {
@@ -496,6 +507,55 @@ ngx_http_member_pii_record(ngx_http_request_t *r, uint64_t id, json_t *record)
                             json_stringn((char *) plain.data, plain.len));
         OPENSSL_cleanse(plain.data, plain.len);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Random bytes for tokens and tickets, drawn from OpenSSL's DRBG a few
+ * kilobytes at a time: one RAND_bytes() per ticket cost the till's hot
+ * path about 2 us of locking and DRBG bookkeeping.  The pool belongs to
+ * the process that filled it, so a fork never hands two workers the
+ * same bytes, and what was handed out is wiped from it.
+ */
+
+#define NGX_HTTP_MEMBER_RANDOM_POOL  4096
+
+static u_char      ngx_http_member_random_pool[NGX_HTTP_MEMBER_RANDOM_POOL];
+static size_t      ngx_http_member_random_left;
+static ngx_pid_t   ngx_http_member_random_pid;
+
+
+ngx_int_t
+ngx_http_member_random(u_char *buf, size_t len)
+{
+    u_char  *p;
+
+    if (len > NGX_HTTP_MEMBER_RANDOM_POOL / 4) {
+        return RAND_bytes(buf, (int) len) == 1 ? NGX_OK : NGX_ERROR;
+    }
+
+    if (ngx_http_member_random_pid != ngx_pid
+        || ngx_http_member_random_left < len)
+    {
+        if (RAND_bytes(ngx_http_member_random_pool,
+                       NGX_HTTP_MEMBER_RANDOM_POOL)
+            != 1)
+        {
+            ngx_http_member_random_left = 0;
+            return NGX_ERROR;
+        }
+
+        ngx_http_member_random_pid = ngx_pid;
+        ngx_http_member_random_left = NGX_HTTP_MEMBER_RANDOM_POOL;
+    }
+
+    ngx_http_member_random_left -= len;
+    p = ngx_http_member_random_pool + ngx_http_member_random_left;
+
+    ngx_memcpy(buf, p, len);
+    OPENSSL_cleanse(p, len);
 
     return NGX_OK;
 }

@@ -9,7 +9,6 @@
  */
 
 
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "ngx_http_member_module.h"
@@ -218,7 +217,7 @@ ngx_http_member_session_create(ngx_http_request_t *r, uint64_t id,
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (ngx_http_member_random(rnd, sizeof(rnd)) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "member: RAND_bytes() failed");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -633,6 +633,10 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NULL);
     ngx_conf_merge_sec_value(conf->wechat_window, prev->wechat_window, 300);
     ngx_conf_merge_str_value(conf->admin_token, prev->admin_token, "");
+    if (conf->code_secret.data == NULL) {
+        conf->coder = prev->coder;
+    }
+
     ngx_conf_merge_str_value(conf->code_secret, prev->code_secret, "");
     ngx_conf_merge_sec_value(conf->code_period, prev->code_period, 30);
     ngx_conf_merge_uint_value(conf->scan_store_limit, prev->scan_store_limit,
@@ -647,6 +651,13 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"member_code_secret\" needs at least 16 "
                            "characters");
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->code_secret.len && conf->coder == NULL) {
+        conf->coder = ngx_http_member_code_coder(cf, &conf->code_secret);
+        if (conf->coder == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->redis && conf->redis->connect_timeout < conf->redis_timeout) {

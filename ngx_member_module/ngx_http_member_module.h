@@ -18,6 +18,7 @@
 #include <hiredis/async.h>
 
 #include "ngx_http_member_scripts.h"
+#include "member_qrcode.h"
 
 
 /* handler families, also the "handler" label of the metrics */
@@ -43,6 +44,10 @@ typedef enum {
 #define NGX_HTTP_MEMBER_PAGE_MAX        100
 #define NGX_HTTP_MEMBER_TICKET_TTL      300
 #define NGX_HTTP_MEMBER_NONCE_TTL       900
+
+/* a numeric constant as a string literal, for ngx_str_set() */
+#define ngx_http_member_literal_(n)     #n
+#define ngx_http_member_literal(n)      ngx_http_member_literal_(n)
 #define NGX_HTTP_MEMBER_SIGNATURE_WINDOW  300
 #define NGX_HTTP_MEMBER_ORDER_TTL       (400 * 24 * 3600)
 
@@ -104,6 +109,13 @@ struct ngx_http_member_redis_s {
 };
 
 
+/* one command of a MULTI ... EXEC */
+typedef struct {
+    int                         argc;
+    ngx_str_t                  *argv;
+} ngx_http_member_argv_t;
+
+
 typedef ngx_int_t (*ngx_http_member_call_pt)(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 typedef ngx_int_t (*ngx_http_member_id_pt)(ngx_http_request_t *r,
@@ -131,6 +143,8 @@ struct ngx_http_member_call_s {
     int                         argc;
     const char                **argv;
     size_t                     *argvlen;
+    ngx_uint_t                  ncmds;      /* > 0: MULTI of ncmds commands */
+    int                        *cmdargc;    /* their argc, argv one after another */
 
     unsigned                    retried:1;  /* NOSCRIPT answered by EVAL */
 };
@@ -177,6 +191,7 @@ typedef struct {
     ngx_array_t                *keys;       /* ngx_http_member_key_t */
 
     ngx_str_t                   code_secret;
+    mqr_coder_t                *coder;      /* keyed with code_secret */
     time_t                      code_period;
     ngx_uint_t                  scan_store_limit;
     ngx_uint_t                  scan_address_limit;
@@ -233,6 +248,9 @@ ngx_int_t ngx_http_member_redis_command(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_redis_script(ngx_http_request_t *r,
     ngx_int_t script, ngx_http_member_call_pt handler, int nkeys,
     int nargs, ngx_str_t *keys, ngx_str_t *args);
+ngx_int_t ngx_http_member_redis_multi(ngx_http_request_t *r,
+    ngx_http_member_call_pt handler, ngx_uint_t ncmds,
+    ngx_http_member_argv_t *cmds);
 void ngx_http_member_redis_abandon(ngx_http_member_call_t *call);
 ngx_int_t ngx_http_member_redis_status(ngx_http_member_redis_t *redis);
 ngx_int_t ngx_http_member_redis_is_error(redisReply *reply, const char *code);
@@ -307,6 +325,7 @@ ngx_int_t ngx_http_member_reply_script_error(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_reply_answer(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 json_t *ngx_http_member_reply_object(redisReply *reply);
+ngx_int_t ngx_http_member_reply_number(redisReply *e, ngx_str_t *out);
 json_t *ngx_http_member_ledger_items(redisReply *reply, size_t limit,
     ngx_str_t *next);
 ngx_int_t ngx_http_member_error_filter_init(ngx_conf_t *cf);
@@ -327,6 +346,7 @@ ngx_int_t ngx_http_member_arg_cursor(ngx_http_request_t *r,
     ngx_str_t *cursor);
 
 /* ngx_http_member_keys.c */
+ngx_int_t ngx_http_member_random(u_char *buf, size_t len);
 char *ngx_http_member_pii_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_member_key_t *ngx_http_member_key_find(ngx_http_request_t *r,
@@ -436,6 +456,7 @@ char *ngx_http_member_oa_aes_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_member_code.c */
+mqr_coder_t *ngx_http_member_code_coder(ngx_conf_t *cf, ngx_str_t *secret);
 ngx_int_t ngx_http_member_code_answer(ngx_http_request_t *r, uint64_t id,
     ngx_uint_t view);
 ngx_int_t ngx_http_member_code_view(ngx_str_t *route);

@@ -173,6 +173,35 @@ ngx_http_member_send_raw(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* an integer field of a reply, as JSON: nil is 0, anything else refused */
+
+ngx_int_t
+ngx_http_member_reply_number(redisReply *e, ngx_str_t *out)
+{
+    size_t  i;
+
+    if (e->type == REDIS_REPLY_NIL) {
+        ngx_str_set(out, "0");
+        return NGX_OK;
+    }
+
+    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 19) {
+        return NGX_ERROR;
+    }
+
+    for (i = (e->str[0] == '-'); i < e->len; i++) {
+        if (e->str[i] < '0' || e->str[i] > '9') {
+            return NGX_ERROR;
+        }
+    }
+
+    out->data = (u_char *) e->str;
+    out->len = e->len;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_member_send_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *value)

@@ -11,18 +11,18 @@
  *   X-Member-Signature: hex(HMAC-SHA256(secret, METHOD "\n" PATH_AND_QUERY
  *       "\n" TIMESTAMP "\n" NONCE "\n" hex(SHA256(body))))
  * The signature is checked before anything is counted or spent; then the
- * nonce is spent and verify is rate limited (scan_gate.lua), then the
- * call runs as one script on the member's keys.
+ * nonce is spent and verify is rate limited (one MULTI on the store's
+ * keys), then the call runs on the member's keys: verify as one MULTI
+ * (the code spent, the ticket made, the card read), the others as one
+ * script.
  */
 
 
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <openssl/evp.h>
 
 #include "ngx_http_member_module.h"
-#include "member_qrcode.h"
 
 
 typedef enum {
@@ -67,6 +67,8 @@ static void ngx_http_member_scan_cache_put(ngx_http_request_t *r,
     ngx_str_t *store_id, u_char *secret);
 static ngx_int_t ngx_http_member_scan_gated(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+static ngx_uint_t ngx_http_member_scan_limited(ngx_http_request_t *r,
+    redisReply *reply);
 static ngx_int_t ngx_http_member_scan_verify(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json);
 static ngx_int_t ngx_http_member_scan_failed(ngx_http_request_t *r,
@@ -75,6 +77,7 @@ static ngx_int_t ngx_http_member_scan_fail_key(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, ngx_str_t *key);
 static ngx_int_t ngx_http_member_scan_verified(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+static ngx_uint_t ngx_http_member_scan_is(redisReply *e, const char *value);
 static ngx_int_t ngx_http_member_scan_purchase(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json);
 static ngx_int_t ngx_http_member_scan_indexed(ngx_http_request_t *r,
@@ -385,7 +388,9 @@ static ngx_int_t
 ngx_http_member_scan_check(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, u_char *secret)
 {
-    ngx_str_t                    keys[4], args[4], s;
+    u_char                      *p;
+    ngx_str_t                    keys[4], s, *a;
+    ngx_http_member_argv_t       cmds[6];
     ngx_http_member_loc_conf_t  *mlcf;
 
     s.data = secret;
@@ -403,46 +408,87 @@ ngx_http_member_scan_check(ngx_http_request_t *r,
     keys[2].len = scan->store_id.len + NGX_TIME_T_LEN + NGX_SOCKADDR_STRLEN
                   + sizeof("{s:}:rla::");
 
-    keys[0].data = ngx_pnalloc(r->pool, keys[0].len + keys[1].len
-                                        + keys[2].len + 4 * NGX_INT_T_LEN);
-    if (keys[0].data == NULL
-        || ngx_http_member_scan_fail_key(r, scan, &keys[3]) != NGX_OK)
-    {
+    p = ngx_pnalloc(r->pool, keys[0].len + keys[1].len + keys[2].len);
+    a = ngx_palloc(r->pool, 20 * sizeof(ngx_str_t));
+
+    if (p == NULL || a == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[1].data = keys[0].data + keys[0].len;
-    keys[2].data = keys[1].data + keys[1].len;
-    args[0].data = keys[2].data + keys[2].len;
+    keys[0].data = p;
+    keys[0].len = ngx_sprintf(p, "{s:%V}:n:%V", &scan->store_id, &scan->nonce)
+                  - p;
 
-    keys[0].len = ngx_sprintf(keys[0].data, "{s:%V}:n:%V", &scan->store_id,
-                              &scan->nonce)
-                  - keys[0].data;
-    keys[1].len = ngx_sprintf(keys[1].data, "{s:%V}:rl:%T", &scan->store_id,
+    /* SET <nonce> 1 NX EX <ttl>: spent, or nil when it was before */
+    ngx_str_set(&a[0], "SET");
+    a[1] = keys[0];
+    ngx_str_set(&a[2], "1");
+    ngx_str_set(&a[3], "NX");
+    ngx_str_set(&a[4], "EX");
+    ngx_str_set(&a[5], ngx_http_member_literal(NGX_HTTP_MEMBER_NONCE_TTL));
+
+    cmds[0].argc = 6;
+    cmds[0].argv = a;
+
+    if (scan->call != NGX_HTTP_MEMBER_SCAN_VERIFY
+        || mlcf->scan_store_limit == 0)
+    {
+        return ngx_http_member_redis_multi(r, ngx_http_member_scan_gated, 1,
+                                           cmds);
+    }
+
+    /*
+     * A verify also counts against the store's and the address' limits of
+     * this minute, and reads the store's failures: plain commands in one
+     * MULTI cost Redis about half of what one script does, and the
+     * verdict needs none of them to wait for another.
+     */
+
+    if (ngx_http_member_scan_fail_key(r, scan, &keys[3]) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p += keys[0].len;
+    keys[1].data = p;
+    keys[1].len = ngx_sprintf(p, "{s:%V}:rl:%T", &scan->store_id,
                               ngx_time() / 60)
-                  - keys[1].data;
-    keys[2].len = ngx_sprintf(keys[2].data, "{s:%V}:rla:%V:%T",
-                              &scan->store_id, &r->connection->addr_text,
-                              ngx_time() / 60)
-                  - keys[2].data;
+                  - p;
+    p += keys[1].len;
+    keys[2].data = p;
+    keys[2].len = ngx_sprintf(p, "{s:%V}:rla:%V:%T", &scan->store_id,
+                              &r->connection->addr_text, ngx_time() / 60)
+                  - p;
 
-    args[0].len = ngx_sprintf(args[0].data, "%d", NGX_HTTP_MEMBER_NONCE_TTL)
-                  - args[0].data;
-    args[1].data = args[0].data + args[0].len;
-    args[1].len = ngx_sprintf(args[1].data, "%ui",
-                              scan->call == NGX_HTTP_MEMBER_SCAN_VERIFY
-                              ? mlcf->scan_store_limit : 0)
-                  - args[1].data;
-    args[2].data = args[1].data + args[1].len;
-    args[2].len = ngx_sprintf(args[2].data, "%ui", mlcf->scan_address_limit)
-                  - args[2].data;
-    args[3].data = args[2].data + args[2].len;
-    args[3].len = ngx_sprintf(args[3].data, "%ui", mlcf->scan_failure_limit)
-                  - args[3].data;
+    ngx_str_set(&a[6], "GET");
+    a[7] = keys[3];
+    cmds[1].argc = 2;
+    cmds[1].argv = &a[6];
 
-    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_SCAN_GATE,
-                                        ngx_http_member_scan_gated, 4, 4,
-                                        keys, args);
+    ngx_str_set(&a[8], "INCR");
+    a[9] = keys[1];
+    ngx_str_set(&a[10], "EXPIRE");
+    a[11] = keys[1];
+    ngx_str_set(&a[12], "120");
+    ngx_str_set(&a[13], "NX");
+    cmds[2].argc = 2;
+    cmds[2].argv = &a[8];
+    cmds[3].argc = 4;
+    cmds[3].argv = &a[10];
+
+    ngx_str_set(&a[14], "INCR");
+    a[15] = keys[2];
+    cmds[4].argc = 2;
+    cmds[4].argv = &a[14];
+
+    a[16] = a[10];
+    a[17] = keys[2];
+    a[18] = a[12];
+    a[19] = a[13];
+    cmds[5].argc = 4;
+    cmds[5].argv = &a[16];
+
+    return ngx_http_member_redis_multi(r, ngx_http_member_scan_gated, 6,
+                                       cmds);
 }
 
 
@@ -592,9 +638,22 @@ ngx_http_member_scan_gated(ngx_http_request_t *r,
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_scan_t  *scan;
 
-    if (reply->type != REDIS_REPLY_STATUS && reply->type != REDIS_REPLY_STRING)
+    if (reply->type != REDIS_REPLY_ARRAY
+        || (reply->elements != 1 && reply->elements != 6))
     {
         return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    if (reply->element[0]->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_scan_unauthorized(r, "bad_signature",
+                                                 "the nonce was used before");
+    }
+
+    if (reply->elements == 6 && ngx_http_member_scan_limited(r, reply)) {
+        return ngx_http_member_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                     "rate_limited",
+                                     "too many verifications: try again "
+                                     "in a minute");
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
@@ -614,14 +673,50 @@ ngx_http_member_scan_gated(ngx_http_request_t *r,
 }
 
 
+/*
+ * The gate's MULTI answered: the nonce, the store's failures this minute
+ * (GET), the store's and the address' verifications (INCR), two EXPIREs.
+ */
+
+static ngx_uint_t
+ngx_http_member_scan_limited(ngx_http_request_t *r, redisReply *reply)
+{
+    long long                    failures;
+    redisReply                  **e;
+    ngx_http_member_loc_conf_t   *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+    e = reply->element;
+
+    failures = (e[1]->type == REDIS_REPLY_STRING)
+               ? strtoll(e[1]->str, NULL, 10) : 0;
+
+    if (e[2]->type != REDIS_REPLY_INTEGER || e[4]->type != REDIS_REPLY_INTEGER)
+    {
+        return 1;
+    }
+
+    if (failures >= (long long) mlcf->scan_failure_limit) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "member: store stopped after %L failed verifications",
+                      failures);
+        return 1;
+    }
+
+    return e[2]->integer > (long long) mlcf->scan_store_limit
+           || e[4]->integer > (long long) mlcf->scan_address_limit;
+}
+
+
 static ngx_int_t
 ngx_http_member_scan_verify(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json)
 {
     u_char                       rnd[NGX_HTTP_MEMBER_TOKEN_RANDOM], *p;
     uint64_t                     id, step;
-    ngx_str_t                    code, keys[3], args[4], src, dst;
+    ngx_str_t                    code, keys[3], src, dst, *a;
     mqr_status_t                 rc;
+    ngx_http_member_argv_t       cmds[3];
     ngx_http_member_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
@@ -630,10 +725,9 @@ ngx_http_member_scan_verify(ngx_http_request_t *r,
         return ngx_http_member_bad_field(r, "code");
     }
 
-    rc = mqr_code_check(mlcf->code_secret.data, mlcf->code_secret.len,
-                        (const char *) code.data, code.len,
-                        (uint64_t) ngx_time(), (unsigned) mlcf->code_period,
-                        1, &id, &step);
+    rc = mqr_coder_check(mlcf->coder, (const char *) code.data, code.len,
+                         (uint64_t) ngx_time(), (unsigned) mlcf->code_period,
+                         1, &id, &step);
 
     if (rc != MQR_OK) {
         /* counted first: a store that keeps guessing is stopped */
@@ -649,7 +743,7 @@ ngx_http_member_scan_verify(ngx_http_request_t *r,
                                             keys, NULL);
     }
 
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (ngx_http_member_random(rnd, sizeof(rnd)) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -676,33 +770,56 @@ ngx_http_member_scan_verify(ngx_http_request_t *r,
     /* a ticket lives beside the member's sessions, under ":t:" */
     keys[2].data[keys[2].len - 64 - 2] = 't';
 
-    keys[1].data = ngx_pnalloc(r->pool, keys[0].len + 7 + NGX_INT64_LEN
-                                        + 4 * NGX_TIME_T_LEN);
-    if (keys[1].data == NULL) {
+    a = ngx_palloc(r->pool, 19 * sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, keys[0].len + sizeof(":code:") + NGX_INT64_LEN
+                             + NGX_TIME_T_LEN);
+    if (a == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[1].len = ngx_sprintf(keys[1].data, "%V:code:%uL", &keys[0], step)
-                  - keys[1].data;
+    keys[1].data = p;
+    keys[1].len = ngx_sprintf(p, "%V:code:%uL", &keys[0], step) - p;
+    p += keys[1].len;
 
-    args[0] = scan->store_id;
+    /*
+     * SET <code> <store> NX EX: spent for as long as the code could still
+     * be accepted; nil when another till spent it first.  The ticket is
+     * made in the same MULTI: when the code was spent before, its secret
+     * is told to no one and it lapses unused.
+     */
 
-    p = keys[1].data + keys[1].len;
-    args[1].data = p;
-    args[1].len = ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_TICKET_TTL) - p;
-    p += args[1].len;
+    ngx_str_set(&a[0], "SET");
+    a[1] = keys[1];
+    a[2] = scan->store_id;
+    ngx_str_set(&a[3], "NX");
+    ngx_str_set(&a[4], "EX");
+    a[5].data = p;
+    a[5].len = ngx_sprintf(p, "%T", 4 * mlcf->code_period) - p;
+    cmds[0].argc = 6;
+    cmds[0].argv = a;
 
-    /* spent for as long as the code could still be accepted */
-    args[2].data = p;
-    args[2].len = ngx_sprintf(p, "%T", 4 * mlcf->code_period) - p;
-    p += args[2].len;
+    /* SET <ticket> <store> EX <ttl>: the checkout, for this store only */
+    ngx_str_set(&a[6], "SET");
+    a[7] = keys[2];
+    a[8] = scan->store_id;
+    ngx_str_set(&a[9], "EX");
+    ngx_str_set(&a[10], ngx_http_member_literal(NGX_HTTP_MEMBER_TICKET_TTL));
+    cmds[1].argc = 5;
+    cmds[1].argv = &a[6];
 
-    args[3].data = p;
-    args[3].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    ngx_str_set(&a[11], "HMGET");
+    a[12] = keys[0];
+    ngx_str_set(&a[13], "status");
+    ngx_str_set(&a[14], "card_no");
+    ngx_str_set(&a[15], "level");
+    ngx_str_set(&a[16], "points");
+    ngx_str_set(&a[17], "balance_fen");
+    ngx_str_set(&a[18], "name_masked");
+    cmds[2].argc = 8;
+    cmds[2].argv = &a[11];
 
-    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_VERIFY,
-                                        ngx_http_member_scan_verified, 3, 4,
-                                        keys, args);
+    return ngx_http_member_redis_multi(r, ngx_http_member_scan_verified, 3,
+                                       cmds);
 }
 
 
@@ -748,56 +865,108 @@ static ngx_int_t
 ngx_http_member_scan_verified(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    json_t                  *answer, *member, *v;
-    size_t                   i;
-    redisReply              *e;
+    size_t                   len;
+    ngx_buf_t               *b;
+    ngx_str_t                points, balance;
+    redisReply              *m, *card_no, *level, *name;
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_scan_t  *scan;
 
-    static const char  *fields[] = { "card_no", "level", "points",
-                                     "balance_fen", "name" };
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[2]->type != REDIS_REPLY_ARRAY
+        || reply->element[2]->elements != 6)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5) {
+    if (reply->element[0]->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "code_used",
+                                     "the code was used before");
+    }
+
+    m = reply->element[2];
+
+    if (!ngx_http_member_scan_is(m->element[0], "active")) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "unknown_code",
+                                     "no member has that code");
+    }
+
+    card_no = m->element[1];
+    level = m->element[2];
+    name = m->element[5];
+
+    if (card_no->type != REDIS_REPLY_STRING
+        || level->type != REDIS_REPLY_STRING
+        || ngx_http_member_reply_number(m->element[3], &points) != NGX_OK
+        || ngx_http_member_reply_number(m->element[4], &balance) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "member: an active member has a malformed card");
         return ngx_http_member_reply_script_error(r, reply);
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     scan = ctx->data;
 
-    member = json_object();
-    answer = json_object();
+    /* the till's hot path: a fixed shape, written into one buffer */
 
-    if (member == NULL || answer == NULL) {
-        json_decref(member);
-        json_decref(answer);
+    len = sizeof("{\"ticket\":\"\",\"expires_in\":,\"member\":{\"card_no\":\"\","
+                 "\"level\":\"\",\"points\":,\"balance_fen\":,\"name\":null}}")
+          + scan->ticket.len + NGX_INT_T_LEN + points.len + balance.len
+          + card_no->len
+          + ngx_escape_json(NULL, (u_char *) card_no->str, card_no->len)
+          + level->len
+          + ngx_escape_json(NULL, (u_char *) level->str, level->len);
+
+    if (name->type == REDIS_REPLY_STRING) {
+        len += name->len
+               + ngx_escape_json(NULL, (u_char *) name->str, name->len);
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (i = 0; i < 5; i++) {
-        e = reply->element[i];
+    /* the ticket is "<id>.<base64url>": nothing in it to escape */
+    b->last = ngx_sprintf(b->last, "{\"ticket\":\"%V\",\"expires_in\":%d,"
+                          "\"member\":{\"card_no\":\"", &scan->ticket,
+                          NGX_HTTP_MEMBER_TICKET_TTL);
+    b->last = (u_char *) ngx_escape_json(b->last, (u_char *) card_no->str,
+                                         card_no->len);
+    b->last = ngx_cpymem(b->last, "\",\"level\":\"", 11);
+    b->last = (u_char *) ngx_escape_json(b->last, (u_char *) level->str,
+                                         level->len);
+    b->last = ngx_sprintf(b->last, "\",\"points\":%V,\"balance_fen\":%V,"
+                          "\"name\":", &points, &balance);
 
-        if (e->type != REDIS_REPLY_STRING) {
-            v = (i == 2 || i == 3) ? json_integer(0) : json_null();
+    /* the name is kept masked: the till never sees it whole */
+    if (name->type == REDIS_REPLY_STRING) {
+        *b->last++ = '"';
+        b->last = (u_char *) ngx_escape_json(b->last, (u_char *) name->str,
+                                             name->len);
+        *b->last++ = '"';
 
-        } else if (i == 2 || i == 3) {
-            v = json_integer(strtoll(e->str, NULL, 10));
-
-        } else {
-            /* the name is kept masked: the till never sees it whole */
-            v = json_stringn(e->str, e->len);
-        }
-
-        json_object_set_new(member, fields[i], v ? v : json_null());
+    } else {
+        b->last = ngx_cpymem(b->last, "null", 4);
     }
 
-    json_object_set_new(answer, "ticket",
-                        json_stringn((char *) scan->ticket.data,
-                                     scan->ticket.len));
-    json_object_set_new(answer, "expires_in",
-                        json_integer(NGX_HTTP_MEMBER_TICKET_TTL));
-    json_object_set_new(answer, "member", member);
+    *b->last++ = '}';
+    *b->last++ = '}';
 
-    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+    return ngx_http_member_send_buf(r, NGX_HTTP_OK, b);
+}
+
+
+static ngx_uint_t
+ngx_http_member_scan_is(redisReply *e, const char *value)
+{
+    size_t  len;
+
+    len = ngx_strlen(value);
+
+    return e->type == REDIS_REPLY_STRING && e->len == len
+           && ngx_strncmp(e->str, value, len) == 0;
 }
 
 

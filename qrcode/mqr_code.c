@@ -4,6 +4,7 @@
  * authenticator.  The design and its digit budget are in member_qrcode.h.
  */
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -29,35 +30,120 @@ static mqr_status_t mqr_code_try(mqr_hmac_t *h, uint64_t step,
 static void mqr_code_put_digits(char *p, size_t n, uint64_t v);
 
 
+struct mqr_coder_s {
+    mqr_hmac_t  h;
+};
+
+
+mqr_coder_t *
+mqr_coder_new(const uint8_t *secret, size_t secret_len)
+{
+    mqr_coder_t  *c;
+
+    if (secret == NULL || secret_len < MQR_CODE_SECRET_MIN
+        || secret_len > MQR_KEY_MAX)
+    {
+        return NULL;
+    }
+
+    c = malloc(sizeof(mqr_coder_t));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    if (mqr_hmac_init(&c->h, MQR_SHA256, secret, secret_len) != MQR_OK) {
+        free(c);
+        return NULL;
+    }
+
+    return c;
+}
+
+
+void
+mqr_coder_free(mqr_coder_t *c)
+{
+    if (c != NULL) {
+        mqr_hmac_free(&c->h);
+        free(c);
+    }
+}
+
+
 mqr_status_t
 mqr_code_make(const uint8_t *secret, size_t secret_len, uint64_t member_id,
     uint64_t unix_time, unsigned period, char out[MQR_CODE_LEN + 1])
 {
-    uint64_t      step, locator, auth;
-    mqr_hmac_t    h;
+    mqr_coder_t   c;
     mqr_status_t  rc;
 
     if (secret == NULL || secret_len < MQR_CODE_SECRET_MIN
-        || secret_len > MQR_KEY_MAX || out == NULL || period == 0
+        || secret_len > MQR_KEY_MAX)
+    {
+        return MQR_BAD_ARG;
+    }
+
+    rc = mqr_hmac_init(&c.h, MQR_SHA256, secret, secret_len);
+    if (rc != MQR_OK) {
+        return rc;
+    }
+
+    rc = mqr_coder_make(&c, member_id, unix_time, period, out);
+
+    mqr_hmac_free(&c.h);
+
+    return rc;
+}
+
+
+mqr_status_t
+mqr_code_check(const uint8_t *secret, size_t secret_len, const char *code,
+    size_t code_len, uint64_t unix_time, unsigned period,
+    unsigned skew_steps, uint64_t *member_id, uint64_t *counter)
+{
+    mqr_coder_t   c;
+    mqr_status_t  rc;
+
+    if (secret == NULL || secret_len < MQR_CODE_SECRET_MIN
+        || secret_len > MQR_KEY_MAX)
+    {
+        return MQR_BAD_ARG;
+    }
+
+    rc = mqr_hmac_init(&c.h, MQR_SHA256, secret, secret_len);
+    if (rc != MQR_OK) {
+        return rc;
+    }
+
+    rc = mqr_coder_check(&c, code, code_len, unix_time, period, skew_steps,
+                         member_id, counter);
+
+    mqr_hmac_free(&c.h);
+
+    return rc;
+}
+
+
+mqr_status_t
+mqr_coder_make(mqr_coder_t *c, uint64_t member_id, uint64_t unix_time,
+    unsigned period, char out[MQR_CODE_LEN + 1])
+{
+    uint64_t      step, locator, auth;
+    mqr_status_t  rc;
+
+    if (c == NULL || out == NULL || period == 0
         || member_id > MQR_CODE_MEMBER_MAX)
     {
         return MQR_BAD_ARG;
     }
 
-    rc = mqr_hmac_init(&h, MQR_SHA256, secret, secret_len);
-    if (rc != MQR_OK) {
-        return rc;
-    }
-
     step = unix_time / period;
 
-    rc = mqr_code_locate(&h, step, member_id, 0, &locator);
+    rc = mqr_code_locate(&c->h, step, member_id, 0, &locator);
 
     if (rc == MQR_OK) {
-        rc = mqr_code_auth(&h, member_id, step, &auth);
+        rc = mqr_code_auth(&c->h, member_id, step, &auth);
     }
-
-    mqr_hmac_free(&h);
 
     if (rc != MQR_OK) {
         return rc;
@@ -73,18 +159,16 @@ mqr_code_make(const uint8_t *secret, size_t secret_len, uint64_t member_id,
 
 
 mqr_status_t
-mqr_code_check(const uint8_t *secret, size_t secret_len, const char *code,
-    size_t code_len, uint64_t unix_time, unsigned period,
-    unsigned skew_steps, uint64_t *member_id, uint64_t *counter)
+mqr_coder_check(mqr_coder_t *c, const char *code, size_t code_len,
+    uint64_t unix_time, unsigned period, unsigned skew_steps,
+    uint64_t *member_id, uint64_t *counter)
 {
     size_t        i;
     uint64_t      now, step, locator, auth, id;
     unsigned      k;
-    mqr_hmac_t    h;
     mqr_status_t  rc;
 
-    if (secret == NULL || secret_len < MQR_CODE_SECRET_MIN
-        || secret_len > MQR_KEY_MAX || code == NULL || period == 0
+    if (c == NULL || code == NULL || period == 0
         || skew_steps > MQR_CODE_SKEW_MAX)
     {
         return MQR_BAD_ARG;
@@ -116,11 +200,6 @@ mqr_code_check(const uint8_t *secret, size_t secret_len, const char *code,
 
     locator -= MQR_CODE_LOCATOR_MIN;
 
-    rc = mqr_hmac_init(&h, MQR_SHA256, secret, secret_len);
-    if (rc != MQR_OK) {
-        return rc;
-    }
-
     now = unix_time / period;
 
     /* the grace window, nearest step first */
@@ -131,7 +210,7 @@ mqr_code_check(const uint8_t *secret, size_t secret_len, const char *code,
             continue;
         }
 
-        rc = mqr_code_try(&h, step, locator, auth, &id);
+        rc = mqr_code_try(&c->h, step, locator, auth, &id);
         if (rc != MQR_UNKNOWN) {
             goto done;
         }
@@ -147,7 +226,7 @@ mqr_code_check(const uint8_t *secret, size_t secret_len, const char *code,
 
         step = now - skew_steps - k;
 
-        rc = mqr_code_try(&h, step, locator, auth, &id);
+        rc = mqr_code_try(&c->h, step, locator, auth, &id);
         if (rc == MQR_OK) {
             rc = MQR_EXPIRED;
         }
@@ -157,11 +236,9 @@ mqr_code_check(const uint8_t *secret, size_t secret_len, const char *code,
         }
     }
 
-    rc = MQR_UNKNOWN;
+    return MQR_UNKNOWN;
 
 done:
-
-    mqr_hmac_free(&h);
 
     if (rc == MQR_OK || rc == MQR_EXPIRED) {
         if (member_id != NULL) {

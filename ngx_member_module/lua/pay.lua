@@ -20,7 +20,7 @@ if seen then
     return redis.error_reply('CONFLICT the order id was used for another purchase')
 end
 
-if redis.call('HGET', KEYS[2], 'store_id') ~= ARGV[2] then
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then
     return redis.error_reply('TICKET_UNKNOWN no such ticket for this store')
 end
 local m = redis.call('HMGET', KEYS[1], 'status', 'level', 'principal_fen',

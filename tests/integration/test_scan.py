@@ -303,3 +303,45 @@ def test_a_store_that_keeps_failing_is_stopped(env):
     assert r.status == 429 and r.json["error"] == "rate_limited", r
     # another store is not
     assert other.verify(code_of(mid)).status == 200
+
+
+def test_verify_shows_the_masked_name_as_json(env):
+    """The till's answer is written by hand on the hot path: names with
+    quotes, backslashes and Chinese characters come out as valid JSON,
+    masked; a member who is not active has no usable code."""
+    till = Till(env, "S-names")
+    for name, masked in [("张三", "张*"), ('"Bob', '"*'), ("\\back", "\\*")]:
+        r = env.admin("POST", "members", {"name": name})
+        assert r.status == 201, r
+        mid = r.json["member_id"]
+        v = till.verify(code_of(mid))
+        assert v.status == 200, v
+        assert v.headers["content-type"].startswith("application/json"), v
+        assert v.json["member"]["name"] == masked, v
+        assert v.json["member"]["points"] == 0 and v.json["member"]["balance_fen"] == 0, v
+    env.rcli("HSET", f"{{m:{mid}}}", "status", "frozen")
+    v = till.verify(code_of(mid, at=time.time() + 30))
+    assert v.status == 404 and v.json["error"] == "unknown_code", v
+
+
+def test_a_lost_verify_leaves_no_usable_ticket(env):
+    """Two tills race for one code: the loser's answer is 409 and carries
+    no ticket; the ticket key its MULTI made names no store that could
+    pay with it, and lapses within the ticket's lifetime."""
+    mid, card, token = member_with_money(env, "racer2", recharge=10000)
+    a, b = Till(env, "S-race-a"), Till(env, "S-race-b")
+    code = env.api("code", token, method="POST").json["code"]
+    first, second = a.verify(code), b.verify(code)
+    assert first.status == 200 and second.status == 409, (first, second)
+    assert "ticket" not in second.json, second
+    tickets = [k for k in env.rcli("KEYS", f"{{m:{mid}}}:t:*").split() if k]
+    assert len(tickets) == 2, tickets
+    for k in tickets:
+        assert 0 < int(env.rcli("TTL", k)) <= 300
+    # the winner's ticket pays at its own store only
+    t = first.json["ticket"]
+    env.secrets.append(t.split(".")[1])
+    r = b.call("pay", {"ticket": t, "amount_fen": 100, "order_id": "steal"})
+    assert r.status == 401 and r.json["error"] == "unauthorized", r
+    r = a.call("pay", {"ticket": t, "amount_fen": 100, "order_id": "ok"})
+    assert r.status == 200, r

@@ -430,6 +430,59 @@ test_code_bad_args(void **state)
 }
 
 
+/* A coder keyed once gives the same codes as the one-shot calls, again
+ * and again (its HMAC context is reused), and refuses a bad secret. */
+
+static void
+test_coder(void **state)
+{
+    char          code[MQR_CODE_LEN + 1], again[MQR_CODE_LEN + 1];
+    unsigned      i;
+    uint64_t      id, counter, t;
+    mqr_coder_t  *c;
+
+    (void) state;
+
+    assert_null(mqr_coder_new(NULL, 32));
+    assert_null(mqr_coder_new(secret, MQR_CODE_SECRET_MIN - 1));
+
+    c = mqr_coder_new(secret, 32);
+    assert_non_null(c);
+
+    assert_int_equal(mqr_coder_make(c, 12345, NOW, PERIOD, code), MQR_OK);
+    assert_string_equal(code, "714673116821348014");
+
+    for (i = 0; i < 50; i++) {
+        t = NOW + i * 7919;
+
+        assert_int_equal(mqr_coder_make(c, i * 104729, t, PERIOD, code),
+                         MQR_OK);
+        assert_int_equal(mqr_code_make(secret, 32, i * 104729, t, PERIOD,
+                                       again), MQR_OK);
+        assert_string_equal(code, again);
+
+        assert_int_equal(mqr_coder_check(c, code, MQR_CODE_LEN, t, PERIOD, 1,
+                                         &id, &counter), MQR_OK);
+        assert_int_equal(id, i * 104729);
+        assert_int_equal(counter, t / PERIOD);
+
+        code[17] = (char) (code[17] == '9' ? '0' : code[17] + 1);
+        assert_int_equal(mqr_coder_check(c, code, MQR_CODE_LEN, t, PERIOD, 1,
+                                         &id, &counter), MQR_UNKNOWN);
+    }
+
+    assert_int_equal(mqr_coder_check(c, "12345", 5, NOW, PERIOD, 1, &id,
+                                     &counter), MQR_MALFORMED);
+    assert_int_equal(mqr_coder_check(NULL, code, MQR_CODE_LEN, NOW, PERIOD,
+                                     1, &id, &counter), MQR_BAD_ARG);
+    assert_int_equal(mqr_coder_make(c, MQR_CODE_MEMBER_MAX + 1, NOW, PERIOD,
+                                    code), MQR_BAD_ARG);
+
+    mqr_coder_free(c);
+    mqr_coder_free(NULL);
+}
+
+
 int
 main(void)
 {
@@ -442,6 +495,7 @@ main(void)
         cmocka_unit_test(test_code_malformed),
         cmocka_unit_test(test_code_distinct),
         cmocka_unit_test(test_code_bad_args),
+        cmocka_unit_test(test_coder),
     };
 
     return cmocka_run_group_tests_name("qrcode_code", tests, NULL, NULL);
