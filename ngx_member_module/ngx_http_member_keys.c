@@ -8,7 +8,6 @@
 
 
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "ngx_http_member_module.h"
@@ -123,7 +122,6 @@ ngx_http_member_store_secret(ngx_http_request_t *r,
 {
     u_char        *msg, *p;
     u_char         mac[EVP_MAX_MD_SIZE];
-    unsigned int   len;
     ngx_str_t      src, dst;
 
     msg = ngx_pnalloc(r->pool, sizeof("store-secret\n\n") + store_id->len
@@ -134,9 +132,9 @@ ngx_http_member_store_secret(ngx_http_request_t *r,
 
     p = ngx_sprintf(msg, "store-secret\n%V\n%V", store_id, nonce);
 
-    if (HMAC(EVP_sha256(), key->key, sizeof(key->key), msg, p - msg, mac,
-             &len)
-        == NULL)
+    if (ngx_http_member_hmac_sha256(key->key, sizeof(key->key), msg, p - msg,
+                                    mac)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -168,17 +166,9 @@ static ngx_int_t
 ngx_http_member_pii_derive(ngx_http_member_key_t *key, const char *use,
     u_char out[32])
 {
-    unsigned int  len;
-
     /* one key line, several uses: each gets a key of its own */
-    if (HMAC(EVP_sha256(), key->key, sizeof(key->key), (u_char *) use,
-             ngx_strlen(use), out, &len)
-        == NULL || len != 32)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_member_hmac_sha256(key->key, sizeof(key->key),
+                                       (u_char *) use, ngx_strlen(use), out);
 }
 
 
@@ -337,14 +327,14 @@ ngx_http_member_phone_index(ngx_http_request_t *r, ngx_http_member_key_t *key,
     ngx_str_t *phone, ngx_str_t *index)
 {
     u_char        k[32], mac[EVP_MAX_MD_SIZE];
-    unsigned int  len;
 
     if (ngx_http_member_pii_derive(key, "phone-index", k) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (HMAC(EVP_sha256(), k, sizeof(k), phone->data, phone->len, mac, &len)
-        == NULL)
+    if (ngx_http_member_hmac_sha256(k, sizeof(k), phone->data, phone->len,
+                                    mac)
+        != NGX_OK)
     {
         OPENSSL_cleanse(k, sizeof(k));
         return NGX_ERROR;

@@ -478,7 +478,11 @@ ngx_http_member_session_key(ngx_http_request_t *r, uint64_t id,
 {
     u_char  digest[SHA256_DIGEST_LENGTH];
 
-    SHA256(secret->data, secret->len, digest);
+    if (ngx_http_member_sha256(secret->data, secret->len, NULL, digest)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     key->data = ngx_pnalloc(r->pool, sizeof("{m:}:s:") - 1 + NGX_INT64_LEN
                                      + 2 * SHA256_DIGEST_LENGTH);

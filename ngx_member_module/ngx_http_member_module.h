@@ -345,6 +345,12 @@ ngx_int_t ngx_http_member_arg_uint(ngx_http_request_t *r, char *name,
 ngx_int_t ngx_http_member_arg_cursor(ngx_http_request_t *r,
     ngx_str_t *cursor);
 
+/* ngx_http_member_digest.c */
+ngx_int_t ngx_http_member_hmac_sha256(const u_char *key, size_t key_len,
+    const u_char *msg, size_t len, u_char out[32]);
+ngx_int_t ngx_http_member_sha256(const u_char *data, size_t len,
+    ngx_chain_t *in, u_char out[32]);
+
 /* ngx_http_member_keys.c */
 ngx_int_t ngx_http_member_random(u_char *buf, size_t len);
 char *ngx_http_member_pii_key(ngx_conf_t *cf, ngx_command_t *cmd,

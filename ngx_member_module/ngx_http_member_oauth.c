@@ -19,7 +19,6 @@
 
 
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "ngx_http_member_module.h"
@@ -241,7 +240,6 @@ ngx_http_member_oauth_mac(ngx_http_request_t *r, u_char *state,
 {
     u_char                  k[EVP_MAX_MD_SIZE], d[EVP_MAX_MD_SIZE];
     u_char                  msg[8 + 2 * NGX_HTTP_MEMBER_OAUTH_HEX];
-    unsigned int            len;
     ngx_http_member_key_t  *key;
 
     key = ngx_http_member_key_find(r, NULL);
@@ -249,9 +247,9 @@ ngx_http_member_oauth_mac(ngx_http_request_t *r, u_char *state,
         return NGX_ERROR;
     }
 
-    if (HMAC(EVP_sha256(), key->key, sizeof(key->key),
-             (u_char *) "oauth-state", 11, k, &len)
-        == NULL)
+    if (ngx_http_member_hmac_sha256(key->key, sizeof(key->key),
+                                    (u_char *) "oauth-state", 11, k)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -260,7 +258,7 @@ ngx_http_member_oauth_mac(ngx_http_request_t *r, u_char *state,
     ngx_memcpy(msg + 8 + NGX_HTTP_MEMBER_OAUTH_HEX, binding,
                NGX_HTTP_MEMBER_OAUTH_HEX);
 
-    if (HMAC(EVP_sha256(), k, 32, msg, sizeof(msg), d, &len) == NULL) {
+    if (ngx_http_member_hmac_sha256(k, 32, msg, sizeof(msg), d) != NGX_OK) {
         OPENSSL_cleanse(k, sizeof(k));
         return NGX_ERROR;
     }

@@ -19,7 +19,6 @@
 
 
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 #include <openssl/evp.h>
 
 #include "ngx_http_member_module.h"
@@ -568,34 +567,16 @@ static ngx_int_t
 ngx_http_member_scan_signed(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, ngx_str_t *secret)
 {
-    u_char        *msg, *p;
-    u_char         digest[EVP_MAX_MD_SIZE], hex[64];
-    u_char         mac[EVP_MAX_MD_SIZE], want[64];
-    size_t         i, len;
-    ngx_int_t      ok;
-    EVP_MD_CTX    *md;
-    ngx_chain_t   *cl;
-    unsigned int   maclen;
+    u_char  *msg, *p;
+    u_char   digest[32], hex[64], mac[32], want[64];
+    size_t   i, len;
 
     /* hex(SHA256(body)), the body as it came, in one or more buffers */
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return NGX_ERROR;
-    }
-
-    ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-
-    for (cl = r->request_body ? r->request_body->bufs : NULL;
-         cl && ok;
-         cl = cl->next)
+    if (ngx_http_member_sha256(NULL, 0,
+                               r->request_body ? r->request_body->bufs : NULL,
+                               digest)
+        != NGX_OK)
     {
-        ok = EVP_DigestUpdate(md, cl->buf->pos, cl->buf->last - cl->buf->pos);
-    }
-
-    ok = ok && EVP_DigestFinal_ex(md, digest, NULL);
-    EVP_MD_CTX_free(md);
-
-    if (!ok) {
         return NGX_ERROR;
     }
 
@@ -613,9 +594,9 @@ ngx_http_member_scan_signed(ngx_http_request_t *r,
                     &r->unparsed_uri, &scan->timestamp, &scan->nonce);
     p = ngx_cpymem(p, hex, sizeof(hex));
 
-    if (HMAC(EVP_sha256(), secret->data, secret->len, msg, p - msg, mac,
-             &maclen)
-        == NULL)
+    if (ngx_http_member_hmac_sha256(secret->data, secret->len, msg, p - msg,
+                                    mac)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
