@@ -58,7 +58,7 @@
 #
 # Knobs (environment): DURATION (10), WARMUP (2), CONNS (64), ROUNDS (3), SERVER_CPU (0),
 # CLIENT_CPU (1), REDIS_CPU (SERVER_CPU), PNG_WORKERS ("1 2"), PNG_MEMBERS (100000), QR_N (20000),
-# VERIFY_* (above), VERIFY_MAX_RATE (30000), SKIP ("" or any of: qr node png verify), PERF (0; 1 =
+# SHARED_BENCH (../shared/bench), VERIFY_* (above), VERIFY_MAX_RATE (30000), SKIP ("" or any of: qr node png verify), PERF (0; 1 =
 # perf record of the module's workers, and 1 s of Redis, for PERF_SECONDS (5) under the same load
 # after the first round's run; PERF_CALLGRAPH fp (default) or dwarf: Debian's libraries have no
 # frame pointers, dwarf sees through them), QUIET_WAIT (0; seconds to wait for an idle machine
@@ -70,7 +70,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-SHARED=$ROOT/../shared/bench
+SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
 
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
