@@ -291,7 +291,11 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
     aa->actor.len = key_id.len;
     ngx_memcpy(aa->actor.data, key_id.data, key_id.len);
 
-    SHA256(secret.data, secret.len, aa->hash);
+    if (ngx_http_member_sha256(secret.data, secret.len, NULL, aa->hash)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     ctx->admin = aa;
 
@@ -825,7 +829,10 @@ ngx_http_member_keys_create_body(ngx_http_request_t *r)
 
     args[0].len = p + dst.len - args[0].data;
 
-    SHA256(dst.data, dst.len, hash);
+    if (ngx_http_member_sha256(dst.data, dst.len, NULL, hash) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     args[1].data = args[0].data + 3;
     args[1].len = NGX_HTTP_MEMBER_KEY_ID_LEN;
