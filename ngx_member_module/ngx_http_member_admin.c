@@ -69,6 +69,15 @@ static ngx_str_t  ngx_http_member_levels[] = {
 ngx_int_t
 ngx_http_member_admin_handler(ngx_http_request_t *r)
 {
+    ngx_int_t  rc;
+
+    /* the WeChat outbox timer's own call: ngx_http_member_outbox.c */
+    rc = ngx_http_member_outbox_admin(r);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     return ngx_http_member_admin_auth(r, ngx_http_member_admin_route);
 }
 

@@ -874,6 +874,22 @@ ngx_http_member_schedule(ngx_http_member_ledger_t *ledger, uint64_t id,
 }
 
 
+/* a ledger script's answer; the WeChat card follows (outbox.c) */
+
+static ngx_int_t
+ngx_http_member_ledger_answered(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_http_member_ledger_req_t  *lr = call->data;
+
+    if (lr && reply->type != REDIS_REPLY_ERROR) {
+        ngx_http_member_outbox_touch(call->redis, lr->id);
+    }
+
+    return ngx_http_member_reply_answer(r, call, reply);
+}
+
+
 /* pay and earn */
 
 static ngx_int_t
@@ -979,7 +995,7 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
                              ? mo.lot : mo.period_end);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_PAY,
-                                        ngx_http_member_reply_answer, 5, n,
+                                        ngx_http_member_ledger_answered, 5, n,
                                         keys, args);
 }
 
@@ -1045,7 +1061,7 @@ ngx_http_member_ledger_refund_rules(ngx_http_request_t *r,
     args[1] = lr->order_id;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_REFUND,
-                                        ngx_http_member_reply_answer, 4, 3,
+                                        ngx_http_member_ledger_answered, 4, 3,
                                         keys, args);
 }
 
@@ -1129,7 +1145,7 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
     args[5] = lr->idem;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_RECHARGE,
-                                        ngx_http_member_reply_answer, 3, 6,
+                                        ngx_http_member_ledger_answered, 3, 6,
                                         keys, args);
 }
 
@@ -1604,7 +1620,7 @@ ngx_http_member_level_rules(ngx_http_request_t *r,
                   lr->id, &lr->text);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_LEVEL,
-                                        ngx_http_member_reply_answer, 2, 3,
+                                        ngx_http_member_ledger_answered, 2, 3,
                                         keys, args);
 }
 
@@ -1692,7 +1708,7 @@ ngx_http_member_adjust_rules(ngx_http_request_t *r,
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_ADJUST,
-                                        ngx_http_member_reply_answer, 4, 7,
+                                        ngx_http_member_ledger_answered, 4, 7,
                                         keys, args);
 }
 
@@ -1825,6 +1841,9 @@ ngx_http_member_sweep_swept(ngx_http_member_redis_t *redis, void *data,
     argvlen[3] = ngx_sprintf(member, "%uL", ledger->ids[ledger->next])
                  - member;
     argv[3] = (const char *) member;
+
+    /* what expired may have changed the points on the WeChat card */
+    ngx_http_member_outbox_touch(redis, ledger->ids[ledger->next]);
 
     if (reply->integer == 0) {
         argv[0] = "ZREM";

@@ -218,6 +218,13 @@ static ngx_command_t  ngx_http_member_commands[] = {
       NGX_HTTP_MEMBER_OAUTH,
       NULL },
 
+    { ngx_string("member_wechat_outbox"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_member_outbox_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("member_wechat_oa"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_member_handler,
@@ -1036,7 +1043,11 @@ ngx_http_member_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_member_analytics_init_process(cycle, mmcf);
+    if (ngx_http_member_analytics_init_process(cycle, mmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_member_outbox_init_process(cycle, mmcf);
 }
 
 
@@ -1050,6 +1061,7 @@ ngx_http_member_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_http_member_outbox_exit_process(mmcf);
     ngx_http_member_analytics_exit_process(mmcf);
     ngx_http_member_ledger_exit_process(mmcf);
     ngx_http_member_redis_exit_process(mmcf);

@@ -76,6 +76,7 @@ typedef struct ngx_http_member_call_s   ngx_http_member_call_t;
 typedef struct ngx_http_member_oa_keys_s  ngx_http_member_oa_keys_t;
 typedef struct ngx_http_member_ledger_s  ngx_http_member_ledger_t;
 typedef struct ngx_http_member_analytics_s  ngx_http_member_analytics_t;
+typedef struct ngx_http_member_outbox_conf_s  ngx_http_member_outbox_conf_t;
 
 
 /* one Redis server; each worker keeps one pipelined connection to it */
@@ -169,6 +170,7 @@ typedef struct {
     ngx_shm_zone_t             *stats_zone;
     ngx_flag_t                  log_handler_set;
     ngx_flag_t                  test_clock;
+    ngx_http_member_outbox_conf_t  *outbox;     /* member_wechat_outbox */
 } ngx_http_member_main_conf_t;
 
 
@@ -310,6 +312,16 @@ ngx_int_t ngx_http_member_analytics_run(ngx_http_request_t *r,
     ngx_http_member_call_pt done);
 ngx_int_t ngx_http_member_analytics_record(ngx_http_request_t *r,
     json_t *record);
+
+/* ngx_http_member_outbox.c */
+char *ngx_http_member_outbox_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_member_outbox_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf);
+void ngx_http_member_outbox_exit_process(ngx_http_member_main_conf_t *mmcf);
+void ngx_http_member_outbox_touch(ngx_http_member_redis_t *redis,
+    uint64_t id);
+ngx_int_t ngx_http_member_outbox_admin(ngx_http_request_t *r);
 
 /* ngx_http_member_reply.c */
 ngx_int_t ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,

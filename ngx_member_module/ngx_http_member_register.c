@@ -817,6 +817,9 @@ ngx_http_member_reg_written(ngx_http_request_t *r,
     reg->card_no.len = reply->len;
     ngx_memcpy(reg->card_no.data, reply->str, reply->len);
 
+    /* a claimed WeChat card is activated by the outbox */
+    ngx_http_member_outbox_touch(call->redis, reg->target);
+
     if (reg->target == pg->id) {
         return ngx_http_member_reg_answer(r);
     }

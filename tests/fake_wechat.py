@@ -29,6 +29,13 @@ POST /_fake/config {"delay": s, "expires_in": n, "token_error": errcode,
 makes the current access_token invalid (40001) without a new one;
 GET /_fake/state shows the current token and tickets.
 
+card/membercard/updateuser and card/membercard/activate (POST, need the
+current token) keep each card's values: GET /_fake/cards answers
+{code: {"card_id", "bonus", "balance", "activated", "updates"}}.
+{"card_fail": N} in /_fake/config makes the next N card calls answer
+errcode -1 (system busy); {"card_down": true} answers HTTP 502 to them.
+A delta (add_bonus, add_balance) is a violation: the module sends totals.
+
 The fake checks what WeChat would see: no client header (Authorization,
 Cookie) may reach it, and the appid and secret must be the configured ones.
 GET /_fake/calls lists the calls it saw; GET /_fake/violations what was
@@ -60,6 +67,8 @@ class State:
         self.token = None
         self.token_n = 0
         self.tickets = {}
+        self.cards = {}
+        self.card_fail_left = 0
 
     def reset(self):
         with self.lock:
@@ -69,6 +78,8 @@ class State:
             self.config = {}
             self.token = None
             self.tickets = {}
+            self.cards = {}
+            self.card_fail_left = 0
 
 
 def openid_for(name):
@@ -138,6 +149,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.stable_token(body)
         if path == "/wxa/business/getuserphonenumber":
             return self.phone_number(q, body)
+        if path in ("/card/membercard/updateuser", "/card/membercard/activate"):
+            return self.member_card(path, q, body)
         self.answer({"errcode": 40066, "errmsg": "invalid url"})
 
     # ------------------------------------------------------------ tokens
@@ -234,6 +247,41 @@ class Handler(BaseHTTPRequestHandler):
                 "watermark": {"timestamp": int(time.time()), "appid": appid}}})
         return self.answer({"errcode": 40029, "errmsg": "invalid code"})
 
+    # ------------------------------------------------------------ cards
+    def member_card(self, path, q, body):
+        st = self.state
+        if st.config.get("card_down"):
+            return self.answer(raw=b"<html>bad gateway</html>", status=502)
+        if not self.token_ok(q):
+            return self.answer({"errcode": 40001, "errmsg": "invalid credential"})
+        with st.lock:
+            if st.card_fail_left > 0:
+                st.card_fail_left -= 1
+                return self.answer({"errcode": -1, "errmsg": "system error"})
+        if not isinstance(body, dict) or not isinstance(body.get("code"), str) \
+                or not isinstance(body.get("card_id"), str):
+            return self.answer({"errcode": 40056, "errmsg": "invalid code"})
+        with st.lock:
+            for delta in ("add_bonus", "add_balance"):
+                if delta in body:
+                    st.violations.append(f"{delta} sent to {path}")
+            card = st.cards.setdefault(body["code"], {
+                "card_id": body["card_id"], "bonus": None, "balance": None,
+                "activated": False, "updates": 0})
+            if path.endswith("/activate"):
+                if card["activated"]:
+                    return self.answer({"errcode": 40127, "errmsg": "invalid user-card status"})
+                card.update(activated=True, bonus=body.get("init_bonus"),
+                            balance=body.get("init_balance"))
+                return self.answer({"errcode": 0, "errmsg": "ok"})
+            for k in ("bonus", "balance"):
+                if not isinstance(body.get(k), int):
+                    return self.answer({"errcode": 40009, "errmsg": f"invalid {k}"})
+            card.update(bonus=body["bonus"], balance=body["balance"])
+            card["updates"] += 1
+        self.answer({"errcode": 0, "errmsg": "ok", "result_bonus": body["bonus"],
+                     "result_balance": body["balance"], "openid": "o_card"})
+
     def fake_control(self):
         st = self.state
         if self.path == "/_fake/calls":
@@ -251,6 +299,7 @@ class Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             with st.lock:
                 st.config = json.loads(self.rfile.read(length) or b"{}")
+                st.card_fail_left = st.config.get("card_fail", 0)
             return self.answer({"ok": True})
         if self.path == "/_fake/invalidate":
             length = int(self.headers.get("Content-Length") or 0)
@@ -259,6 +308,9 @@ class Handler(BaseHTTPRequestHandler):
                 st.token = "invalidated"
                 st.tickets = {}
             return self.answer({"ok": True})
+        if self.path == "/_fake/cards":
+            with st.lock:
+                return self.answer(st.cards)
         if self.path == "/_fake/state":
             with st.lock:
                 return self.answer({"token": st.token, "tickets": st.tickets})

@@ -1,0 +1,916 @@
+
+/*
+ * ngx_member: the WeChat wallet card in step with the ledger through an
+ * outbox (docs/outbox.md).
+ *
+ * Every script that changes a member's points or balance is followed by a
+ * hint, ZADD {b}:wx <ms> <id>.  The worker that holds the ledger's lease
+ * calls its own nginx once a second (member_wechat_outbox URL: the admin
+ * location, POST outbox/run with a key made at configuration time), and
+ * that request, a real one, does the work with the module's token cache and
+ * WeChat subrequests: for up to 10 due members, the full current points
+ * and balance go to card/membercard/updateuser (or card/membercard/activate
+ * for a registered member whose card is only claimed) unless WeChat already
+ * has the member's last ledger entry (wx_synced).  A refusal puts the member
+ * back with a doubling backoff.  Timers have no request: the loopback call
+ * gives the subrequests one.
+ */
+
+
+#include <openssl/rand.h>
+
+#include "ngx_http_member_module.h"
+
+
+#define NGX_HTTP_MEMBER_OUTBOX_EVERY    1000        /* ms */
+#define NGX_HTTP_MEMBER_OUTBOX_SOON     50          /* ms, more is due */
+#define NGX_HTTP_MEMBER_OUTBOX_TIMEOUT  30000       /* ms */
+#define NGX_HTTP_MEMBER_OUTBOX_SLICE    10          /* members a call */
+#define NGX_HTTP_MEMBER_OUTBOX_BACKOFF  "500"       /* ms, doubles */
+#define NGX_HTTP_MEMBER_OUTBOX_LONGEST  "300000"    /* ms */
+#define NGX_HTTP_MEMBER_OUTBOX_KEY      32          /* hex characters */
+
+
+struct ngx_http_member_outbox_conf_s {
+    ngx_url_t                     url;
+    ngx_str_t                     request;
+    u_char                        key[NGX_HTTP_MEMBER_OUTBOX_KEY];
+};
+
+
+/* per worker: the timer and its loopback call */
+typedef struct {
+    ngx_http_member_outbox_conf_t  *conf;
+    ngx_http_member_redis_t        *redis;
+    ngx_event_t                     timer;
+    ngx_peer_connection_t           peer;
+    size_t                          sent;
+    u_char                          answer[256];
+    size_t                          answer_len;
+    ngx_msec_t                      started;
+    unsigned                        busy:1;
+} ngx_http_member_outbox_t;
+
+
+/* per request: one slice of due members */
+typedef struct {
+    ngx_str_t                     ids[NGX_HTTP_MEMBER_OUTBOX_SLICE];
+    ngx_str_t                     scores[NGX_HTTP_MEMBER_OUTBOX_SLICE];
+    ngx_uint_t                    n;
+    ngx_uint_t                    i;
+    ngx_uint_t                    sent;
+    ngx_uint_t                    failed;
+    ngx_uint_t                    activate;
+    ngx_str_t                     field[8];     /* what wx_peek.lua says */
+    ngx_str_t                     key;
+    ngx_str_t                     body;
+    ngx_int_t                     errcode;
+    unsigned                      renewed:1;
+} ngx_http_member_outbox_req_t;
+
+
+static ngx_http_member_outbox_t  ngx_http_member_outbox;
+
+static ngx_str_t  ngx_http_member_wx_key = ngx_string("{b}:wx");
+static ngx_str_t  ngx_http_member_wx_tries = ngx_string("{b}:wx:tries");
+
+
+static ngx_int_t ngx_http_member_outbox_next(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_outbox_settle(ngx_http_request_t *r,
+    ngx_uint_t done);
+static ngx_int_t ngx_http_member_outbox_send(ngx_http_request_t *r,
+    ngx_str_t *token);
+static void ngx_http_member_outbox_close(ngx_http_member_outbox_t *o);
+
+
+/* the hint: the member's card may be behind its ledger */
+
+void
+ngx_http_member_outbox_touch(ngx_http_member_redis_t *redis, uint64_t id)
+{
+    u_char       score[NGX_INT64_LEN], member[NGX_INT64_LEN];
+    size_t       argvlen[4];
+    ngx_time_t  *tp;
+    const char  *argv[4];
+
+    if (redis == NULL) {
+        return;
+    }
+
+    tp = ngx_timeofday();
+
+    argv[0] = "ZADD";
+    argvlen[0] = 4;
+    argv[1] = (const char *) ngx_http_member_wx_key.data;
+    argvlen[1] = ngx_http_member_wx_key.len;
+    argv[2] = (const char *) score;
+    argvlen[2] = ngx_sprintf(score, "%T%03M", tp->sec, tp->msec) - score;
+    argv[3] = (const char *) member;
+    argvlen[3] = ngx_sprintf(member, "%uL", id) - member;
+
+    (void) ngx_http_member_redis_background(redis, NULL, NULL, 4, argv,
+                                            argvlen);
+}
+
+
+/* POST outbox/run: one slice */
+
+static ngx_http_member_outbox_req_t *
+ngx_http_member_outbox_req(ngx_http_request_t *r)
+{
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    return ctx->data;
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_copy(ngx_http_request_t *r, redisReply *e,
+    ngx_str_t *out)
+{
+    if (e->type != REDIS_REPLY_STRING) {
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(r->pool, e->len + 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, e->str, e->len);
+    out->data[e->len] = '\0';
+    out->len = e->len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_settled(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    q->i++;
+
+    return ngx_http_member_outbox_next(r);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_settle(ngx_http_request_t *r, ngx_uint_t done)
+{
+    u_char                        *p;
+    ngx_str_t                      keys[2], *args;
+    ngx_time_t                    *tp;
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+
+    args = ngx_pcalloc(r->pool, 6 * sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (args == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tp = ngx_timeofday();
+
+    keys[0] = ngx_http_member_wx_key;
+    keys[1] = ngx_http_member_wx_tries;
+    args[0] = q->ids[q->i];
+    args[1] = q->scores[q->i];
+    ngx_str_set(&args[2], "0");
+    args[2].data = (u_char *) (done ? "1" : "0");
+    args[3].data = p;
+    args[3].len = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec) - p;
+    ngx_str_set(&args[4], NGX_HTTP_MEMBER_OUTBOX_BACKOFF);
+    ngx_str_set(&args[5], NGX_HTTP_MEMBER_OUTBOX_LONGEST);
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_SETTLE,
+                                        ngx_http_member_outbox_settled, 2, 6,
+                                        keys, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_synced(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return ngx_http_member_outbox_settle(r, 1);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_failed(ngx_http_request_t *r)
+{
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+    q->failed++;
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "member: wechat card of member %V not updated "
+                  "(errcode %i), retried later", &q->ids[q->i], q->errcode);
+
+    return ngx_http_member_outbox_settle(r, 0);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_answered(ngx_http_request_t *r)
+{
+    u_char                        *p;
+    json_t                        *json, *v;
+    ngx_str_t                      args[3];
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_outbox_req_t  *q;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    q = ctx->data;
+    q->errcode = -2;
+
+    if (ctx->wechat_failed) {
+        return ngx_http_member_outbox_failed(r);
+    }
+
+    json = json_loadb((char *) ctx->sr_body.data, ctx->sr_body.len, 0, NULL);
+    v = json_object_get(json, "errcode");
+    q->errcode = (json && (v == NULL || json_is_integer(v)))
+                 ? (v ? (ngx_int_t) json_integer_value(v) : 0) : -2;
+    json_decref(json);
+
+    if ((q->errcode == 40001 || q->errcode == 40014 || q->errcode == 42001)
+        && !q->renewed)
+    {
+        /* the token went stale: a fresh one, once */
+        q->renewed = 1;
+        return ngx_http_member_wechat_secret(r, NGX_HTTP_MEMBER_WX_TOKEN, 1,
+                                             ngx_http_member_outbox_send);
+    }
+
+    if (q->errcode != 0) {
+        return ngx_http_member_outbox_failed(r);
+    }
+
+    q->sent++;
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0] = q->field[5];
+    ngx_str_set(&args[1], "0");
+    args[1].data = (u_char *) (q->activate ? "1" : "0");
+    args[2].data = p;
+    args[2].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_SYNCED,
+                                        ngx_http_member_outbox_synced, 1, 3,
+                                        &q->key, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_send(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char                        *p;
+    ngx_str_t                      path, args;
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+
+    p = ngx_pnalloc(r->pool, sizeof("access_token=") + 3 * token->len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args.data = p;
+    p = ngx_cpymem(p, "access_token=", 13);
+    p = (u_char *) ngx_escape_uri(p, token->data, token->len,
+                                  NGX_ESCAPE_ARGS);
+    args.len = p - args.data;
+
+    if (q->activate) {
+        ngx_str_set(&path, "card/membercard/activate");
+
+    } else {
+        ngx_str_set(&path, "card/membercard/updateuser");
+    }
+
+    return ngx_http_member_wechat_post(r, &path, &args, &q->body,
+                                       ngx_http_member_outbox_answered);
+}
+
+
+/* the full current values, never a delta: a repeat is harmless */
+
+static ngx_int_t
+ngx_http_member_outbox_body(ngx_http_request_t *r,
+    ngx_http_member_outbox_req_t *q)
+{
+    char       *s;
+    json_t     *body;
+    ngx_int_t   points, balance;
+
+    points = ngx_atoi(q->field[3].data + (q->field[3].data[0] == '-'),
+                      q->field[3].len - (q->field[3].data[0] == '-'));
+    balance = ngx_atoi(q->field[4].data, q->field[4].len);
+
+    if (points == NGX_ERROR || balance == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (q->field[3].data[0] == '-') {
+        /* a points debt shows as none on the card */
+        points = 0;
+    }
+
+    if (q->activate) {
+        body = json_pack("{s:s%,s:s%,s:s%,s:I,s:s,s:I}",
+                         "code", q->field[1].data, q->field[1].len,
+                         "card_id", q->field[2].data, q->field[2].len,
+                         "membership_number", q->field[7].data,
+                         q->field[7].len,
+                         "init_bonus", (json_int_t) points,
+                         "init_bonus_record", "开卡",
+                         "init_balance", (json_int_t) balance);
+
+    } else {
+        body = json_pack("{s:s%,s:s%,s:I,s:s%,s:I,s:s%}",
+                         "code", q->field[1].data, q->field[1].len,
+                         "card_id", q->field[2].data, q->field[2].len,
+                         "bonus", (json_int_t) points,
+                         "record_bonus", q->field[6].data, q->field[6].len,
+                         "balance", (json_int_t) balance,
+                         "record_balance", q->field[6].data, q->field[6].len);
+    }
+
+    if (body == NULL) {
+        return NGX_ERROR;
+    }
+
+    s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->body.len = ngx_strlen(s);
+    q->body.data = ngx_pnalloc(r->pool, q->body.len);
+
+    if (q->body.data != NULL) {
+        ngx_memcpy(q->body.data, s, q->body.len);
+    }
+
+    free(s);
+
+    return q->body.data ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_peeked(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_uint_t                     i;
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 8) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    for (i = 0; i < 8; i++) {
+        if (ngx_http_member_outbox_copy(r, reply->element[i], &q->field[i])
+            != NGX_OK)
+        {
+            return ngx_http_member_reply_script_error(r, reply);
+        }
+    }
+
+    if (q->field[0].len == 4) {
+        /* "none": nothing WeChat lacks */
+        return ngx_http_member_outbox_settle(r, 1);
+    }
+
+    q->activate = (q->field[0].len == 8);
+    q->renewed = 0;
+
+    if (q->field[3].len == 0 || q->field[4].len == 0
+        || ngx_http_member_outbox_body(r, q) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "member: outbox: member %V has no card values",
+                      &q->ids[q->i]);
+        return ngx_http_member_outbox_settle(r, 1);
+    }
+
+    return ngx_http_member_wechat_secret(r, NGX_HTTP_MEMBER_WX_TOKEN, 0,
+                                         ngx_http_member_outbox_send);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_next(ngx_http_request_t *r)
+{
+    u_char                        *p;
+    ngx_str_t                      keys[2];
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+
+    if (q->i >= q->n) {
+        p = ngx_pnalloc(r->pool, 64 + 2 * NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_member_send_raw(r, NGX_HTTP_OK, NULL, p,
+                   ngx_sprintf(p, "{\"sent\":%ui,\"failed\":%ui,"
+                               "\"more\":%s}", q->sent, q->failed,
+                               q->n == NGX_HTTP_MEMBER_OUTBOX_SLICE
+                               ? "true" : "false")
+                   - p);
+    }
+
+    q->key.len = sizeof("{m:}") - 1 + q->ids[q->i].len;
+    q->key.data = ngx_pnalloc(r->pool, q->key.len + sizeof(":ledger"));
+    if (q->key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(q->key.data, "{m:%V}:ledger", &q->ids[q->i]);
+
+    keys[0] = q->key;
+    keys[1].data = q->key.data;
+    keys[1].len = q->key.len + sizeof(":ledger") - 1;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_PEEK,
+                                        ngx_http_member_outbox_peeked, 2, 0,
+                                        keys, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_due(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t                         i;
+    uint64_t                       id;
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    for (i = 0; i + 1 < reply->elements
+                && q->n < NGX_HTTP_MEMBER_OUTBOX_SLICE; i += 2)
+    {
+        if (reply->element[i]->type != REDIS_REPLY_STRING
+            || ngx_http_member_parse_id((u_char *) reply->element[i]->str,
+                                        reply->element[i]->len, &id)
+               != NGX_OK
+            || ngx_http_member_outbox_copy(r, reply->element[i],
+                                           &q->ids[q->n])
+               != NGX_OK
+            || ngx_http_member_outbox_copy(r, reply->element[i + 1],
+                                           &q->scores[q->n])
+               != NGX_OK)
+        {
+            continue;
+        }
+
+        q->n++;
+    }
+
+    return ngx_http_member_outbox_next(r);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_run(ngx_http_request_t *r)
+{
+    u_char                        *p;
+    ngx_str_t                      ninf, now, withscores, limit, zero, count;
+    ngx_time_t                    *tp;
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_outbox_req_t  *q;
+
+    static ngx_str_t  zrangebyscore = ngx_string("ZRANGEBYSCORE");
+
+    ctx = ngx_http_member_get_ctx(r);
+    q = ngx_pcalloc(r->pool, sizeof(ngx_http_member_outbox_req_t));
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+
+    if (ctx == NULL || q == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = q;
+
+    tp = ngx_timeofday();
+    now.data = p;
+    now.len = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec) - p;
+
+    ngx_str_set(&ninf, "-inf");
+    ngx_str_set(&withscores, "WITHSCORES");
+    ngx_str_set(&limit, "LIMIT");
+    ngx_str_set(&zero, "0");
+    ngx_str_set(&count, "10");
+
+    return ngx_http_member_redis_command(r, ngx_http_member_outbox_due, 8,
+                                         &zrangebyscore,
+                                         &ngx_http_member_wx_key, &ninf, &now,
+                                         &withscores, &limit, &zero, &count);
+}
+
+
+/*
+ * The admin location serves the timer's call: POST outbox/run with the
+ * key of this configuration (any other caller is declined and then meets
+ * the admin token check).
+ */
+
+ngx_int_t
+ngx_http_member_outbox_admin(ngx_http_request_t *r)
+{
+    ngx_str_t                      route;
+    ngx_uint_t                     i;
+    ngx_list_part_t               *part;
+    ngx_table_elt_t               *h;
+    ngx_http_member_main_conf_t   *mmcf;
+    ngx_http_member_outbox_conf_t *oc;
+
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_member_module);
+    oc = mmcf->outbox;
+
+    if (oc == NULL || r->method != NGX_HTTP_POST) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_member_route(r, &route);
+
+    if (route.len != 10 || ngx_strncmp(route.data, "outbox/run", 10) != 0) {
+        return NGX_DECLINED;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_DECLINED;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 15
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Member-Outbox",
+                               15) == 0)
+        {
+            break;
+        }
+    }
+
+    if (h[i].value.len != NGX_HTTP_MEMBER_OUTBOX_KEY
+        || CRYPTO_memcmp(h[i].value.data, oc->key, NGX_HTTP_MEMBER_OUTBOX_KEY)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_discard_request_body(r);
+
+    return ngx_http_member_outbox_run(r);
+}
+
+
+/* the timer: a loopback call to this nginx while this worker leads */
+
+static void
+ngx_http_member_outbox_close(ngx_http_member_outbox_t *o)
+{
+    if (o->peer.connection) {
+        ngx_close_connection(o->peer.connection);
+        o->peer.connection = NULL;
+    }
+
+    o->busy = 0;
+}
+
+
+static void
+ngx_http_member_outbox_read(ngx_event_t *rev)
+{
+    u_char                     buf[1024];
+    size_t                     len;
+    ssize_t                    n;
+    ngx_msec_t                 next;
+    ngx_connection_t          *c;
+    ngx_http_member_outbox_t  *o;
+
+    c = rev->data;
+    o = c->data;
+
+    if (rev->timedout) {
+        ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
+                      "member: outbox call timed out");
+        ngx_http_member_outbox_close(o);
+        return;
+    }
+
+    for ( ;; ) {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ngx_http_member_outbox_close(o);
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_http_member_outbox_close(o);
+            return;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        len = ngx_min((size_t) n, sizeof(o->answer) - o->answer_len);
+        o->answer_len += ngx_cpymem(o->answer + o->answer_len, buf, len)
+                         - (o->answer + o->answer_len);
+    }
+
+    /* the answer is whole: a full slice means more is due at once */
+    next = NGX_HTTP_MEMBER_OUTBOX_EVERY;
+
+    if (o->answer_len > 12 && ngx_strncmp(o->answer + 9, "200", 3) == 0
+        && ngx_strlcasestrn(o->answer, o->answer + o->answer_len,
+                            (u_char *) "\"more\":true", 11 - 1))
+    {
+        next = NGX_HTTP_MEMBER_OUTBOX_SOON;
+
+    } else if (o->answer_len < 12 || ngx_strncmp(o->answer + 9, "200", 3)) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "member: outbox call answered \"%*s\"",
+                      ngx_min(o->answer_len, (size_t) 12), o->answer);
+    }
+
+    ngx_http_member_outbox_close(o);
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(&o->timer, next);
+    }
+}
+
+
+static void
+ngx_http_member_outbox_write(ngx_event_t *wev)
+{
+    ssize_t                    n;
+    ngx_connection_t          *c;
+    ngx_http_member_outbox_t  *o;
+
+    c = wev->data;
+    o = c->data;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
+                      "member: outbox call timed out connecting");
+        ngx_http_member_outbox_close(o);
+        return;
+    }
+
+    if (o->sent == o->conf->request.len) {
+        return;
+    }
+
+    n = c->send(c, o->conf->request.data + o->sent,
+                o->conf->request.len - o->sent);
+
+    if (n == NGX_ERROR) {
+        ngx_http_member_outbox_close(o);
+        return;
+    }
+
+    if (n > 0) {
+        o->sent += n;
+    }
+
+    if (o->sent < o->conf->request.len) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_member_outbox_close(o);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    ngx_add_timer(c->read, NGX_HTTP_MEMBER_OUTBOX_TIMEOUT);
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_member_outbox_close(o);
+    }
+}
+
+
+static void
+ngx_http_member_outbox_handler(ngx_event_t *ev)
+{
+    ngx_int_t                  rc;
+    ngx_connection_t          *c;
+    ngx_http_member_outbox_t  *o = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_add_timer(&o->timer, NGX_HTTP_MEMBER_OUTBOX_EVERY);
+
+    if (o->busy || !ngx_http_member_ledger_leased(o->redis)) {
+        return;
+    }
+
+    ngx_memzero(&o->peer, sizeof(ngx_peer_connection_t));
+    o->peer.sockaddr = o->conf->url.addrs[0].sockaddr;
+    o->peer.socklen = o->conf->url.addrs[0].socklen;
+    o->peer.name = &o->conf->url.addrs[0].name;
+    o->peer.get = ngx_event_get_peer;
+    o->peer.log = ev->log;
+    o->peer.log_error = NGX_ERROR_ERR;
+
+    rc = ngx_event_connect_peer(&o->peer);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        if (o->peer.connection) {
+            ngx_close_connection(o->peer.connection);
+            o->peer.connection = NULL;
+        }
+
+        return;
+    }
+
+    c = o->peer.connection;
+    c->data = o;
+    c->read->handler = ngx_http_member_outbox_read;
+    c->write->handler = ngx_http_member_outbox_write;
+
+    o->busy = 1;
+    o->sent = 0;
+    o->answer_len = 0;
+    o->started = ngx_current_msec;
+
+    ngx_add_timer(c->write, NGX_HTTP_MEMBER_OUTBOX_TIMEOUT);
+
+    if (rc == NGX_OK) {
+        ngx_http_member_outbox_write(c->write);
+    }
+}
+
+
+ngx_int_t
+ngx_http_member_outbox_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf)
+{
+    ngx_http_member_redis_t  **redis;
+    ngx_http_member_outbox_t  *o;
+
+    if (mmcf->outbox == NULL || mmcf->redis.nelts == 0) {
+        return NGX_OK;
+    }
+
+    redis = mmcf->redis.elts;
+    o = &ngx_http_member_outbox;
+
+    ngx_memzero(o, sizeof(ngx_http_member_outbox_t));
+    o->conf = mmcf->outbox;
+    o->redis = redis[0];
+
+    o->timer.handler = ngx_http_member_outbox_handler;
+    o->timer.data = o;
+    o->timer.log = cycle->log;
+    o->timer.cancelable = 1;
+
+    ngx_add_timer(&o->timer, NGX_HTTP_MEMBER_OUTBOX_EVERY);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_member_outbox_exit_process(ngx_http_member_main_conf_t *mmcf)
+{
+    ngx_http_member_outbox_t  *o = &ngx_http_member_outbox;
+
+    if (o->timer.timer_set) {
+        ngx_del_timer(&o->timer);
+    }
+
+    ngx_http_member_outbox_close(o);
+}
+
+
+/* member_wechat_outbox http://127.0.0.1:8080/admin/; */
+
+char *
+ngx_http_member_outbox_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_member_main_conf_t *mmcf = conf;
+
+    u_char                         *p, rnd[NGX_HTTP_MEMBER_OUTBOX_KEY / 2];
+    ngx_str_t                      *value;
+    ngx_http_member_outbox_conf_t  *oc;
+
+    if (mmcf->outbox) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    oc = ngx_pcalloc(cf->pool, sizeof(ngx_http_member_outbox_conf_t));
+    if (oc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[1].len < 8 || ngx_strncmp(value[1].data, "http://", 7) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive: "
+                           "an http:// URL of the admin location",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    oc->url.url.data = value[1].data + 7;
+    oc->url.url.len = value[1].len - 7;
+    oc->url.default_port = 80;
+    oc->url.uri_part = 1;
+    oc->url.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &oc->url) != NGX_OK || oc->url.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive: %s",
+                           &value[1], &cmd->name,
+                           oc->url.err ? oc->url.err : "a numeric address "
+                                                      "is needed");
+        return NGX_CONF_ERROR;
+    }
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_hex_dump(oc->key, rnd, sizeof(rnd));
+
+    oc->request.len = sizeof("POST outbox/run HTTP/1.0" CRLF
+                             "Host: localhost" CRLF
+                             "X-Member-Outbox: " CRLF
+                             "Content-Length: 0" CRLF CRLF)
+                      + oc->url.uri.len + NGX_HTTP_MEMBER_OUTBOX_KEY;
+    oc->request.data = ngx_pnalloc(cf->pool, oc->request.len);
+    if (oc->request.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_sprintf(oc->request.data,
+                    "POST %V%soutbox/run HTTP/1.0" CRLF
+                    "Host: localhost" CRLF
+                    "X-Member-Outbox: %*s" CRLF
+                    "Content-Length: 0" CRLF CRLF,
+                    &oc->url.uri,
+                    (oc->url.uri.len
+                     && oc->url.uri.data[oc->url.uri.len - 1] == '/')
+                    ? "" : "/",
+                    (size_t) NGX_HTTP_MEMBER_OUTBOX_KEY, oc->key);
+    oc->request.len = p - oc->request.data;
+
+    mmcf->outbox = oc;
+
+    return NGX_CONF_OK;
+}
