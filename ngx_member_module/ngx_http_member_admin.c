@@ -7,7 +7,9 @@
  *   POST members/lookup {"phone"}   ... and by phone, through its index
  *   GET  members/<id>               the member's record
  *   POST members/<id>/recharge      stored value, idempotent
- *   GET  members/<id>/transactions  the ledger, newest first
+ *   GET  members/<id>/transactions  the ledger, newest first, filtered
+ *   GET  members/<id>/coupons, coupons/...   ngx_http_member_coupons.c
+ *   PUT  members/<id>/level, POST .../points, .../recharge/refund: ledger.c
  *   POST stores, GET stores         ngx_http_member_stores.c
  *   keys, audit (and who may do what)  ngx_http_member_admin_auth.c
  *   feedback                        ngx_http_member_feedback.c
@@ -115,6 +117,13 @@ ngx_http_member_admin_route(ngx_http_request_t *r)
         return ngx_http_member_clock_handler(r);
     }
 
+    /* coupons/templates, coupons/issue: ngx_http_member_coupons.c */
+    if (route.len > 8 && ngx_strncmp(route.data, "coupons/", 8) == 0) {
+        rest.data = route.data + 8;
+        rest.len = route.len - 8;
+        return ngx_http_member_coupons_handler(r, &rest);
+    }
+
     /* segments, churn, tags, campaigns/run: ngx_http_member_analytics.c */
     rc = ngx_http_member_analytics_admin(r, &route);
 
@@ -160,7 +169,7 @@ ngx_http_member_admin_route(ngx_http_request_t *r)
                                          ngx_http_member_admin_lookup_body);
     }
 
-    /* members/<id>[/recharge|/transactions] */
+    /* members/<id>[/recharge|/transactions|/coupons|...] */
     p = route.data + 8;
     last = route.data + route.len;
     slash = ngx_strlchr(p, last, '/');
@@ -207,7 +216,19 @@ ngx_http_member_admin_route(ngx_http_request_t *r)
         return ngx_http_member_analytics_tags(r, adm->id);
     }
 
-    /* members/<id>/level, members/<id>/points */
+    if (rest.len == 7 && ngx_strncmp(rest.data, "coupons", 7) == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        if (ngx_http_member_key(r->pool, &rest, adm->id, "") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_member_coupons_list(r, adm->id, &rest, "NOT_FOUND");
+    }
+
+    /* members/<id>/level, /points, /recharge/refund */
     rc = ngx_http_member_ledger_admin(r, adm->id, &rest);
 
     if (rc != NGX_DECLINED) {

@@ -82,6 +82,9 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
     {
         ctx->step = (ngx_uint_t) -1;
 
+    } else if (route.len == 7 && ngx_strncmp(route.data, "coupons", 7) == 0) {
+        ctx->step = (ngx_uint_t) -2;
+
     } else if ((view = ngx_http_member_code_view(&route))) {
         ctx->step = NGX_HTTP_MEMBER_API_CODE + view;
 
@@ -106,6 +109,11 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
 
     if (ctx->step == (ngx_uint_t) -1) {
         return ngx_http_member_api_transactions(r, ctx);
+    }
+
+    if (ctx->step == (ngx_uint_t) -2) {
+        return ngx_http_member_coupons_list(r, ctx->member_id,
+                                            &ctx->session_key, "UNAUTHORIZED");
     }
 
     /* the lots that expire soon: ngx_http_member_ledger.c */
@@ -444,12 +452,97 @@ ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
 }
 
 
+/* the ledger's entry types (API.md): what ?type= may name */
+static ngx_str_t  ngx_http_member_entry_types[] = {
+    ngx_string("recharge"), ngx_string("pay"), ngx_string("earn"),
+    ngx_string("refund"), ngx_string("adjust"), ngx_string("expire"),
+    ngx_string("redeem"), ngx_string("coupon"), ngx_string("welcome"),
+    ngx_string("birthday"), ngx_string("recall"), ngx_string("referral"),
+    ngx_string("tier"), ngx_null_string
+};
+
+
+/*
+ * ?type=, ?from=, ?to= (unix seconds, inclusive), ?store=: the filters of
+ * a ledger page, as ledger.lua's arguments ("" for none).
+ */
+
+static ngx_int_t
+ngx_http_member_transactions_filters(ngx_http_request_t *r, ngx_str_t *args)
+{
+    size_t      i;
+    ngx_int_t   from, to;
+    ngx_str_t  *t;
+
+    if (ngx_http_arg(r, (u_char *) "type", 4, &args[0]) == NGX_OK) {
+        for (t = ngx_http_member_entry_types; t->len; t++) {
+            if (t->len == args[0].len
+                && ngx_strncmp(t->data, args[0].data, t->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (t->len == 0) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        ngx_str_null(&args[0]);
+    }
+
+    from = 0;
+    to = NGX_MAX_INT_T_VALUE;
+
+    if (ngx_http_arg(r, (u_char *) "from", 4, &args[1]) == NGX_OK) {
+        from = ngx_atoi(args[1].data, args[1].len);
+        if (from == NGX_ERROR || args[1].len > 12) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        ngx_str_null(&args[1]);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "to", 2, &args[2]) == NGX_OK) {
+        to = ngx_atoi(args[2].data, args[2].len);
+        if (to == NGX_ERROR || args[2].len > 12) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        ngx_str_null(&args[2]);
+    }
+
+    if (from > to) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "store", 5, &args[3]) == NGX_OK) {
+        if (args[3].len == 0 || args[3].len > 64) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < args[3].len; i++) {
+            if (!ngx_http_member_id_char(args[3].data[i])) {
+                return NGX_ERROR;
+            }
+        }
+
+    } else {
+        ngx_str_null(&args[3]);
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_member_transactions(ngx_http_request_t *r, ngx_str_t *must_exist,
     uint64_t id, const char *missing)
 {
     u_char                 *p;
-    ngx_str_t               keys[2], args[3], cursor;
+    ngx_str_t               keys[2], args[7], cursor;
     ngx_uint_t              limit;
     ngx_http_member_ctx_t  *ctx;
 
@@ -466,6 +559,13 @@ ngx_http_member_transactions(ngx_http_request_t *r, ngx_str_t *must_exist,
         return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                      "limit must be 1 to 100 and before a "
                                      "transaction id");
+    }
+
+    if (ngx_http_member_transactions_filters(r, &args[3]) != NGX_OK) {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "type must be an entry type, from and "
+                                     "to unix seconds with from <= to, "
+                                     "store a store id");
     }
 
     keys[0] = *must_exist;
@@ -493,31 +593,38 @@ ngx_http_member_transactions(ngx_http_request_t *r, ngx_str_t *must_exist,
     }
 
     args[2].data = p;
-    args[2].len = ngx_sprintf(p, "%ui", limit + 1) - p;
+    args[2].len = ngx_sprintf(p, "%ui", limit) - p;
 
     ctx->step = limit;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_LEDGER,
                                         ngx_http_member_transactions_page,
-                                        2, 3, keys, args);
+                                        2, 7, keys, args);
 }
 
+
+/* ledger.lua answers {next, entries} */
 
 ngx_int_t
 ngx_http_member_transactions_page(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
     json_t                 *page, *items;
-    ngx_str_t               next;
+    ngx_str_t               last;
+    redisReply             *next;
     ngx_http_member_ctx_t  *ctx;
 
-    if (reply->type != REDIS_REPLY_ARRAY) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_ARRAY)
+    {
         return ngx_http_member_reply_script_error(r, reply);
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    next = reply->element[0];
 
-    items = ngx_http_member_ledger_items(reply, ctx->step, &next);
+    items = ngx_http_member_ledger_items(reply->element[1], ctx->step, &last);
     page = json_object();
 
     if (items == NULL || page == NULL) {
@@ -528,8 +635,8 @@ ngx_http_member_transactions_page(ngx_http_request_t *r,
 
     json_object_set_new(page, "items", items);
     json_object_set_new(page, "next",
-                        next.len ? json_stringn((char *) next.data, next.len)
-                                 : json_null());
+                        next->len ? json_stringn(next->str, next->len)
+                                  : json_null());
 
     return ngx_http_member_send_json(r, NGX_HTTP_OK, page);
 }

@@ -205,7 +205,7 @@ ngx_http_member_json_int(json_t *obj, const char *name, ngx_int_t min,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_member_id_char(u_char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')

@@ -6,6 +6,7 @@
  *           GET clock, PUT clock {"now"}         with member_test_clock on
  *           PUT members/<id>/level {"level","reason"}
  *           POST members/<id>/points {"delta","reason","idempotency_key"}
+ *           POST members/<id>/recharge/refund {"idempotency_key","refund_key"?}
  *   till:   pay and earn (points redeemed, tiers), refund
  *   member: GET points with the lots that expire within 30 days
  *
@@ -69,12 +70,14 @@ typedef struct {
     ngx_str_t                     store_id;
     ngx_str_t                     order_id;
     ngx_str_t                     ticket_key;
+    ngx_str_t                     coupon_id;
     ngx_str_t                     idem;
     ngx_str_t                     text;       /* a level, a reason */
     ngx_str_t                     note;
     ngx_int_t                     amount;
     ngx_int_t                     points;
     json_t                       *json;
+    ngx_http_member_clock_pt      clock_done;
 } ngx_http_member_ledger_req_t;
 
 
@@ -115,6 +118,8 @@ static ngx_int_t ngx_http_member_rules_get(ngx_http_request_t *r,
     ngx_http_member_rules_pt done);
 static ngx_int_t ngx_http_member_rules_fetched(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+static ngx_http_member_ledger_req_t *ngx_http_member_ledger_req(
+    ngx_http_request_t *r);
 static void ngx_http_member_sweep_handler(ngx_event_t *ev);
 static void ngx_http_member_sweep_send(ngx_http_member_ledger_t *ledger,
     ngx_http_member_bg_pt handler, int argc, const char **argv,
@@ -704,6 +709,37 @@ ngx_http_member_rules_fetched(ngx_http_request_t *r,
 }
 
 
+static ngx_int_t
+ngx_http_member_ledger_clocked(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+
+    return lr->clock_done(r, ngx_http_member_ledger_now(ledger));
+}
+
+
+/* the ledger's time (the test clock's too) for another file's handler */
+
+ngx_int_t
+ngx_http_member_ledger_clock(ngx_http_request_t *r,
+    ngx_http_member_clock_pt done)
+{
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    if (lr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lr->clock_done = done;
+
+    return ngx_http_member_rules_get(r, ngx_http_member_ledger_clocked);
+}
+
+
 static ngx_http_member_ledger_req_t *
 ngx_http_member_ledger_req(ngx_http_request_t *r)
 {
@@ -899,7 +935,7 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
     u_char                        *p;
     json_t                        *points, *c;
     size_t                         i;
-    ngx_str_t                      keys[5], args[15 + 4
+    ngx_str_t                      keys[7], args[16 + 4
                                               * NGX_HTTP_MEMBER_MAX_TIERS];
     ngx_int_t                      per_yuan, campaign;
     ngx_uint_t                     n;
@@ -934,7 +970,11 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
 
     if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
         || ngx_http_member_key(r->pool, &keys[2], lr->id, ":ledger") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[4], lr->id, ":lots") != NGX_OK)
+        || ngx_http_member_key(r->pool, &keys[4], lr->id, ":lots") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[5], lr->id, ":coupons")
+           != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[6], lr->id, ":coupons:used")
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -944,7 +984,7 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
     keys[3].data = ngx_pnalloc(r->pool, keys[0].len + sizeof(":order::")
                                         + lr->store_id.len
                                         + lr->order_id.len);
-    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 16);
+    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 16 + lr->coupon_id.len);
 
     if (keys[3].data == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -960,9 +1000,15 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
 
     /* what must be the same when the order id comes again */
     args[4].data = p;
-    args[4].len = ngx_sprintf(p, "%V:%i:%uL:%i", &lr->kind, lr->amount,
-                              lr->id, lr->points)
-                  - p;
+    p = ngx_sprintf(p, "%V:%i:%uL:%i", &lr->kind, lr->amount, lr->id,
+                    lr->points);
+
+    if (lr->coupon_id.len) {
+        p = ngx_sprintf(p, ":%V", &lr->coupon_id);
+    }
+
+    args[4].len = p - args[4].data;
+    args[15] = lr->coupon_id;
 
     if (ngx_http_member_int_arg(r->pool, &args[3], lr->amount) == NULL
         || ngx_http_member_int_arg(r->pool, &args[5], mo.now) == NULL
@@ -982,7 +1028,7 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = 15;
+    n = 16;
 
     if (ngx_http_member_tier_args(r->pool, ledger->rules, args, &n, 1)
         != NGX_OK)
@@ -995,7 +1041,7 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
                              ? mo.lot : mo.period_end);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_PAY,
-                                        ngx_http_member_ledger_answered, 5, n,
+                                        ngx_http_member_ledger_answered, 7, n,
                                         keys, args);
 }
 
@@ -1003,7 +1049,8 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *kind, ngx_str_t *store_id, ngx_str_t *order_id,
-    ngx_str_t *ticket_key, ngx_int_t amount, ngx_int_t points)
+    ngx_str_t *ticket_key, ngx_int_t amount, ngx_int_t points,
+    ngx_str_t *coupon_id)
 {
     ngx_http_member_ledger_req_t  *lr;
 
@@ -1019,6 +1066,7 @@ ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
     lr->ticket_key = *ticket_key;
     lr->amount = amount;
     lr->points = points;
+    lr->coupon_id = *coupon_id;
 
     return ngx_http_member_rules_get(r, ngx_http_member_ledger_pay_rules);
 }
@@ -1030,14 +1078,16 @@ static ngx_int_t
 ngx_http_member_ledger_refund_rules(ngx_http_request_t *r,
     ngx_http_member_ledger_t *ledger)
 {
-    ngx_str_t                      keys[4], args[3];
+    ngx_str_t                      keys[5], args[3];
     ngx_http_member_ledger_req_t  *lr;
 
     lr = ngx_http_member_ledger_req(r);
 
     if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
         || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[3], lr->id, ":lots") != NGX_OK)
+        || ngx_http_member_key(r->pool, &keys[3], lr->id, ":lots") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[4], lr->id, ":coupons:used")
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1061,7 +1111,7 @@ ngx_http_member_ledger_refund_rules(ngx_http_request_t *r,
     args[1] = lr->order_id;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_REFUND,
-                                        ngx_http_member_ledger_answered, 4, 3,
+                                        ngx_http_member_ledger_answered, 5, 3,
                                         keys, args);
 }
 
@@ -1085,6 +1135,36 @@ ngx_http_member_ledger_refund(ngx_http_request_t *r, uint64_t id,
 }
 
 
+/* a recharge's keys: member, ledger, idempotency record, its record */
+
+static ngx_int_t
+ngx_http_member_recharge_keys(ngx_http_request_t *r,
+    ngx_http_member_ledger_req_t *lr, ngx_str_t *keys)
+{
+    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger")
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + 6 + lr->idem.len);
+    keys[3].data = ngx_pnalloc(r->pool, keys[0].len + 10 + lr->idem.len);
+
+    if (keys[2].data == NULL || keys[3].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    keys[2].len = ngx_sprintf(keys[2].data, "%V:idem:%V", &keys[0], &lr->idem)
+                  - keys[2].data;
+    keys[3].len = ngx_sprintf(keys[3].data, "%V:recharge:%V", &keys[0],
+                              &lr->idem)
+                  - keys[3].data;
+
+    return NGX_OK;
+}
+
+
 /* recharge: the bonus of the highest step reached */
 
 static ngx_int_t
@@ -1095,7 +1175,7 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
     size_t                         i;
     json_t                        *step;
     ngx_int_t                      bonus;
-    ngx_str_t                      keys[3], args[6];
+    ngx_str_t                      keys[4], args[7];
     ngx_http_member_ledger_req_t  *lr;
 
     lr = ngx_http_member_ledger_req(r);
@@ -1118,15 +1198,14 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + 6 + lr->idem.len);
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + sizeof("recharge:"));
-
-    if (keys[2].data == NULL || p == NULL) {
+    if (ngx_http_member_recharge_keys(r, lr, keys) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[2].len = ngx_sprintf(keys[2].data, "%V:idem:%V", &keys[0], &lr->idem)
-                  - keys[2].data;
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + sizeof("recharge:"));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     /* what must be the same when the key is used again */
     args[2].data = p;
@@ -1137,7 +1216,9 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
         || ngx_http_member_int_arg(r->pool, &args[3],
                                    ngx_http_member_ledger_now(ledger)) == NULL
         || ngx_http_member_int_arg(r->pool, &args[4],
-                                   NGX_HTTP_MEMBER_IDEM_TTL) == NULL)
+                                   NGX_HTTP_MEMBER_IDEM_TTL) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[6],
+                                   NGX_HTTP_MEMBER_ORDER_TTL) == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1145,7 +1226,7 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
     args[5] = lr->idem;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_RECHARGE,
-                                        ngx_http_member_ledger_answered, 3, 6,
+                                        ngx_http_member_ledger_answered, 4, 7,
                                         keys, args);
 }
 
@@ -1167,6 +1248,80 @@ ngx_http_member_ledger_recharge(ngx_http_request_t *r, uint64_t id,
 
     return ngx_http_member_rules_get(r,
                                      ngx_http_member_ledger_recharge_rules);
+}
+
+
+/* the refund of a recharge, found by the recharge's idempotency key */
+
+static ngx_int_t
+ngx_http_member_recharge_refund_rules(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    ngx_str_t                      keys[4], args[3];
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+
+    if (ngx_http_member_recharge_keys(r, lr, keys) != NGX_OK
+        || ngx_http_member_int_arg(r->pool, &args[2],
+                                   ngx_http_member_ledger_now(ledger))
+           == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* recharge_refund.lua reads the record first, the answer second */
+    args[0] = keys[2];
+    keys[2] = keys[3];
+    keys[3] = args[0];
+
+    args[0] = lr->idem;
+    args[1] = lr->note;
+
+    return ngx_http_member_redis_script(r,
+                                        NGX_HTTP_MEMBER_SCRIPT_RECHARGE_REFUND,
+                                        ngx_http_member_ledger_answered, 4, 3,
+                                        keys, args);
+}
+
+
+static void
+ngx_http_member_recharge_refund_body(ngx_http_request_t *r)
+{
+    json_t                        *json;
+    ngx_int_t                      rc;
+    ngx_http_member_ledger_req_t  *lr;
+
+    json = ngx_http_member_body_json(r, &rc);
+    if (json == NULL) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    lr = ngx_http_member_ledger_req(r);
+
+    if (ngx_http_member_json_str(json, "idempotency_key", 64, 1, &lr->idem, 1)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r,
+                             ngx_http_member_bad_field(r, "idempotency_key"));
+        return;
+    }
+
+    rc = ngx_http_member_json_str(json, "refund_key", 64, 1, &lr->note, 0);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_member_bad_field(r, "refund_key"));
+        return;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&lr->note, "");
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_member_rules_get(r, ngx_http_member_recharge_refund_rules));
 }
 
 
@@ -1786,6 +1941,16 @@ ngx_http_member_ledger_admin(ngx_http_request_t *r, uint64_t id,
         }
 
         return ngx_http_member_read_json(r, ngx_http_member_adjust_body);
+    }
+
+    if (what->len == 15 && ngx_strncmp(what->data, "recharge/refund", 15) == 0)
+    {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_read_json(r,
+                                         ngx_http_member_recharge_refund_body);
     }
 
     return NGX_DECLINED;

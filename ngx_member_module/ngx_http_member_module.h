@@ -289,7 +289,12 @@ void ngx_http_member_ledger_exit_process(ngx_http_member_main_conf_t *mmcf);
 time_t ngx_http_member_ledger_now(ngx_http_member_ledger_t *ledger);
 ngx_int_t ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *kind, ngx_str_t *store_id, ngx_str_t *order_id,
-    ngx_str_t *ticket_key, ngx_int_t amount, ngx_int_t points);
+    ngx_str_t *ticket_key, ngx_int_t amount, ngx_int_t points,
+    ngx_str_t *coupon_id);
+typedef ngx_int_t (*ngx_http_member_clock_pt)(ngx_http_request_t *r,
+    time_t now);
+ngx_int_t ngx_http_member_ledger_clock(ngx_http_request_t *r,
+    ngx_http_member_clock_pt done);
 ngx_int_t ngx_http_member_ledger_refund(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *store_id, ngx_str_t *order_id);
 ngx_int_t ngx_http_member_ledger_recharge(ngx_http_request_t *r, uint64_t id,
@@ -322,6 +327,12 @@ void ngx_http_member_outbox_exit_process(ngx_http_member_main_conf_t *mmcf);
 void ngx_http_member_outbox_touch(ngx_http_member_redis_t *redis,
     uint64_t id);
 ngx_int_t ngx_http_member_outbox_admin(ngx_http_request_t *r);
+
+/* ngx_http_member_coupons.c */
+ngx_int_t ngx_http_member_coupons_handler(ngx_http_request_t *r,
+    ngx_str_t *what);
+ngx_int_t ngx_http_member_coupons_list(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *must_exist, const char *missing);
 
 /* ngx_http_member_reply.c */
 ngx_int_t ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,
@@ -356,6 +367,7 @@ ngx_int_t ngx_http_member_arg_uint(ngx_http_request_t *r, char *name,
     size_t len, ngx_uint_t def, ngx_uint_t max, ngx_uint_t *out);
 ngx_int_t ngx_http_member_arg_cursor(ngx_http_request_t *r,
     ngx_str_t *cursor);
+ngx_int_t ngx_http_member_id_char(u_char c);
 
 /* ngx_http_member_digest.c */
 ngx_int_t ngx_http_member_hmac_sha256(const u_char *key, size_t key_len,

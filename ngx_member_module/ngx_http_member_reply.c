@@ -48,6 +48,16 @@ static ngx_http_member_script_error_t  ngx_http_member_script_errors[] = {
       "insufficient_points", "not enough points" },
     { ngx_string("BAD_REDEEM"), NGX_HTTP_UNPROCESSABLE_ENTITY, "bad_redeem",
       "points are redeemed from the minimum up to the price, at the rate" },
+    { ngx_string("COUPON_UNKNOWN"), NGX_HTTP_UNPROCESSABLE_ENTITY,
+      "coupon_unusable", "the member has no such coupon" },
+    { ngx_string("COUPON_USED"), NGX_HTTP_UNPROCESSABLE_ENTITY,
+      "coupon_unusable", "the coupon was used" },
+    { ngx_string("COUPON_NOT_VALID"), NGX_HTTP_UNPROCESSABLE_ENTITY,
+      "coupon_unusable", "the coupon is expired or not valid yet" },
+    { ngx_string("COUPON_MIN_SPEND"), NGX_HTTP_UNPROCESSABLE_ENTITY,
+      "coupon_unusable", "the order is below the coupon's minimum spend" },
+    { ngx_string("RECHARGE_UNKNOWN"), NGX_HTTP_NOT_FOUND, "not_found",
+      "no recharge of this member has that idempotency key" },
     { ngx_null_string, 0, NULL, NULL }
 };
 
@@ -307,7 +317,9 @@ ngx_http_member_numeric_field(const char *name, size_t len)
                                     "version", "points_debt",
                                     "points_earned", "points_redeemed",
                                     "points_restored", "points_returned",
-                                    "lot", "period", "rules_version", NULL };
+                                    "lot", "period", "rules_version",
+                                    "orders", "last_purchase_ts",
+                                    "first_purchase_ts", NULL };
     const char        **n;
 
     if ((len > 4 && ngx_strncmp(name + len - 4, "_fen", 4) == 0)

@@ -5,6 +5,7 @@
  *   POST verify {"code"}                        a ticket, the member's card
  *   POST pay    {"ticket","amount_fen","order_id"}  from stored value
  *   POST earn   {"ticket","amount_fen","order_id"}  paid otherwise: points
+ *               (both may carry "points" to redeem and a "coupon_id")
  *   POST refund {"order_id"}                    reverses that order
  *
  * Every request is signed with the store's secret:
@@ -47,6 +48,7 @@ typedef struct {
     ngx_str_t                     id_str;
     ngx_int_t                     amount;
     ngx_int_t                     points;     /* to redeem */
+    ngx_str_t                     coupon_id;  /* "" for none */
     ngx_uint_t                    failed;     /* mqr_status_t of a code */
 } ngx_http_member_scan_t;
 
@@ -1047,6 +1049,17 @@ ngx_http_member_scan_purchase(ngx_http_request_t *r,
         return ngx_http_member_bad_field(r, "points");
     }
 
+    /* the member's coupon: ngx_http_member_coupons.c issues them */
+    rc = ngx_http_member_json_str(json, "coupon_id", 64, 1, &scan->coupon_id,
+                                  0);
+    if (rc == NGX_ERROR) {
+        return ngx_http_member_bad_field(r, "coupon_id");
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&scan->coupon_id, "");
+    }
+
     rc = ngx_http_member_scan_order_index(r, scan, json);
 
     if (rc == NGX_DECLINED) {
@@ -1144,7 +1157,7 @@ ngx_http_member_scan_pay(ngx_http_request_t *r)
     return ngx_http_member_ledger_pay(r, scan->member_id, &kind,
                                       &scan->store_id, &scan->order_id,
                                       &scan->ticket_key, scan->amount,
-                                      scan->points);
+                                      scan->points, &scan->coupon_id);
 }
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Proves the ledger (docs/ledger.md): for every member, the totals of the
-member hash equal the sums of its ledger's deltas, and its points lots sum
-to its points; then prints the brand's liabilities (stored value owed,
-principal and bonus, and points outstanding) as those sums.
+member hash equal the sums of its ledger's deltas, its points lots sum
+to its points, and every coupon marked used is one it was issued; then
+prints the brand's liabilities (stored value owed, principal and bonus,
+and points outstanding) as those sums.
 
     tools/reconcile.py [-h HOST] [-p PORT] [-n DB] [-a PASSWORD] [--json]
 
@@ -120,6 +121,9 @@ def reconcile(r):
             bad.append(f"points {num(m, 'points')} != lots {in_lots} - debt {num(m, 'points_debt')}")
         if min(have[0], have[1], num(m, "points_debt")) < 0 or any(int(v) < 0 for v in lots.values()):
             bad.append("a negative principal, bonus, debt or lot")
+        used = pairs(r.call("HGETALL", f"{{m:{mid}}}:coupons:used"))
+        if used and any(not r.call("HEXISTS", f"{{m:{mid}}}:coupons", c) for c in used):
+            bad.append("a used coupon the member was never issued")
         if bad:
             problems.append((mid, bad))
         totals["members"] += 1

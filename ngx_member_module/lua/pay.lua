@@ -3,15 +3,17 @@
 -- tier period first; then the tier's price, points redeemed from the
 -- oldest lots, the money part from principal first and bonus after,
 -- points earned into this month's lot (a debt first), and an upgrade.
+-- A coupon comes off after the tier's discount and before the points.
 -- KEYS[1] member hash, KEYS[2] the ticket, KEYS[3] ledger stream,
--- KEYS[4] {m:<id>}:order:<store>:<order id>, KEYS[5] {m:<id>}:lots
+-- KEYS[4] {m:<id>}:order:<store>:<order id>, KEYS[5] {m:<id>}:lots,
+-- KEYS[6] {m:<id>}:coupons, KEYS[7] {m:<id>}:coupons:used
 -- ARGV: 1 kind (pay|earn), 2 store id, 3 order id, 4 amount_fen,
 --       5 fingerprint, 6 now, 7 per_yuan (0 at an excluded store),
 --       8 campaign points_pct, 9 this month's lot (its expiry, 0: never),
 --       10 tier period, 11 points to redeem, 12 redeem_fen_per_point,
 --       13 redeem_min_points, 14 downgrade steps (-1: no limit),
---       15 rules version, then the tiers as level, min_spend_fen,
---       discount_pct, points_pct, ... lowest first
+--       15 rules version, 16 coupon id ("" for none), then the tiers as
+--       level, min_spend_fen, discount_pct, points_pct, ... lowest first
 local seen = redis.call('HGET', KEYS[4], 'answer')
 if seen then
     if redis.call('HGET', KEYS[4], 'fingerprint') == ARGV[5] then
@@ -35,8 +37,28 @@ local principal, bonus = tonumber(m[3] or 0), tonumber(m[4] or 0)
 local points, debt = tonumber(m[5] or 0), tonumber(m[6] or 0)
 local level = m[2]
 
+-- the coupon, checked before anything is written: the member's own,
+-- unused, valid now, its minimum reached by the order's price
+local coupon, c = ARGV[16], nil
+if coupon ~= '' then
+    local terms = redis.call('HGET', KEYS[6], coupon)
+    if not terms then
+        return redis.error_reply('COUPON_UNKNOWN the member has no such coupon')
+    end
+    if redis.call('HEXISTS', KEYS[7], coupon) == 1 then
+        return redis.error_reply('COUPON_USED the coupon was used')
+    end
+    c = cjson.decode(terms)
+    if now < c.valid_from or now >= c.expires_at then
+        return redis.error_reply('COUPON_NOT_VALID the coupon is not valid now')
+    end
+    if tonumber(ARGV[4]) < (c.min_spend_fen or 0) then
+        return redis.error_reply('COUPON_MIN_SPEND the order is below the coupon minimum')
+    end
+end
+
 local tiers = {}
-for i = 16, #ARGV, 4 do
+for i = 17, #ARGV, 4 do
     tiers[#tiers + 1] = {level = ARGV[i], min = tonumber(ARGV[i + 1]),
                          discount = tonumber(ARGV[i + 2]),
                          points_pct = tonumber(ARGV[i + 3])}
@@ -108,12 +130,25 @@ local tier = tiers[tier_index(level)]
 local amount = tonumber(ARGV[4])
 local charged = math.floor(amount * tier.discount / 100)
 
+local coupon_fen = 0
+if c then
+    if c.type == 'cash' then
+        coupon_fen = math.min(c.value_fen, charged)
+    elseif c.type == 'percent' then
+        coupon_fen = math.floor(charged * c.pct / 100)
+        if (c.cap_fen or 0) > 0 and coupon_fen > c.cap_fen then
+            coupon_fen = c.cap_fen
+        end
+    end
+end
+local due = charged - coupon_fen
+
 -- 抵现: points at the brand's rate, never more than the price
 local redeem = tonumber(ARGV[11])
 local redeemed_fen = 0
 if redeem > 0 then
     local rate = tonumber(ARGV[12])
-    if rate <= 0 or redeem < tonumber(ARGV[13]) or redeem * rate > charged then
+    if rate <= 0 or redeem < tonumber(ARGV[13]) or redeem * rate > due then
         return redis.error_reply('BAD_REDEEM the points cannot be redeemed for this purchase')
     end
     if redeem > points then
@@ -121,7 +156,7 @@ if redeem > 0 then
     end
     redeemed_fen = redeem * rate
 end
-local paid = charged - redeemed_fen
+local paid = due - redeemed_fen
 
 local from_principal, from_bonus = 0, 0
 if ARGV[1] == 'pay' then
@@ -174,10 +209,19 @@ redis.call('HSET', KEYS[1], 'principal_fen', principal, 'bonus_fen', bonus,
            'balance_fen', principal + bonus, 'points', points,
            'points_debt', debt, 'level', level, 'period', period,
            'period_spend_fen', spend)
+
+-- what analytics reads (docs/keys.md): recency, frequency, money
 redis.call('HINCRBY', KEYS[1], 'spend_fen', paid)
+redis.call('HINCRBY', KEYS[1], 'orders', 1)
+redis.call('HSET', KEYS[1], 'last_purchase_ts', now)
+redis.call('HSETNX', KEYS[1], 'first_purchase_ts', now)
+if coupon ~= '' then
+    redis.call('HSET', KEYS[7], coupon, ARGV[2] .. ':' .. ARGV[3])
+end
 
 local id = entry('type', ARGV[1], 'store_id', ARGV[2], 'order_id', ARGV[3],
                  'amount_fen', amount, 'charged_fen', charged,
+                 'coupon_id', coupon, 'coupon_fen', coupon_fen,
                  'redeemed_fen', redeemed_fen, 'paid_fen', paid,
                  'principal_fen', -from_principal, 'bonus_fen', -from_bonus,
                  'balance_fen', principal + bonus,
@@ -192,14 +236,17 @@ if level ~= from_level then
 end
 
 local answer = string.format(
-    '{"order_id":"%s","charged_fen":%d,"redeemed_fen":%d,"paid_fen":%d,'
+    '{"order_id":"%s","charged_fen":%d,"coupon_id":%s,"coupon_fen":%d,'
+    .. '"redeemed_fen":%d,"paid_fen":%d,'
     .. '"points_redeemed":%d,"points_earned":%d,"balance_fen":%d,'
     .. '"points":%d,"level":"%s","transaction_id":"%s"}',
-    ARGV[3], charged, redeemed_fen, paid, redeem, earned, principal + bonus,
+    ARGV[3], charged, coupon == '' and 'null' or '"' .. coupon .. '"',
+    coupon_fen, redeemed_fen, paid, redeem, earned, principal + bonus,
     points, level, id)
 
 redis.call('HSET', KEYS[4], 'kind', ARGV[1], 'fingerprint', ARGV[5],
            'answer', answer, 'charged_fen', charged, 'paid_fen', paid,
+           'coupon_id', coupon, 'coupon_fen', coupon_fen,
            'principal_fen', from_principal, 'bonus_fen', from_bonus,
            'points', earned, 'lot', ARGV[9], 'redeemed', table.concat(taken, ','),
            'transaction_id', id, 'ts', now)

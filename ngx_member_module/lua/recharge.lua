@@ -1,8 +1,10 @@
 -- Adds stored value: principal and its bonus, one ledger entry, and the
 -- answer kept under the idempotency key so that a retry gets it again.
--- KEYS[1] member hash, KEYS[2] ledger stream, KEYS[3] idempotency record
+-- The recharge is also kept under its key (KEYS[4]) for its refund.
+-- KEYS[1] member hash, KEYS[2] ledger stream, KEYS[3] idempotency record,
+-- KEYS[4] {m:<id>}:recharge:<key>
 -- ARGV: amount_fen, bonus_fen, fingerprint of the request, now, ttl of
--- the idempotency record, the idempotency key
+-- the idempotency record, the idempotency key, ttl of the recharge record
 local seen = redis.call('GET', KEYS[3])
 if seen then
     local fingerprint, answer = string.match(seen, '^([^\n]*)\n(.*)$')
@@ -34,4 +36,7 @@ local answer = string.format(
     '{"balance_fen":%d,"bonus_fen":%d,"amount_fen":%d,"transaction_id":"%s"}',
     balance, tonumber(ARGV[2]), tonumber(ARGV[1]), id)
 redis.call('SET', KEYS[3], ARGV[3] .. '\n' .. answer, 'EX', ARGV[5])
+redis.call('HSET', KEYS[4], 'amount_fen', ARGV[1], 'bonus_fen', ARGV[2],
+           'transaction_id', id, 'ts', ARGV[4])
+redis.call('EXPIRE', KEYS[4], ARGV[7])
 return answer

@@ -2,13 +2,14 @@
 -- took goes back where it came from (principal, bonus), the redeemed
 -- points back into their lots (points_restored), the earned points are
 -- taken back (points_returned: their lot first, then the oldest, then as
--- a debt), the period spend goes down.
+-- a debt), the period spend goes down, the coupon it used is usable
+-- again (until its own expiry), the analytics counters go down.
 -- KEYS[1] member hash, KEYS[2] ledger stream, KEYS[3] the order,
--- KEYS[4] {m:<id>}:lots
+-- KEYS[4] {m:<id>}:lots, KEYS[5] {m:<id>}:coupons:used
 -- ARGV: store id, order id, now
 local o = redis.call('HMGET', KEYS[3], 'kind', 'principal_fen', 'bonus_fen',
                      'points', 'refund', 'paid_fen', 'lot', 'redeemed',
-                     'charged_fen')
+                     'charged_fen', 'coupon_id')
 if not o[1] then
     return redis.error_reply('ORDER_UNKNOWN no such order for this store')
 end
@@ -17,7 +18,8 @@ if o[5] then
 end
 
 local m = redis.call('HMGET', KEYS[1], 'principal_fen', 'bonus_fen', 'points',
-                     'points_debt', 'period_spend_fen', 'spend_fen')
+                     'points_debt', 'period_spend_fen', 'spend_fen',
+                     'orders')
 local back_p, back_b = tonumber(o[2]), tonumber(o[3])
 local principal = tonumber(m[1] or 0) + back_p
 local bonus = tonumber(m[2] or 0) + back_b
@@ -68,7 +70,15 @@ local spend = math.max(0, tonumber(m[5] or 0) - paid)
 redis.call('HSET', KEYS[1], 'principal_fen', principal, 'bonus_fen', bonus,
            'balance_fen', principal + bonus, 'points', points,
            'points_debt', debt, 'period_spend_fen', spend,
-           'spend_fen', math.max(0, tonumber(m[6] or 0) - paid))
+           'spend_fen', math.max(0, tonumber(m[6] or 0) - paid),
+           'orders', math.max(0, tonumber(m[7] or 0) - 1))
+
+-- the coupon comes back, if this order is what used it
+local coupon = o[10] or ''
+if coupon ~= '' and redis.call('HGET', KEYS[5], coupon)
+                    == ARGV[1] .. ':' .. ARGV[2] then
+    redis.call('HDEL', KEYS[5], coupon)
+end
 
 local id = redis.call('XADD', KEYS[2], '*', 'type', 'refund',
                       'store_id', ARGV[1], 'order_id', ARGV[2],
@@ -77,11 +87,14 @@ local id = redis.call('XADD', KEYS[2], '*', 'type', 'refund',
                       'balance_fen', principal + bonus, 'paid_fen', -paid,
                       'points_restored', returned, 'points_returned', earned,
                       'points_delta', returned - earned, 'points', points,
-                      'ts', ARGV[3])
+                      'coupon_id', coupon, 'ts', ARGV[3])
 
 local answer = string.format(
     '{"order_id":"%s","refunded_fen":%d,"points_returned":%d,'
-    .. '"points_restored":%d,"balance_fen":%d,"points":%d,"transaction_id":"%s"}',
-    ARGV[2], back_p + back_b, earned, returned, principal + bonus, points, id)
+    .. '"points_restored":%d,"coupon_returned":%s,"balance_fen":%d,'
+    .. '"points":%d,"transaction_id":"%s"}',
+    ARGV[2], back_p + back_b, earned, returned,
+    coupon == '' and 'null' or '"' .. coupon .. '"', principal + bonus,
+    points, id)
 redis.call('HSET', KEYS[3], 'refund', answer)
 return answer

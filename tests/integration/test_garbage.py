@@ -10,7 +10,9 @@ BODIES = [b"", b"{", b"[]", b"null", b"0", b'"x"', b"{}", b'{"a":1,"a":2}',
           json.dumps({k: v for k in ["code", "ticket", "order_id", "amount_fen",
                                      "idempotency_key", "openid", "level", "name",
                                      "phone", "birthday", "store_id", "delta",
-                                     "reason", "points", "consent", "gender"]
+                                     "reason", "points", "consent", "gender",
+                                     "coupon_id", "template_id", "member_ids", "tag",
+                                     "refund_key", "value_fen", "pct", "valid_days"]
                       for v in [[{"x": "\u0000"}]]}).encode(),
           json.dumps({"amount_fen": 2 ** 63, "order_id": "x" * 65, "code": "9" * 18,
                       "ticket": "1." + "A" * 43, "idempotency_key": "k",
@@ -21,10 +23,12 @@ ADMIN = ["members", "members/1", "members/lookup", "members/1/recharge",
          "members/1/transactions", "members/1/level", "members/1/points",
          "stores", "rules", "clock", "members?openid=%00", "members?card_no=%ff",
          "keys", "keys/0123456789abcdef", "audit", "audit?actor=%00&target=%ff", "whoami",
-         "feedback", "feedback?status=%00", "feedback/0000000000000000000aa/answer"]
+         "feedback", "feedback?status=%00", "feedback/0000000000000000000aa/answer",
+         "coupons/templates", "coupons/issue", "members/1/coupons", "members/1/recharge/refund",
+         "members/1/transactions?type=%00&from=-1&store=%ff"]
 API = ["card", "balance", "points", "transactions?before=%00", "code", "code.png",
        "code.svg", "jssdk?url=%00", "card-ext?card_id=", "register", "profile",
-       "export"]
+       "export", "coupons", "transactions?type=x&to=%00"]
 SCAN = ["verify", "pay", "earn", "refund"]
 
 
