@@ -124,7 +124,16 @@ ngx_http_member_admin_route(ngx_http_request_t *r)
         return ngx_http_member_coupons_handler(r, &rest);
     }
 
-    /* segments, churn, tags, campaigns/run: ngx_http_member_analytics.c */
+    /* GET campaigns, POST campaigns/run: ngx_http_member_campaigns.c */
+    if (route.len >= 9 && ngx_strncmp(route.data, "campaigns", 9) == 0
+        && (route.len == 9 || route.data[9] == '/'))
+    {
+        rest.data = route.data + 9;
+        rest.len = route.len - 9;
+        return ngx_http_member_campaigns_handler(r, &rest);
+    }
+
+    /* segments, churn, tags: ngx_http_member_analytics.c */
     rc = ngx_http_member_analytics_admin(r, &route);
 
     /* keys, audit: ngx_http_member_admin_auth.c; ngx_http_member_feedback.c */
@@ -715,6 +724,9 @@ ngx_http_member_admin_created(ngx_http_request_t *r,
     {
         return ngx_http_member_reply_script_error(r, reply);
     }
+
+    /* the welcome trigger soon: ngx_http_member_campaigns.c */
+    ngx_http_member_campaigns_hint(r, adm->id, 0);
 
     start = ngx_pnalloc(r->pool, 64 + 2 * NGX_INT64_LEN);
     if (start == NULL) {

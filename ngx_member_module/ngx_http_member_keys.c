@@ -162,7 +162,7 @@ ngx_http_member_store_secret(ngx_http_request_t *r,
 #define NGX_HTTP_MEMBER_GCM_TAG    16
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_member_pii_derive(ngx_http_member_key_t *key, const char *use,
     u_char out[32])
 {

@@ -53,6 +53,8 @@ struct ngx_http_member_ledger_s {
     u_char                        owner[NGX_MAXHOSTNAMELEN + NGX_INT64_LEN];
     size_t                        owner_len;
 
+    ngx_http_member_campaigns_t  *campaigns;
+
     unsigned                      loaded:1;
     unsigned                      busy:1;
 };
@@ -196,15 +198,7 @@ ngx_http_member_date_valid(const char *s)
 
 /* validation: 422 bad_rules naming the field at fault */
 
-typedef struct {
-    const char   *name;
-    ngx_int_t     min;
-    ngx_int_t     max;
-    ngx_int_t     def;          /* -1: required */
-} ngx_http_member_int_rule_t;
-
-
-static ngx_int_t
+ngx_int_t
 ngx_http_member_rules_int(json_t *obj, ngx_http_member_int_rule_t *rule,
     u_char *path, u_char *field, size_t size)
 {
@@ -232,7 +226,7 @@ ngx_http_member_rules_int(json_t *obj, ngx_http_member_int_rule_t *rule,
 
 /* every integer of an object, as the rules of the list say */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_member_rules_ints(json_t *obj, ngx_http_member_int_rule_t *rules,
     u_char *path, u_char *field, size_t size)
 {
@@ -248,7 +242,7 @@ ngx_http_member_rules_ints(json_t *obj, ngx_http_member_int_rule_t *rules,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_member_rules_keys(json_t *obj, const char **allowed, u_char *path,
     u_char *field, size_t size)
 {
@@ -331,7 +325,6 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
     size_t        i, j;
     json_t       *defaults, *a, *v, *prev, *w;
     u_char        path[64];
-    ngx_uint_t    k;
     const char   *s;
     json_error_t  err;
 
@@ -577,18 +570,8 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
         }
     }
 
-    /* the campaigns-and-analytics sections are theirs to check */
-    for (k = 0; k < 2; k++) {
-        s = k ? "referral" : "triggers";
-        v = json_object_get(rules, s);
-
-        if (v && !json_is_object(v)) {
-            ngx_snprintf(field, size, "%s: an object is needed%Z", s);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
+    /* triggers and referral: ngx_http_member_campaigns.c */
+    return ngx_http_member_campaigns_validate(rules, field, size);
 }
 
 
@@ -2065,7 +2048,8 @@ ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
     u_char                    keys[3][NGX_INT64_LEN + 16];
 
     if (ledger->next >= ledger->nids) {
-        ngx_http_member_sweep_done(ledger);
+        /* the rest of the timer's work, under the same lease */
+        ngx_http_member_campaigns_tick(ledger);
         return;
     }
 
@@ -2385,5 +2369,57 @@ ngx_http_member_ledger_exit_process(ngx_http_member_main_conf_t *mmcf)
 
         json_decref(ledger->rules);
         ledger->rules = NULL;
+    }
+}
+
+
+/* what the timer's other work (campaigns) needs of the ledger */
+
+ngx_http_member_redis_t *
+ngx_http_member_ledger_redis(ngx_http_member_ledger_t *ledger)
+{
+    return ledger->redis;
+}
+
+
+ngx_http_member_campaigns_t **
+ngx_http_member_ledger_campaigns(ngx_http_member_ledger_t *ledger)
+{
+    return &ledger->campaigns;
+}
+
+
+/* the rules, their version and this month's lot, as the sweep has them */
+
+json_t *
+ngx_http_member_ledger_rules(ngx_http_member_ledger_t *ledger,
+    ngx_uint_t *version, time_t *lot)
+{
+    ngx_http_member_moment_t  mo;
+
+    ngx_http_member_ledger_moment(ledger, &mo);
+
+    *version = ledger->version;
+    *lot = mo.lot;
+
+    return ledger->rules;
+}
+
+
+/* a tick's work goes on while the tick it started is the current one */
+
+ngx_uint_t
+ngx_http_member_ledger_gen(ngx_http_member_ledger_t *ledger)
+{
+    return ledger->gen;
+}
+
+
+void
+ngx_http_member_ledger_tick_done(ngx_http_member_ledger_t *ledger,
+    ngx_uint_t gen)
+{
+    if (gen == ledger->gen) {
+        ngx_http_member_sweep_done(ledger);
     }
 }

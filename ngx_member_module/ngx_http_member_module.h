@@ -77,6 +77,7 @@ typedef struct ngx_http_member_oa_keys_s  ngx_http_member_oa_keys_t;
 typedef struct ngx_http_member_ledger_s  ngx_http_member_ledger_t;
 typedef struct ngx_http_member_analytics_s  ngx_http_member_analytics_t;
 typedef struct ngx_http_member_outbox_conf_s  ngx_http_member_outbox_conf_t;
+typedef struct ngx_http_member_campaigns_s  ngx_http_member_campaigns_t;
 
 
 /* one Redis server; each worker keeps one pipelined connection to it */
@@ -334,6 +335,44 @@ ngx_int_t ngx_http_member_coupons_handler(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_coupons_list(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *must_exist, const char *missing);
 
+/* a rule for one integer of the rules: 422 bad_rules names the field */
+typedef struct {
+    const char   *name;
+    ngx_int_t     min;
+    ngx_int_t     max;
+    ngx_int_t     def;          /* -1: required */
+} ngx_http_member_int_rule_t;
+
+ngx_int_t ngx_http_member_rules_int(json_t *obj,
+    ngx_http_member_int_rule_t *rule, u_char *path, u_char *field,
+    size_t size);
+ngx_int_t ngx_http_member_rules_ints(json_t *obj,
+    ngx_http_member_int_rule_t *rules, u_char *path, u_char *field,
+    size_t size);
+ngx_int_t ngx_http_member_rules_keys(json_t *obj, const char **allowed,
+    u_char *path, u_char *field, size_t size);
+ngx_http_member_redis_t *ngx_http_member_ledger_redis(
+    ngx_http_member_ledger_t *ledger);
+ngx_http_member_campaigns_t **ngx_http_member_ledger_campaigns(
+    ngx_http_member_ledger_t *ledger);
+json_t *ngx_http_member_ledger_rules(ngx_http_member_ledger_t *ledger,
+    ngx_uint_t *version, time_t *lot);
+ngx_uint_t ngx_http_member_ledger_gen(ngx_http_member_ledger_t *ledger);
+void ngx_http_member_ledger_tick_done(ngx_http_member_ledger_t *ledger,
+    ngx_uint_t gen);
+
+/* ngx_http_member_campaigns.c */
+ngx_int_t ngx_http_member_campaigns_validate(json_t *rules, u_char *field,
+    size_t size);
+void ngx_http_member_campaigns_tick(ngx_http_member_ledger_t *ledger);
+ngx_int_t ngx_http_member_campaigns_handler(ngx_http_request_t *r,
+    ngx_str_t *rest);
+ngx_int_t ngx_http_member_referral(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_invite(ngx_http_request_t *r, json_t *json,
+    uint64_t self, uint64_t *referrer);
+void ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
+    ngx_uint_t referee);
+
 /* ngx_http_member_reply.c */
 ngx_int_t ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
@@ -388,6 +427,8 @@ ngx_int_t ngx_http_member_pii_seal(ngx_http_request_t *r, ngx_str_t *aad,
     ngx_str_t *plain, ngx_str_t *out);
 ngx_int_t ngx_http_member_pii_open(ngx_http_request_t *r, ngx_str_t *aad,
     ngx_str_t *sealed, ngx_str_t *out);
+ngx_int_t ngx_http_member_pii_derive(ngx_http_member_key_t *key,
+    const char *use, u_char out[32]);
 ngx_int_t ngx_http_member_pii_aad(ngx_pool_t *pool, uint64_t id,
     ngx_str_t *field, ngx_str_t *aad);
 ngx_int_t ngx_http_member_pii_record(ngx_http_request_t *r, uint64_t id,
@@ -434,7 +475,8 @@ typedef enum {
     NGX_HTTP_MEMBER_PAGE_REGISTER,
     NGX_HTTP_MEMBER_PAGE_PROFILE,
     NGX_HTTP_MEMBER_PAGE_EXPORT,
-    NGX_HTTP_MEMBER_PAGE_FEEDBACK
+    NGX_HTTP_MEMBER_PAGE_FEEDBACK,
+    NGX_HTTP_MEMBER_PAGE_REFERRAL
 } ngx_http_member_page_e;
 
 /* the session of a page call and what it knows of its member */

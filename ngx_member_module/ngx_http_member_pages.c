@@ -42,6 +42,7 @@ static ngx_http_member_page_route_t  ngx_http_member_page_routes[] = {
     { ngx_string("profile"), NGX_HTTP_MEMBER_PAGE_PROFILE },
     { ngx_string("export"), NGX_HTTP_MEMBER_PAGE_EXPORT },
     { ngx_string("feedback"), NGX_HTTP_MEMBER_PAGE_FEEDBACK },
+    { ngx_string("referral"), NGX_HTTP_MEMBER_PAGE_REFERRAL },
     { ngx_null_string, 0 }
 };
 
@@ -222,6 +223,9 @@ ngx_http_member_pages_sessioned(ngx_http_request_t *r,
 
     case NGX_HTTP_MEMBER_PAGE_FEEDBACK:
         return ngx_http_member_feedback(r);
+
+    case NGX_HTTP_MEMBER_PAGE_REFERRAL:
+        return ngx_http_member_referral(r);
 
     default:
         return ngx_http_member_export(r);

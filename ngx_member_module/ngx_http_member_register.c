@@ -32,6 +32,7 @@ typedef struct {
     ngx_uint_t                  nindex;
     ngx_uint_t                  tried;
     uint64_t                    target;
+    uint64_t                    referrer;       /* invite_code's, or 0 */
     ngx_str_t                   openid_key;
     u_char                      token[NGX_HTTP_MEMBER_TOKEN_LEN];
     size_t                      token_len;
@@ -98,6 +99,12 @@ ngx_http_member_register(ngx_http_request_t *r)
     }
 
     rc = ngx_http_member_reg_validate(r, reg);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    /* ngx_http_member_campaigns.c: 400 for a code unknown or one's own */
+    rc = ngx_http_member_invite(r, reg->json, pg->id, &reg->referrer);
     if (rc != NGX_DECLINED) {
         return rc;
     }
@@ -704,6 +711,23 @@ ngx_http_member_person_fields(ngx_http_request_t *r, uint64_t id,
             return NGX_ERROR;
         }
 
+        /* month and day alone, for the birthday trigger: docs/keys.md */
+        if (f->len == 8 && ngx_strncmp(f->data, "birthday", 8) == 0
+            && plain.len == 10)
+        {
+            ngx_str_set(&args[*n], "birth_md");
+            (*n)++;
+
+            args[*n].data = ngx_pnalloc(r->pool, 4);
+            if (args[*n].data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(args[*n].data, plain.data + 5, 2);
+            ngx_memcpy(args[*n].data + 2, plain.data + 8, 2);
+            args[(*n)++].len = 4;
+        }
+
         if (f->len == 4 && ngx_strncmp(f->data, "name", 4) == 0) {
             ngx_str_set(&args[*n], "name_masked");
             (*n)++;
@@ -767,6 +791,21 @@ ngx_http_member_reg_write(ngx_http_request_t *r, ngx_uint_t script)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* a new member comes with its referrer (register.lua keeps it) */
+    if (reg->referrer && script == NGX_HTTP_MEMBER_SCRIPT_REGISTER) {
+        ngx_str_set(&args[n], "referred_by");
+        n++;
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        args[n].data = p;
+        args[n].len = ngx_sprintf(p, "%uL", reg->referrer) - p;
+        n++;
+    }
+
     return ngx_http_member_redis_script(r, script,
                                         ngx_http_member_reg_written, 1, n,
                                         &key, args);
@@ -821,6 +860,8 @@ ngx_http_member_reg_written(ngx_http_request_t *r,
     ngx_http_member_outbox_touch(call->redis, reg->target);
 
     if (reg->target == pg->id) {
+        /* welcome soon, and the referral on its first purchase */
+        ngx_http_member_campaigns_hint(r, reg->target, reg->referrer != 0);
         return ngx_http_member_reg_answer(r);
     }
 

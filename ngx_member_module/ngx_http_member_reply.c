@@ -319,7 +319,8 @@ ngx_http_member_numeric_field(const char *name, size_t len)
                                     "points_restored", "points_returned",
                                     "lot", "period", "rules_version",
                                     "orders", "last_purchase_ts",
-                                    "first_purchase_ts", NULL };
+                                    "first_purchase_ts", "year", "years",
+                                    "silent_since", NULL };
     const char        **n;
 
     if ((len > 4 && ngx_strncmp(name + len - 4, "_fen", 4) == 0)

@@ -8,7 +8,8 @@ if not m[1] or m[1] == 'deleted' then
     return redis.error_reply('UNAUTHORIZED no such member')
 end
 redis.call('HDEL', KEYS[1], 'name', 'name_masked', 'phone', 'phone_index',
-           'birthday', 'gender', 'address', 'openid', 'unionid',
+           'birthday', 'birth_md', 'gender', 'address', 'openid',
+           'unionid',
            'consent_privacy', 'consent_at', 'registered_at')
 redis.call('HSET', KEYS[1], 'status', 'deleted', 'deleted_at', ARGV[1])
 redis.call('DEL', KEYS[2])

@@ -23,7 +23,11 @@ end
 redis.call('HSET', KEYS[1], 'phone_index', ARGV[3],
            'consent_privacy', ARGV[5], 'consent_at', ARGV[6],
            'registered_at', ARGV[6])
+-- a referrer only for a member who never bought (docs/campaigns.md)
+local bought = redis.call('HEXISTS', KEYS[1], 'period') == 1
 for i = 7, #ARGV, 2 do
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    if ARGV[i] ~= 'referred_by' or not bought then
+        redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    end
 end
 return redis.call('HGET', KEYS[1], 'card_no')

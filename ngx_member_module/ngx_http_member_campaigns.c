@@ -1,0 +1,1527 @@
+
+/*
+ * ngx_member: campaigns (docs/campaigns.md).
+ *
+ *   rules:  "triggers" (welcome, birthday, recall, anniversary) and
+ *           "referral", checked with the ledger's rules
+ *   timer:  after the ledger's sweep, under its lease: the members just
+ *           activated, the referees awaiting their reward, and a daily
+ *           pass over every member id in slices (cursor in Redis)
+ *   admin:  POST campaigns/run (and the analytics' pass), GET campaigns
+ *   member: GET referral; POST register takes invite_code
+ *
+ * Every award is trigger.lua or referral.lua on one member's slot: the
+ * marker that makes it once per member and period is set by the script
+ * that gives the points, so running a member twice, on two nodes or after
+ * a crash, gives nothing twice.
+ */
+
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "ngx_http_member_module.h"
+
+
+#define NGX_HTTP_MEMBER_CAMPAIGN_BATCH    100
+#define NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S  "100"
+#define NGX_HTTP_MEMBER_CAMPAIGN_TICK     2000      /* members a tick */
+#define NGX_HTTP_MEMBER_CAMPAIGN_BUDGET   300       /* ms a tick */
+#define NGX_HTTP_MEMBER_CAMPAIGN_TZ       (8 * 3600)  /* China time */
+#define NGX_HTTP_MEMBER_WELCOME_WINDOW    (7 * 86400)
+#define NGX_HTTP_MEMBER_TRIGGER_POINTS    1000000
+#define NGX_HTTP_MEMBER_INVITE_MAC        8         /* base32 characters */
+#define NGX_HTTP_MEMBER_INVITE_MAX        32
+
+#define NGX_HTTP_MEMBER_TRIGGER_ARGS      15        /* ARGV 2..16 */
+
+
+/* where a member to look at came from: the tick's steps, in order */
+enum {
+    NGX_HTTP_MEMBER_CAMPAIGN_NEW = 0,
+    NGX_HTTP_MEMBER_CAMPAIGN_REFEREES,
+    NGX_HTTP_MEMBER_CAMPAIGN_PASS,
+    NGX_HTTP_MEMBER_CAMPAIGN_DONE
+};
+
+
+struct ngx_http_member_campaigns_s {
+    ngx_http_member_ledger_t     *ledger;
+    ngx_http_member_redis_t      *redis;
+    ngx_uint_t                    gen;        /* the ledger tick's */
+    ngx_uint_t                    tick;       /* ours: stale replies */
+    ngx_msec_t                    started;
+    ngx_uint_t                    step;
+    ngx_uint_t                    outstanding;
+    ngx_uint_t                    visited;
+    uint64_t                      cursor;     /* pass: next id, 0: none */
+    uint64_t                      seq;
+    time_t                        now;
+    time_t                        lot;
+    ngx_uint_t                    version;
+    ngx_int_t                     referrer_points;
+    ngx_int_t                     max_per_referrer;
+    u_char                        sha[2][40];
+    u_char                        today[11];  /* YYYY-MM-DD */
+    u_char                        rcursor[NGX_INT64_LEN];
+    size_t                        rcursor_len;
+
+    /* trigger.lua's ARGV 2..16 for this tick; 9 is the pass's */
+    const char                   *args[NGX_HTTP_MEMBER_TRIGGER_ARGS];
+    size_t                        lens[NGX_HTTP_MEMBER_TRIGGER_ARGS];
+    u_char                        buf[NGX_HTTP_MEMBER_TRIGGER_ARGS
+                                      * (NGX_INT64_LEN + 1)];
+
+    unsigned                      triggers:1;
+    unsigned                      referral:1;
+};
+
+
+static void ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c);
+static void ngx_http_member_campaigns_stop(ngx_http_member_campaigns_t *c);
+static ngx_int_t ngx_http_member_campaigns_send(
+    ngx_http_member_campaigns_t *c, ngx_http_member_bg_pt handler,
+    ngx_uint_t source, int argc, const char **argv, size_t *argvlen);
+static void ngx_http_member_campaigns_settled(
+    ngx_http_member_campaigns_t *c);
+static void ngx_http_member_campaigns_loaded(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply);
+
+
+static ngx_str_t  ngx_http_member_campaigns_key = ngx_string("{b}:campaigns");
+static ngx_str_t  ngx_http_member_campaigns_hset = ngx_string("HSET");
+static ngx_str_t  ngx_http_member_campaigns_run = ngx_string("run");
+
+static const char  ngx_http_member_base32[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+
+/* rules: the "triggers" and "referral" sections */
+
+static ngx_int_t
+ngx_http_member_campaigns_coupon(json_t *coupon, u_char *field, size_t size)
+{
+    json_t  *name;
+
+    static const char  *keys[] = { "name", "value_fen", "valid_days", NULL };
+
+    static ngx_http_member_int_rule_t  ints[] = {
+        { "value_fen", 1, NGX_HTTP_MEMBER_MAX_AMOUNT, -1 },
+        { "valid_days", 1, 3650, -1 },
+        { NULL, 0, 0, 0 }
+    };
+
+    if (ngx_http_member_rules_keys(coupon, keys,
+                                   (u_char *) "triggers.recall.coupon.",
+                                   field, size)
+        != NGX_OK
+        || ngx_http_member_rules_ints(coupon, ints,
+                                      (u_char *) "triggers.recall.coupon.",
+                                      field, size)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    name = json_object_get(coupon, "name");
+
+    if (!json_is_string(name) || json_string_length(name) == 0
+        || json_string_length(name) > 64)
+    {
+        ngx_snprintf(field, size,
+                     "triggers.recall.coupon.name: 1 to 64 bytes%Z");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_member_campaigns_validate(json_t *rules, u_char *field, size_t size)
+{
+    u_char       path[32];
+    json_t      *triggers, *v, *when;
+    ngx_uint_t   i;
+    const char  *s;
+
+    static const char  *sections[] = { "welcome", "birthday", "recall",
+                                       "anniversary", NULL };
+    static const char  *points_only[] = { "points", NULL };
+    static const char  *birthday[] = { "points", "when", NULL };
+    static const char  *recall[] = { "silent_days", "points", "coupon",
+                                     NULL };
+    static const char  *referral[] = { "referrer_points", "referee_points",
+                                       "max_per_referrer", NULL };
+
+    static ngx_http_member_int_rule_t  points_int[] = {
+        { "points", 0, NGX_HTTP_MEMBER_TRIGGER_POINTS, -1 },
+        { NULL, 0, 0, 0 }
+    };
+    static ngx_http_member_int_rule_t  recall_ints[] = {
+        { "silent_days", 1, 3650, -1 },
+        { "points", 0, NGX_HTTP_MEMBER_TRIGGER_POINTS, 0 },
+        { NULL, 0, 0, 0 }
+    };
+    static ngx_http_member_int_rule_t  referral_ints[] = {
+        { "referrer_points", 0, NGX_HTTP_MEMBER_TRIGGER_POINTS, -1 },
+        { "referee_points", 0, NGX_HTTP_MEMBER_TRIGGER_POINTS, -1 },
+        { "max_per_referrer", 0, 1000000, -1 },
+        { NULL, 0, 0, 0 }
+    };
+
+    triggers = json_object_get(rules, "triggers");
+
+    for (i = 0; i < 2; i++) {
+        s = i ? "referral" : "triggers";
+        v = json_object_get(rules, s);
+
+        if (v && !json_is_object(v)) {
+            ngx_snprintf(field, size, "%s: an object is needed%Z", s);
+            return NGX_ERROR;
+        }
+    }
+
+    if (triggers) {
+        if (ngx_http_member_rules_keys(triggers, sections,
+                                       (u_char *) "triggers.", field, size)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; sections[i]; i++) {
+            s = sections[i];
+            v = json_object_get(triggers, s);
+
+            if (v == NULL) {
+                continue;
+            }
+
+            ngx_snprintf(path, sizeof(path), "triggers.%s.%Z", s);
+
+            if (ngx_http_member_rules_keys(v,
+                    i == 1 ? birthday : (i == 2 ? recall : points_only),
+                    path, field, size)
+                != NGX_OK
+                || ngx_http_member_rules_ints(v,
+                       i == 2 ? recall_ints : points_int, path, field, size)
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        v = json_object_get(triggers, "birthday");
+        when = v ? json_object_get(v, "when") : NULL;
+
+        if (v && when == NULL) {
+            json_object_set_new(v, "when", json_string("month"));
+
+        } else if (when
+                   && (!json_is_string(when)
+                       || (ngx_strcmp(json_string_value(when), "month") != 0
+                           && ngx_strcmp(json_string_value(when), "day")
+                              != 0)))
+        {
+            ngx_snprintf(field, size,
+                         "triggers.birthday.when: month or day%Z");
+            return NGX_ERROR;
+        }
+
+        v = json_object_get(triggers, "recall");
+
+        if (v && json_object_get(v, "coupon")
+            && ngx_http_member_campaigns_coupon(json_object_get(v, "coupon"),
+                                                field, size)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (v && json_object_get(v, "coupon") == NULL
+            && json_integer_value(json_object_get(v, "points")) == 0)
+        {
+            ngx_snprintf(field, size, "triggers.recall: points or a coupon "
+                         "is needed%Z");
+            return NGX_ERROR;
+        }
+    }
+
+    v = json_object_get(rules, "referral");
+
+    if (v
+        && (ngx_http_member_rules_keys(v, referral, (u_char *) "referral.",
+                                       field, size)
+            != NGX_OK
+            || ngx_http_member_rules_ints(v, referral_ints,
+                                          (u_char *) "referral.", field, size)
+               != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the timer: one tick's work after the ledger's sweep */
+
+static ngx_int_t
+ngx_http_member_campaigns_points(json_t *triggers, const char *name)
+{
+    json_t  *v;
+
+    v = json_object_get(triggers, name);
+
+    return v ? (ngx_int_t) json_integer_value(json_object_get(v, "points"))
+             : -1;
+}
+
+
+static void
+ngx_http_member_campaigns_arg(ngx_http_member_campaigns_t *c, ngx_uint_t i,
+    u_char **p, const char *s, int64_t n)
+{
+    c->args[i] = (const char *) *p;
+
+    if (s) {
+        c->lens[i] = ngx_sprintf(*p, "%s", s) - *p;
+
+    } else {
+        c->lens[i] = ngx_sprintf(*p, "%L", n) - *p;
+    }
+
+    *p += c->lens[i];
+}
+
+
+/* trigger.lua's arguments from the rules and the clock of this tick */
+
+static void
+ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
+{
+    u_char     *p, md[5];
+    json_t     *rules, *triggers, *v, *referral;
+    ngx_tm_t    tm;
+    ngx_int_t   leap;
+
+    rules = ngx_http_member_ledger_rules(c->ledger, &c->version, &c->lot);
+    c->now = ngx_http_member_ledger_now(c->ledger);
+
+    ngx_gmtime(c->now + NGX_HTTP_MEMBER_CAMPAIGN_TZ, &tm);
+    ngx_sprintf(c->today, "%04d-%02d-%02d%Z", tm.ngx_tm_year, tm.ngx_tm_mon,
+                tm.ngx_tm_mday);
+    ngx_sprintf(md, "%02d%02d%Z", tm.ngx_tm_mon, tm.ngx_tm_mday);
+
+    leap = (tm.ngx_tm_year % 4 == 0 && tm.ngx_tm_year % 100 != 0)
+           || tm.ngx_tm_year % 400 == 0;
+
+    triggers = json_object_get(rules, "triggers");
+    referral = json_object_get(rules, "referral");
+
+    c->triggers = json_object_size(triggers) != 0;
+    c->referral = referral != NULL;
+    c->referrer_points = json_integer_value(json_object_get(referral,
+                                                        "referrer_points"));
+    c->max_per_referrer = json_integer_value(json_object_get(referral,
+                                                       "max_per_referrer"));
+
+    p = c->buf;
+
+    ngx_http_member_campaigns_arg(c, 0, &p, NULL, c->now);
+    ngx_http_member_campaigns_arg(c, 1, &p, NULL, tm.ngx_tm_year);
+    ngx_http_member_campaigns_arg(c, 2, &p, (char *) md, 0);
+
+    /* a birthday on 29 February is kept on the 28th of a common year */
+    ngx_http_member_campaigns_arg(c, 3, &p,
+                                  !leap && tm.ngx_tm_mon == 2
+                                  && tm.ngx_tm_mday == 28 ? "0229" : "", 0);
+    ngx_http_member_campaigns_arg(c, 4, &p, NULL, c->lot);
+    ngx_http_member_campaigns_arg(c, 5, &p, NULL, c->version);
+    ngx_http_member_campaigns_arg(c, 6, &p, NULL,
+                   ngx_http_member_campaigns_points(triggers, "welcome"));
+    ngx_http_member_campaigns_arg(c, 7, &p, NULL,
+                                  c->now - NGX_HTTP_MEMBER_WELCOME_WINDOW);
+    ngx_http_member_campaigns_arg(c, 8, &p, NULL,
+                   ngx_http_member_campaigns_points(triggers, "birthday"));
+
+    v = json_object_get(json_object_get(triggers, "birthday"), "when");
+    ngx_http_member_campaigns_arg(c, 9, &p,
+                                  v ? json_string_value(v) : "month", 0);
+
+    v = json_object_get(triggers, "recall");
+    ngx_http_member_campaigns_arg(c, 10, &p, NULL,
+                 v ? json_integer_value(json_object_get(v, "silent_days"))
+                     * 86400 : 0);
+    ngx_http_member_campaigns_arg(c, 11, &p, NULL,
+                 v ? json_integer_value(json_object_get(v, "points")) : 0);
+    ngx_http_member_campaigns_arg(c, 12, &p, NULL,
+                   ngx_http_member_campaigns_points(triggers, "anniversary"));
+    ngx_http_member_campaigns_arg(c, 13, &p, c->referral ? "1" : "0", 0);
+    ngx_http_member_campaigns_arg(c, 14, &p, NULL,
+                 json_integer_value(json_object_get(referral,
+                                                    "referee_points")));
+}
+
+
+void
+ngx_http_member_campaigns_tick(ngx_http_member_ledger_t *ledger)
+{
+    size_t                        argvlen[3];
+    const char                   *argv[3];
+    ngx_http_member_campaigns_t  *c, **cp;
+
+    cp = ngx_http_member_ledger_campaigns(ledger);
+    c = *cp;
+
+    if (c == NULL) {
+        c = ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_http_member_campaigns_t));
+        if (c == NULL) {
+            ngx_http_member_ledger_tick_done(ledger,
+                                         ngx_http_member_ledger_gen(ledger));
+            return;
+        }
+
+        c->ledger = ledger;
+        c->redis = ngx_http_member_ledger_redis(ledger);
+        *cp = c;
+    }
+
+    c->gen = ngx_http_member_ledger_gen(ledger);
+    c->tick++;
+    c->started = ngx_current_msec;
+    c->step = NGX_HTTP_MEMBER_CAMPAIGN_NEW;
+    c->outstanding = 0;
+    c->visited = 0;
+
+    ngx_http_member_campaigns_prepare(c);
+
+    /* the scripts by their SHA1 for this tick (a SCRIPT FLUSH ends it) */
+    argv[0] = "SCRIPT";
+    argvlen[0] = 6;
+    argv[1] = "LOAD";
+    argvlen[1] = 4;
+    argv[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_TRIGGER].text;
+    argvlen[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_TRIGGER].len;
+
+    (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_loaded,
+                                          0, 3, argv, argvlen);
+
+    argv[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_REFERRAL].text;
+    argvlen[2] =
+        ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_REFERRAL].len;
+
+    (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_loaded,
+                                          1, 3, argv, argvlen);
+}
+
+
+static ngx_http_member_campaigns_t *
+ngx_http_member_campaigns_current(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply, ngx_uint_t *source, ngx_uint_t member)
+{
+    ngx_http_member_campaigns_t  *c;
+
+    if (redis->ledger == NULL) {
+        return NULL;
+    }
+
+    c = *ngx_http_member_ledger_campaigns(redis->ledger);
+
+    if (c == NULL || ((uintptr_t) data >> 2) != (c->tick & 0x3fffffff)
+        || c->gen != ngx_http_member_ledger_gen(redis->ledger))
+    {
+        return NULL;
+    }
+
+    if (source) {
+        *source = (uintptr_t) data & 3;
+    }
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, redis->log, 0, "member: campaigns: %*s",
+                      (size_t) reply->len, reply->str);
+
+        /* one member's failure does not hold up the others */
+        if (member && !ngx_http_member_redis_is_error(reply, "NOSCRIPT")) {
+            if (--c->outstanding == 0) {
+                ngx_http_member_campaigns_settled(c);
+            }
+
+            return NULL;
+        }
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_member_campaigns_stop(c);
+        return NULL;
+    }
+
+    return c;
+}
+
+
+static void ngx_http_member_campaigns_state(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply);
+static void ngx_http_member_campaigns_seq(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply);
+
+
+static void
+ngx_http_member_campaigns_loaded(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    size_t                        argvlen[6];
+    ngx_uint_t                    which;
+    const char                   *argv[6];
+    ngx_http_member_campaigns_t  *c;
+
+    c = ngx_http_member_campaigns_current(redis, data, reply, &which, 0);
+
+    if (c == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
+        ngx_http_member_campaigns_stop(c);
+        return;
+    }
+
+    ngx_memcpy(c->sha[which], reply->str, 40);
+
+    if (which == 0) {
+        return;
+    }
+
+    argv[0] = "HMGET";
+    argvlen[0] = 5;
+    argv[1] = (const char *) ngx_http_member_campaigns_key.data;
+    argvlen[1] = ngx_http_member_campaigns_key.len;
+    argv[2] = "day";
+    argvlen[2] = 3;
+    argv[3] = "cursor";
+    argvlen[3] = 6;
+    argv[4] = "run";
+    argvlen[4] = 3;
+    argv[5] = "rcursor";
+    argvlen[5] = 7;
+
+    (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_state,
+                                          0, 6, argv, argvlen);
+}
+
+
+static ngx_int_t
+ngx_http_member_campaigns_send(ngx_http_member_campaigns_t *c,
+    ngx_http_member_bg_pt handler, ngx_uint_t source, int argc,
+    const char **argv, size_t *argvlen)
+{
+    if (c->step == NGX_HTTP_MEMBER_CAMPAIGN_DONE) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_member_redis_background(c->redis, handler,
+            (void *) (uintptr_t) (((c->tick & 0x3fffffff) << 2) | source),
+            argc, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_member_campaigns_stop(c);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a command of no reply that counts: the next tick would do it again */
+
+static void
+ngx_http_member_campaigns_fire(ngx_http_member_campaigns_t *c, int argc,
+    const char **argv, size_t *argvlen)
+{
+    (void) ngx_http_member_redis_background(c->redis, NULL, NULL, argc, argv,
+                                            argvlen);
+}
+
+
+static void
+ngx_http_member_campaigns_stop(ngx_http_member_campaigns_t *c)
+{
+    if (c->step == NGX_HTTP_MEMBER_CAMPAIGN_DONE) {
+        return;
+    }
+
+    /* what is in flight is forgotten; its scripts are harmless twice */
+    c->tick++;
+    c->step = NGX_HTTP_MEMBER_CAMPAIGN_DONE;
+    ngx_http_member_ledger_tick_done(c->ledger, c->gen);
+}
+
+
+static ngx_int_t
+ngx_http_member_campaigns_str_id(redisReply *e, uint64_t *id)
+{
+    if (e->type != REDIS_REPLY_STRING) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_member_parse_id((u_char *) e->str, e->len, id);
+}
+
+
+static void
+ngx_http_member_campaigns_state(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    size_t                        argvlen[2];
+    redisReply                   *day, *e;
+    ngx_uint_t                    fresh;
+    const char                   *argv[2];
+    ngx_http_member_campaigns_t  *c;
+
+    c = ngx_http_member_campaigns_current(redis, data, reply, NULL, 0);
+
+    if (c == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+        ngx_http_member_campaigns_stop(c);
+        return;
+    }
+
+    /* a new day, or a run asked for: a pass from the first id */
+    day = reply->element[0];
+
+    fresh = reply->element[2]->type == REDIS_REPLY_STRING
+            || day->type != REDIS_REPLY_STRING || day->len != 10
+            || ngx_strncmp(day->str, c->today, 10) != 0;
+
+    if (fresh) {
+        c->cursor = c->triggers || c->referral ? 1 : 0;
+
+    } else if (ngx_http_member_campaigns_str_id(reply->element[1], &c->cursor)
+               != NGX_OK)
+    {
+        c->cursor = 0;
+    }
+
+    e = reply->element[3];
+    c->rcursor_len = 1;
+    c->rcursor[0] = '0';
+
+    if (e->type == REDIS_REPLY_STRING && e->len > 0 && e->len < NGX_INT64_LEN)
+    {
+        c->rcursor_len = ngx_cpymem(c->rcursor, e->str, e->len) - c->rcursor;
+    }
+
+    argv[0] = "GET";
+    argvlen[0] = 3;
+    argv[1] = (const char *) ngx_http_member_seq_key.data;
+    argvlen[1] = ngx_http_member_seq_key.len;
+
+    (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_seq,
+                                          fresh, 2, argv, argvlen);
+}
+
+
+static void
+ngx_http_member_campaigns_seq(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    u_char                        now[NGX_TIME_T_LEN];
+    size_t                        argvlen[10];
+    ngx_uint_t                    fresh;
+    const char                   *argv[10];
+    ngx_http_member_campaigns_t  *c;
+
+    c = ngx_http_member_campaigns_current(redis, data, reply, &fresh, 0);
+
+    if (c == NULL) {
+        return;
+    }
+
+    c->seq = 0;
+
+    if (reply->type == REDIS_REPLY_STRING
+        && ngx_http_member_parse_id((u_char *) reply->str, reply->len,
+                                    &c->seq)
+           != NGX_OK)
+    {
+        c->seq = 0;
+    }
+
+    if (fresh) {
+        /* the pass of today starts (when there is anything to do) */
+        argv[0] = "HSET";
+        argvlen[0] = 4;
+        argv[1] = (const char *) ngx_http_member_campaigns_key.data;
+        argvlen[1] = ngx_http_member_campaigns_key.len;
+        argv[2] = "day";
+        argvlen[2] = 3;
+        argv[3] = (const char *) c->today;
+        argvlen[3] = 10;
+        argv[4] = "cursor";
+        argvlen[4] = 6;
+        argv[5] = "1";
+        argvlen[5] = 1;
+        argv[6] = "started_at";
+        argvlen[6] = 10;
+        argv[7] = (const char *) now;
+        argvlen[7] = ngx_sprintf(now, "%T", c->now) - now;
+
+        ngx_http_member_campaigns_fire(c, c->cursor ? 8 : 4, argv, argvlen);
+
+        /* a run asked for is being served */
+        argv[0] = "HDEL";
+        argvlen[0] = 4;
+        argv[2] = "run";
+        argvlen[2] = 3;
+
+        ngx_http_member_campaigns_fire(c, 3, argv, argvlen);
+    }
+
+    ngx_http_member_campaigns_step(c);
+}
+
+
+/* trigger.lua on one member */
+
+static void ngx_http_member_campaigns_triggered(
+    ngx_http_member_redis_t *redis, void *data, redisReply *reply);
+static void ngx_http_member_campaigns_referred(
+    ngx_http_member_redis_t *redis, void *data, redisReply *reply);
+
+
+static void
+ngx_http_member_campaigns_trigger(ngx_http_member_campaigns_t *c,
+    uint64_t id, ngx_uint_t source)
+{
+    u_char       keys[3][NGX_INT64_LEN + 16], ids[NGX_INT64_LEN];
+    size_t       argvlen[7 + NGX_HTTP_MEMBER_TRIGGER_ARGS];
+    ngx_uint_t   i;
+    const char  *argv[7 + NGX_HTTP_MEMBER_TRIGGER_ARGS];
+
+    argv[0] = "EVALSHA";
+    argvlen[0] = 7;
+    argv[1] = (const char *) c->sha[0];
+    argvlen[1] = 40;
+    argv[2] = "3";
+    argvlen[2] = 1;
+
+    argv[3] = (const char *) keys[0];
+    argvlen[3] = ngx_sprintf(keys[0], "{m:%uL}", id) - keys[0];
+    argv[4] = (const char *) keys[1];
+    argvlen[4] = ngx_sprintf(keys[1], "{m:%uL}:ledger", id) - keys[1];
+    argv[5] = (const char *) keys[2];
+    argvlen[5] = ngx_sprintf(keys[2], "{m:%uL}:lots", id) - keys[2];
+    argv[6] = (const char *) ids;
+    argvlen[6] = ngx_sprintf(ids, "%uL", id) - ids;
+
+    for (i = 0; i < NGX_HTTP_MEMBER_TRIGGER_ARGS; i++) {
+        argv[7 + i] = c->args[i];
+        argvlen[7 + i] = c->lens[i];
+    }
+
+    /* the welcome of a fresh activation is sure; the pass looks back */
+    if (source == NGX_HTTP_MEMBER_CAMPAIGN_NEW) {
+        argv[7 + 7] = "0";
+        argvlen[7 + 7] = 1;
+    }
+
+    if (ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_triggered,
+                                       source, 7 + i, argv, argvlen)
+        == NGX_OK)
+    {
+        c->outstanding++;
+        c->visited++;
+    }
+}
+
+
+/* the lot the points went into is swept in time: docs/ledger.md */
+
+static void
+ngx_http_member_campaigns_due(ngx_http_member_campaigns_t *c,
+    redisReply *id, long long lot)
+{
+    u_char       score[NGX_INT64_LEN];
+    size_t       argvlen[5];
+    const char  *argv[5];
+
+    if (lot == 0 || id->type != REDIS_REPLY_STRING) {
+        return;
+    }
+
+    argv[0] = "ZADD";
+    argvlen[0] = 4;
+    argv[1] = "ledger:due";
+    argvlen[1] = sizeof("ledger:due") - 1;
+    argv[2] = "LT";
+    argvlen[2] = 2;
+    argv[3] = (const char *) score;
+    argvlen[3] = ngx_sprintf(score, "%L", (int64_t) lot) - score;
+    argv[4] = id->str;
+    argvlen[4] = id->len;
+
+    ngx_http_member_campaigns_fire(c, 5, argv, argvlen);
+}
+
+
+static void
+ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply)
+{
+    u_char                        keys[4][NGX_INT64_LEN + 16];
+    u_char                        nums[4][NGX_INT64_LEN];
+    size_t                        argvlen[14];
+    uint64_t                      referrer, id;
+    ngx_uint_t                    source;
+    redisReply                   *state;
+    const char                   *argv[14];
+    ngx_http_member_campaigns_t  *c;
+
+    c = ngx_http_member_campaigns_current(redis, data, reply, &source, 1);
+
+    if (c == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_INTEGER
+        || reply->element[4]->type != REDIS_REPLY_STRING
+        || ngx_http_member_campaigns_str_id(reply->element[0], &id) != NGX_OK)
+    {
+        ngx_http_member_campaigns_stop(c);
+        return;
+    }
+
+    if (reply->element[1]->integer > 0) {
+        ngx_http_member_campaigns_due(c, reply->element[0],
+                                      reply->element[2]->integer);
+    }
+
+    state = reply->element[4];
+
+    if (state->len == 7 && ngx_strncmp(state->str, "pending", 7) == 0
+        && c->referral
+        && ngx_http_member_campaigns_str_id(reply->element[3], &referrer)
+           == NGX_OK)
+    {
+        argv[0] = "EVALSHA";
+        argvlen[0] = 7;
+        argv[1] = (const char *) c->sha[1];
+        argvlen[1] = 40;
+        argv[2] = "4";
+        argvlen[2] = 1;
+        argv[3] = (const char *) keys[0];
+        argvlen[3] = ngx_sprintf(keys[0], "{m:%uL}", referrer) - keys[0];
+        argv[4] = (const char *) keys[1];
+        argvlen[4] = ngx_sprintf(keys[1], "{m:%uL}:ledger", referrer)
+                     - keys[1];
+        argv[5] = (const char *) keys[2];
+        argvlen[5] = ngx_sprintf(keys[2], "{m:%uL}:lots", referrer) - keys[2];
+        argv[6] = (const char *) keys[3];
+        argvlen[6] = ngx_sprintf(keys[3], "{m:%uL}:referrals", referrer)
+                     - keys[3];
+        argv[7] = reply->element[3]->str;
+        argvlen[7] = reply->element[3]->len;
+        argv[8] = reply->element[0]->str;
+        argvlen[8] = reply->element[0]->len;
+        argv[9] = (const char *) nums[0];
+        argvlen[9] = ngx_sprintf(nums[0], "%i", c->referrer_points) - nums[0];
+        argv[10] = (const char *) nums[1];
+        argvlen[10] = ngx_sprintf(nums[1], "%i", c->max_per_referrer)
+                      - nums[1];
+        argv[11] = c->args[0];
+        argvlen[11] = c->lens[0];
+        argv[12] = c->args[4];
+        argvlen[12] = c->lens[4];
+        argv[13] = c->args[5];
+        argvlen[13] = c->lens[5];
+
+        if (ngx_http_member_campaigns_send(c,
+                                          ngx_http_member_campaigns_referred,
+                                          source, 14, argv, argvlen)
+            != NGX_OK)
+        {
+            return;
+        }
+
+        c->outstanding++;
+
+    } else if (source == NGX_HTTP_MEMBER_CAMPAIGN_REFEREES
+               && ((state->len == 4 && ngx_strncmp(state->str, "none", 4) == 0)
+                   || (state->len == 4
+                       && ngx_strncmp(state->str, "done", 4) == 0)))
+    {
+        argv[0] = "SREM";
+        argvlen[0] = 4;
+        argv[1] = "{b}:campaigns:referees";
+        argvlen[1] = sizeof("{b}:campaigns:referees") - 1;
+        argv[2] = reply->element[0]->str;
+        argvlen[2] = reply->element[0]->len;
+
+        ngx_http_member_campaigns_fire(c, 3, argv, argvlen);
+    }
+
+    if (--c->outstanding == 0) {
+        ngx_http_member_campaigns_settled(c);
+    }
+}
+
+
+/* the referrer's side is done (or capped, or moot): the referee's is too */
+
+static void
+ngx_http_member_campaigns_referred(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply)
+{
+    u_char                        key[NGX_INT64_LEN + 16];
+    size_t                        argvlen[4];
+    const char                   *argv[4];
+    ngx_http_member_campaigns_t  *c;
+
+    c = ngx_http_member_campaigns_current(redis, data, reply, NULL, 1);
+
+    if (c == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || reply->element[3]->type != REDIS_REPLY_INTEGER
+        || reply->element[4]->type != REDIS_REPLY_INTEGER)
+    {
+        ngx_http_member_campaigns_stop(c);
+        return;
+    }
+
+    if (reply->element[3]->integer > 0) {
+        ngx_http_member_campaigns_due(c, reply->element[0],
+                                      reply->element[4]->integer);
+    }
+
+    argv[0] = "HSET";
+    argvlen[0] = 4;
+    argv[1] = (const char *) key;
+    argvlen[1] = ngx_snprintf(key, sizeof(key), "{m:%*s}",
+                              (size_t) reply->element[1]->len,
+                              reply->element[1]->str)
+                 - key;
+    argv[2] = "referral_done";
+    argvlen[2] = sizeof("referral_done") - 1;
+    argv[3] = c->args[0];
+    argvlen[3] = c->lens[0];
+
+    ngx_http_member_campaigns_fire(c, 4, argv, argvlen);
+
+    argv[0] = "SREM";
+    argv[1] = "{b}:campaigns:referees";
+    argvlen[1] = sizeof("{b}:campaigns:referees") - 1;
+    argv[2] = reply->element[1]->str;
+    argvlen[2] = reply->element[1]->len;
+
+    ngx_http_member_campaigns_fire(c, 3, argv, argvlen);
+
+    if (--c->outstanding == 0) {
+        ngx_http_member_campaigns_settled(c);
+    }
+}
+
+
+/* the steps: members just activated, referees, a slice of the pass */
+
+static void ngx_http_member_campaigns_listed(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply);
+static void ngx_http_member_campaigns_batch(ngx_http_member_campaigns_t *c);
+
+
+static void
+ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c)
+{
+    size_t       argvlen[6];
+    const char  *argv[6];
+
+    switch (c->step) {
+
+    case NGX_HTTP_MEMBER_CAMPAIGN_NEW:
+        argv[0] = "SPOP";
+        argvlen[0] = 4;
+        argv[1] = "{b}:campaigns:new";
+        argvlen[1] = sizeof("{b}:campaigns:new") - 1;
+        argv[2] = NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S;
+        argvlen[2] = sizeof(NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S) - 1;
+
+        (void) ngx_http_member_campaigns_send(c,
+                                              ngx_http_member_campaigns_listed,
+                                              c->step, 3, argv, argvlen);
+        return;
+
+    case NGX_HTTP_MEMBER_CAMPAIGN_REFEREES:
+        if (!c->referral) {
+            c->step++;
+            ngx_http_member_campaigns_step(c);
+            return;
+        }
+
+        argv[0] = "SSCAN";
+        argvlen[0] = 5;
+        argv[1] = "{b}:campaigns:referees";
+        argvlen[1] = sizeof("{b}:campaigns:referees") - 1;
+        argv[2] = (const char *) c->rcursor;
+        argvlen[2] = c->rcursor_len;
+        argv[3] = "COUNT";
+        argvlen[3] = 5;
+        argv[4] = NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S;
+        argvlen[4] = sizeof(NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S) - 1;
+
+        (void) ngx_http_member_campaigns_send(c,
+                                              ngx_http_member_campaigns_listed,
+                                              c->step, 5, argv, argvlen);
+        return;
+
+    case NGX_HTTP_MEMBER_CAMPAIGN_PASS:
+        if (c->cursor) {
+            ngx_http_member_campaigns_batch(c);
+            return;
+        }
+
+        /* fall through */
+
+    default:
+        c->step = NGX_HTTP_MEMBER_CAMPAIGN_DONE;
+        ngx_http_member_ledger_tick_done(c->ledger, c->gen);
+        return;
+    }
+}
+
+
+static void
+ngx_http_member_campaigns_listed(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    size_t                        i, argvlen[4];
+    uint64_t                      id;
+    ngx_uint_t                    source;
+    redisReply                   *ids, *e;
+    const char                   *argv[4];
+    ngx_http_member_campaigns_t  *c;
+
+    c = ngx_http_member_campaigns_current(redis, data, reply, &source, 0);
+
+    if (c == NULL) {
+        return;
+    }
+
+    ids = reply;
+
+    if (source == NGX_HTTP_MEMBER_CAMPAIGN_REFEREES) {
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+            || reply->element[0]->type != REDIS_REPLY_STRING
+            || reply->element[0]->len >= NGX_INT64_LEN)
+        {
+            ngx_http_member_campaigns_stop(c);
+            return;
+        }
+
+        e = reply->element[0];
+        ids = reply->element[1];
+
+        /* where the next tick goes on */
+        c->rcursor_len = ngx_cpymem(c->rcursor, e->str, e->len) - c->rcursor;
+
+        argv[0] = "HSET";
+        argvlen[0] = 4;
+        argv[1] = (const char *) ngx_http_member_campaigns_key.data;
+        argvlen[1] = ngx_http_member_campaigns_key.len;
+        argv[2] = "rcursor";
+        argvlen[2] = 7;
+        argv[3] = (const char *) c->rcursor;
+        argvlen[3] = c->rcursor_len;
+
+        ngx_http_member_campaigns_fire(c, 4, argv, argvlen);
+    }
+
+    if (ids->type != REDIS_REPLY_ARRAY) {
+        ngx_http_member_campaigns_stop(c);
+        return;
+    }
+
+    c->outstanding++;
+
+    for (i = 0; i < ids->elements; i++) {
+        if (ngx_http_member_campaigns_str_id(ids->element[i], &id) == NGX_OK) {
+            ngx_http_member_campaigns_trigger(c, id, source);
+        }
+    }
+
+    if (--c->outstanding == 0) {
+        ngx_http_member_campaigns_settled(c);
+    }
+}
+
+
+static void
+ngx_http_member_campaigns_batch(ngx_http_member_campaigns_t *c)
+{
+    uint64_t  id, last;
+
+    if (c->cursor > c->seq) {
+        c->outstanding = 0;
+        ngx_http_member_campaigns_settled(c);
+        return;
+    }
+
+    last = c->cursor + NGX_HTTP_MEMBER_CAMPAIGN_BATCH - 1;
+
+    if (last > c->seq) {
+        last = c->seq;
+    }
+
+    c->outstanding++;
+
+    for (id = c->cursor; id <= last; id++) {
+        ngx_http_member_campaigns_trigger(c, id,
+                                          NGX_HTTP_MEMBER_CAMPAIGN_PASS);
+    }
+
+    if (--c->outstanding == 0) {
+        ngx_http_member_campaigns_settled(c);
+    }
+}
+
+
+/* everything a step sent has answered */
+
+static void
+ngx_http_member_campaigns_settled(ngx_http_member_campaigns_t *c)
+{
+    u_char       cursor[NGX_INT64_LEN], now[NGX_TIME_T_LEN];
+    size_t       argvlen[8];
+    const char  *argv[8];
+
+    if (c->step != NGX_HTTP_MEMBER_CAMPAIGN_PASS) {
+        c->step++;
+        ngx_http_member_campaigns_step(c);
+        return;
+    }
+
+    c->cursor += NGX_HTTP_MEMBER_CAMPAIGN_BATCH;
+
+    argv[0] = "HSET";
+    argvlen[0] = 4;
+    argv[1] = (const char *) ngx_http_member_campaigns_key.data;
+    argvlen[1] = ngx_http_member_campaigns_key.len;
+    argv[2] = "cursor";
+    argvlen[2] = 6;
+    argv[3] = (const char *) cursor;
+
+    if (c->cursor > c->seq) {
+        /* the pass is over */
+        argvlen[3] = 1;
+        cursor[0] = '0';
+        argv[4] = "finished_at";
+        argvlen[4] = sizeof("finished_at") - 1;
+        argv[5] = (const char *) now;
+        argvlen[5] = ngx_sprintf(now, "%T", c->now) - now;
+
+        ngx_http_member_campaigns_fire(c, 6, argv, argvlen);
+
+        argv[0] = "HINCRBY";
+        argvlen[0] = 7;
+        argv[2] = "passes";
+        argvlen[2] = 6;
+        argv[3] = "1";
+        argvlen[3] = 1;
+
+        ngx_http_member_campaigns_fire(c, 4, argv, argvlen);
+
+        c->cursor = 0;
+        c->step++;
+        ngx_http_member_campaigns_step(c);
+        return;
+    }
+
+    argvlen[3] = ngx_sprintf(cursor, "%uL", c->cursor) - cursor;
+    ngx_http_member_campaigns_fire(c, 4, argv, argvlen);
+
+    /* a slice a tick: the worker and Redis serve cards in between */
+    if (c->visited < NGX_HTTP_MEMBER_CAMPAIGN_TICK
+        && ngx_current_msec - c->started < NGX_HTTP_MEMBER_CAMPAIGN_BUDGET)
+    {
+        ngx_http_member_campaigns_batch(c);
+        return;
+    }
+
+    c->step = NGX_HTTP_MEMBER_CAMPAIGN_DONE;
+    ngx_http_member_ledger_tick_done(c->ledger, c->gen);
+}
+
+
+/* hints from the request path: a member to look at soon */
+
+void
+ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
+    ngx_uint_t referee)
+{
+    u_char                       ids[NGX_INT64_LEN];
+    size_t                       argvlen[3];
+    const char                  *argv[3];
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    if (mlcf->redis == NULL) {
+        return;
+    }
+
+    argv[0] = "SADD";
+    argvlen[0] = 4;
+    argv[1] = "{b}:campaigns:new";
+    argvlen[1] = sizeof("{b}:campaigns:new") - 1;
+    argv[2] = (const char *) ids;
+    argvlen[2] = ngx_sprintf(ids, "%uL", id) - ids;
+
+    (void) ngx_http_member_redis_background(mlcf->redis, NULL, NULL, 3, argv,
+                                            argvlen);
+
+    if (referee) {
+        argv[1] = "{b}:campaigns:referees";
+        argvlen[1] = sizeof("{b}:campaigns:referees") - 1;
+
+        (void) ngx_http_member_redis_background(mlcf->redis, NULL, NULL, 3,
+                                                argv, argvlen);
+    }
+}
+
+
+/* admin: POST campaigns/run, GET campaigns */
+
+static ngx_int_t
+ngx_http_member_campaigns_requested(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return ngx_http_member_send_json(r, NGX_HTTP_ACCEPTED,
+                                     json_pack("{s:s,s:s,s:I}", "status",
+                                               "started", "analytics",
+                                               "requested", "request",
+                                               (json_int_t) reply->integer));
+}
+
+
+/* the triggers' pass asked for: the analytics' pass too */
+
+static ngx_int_t
+ngx_http_member_campaigns_asked(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return ngx_http_member_analytics_run(r,
+                                         ngx_http_member_campaigns_requested);
+}
+
+
+static ngx_int_t
+ngx_http_member_campaigns_shown(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t       i;
+    json_t      *answer;
+    ngx_int_t    n, cursor, run;
+    redisReply  *k, *v;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    answer = json_object();
+    if (answer == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cursor = 0;
+    run = 0;
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        k = reply->element[i];
+        v = reply->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING
+            || k->len > 32)
+        {
+            continue;
+        }
+
+        n = ngx_atoi((u_char *) v->str, v->len);
+
+        if (k->len == 3 && ngx_strncmp(k->str, "day", 3) == 0) {
+            json_object_setn_new(answer, k->str, k->len,
+                                 json_stringn(v->str, v->len));
+            continue;
+        }
+
+        if (n == NGX_ERROR) {
+            continue;
+        }
+
+        if (k->len == 6 && ngx_strncmp(k->str, "cursor", 6) == 0) {
+            cursor = n;
+        }
+
+        if (k->len == 3 && ngx_strncmp(k->str, "run", 3) == 0) {
+            run = 1;
+            json_object_set_new(answer, "requested_at", json_integer(n));
+            continue;
+        }
+
+        json_object_setn_new(answer, k->str, k->len, json_integer(n));
+    }
+
+    json_object_set_new(answer, "running", json_boolean(cursor || run));
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+}
+
+
+ngx_int_t
+ngx_http_member_campaigns_handler(ngx_http_request_t *r, ngx_str_t *rest)
+{
+    u_char                      *p;
+    ngx_str_t                   *now;
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    if (rest->len == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_redis_command(r,
+                                             ngx_http_member_campaigns_shown,
+                                             2, &ngx_http_member_cmd_hgetall,
+                                             &ngx_http_member_campaigns_key);
+    }
+
+    if (rest->len != 4 || ngx_strncmp(rest->data, "/run", 4) != 0) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such resource");
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_member_method_not_allowed(r);
+    }
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    now = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+
+    if (now == NULL || p == NULL || mlcf->redis == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    now->data = p;
+    now->len = ngx_sprintf(p, "%T",
+                           ngx_http_member_ledger_now(mlcf->redis->ledger))
+               - p;
+
+    /* the lease holder starts a pass at its next tick (a second at most) */
+    return ngx_http_member_redis_command(r, ngx_http_member_campaigns_asked,
+                                         4, &ngx_http_member_campaigns_hset,
+                                         &ngx_http_member_campaigns_key,
+                                         &ngx_http_member_campaigns_run, now);
+}
+
+
+/*
+ * Invite codes: 8 base32 characters of HMAC-SHA256 under a key derived
+ * from member_pii_key ("referral-code"), then the member id.  The code
+ * names its member without an index, and nobody can make one for an id.
+ */
+
+static ngx_int_t
+ngx_http_member_invite_mac(ngx_http_member_key_t *key, uint64_t id,
+    u_char *out)
+{
+    u_char        k[32], msg[NGX_INT64_LEN], mac[EVP_MAX_MD_SIZE];
+    uint64_t      bits;
+    ngx_uint_t    i;
+    unsigned int  len;
+
+    if (ngx_http_member_pii_derive(key, "referral-code", k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (HMAC(EVP_sha256(), k, sizeof(k), msg,
+             ngx_sprintf(msg, "%uL", id) - msg, mac, &len)
+        == NULL)
+    {
+        OPENSSL_cleanse(k, sizeof(k));
+        return NGX_ERROR;
+    }
+
+    OPENSSL_cleanse(k, sizeof(k));
+
+    bits = 0;
+
+    for (i = 0; i < 5; i++) {
+        bits = (bits << 8) | mac[i];
+    }
+
+    for (i = 0; i < NGX_HTTP_MEMBER_INVITE_MAC; i++) {
+        out[i] = ngx_http_member_base32[(bits >> (35 - 5 * i)) & 31];
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_member_invite(ngx_http_request_t *r, json_t *json, uint64_t self,
+    uint64_t *referrer)
+{
+    u_char                      *s, code[NGX_HTTP_MEMBER_INVITE_MAX];
+    u_char                       mac[NGX_HTTP_MEMBER_INVITE_MAC];
+    size_t                       len, i;
+    json_t                      *v;
+    uint64_t                     id;
+    ngx_uint_t                   ok;
+    ngx_http_member_key_t       *key;
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    *referrer = 0;
+    v = json_object_get(json, "invite_code");
+
+    if (v == NULL || json_is_null(v)) {
+        return NGX_DECLINED;
+    }
+
+    s = (u_char *) json_string_value(v);
+    len = s ? json_string_length(v) : 0;
+
+    if (len <= NGX_HTTP_MEMBER_INVITE_MAC || len > NGX_HTTP_MEMBER_INVITE_MAX)
+    {
+        goto unknown;
+    }
+
+    for (i = 0; i < len; i++) {
+        code[i] = ngx_toupper(s[i]);
+    }
+
+    if (ngx_http_member_parse_id(code + NGX_HTTP_MEMBER_INVITE_MAC,
+                                 len - NGX_HTTP_MEMBER_INVITE_MAC, &id)
+        != NGX_OK)
+    {
+        goto unknown;
+    }
+
+    /* a code of any key line: codes outlive a key rotation */
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+    ok = 0;
+
+    if (mlcf->keys) {
+        key = mlcf->keys->elts;
+
+        for (i = 0; i < mlcf->keys->nelts; i++) {
+            if (ngx_http_member_invite_mac(&key[i], id, mac) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ok |= CRYPTO_memcmp(mac, code, NGX_HTTP_MEMBER_INVITE_MAC) == 0;
+        }
+    }
+
+    if (!ok) {
+        goto unknown;
+    }
+
+    if (id == self) {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "invite_code: one's own code");
+    }
+
+    *referrer = id;
+
+    return NGX_DECLINED;
+
+unknown:
+
+    return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                 "invite_code: no such invite code");
+}
+
+
+/* GET referral: the member's code and the card page's link with it */
+
+ngx_int_t
+ngx_http_member_referral(ngx_http_request_t *r)
+{
+    u_char                  *p, *code, *link, mac[NGX_HTTP_MEMBER_INVITE_MAC];
+    json_t                  *answer;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_key_t   *key;
+    ngx_http_member_page_t  *pg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    pg = ctx->data;
+
+    if (!(pg->status.len == 6
+          && ngx_strncmp(pg->status.data, "active", 6) == 0))
+    {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no card yet: claim or register first");
+    }
+
+    key = ngx_http_member_key_find(r, NULL);
+
+    if (key == NULL
+        || ngx_http_member_invite_mac(key, pg->id, mac) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    code = ngx_pnalloc(r->pool, NGX_HTTP_MEMBER_INVITE_MAC + NGX_INT64_LEN
+                                + 1);
+    link = ngx_pnalloc(r->pool, sizeof("https:///card/?invite=")
+                                + r->headers_in.server.len
+                                + NGX_HTTP_MEMBER_INVITE_MAC
+                                + NGX_INT64_LEN);
+    answer = json_object();
+
+    if (code == NULL || link == NULL || answer == NULL) {
+        json_decref(answer);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(code, "%*s%uL", (size_t) NGX_HTTP_MEMBER_INVITE_MAC, mac,
+                    pg->id);
+    *p = '\0';
+
+    p = ngx_sprintf(link, "%s://%V/card/?invite=%s",
+#if (NGX_HTTP_SSL)
+                    r->connection->ssl ? "https" : "http",
+#else
+                    "http",
+#endif
+                    &r->headers_in.server, code);
+
+    json_object_set_new(answer, "code", json_string((char *) code));
+    json_object_set_new(answer, "link",
+                        json_stringn((char *) link, p - link));
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+}
