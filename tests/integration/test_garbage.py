@@ -12,7 +12,8 @@ BODIES = [b"", b"{", b"[]", b"null", b"0", b'"x"', b"{}", b'{"a":1,"a":2}',
                                      "phone", "birthday", "store_id", "delta",
                                      "reason", "points", "consent", "gender",
                                      "coupon_id", "template_id", "member_ids", "tag",
-                                     "refund_key", "value_fen", "pct", "valid_days"]
+                                     "refund_key", "value_fen", "pct", "valid_days",
+                                     "invite_code", "triggers", "referral"]
                       for v in [[{"x": "\u0000"}]]}).encode(),
           json.dumps({"amount_fen": 2 ** 63, "order_id": "x" * 65, "code": "9" * 18,
                       "ticket": "1." + "A" * 43, "idempotency_key": "k",
@@ -25,10 +26,11 @@ ADMIN = ["members", "members/1", "members/lookup", "members/1/recharge",
          "keys", "keys/0123456789abcdef", "audit", "audit?actor=%00&target=%ff", "whoami",
          "feedback", "feedback?status=%00", "feedback/0000000000000000000aa/answer",
          "coupons/templates", "coupons/issue", "members/1/coupons", "members/1/recharge/refund",
-         "members/1/transactions?type=%00&from=-1&store=%ff"]
+         "members/1/transactions?type=%00&from=-1&store=%ff",
+         "campaigns", "campaigns/run", "campaigns/%00"]
 API = ["card", "balance", "points", "transactions?before=%00", "code", "code.png",
        "code.svg", "jssdk?url=%00", "card-ext?card_id=", "register", "profile",
-       "export", "coupons", "transactions?type=x&to=%00"]
+       "export", "coupons", "transactions?type=x&to=%00", "referral"]
 SCAN = ["verify", "pay", "earn", "refund"]
 
 
