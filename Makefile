@@ -6,6 +6,7 @@
 #   make test     every test; ends with "N passed, N failed"
 #   make bench    the card benchmark against the peers (bench/README.md)
 #   make bench-codes  code.png and verify against the QR peers (bench/README.md)
+#   make bench-campaigns  a triggers' pass over 1,000,000 members (bench/campaigns.sh)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -41,7 +42,7 @@ UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 UNIT_LIBS    := -lcmocka -lqrencode -lpng -lexpat -ljansson -lcrypto
 
 .PHONY: all deps deps-test deps-bench unit integration test run stop \
-        bench bench-codes clean
+        bench bench-codes bench-campaigns clean
 
 all: deps $(MODULE)
 
@@ -128,6 +129,10 @@ bench: deps-bench $(MODULE) build/member-code
 # zbarimg (deps-test) reads the PNGs back; the Node peer needs Node.js >= 20 with npm
 bench-codes: deps-bench deps-test $(MODULE) build/member-code
 	bench/codes.sh
+
+# the triggers' pass over 1,000,000 members and what it costs card lookups
+bench-campaigns: deps-bench $(MODULE)
+	bench/campaigns.sh
 
 clean:
 	rm -rf build
