@@ -802,6 +802,9 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
     if (reply->element[1]->integer > 0) {
         ngx_http_member_campaigns_due(c, reply->element[0],
                                       reply->element[2]->integer);
+
+        /* the WeChat card shows the new points: docs/outbox.md */
+        ngx_http_member_outbox_touch(c->redis, id);
     }
 
     state = reply->element[4];
@@ -882,6 +885,7 @@ ngx_http_member_campaigns_referred(ngx_http_member_redis_t *redis,
 {
     u_char                        key[NGX_INT64_LEN + 16];
     size_t                        argvlen[4];
+    uint64_t                      referrer;
     const char                   *argv[4];
     ngx_http_member_campaigns_t  *c;
 
@@ -903,6 +907,12 @@ ngx_http_member_campaigns_referred(ngx_http_member_redis_t *redis,
     if (reply->element[3]->integer > 0) {
         ngx_http_member_campaigns_due(c, reply->element[0],
                                       reply->element[4]->integer);
+
+        if (ngx_http_member_campaigns_str_id(reply->element[0], &referrer)
+            == NGX_OK)
+        {
+            ngx_http_member_outbox_touch(c->redis, referrer);
+        }
     }
 
     argv[0] = "HSET";
