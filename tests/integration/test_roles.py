@@ -391,3 +391,26 @@ def test_whoami_tells_the_console_what_to_show(env):
         {"actor": "bootstrap", "role": "bootstrap", "stores": None}
     assert env.admin("POST", "whoami", {}).status == 405
     assert env.admin("GET", "whoami", token=None).status == 401
+
+
+def test_audit_of_a_recharge_refund(env):
+    kid, key = make_key(env, "hq")
+    mid, _ = env.member()
+    r = env.admin("POST", f"members/{mid}/recharge",
+                  {"amount_fen": 60000, "idempotency_key": "rf-1"}, token=key)
+    assert r.status == 200, r
+    bonus, balance = r.json["bonus_fen"], r.json["balance_fen"]
+    assert balance == 60000 + bonus
+    r = env.admin("POST", f"members/{mid}/recharge/refund", {"idempotency_key": "rf-1"},
+                  token=key)
+    assert r.status == 200, r
+    page = wait_audit(env, f"actor={kid}&target=members/{mid}", 2)
+    e = page["items"][0]
+    assert e["route"] == f"members/{mid}/recharge/refund", e
+    assert e["before"] == {"balance_fen": balance}
+    assert e["after"] == {"balance_fen": 0, "refunded_fen": 60000, "bonus_fen": bonus}
+    # a store key may not refund
+    skey = make_key(env, "store", ["S1"])[1]
+    r = env.admin("POST", f"members/{mid}/recharge/refund", {"idempotency_key": "rf-1"},
+                  token=skey)
+    assert r.status == 403, r
