@@ -34,7 +34,8 @@
 #define NGX_HTTP_MEMBER_INVITE_MAC        8         /* base32 characters */
 #define NGX_HTTP_MEMBER_INVITE_MAX        32
 
-#define NGX_HTTP_MEMBER_TRIGGER_ARGS      15        /* ARGV 2..16 */
+#define NGX_HTTP_MEMBER_TRIGGER_ARGS      16        /* ARGV 2..17 */
+#define NGX_HTTP_MEMBER_COUPON_TERMS      512
 
 
 /* where a member to look at came from: the tick's steps, in order */
@@ -62,12 +63,19 @@ struct ngx_http_member_campaigns_s {
     ngx_uint_t                    version;
     ngx_int_t                     referrer_points;
     ngx_int_t                     max_per_referrer;
-    u_char                        sha[2][40];
+    u_char                        sha[3][40];
     u_char                        today[11];  /* YYYY-MM-DD */
     u_char                        rcursor[NGX_INT64_LEN];
     size_t                        rcursor_len;
 
-    /* trigger.lua's ARGV 2..16 for this tick; 9 is the pass's */
+    /* the recall's coupon as coupon_issue.lua takes it, for this tick */
+    u_char                        terms[NGX_HTTP_MEMBER_COUPON_TERMS];
+    size_t                        terms_len;
+    u_char                        expires[NGX_TIME_T_LEN];
+    size_t                        expires_len;
+    const char                   *coupon;   /* its name, or NULL */
+
+    /* trigger.lua's ARGV 2..17 for this tick; 9 is the pass's */
     const char                   *args[NGX_HTTP_MEMBER_TRIGGER_ARGS];
     size_t                        lens[NGX_HTTP_MEMBER_TRIGGER_ARGS];
     u_char                        buf[NGX_HTTP_MEMBER_TRIGGER_ARGS
@@ -297,6 +305,52 @@ ngx_http_member_campaigns_arg(ngx_http_member_campaigns_t *c, ngx_uint_t i,
 }
 
 
+/*
+ * The terms of the recall's coupon (docs/ledger.md, Coupons): cash off,
+ * valid for valid_days from its issue, as a template's would be.
+ */
+
+static void
+ngx_http_member_campaigns_recall_coupon(ngx_http_member_campaigns_t *c,
+    json_t *coupon)
+{
+    char    *text;
+    json_t  *terms;
+    time_t   to;
+
+    c->coupon = NULL;
+
+    if (coupon == NULL) {
+        return;
+    }
+
+    to = c->now + json_integer_value(json_object_get(coupon, "valid_days"))
+                  * 86400;
+
+    terms = json_pack("{s:O,s:s,s:O,s:s,s:I,s:I,s:I}",
+                      "name", json_object_get(coupon, "name"),
+                      "type", "cash",
+                      "value_fen", json_object_get(coupon, "value_fen"),
+                      "template_id", "recall",
+                      "valid_from", (json_int_t) c->now,
+                      "expires_at", (json_int_t) to,
+                      "issued_at", (json_int_t) c->now);
+    text = terms ? json_dumps(terms, JSON_COMPACT) : NULL;
+    json_decref(terms);
+
+    if (text == NULL || ngx_strlen(text) > NGX_HTTP_MEMBER_COUPON_TERMS) {
+        free(text);
+        return;
+    }
+
+    c->terms_len = ngx_cpymem(c->terms, text, ngx_strlen(text)) - c->terms;
+    c->expires_len = ngx_sprintf(c->expires, "%T", to) - c->expires;
+    c->coupon = json_string_value(json_object_get(coupon, "name"));
+
+    free(text);
+}
+
+
 /* trigger.lua's arguments from the rules and the clock of this tick */
 
 static void
@@ -363,6 +417,13 @@ ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
     ngx_http_member_campaigns_arg(c, 14, &p, NULL,
                  json_integer_value(json_object_get(referral,
                                                     "referee_points")));
+
+    ngx_http_member_campaigns_recall_coupon(c,
+        json_object_get(json_object_get(triggers, "recall"), "coupon"));
+
+    /* a name is a JSON string: the args buffer holds numbers only */
+    c->args[15] = c->coupon ? c->coupon : "";
+    c->lens[15] = ngx_strlen(c->args[15]);
 }
 
 
@@ -415,6 +476,15 @@ ngx_http_member_campaigns_tick(ngx_http_member_ledger_t *ledger)
 
     (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_loaded,
                                           1, 3, argv, argvlen);
+
+    /* the coupons' own issue script (ngx_http_member_coupons.c) */
+    argv[2] =
+        ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_COUPON_ISSUE].text;
+    argvlen[2] =
+        ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_COUPON_ISSUE].len;
+
+    (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_loaded,
+                                          2, 3, argv, argvlen);
 }
 
 
@@ -491,7 +561,7 @@ ngx_http_member_campaigns_loaded(ngx_http_member_redis_t *redis, void *data,
 
     ngx_memcpy(c->sha[which], reply->str, 40);
 
-    if (which == 0) {
+    if (which != 2) {
         return;
     }
 
@@ -693,6 +763,8 @@ static void ngx_http_member_campaigns_triggered(
     ngx_http_member_redis_t *redis, void *data, redisReply *reply);
 static void ngx_http_member_campaigns_referred(
     ngx_http_member_redis_t *redis, void *data, redisReply *reply);
+static void ngx_http_member_campaigns_issued(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply);
 
 
 static void
@@ -770,6 +842,107 @@ ngx_http_member_campaigns_due(ngx_http_member_campaigns_t *c,
 }
 
 
+/* the recall's coupon by the coupons' issue script, once per silence */
+
+static void
+ngx_http_member_campaigns_recall(ngx_http_member_campaigns_t *c, uint64_t id,
+    int64_t since, ngx_uint_t source)
+{
+    u_char       keys[4][NGX_INT64_LEN + 48], nums[3][NGX_INT64_LEN + 8];
+    size_t       argvlen[16];
+    const char  *argv[16];
+
+    argv[0] = "EVALSHA";
+    argvlen[0] = 7;
+    argv[1] = (const char *) c->sha[2];
+    argvlen[1] = 40;
+    argv[2] = "4";
+    argvlen[2] = 1;
+    argv[3] = (const char *) keys[0];
+    argvlen[3] = ngx_sprintf(keys[0], "{m:%uL}", id) - keys[0];
+    argv[4] = (const char *) keys[1];
+    argvlen[4] = ngx_sprintf(keys[1], "{m:%uL}:ledger", id) - keys[1];
+    argv[5] = (const char *) keys[2];
+    argvlen[5] = ngx_sprintf(keys[2], "{m:%uL}:idem:coupon:recall:%L", id,
+                             since)
+                 - keys[2];
+    argv[6] = (const char *) keys[3];
+    argvlen[6] = ngx_sprintf(keys[3], "{m:%uL}:coupons", id) - keys[3];
+
+    /* fingerprint, terms, now, ttl, key, template, expires, name, id */
+    argv[7] = "coupon:recall";
+    argvlen[7] = sizeof("coupon:recall") - 1;
+    argv[8] = (const char *) c->terms;
+    argvlen[8] = c->terms_len;
+    argv[9] = c->args[0];
+    argvlen[9] = c->lens[0];
+    argv[10] = (const char *) nums[0];
+    argvlen[10] = ngx_sprintf(nums[0], "%d", NGX_HTTP_MEMBER_IDEM_TTL)
+                  - nums[0];
+    argv[11] = (const char *) nums[1];
+    argvlen[11] = ngx_sprintf(nums[1], "recall:%L", since) - nums[1];
+    argv[12] = "recall";
+    argvlen[12] = 6;
+    argv[13] = (const char *) c->expires;
+    argvlen[13] = c->expires_len;
+    argv[14] = c->coupon;
+    argvlen[14] = ngx_strlen(c->coupon);
+    argv[15] = (const char *) nums[2];
+    argvlen[15] = ngx_sprintf(nums[2], "%uL", id) - nums[2];
+
+    if (ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_issued,
+                                       source, 16, argv, argvlen)
+        == NGX_OK)
+    {
+        c->outstanding++;
+    }
+}
+
+
+/* issued now or before: the member's recall is complete */
+
+static void
+ngx_http_member_campaigns_issued(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    u_char                       *p, *last, key[NGX_INT64_LEN + 16];
+    size_t                        argvlen[3];
+    uint64_t                      id;
+    const char                   *argv[3];
+    ngx_http_member_campaigns_t  *c;
+
+    c = ngx_http_member_campaigns_current(redis, data, reply, NULL, 1);
+
+    if (c == NULL) {
+        return;
+    }
+
+    /* {"issued"|"seen", "c<member id>-<n>"} */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[1]->type == REDIS_REPLY_STRING
+        && reply->element[1]->len > 1)
+    {
+        p = (u_char *) reply->element[1]->str + 1;
+        last = ngx_strlchr(p, p + reply->element[1]->len - 1, '-');
+
+        if (last && ngx_http_member_parse_id(p, last - p, &id) == NGX_OK) {
+            argv[0] = "HDEL";
+            argvlen[0] = 4;
+            argv[1] = (const char *) key;
+            argvlen[1] = ngx_sprintf(key, "{m:%uL}", id) - key;
+            argv[2] = "recall_coupon";
+            argvlen[2] = sizeof("recall_coupon") - 1;
+
+            ngx_http_member_campaigns_fire(c, 3, argv, argvlen);
+        }
+    }
+
+    if (--c->outstanding == 0) {
+        ngx_http_member_campaigns_settled(c);
+    }
+}
+
+
 static void
 ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
     void *data, redisReply *reply)
@@ -789,10 +962,11 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 6
         || reply->element[1]->type != REDIS_REPLY_INTEGER
         || reply->element[2]->type != REDIS_REPLY_INTEGER
         || reply->element[4]->type != REDIS_REPLY_STRING
+        || reply->element[5]->type != REDIS_REPLY_INTEGER
         || ngx_http_member_campaigns_str_id(reply->element[0], &id) != NGX_OK)
     {
         ngx_http_member_campaigns_stop(c);
@@ -805,6 +979,11 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
 
         /* the WeChat card shows the new points: docs/outbox.md */
         ngx_http_member_outbox_touch(c->redis, id);
+    }
+
+    if (reply->element[5]->integer > 0 && c->coupon) {
+        ngx_http_member_campaigns_recall(c, id, reply->element[5]->integer,
+                                         source);
     }
 
     state = reply->element[4];

@@ -12,17 +12,19 @@
 --       10 birthday points (-1: off), 11 birthday "month" or "day",
 --       12 recall after silent seconds (0: off), 13 recall points,
 --       14 anniversary points (-1: off), 15 referral on (1/0),
---       16 referee points
--- Returns {id, points given, lot, referrer or "", referral state}: the
--- state is none, waiting (no purchase yet), pending (the referrer's side
--- is to do) or done.
+--       16 referee points, 17 the recall's coupon name ("": none)
+-- Returns {id, points given, lot, referrer or "", referral state, recall
+-- coupon}: the state is none, waiting (no purchase yet), pending (the
+-- referrer's side is to do) or done; the recall coupon is the silence
+-- (its start) whose coupon is to issue (coupon_issue.lua), or 0.
 local m = redis.call('HMGET', KEYS[1], 'status', 'points', 'points_debt',
                      'balance_fen', 'activated_at', 'birth_md',
                      'last_purchase_ts', 'period', 'welcome_at',
                      'birthday_year', 'anniversary_year', 'recall_for',
-                     'referred_by', 'referral_given', 'referral_done')
+                     'referred_by', 'referral_given', 'referral_done',
+                     'recall_coupon')
 if m[1] ~= 'active' then
-    return {ARGV[1], 0, 0, '', 'none'}
+    return {ARGV[1], 0, 0, '', 'none', 0}
 end
 
 local now, year = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -102,7 +104,15 @@ local since = tonumber(m[7] or '') or activated
 if silent > 0 and since and now - since >= silent
    and tonumber(m[12] or -1) ~= since
 then
-    give('recall', tonumber(ARGV[13]), 'silent_since', since)
+    if ARGV[17] ~= '' then
+        -- the coupon follows, issued under the key recall:<since>
+        give('recall', tonumber(ARGV[13]), 'silent_since', since,
+             'coupon', ARGV[17])
+        redis.call('HSET', KEYS[1], 'recall_coupon', since)
+        m[16] = since
+    else
+        give('recall', tonumber(ARGV[13]), 'silent_since', since)
+    end
     redis.call('HSET', KEYS[1], 'recall_for', since)
 end
 
@@ -126,4 +136,5 @@ end
 if wrote then
     redis.call('HSET', KEYS[1], 'points', points, 'points_debt', debt)
 end
-return {ARGV[1], given, tonumber(ARGV[6]), referrer, state}
+return {ARGV[1], given, tonumber(ARGV[6]), referrer, state,
+        tonumber(m[16] or 0)}

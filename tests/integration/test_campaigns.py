@@ -204,6 +204,62 @@ def test_recall_once_per_silence(env):
     reconciled(env)
 
 
+def test_recall_coupon_once_per_silence(env):
+    """The coupon by the coupons' issue script, under the key recall:<since>;
+    a purchase ends the silence and the next one gets its own."""
+    triggers(env, recall={"silent_days": 30, "coupon": {"name": "回来看看",
+                                                        "value_fen": 1000, "valid_days": 14}})
+    till = Till(env, "C-RECALL")
+    now = int(time.time())
+    mid, _ = env.member_with(name="recallcoupon")
+    v = till.verify(code_of(mid))
+    assert v.status == 200, v
+    env.secrets.append(v.json["ticket"].split(".")[1])
+    activated = int(env.rcli("HGET", "{m:%s}" % mid, "activated_at"))
+
+    def held():
+        r = env.admin("GET", f"members/{mid}/coupons")
+        assert r.status == 200, r
+        return r.json["items"]
+
+    try:
+        set_clock(env, now + 31 * 86400)
+        run_pass(env)
+        run_pass(env)
+        r = of_type(env, mid, "recall")
+        assert len(r) == 1 and r[0]["coupon"] == "回来看看", r
+        assert r[0]["silent_since"] == activated and r[0]["points_delta"] == 0, r
+        c = of_type(env, mid, "coupon")
+        assert len(c) == 1 and c[0]["idempotency_key"] == "recall:%d" % activated, c
+        h = held()
+        assert len(h) == 1 and h[0]["value_fen"] == 1000, h
+        assert h[0]["expires_at"] - h[0]["valid_from"] == 14 * 86400, h
+        assert not env.rcli("HGET", "{m:%s}" % mid, "recall_coupon")
+
+        # a purchase ends the silence; 30 days after it, the next recall
+        set_clock(env, now + 40 * 86400)
+        p = till.call("earn", {"ticket": v.json["ticket"], "amount_fen": 500,
+                               "order_id": "rc-1"})
+        assert p.status == 200, p
+        run_pass(env)
+        assert len(of_type(env, mid, "recall")) == 1
+        set_clock(env, now + 71 * 86400)
+        run_pass(env)
+        r = of_type(env, mid, "recall")
+        assert len(r) == 2 and r[0]["silent_since"] > activated, r
+        assert len(held()) == 2 and len(of_type(env, mid, "coupon")) == 2
+
+        # a crash between the recall and its coupon: the next pass issues it once
+        env.rcli("HSET", "{m:%s}" % mid, "recall_coupon", str(r[0]["silent_since"]))
+        run_pass(env)
+        assert len(held()) == 2 and len(of_type(env, mid, "coupon")) == 2
+        assert not env.rcli("HGET", "{m:%s}" % mid, "recall_coupon")
+    finally:
+        set_clock(env, int(time.time()))
+        rules(env)
+    reconciled(env)
+
+
 def test_anniversary_once_a_year(env):
     triggers(env, anniversary={"points": 88})
     now = int(time.time())
