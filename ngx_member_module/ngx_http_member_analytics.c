@@ -93,7 +93,8 @@ static void ngx_http_member_analytics_send(ngx_http_member_analytics_t *a,
     ngx_http_member_bg_pt handler, int argc, const char **argv,
     size_t *argvlen);
 static void ngx_http_member_analytics_slice(ngx_http_member_analytics_t *a);
-static void ngx_http_member_analytics_member(ngx_http_member_analytics_t *a);
+static void ngx_http_member_analytics_members(ngx_http_member_analytics_t *a);
+static void ngx_http_member_analytics_flush(ngx_http_member_analytics_t *a);
 
 
 static ngx_str_t  ngx_http_member_rfm_state = ngx_string("{b}:rfm:state");
@@ -131,6 +132,29 @@ static void
 ngx_http_member_analytics_idle(ngx_http_member_analytics_t *a)
 {
     a->busy = 0;
+}
+
+
+/* a slice failed half way: the replies still to come are ignored */
+
+static void
+ngx_http_member_analytics_abandon(ngx_http_member_analytics_t *a)
+{
+    a->gen++;
+    a->busy = 0;
+}
+
+
+/* each member's reply in turn (one connection keeps the order) */
+
+static void
+ngx_http_member_analytics_replied(ngx_http_member_analytics_t *a)
+{
+    a->id++;
+
+    if (a->id >= a->end) {
+        ngx_http_member_analytics_flush(a);
+    }
 }
 
 
@@ -307,7 +331,7 @@ ngx_http_member_analytics_collected(ngx_http_member_redis_t *redis,
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 4)
     {
-        ngx_http_member_analytics_idle(a);
+        ngx_http_member_analytics_abandon(a);
         return;
     }
 
@@ -341,8 +365,7 @@ ngx_http_member_analytics_collected(ngx_http_member_redis_t *redis,
         }
     }
 
-    a->id++;
-    ngx_http_member_analytics_member(a);
+    ngx_http_member_analytics_replied(a);
 }
 
 
@@ -360,14 +383,6 @@ ngx_http_member_analytics_scored(ngx_http_member_redis_t *redis,
         return;
     }
 
-    if (ngx_http_member_analytics_noscript(a, reply,
-                                           ngx_http_member_analytics_scored,
-                                           NGX_HTTP_MEMBER_SCRIPT_RFM, 17,
-                                           a->margv, a->margvlen))
-    {
-        return;
-    }
-
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || (reply->elements != 0 && reply->elements != 4))
     {
@@ -378,7 +393,7 @@ ngx_http_member_analytics_scored(ngx_http_member_redis_t *redis,
                           reply->str);
         }
 
-        ngx_http_member_analytics_idle(a);
+        ngx_http_member_analytics_abandon(a);
         return;
     }
 
@@ -412,58 +427,89 @@ ngx_http_member_analytics_scored(ngx_http_member_redis_t *redis,
         }
     }
 
-    a->id++;
-    ngx_http_member_analytics_member(a);
+    ngx_http_member_analytics_replied(a);
 }
 
 
+/*
+ * The slice's members all at once on the pipelined connection: a few
+ * round trips a slice, not one a member.  The first script of a slice goes
+ * as EVAL, which loads it for the EVALSHAs behind it.
+ */
+
 static void
-ngx_http_member_analytics_member(ngx_http_member_analytics_t *a)
+ngx_http_member_analytics_members(ngx_http_member_analytics_t *a)
 {
-    ngx_uint_t  i;
+    uint64_t                id;
+    ngx_uint_t              i, gen;
+    ngx_http_member_bg_pt   handler;
 
     if (a->id >= a->end) {
         ngx_http_member_analytics_flush(a);
         return;
     }
 
-    a->margv[3] = (const char *) a->mkey;
-    a->margvlen[3] = ngx_sprintf(a->mkey, "{m:%uL}", a->id) - a->mkey;
+    gen = a->gen;
 
-    if (a->phase == NGX_HTTP_MEMBER_PASS_COLLECT) {
-        a->margv[0] = "HMGET";
-        a->margvlen[0] = 5;
-        a->margv[1] = a->margv[3];
-        a->margvlen[1] = a->margvlen[3];
-        a->margv[2] = "status";
-        a->margvlen[2] = 6;
-        a->margv[3] = "orders";
-        a->margvlen[3] = 6;
-        a->margv[4] = "spend_fen";
-        a->margvlen[4] = 9;
-        a->margv[5] = "last_purchase_ts";
-        a->margvlen[5] = 16;
+    for (id = a->id; id < a->end; id++) {
+        a->margv[3] = (const char *) a->mkey;
+        a->margvlen[3] = ngx_sprintf(a->mkey, "{m:%uL}", id) - a->mkey;
 
-        ngx_http_member_analytics_send(a,
-                                       ngx_http_member_analytics_collected,
-                                       6, a->margv, a->margvlen);
-        return;
+        if (a->phase == NGX_HTTP_MEMBER_PASS_COLLECT) {
+            a->margv[0] = "HMGET";
+            a->margvlen[0] = 5;
+            a->margv[1] = a->margv[3];
+            a->margvlen[1] = a->margvlen[3];
+            a->margv[2] = "status";
+            a->margvlen[2] = 6;
+            a->margv[3] = "orders";
+            a->margvlen[3] = 6;
+            a->margv[4] = "spend_fen";
+            a->margvlen[4] = 9;
+            a->margv[5] = "last_purchase_ts";
+            a->margvlen[5] = 16;
+
+            handler = ngx_http_member_analytics_collected;
+            ngx_http_member_analytics_send(a, handler, 6, a->margv,
+                                           a->margvlen);
+
+        } else {
+            ngx_http_member_analytics_script(a, NGX_HTTP_MEMBER_SCRIPT_RFM,
+                                             a->margv, a->margvlen);
+
+            if (id == a->id) {
+                a->margv[0] = "EVAL";
+                a->margvlen[0] = 4;
+                a->margv[1] =
+                    ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_RFM].text;
+                a->margvlen[1] =
+                    ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_RFM].len;
+            }
+
+            a->margv[2] = "1";
+            a->margvlen[2] = 1;
+            a->margv[4] = (const char *) a->mnow;
+            a->margvlen[4] = ngx_strlen(a->mnow);
+
+            for (i = 0; i < 12; i++) {
+                a->margv[5 + i] = (const char *) a->cuts[i];
+                a->margvlen[5 + i] = a->cut_len[i];
+            }
+
+            handler = ngx_http_member_analytics_scored;
+            ngx_http_member_analytics_send(a, handler, 17, a->margv,
+                                           a->margvlen);
+        }
+
+        if (!a->busy) {
+            /* not sent: the replies of those before are forgotten */
+            if (a->gen == gen) {
+                a->gen++;
+            }
+
+            return;
+        }
     }
-
-    ngx_http_member_analytics_script(a, NGX_HTTP_MEMBER_SCRIPT_RFM,
-                                     a->margv, a->margvlen);
-    a->margv[2] = "1";
-    a->margvlen[2] = 1;
-    a->margv[4] = (const char *) a->mnow;
-    a->margvlen[4] = ngx_strlen(a->mnow);
-
-    for (i = 0; i < 12; i++) {
-        a->margv[5 + i] = (const char *) a->cuts[i];
-        a->margvlen[5 + i] = a->cut_len[i];
-    }
-
-    ngx_http_member_analytics_send(a, ngx_http_member_analytics_scored, 17,
-                                   a->margv, a->margvlen);
 }
 
 
@@ -485,7 +531,7 @@ ngx_http_member_analytics_slice(ngx_http_member_analytics_t *a)
 
     ngx_sprintf(a->mnow, "%T%Z", a->now);
 
-    ngx_http_member_analytics_member(a);
+    ngx_http_member_analytics_members(a);
 }
 
 
