@@ -26,7 +26,8 @@
 #define NGX_HTTP_MEMBER_ANALYTICS_SLICE   10          /* ms, between slices */
 #define NGX_HTTP_MEMBER_ANALYTICS_STUCK   10000       /* ms */
 #define NGX_HTTP_MEMBER_ANALYTICS_BATCH   200
-#define NGX_HTTP_MEMBER_ANALYTICS_PERIOD  86400       /* a pass a day */
+#define NGX_HTTP_MEMBER_ANALYTICS_TZ      (8 * 3600)  /* China time */
+#define NGX_HTTP_MEMBER_ANALYTICS_HOUR    4           /* the daily pass */
 #define NGX_HTTP_MEMBER_ANALYTICS_ROOM    1024        /* bytes a member */
 #define NGX_HTTP_MEMBER_ANALYTICS_ARGS    (9 + 5 * NGX_HTTP_MEMBER_ANALYTICS_BATCH)
 #define NGX_HTTP_MEMBER_TAG_MAX           32          /* bytes */
@@ -55,7 +56,7 @@ struct ngx_http_member_analytics_s {
     time_t                        now;
     int64_t                       requests;
     int64_t                       served;
-    time_t                        next_at;
+    time_t                        day;        /* of the last pass */
     u_char                        cuts[12][NGX_INT64_LEN];
     size_t                        cut_len[12];
 
@@ -618,11 +619,11 @@ ngx_http_member_analytics_counted(ngx_http_member_redis_t *redis,
     argv[11] = (const char *) p;
     argvlen[11] = ngx_sprintf(p, "%L", a->requests) - p;
     p += argvlen[11];
-    argv[12] = "next_at";
-    argvlen[12] = 7;
+    argv[12] = "day";
+    argvlen[12] = 3;
     argv[13] = (const char *) p;
     argvlen[13] = ngx_sprintf(p, "%T",
-                              a->now + NGX_HTTP_MEMBER_ANALYTICS_PERIOD)
+                              (a->now + NGX_HTTP_MEMBER_ANALYTICS_TZ) / 86400)
                   - p;
 
     ngx_http_member_analytics_send(a, ngx_http_member_analytics_begun, 14,
@@ -655,6 +656,7 @@ ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
     redisReply *reply)
 {
     size_t                        i, len;
+    time_t                        today, hour;
     redisReply                   *k, *v;
     ngx_uint_t                    c;
     const char                   *argv[2];
@@ -675,7 +677,7 @@ ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
     a->seq = 0;
     a->requests = 0;
     a->served = 0;
-    a->next_at = 0;
+    a->day = 0;
 
     for (c = 0; c < 12; c++) {
         a->cuts[c][0] = '0';
@@ -713,8 +715,8 @@ ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
         } else if (k->len == 6 && ngx_strncmp(k->str, "served", 6) == 0) {
             a->served = ngx_http_member_analytics_int(v);
 
-        } else if (k->len == 7 && ngx_strncmp(k->str, "next_at", 7) == 0) {
-            a->next_at = ngx_http_member_analytics_int(v);
+        } else if (k->len == 3 && ngx_strncmp(k->str, "day", 3) == 0) {
+            a->day = ngx_http_member_analytics_int(v);
 
         } else if (k->len == 2 && (k->str[0] == 'r' || k->str[0] == 'f'
                                    || k->str[0] == 'm')
@@ -737,10 +739,19 @@ ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
         return;
     }
 
-    /* idle: a pass when asked for, or when the day is over */
+    /*
+     * idle: a pass when asked for, else once a day in the 4 o'clock hour
+     * (China time), or at once when a whole day was missed; a fresh store
+     * waits for 4 o'clock: an idle system writes nothing
+     */
     a->now = ngx_time() + (a->test_clock ? a->clock : 0);
+    today = (a->now + NGX_HTTP_MEMBER_ANALYTICS_TZ) / 86400;
+    hour = (a->now + NGX_HTTP_MEMBER_ANALYTICS_TZ) % 86400 / 3600;
 
-    if (a->requests <= a->served && a->next_at != 0 && a->now < a->next_at) {
+    if (a->requests <= a->served
+        && !(today > a->day && hour == NGX_HTTP_MEMBER_ANALYTICS_HOUR)
+        && !(a->day != 0 && today > a->day + 1))
+    {
         ngx_http_member_analytics_idle(a);
         return;
     }
