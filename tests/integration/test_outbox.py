@@ -182,11 +182,14 @@ def test_activation_of_a_claimed_card(env):
     recharge(env, pending, 900, "act1")
     harness.wait_until("the activation",
                        lambda: cards(env).get("CODE-ACT-1", {}).get("activated"))
+    # the activation carries the values of its moment (a hint of the new
+    # member may come before the recharge); an update follows if needed
+    assert in_step(env, a, "CODE-ACT-1") == (0, 900)
     acts = card_calls(env, "CODE-ACT-1", "/card/membercard/activate")
-    assert len(acts) == 1 and acts[0]["init_balance"] == 900, acts
+    assert len(acts) == 1 and acts[0]["init_balance"] in (0, 900), acts
     assert acts[0]["membership_number"] == env.admin("GET", f"members/{a}").json["card_no"]
     assert env.rcli("HGET", "{m:%s}" % a, "wx_card_status") == "activated"
-    assert card_calls(env, "CODE-ACT-1") == []          # activation carried them
+    assert len(card_calls(env, "CODE-ACT-1")) == (acts[0]["init_balance"] == 0)
 
     recharge(env, a, 100, "act2")
     assert in_step(env, a, "CODE-ACT-1") == (0, 1000)
