@@ -159,6 +159,7 @@ MATRIX = [
     ("GET", "tags", None, {"hq", "readonly"}),
     ("GET", "analytics", None, {"hq", "readonly"}),
     ("POST", "members/{mid}/tags", {"add": ["vip"]}, {"hq"}),
+    ("GET", "campaigns", None, {"hq", "readonly"}),
     ("POST", "campaigns/run", {}, {"hq"}),
     ("GET", "whoami", None, {"hq", "store", "readonly"}),
     # the routes of coupons, refunds of recharges and the fold (their issues)
