@@ -3,6 +3,7 @@
 #
 #   make          build/ngx_http_member_module.so
 #   make run      the demo on 127.0.0.1:8080 (make stop ends it)
+#   make pages    the card page and the console (html/) into build/html
 #   make test     every test; ends with "N passed, N failed"
 #   make bench    the card benchmark against the peers (bench/README.md)
 #   make bench-codes  code.png and verify against the QR peers (bench/README.md)
@@ -19,7 +20,12 @@ DEB_BUILD := gcc make pkg-config nginx nginx-dev libhiredis-dev \
              libjansson-dev libssl-dev libqrencode-dev libpng-dev \
              libexpat1-dev
 DEB_RUN   := redis-server redis-tools curl jq openssl
-DEB_TEST  := libcmocka-dev python3 zbar-tools openssl
+DEB_TEST  := libcmocka-dev python3 zbar-tools openssl chromium \
+             fonts-wqy-microhei
+# Node.js for the pages' build and the browser tests: only where no npm is
+# on the PATH (NodeSource's nodejs carries its own npm and conflicts with
+# Debian's npm package)
+DEB_NODE  := nodejs npm
 DEB_BENCH := wrk lua-nginx-redis libnginx-mod-http-lua lua-cjson
 DEB_FUZZ  := clang-14 libfuzzer-14-dev libexpat1-dev libjansson-dev libssl-dev
 
@@ -41,8 +47,8 @@ UNIT_SRCS    := $(wildcard tests/unit/test_*.c)
 UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 UNIT_LIBS    := -lcmocka -lqrencode -lpng -lexpat -ljansson -lcrypto
 
-.PHONY: all deps deps-test deps-bench unit integration test run stop \
-        bench bench-codes bench-campaigns clean
+.PHONY: all deps deps-test deps-bench deps-node unit integration test run \
+        stop pages bench bench-codes bench-campaigns clean
 
 all: deps $(MODULE)
 
@@ -63,8 +69,11 @@ endef
 deps:
 	$(call apt_install,$(DEB_BUILD) $(DEB_RUN))
 
-deps-test: deps
+deps-test: deps deps-node
 	$(call apt_install,$(DEB_TEST))
+
+deps-node:
+	$(if $(shell command -v npm),,$(call apt_install,$(DEB_NODE)))
 
 deps-bench: deps
 	$(call apt_install,$(DEB_BENCH))
@@ -114,10 +123,22 @@ unit: deps-test $(UNIT_BINS)
 
 integration: deps-test $(MODULE)
 
-test: deps-test $(MODULE) $(UNIT_BINS) build/member-code
+# the pages: ECharts and playwright-core from package-lock.json; assets
+# renamed by their content's hash (tools/pages.mjs)
+PAGES_SRCS := $(shell find html -type f) tools/pages.mjs
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+build/html/.built: node_modules/.package-lock.json $(PAGES_SRCS)
+	node tools/pages.mjs html build/html && touch $@
+
+pages: deps-node build/html/.built
+
+test: deps-test $(MODULE) $(UNIT_BINS) build/member-code pages
 	tests/run.sh
 
-run: all
+run: all pages
 	tools/demo.sh start
 
 stop:
@@ -135,7 +156,7 @@ bench-campaigns: deps-bench $(MODULE)
 	bench/campaigns.sh
 
 clean:
-	rm -rf build
+	rm -rf build node_modules
 
 # libFuzzer targets of gateway/ (tests/fuzz/): the XML reader and the
 # decrypt path, each for FUZZ_SECONDS; not part of make test

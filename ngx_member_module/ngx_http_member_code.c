@@ -89,6 +89,7 @@ ngx_http_member_code_answer(ngx_http_request_t *r, uint64_t id,
     time_t                       now, expires;
     ngx_str_t                    type;
     mqr_status_t                 rc;
+    ngx_table_elt_t             *h;
     ngx_http_member_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
@@ -156,6 +157,19 @@ ngx_http_member_code_answer(ngx_http_request_t *r, uint64_t id,
                       "member: no QR image: %s", mqr_strerror(rc));
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* the card page counts down to the next image with it */
+    h = ngx_list_push(&r->headers_out.headers);
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+
+    if (h == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Member-Code-Expires-In");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%T", expires) - p;
 
     return ngx_http_member_send_raw(r, NGX_HTTP_OK, &type, out, len);
 }

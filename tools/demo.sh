@@ -123,6 +123,11 @@ start() {
 
 ngx_member demo on $BASE (data in var/demo, stop with: make stop)
 
+Open in a browser:
+  the card page     $BASE/card/      (a demo login: a new visitor each time;
+                                      register, show the code, scan it below)
+  the admin console $BASE/console/   (admin token: $ADMIN_TOKEN)
+
 Members alice, bob and carol are seeded (each recharged ¥500 with the ¥50 bonus),
 and store S001, whose secret (shown once) is kept in var/demo/store-S001.secret.
 WeChat is a local stand-in here: a mini-program login code "ok-<name>" logs in
@@ -133,7 +138,8 @@ as <name>; every code works once, as WeChat's do.
   curl -s -H "Authorization: Bearer \$TOKEN" $BASE/api/card
   curl -s -H "Authorization: Bearer \$TOKEN" $BASE/api/transactions
 
-  # her dynamic code (also as GET /api/code.png), read at store S001's till
+  # her dynamic code (also as GET /api/code.png), read at store S001's till;
+  # the card page's code works the same: tap 显示数字 (show digits) under it
   CODE=\$(curl -s -X POST -H "Authorization: Bearer \$TOKEN" $BASE/api/code | jq -r .code)
   TICKET=\$(tools/till.sh verify "{\\"code\\":\\"\$CODE\\"}" | jq -r .ticket)
   tools/till.sh pay "{\\"ticket\\":\\"\$TICKET\\",\\"amount_fen\\":1000,\\"order_id\\":\\"o-\$RANDOM\\"}"

@@ -1,0 +1,310 @@
+"""The card page and the console in a real browser: Debian's headless
+Chromium driven by playwright-core (tests/browser/pages.mjs), against this
+file's nginx, Redis and fake WeChat, with the pages as conf/pages.conf
+serves them (make pages builds build/html).  Each test runs one scenario
+and checks what the browser saw against the APIs; screenshots are kept in
+build/artifacts/."""
+
+import atexit
+import hashlib
+import json
+import os
+import re
+import select
+import subprocess
+import time
+
+from harness import ADMIN_TOKEN, APPID, ROOT, openid_for
+from test_scan import Till, code_of
+
+SCRIPT = os.path.join(ROOT, "tests", "browser", "pages.mjs")
+SHOTS = os.path.join(ROOT, "build", "artifacts")
+PERIOD = 10         # the codes' period here: the countdown is seen to end
+CARD_ID = "pTestCard0001"
+
+ENV = {"extra_server": f"""
+        member_code_period {PERIOD}s;
+        root {ROOT}/build/html;
+        include {ROOT}/conf/pages.conf;
+        location = /card/config.json {{
+            default_type application/json;
+            return 200 '{{"demo":true,"brand":"测试品牌","card_id":"{CARD_ID}"}}';
+        }}
+"""}
+
+
+class Browser:
+    """One node process and one Chromium for the whole file."""
+
+    proc = None
+
+    @classmethod
+    def run(cls, scenario, args):
+        if cls.proc is None or cls.proc.poll() is not None:
+            cls.proc = subprocess.Popen(["node", SCRIPT], cwd=ROOT, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+            atexit.register(cls.close)
+            cls.answer(60)                                  # {"ready": version}
+        cls.proc.stdin.write(json.dumps({"scenario": scenario, "args": args}) + "\n")
+        cls.proc.stdin.flush()
+        return cls.answer(90)
+
+    @classmethod
+    def answer(cls, timeout):
+        ready, _, _ = select.select([cls.proc.stdout], [], [], timeout)
+        line = cls.proc.stdout.readline() if ready else ""
+        if not line.startswith("{"):
+            cls.close()
+            raise AssertionError("the browser did not answer")
+        return json.loads(line)
+
+    @classmethod
+    def close(cls):
+        if cls.proc and cls.proc.poll() is None:
+            cls.proc.stdin.close()
+            try:
+                cls.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                cls.proc.kill()
+                cls.proc.wait()
+        cls.proc = None
+
+
+def browse(env, scenario, **args):
+    os.makedirs(SHOTS, exist_ok=True)
+    args.update(base=f"http://127.0.0.1:{env.port}", shots=SHOTS)
+    seen = Browser.run(scenario, args)
+    assert not seen["problems"], seen["problems"]
+    return seen["result"]
+
+
+def zbar(path):
+    out = subprocess.run(["zbarimg", "--raw", "-q", path], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def money(fen):
+    return f"¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def masked(card):
+    return card[:4] + " **** **** " + card[-4:]
+
+
+def ledger(env, mid):
+    items, before = [], ""
+    while True:
+        page = env.admin("GET", f"members/{mid}/transactions?limit=100{before}").json
+        items += page["items"]
+        if not page["next"]:
+            return items
+        before = "&before=" + page["next"]
+
+
+def remember(env, *secrets):
+    env.secrets = getattr(env, "secrets", []) + list(secrets)
+
+
+def till(env):
+    if not hasattr(env, "till"):
+        env.till = Till(env, "SB1")
+    return env.till
+
+
+def test_card_shows_the_members_numbers(env):
+    mid, card = env.member("browsy", level="gold")
+    assert env.admin("POST", f"members/{mid}/recharge",
+                     {"amount_fen": 50000, "idempotency_key": "b0"}).status == 200
+    # more entries than a page, so that the list has to scroll for the rest
+    for i in range(24):
+        assert env.admin("POST", f"members/{mid}/recharge",
+                         {"amount_fen": 100 + i, "idempotency_key": f"b{i + 1}"}).status == 200
+    r = till(env).verify(code_of(mid, period=PERIOD))
+    assert r.status == 200, r
+    r = till(env).call("pay", {"ticket": r.json["ticket"], "amount_fen": 12345, "order_id": "web-1"})
+    assert r.status == 200 and r.json["points_earned"] > 0, r
+    token = env.login("browsy").json["token"]
+    remember(env, token.split(".")[1])
+    api = env.api("card", token).json
+
+    seen = browse(env, "card", token=token, name="card")
+    assert seen["card_no"] == masked(card), seen
+    assert seen["balance"] == money(api["balance_fen"]), (seen, api)
+    assert seen["points"] == str(api["points"]) and api["points"] > 0, (seen, api)
+    assert seen["tier"] == "金卡" and seen["brand"] == "测试品牌", seen
+    assert seen["profile_phone"] == ""
+    # the whole ledger, newest first, through the infinite scroll
+    entries = ledger(env, mid)
+    assert len(entries) > 20
+    assert [t["id"] for t in seen["transactions"]] == [e["id"] for e in entries]
+    pay = next(t for t in seen["transactions"] if t["type"] == "pay")
+    assert "-" + money(12345 * 95 // 100) in pay["text"], pay
+    assert len(seen["expiring"]) == len(env.api("points", token).json["expiring"])
+    # not shown outside WeChat; no coupons or feedback endpoint here (yet)
+    assert not seen["wallet_shown"]
+    # the QR image on the screen reads as a code the till accepts
+    code = zbar(seen["qr"])
+    assert re.fullmatch(r"\d{18}", code), code
+    r = till(env).verify(code)
+    assert r.status == 200 and r.json["member"]["card_no"] == card, r
+
+
+def test_countdown_refreshes_the_code(env):
+    mid, card = env.member("ticker")
+    token = env.login("ticker").json["token"]
+    remember(env, token.split(".")[1])
+    seen = browse(env, "countdown", token=token, period=PERIOD)
+    assert seen["changed"], seen
+    counts = [int(re.search(r"\d+", c).group()) for c in seen["counts"]]
+    assert all(0 <= c <= PERIOD for c in counts), counts
+    assert counts == sorted(counts, reverse=True) and counts[-1] <= 1, counts   # it runs down
+    assert counts[0] - counts[-1] >= 3, counts
+    assert int(re.search(r"\d+", seen["after"]).group()) >= PERIOD - 2, seen  # and starts again
+    first, second = zbar(seen["first"]), zbar(seen["second"])
+    assert re.fullmatch(r"\d{18}", first) and re.fullmatch(r"\d{18}", second), (first, second)
+    assert first != second                               # a new code, not the same image
+    r = till(env).verify(second)
+    assert r.status == 200 and r.json["member"]["card_no"] == card, r
+
+
+def test_registration_with_the_demo_login(env):
+    seen = browse(env, "register", name="韩梅梅", phone="13700001234")
+    assert seen["badge"] == "演示"
+    assert "隐私" in seen["no_consent_error"], seen
+    token = seen["token"]
+    remember(env, token.split(".")[1], "13700001234", "韩梅梅")
+    card = env.api("card", token).json
+    assert card["status"] == "active" and seen["card_no"] == masked(card["card_no"]), (seen, card)
+    assert seen["balance"] == "¥0.00" and seen["points"] == "0"
+    p = env.api("profile", token).json
+    assert p["name"] == "韩梅梅" and p["phone"] == "137****1234", p
+    assert p["birthday"] == "1992-03-04" and p["gender"] == "female", p
+    assert seen["profile_name"] == "韩梅梅" and seen["profile_phone"] == "137****1234"
+    # the brand finds the new member by the phone typed in
+    r = env.admin("POST", "members/lookup", {"phone": "13700001234"})
+    assert r.status == 200 and r.json["card_no"] == card["card_no"], r
+    # a new visitor each time: the demo login never lands on someone else
+    again = browse(env, "register", name="李雷", phone="13700005678")
+    assert again["card_no"] != seen["card_no"]
+    remember(env, again["token"].split(".")[1], "13700005678")
+
+
+def test_wallet_button_inside_wechat_only(env):
+    mid, card = env.member("wallety")
+    token = env.login("wallety").json["token"]
+    remember(env, token.split(".")[1])
+    # pages.example.com (member_page_domain) resolves to this nginx
+    seen = browse(env, "wallet", token=token, page_base=f"http://pages.example.com:{env.port}")
+    assert not seen["outside_shown"]
+    cfg = seen["config"]
+    state = env.fake_get("/_fake/state")
+    ticket = state["tickets"]["jsapi"]
+    remember(env, ticket, state["tickets"].get("wx_card", ""), state["token"])
+    expect = hashlib.sha1(f"jsapi_ticket={ticket}&noncestr={cfg['nonceStr']}"
+                          f"&timestamp={cfg['timestamp']}&url={seen['url']}".encode()).hexdigest()
+    assert cfg["appId"] == APPID and cfg["signature"] == expect, cfg
+    assert cfg["jsApiList"] == ["addCard"]
+    (one,) = seen["add_card"]
+    ext = json.loads(one["cardExt"])
+    assert one["cardId"] == CARD_ID and ext["code"] == card and ext["openid"] == openid_for("wallety")
+    assert seen["button"] == "已添加到卡包"
+
+
+def test_console_finds_recharges_adjusts(env):
+    r = env.admin("POST", "members", {"openid": openid_for("consoley"), "name": "王五",
+                                      "phone": "13600001111", "level": "gold"})
+    assert r.status == 201, r
+    mid, card = r.json["member_id"], r.json["card_no"]
+    remember(env, "13600001111")
+    seen = browse(env, "console_member", admin_token=ADMIN_TOKEN, phone="13600001111",
+                  openid=openid_for("consoley"), card_no=card, recharge_yuan="88.80",
+                  points_delta=25)
+    assert seen["bad_token"] == "令牌无效", seen
+    assert seen["found"] == {"phone": mid, "openid": mid, "card_no": mid}, seen
+    assert seen["not_found"] == "没有找到这位会员"
+    assert seen["no_reason"] == "请填写原因"
+    assert "¥88.80" in seen["recharged"], seen
+    m = env.admin("GET", f"members/{mid}").json
+    assert (m["balance_fen"], m["points"], m["level"]) == (8880, 25, "platinum"), m
+    assert seen["balance"] == money(8880)
+    entries = ledger(env, mid)
+    assert [(e["type"], e.get("amount_fen"), e.get("points_delta"), e.get("reason"), e.get("note"))
+            for e in entries] == [("tier", None, None, "manual", "VIP"),
+                                  ("adjust", None, 25, "goodwill", None),
+                                  ("recharge", 8880, None, None, None)], entries
+    assert seen["ledger"] == [e["id"] for e in entries]
+    # the balance chart holds the ledger's numbers, oldest first
+    assert seen["chart"] == [e["balance_fen"] / 100 for e in reversed(entries)], seen["chart"]
+
+
+def test_console_creates_a_store(env):
+    seen = browse(env, "console_store", admin_token=ADMIN_TOKEN, store_id="WEB01",
+                  store_name="网页门店")
+    secret = seen["secret"]
+    remember(env, secret)
+    assert "WEB01" in seen["listed"] and "网页门店" in seen["listed"], seen
+    assert "409" in seen["again"] or "exist" in seen["again"] or "conflict" in seen["again"], seen
+    assert not seen["secret_after_reload"]
+    # the secret shown is the store's: a till signing with it is accepted
+    mid, card = env.member("storey")
+    r = Till(env, "WEB01", secret=secret).verify(code_of(mid, period=PERIOD))
+    assert r.status == 200 and r.json["member"]["card_no"] == card, r
+    r = Till(env, "WEB01", secret=secret[:-1] + ("0" if secret[-1] != "0" else "1")).verify(
+        code_of(mid, period=PERIOD))
+    assert r.status == 401, r
+
+
+def test_console_rules_editor(env):
+    version = env.admin("GET", "rules").json["version"]
+    seen = browse(env, "console_rules", admin_token=ADMIN_TOKEN)
+    assert seen["bad"]["field"] == "tiers[1].discount_pct", seen
+    assert seen["bad"]["text"].startswith("字段 tiers[1].discount_pct"), seen
+    assert "JSON" in seen["bad_json"], seen
+    rules = env.admin("GET", "rules").json
+    assert rules["version"] == version + 1, rules          # the bad ones made no version
+    assert rules["tiers"][1]["discount_pct"] == 97
+    assert rules["recharge_bonus"][0]["bonus_fen"] == 6000
+    assert str(version + 1) in seen["ok"] and str(version + 1) in seen["after"], seen
+
+
+def test_console_reports(env):
+    totals = env.admin("GET", "totals")
+    daily = env.admin("GET", "reports/daily?from=2026-01-01&to=2026-01-02")
+    seen = browse(env, "console_reports", admin_token=ADMIN_TOKEN)
+    if totals.status == 404 and daily.status == 404:
+        assert seen["error"] == "报表接口暂不可用", seen
+        return
+    assert seen["canvases"] >= 2, seen
+
+
+def test_production_config_is_valid(env):
+    """conf/production.conf, with its files and secrets put in a folder,
+    passes nginx -t with the built module: the example is not prose."""
+    d = os.path.join(env.dir, "prod")
+    os.makedirs(d)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=m.brand.com", "-keyout", f"{d}/privkey.pem",
+                    "-out", f"{d}/fullchain.pem"], check=True, capture_output=True, timeout=60)
+    with open(f"{d}/member-secrets.conf", "w") as f:
+        f.write(f"member_wechat_appid {APPID};\nmember_wechat_secret {'s' * 32};\n"
+                f"member_admin_token {'a' * 32};\nmember_pii_key k1 {'ab' * 32};\n"
+                f"member_code_secret {'c' * 32};\nmember_wechat_token tok;\n"
+                f"member_wechat_aes_key {'A' * 43};\n")
+    with open(os.path.join(ROOT, "conf", "production.conf")) as f:
+        conf = f.read()
+    for old, new in [("/usr/lib/nginx/modules/ngx_http_member_module.so",
+                      os.path.join(ROOT, "build", "ngx_http_member_module.so")),
+                     ("/etc/ssl/brand", d), ("/etc/nginx/member-secrets.conf", f"{d}/member-secrets.conf"),
+                     ("/var/log/nginx", d), ("/run/nginx.pid", f"{d}/nginx.pid"),
+                     ("/var/www/member", os.path.join(ROOT, "build", "html")),
+                     ("/run/redis/redis-server.sock", f"{d}/redis.sock"),
+                     # no DNS here: the upstream's name must resolve at nginx -t
+                     ("server api.weixin.qq.com:443;", "server 127.0.0.1:443;")]:
+        assert old in conf, old
+        conf = conf.replace(old, new)
+    assert "res.wx.qq.com" in conf and "demo" not in conf.split("config.json", 1)[1].split("}", 1)[0]
+    with open(f"{d}/nginx.conf", "w") as f:
+        f.write(conf)
+    out = subprocess.run(["nginx", "-t", "-p", d + "/", "-c", f"{d}/nginx.conf", "-e", f"{d}/error.log"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
