@@ -308,3 +308,29 @@ def test_production_config_is_valid(env):
     out = subprocess.run(["nginx", "-t", "-p", d + "/", "-c", f"{d}/nginx.conf", "-e", f"{d}/error.log"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
+
+
+def test_pages_are_served_for_caching_and_csp(env):
+    for page in ["/card/", "/console/"]:
+        r = env.request("GET", page)
+        assert r.status == 200 and r.headers["cache-control"] == "no-cache", (page, r.headers)
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp, csp
+        assert "unsafe" not in csp and "res.wx.qq.com" not in csp, csp
+        html = r.body.decode()
+        # no inline script or style, no secret
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), html
+        assert "<style" not in html and " style=" not in html
+        assert ADMIN_TOKEN not in html
+        assets = re.findall(r'(?:src|href)="(/assets/[^"]+)"', html)
+        assert len(assets) >= 3, assets
+        for a in assets:
+            r = env.request("GET", a)
+            assert r.status == 200, (a, r)
+            assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert r.headers["content-type"] in ("application/javascript", "text/css"), r.headers
+            # the name carries the content's hash
+            digest = re.search(r"\.([0-9a-f]{12})\.(js|css)$", a).group(1)
+            assert hashlib.sha256(r.body).hexdigest()[:12] == digest, a
+    assert env.request("GET", "/").headers["location"].endswith("/card/")
+    assert env.request("GET", "/assets/nothing.0123456789ab.js").status == 404
