@@ -67,6 +67,7 @@ typedef ngx_int_t (*ngx_http_member_rules_pt)(ngx_http_request_t *r,
 /* per request, in ctx->call.data */
 typedef struct {
     ngx_http_member_rules_pt      done;
+    ngx_http_member_rules_json_pt json_done;
     uint64_t                      id;
     ngx_str_t                     kind;
     ngx_str_t                     store_id;
@@ -1411,6 +1412,37 @@ ngx_http_member_ledger_points(ngx_http_request_t *r, uint64_t id)
     lr->id = id;
 
     return ngx_http_member_rules_get(r, ngx_http_member_ledger_points_rules);
+}
+
+
+/* the rules for a reader of another file (GET tiers) */
+
+static ngx_int_t
+ngx_http_member_ledger_rules_json(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger)
+{
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+
+    return lr->json_done(r, ledger->rules);
+}
+
+
+ngx_int_t
+ngx_http_member_rules_json(ngx_http_request_t *r,
+    ngx_http_member_rules_json_pt done)
+{
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    if (lr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lr->json_done = done;
+
+    return ngx_http_member_rules_get(r, ngx_http_member_ledger_rules_json);
 }
 
 

@@ -301,6 +301,10 @@ ngx_int_t ngx_http_member_ledger_refund(ngx_http_request_t *r, uint64_t id,
 ngx_int_t ngx_http_member_ledger_recharge(ngx_http_request_t *r, uint64_t id,
     ngx_int_t amount, ngx_str_t *idem);
 ngx_int_t ngx_http_member_ledger_points(ngx_http_request_t *r, uint64_t id);
+typedef ngx_int_t (*ngx_http_member_rules_json_pt)(ngx_http_request_t *r,
+    json_t *rules);
+ngx_int_t ngx_http_member_rules_json(ngx_http_request_t *r,
+    ngx_http_member_rules_json_pt done);
 ngx_int_t ngx_http_member_ledger_admin(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *what);
 ngx_int_t ngx_http_member_rules_handler(ngx_http_request_t *r);
@@ -476,7 +480,8 @@ typedef enum {
     NGX_HTTP_MEMBER_PAGE_PROFILE,
     NGX_HTTP_MEMBER_PAGE_EXPORT,
     NGX_HTTP_MEMBER_PAGE_FEEDBACK,
-    NGX_HTTP_MEMBER_PAGE_REFERRAL
+    NGX_HTTP_MEMBER_PAGE_REFERRAL,
+    NGX_HTTP_MEMBER_PAGE_TIERS
 } ngx_http_member_page_e;
 
 /* the session of a page call and what it knows of its member */
@@ -502,6 +507,9 @@ ngx_int_t ngx_http_member_person_fields(ngx_http_request_t *r, uint64_t id,
     json_t *json, ngx_str_t *phone, ngx_str_t *args, ngx_uint_t *n);
 ngx_int_t ngx_http_member_profile(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_export(ngx_http_request_t *r);
+
+/* ngx_http_member_tiers.c: GET tiers */
+ngx_int_t ngx_http_member_tiers(ngx_http_request_t *r);
 
 /* ngx_http_member_api.c */
 ngx_int_t ngx_http_member_transactions(ngx_http_request_t *r,

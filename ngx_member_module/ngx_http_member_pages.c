@@ -43,6 +43,7 @@ static ngx_http_member_page_route_t  ngx_http_member_page_routes[] = {
     { ngx_string("export"), NGX_HTTP_MEMBER_PAGE_EXPORT },
     { ngx_string("feedback"), NGX_HTTP_MEMBER_PAGE_FEEDBACK },
     { ngx_string("referral"), NGX_HTTP_MEMBER_PAGE_REFERRAL },
+    { ngx_string("tiers"), NGX_HTTP_MEMBER_PAGE_TIERS },
     { ngx_null_string, 0 }
 };
 
@@ -226,6 +227,9 @@ ngx_http_member_pages_sessioned(ngx_http_request_t *r,
 
     case NGX_HTTP_MEMBER_PAGE_REFERRAL:
         return ngx_http_member_referral(r);
+
+    case NGX_HTTP_MEMBER_PAGE_TIERS:
+        return ngx_http_member_tiers(r);
 
     default:
         return ngx_http_member_export(r);

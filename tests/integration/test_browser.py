@@ -140,7 +140,12 @@ def test_card_shows_the_members_numbers(env):
     pay = next(t for t in seen["transactions"] if t["type"] == "pay")
     assert "-" + money(12345 * 95 // 100) in pay["text"], pay
     assert len(seen["expiring"]) == len(env.api("points", token).json["expiring"])
-    # not shown outside WeChat; no coupons or feedback endpoint here (yet)
+    # the tiers (GET tiers) and the way to the next one
+    tiers = env.api("tiers", token).json
+    spent = tiers["period_spend_fen"]
+    assert spent == 12345 * 95 // 100 and seen["tiers_shown"], (tiers, seen)
+    assert seen["tier_progress"] == f"本期消费 {money(spent)}，再消费 {money(2000000 - spent)} 升级为白金卡"
+    # not shown outside WeChat
     assert not seen["wallet_shown"]
     # the QR image on the screen reads as a code the till accepts
     code = zbar(seen["qr"])
