@@ -23,6 +23,8 @@ const t = texts({
         expiring_title: '即将过期的积分', expiring_none: '近期没有积分过期。',
         expiring_item: '{date} 过期',
         coupons_title: '优惠券', coupons_none: '暂无优惠券。', coupon_until: '有效期至 {date}',
+        coupon_pct: '{d}折', coupon_min: '满 {m} 可用', coupon_pending: '未生效', coupon_used: '已使用',
+        coupon_expired: '已过期',
         tx_title: '交易记录', tx_end: '没有更多了', tx_none: '还没有交易',
         recharge: '充值', pay: '消费', earn: '消费积分', refund: '退款', adjust: '积分调整',
         expire: '积分过期', redeem: '积分抵现', coupon: '优惠券', welcome: '开卡礼', birthday_gift: '生日礼',
@@ -56,6 +58,8 @@ const t = texts({
         expiring_title: 'Points expiring soon', expiring_none: 'No points expire soon.',
         expiring_item: 'expire {date}',
         coupons_title: 'Coupons', coupons_none: 'No coupons yet.', coupon_until: 'valid until {date}',
+        coupon_pct: '{p}% off', coupon_min: 'on {m} or more', coupon_pending: 'not yet valid',
+        coupon_used: 'used', coupon_expired: 'expired',
         tx_title: 'Transactions', tx_end: 'No more', tx_none: 'No transactions yet',
         recharge: 'Top-up', pay: 'Purchase', earn: 'Purchase (points)', refund: 'Refund',
         adjust: 'Points adjustment', expire: 'Points expired', redeem: 'Points redeemed',
@@ -363,12 +367,14 @@ async function coupons() {
     }
     const items = Array.isArray(d) ? d : (d && (d.items || d.coupons)) || [];
     $('#coupon-list').replaceChildren(...items.map((c) => {
-        const value = c.value_fen !== undefined ? money(c.value_fen) : '';
-        const until = c.expires_at || c.valid_to || c.valid_until;
-        return el('li', { class: c.status && c.status !== 'active' && c.status !== 'usable' ? 'muted' : '' },
-            el('span', {}, c.name || c.title || c.template_id || ''),
-            el('span', { class: 'muted' }, value,
-                until ? ' · ' + t('coupon_until', { date: typeof until === 'number' ? date(until) : until }) : ''));
+        const what = c.value_fen ? money(c.value_fen)
+            : c.pct ? t('coupon_pct', { p: c.pct, d: (100 - c.pct) / 10 }) : c.gift || '';
+        const min = c.min_spend_fen ? t('coupon_min', { m: money(c.min_spend_fen) }) : '';
+        const until = c.expires_at ? t('coupon_until', { date: date(c.expires_at) }) : '';
+        const status = c.status && c.status !== 'usable' ? t('coupon_' + c.status) : '';
+        return el('li', { class: status ? 'muted' : '', dataset: { coupon: c.coupon_id || '' } },
+            el('span', {}, c.name || '', el('br'), el('span', { class: 'muted' }, [min, until].filter(Boolean).join(' · '))),
+            el('span', { class: 'right' }, el('strong', {}, what), status ? ' ' + status : ''));
     }));
     show($('#coupons-none'), !items.length);
     show($('#coupons'));

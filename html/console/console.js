@@ -524,8 +524,8 @@ async function loadReports(ev) {
             grid: { left: 110, right: 20, top: 10, bottom: 30 },
             xAxis: { type: 'value', minInterval: 1 },
             yAxis: { type: 'category', data: segs.map((s) => s.name) },
-            series: [{ type: 'bar', data: segs.map((s) => (Array.isArray(s.members) ? s.members.length
-                : pick(s, 'count', 'members'))) }],
+            series: [{ type: 'bar', data: segs.map((s) => (s.count !== undefined ? Number(s.count)
+                : (s.members || []).length)) }],
         });
     }
 }
@@ -594,11 +594,14 @@ async function loadAudit() {
     }
     show($('#audit-missing'), false);
     const items = Array.isArray(d) ? d : d.items || [];
-    $('#audit-list').replaceChildren(...items.map((a) => el('tr', {},
-        el('td', {}, a.ts ? date(a.ts, true) : ''), el('td', {}, a.who || a.key_id || a.admin || ''),
-        el('td', {}, [a.method, a.what || a.action || a.path].filter(Boolean).join(' ')),
-        el('td', {}, [a.before && 'before ' + JSON.stringify(a.before), a.after && 'after ' + JSON.stringify(a.after)]
-            .filter(Boolean).join(' ')))));
+    const show2 = (v) => (v === undefined || v === null || v === '' ? ''
+        : typeof v === 'string' ? v : JSON.stringify(v));
+    $('#audit-list').replaceChildren(...items.map((a) => el('tr', { dataset: { id: a.id || '' } },
+        el('td', {}, (a.at || a.ts) ? date(Number(a.at || a.ts), true) : ''),
+        el('td', {}, [a.actor || a.who || '', a.role ? `(${a.role})` : ''].join(' ')),
+        el('td', {}, [a.method, a.route || a.what || a.path, a.target, a.status].filter(Boolean).join(' ')),
+        el('td', { class: 'wrap' }, [a.before !== undefined && a.before !== '' ? 'before ' + show2(a.before) : '',
+            a.after !== undefined && a.after !== '' ? 'after ' + show2(a.after) : ''].filter(Boolean).join(' · ')))));
 }
 
 // ------------------------------------------------------------ start

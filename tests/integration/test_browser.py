@@ -275,7 +275,11 @@ def test_console_rules_editor(env):
 def test_console_reports(env):
     totals = env.admin("GET", "totals")
     daily = env.admin("GET", "reports/daily?from=2026-01-01&to=2026-01-02")
+    segments = env.admin("GET", "segments")
     seen = browse(env, "console_reports", admin_token=ADMIN_TOKEN)
+    if segments.status == 200:
+        assert seen["segments"] == [[s["count"] for s in segments.json]], seen
+        assert len(segments.json) == 8
     if totals.status == 404 and daily.status == 404:
         assert seen["error"] == "报表接口暂不可用", seen
         return
