@@ -324,6 +324,38 @@ async function loadRules() {
     }
 }
 
+// selects the field that a path like "tiers[1].discount_pct" names in the
+// editor's JSON: each key is looked for after the previous one, [n] meaning
+// its n+1-th occurrence there
+function pointAt(area, field) {
+    let pos = 0;
+    let nth = 0;
+    let found = -1;
+    let key = '';
+    for (const tok of field.match(/\[\d+\]|[^.[\]]+/g) || []) {
+        if (tok.startsWith('[')) {
+            nth = Number(tok.slice(1, -1));
+            continue;
+        }
+        key = JSON.stringify(tok);
+        found = pos;
+        for (let i = 0; i <= nth && found >= 0; i++) {
+            found = area.value.indexOf(key, i ? found + 1 : found);
+        }
+        if (found < 0) {
+            return;
+        }
+        pos = found;
+        nth = 0;
+    }
+    if (found >= 0) {
+        area.focus();
+        area.setSelectionRange(found, found + key.length);
+        const line = area.value.slice(0, found).split('\n').length;
+        area.scrollTop = Math.max(0, (line - 3) * parseFloat(getComputedStyle(area).lineHeight || 18));
+    }
+}
+
 // 422 bad_rules: the message starts with the field at fault
 async function saveRules() {
     const area = $('#rules-json');
@@ -349,6 +381,7 @@ async function saveRules() {
         if (e.status === 422 && m) {
             $('#rules-error').dataset.field = m[1];
             say('#rules-error', t('bad_field', { field: m[1], m: m[2] }));
+            pointAt(area, m[1]);
         } else {
             fail('#rules-error', e);
         }

@@ -261,7 +261,13 @@ const scenarios = {
         await page.click('#rules-save');
         await page.waitForFunction(() => document.querySelector('#rules-error').textContent);
         const bad = { text: await text(page, '#rules-error'),
-            field: await page.$eval('#rules-error', (e) => e.dataset.field) };
+            field: await page.$eval('#rules-error', (e) => e.dataset.field),
+            // the editor selects the field at fault, and its line
+            selected: await page.$eval('#rules-json', (e) => e.value.slice(e.selectionStart, e.selectionEnd)),
+            line: await page.$eval('#rules-json', (e) => {
+                const start = e.value.lastIndexOf('\n', e.selectionStart) + 1;
+                return e.value.slice(start, e.value.indexOf('\n', e.selectionStart));
+            }) };
         await shot(page, 'console-rules-bad');
         await page.fill('#rules-json', '{"tiers": [');
         await page.click('#rules-save');

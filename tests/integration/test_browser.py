@@ -264,6 +264,7 @@ def test_console_rules_editor(env):
     seen = browse(env, "console_rules", admin_token=ADMIN_TOKEN)
     assert seen["bad"]["field"] == "tiers[1].discount_pct", seen
     assert seen["bad"]["text"].startswith("字段 tiers[1].discount_pct"), seen
+    assert seen["bad"]["selected"] == '"discount_pct"' and "180" in seen["bad"]["line"], seen
     assert "JSON" in seen["bad_json"], seen
     rules = env.admin("GET", "rules").json
     assert rules["version"] == version + 1, rules          # the bad ones made no version
