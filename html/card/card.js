@@ -30,7 +30,7 @@ const t = texts({
         expire: '积分过期', redeem: '积分抵现', coupon: '优惠券', welcome: '开卡礼', birthday_gift: '生日礼',
         recall: '回归礼', referral: '推荐奖励', tier: '等级变更', points_unit: '{n} 积分',
         feedback_title: '意见反馈', rating: '评分', feedback_text: '您的意见', send: '提交',
-        feedback_thanks: '谢谢您的反馈！', need_text: '请写下您的意见',
+        feedback_thanks: '谢谢您的反馈！', need_text: '请写下您的意见', answer: '回复：{a}',
         profile_title: '个人资料', save: '保存', saved: '已保存', export: '导出我的数据',
         delete: '删除我的数据', confirm_delete: '确定删除您的个人资料吗？余额和积分记录将匿名保留。',
         deleted: '您的个人资料已删除。', error: '出错了：{m}',
@@ -67,6 +67,7 @@ const t = texts({
         referral: 'Referral reward', tier: 'Tier change', points_unit: '{n} pts',
         feedback_title: 'Feedback', rating: 'Rating', feedback_text: 'Your feedback', send: 'Send',
         feedback_thanks: 'Thank you for your feedback!', need_text: 'Please write something',
+        answer: 'Reply: {a}',
         profile_title: 'Profile', save: 'Save', saved: 'Saved', export: 'Export my data',
         delete: 'Delete my data',
         confirm_delete: 'Delete your personal data? Balances and the ledger stay, anonymised.',
@@ -448,15 +449,21 @@ function infiniteScroll() {
 
 // ------------------------------------------------------------ feedback
 
-// POST feedback: shown when the endpoint exists (GET answers 405, not 404)
+// the section when the endpoint exists: the member's own, with answers
 async function feedback() {
+    let d;
     try {
-        await api('GET', 'feedback');
+        d = await api('GET', 'feedback');
     } catch (e) {
         if (e.status === 404 || e.status >= 500) {
             return;
         }
     }
+    const items = (d && d.items) || [];
+    $('#feedback-list').replaceChildren(...items.map((f) => el('li', { dataset: { id: f.feedback_id } },
+        el('span', {}, '★'.repeat(f.rating || 0) + ' ' + (f.text || ''),
+            f.answer ? el('br') : null, f.answer ? el('span', { class: 'muted' }, t('answer', { a: f.answer })) : null),
+        el('span', { class: 'muted' }, f.created_at ? date(f.created_at) : ''))));
     show($('#feedback'));
 }
 
@@ -473,6 +480,7 @@ async function sendFeedback(ev) {
         await api('POST', 'feedback', { text: f.text, rating: Number(f.rating) });
         ev.target.reset();
         show($('#feedback-ok'));
+        await feedback();
     } catch (e) {
         fail('#feedback-error', e);
     }

@@ -161,6 +161,16 @@ const scenarios = {
         seen.badge = badge;
         seen.no_consent_error = noConsent;
         seen.token = await page.evaluate(() => sessionStorage.getItem('member_token'));
+        // feedback, once a member
+        if (args.feedback) {
+            await page.waitForSelector('#feedback:not([hidden])');
+            await page.selectOption('#fb-rating', '4');
+            await page.fill('#fb-text', args.feedback);
+            await page.click('#feedback-form button[type=submit]');
+            await page.waitForSelector('#feedback-ok:not([hidden])');
+            await page.waitForSelector('#feedback-list li');
+            seen.feedback_list = await page.$$eval('#feedback-list li', (l) => l.map((e) => e.textContent));
+        }
         await shot(page, 'register-card', { fullPage: true });
         return seen;
     },

@@ -87,6 +87,10 @@ def money(fen):
     return f"¥{fen // 100:,}.{fen % 100:02d}"
 
 
+def fb_date(f):
+    return time.strftime("%Y/%m/%d", time.gmtime(f["created_at"] + 8 * 3600))
+
+
 def masked(card):
     return card[:4] + " **** **** " + card[-4:]
 
@@ -173,7 +177,7 @@ def test_countdown_refreshes_the_code(env):
 
 
 def test_registration_with_the_demo_login(env):
-    seen = browse(env, "register", name="韩梅梅", phone="13700001234")
+    seen = browse(env, "register", name="韩梅梅", phone="13700001234", feedback="咖啡很好喝")
     assert seen["badge"] == "演示"
     assert "隐私" in seen["no_consent_error"], seen
     token = seen["token"]
@@ -185,6 +189,11 @@ def test_registration_with_the_demo_login(env):
     assert p["name"] == "韩梅梅" and p["phone"] == "137****1234", p
     assert p["birthday"] == "1992-03-04" and p["gender"] == "female", p
     assert seen["profile_name"] == "韩梅梅" and seen["profile_phone"] == "137****1234"
+    # the feedback sent from the page, as the member API keeps it
+    (fb,) = env.api("feedback", token).json["items"]
+    assert (fb["text"], fb["rating"]) == ("咖啡很好喝", 4), fb
+    assert seen["feedback_list"] == ["★★★★ 咖啡很好喝" + fb_date(fb)], seen
+    remember(env, "咖啡很好喝")
     # the brand finds the new member by the phone typed in
     r = env.admin("POST", "members/lookup", {"phone": "13700001234"})
     assert r.status == 200 and r.json["card_no"] == card["card_no"], r
