@@ -29,7 +29,8 @@ const t = texts({
         new_members: '每日新会员', spend_recharge: '每日消费与充值', segments: 'RFM 分群',
         stored_value: '储值余额', principal: '本金', bonus: '赠送', points_outstanding: '未用积分',
         member_count: '会员数', spend: '消费', recharges: '充值', who: '操作人', what: '操作',
-        no_reports: '报表接口暂不可用', error: '出错了：{m}',
+        no_reports: '报表接口暂不可用', error: '出错了：{m}', actor_filter: '操作人（key id 或 bootstrap）',
+        target_filter: '对象，如 members/12',
     },
     en: {
         title: 'Member console', members: 'Members', rules: 'Rules', stores: 'Stores', coupons: 'Coupons',
@@ -58,6 +59,7 @@ const t = texts({
         segments: 'RFM segments', stored_value: 'Stored value', principal: 'Principal', bonus: 'Bonus',
         points_outstanding: 'Points outstanding', member_count: 'Members', spend: 'Spend',
         recharges: 'Top-ups', who: 'Who', what: 'Action', no_reports: 'Reports are not available',
+        actor_filter: 'Actor (key id or bootstrap)', target_filter: 'Target, e.g. members/12',
         error: 'Something went wrong: {m}',
     },
 });
@@ -85,9 +87,18 @@ function idem() {
 
 // ------------------------------------------------------------ sign-in, views
 
+// who signed in: the bootstrap token or a key, and its role
+async function whoami() {
+    const w = await api('GET', 'whoami');
+    $('#who').textContent = [w.actor, w.role !== w.actor && w.role, (w.stores || []).join(',')]
+        .filter(Boolean).join(' · ');
+    return w;
+}
+
 function signOut() {
     sessionStorage.removeItem('admin_token');
     state.token = null;
+    $('#who').textContent = '';
     show($('#nav'), false);
     show($('#signout'), false);
     for (const v of document.querySelectorAll('.view')) {
@@ -100,15 +111,8 @@ async function signIn(ev) {
     ev.preventDefault();
     state.token = fields(ev.target).token;
     try {
-        await api('GET', 'stores');
+        await whoami();
     } catch (e) {
-        if (e.status === 403) {
-            // a key whose role may not list stores: signed in all the same
-            sessionStorage.setItem('admin_token', state.token);
-            ev.target.reset();
-            route();
-            return;
-        }
         state.token = null;
         say('#signin-error', e.status === 401 ? t('bad_token') : t('error', { m: e.message }));
         return;
@@ -126,6 +130,9 @@ function route() {
     if (!state.token) {
         signOut();
         return;
+    }
+    if (!$('#who').textContent) {
+        whoami().catch((e) => e.status === 401 && signOut());
     }
     show($('#signin'), false);
     show($('#nav'));
@@ -624,10 +631,20 @@ function dailyCharts(rows) {
 
 // ------------------------------------------------------------ audit
 
-async function loadAudit() {
+async function loadAudit(ev) {
+    if (ev && ev.preventDefault) {
+        ev.preventDefault();
+    }
+    const f = fields($('#audit-form'));
+    const q = new URLSearchParams({ limit: '100' });
+    for (const k of ['actor', 'target']) {
+        if (f[k]) {
+            q.set(k, f[k]);
+        }
+    }
     let d;
     try {
-        d = await api('GET', 'audit?limit=100');
+        d = await api('GET', 'audit?' + q);
     } catch (e) {
         show($('#audit-missing'), true);
         return;
@@ -638,10 +655,10 @@ async function loadAudit() {
         : typeof v === 'string' ? v : JSON.stringify(v));
     $('#audit-list').replaceChildren(...items.map((a) => el('tr', { dataset: { id: a.id || '' } },
         el('td', {}, (a.at || a.ts) ? date(Number(a.at || a.ts), true) : ''),
-        el('td', {}, [a.actor || a.who || '', a.role ? `(${a.role})` : ''].join(' ')),
+        el('td', {}, [a.actor || a.who || '', a.role && a.role !== a.actor ? `(${a.role})` : ''].join(' ')),
         el('td', {}, [a.method, a.route || a.what || a.path, a.target, a.status].filter(Boolean).join(' ')),
-        el('td', { class: 'wrap' }, [a.before !== undefined && a.before !== '' ? 'before ' + show2(a.before) : '',
-            a.after !== undefined && a.after !== '' ? 'after ' + show2(a.after) : ''].filter(Boolean).join(' · ')))));
+        el('td', { class: 'wrap' }, [show2(a.before) && 'before ' + show2(a.before),
+            show2(a.after) && 'after ' + show2(a.after)].filter(Boolean).join(' · ')))));
 }
 
 // ------------------------------------------------------------ start
@@ -661,6 +678,7 @@ function start() {
     $('#store-form').addEventListener('submit', createStore);
     $('#template-form').addEventListener('submit', createTemplate);
     $('#range-form').addEventListener('submit', loadReports);
+    $('#audit-form').addEventListener('submit', loadAudit);
     addEventListener('hashchange', route);
     addEventListener('resize', () => Object.values(state.charts).forEach((c) => c.resize()));
     route();

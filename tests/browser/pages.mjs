@@ -313,6 +313,25 @@ const scenarios = {
         return { secret, listed, again, secret_after_reload: html.includes(secret) };
     },
 
+    // the audit log, all of it and for one member
+    async console_audit() {
+        const page = await newPage({ adminToken: args.admin_token, mobile: false });
+        await page.goto(base + '/console/#audit');
+        await page.waitForSelector('#audit-list tr');
+        const who = await text(page, '#who');
+        const all = await page.$$eval('#audit-list tr', (l) => l.map((e) => e.dataset.id));
+        await page.fill('#audit-target', args.target);
+        await page.click('#audit-form button');
+        await page.waitForFunction((n) => document.querySelectorAll('#audit-list tr').length !== n
+            || document.querySelector('#audit-list tr td:nth-child(3)').textContent.includes('members/'),
+        all.length);
+        await page.waitForTimeout(300);
+        const rows = await page.$$eval('#audit-list tr', (l) => l.map((e) => ({ id: e.dataset.id,
+            text: Array.from(e.children, (c) => c.textContent) })));
+        await shot(page, 'console-audit', { fullPage: true });
+        return { who, all, rows };
+    },
+
     // the reports: what the charts were given, and the totals shown
     async console_reports() {
         const page = await newPage({ adminToken: args.admin_token, mobile: false });

@@ -251,6 +251,23 @@ def test_console_finds_recharges_adjusts(env):
     assert seen["chart"] == [e["balance_fen"] / 100 for e in reversed(entries)], seen["chart"]
 
 
+def test_console_audit_log(env):
+    mid = env.admin("GET", "members?openid=" + openid_for("consoley")).json["member_id"]
+    seen = browse(env, "console_audit", admin_token=ADMIN_TOKEN, target=f"members/{mid}")
+    assert seen["who"] == "bootstrap", seen
+    page = env.admin("GET", "audit?limit=100").json["items"]
+    assert seen["all"] == [e["id"] for e in page] and page, seen
+    mine = env.admin("GET", f"audit?limit=100&target=members/{mid}").json["items"]
+    assert [r["id"] for r in seen["rows"]] == [e["id"] for e in mine], seen
+    # what the console did to the member: tier, points, recharge
+    assert [r["text"][2] for r in seen["rows"]][:3] == [
+        f"PUT members/{mid}/level members/{mid} 200",
+        f"POST members/{mid}/points members/{mid} 200",
+        f"POST members/{mid}/recharge members/{mid} 200"], seen
+    assert seen["rows"][0]["text"][3] == 'before {"level":"gold"} · after {"level":"platinum"}', seen
+    assert seen["rows"][-1]["text"][3] == 'after {"member_id":"%s"}' % mid, seen
+
+
 def test_console_creates_a_store(env):
     seen = browse(env, "console_store", admin_token=ADMIN_TOKEN, store_id="WEB01",
                   store_name="网页门店")

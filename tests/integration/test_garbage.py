@@ -30,7 +30,8 @@ ADMIN = ["members", "members/1", "members/lookup", "members/1/recharge",
          "campaigns", "campaigns/run", "campaigns/%00"]
 API = ["card", "balance", "points", "transactions?before=%00", "code", "code.png",
        "code.svg", "jssdk?url=%00", "card-ext?card_id=", "register", "profile",
-       "export", "coupons", "transactions?type=x&to=%00", "referral"]
+       "export", "coupons", "transactions?type=x&to=%00", "referral",
+       "tiers"]
 SCAN = ["verify", "pay", "earn", "refund"]
 
 
