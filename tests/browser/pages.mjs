@@ -126,8 +126,14 @@ const scenarios = {
         // what the countdown says every half second until the image changes
         const counts = [];
         const end = Date.now() + (args.period + 5) * 1000;
-        while (Date.now() < end && (await page.$eval('#qr', (e) => e.src)) === src) {
-            counts.push(await text(page, '#countdown'));
+        while (Date.now() < end) {
+            // the image and the countdown read together
+            const [now, count] = await page.evaluate(() => [document.querySelector('#qr').src,
+                document.querySelector('#countdown').textContent]);
+            if (now !== src) {
+                break;
+            }
+            counts.push(count);
             await page.waitForTimeout(500);
         }
         await page.waitForFunction(() => document.querySelector('#qr').complete);
