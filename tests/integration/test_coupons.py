@@ -452,6 +452,28 @@ def test_refund_of_a_recharge(env):
     reconciled(env)
 
 
+def test_refund_of_a_recharge_whose_bonus_was_spent(env):
+    """principal enough but bonus short: refused, no principal taken for it"""
+    rules(env)
+    till = Till(env, "C-RB")
+    mid, ticket = shopper(env, till, "bonusspent")
+    env.admin("POST", f"members/{mid}/recharge", {"amount_fen": 50000, "idempotency_key": "b1"})
+    # 54000 spends the 50000 of principal, then 4000 of the 5000 bonus
+    assert till.call("pay", {"ticket": ticket, "amount_fen": 54000,
+                             "order_id": "b"}).status == 200
+    for key in ("b2", "b3"):                      # no bonus below 50000
+        env.admin("POST", f"members/{mid}/recharge", {"amount_fen": 49999, "idempotency_key": key})
+    rec = record(env, mid)
+    assert (rec["principal_fen"], rec["bonus_fen"]) == (99998, 1000), rec
+    before = digest(env, f"{{m:{mid}}}*")
+    r = env.admin("POST", f"members/{mid}/recharge/refund", {"idempotency_key": "b1"})
+    assert r.status == 422 and r.json["error"] == "insufficient_balance", r
+    assert digest(env, f"{{m:{mid}}}*") == before
+    r = env.admin("POST", f"members/{mid}/recharge/refund", {"idempotency_key": "b3"})
+    assert r.status == 200 and r.json["balance_fen"] == 49999 + 1000, r
+    reconciled(env)
+
+
 def test_refund_of_a_recharge_older_than_its_record(env):
     """a recharge made before the recharge record existed: its stored answer"""
     rules(env)
