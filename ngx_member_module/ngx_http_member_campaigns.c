@@ -692,8 +692,11 @@ ngx_http_member_campaigns_state(ngx_http_member_redis_t *redis, void *data,
     argv[1] = (const char *) ngx_http_member_seq_key.data;
     argvlen[1] = ngx_http_member_seq_key.len;
 
+    /* the run asked for rides in the second bit */
     (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_seq,
-                                          fresh, 2, argv, argvlen);
+                                          fresh | (reply->element[2]->type
+                                                   == REDIS_REPLY_STRING) << 1,
+                                          2, argv, argvlen);
 }
 
 
@@ -723,8 +726,20 @@ ngx_http_member_campaigns_seq(ngx_http_member_redis_t *redis, void *data,
         c->seq = 0;
     }
 
-    if (fresh) {
-        /* the pass of today starts (when there is anything to do) */
+    if ((fresh & 2) && c->cursor == 0) {
+        /* a run asked for with nothing to run: answered */
+        argv[0] = "HDEL";
+        argvlen[0] = 4;
+        argv[1] = (const char *) ngx_http_member_campaigns_key.data;
+        argvlen[1] = ngx_http_member_campaigns_key.len;
+        argv[2] = "run";
+        argvlen[2] = 3;
+
+        ngx_http_member_campaigns_fire(c, 3, argv, argvlen);
+    }
+
+    if (fresh && c->cursor) {
+        /* the pass of today starts */
         argv[0] = "HSET";
         argvlen[0] = 4;
         argv[1] = (const char *) ngx_http_member_campaigns_key.data;
@@ -742,7 +757,7 @@ ngx_http_member_campaigns_seq(ngx_http_member_redis_t *redis, void *data,
         argv[7] = (const char *) now;
         argvlen[7] = ngx_sprintf(now, "%T", c->now) - now;
 
-        ngx_http_member_campaigns_fire(c, c->cursor ? 8 : 4, argv, argvlen);
+        ngx_http_member_campaigns_fire(c, 8, argv, argvlen);
 
         /* a run asked for is being served */
         argv[0] = "HDEL";
@@ -1138,6 +1153,13 @@ ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c)
     switch (c->step) {
 
     case NGX_HTTP_MEMBER_CAMPAIGN_NEW:
+        if (!c->triggers && !c->referral) {
+            /* nothing configured: nothing written either */
+            c->step = NGX_HTTP_MEMBER_CAMPAIGN_DONE;
+            ngx_http_member_ledger_tick_done(c->ledger, c->gen);
+            return;
+        }
+
         argv[0] = "SPOP";
         argvlen[0] = 4;
         argv[1] = "{b}:campaigns:new";
@@ -1358,14 +1380,28 @@ ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
     ngx_uint_t referee)
 {
     u_char                       ids[NGX_INT64_LEN];
+    time_t                       lot;
     size_t                       argvlen[3];
+    json_t                      *rules;
+    ngx_uint_t                   version;
     const char                  *argv[3];
     ngx_http_member_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
-    if (mlcf->redis == NULL) {
+    if (mlcf->redis == NULL || mlcf->redis->ledger == NULL) {
         return;
+    }
+
+    /*
+     * Only when the worker's copy of the rules has something to do: a
+     * brand without campaigns gets no writes, and a hint missed on a stale
+     * copy is made up by the daily pass.
+     */
+    rules = ngx_http_member_ledger_rules(mlcf->redis->ledger, &version, &lot);
+
+    if (json_object_size(json_object_get(rules, "triggers")) == 0) {
+        goto referee;
     }
 
     argv[0] = "SADD";
@@ -1378,9 +1414,15 @@ ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
     (void) ngx_http_member_redis_background(mlcf->redis, NULL, NULL, 3, argv,
                                             argvlen);
 
-    if (referee) {
+referee:
+
+    if (referee && json_object_get(rules, "referral")) {
+        argv[0] = "SADD";
+        argvlen[0] = 4;
         argv[1] = "{b}:campaigns:referees";
         argvlen[1] = sizeof("{b}:campaigns:referees") - 1;
+        argv[2] = (const char *) ids;
+        argvlen[2] = ngx_sprintf(ids, "%uL", id) - ids;
 
         (void) ngx_http_member_redis_background(mlcf->redis, NULL, NULL, 3,
                                                 argv, argvlen);

@@ -118,6 +118,21 @@ def test_welcome_once_on_activation(env):
     reconciled(env)
 
 
+def test_welcome_on_a_wallet_card_claim(env):
+    """A card claimed in WeChat's wallet (the official account's event) is
+    welcomed by the pass, which looks back 7 days."""
+    from test_oa import claim, push_plain
+    triggers(env, welcome={"points": 20})
+    try:
+        _, mid, _ = claim(env, "walletwelcome", push=push_plain)
+        run_pass(env)
+        run_pass(env)
+        w = of_type(env, mid, "welcome")
+        assert len(w) == 1 and w[0]["points_delta"] == 20, w
+    finally:
+        rules(env)
+
+
 def test_birthday_on_the_day_across_a_year_end(env):
     triggers(env, birthday={"points": 500, "when": "day"})
     mid, _ = env.member_with(birthday="1990-12-31")
