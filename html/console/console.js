@@ -485,7 +485,8 @@ async function loadCoupons() {
                 fail('#issue-error', e);
             }
         };
-        return el('tr', {}, el('td', {}, tpl.template_id), el('td', {}, tpl.name), el('td', {}, terms(tpl)),
+        return el('tr', { dataset: { template: tpl.template_id } },
+            el('td', {}, tpl.template_id), el('td', {}, tpl.name), el('td', {}, terms(tpl)),
             el('td', {}, el('div', { class: 'row' }, input, el('button', { type: 'button', onclick: issue }, t('issue')))));
     }));
 }

@@ -87,6 +87,7 @@ async function cardView(page) {
         tiers_shown: await visible(page, '#tiers'),
         tier_progress: await text(page, '#tier-progress-text'),
         coupons_shown: await visible(page, '#coupons'),
+        coupons: await page.$$eval('#coupon-list li', (l) => l.map((e) => e.textContent)),
         feedback_shown: await visible(page, '#feedback'),
         wallet_shown: await visible(page, '#wallet'),
         countdown: await text(page, '#countdown'),
@@ -317,6 +318,26 @@ const scenarios = {
         await page.waitForSelector(`#store-list tr[data-store="${args.store_id}"]`);
         const html = await page.content();
         return { secret, listed, again, secret_after_reload: html.includes(secret) };
+    },
+
+    // a coupon template made and issued to a member
+    async console_coupons() {
+        const page = await newPage({ adminToken: args.admin_token, mobile: false });
+        await page.goto(base + '/console/#coupons');
+        await page.waitForSelector('#coupons-body:not([hidden])');
+        await page.fill('#tpl-name', args.name);
+        await page.fill('#tpl-yuan', args.yuan);
+        await page.fill('#tpl-min', args.min_yuan);
+        await page.fill('#tpl-days', String(args.days));
+        await page.click('#template-form button');
+        const row = await page.waitForSelector(`#template-list tr:has-text("${args.name}")`);
+        const id = await row.evaluate((e) => e.dataset.template);
+        const terms = await row.evaluate((e) => e.children[2].textContent);
+        await page.fill(`#template-list tr[data-template="${id}"] input`, args.member_id);
+        await page.click(`#template-list tr[data-template="${id}"] button`);
+        await page.waitForFunction(() => document.querySelector('#issue-ok').textContent);
+        await shot(page, 'console-coupons', { fullPage: true });
+        return { template_id: id, terms, issued: await text(page, '#issue-ok') };
     },
 
     // the audit log, all of it and for one member

@@ -87,8 +87,8 @@ def money(fen):
     return f"¥{fen // 100:,}.{fen % 100:02d}"
 
 
-def fb_date(f):
-    return time.strftime("%Y/%m/%d", time.gmtime(f["created_at"] + 8 * 3600))
+def fb_date(f, field="created_at"):
+    return time.strftime("%Y/%m/%d", time.gmtime(f[field] + 8 * 3600))
 
 
 def masked(card):
@@ -268,6 +268,24 @@ def test_console_audit_log(env):
         f"POST members/{mid}/recharge members/{mid} 200"], seen
     assert seen["rows"][0]["text"][3] == 'before {"level":"gold"} · after {"level":"platinum"}', seen
     assert seen["rows"][-1]["text"][3] == 'after {"member_id":"%s"}' % mid, seen
+
+
+def test_console_coupons_reach_the_card(env):
+    mid, card = env.member("coupony")
+    token = env.login("coupony").json["token"]
+    remember(env, token.split(".")[1])
+    seen = browse(env, "console_coupons", admin_token=ADMIN_TOKEN, name="满百减十",
+                  yuan="10", min_yuan="100", days=30, member_id=mid)
+    tpl = [t for t in env.admin("GET", "coupons/templates").json["items"]
+           if t["template_id"] == seen["template_id"]]
+    assert tpl and tpl[0]["value_fen"] == 1000 and tpl[0]["min_spend_fen"] == 10000, tpl
+    assert seen["terms"] == "¥10.00 · ≥ ¥100.00 · 30d", seen
+    assert seen["issued"] == "已发 1 张，跳过 0", seen
+    mine = env.api("coupons", token).json["items"]
+    assert [(c["name"], c["status"]) for c in mine] == [("满百减十", "usable")], mine
+    card_seen = browse(env, "card", token=token, name="card-coupons")
+    assert card_seen["coupons_shown"], card_seen
+    assert card_seen["coupons"] == [f"满百减十满 ¥100.00 可用 · 有效期至 {fb_date(mine[0], 'expires_at')}¥10.00"], card_seen
 
 
 def test_console_creates_a_store(env):
