@@ -554,6 +554,13 @@ async function loadReports(ev) {
         api('GET', `reports/daily?from=${from.value}&to=${to.value}`),
         api('GET', 'segments'),
     ]);
+    // a panel only for what answers (the reports' endpoints may be missing)
+    for (const e of document.querySelectorAll('.totals-panel')) {
+        show(e, totals.status === 'fulfilled');
+    }
+    for (const e of document.querySelectorAll('.daily-panel')) {
+        show(e, daily.status === 'fulfilled');
+    }
     if (totals.status === 'fulfilled') {
         totalsCharts(totals.value);
     }
