@@ -728,6 +728,8 @@ ngx_http_member_admin_created(ngx_http_request_t *r,
     /* the welcome trigger soon: ngx_http_member_campaigns.c */
     ngx_http_member_campaigns_hint(r, adm->id, 0);
 
+    ngx_http_member_ledger_touched(r, adm->id);
+
     start = ngx_pnalloc(r->pool, 64 + 2 * NGX_INT64_LEN);
     if (start == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -902,6 +902,14 @@ ngx_http_member_ledger_answered(ngx_http_request_t *r,
 {
     ngx_http_member_ledger_req_t  *lr = call->data;
 
+    /*
+     * an error too may follow entries the script wrote (a purchase
+     * refused after expiring lots): the fold is hinted either way
+     */
+    if (lr) {
+        ngx_http_member_ledger_touched(r, lr->id);
+    }
+
     if (lr && reply->type != REDIS_REPLY_ERROR) {
         ngx_http_member_outbox_touch(call->redis, lr->id);
     }
@@ -2003,6 +2011,10 @@ ngx_http_member_sweep_swept(ngx_http_member_redis_t *redis, void *data,
 
     if ((uintptr_t) data != ledger->gen) {
         return;
+    }
+
+    if (reply) {
+        ngx_http_member_fold_hint(redis, ledger->ids[ledger->next]);
     }
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {

@@ -377,6 +377,14 @@ ngx_int_t ngx_http_member_invite(ngx_http_request_t *r, json_t *json,
 void ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
     ngx_uint_t referee);
 
+/*
+ * ngx_http_member_fold.c: call touched() after every script that changes a
+ * member's ledger or record (status, level), success or error, so that the
+ * brand's totals fold it in; fold_hint() where no request is at hand.
+ */
+void ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id);
+void ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id);
+
 /* ngx_http_member_reply.c */
 ngx_int_t ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);

@@ -836,6 +836,7 @@ ngx_http_member_oa_card_event(ngx_http_request_t *r, uint64_t id)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     oa = ctx->data;
+    ctx->member_id = id;
 
     if (ngx_http_member_key(r->pool, &keys[0], id, "") != NGX_OK
         || ngx_http_member_key(r->pool, &keys[1], id, ":activity") != NGX_OK)
@@ -905,9 +906,14 @@ static ngx_int_t
 ngx_http_member_oa_applied(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
+    ngx_http_member_ctx_t  *ctx;
+
     if (reply->type != REDIS_REPLY_STRING) {
         return ngx_http_member_reply_script_error(r, reply);
     }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    ngx_http_member_ledger_touched(r, ctx->member_id);
 
     return ngx_http_member_oa_success(r);
 }

@@ -859,6 +859,8 @@ ngx_http_member_reg_written(ngx_http_request_t *r,
     /* a claimed WeChat card is activated by the outbox */
     ngx_http_member_outbox_touch(call->redis, reg->target);
 
+    ngx_http_member_ledger_touched(r, reg->target);
+
     if (reg->target == pg->id) {
         /* welcome soon, and the referral on its first purchase */
         ngx_http_member_campaigns_hint(r, reg->target, reg->referrer != 0);
