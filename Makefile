@@ -173,3 +173,11 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(GATEWAY_SRCS) gateway/member_gateway.h
 
 fuzz: deps-fuzz $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# proves the ledger and the fold's brand totals (tools/reconcile.py);
+# REDIS=host:port or the path of a unix socket, the demo's by default
+REDIS ?= $(CURDIR)/var/demo/redis.sock
+
+.PHONY: reconcile
+reconcile:
+	tools/reconcile.py --redis $(REDIS) $(RECONCILE_FLAGS)

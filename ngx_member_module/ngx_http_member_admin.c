@@ -136,6 +136,11 @@ ngx_http_member_admin_route(ngx_http_request_t *r)
     /* segments, churn, tags: ngx_http_member_analytics.c */
     rc = ngx_http_member_analytics_admin(r, &route);
 
+    /* totals, reports/daily, stores/<id>/transactions, fold/rescan */
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_member_fold_admin(r, &route);
+    }
+
     /* keys, audit: ngx_http_member_admin_auth.c; ngx_http_member_feedback.c */
     if (rc == NGX_DECLINED) {
         rc = ngx_http_member_admin_auth_route(r, &route);

@@ -8,6 +8,16 @@
  * After every script that changes a member's ledger or record, the glue
  * hints the member in {b}:fold.  A crash between the two loses the hint
  * only: a rescan makes it again.
+ *
+ * A timer in every worker folds while the worker holds the expiry sweep's
+ * lease: the oldest waiting members in slices, each member's entries after
+ * its cursor, one brand-slot script (fold.lua) per member that is
+ * idempotent by construction.
+ *
+ *   admin:  GET totals                       liabilities, members, lag
+ *           GET reports/daily?from=&to=      the day buckets, <= 366 days
+ *           GET stores/<id>/transactions     the store's ledger, paged
+ *           POST fold/rescan                 hints every member again
  */
 
 
@@ -90,4 +100,1349 @@ ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id)
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     ngx_http_member_fold_hint(mlcf->redis, id);
+}
+
+
+/* the fold: a timer in every worker, working while it holds the lease */
+
+#define NGX_HTTP_MEMBER_FOLD_EVERY    250         /* ms */
+#define NGX_HTTP_MEMBER_FOLD_BUDGET   200         /* ms of one run */
+#define NGX_HTTP_MEMBER_FOLD_STUCK    10000       /* ms */
+#define NGX_HTTP_MEMBER_FOLD_SLICE    64          /* members */
+#define NGX_HTTP_MEMBER_FOLD_LAST     "63"        /* the same, less 1 */
+#define NGX_HTTP_MEMBER_FOLD_ENTRIES  "100"       /* of a member, a slice */
+#define NGX_HTTP_MEMBER_FOLD_SCAN     "1000"      /* keys a rescan step */
+#define NGX_HTTP_MEMBER_FOLD_TZ       (8 * 3600)  /* China time */
+
+
+typedef struct {
+    uint64_t                      id;
+    u_char                        gen[NGX_INT64_LEN];
+    size_t                        gen_len;
+    u_char                        cursor[48];
+    size_t                        cursor_len;
+    u_char                        status[16];
+    size_t                        status_len;
+    u_char                        level[16];
+    size_t                        level_len;
+    u_char                        day[16];
+    size_t                        day_len;
+    unsigned                      bad:1;
+} ngx_http_member_fold_member_t;
+
+
+struct ngx_http_member_fold_s {
+    ngx_http_member_redis_t      *redis;
+    ngx_event_t                   timer;
+    ngx_uint_t                    gen;
+    ngx_msec_t                    started;
+    u_char                        sha1[40];
+    ngx_uint_t                    n;
+    ngx_uint_t                    pending;
+    ngx_uint_t                    more;       /* members with entries left */
+    ngx_http_member_fold_member_t m[NGX_HTTP_MEMBER_FOLD_SLICE];
+
+    unsigned                      busy:1;
+    unsigned                      loaded:1;
+};
+
+
+static ngx_str_t  ngx_http_member_cursors_key = ngx_string("{b}:cursors");
+static ngx_str_t  ngx_http_member_totals_key = ngx_string("{b}:totals");
+static ngx_str_t  ngx_http_member_members_key = ngx_string("{b}:members");
+static ngx_str_t  ngx_http_member_rescan_key = ngx_string("{b}:fold:rescan");
+
+
+static void ngx_http_member_fold_slice(ngx_http_member_fold_t *fold);
+static void ngx_http_member_fold_rescan(ngx_http_member_fold_t *fold);
+
+
+#define ngx_http_member_fold_data(fold, i)                                    \
+    ((void *) (uintptr_t) (((fold)->gen << 8) | (i)))
+#define ngx_http_member_fold_mine(fold, data)                                 \
+    (((uintptr_t) (data) >> 8) == ((fold)->gen & (UINTPTR_MAX >> 8)))
+#define ngx_http_member_fold_index(data)  ((uintptr_t) (data) & 0xff)
+
+
+static void
+ngx_http_member_fold_idle(ngx_http_member_fold_t *fold)
+{
+    fold->busy = 0;
+}
+
+
+static void
+ngx_http_member_fold_send(ngx_http_member_fold_t *fold, ngx_uint_t i,
+    ngx_http_member_bg_pt handler, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    if (ngx_http_member_redis_background(fold->redis, handler,
+                                         ngx_http_member_fold_data(fold, i),
+                                         argc, argv, argvlen)
+        != NGX_OK)
+    {
+        /* what is in flight comes back with another generation */
+        fold->gen++;
+        ngx_http_member_fold_idle(fold);
+    }
+}
+
+
+/* unix seconds as the China-time day, YYYY-MM-DD */
+
+static size_t
+ngx_http_member_fold_day(time_t t, u_char *buf)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t + NGX_HTTP_MEMBER_FOLD_TZ, &tm);
+
+    return ngx_sprintf(buf, "%04d-%02d-%02d", tm.ngx_tm_year, tm.ngx_tm_mon,
+                       tm.ngx_tm_mday)
+           - buf;
+}
+
+
+static void
+ngx_http_member_fold_copy(redisReply *v, u_char *to, size_t size,
+    size_t *len)
+{
+    if (v->type == REDIS_REPLY_STRING && v->len <= size) {
+        ngx_memcpy(to, v->str, v->len);
+        *len = v->len;
+
+    } else {
+        *len = 0;
+    }
+}
+
+
+/* one member of the slice is done; the slice with the last one */
+
+static void
+ngx_http_member_fold_done_one(ngx_http_member_fold_t *fold)
+{
+    if (--fold->pending) {
+        return;
+    }
+
+    if ((fold->n == NGX_HTTP_MEMBER_FOLD_SLICE || fold->more)
+        && ngx_current_msec - fold->started < NGX_HTTP_MEMBER_FOLD_BUDGET)
+    {
+        ngx_http_member_fold_slice(fold);
+        return;
+    }
+
+    ngx_http_member_fold_rescan(fold);
+}
+
+
+/* fold.lua's answer for one member */
+
+static void
+ngx_http_member_fold_folded(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    ngx_http_member_fold_t  *fold = redis->fold;
+
+    if (!ngx_http_member_fold_mine(fold, data)) {
+        return;
+    }
+
+    if (reply == NULL) {
+        fold->gen++;
+        ngx_http_member_fold_idle(fold);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* the member waits on: the next run tries again */
+        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                      "member: fold of member %uL failed: %*s",
+                      fold->m[ngx_http_member_fold_index(data)].id,
+                      (size_t) ngx_min(reply->len, 200), reply->str);
+        fold->loaded = 0;
+    }
+
+    ngx_http_member_fold_done_one(fold);
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_key_add(ngx_str_t *keys, ngx_uint_t *nkeys,
+    ngx_pool_t *pool, const char *prefix, u_char *name, size_t len,
+    const char *suffix)
+{
+    u_char      *p;
+    size_t       size;
+    ngx_uint_t   k;
+
+    size = ngx_strlen(prefix) + len + ngx_strlen(suffix);
+
+    p = ngx_pnalloc(pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(p, "%s%*s%s", prefix, len, name, suffix);
+
+    for (k = 5; k < *nkeys; k++) {
+        if (keys[k].len == size && ngx_memcmp(keys[k].data, p, size) == 0) {
+            return NGX_OK;
+        }
+    }
+
+    keys[*nkeys].data = p;
+    keys[(*nkeys)++].len = size;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The member's entries after its cursor: fold.lua with the day of each
+ * entry and every key it names.
+ */
+
+static void
+ngx_http_member_fold_entries(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    u_char                          *p;
+    size_t                           i, j, *argvlen;
+    time_t                           ts;
+    ngx_str_t                       *keys, *args;
+    ngx_uint_t                       nkeys, nargs, k, ix;
+    redisReply                      *e, *f;
+    ngx_pool_t                      *pool;
+    const char                     **argv;
+    ngx_http_member_fold_t          *fold = redis->fold;
+    ngx_http_member_fold_member_t   *m;
+
+    if (!ngx_http_member_fold_mine(fold, data)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "member: fold cannot read a ledger");
+        }
+
+        fold->gen++;
+        ngx_http_member_fold_idle(fold);
+        return;
+    }
+
+    ix = ngx_http_member_fold_index(data);
+    m = &fold->m[ix];
+    pool = NULL;
+
+    if (m->bad) {
+        goto failed;
+    }
+
+    pool = ngx_create_pool(4096, redis->log);
+    if (pool == NULL) {
+        goto failed;
+    }
+
+    /* keys: 5, a day and a store per entry, the member's first day */
+    keys = ngx_palloc(pool, (6 + 2 * reply->elements) * sizeof(ngx_str_t));
+    args = NULL;
+    nargs = 7;
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+            || e->element[0]->type != REDIS_REPLY_STRING
+            || e->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "member: fold: a ledger entry of member %uL "
+                          "is not understood", m->id);
+            goto failed;
+        }
+
+        nargs += 3 + e->element[1]->elements;
+    }
+
+    args = ngx_palloc(pool, nargs * sizeof(ngx_str_t));
+    p = ngx_pnalloc(pool, NGX_INT64_LEN + 16 * (reply->elements + 1));
+
+    if (keys == NULL || args == NULL || p == NULL) {
+        goto failed;
+    }
+
+    keys[0] = ngx_http_member_fold_key;
+    keys[1] = ngx_http_member_fold_gen_key;
+    keys[2] = ngx_http_member_cursors_key;
+    keys[3] = ngx_http_member_totals_key;
+    keys[4] = ngx_http_member_members_key;
+    nkeys = 5;
+
+    if (m->day_len
+        && ngx_http_member_fold_key_add(keys, &nkeys, pool, "{b}:day:",
+                                        m->day, m->day_len, "")
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    args[0].data = p;
+    args[0].len = ngx_sprintf(p, "%uL", m->id) - p;
+    p += args[0].len;
+    args[1].data = m->gen;
+    args[1].len = m->gen_len;
+    ngx_str_set(&args[2], "0");
+    args[3].data = m->status;
+    args[3].len = m->status_len;
+    args[4].data = m->level;
+    args[4].len = m->level_len;
+    args[5].data = m->day;
+    args[5].len = m->day_len;
+    args[6].data = p;
+    args[6].len = ngx_sprintf(p, "%uz", reply->elements) - p;
+    p += args[6].len;
+
+    if (reply->elements
+        == (size_t) ngx_atoi((u_char *) NGX_HTTP_MEMBER_FOLD_ENTRIES,
+                             sizeof(NGX_HTTP_MEMBER_FOLD_ENTRIES) - 1))
+    {
+        ngx_str_set(&args[2], "1");
+        fold->more++;
+    }
+
+    nargs = 7;
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+        f = e->element[1];
+
+        args[nargs].data = (u_char *) e->element[0]->str;
+        args[nargs++].len = e->element[0]->len;
+
+        /* the entry's day: its ts, else the time in its id */
+        ts = (time_t) (strtoll(e->element[0]->str, NULL, 10) / 1000);
+
+        for (j = 0; j + 1 < f->elements; j += 2) {
+            if (f->element[j]->type != REDIS_REPLY_STRING
+                || f->element[j + 1]->type != REDIS_REPLY_STRING)
+            {
+                goto failed;
+            }
+
+            if (f->element[j]->len == 2
+                && ngx_strncmp(f->element[j]->str, "ts", 2) == 0)
+            {
+                ts = (time_t) strtoll(f->element[j + 1]->str, NULL, 10);
+
+            } else if (f->element[j]->len == 8
+                       && ngx_strncmp(f->element[j]->str, "store_id", 8) == 0
+                       && f->element[j + 1]->len
+                       && ngx_http_member_fold_key_add(keys, &nkeys, pool,
+                              "{b}:store:",
+                              (u_char *) f->element[j + 1]->str,
+                              f->element[j + 1]->len, ":ledger")
+                          != NGX_OK)
+            {
+                goto failed;
+            }
+        }
+
+        args[nargs].data = p;
+        args[nargs++].len = ngx_http_member_fold_day(ts, p);
+        p += 10;
+
+        if (ngx_http_member_fold_key_add(keys, &nkeys, pool, "{b}:day:",
+                                         args[nargs - 1].data, 10, "")
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        args[nargs].data = p;
+        args[nargs++].len = ngx_sprintf(p, "%uz", f->elements / 2) - p;
+        p += args[nargs - 1].len;
+
+        for (j = 0; j < f->elements; j++) {
+            args[nargs].data = (u_char *) f->element[j]->str;
+            args[nargs++].len = f->element[j]->len;
+        }
+    }
+
+    argv = ngx_palloc(pool, (3 + nkeys + nargs) * sizeof(char *));
+    argvlen = ngx_palloc(pool, (3 + nkeys + nargs) * sizeof(size_t));
+    p = ngx_pnalloc(pool, NGX_INT_T_LEN);
+
+    if (argv == NULL || argvlen == NULL || p == NULL) {
+        goto failed;
+    }
+
+    argv[0] = "EVALSHA";
+    argvlen[0] = 7;
+    argv[1] = (const char *) fold->sha1;
+    argvlen[1] = 40;
+    argv[2] = (const char *) p;
+    argvlen[2] = ngx_sprintf(p, "%ui", nkeys) - p;
+
+    for (k = 0; k < nkeys; k++) {
+        argv[3 + k] = (const char *) keys[k].data;
+        argvlen[3 + k] = keys[k].len;
+    }
+
+    for (k = 0; k < nargs; k++) {
+        argv[3 + nkeys + k] = (const char *) args[k].data;
+        argvlen[3 + nkeys + k] = args[k].len;
+    }
+
+    /* hiredis formats the command at once: the pool may go */
+    ngx_http_member_fold_send(fold, ix, ngx_http_member_fold_folded,
+                              3 + nkeys + nargs, argv, argvlen);
+    ngx_destroy_pool(pool);
+    return;
+
+failed:
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    /* this member waits; the others of the slice go on */
+    ngx_http_member_fold_done_one(fold);
+}
+
+
+/* the member's status, level and first day, read before its entries */
+
+static void
+ngx_http_member_fold_member(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    time_t                          at;
+    redisReply                     *v;
+    ngx_http_member_fold_t         *fold = redis->fold;
+    ngx_http_member_fold_member_t  *m;
+
+    if (!ngx_http_member_fold_mine(fold, data)) {
+        return;
+    }
+
+    m = &fold->m[ngx_http_member_fold_index(data)];
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 4)
+    {
+        /* no guess at the status: the member waits for the next run */
+        m->bad = 1;
+        return;
+    }
+
+    ngx_http_member_fold_copy(reply->element[0], m->status,
+                              sizeof(m->status), &m->status_len);
+    ngx_http_member_fold_copy(reply->element[1], m->level, sizeof(m->level),
+                              &m->level_len);
+
+    m->day_len = 0;
+    v = reply->element[2]->type == REDIS_REPLY_STRING ? reply->element[2]
+                                                       : reply->element[3];
+
+    if (m->status_len && v->type == REDIS_REPLY_STRING) {
+        at = (time_t) strtoll(v->str, NULL, 10);
+        m->day_len = ngx_http_member_fold_day(at, m->day);
+    }
+}
+
+
+/* the generations and cursors of the slice are in: read each member */
+
+static void
+ngx_http_member_fold_cursors(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    u_char                          key[NGX_INT64_LEN + 16];
+    u_char                          start[64];
+    size_t                          argvlen[7];
+    ngx_uint_t                      i;
+    const char                     *argv[7];
+    ngx_http_member_fold_t         *fold = redis->fold;
+    ngx_http_member_fold_member_t  *m;
+
+    if (!ngx_http_member_fold_mine(fold, data)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != fold->n)
+    {
+        fold->gen++;
+        ngx_http_member_fold_idle(fold);
+        return;
+    }
+
+    fold->pending = fold->n;
+    fold->more = 0;
+
+    for (i = 0; i < fold->n && fold->busy; i++) {
+        m = &fold->m[i];
+
+        ngx_http_member_fold_copy(reply->element[i], m->cursor,
+                                  sizeof(m->cursor), &m->cursor_len);
+
+        argv[0] = "HMGET";
+        argvlen[0] = 5;
+        argv[1] = (const char *) key;
+        argvlen[1] = ngx_sprintf(key, "{m:%uL}", m->id) - key;
+        argv[2] = "status";
+        argvlen[2] = 6;
+        argv[3] = "level";
+        argvlen[3] = 5;
+        argv[4] = "activated_at";
+        argvlen[4] = 12;
+        argv[5] = "created_at";
+        argvlen[5] = 10;
+
+        ngx_http_member_fold_send(fold, i, ngx_http_member_fold_member, 6,
+                                  argv, argvlen);
+        if (!fold->busy) {
+            return;
+        }
+
+        argv[0] = "XRANGE";
+        argvlen[0] = 6;
+        argvlen[1] = ngx_sprintf(key, "{m:%uL}:ledger", m->id) - key;
+        argv[2] = (const char *) start;
+
+        if (m->cursor_len) {
+            argvlen[2] = ngx_sprintf(start, "(%*s", m->cursor_len, m->cursor)
+                         - start;
+
+        } else {
+            argvlen[2] = ngx_sprintf(start, "-") - start;
+        }
+
+        argv[3] = "+";
+        argvlen[3] = 1;
+        argv[4] = "COUNT";
+        argvlen[4] = 5;
+        argv[5] = NGX_HTTP_MEMBER_FOLD_ENTRIES;
+        argvlen[5] = sizeof(NGX_HTTP_MEMBER_FOLD_ENTRIES) - 1;
+
+        ngx_http_member_fold_send(fold, i, ngx_http_member_fold_entries, 6,
+                                  argv, argvlen);
+    }
+}
+
+
+static void
+ngx_http_member_fold_gens(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    ngx_uint_t               i;
+    ngx_http_member_fold_t  *fold = redis->fold;
+
+    if (!ngx_http_member_fold_mine(fold, data)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != fold->n)
+    {
+        fold->gen++;
+        ngx_http_member_fold_idle(fold);
+        return;
+    }
+
+    for (i = 0; i < fold->n; i++) {
+        ngx_http_member_fold_copy(reply->element[i], fold->m[i].gen,
+                                  sizeof(fold->m[i].gen),
+                                  &fold->m[i].gen_len);
+
+        if (fold->m[i].gen_len == 0) {
+            fold->m[i].gen[0] = '0';
+            fold->m[i].gen_len = 1;
+        }
+    }
+}
+
+
+/* the oldest waiting members: their generations first, then the rest */
+
+static void
+ngx_http_member_fold_waiting(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    u_char                  *p, ids[NGX_HTTP_MEMBER_FOLD_SLICE]
+                                   [NGX_INT64_LEN];
+    size_t                   argvlen[2 + NGX_HTTP_MEMBER_FOLD_SLICE], i;
+    uint64_t                 id;
+    const char              *argv[2 + NGX_HTTP_MEMBER_FOLD_SLICE];
+    ngx_http_member_fold_t  *fold = redis->fold;
+
+    if (!ngx_http_member_fold_mine(fold, data)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        fold->gen++;
+        ngx_http_member_fold_idle(fold);
+        return;
+    }
+
+    fold->n = 0;
+
+    for (i = 0; i < reply->elements && i < NGX_HTTP_MEMBER_FOLD_SLICE; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING
+            || ngx_http_member_parse_id((u_char *) reply->element[i]->str,
+                                        reply->element[i]->len, &id)
+               != NGX_OK)
+        {
+            continue;
+        }
+
+        ngx_memzero(&fold->m[fold->n], sizeof(ngx_http_member_fold_member_t));
+        fold->m[fold->n].id = id;
+
+        p = ids[fold->n];
+        argv[2 + fold->n] = (const char *) p;
+        argvlen[2 + fold->n] = ngx_sprintf(p, "%uL", id) - p;
+        fold->n++;
+    }
+
+    if (fold->n == 0) {
+        if (reply->elements) {
+            /* only ids that are not members': a rescan's stray */
+            ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+                          "member: {b}:fold holds a stray member");
+        }
+
+        ngx_http_member_fold_rescan(fold);
+        return;
+    }
+
+    argv[0] = "HMGET";
+    argvlen[0] = 5;
+    argv[1] = (const char *) ngx_http_member_fold_gen_key.data;
+    argvlen[1] = ngx_http_member_fold_gen_key.len;
+
+    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_gens,
+                              2 + fold->n, argv, argvlen);
+    if (!fold->busy) {
+        return;
+    }
+
+    argv[1] = (const char *) ngx_http_member_cursors_key.data;
+    argvlen[1] = ngx_http_member_cursors_key.len;
+
+    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_cursors,
+                              2 + fold->n, argv, argvlen);
+}
+
+
+static void
+ngx_http_member_fold_slice(ngx_http_member_fold_t *fold)
+{
+    size_t       argvlen[4];
+    const char  *argv[4];
+
+    argv[0] = "ZRANGE";
+    argvlen[0] = 6;
+    argv[1] = (const char *) ngx_http_member_fold_key.data;
+    argvlen[1] = ngx_http_member_fold_key.len;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = NGX_HTTP_MEMBER_FOLD_LAST;
+    argvlen[3] = sizeof(NGX_HTTP_MEMBER_FOLD_LAST) - 1;
+
+    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_waiting, 4, argv,
+                              argvlen);
+}
+
+
+/* a rescan, asked by POST fold/rescan: one SCAN step per run */
+
+static void
+ngx_http_member_fold_scanned(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    size_t                   i, argvlen[3];
+    uint64_t                 id;
+    redisReply              *keys, *k, *next;
+    const char              *argv[3];
+    ngx_http_member_fold_t  *fold = redis->fold;
+
+    if (!ngx_http_member_fold_mine(fold, data)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        fold->gen++;
+        ngx_http_member_fold_idle(fold);
+        return;
+    }
+
+    next = reply->element[0];
+    keys = reply->element[1];
+
+    /* the member hashes only: "{m:<id>}" */
+    for (i = 0; i < keys->elements; i++) {
+        k = keys->element[i];
+
+        if (k->type == REDIS_REPLY_STRING && k->len > 4
+            && ngx_strncmp(k->str, "{m:", 3) == 0 && k->str[k->len - 1] == '}'
+            && ngx_http_member_parse_id((u_char *) k->str + 3, k->len - 4, &id)
+               == NGX_OK)
+        {
+            ngx_http_member_fold_hint(redis, id);
+        }
+    }
+
+    argv[1] = (const char *) ngx_http_member_rescan_key.data;
+    argvlen[1] = ngx_http_member_rescan_key.len;
+
+    if (next->len == 1 && next->str[0] == '0') {
+        argv[0] = "DEL";
+        argvlen[0] = 3;
+        ngx_http_member_fold_send(fold, 0, NULL, 2, argv, argvlen);
+
+        ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
+                      "member: fold rescan done");
+
+    } else {
+        argv[0] = "SET";
+        argvlen[0] = 3;
+        argv[2] = next->str;
+        argvlen[2] = next->len;
+        ngx_http_member_fold_send(fold, 0, NULL, 3, argv, argvlen);
+    }
+
+    ngx_http_member_fold_idle(fold);
+}
+
+
+static void
+ngx_http_member_fold_rescan_cursor(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply)
+{
+    size_t                   argvlen[6];
+    const char              *argv[6];
+    ngx_http_member_fold_t  *fold = redis->fold;
+
+    if (!ngx_http_member_fold_mine(fold, data)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        ngx_http_member_fold_idle(fold);
+        return;
+    }
+
+    argv[0] = "SCAN";
+    argvlen[0] = 4;
+    argv[1] = reply->str;
+    argvlen[1] = reply->len;
+    argv[2] = "MATCH";
+    argvlen[2] = 5;
+    argv[3] = "{m:*}";
+    argvlen[3] = 5;
+    argv[4] = "COUNT";
+    argvlen[4] = 5;
+    argv[5] = NGX_HTTP_MEMBER_FOLD_SCAN;
+    argvlen[5] = sizeof(NGX_HTTP_MEMBER_FOLD_SCAN) - 1;
+
+    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_scanned, 6, argv,
+                              argvlen);
+}
+
+
+static void
+ngx_http_member_fold_rescan(ngx_http_member_fold_t *fold)
+{
+    size_t       argvlen[2];
+    const char  *argv[2];
+
+    argv[0] = "GET";
+    argvlen[0] = 3;
+    argv[1] = (const char *) ngx_http_member_rescan_key.data;
+    argvlen[1] = ngx_http_member_rescan_key.len;
+
+    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_rescan_cursor, 2,
+                              argv, argvlen);
+}
+
+
+static void
+ngx_http_member_fold_loaded(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    ngx_http_member_fold_t  *fold = redis->fold;
+
+    if (!ngx_http_member_fold_mine(fold, data)) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING
+        || reply->len != 40)
+    {
+        fold->gen++;
+        ngx_http_member_fold_idle(fold);
+        return;
+    }
+
+    ngx_memcpy(fold->sha1, reply->str, 40);
+    fold->loaded = 1;
+
+    ngx_http_member_fold_slice(fold);
+}
+
+
+static void
+ngx_http_member_fold_handler(ngx_event_t *ev)
+{
+    size_t                   argvlen[3];
+    const char              *argv[3];
+    ngx_http_member_fold_t  *fold = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_add_timer(&fold->timer, NGX_HTTP_MEMBER_FOLD_EVERY);
+
+    if (fold->busy) {
+        if (ngx_current_msec - fold->started < NGX_HTTP_MEMBER_FOLD_STUCK) {
+            return;
+        }
+
+        /* a reply that never came: what it started is forgotten */
+        fold->gen++;
+    }
+
+    /* the expiry sweep's lease: one worker of one node folds */
+    if (!ngx_http_member_redis_status(fold->redis)
+        || !ngx_http_member_ledger_leased(fold->redis))
+    {
+        return;
+    }
+
+    fold->busy = 1;
+    fold->started = ngx_current_msec;
+
+    if (fold->loaded) {
+        ngx_http_member_fold_slice(fold);
+        return;
+    }
+
+    /* the script once per worker, again after a NOSCRIPT */
+    argv[0] = "SCRIPT";
+    argvlen[0] = 6;
+    argv[1] = "LOAD";
+    argvlen[1] = 4;
+    argv[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_FOLD].text;
+    argvlen[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_FOLD].len;
+
+    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_loaded, 3, argv,
+                              argvlen);
+}
+
+
+ngx_int_t
+ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf)
+{
+    ngx_uint_t                 i;
+    ngx_http_member_redis_t  **redis;
+    ngx_http_member_fold_t    *fold;
+
+    redis = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        fold = ngx_pcalloc(cycle->pool, sizeof(ngx_http_member_fold_t));
+        if (fold == NULL) {
+            return NGX_ERROR;
+        }
+
+        fold->redis = redis[i];
+        fold->timer.handler = ngx_http_member_fold_handler;
+        fold->timer.data = fold;
+        fold->timer.log = cycle->log;
+        fold->timer.cancelable = 1;
+
+        redis[i]->fold = fold;
+
+        ngx_add_timer(&fold->timer, NGX_HTTP_MEMBER_FOLD_EVERY);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_member_fold_exit_process(ngx_http_member_main_conf_t *mmcf)
+{
+    ngx_uint_t                 i;
+    ngx_http_member_redis_t  **redis;
+
+    redis = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        if (redis[i]->fold && redis[i]->fold->timer.timer_set) {
+            ngx_del_timer(&redis[i]->fold->timer);
+        }
+    }
+}
+
+
+/* admin: GET totals, GET reports/daily, stores/<id>/transactions, rescan */
+
+static ngx_int_t
+ngx_http_member_fold_totals_done(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t       i, len;
+    json_t      *answer, *status, *level, *lag;
+    int64_t      n, members, oldest, now;
+    ngx_time_t  *tp;
+    redisReply  *t, *k, *v;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4
+        || reply->element[0]->type != REDIS_REPLY_ARRAY
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_STRING
+        || reply->element[3]->type != REDIS_REPLY_INTEGER)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    answer = json_object();
+    status = json_object();
+    level = json_object();
+    lag = json_object();
+
+    if (answer == NULL || status == NULL || level == NULL || lag == NULL) {
+        json_decref(answer);
+        json_decref(status);
+        json_decref(level);
+        json_decref(lag);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(answer, "principal_fen", json_integer(0));
+    json_object_set_new(answer, "bonus_fen", json_integer(0));
+    json_object_set_new(answer, "balance_fen", json_integer(0));
+    json_object_set_new(answer, "points", json_integer(0));
+    json_object_set_new(answer, "entries", json_integer(0));
+
+    members = 0;
+    t = reply->element[0];
+
+    for (i = 0; i + 1 < t->elements; i += 2) {
+        k = t->element[i];
+        v = t->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        n = strtoll(v->str, NULL, 10);
+
+        if (k->len > 7 && ngx_strncmp(k->str, "status:", 7) == 0) {
+            len = k->len - 7;
+            json_object_setn_new(status, k->str + 7, len, json_integer(n));
+
+            if (!(len == 7 && ngx_strncmp(k->str + 7, "visitor", 7) == 0)) {
+                members += n;
+            }
+
+        } else if (k->len > 6 && ngx_strncmp(k->str, "level:", 6) == 0) {
+            json_object_setn_new(level, k->str + 6, k->len - 6,
+                                 json_integer(n));
+
+        } else {
+            json_object_setn_new(answer, k->str, k->len, json_integer(n));
+        }
+    }
+
+    tp = ngx_timeofday();
+    oldest = reply->element[2]->len
+             ? strtoll(reply->element[2]->str, NULL, 10) : 0;
+
+    json_object_set_new(lag, "waiting", json_integer(
+                                            reply->element[1]->integer));
+    now = (int64_t) tp->sec * 1000 + (int64_t) tp->msec;
+
+    json_object_set_new(lag, "oldest_ms",
+                        json_integer(oldest && now > oldest ? now - oldest
+                                                            : 0));
+    json_object_set_new(lag, "rescan",
+                        json_boolean(reply->element[3]->integer));
+
+    json_object_set_new(answer, "members", json_integer(members));
+    json_object_set_new(answer, "members_by_status", status);
+    json_object_set_new(answer, "members_by_level", level);
+    json_object_set_new(answer, "fold", lag);
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_totals(ngx_http_request_t *r)
+{
+    ngx_str_t  keys[3];
+
+    keys[0] = ngx_http_member_totals_key;
+    keys[1] = ngx_http_member_fold_key;
+    keys[2] = ngx_http_member_rescan_key;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_FOLD_TOTALS,
+                                        ngx_http_member_fold_totals_done, 3, 0,
+                                        keys, NULL);
+}
+
+
+/* a day YYYY-MM-DD as unix seconds at its 00:00 UTC; -1 when not a day */
+
+static time_t
+ngx_http_member_fold_date(ngx_str_t *s)
+{
+    u_char     buf[16];
+    time_t     t;
+    ngx_int_t  y, m, d;
+    struct tm  tm;
+
+    if (s->len != 10 || s->data[4] != '-' || s->data[7] != '-') {
+        return -1;
+    }
+
+    y = ngx_atoi(s->data, 4);
+    m = ngx_atoi(s->data + 5, 2);
+    d = ngx_atoi(s->data + 8, 2);
+
+    if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1 || d > 31) {
+        return -1;
+    }
+
+    ngx_memzero(&tm, sizeof(struct tm));
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+
+    t = timegm(&tm);
+
+    /* 2026-02-30 comes back as another day */
+    if (ngx_http_member_fold_day(t - NGX_HTTP_MEMBER_FOLD_TZ, buf) != 10
+        || ngx_strncmp(buf, s->data, 10) != 0)
+    {
+        return -1;
+    }
+
+    return t;
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_days_done(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t        i, j;
+    json_t       *answer, *days, *day;
+    ngx_str_t    *names;
+    redisReply   *h, *k, *v;
+    const char  **f;
+
+    static const char  *fields[] = {
+        "new_members", "recharge", "recharge_fen", "bonus_fen", "pay",
+        "pay_fen", "earn", "earn_fen", "sales_fen", "redeemed_fen",
+        "refund", "refund_fen", "points_earned", "points_redeemed",
+        "points_expired", "points_adjusted", "points_returned",
+        "points_restored", "principal_delta_fen", "bonus_delta_fen",
+        "points_delta", NULL
+    };
+
+    names = call->data;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    answer = json_object();
+    days = json_array();
+
+    if (answer == NULL || days == NULL) {
+        json_decref(answer);
+        json_decref(days);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(answer, "days", days);
+
+    for (i = 0; i < reply->elements; i++) {
+        h = reply->element[i];
+
+        day = json_object();
+        if (day == NULL || h->type != REDIS_REPLY_ARRAY) {
+            json_decref(day);
+            json_decref(answer);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        json_object_set_new(day, "date", json_stringn((char *) names[i].data,
+                                                      names[i].len));
+
+        for (f = fields; *f; f++) {
+            json_object_set_new(day, *f, json_integer(0));
+        }
+
+        for (j = 0; j + 1 < h->elements; j += 2) {
+            k = h->element[j];
+            v = h->element[j + 1];
+
+            if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+            {
+                json_object_setn_new(day, k->str, k->len,
+                                     json_integer(strtoll(v->str, NULL, 10)));
+            }
+        }
+
+        json_array_append_new(days, day);
+    }
+
+    if (reply->elements) {
+        json_object_set_new(answer, "from", json_stringn(
+                                (char *) names[0].data, names[0].len));
+        json_object_set_new(answer, "to", json_stringn(
+                                (char *) names[reply->elements - 1].data,
+                                names[reply->elements - 1].len));
+    }
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_daily(ngx_http_request_t *r)
+{
+    u_char                 *p;
+    time_t                  from, to, t;
+    ngx_str_t               a, b, *keys, *names;
+    ngx_uint_t              n, i;
+    ngx_http_member_ctx_t  *ctx;
+
+    if (ngx_http_arg(r, (u_char *) "from", 4, &a) != NGX_OK
+        || ngx_http_arg(r, (u_char *) "to", 2, &b) != NGX_OK
+        || (from = ngx_http_member_fold_date(&a)) == -1
+        || (to = ngx_http_member_fold_date(&b)) == -1
+        || to < from
+        || (to - from) / 86400 + 1 > 366)
+    {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "from and to are days YYYY-MM-DD, "
+                                     "from first, at most 366 days");
+    }
+
+    n = (to - from) / 86400 + 1;
+
+    keys = ngx_palloc(r->pool, 2 * n * sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, n * (sizeof("{b}:day:") - 1 + 10));
+    ctx = ngx_http_member_get_ctx(r);
+
+    if (keys == NULL || p == NULL || ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    names = keys + n;
+
+    for (i = 0, t = from; i < n; i++, t += 86400) {
+        keys[i].data = p;
+        p = ngx_cpymem(p, "{b}:day:", sizeof("{b}:day:") - 1);
+        p += ngx_http_member_fold_day(t - NGX_HTTP_MEMBER_FOLD_TZ, p);
+        keys[i].len = p - keys[i].data;
+
+        names[i].data = keys[i].data + sizeof("{b}:day:") - 1;
+        names[i].len = 10;
+    }
+
+    ctx->call.data = names;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_FOLD_DAYS,
+                                        ngx_http_member_fold_days_done, n, 0,
+                                        keys, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_store_page(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_str_t  *args;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    if (reply->integer == 0) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such store");
+    }
+
+    args = call->data;
+
+    return ngx_http_member_redis_command(r,
+                                         ngx_http_member_transactions_page, 6,
+                                         &args[0], &args[1], &args[2],
+                                         &args[3], &args[4], &args[5]);
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_store(ngx_http_request_t *r, ngx_str_t *store_id)
+{
+    u_char                 *p;
+    ngx_str_t              *args, cursor;
+    ngx_uint_t              limit, i;
+    ngx_http_member_ctx_t  *ctx;
+
+    static ngx_str_t  hexists = ngx_string("HEXISTS");
+    static ngx_str_t  stores = ngx_string("stores");
+
+    for (i = 0; i < store_id->len; i++) {
+        if (!(isalnum(store_id->data[i]) || store_id->data[i] == '_'
+              || store_id->data[i] == '-'))
+        {
+            break;
+        }
+    }
+
+    if (store_id->len == 0 || store_id->len > 32 || i < store_id->len) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such store");
+    }
+
+    if (ngx_http_member_arg_uint(r, "limit", 5, NGX_HTTP_MEMBER_PAGE_DEFAULT,
+                                 NGX_HTTP_MEMBER_PAGE_MAX, &limit)
+        != NGX_OK
+        || ngx_http_member_arg_cursor(r, &cursor) != NGX_OK)
+    {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "limit must be 1 to 100 and before a "
+                                     "transaction id");
+    }
+
+    ctx = ngx_http_member_get_ctx(r);
+    args = ngx_palloc(r->pool, 6 * sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, sizeof("{b}:store::ledger") + store_id->len
+                             + cursor.len + 1 + NGX_INT_T_LEN);
+
+    if (ctx == NULL || args == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* XREVRANGE {b}:store:<id>:ledger (<before>|+ - COUNT limit+1 */
+    ngx_str_set(&args[0], "XREVRANGE");
+
+    args[1].data = p;
+    p = ngx_sprintf(p, "{b}:store:%V:ledger", store_id);
+    args[1].len = p - args[1].data;
+
+    if (cursor.len) {
+        args[2].data = p;
+        *p++ = '(';
+        p = ngx_cpymem(p, cursor.data, cursor.len);
+        args[2].len = cursor.len + 1;
+
+    } else {
+        ngx_str_set(&args[2], "+");
+    }
+
+    ngx_str_set(&args[3], "-");
+    ngx_str_set(&args[4], "COUNT");
+
+    args[5].data = p;
+    args[5].len = ngx_sprintf(p, "%ui", limit + 1) - p;
+
+    ctx->step = limit;
+    ctx->call.data = args;
+
+    return ngx_http_member_redis_command(r, ngx_http_member_fold_store_page,
+                                         3, &hexists, &stores, store_id);
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_rescan_started(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    static u_char  answer[] = "{\"rescan\":\"started\"}";
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return ngx_http_member_send_raw(r, NGX_HTTP_ACCEPTED, NULL, answer,
+                                    sizeof(answer) - 1);
+}
+
+
+/* NGX_DECLINED for a route that is not the fold's */
+
+ngx_int_t
+ngx_http_member_fold_admin(ngx_http_request_t *r, ngx_str_t *route)
+{
+    ngx_str_t  id;
+
+    static ngx_str_t  set = ngx_string("SET");
+    static ngx_str_t  zero = ngx_string("0");
+
+    if (route->len == 6 && ngx_strncmp(route->data, "totals", 6) == 0) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_fold_totals(r);
+    }
+
+    if (route->len == 13 && ngx_strncmp(route->data, "reports/daily", 13) == 0)
+    {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_fold_daily(r);
+    }
+
+    if (route->len == 11 && ngx_strncmp(route->data, "fold/rescan", 11) == 0)
+    {
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        return ngx_http_member_redis_command(r,
+                                       ngx_http_member_fold_rescan_started, 3,
+                                       &set, &ngx_http_member_rescan_key,
+                                       &zero);
+    }
+
+    /* stores/<id>/transactions */
+    if (route->len > sizeof("stores//transactions") - 1
+        && ngx_strncmp(route->data, "stores/", 7) == 0
+        && ngx_strncmp(route->data + route->len - 13, "/transactions", 13)
+           == 0)
+    {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_member_method_not_allowed(r);
+        }
+
+        id.data = route->data + 7;
+        id.len = route->len - 7 - 13;
+
+        return ngx_http_member_fold_store(r, &id);
+    }
+
+    return NGX_DECLINED;
 }

@@ -1047,6 +1047,10 @@ ngx_http_member_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_member_fold_init_process(cycle, mmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_member_outbox_init_process(cycle, mmcf);
 }
 
@@ -1062,6 +1066,7 @@ ngx_http_member_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_member_outbox_exit_process(mmcf);
+    ngx_http_member_fold_exit_process(mmcf);
     ngx_http_member_analytics_exit_process(mmcf);
     ngx_http_member_ledger_exit_process(mmcf);
     ngx_http_member_redis_exit_process(mmcf);

@@ -76,6 +76,7 @@ typedef struct ngx_http_member_call_s   ngx_http_member_call_t;
 typedef struct ngx_http_member_oa_keys_s  ngx_http_member_oa_keys_t;
 typedef struct ngx_http_member_ledger_s  ngx_http_member_ledger_t;
 typedef struct ngx_http_member_analytics_s  ngx_http_member_analytics_t;
+typedef struct ngx_http_member_fold_s  ngx_http_member_fold_t;
 typedef struct ngx_http_member_outbox_conf_s  ngx_http_member_outbox_conf_t;
 typedef struct ngx_http_member_campaigns_s  ngx_http_member_campaigns_t;
 
@@ -103,6 +104,7 @@ struct ngx_http_member_redis_s {
     ngx_log_t                  *log;
     ngx_http_member_ledger_t   *ledger;     /* rules, clock, sweep */
     ngx_http_member_analytics_t  *analytics;    /* the RFM pass */
+    ngx_http_member_fold_t     *fold;       /* the brand totals */
 
     unsigned                    connected:1;
     unsigned                    healthy:1;      /* it has answered */
@@ -384,6 +386,11 @@ void ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
  */
 void ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id);
 void ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id);
+ngx_int_t ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf);
+void ngx_http_member_fold_exit_process(ngx_http_member_main_conf_t *mmcf);
+ngx_int_t ngx_http_member_fold_admin(ngx_http_request_t *r,
+    ngx_str_t *route);
 
 /* ngx_http_member_reply.c */
 ngx_int_t ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,

@@ -1,30 +1,48 @@
 #!/usr/bin/env python3
 """Proves the ledger (docs/ledger.md): for every member, the totals of the
 member hash equal the sums of its ledger's deltas, its points lots sum
-to its points, and every coupon marked used is one it was issued; then
-prints the brand's liabilities (stored value owed, principal and bonus,
-and points outstanding) as those sums.
+to its points, and every coupon marked used is one it was issued; then,
+brand-wide, that the fold's numbers ({b}:totals, the
+day buckets {b}:day:*, the store ledgers {b}:store:*:ledger and the
+cursors {b}:cursors) equal what the members' ledgers and records say once
+the fold has caught up; and prints the brand's liabilities (stored value
+owed, principal and bonus, and points outstanding).
 
-    tools/reconcile.py [-h HOST] [-p PORT] [-n DB] [-a PASSWORD] [--json]
+    tools/reconcile.py [--redis HOST:PORT|PATH] [-h HOST] [-p PORT] [-s SOCKET]
+                       [-n DB] [-a PASSWORD] [--wait SECONDS] [--rescan]
+                       [--no-fold] [--json]
 
-Reads only (SCAN, HGETALL, XRANGE).  Exit status 0 when everything agrees,
-1 when a member does not (each one is printed), 2 when Redis cannot be read.
+--rescan hints every member in {b}:fold first (as POST fold/rescan does),
+so that hints lost in a crash are made again; --wait is how long the fold
+may take to catch up (default 15 s).  Reads only, but for --rescan.  Exit
+status 0 when everything agrees, 1 when something does not (each problem
+is printed), 2 when Redis cannot be read.
 """
 
 import argparse
+import collections
 import json
 import re
 import socket
 import sys
+import time
 
 MEMBER = re.compile(rb"^\{m:(\d+)\}$")
+STORE = re.compile(rb"^\{b\}:store:(.+):ledger$")
+DAY = re.compile(rb"^\{b\}:day:(\d{4}-\d\d-\d\d)$")
+TZ = 8 * 3600
 
 
 class Redis:
     """The smallest RESP client: enough for SCAN, HGETALL and XRANGE."""
 
-    def __init__(self, host, port, password=None, db=0):
-        self.sock = socket.create_connection((host, port), timeout=10)
+    def __init__(self, host=None, port=None, path=None, password=None, db=0):
+        if path:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(10)
+            self.sock.connect(path)
+        else:
+            self.sock = socket.create_connection((host, port), timeout=10)
         self.buf = self.sock.makefile("rb")
         if password:
             self.call("AUTH", password)
@@ -68,47 +86,189 @@ def num(d, k):
     return int(d.get(k) or 0)
 
 
-def member_ids(r):
+def scan(r, pattern):
     cursor = b"0"
     while True:
-        cursor, keys = r.call("SCAN", cursor, "MATCH", "{m:*}", "COUNT", 1000)
-        for k in keys:
-            m = MEMBER.match(k)
-            if m:
-                yield int(m.group(1))
+        cursor, keys = r.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+        yield from keys
         if cursor == b"0":
             return
 
 
-def ledger_sums(r, mid):
-    principal = bonus = points = entries = 0
+def member_ids(r):
+    for k in scan(r, "{m:*}"):
+        m = MEMBER.match(k)
+        if m:
+            yield int(m.group(1))
+
+
+def ledger(r, key):
     start = "-"
     while True:
-        page = r.call("XRANGE", f"{{m:{mid}}}:ledger", start, "+", "COUNT", 1000)
+        page = r.call("XRANGE", key, start, "+", "COUNT", 1000)
         for eid, fields in page:
-            e = pairs(fields)
-            entries += 1
-            if e.get("type") == "recharge":
-                principal += num(e, "amount_fen")
-                bonus += num(e, "bonus_fen")
-            else:
-                principal += num(e, "principal_fen")
-                bonus += num(e, "bonus_fen")
-            points += num(e, "points_delta")
+            yield eid.decode(), pairs(fields)
         if len(page) < 1000:
-            return principal, bonus, points, entries
+            return
         start = "(" + page[-1][0].decode()
 
 
-def reconcile(r):
+def deltas(e):
+    """(principal, bonus, points) an entry moves (docs/ledger.md)"""
+    if e.get("type") == "recharge":
+        return num(e, "amount_fen"), num(e, "bonus_fen"), num(e, "points_delta")
+    return num(e, "principal_fen"), num(e, "bonus_fen"), num(e, "points_delta")
+
+
+def day_of(eid, e):
+    ts = int(e["ts"]) if e.get("ts") else int(eid.split("-")[0]) // 1000
+    return time.strftime("%Y-%m-%d", time.gmtime(ts + TZ))
+
+
+def day_fields(e):
+    """what an entry adds to its day bucket (fold.lua)"""
+    t = e.get("type", "")
+    p, b, pts = deltas(e)
+    d = collections.Counter()
+    if t:
+        d[t] += 1
+    d["principal_delta_fen"] += p
+    d["bonus_delta_fen"] += b
+    d["points_delta"] += pts
+    if t == "recharge":
+        d["recharge_fen"] += num(e, "amount_fen")
+        d["bonus_fen"] += num(e, "bonus_fen")
+    elif t in ("pay", "earn"):
+        d[t + "_fen"] += num(e, "paid_fen")
+        d["sales_fen"] += num(e, "paid_fen")
+        d["redeemed_fen"] += num(e, "redeemed_fen")
+        d["points_earned"] += num(e, "points_earned")
+        d["points_redeemed"] += num(e, "points_redeemed")
+    elif t == "refund":
+        d["refund_fen"] += num(e, "refunded_fen")
+        d["sales_fen"] += num(e, "paid_fen")
+        d["points_returned"] += num(e, "points_returned")
+        d["points_restored"] += num(e, "points_restored")
+    elif t == "expire":
+        d["points_expired"] -= pts
+    elif t == "adjust":
+        d["points_adjusted"] += pts
+    return d
+
+
+def counted(status):
+    return status not in ("", "visitor", "deleted")
+
+
+class Brand:
+    """what the fold's numbers must be, computed from the members"""
+
+    def __init__(self):
+        self.totals = collections.Counter()
+        self.days = collections.defaultdict(collections.Counter)
+        self.stores = collections.defaultdict(collections.Counter)
+        self.cursors = {}
+
+    def member(self, mid, m):
+        status = m.get("status", "")
+        if status:
+            self.totals["status:" + status] += 1
+        if counted(status):
+            self.totals["level:" + m.get("level", "")] += 1
+        if status and status != "visitor":
+            at = m.get("activated_at") or m.get("created_at")
+            if at:
+                day = time.strftime("%Y-%m-%d", time.gmtime(int(at) + TZ))
+                self.days[day]["new_members"] += 1
+
+    def entry(self, mid, eid, e):
+        p, b, pts = deltas(e)
+        self.totals.update({"principal_fen": p, "bonus_fen": b, "balance_fen": p + b,
+                            "points": pts, "entries": 1})
+        self.days[day_of(eid, e)].update(day_fields(e))
+        if e.get("store_id"):
+            self.stores[e["store_id"]][(str(mid), eid)] += 1
+        self.cursors[str(mid)] = eid
+
+
+def clean(c):
+    return {k: v for k, v in c.items() if v}
+
+
+def check_fold(r, brand):
+    """the fold's keys against what the members say; a list of problems"""
     problems = []
+    have = clean(collections.Counter({k: int(v) for k, v in
+                                      pairs(r.call("HGETALL", "{b}:totals")).items()}))
+    want = clean(brand.totals)
+    for k in sorted(set(have) | set(want)):
+        if have.get(k, 0) != want.get(k, 0):
+            problems.append(f"{{b}}:totals {k} = {have.get(k, 0)}, the members say {want.get(k, 0)}")
+    days = {}
+    for k in scan(r, "{b}:day:*"):
+        m = DAY.match(k)
+        if m:
+            days[m.group(1).decode()] = clean(collections.Counter(
+                {f: int(v) for f, v in pairs(r.call("HGETALL", k)).items()}))
+    for day in sorted(set(days) | set(brand.days)):
+        h, w = days.get(day, {}), clean(brand.days.get(day, {}))
+        if h != w:
+            diff = {f: (h.get(f, 0), w.get(f, 0)) for f in set(h) | set(w)
+                    if h.get(f, 0) != w.get(f, 0)}
+            problems.append(f"{{b}}:day:{day} (have, want): {diff}")
+    stores = {}
+    for k in scan(r, "{b}:store:*:ledger"):
+        m = STORE.match(k)
+        if m:
+            c = collections.Counter()
+            for _, e in ledger(r, k):
+                c[(e.get("member_id"), e.get("transaction_id"))] += 1
+            stores[m.group(1).decode()] = c
+    for s in sorted(set(stores) | set(brand.stores)):
+        h, w = stores.get(s, collections.Counter()), brand.stores.get(s, collections.Counter())
+        if h != w:
+            twice = sum(1 for v in h.values() if v > 1)
+            problems.append(f"{{b}}:store:{s}:ledger holds {sum(h.values())} entries "
+                            f"({twice} twice), the members' ledgers {sum(w.values())}")
+    cursors = pairs(r.call("HGETALL", "{b}:cursors"))
+    for mid in sorted(set(cursors) | set(brand.cursors), key=int):
+        if cursors.get(mid) != brand.cursors.get(mid):
+            problems.append(f"{{b}}:cursors member {mid}: {cursors.get(mid)}, "
+                            f"its last entry {brand.cursors.get(mid)}")
+    return problems
+
+
+def hint_all(r):
+    now = int(time.time() * 1000)
+    for mid in member_ids(r):
+        r.call("HINCRBY", "{b}:fold:gen", mid, 1)
+        r.call("ZADD", "{b}:fold", "NX", now, mid)
+
+
+def wait_fold(r, seconds):
+    end = time.monotonic() + seconds
+    while r.call("ZCARD", "{b}:fold") or r.call("EXISTS", "{b}:fold:rescan"):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def reconcile(r, fold=True):
+    problems = []
+    brand = Brand()
     totals = {"members": 0, "entries": 0, "principal_fen": 0, "bonus_fen": 0,
               "balance_fen": 0, "points": 0}
     for mid in member_ids(r):
         m = pairs(r.call("HGETALL", f"{{m:{mid}}}"))
-        if m.get("status") in (None, "visitor") and not r.call("EXISTS", f"{{m:{mid}}}:ledger"):
+        brand.member(mid, m)
+        p = b = pts = n = 0
+        for eid, e in ledger(r, f"{{m:{mid}}}:ledger"):
+            dp, db, dpts = deltas(e)
+            p, b, pts, n = p + dp, b + db, pts + dpts, n + 1
+            brand.entry(mid, eid, e)
+        if m.get("status") in (None, "visitor") and n == 0:
             continue
-        p, b, pts, n = ledger_sums(r, mid)
         lots = pairs(r.call("HGETALL", f"{{m:{mid}}}:lots"))
         in_lots = sum(int(v) for v in lots.values())
         have = (num(m, "principal_fen"), num(m, "bonus_fen"), num(m, "points"))
@@ -132,32 +292,59 @@ def reconcile(r):
         totals["bonus_fen"] += b
         totals["balance_fen"] += p + b
         totals["points"] += pts
+    if fold:
+        problems += [("brand", [p]) for p in check_fold(r, brand)]
     return totals, problems
+
+
+def connect(a):
+    spec = a.redis
+    if spec and (spec.startswith("/") or spec.startswith(".")):
+        return Redis(path=spec, password=a.password, db=a.db)
+    if spec:
+        host, _, port = spec.rpartition(":")
+        return Redis(host or "127.0.0.1", int(port), password=a.password, db=a.db)
+    if a.socket:
+        return Redis(path=a.socket, password=a.password, db=a.db)
+    return Redis(a.host, a.port, password=a.password, db=a.db)
 
 
 def main():
     ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--redis", help="HOST:PORT or the path of a unix socket")
     ap.add_argument("-h", "--host", default="127.0.0.1")
     ap.add_argument("-p", "--port", type=int, default=6379)
+    ap.add_argument("-s", "--socket")
     ap.add_argument("-n", "--db", type=int, default=0)
     ap.add_argument("-a", "--password")
+    ap.add_argument("--wait", type=float, default=15.0)
+    ap.add_argument("--rescan", action="store_true")
+    ap.add_argument("--no-fold", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--help", action="help")
     a = ap.parse_args()
+    behind = False
     try:
-        totals, problems = reconcile(Redis(a.host, a.port, a.password, a.db))
+        r = connect(a)
+        if a.rescan:
+            hint_all(r)
+        if not a.no_fold:
+            behind = not wait_fold(r, a.wait)
+        totals, problems = reconcile(r, fold=not a.no_fold and not behind)
     except (OSError, RuntimeError) as e:
         print(f"reconcile: cannot read Redis: {e}", file=sys.stderr)
         return 2
+    if behind:
+        problems.append(("brand", [f"the fold has not caught up within {a.wait:g} s"]))
     if a.json:
         print(json.dumps({"totals": totals, "problems": problems}))
     else:
         for mid, bad in problems:
-            print(f"member {mid}: " + "; ".join(bad))
+            print(f"member {mid}: " + "; ".join(bad) if mid != "brand" else "brand: " + "; ".join(bad))
         print("liabilities: stored value owed {balance_fen} fen (principal {principal_fen}, "
               "bonus {bonus_fen}); points outstanding {points}; "
               "{members} members, {entries} ledger entries".format(**totals))
-        print("reconcile: " + ("ok" if not problems else f"{len(problems)} members disagree"))
+        print("reconcile: " + ("ok" if not problems else f"{len(problems)} problems"))
     return 1 if problems else 0
 
 

@@ -1,29 +1,420 @@
 """Brand totals: the fold (docs/ledger.md).  Every script that changes a
-member hints the member in {b}:fold."""
+member hints it in {b}:fold; a timer of the lease holder folds each new
+ledger entry exactly once into {b}:totals, the day buckets and the store
+ledgers.  The numbers are checked against what the members' ledgers say,
+computed here from XRANGE."""
+
+import collections
+import json
+import os
+import subprocess
+import threading
+import time
 
 import harness
+from harness import ROOT
+from test_ledger import china, set_clock, shopper, wait_for
+from test_scan import Till
+
+ENV = {"extra_http": "member_test_clock on;"}
+RECONCILE = os.path.join(ROOT, "tools", "reconcile.py")
+LUA = os.path.join(ROOT, "ngx_member_module", "lua")
+TZ = 8 * 3600
 
 
-def hints(env, mid):
-    return int(env.rcli("HGET", "{b}:fold:gen", str(mid)) or 0)
+def caught_up(env, timeout=20):
+    """nothing waits, twice in a row: a hint may trail its answer a little"""
+    def idle():
+        return (env.rcli("ZCARD", "{b}:fold") == "0"
+                and env.rcli("EXISTS", "{b}:fold:rescan") == "0")
+
+    wait_for("the fold to catch up", lambda: idle() and not time.sleep(0.3) and idle(),
+             timeout=timeout)
 
 
-def test_hints_follow_changes(env):
-    mid, _ = env.member("foldhint")
-    assert hints(env, mid) == 1
-    assert env.rcli("ZSCORE", "{b}:fold", mid) != ""
-    r = env.admin("POST", f"members/{mid}/recharge",
-                  {"amount_fen": 1000, "idempotency_key": "fold-hint-1"})
+def flat(env, *cmd):
+    out = env.rcli("EVAL", "return cjson.encode(redis.call(unpack(ARGV)))", "0", *cmd)
+    return json.loads(out) if out not in ("", "{}") else []
+
+
+def hgetall(env, key):
+    f = flat(env, "HGETALL", key)
+    return {f[i]: int(f[i + 1]) if f[i + 1].lstrip("-").isdigit() else f[i + 1]
+            for i in range(0, len(f), 2)}
+
+
+def keys(env, pattern):
+    return sorted(flat(env, "KEYS", pattern))
+
+
+def ledger(env, key):
+    return [(eid, dict(zip(f[::2], f[1::2]))) for eid, f in flat(env, "XRANGE", key, "-", "+")]
+
+
+def member_ids(env):
+    return sorted(int(k[3:-1]) for k in keys(env, "{m:*}")
+                  if k.endswith("}") and k[3:-1].isdigit())
+
+
+def expected(env):
+    """totals, days and store entries as the members' ledgers say"""
+    totals, days = collections.Counter(), collections.defaultdict(collections.Counter)
+    stores = collections.defaultdict(list)
+    for mid in member_ids(env):
+        m = hgetall(env, f"{{m:{mid}}}")
+        status = m.get("status", "")
+        if status:
+            totals["status:" + status] += 1
+        if status not in ("", "visitor", "deleted"):
+            totals["level:" + m["level"]] += 1
+        if status not in ("", "visitor"):
+            day = time.strftime("%Y-%m-%d", time.gmtime(int(m["activated_at"]) + TZ))
+            days[day]["new_members"] += 1
+        for eid, e in ledger(env, f"{{m:{mid}}}:ledger"):
+            t = e["type"]
+            p = int(e["amount_fen"] if t == "recharge" else e.get("principal_fen", 0))
+            b, pts = int(e.get("bonus_fen", 0)), int(e.get("points_delta", 0))
+            totals.update({"principal_fen": p, "bonus_fen": b, "balance_fen": p + b,
+                           "points": pts, "entries": 1})
+            d = days[time.strftime("%Y-%m-%d", time.gmtime(int(e["ts"]) + TZ))]
+            d.update({t: 1, "principal_delta_fen": p, "bonus_delta_fen": b, "points_delta": pts})
+            if t == "recharge":
+                d.update({"recharge_fen": int(e["amount_fen"]), "bonus_fen": b})
+            elif t in ("pay", "earn"):
+                d.update({t + "_fen": int(e["paid_fen"]), "sales_fen": int(e["paid_fen"]),
+                          "points_earned": int(e["points_earned"]),
+                          "points_redeemed": int(e["points_redeemed"]),
+                          "redeemed_fen": int(e["redeemed_fen"])})
+            elif t == "refund":
+                d.update({"refund_fen": int(e["refunded_fen"]), "sales_fen": int(e["paid_fen"]),
+                          "points_returned": int(e["points_returned"]),
+                          "points_restored": int(e["points_restored"])})
+            elif t == "expire":
+                d["points_expired"] -= pts
+            elif t == "adjust":
+                d["points_adjusted"] += pts
+            if e.get("store_id"):
+                stores[e["store_id"]].append((str(mid), eid))
+    clean = lambda c: {k: v for k, v in c.items() if v}  # noqa: E731
+    return clean(totals), {d: clean(c) for d, c in days.items() if clean(c)}, stores
+
+
+def folded(env):
+    """the fold's own numbers, read from Redis"""
+    totals = {k: v for k, v in hgetall(env, "{b}:totals").items() if v}
+    days = {k[len("{b}:day:"):]: {f: v for f, v in hgetall(env, k).items() if v}
+            for k in keys(env, "{b}:day:*")}
+    stores = {k[len("{b}:store:"):-len(":ledger")]:
+              [(e["member_id"], e["transaction_id"]) for _, e in ledger(env, k)]
+              for k in keys(env, "{b}:store:*:ledger")}
+    return totals, {d: c for d, c in days.items() if c}, stores
+
+
+def digest(env):
+    """the fold's keys, byte for byte"""
+    return env.rcli("EVAL", """
+        local acc = {}
+        for _, p in ipairs({'{b}:totals', '{b}:cursors', '{b}:members', '{b}:day:*',
+                            '{b}:store:*'}) do
+            local ks = redis.call('KEYS', p)
+            table.sort(ks)
+            for _, k in ipairs(ks) do
+                if redis.call('TYPE', k).ok == 'stream' then
+                    acc[#acc + 1] = k .. cjson.encode(redis.call('XRANGE', k, '-', '+'))
+                else
+                    acc[#acc + 1] = k .. cjson.encode(redis.call('HGETALL', k))
+                end
+            end
+        end
+        return redis.sha1hex(table.concat(acc, '|'))""", "0")
+
+
+def assert_consistent(env):
+    caught_up(env)
+    want_totals, want_days, want_stores = expected(env)
+    totals, days, stores = folded(env)
+    assert totals == want_totals, (totals, want_totals)
+    assert days == want_days, [(d, days.get(d), want_days.get(d))
+                               for d in set(days) | set(want_days)
+                               if days.get(d) != want_days.get(d)][:3]
+    assert set(stores) == set(want_stores), (set(stores), set(want_stores))
+    for s, copies in stores.items():
+        # every entry of the store once, in the order the fold met them
+        assert sorted(copies) == sorted(want_stores[s]), s
+        assert len(set(copies)) == len(copies), s
+    return want_totals
+
+
+def reconcile(env, *extra):
+    return subprocess.run([RECONCILE, "--redis", f"127.0.0.1:{env.redis_port}", "--json",
+                           "--wait", "20", *extra], capture_output=True, text=True, timeout=120)
+
+
+def totals_answer(env):
+    r = env.admin("GET", "totals")
     assert r.status == 200, r
-    harness.wait_until("the hint", lambda: hints(env, mid) == 2)
-    r = env.admin("POST", f"members/{mid}/points",
-                  {"delta": 5, "reason": "test", "idempotency_key": "fold-hint-2"})
+    return r.json
+
+
+# ----------------------------------------------------------------------------
+
+
+def test_a_stream_of_changes_is_folded_once(env):
+    till_a, till_b = Till(env, "F-A"), Till(env, "F-B")
+    env.secrets = getattr(env, "secrets", [])
+    shoppers = [shopper(env, till_a if i % 2 else till_b, f"folder{i}", recharge=100000 * (i + 1))
+                for i in range(4)]
+    # the shopper's till is the one that verified it
+    tills = [till_a if i % 2 else till_b for i in range(4)]
+    errors = []
+
+    def client(n):
+        mid, ticket = shoppers[n]
+        till = tills[n]
+        for i in range(12):
+            kind = "pay" if i % 3 else "earn"
+            r = till.call(kind, {"ticket": ticket, "amount_fen": 1000 + 37 * i + n,
+                                 "order_id": f"f{n}-{i}"})
+            if r.status != 200:
+                errors.append(r)
+            if i % 4 == 3:
+                r = till.call("refund", {"order_id": f"f{n}-{i - 1}"})
+                if r.status != 200:
+                    errors.append(r)
+            r = env.admin("POST", f"members/{mid}/recharge",
+                          {"amount_fen": 500 + i, "idempotency_key": f"fr{n}-{i}"})
+            if r.status != 200:
+                errors.append(r)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors[:3]
+    r = env.admin("POST", f"members/{shoppers[0][0]}/points",
+                  {"delta": 77, "reason": "fold", "idempotency_key": "fold-adjust"})
     assert r.status == 200, r
-    harness.wait_until("the hint", lambda: hints(env, mid) == 3)
-    r = env.admin("PUT", f"members/{mid}/level", {"level": "gold", "reason": "vip"})
+    want = assert_consistent(env)
+
+    # GET totals says the same as the members' records
+    records = [env.admin("GET", f"members/{mid}").json for mid, _ in shoppers]
+    t = totals_answer(env)
+    members = [env.admin("GET", f"members/{m}").json for m in member_ids(env)]
+    assert t["balance_fen"] == sum(m.get("balance_fen", 0) for m in members)
+    assert t["points"] == sum(m.get("points", 0) for m in members)
+    assert t["principal_fen"] + t["bonus_fen"] == t["balance_fen"]
+    assert t["principal_fen"] == want["principal_fen"] and t["entries"] == want["entries"]
+    assert t["members_by_level"] == {k[6:]: v for k, v in want.items() if k.startswith("level:")}
+    assert t["members"] == sum(v for k, v in want.items()
+                               if k.startswith("status:") and k != "status:visitor")
+    assert t["fold"] == {"waiting": 0, "oldest_ms": 0, "rescan": False}, t["fold"]
+    assert all(r["balance_fen"] > 0 for r in records)
+
+    # the day report equals the day buckets; a quiet day is all zeros
+    today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + TZ))
+    _, want_days, want_stores = expected(env)
+    r = env.admin("GET", f"reports/daily?from={today}&to={today}")
     assert r.status == 200, r
-    harness.wait_until("the hint", lambda: hints(env, mid) == 4)
-    # a request refused before any script makes no hint
-    r = env.admin("POST", f"members/{mid}/recharge", {"amount_fen": -1, "idempotency_key": "x"})
-    assert r.status == 400, r
-    assert hints(env, mid) == 4
+    day = r.json["days"][0]
+    assert day["date"] == today and r.json["from"] == today == r.json["to"]
+    assert {k: v for k, v in day.items() if k != "date" and v} == want_days[today], day
+    r = env.admin("GET", "reports/daily?from=2001-01-01&to=2001-01-03")
+    assert r.status == 200 and len(r.json["days"]) == 3, r
+    assert all(v == 0 for d in r.json["days"] for k, v in d.items() if k != "date"), r.json
+
+    # a store's transactions: its entries only, newest first, paged
+    items, before = [], ""
+    while True:
+        r = env.admin("GET", f"stores/F-A/transactions?limit=7{before}")
+        assert r.status == 200, r
+        items += r.json["items"]
+        if not r.json["next"]:
+            break
+        before = "&before=" + r.json["next"]
+    assert sorted((i["member_id"], i["transaction_id"]) for i in items) \
+        == sorted(want_stores["F-A"])
+    assert all(i["store_id"] == "F-A" for i in items)
+    ids = [i["id"] for i in items]
+    assert ids == sorted(ids, key=lambda x: tuple(map(int, x.split("-"))), reverse=True)
+
+
+def test_folding_again_or_after_lost_hints_changes_nothing(env):
+    caught_up(env)
+    before = digest(env)
+    # every member hinted again: nothing new to fold
+    r = env.admin("POST", "fold/rescan")
+    assert r.status == 202 and r.json == {"rescan": "started"}, r
+    caught_up(env)
+    assert digest(env) == before
+    # the hints lost, then found again by a rescan
+    env.rcli("DEL", "{b}:fold", "{b}:fold:gen")
+    assert env.admin("POST", "fold/rescan").status == 202
+    caught_up(env)
+    assert digest(env) == before
+    assert reconcile(env).returncode == 0
+
+
+def test_a_lost_hint_is_repaired_by_a_rescan(env):
+    mid, _ = env.member("lost-hint")
+    caught_up(env)
+    t0 = totals_answer(env)
+    # recharge.lua run as the module runs it, but its hint never sent
+    with open(os.path.join(LUA, "recharge.lua")) as f:
+        src = f.read()
+    now = str(int(time.time()))
+    out = env.rcli("EVAL", src, "3", f"{{m:{mid}}}", f"{{m:{mid}}}:ledger",
+                   f"{{m:{mid}}}:idem:lost", "12345", "0", "recharge:12345", now, "60", "lost")
+    assert "transaction_id" in out, out
+    time.sleep(0.8)
+    assert totals_answer(env)["principal_fen"] == t0["principal_fen"]
+    r = reconcile(env, "--wait", "1")
+    assert r.returncode == 1 and "principal_fen" in r.stdout, r.stdout[-500:]
+    assert env.admin("POST", "fold/rescan").status == 202
+    caught_up(env)
+    t1 = totals_answer(env)
+    assert t1["principal_fen"] == t0["principal_fen"] + 12345, (t0, t1)
+    assert_consistent(env)
+    assert reconcile(env).returncode == 0
+
+
+def test_expiry_and_status_changes_are_folded(env):
+    till = Till(env, "F-EXP")
+    mid, ticket = shopper(env, till, "fold-expiry")
+    try:
+        set_clock(env, china(2031, 5, 20))
+        r = till.call("earn", {"ticket": ticket, "amount_fen": 40000, "order_id": "x1"})
+        assert r.status == 200 and r.json["points_earned"] == 400, r
+        caught_up(env)
+        # the lot of May 2031 ends with May 2032: 2032-06-01 00:00 China time
+        lot_end = china(2032, 6, 1, 0)
+        set_clock(env, lot_end + 2)
+        wait_for("the lot to expire", lambda: hgetall(env, f"{{m:{mid}}}")["points"] == 0)
+        caught_up(env)
+        # other members' older lots may expire that day too
+        _, want_days, _ = expected(env)
+        mine = [e for _, e in ledger(env, f"{{m:{mid}}}:ledger") if e["type"] == "expire"]
+        assert [(e["points_delta"], e["ts"] >= str(lot_end)) for e in mine] == [("-400", True)]
+        r = env.admin("GET", "reports/daily?from=2032-06-01&to=2032-06-01")
+        day = r.json["days"][0]
+        assert day["points_expired"] == want_days["2032-06-01"]["points_expired"] >= 400, day
+        assert day["expire"] == want_days["2032-06-01"]["expire"] >= 1, day
+        r = env.admin("GET", "reports/daily?from=2031-05-20&to=2031-05-20")
+        assert r.json["days"][0]["points_earned"] == 400, r.json
+        assert r.json["days"][0]["earn_fen"] == 40000, r.json
+    finally:
+        set_clock(env, int(time.time()))
+    # a level set by hand moves the level counts
+    before = totals_answer(env)["members_by_level"]
+    assert env.admin("PUT", f"members/{mid}/level",
+                     {"level": "platinum", "reason": "fold"}).status == 200
+    caught_up(env)
+    after = totals_answer(env)["members_by_level"]
+    assert after.get("platinum", 0) == before.get("platinum", 0) + 1
+    assert sum(after.values()) == sum(before.values())
+    # a visitor counts as one, not as a member
+    t0 = totals_answer(env)
+    assert env.login("fold-visitor").status == 200
+    caught_up(env)
+    t1 = totals_answer(env)
+    assert t1["members_by_status"].get("visitor", 0) == t0["members_by_status"].get("visitor", 0) + 1
+    assert t1["members"] == t0["members"]
+    assert_consistent(env)
+
+
+def test_reconcile_passes_and_fails_on_tampering(env):
+    caught_up(env)
+    make = ["make", "-s", "-C", ROOT, "reconcile", f"REDIS=127.0.0.1:{env.redis_port}"]
+    r = subprocess.run(make, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-800:] + r.stderr[-800:]
+    assert "reconcile: ok" in r.stdout
+    for tamper, undo, said in (
+            (("HINCRBY", "{b}:totals", "bonus_fen", "1"),
+             ("HINCRBY", "{b}:totals", "bonus_fen", "-1"), "bonus_fen"),
+            (("HINCRBY", "{b}:day:2001-01-01", "pay_fen", "5"),
+             ("DEL", "{b}:day:2001-01-01"), "2001-01-01"),
+            (("XADD", "{b}:store:F-A:ledger", "*", "member_id", "1", "transaction_id", "1-1",
+              "type", "pay"), ("XDEL", "{b}:store:F-A:ledger"), "F-A")):
+        added = env.rcli(*tamper)
+        r = subprocess.run(make, capture_output=True, text=True, timeout=120)
+        assert r.returncode != 0 and said in r.stdout, (tamper, r.stdout[-600:])
+        env.rcli(*(undo + ((added,) if undo[0] == "XDEL" else ())))
+    r = subprocess.run(make, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-800:]
+    # a member's hash out of step with its ledger is caught too
+    mid = member_ids(env)[0]
+    env.rcli("HINCRBY", f"{{m:{mid}}}", "principal_fen", "1")
+    r = reconcile(env)
+    assert r.returncode == 1 and str(mid) in r.stdout
+    env.rcli("HINCRBY", f"{{m:{mid}}}", "principal_fen", "-1")
+
+
+def test_bad_requests(env):
+    for q in ("", "?from=2026-01-01", "?to=2026-01-01", "?from=2026-01-02&to=2026-01-01",
+              "?from=2026-02-30&to=2026-03-01", "?from=2026-13-01&to=2026-13-02",
+              "?from=20260101&to=20260102", "?from=2025-01-01&to=2026-01-02",
+              "?from=2026-01-01&to=2026-01-01x", "?from=1999-12-31&to=2000-01-01",
+              "?from=%32026-01-01&to=2026-01-01"):
+        r = env.admin("GET", "reports/daily" + q)
+        assert r.status == 400 and r.json["error"] == "bad_request", (q, r)
+    r = env.admin("GET", "reports/daily?from=2024-01-01&to=2024-12-31")   # 366 days
+    assert r.status == 200 and len(r.json["days"]) == 366, r
+    for path, status in (("stores/NOPE/transactions", 404), ("stores/a%20b/transactions", 404),
+                         ("stores/" + "x" * 40 + "/transactions", 404),
+                         ("stores/F-A/transactions?limit=0", 400),
+                         ("stores/F-A/transactions?before=xyz", 400)):
+        r = env.admin("GET", path)
+        assert r.status == status, (path, r)
+    assert env.admin("POST", "totals").status == 405
+    assert env.admin("GET", "fold/rescan").status == 405
+    assert env.admin("DELETE", "reports/daily").status == 405
+    assert env.admin("GET", "totals", token="wrong").status == 401
+
+
+class Peer(harness.Env):
+    """a second nginx node on the first one's Redis"""
+
+    def __init__(self, first, **kw):
+        self.first = first
+        super().__init__(**kw)
+
+    def start_redis(self):
+        self.redis_port = self.first.redis_port
+
+    def start_fake(self):
+        self.fake_port = self.first.fake_port
+
+
+def test_two_nodes_fold_each_entry_once(env):
+    peer = Peer(env, workers=2)
+    try:
+        till = Till(env, "F-TWO")
+        tills = {env: till, peer: Till(peer, "F-TWO", secret=till.secret)}
+        pairs_ = [shopper(env, till, f"two{i}", recharge=200000) for i in range(3)]
+        errors = []
+
+        def client(node, k, n):
+            mid, ticket = pairs_[n]
+            for i in range(10):
+                r = node.admin("POST", f"members/{mid}/recharge",
+                               {"amount_fen": 100 + i, "idempotency_key": f"two{k}-{n}-{i}"})
+                if r.status != 200:
+                    errors.append(r)
+                r = tills[node].call("pay", {"ticket": ticket, "amount_fen": 50 + i,
+                                             "order_id": f"two{k}-{n}-{i}"})
+                if r.status != 200:
+                    errors.append(r)
+
+        threads = [threading.Thread(target=client, args=(node, k, n))
+                   for k, node in enumerate((env, peer)) for n in range(3)]
+        # the lease moves to the other node half way
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        env.rcli("DEL", "ledger:lease")
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors, errors[:3]
+        assert_consistent(env)
+    finally:
+        peer.stop()

@@ -1,0 +1,182 @@
+-- The fold (docs/ledger.md, "Brand totals: the fold"): one member's new
+-- ledger entries and current status and level, into the brand's numbers.
+-- Idempotent by construction: entries at or before the member's cursor
+-- are skipped, the status and level counts move from the member's last
+-- folded state to its current one, so running it twice changes nothing.
+-- KEYS[1] {b}:fold, KEYS[2] {b}:fold:gen, KEYS[3] {b}:cursors,
+-- KEYS[4] {b}:totals, KEYS[5] {b}:members, then every {b}:day:<date> and
+-- {b}:store:<id>:ledger the entries and the member name
+-- ARGV: 1 member id, 2 its hint generation when the fold read it, 3 "1"
+--       when more entries wait after these, 4 status ("" when no record),
+--       5 level, 6 the day it became a member ("" when none), 7 entries,
+--       then per entry: id, day (China time), n, n field/value pairs
+-- Returns 1 when the member left {b}:fold, 0 when it waits again.
+local id = ARGV[1]
+
+local declared = {}
+for i = 6, #KEYS do
+    declared[KEYS[i]] = true
+end
+
+local function key(name)
+    if not declared[name] then
+        error('fold: undeclared key ' .. name)
+    end
+    return name
+end
+
+local function num(v)
+    return tonumber(v or 0) or 0
+end
+
+local function newer(a, b)
+    if not b then
+        return true
+    end
+    local am, as = string.match(a, '^(%d+)-(%d+)$')
+    local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+    am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+    return am > bm or (am == bm and as > bs)
+end
+
+local totals = {}
+local function add(name, n)
+    if n ~= 0 then
+        totals[name] = (totals[name] or 0) + n
+    end
+end
+
+-- the member: status counts, level counts of card holders, new members
+local function counted(status)
+    return status ~= '' and status ~= 'visitor' and status ~= 'deleted'
+end
+
+local old = redis.call('HGET', KEYS[5], id)
+local old_status, old_level = '', ''
+if old then
+    old_status, old_level = string.match(old, '^([^|]*)|(.*)$')
+end
+local status, level = ARGV[4], ARGV[5]
+if not counted(status) then
+    level = ''
+end
+
+if old_status ~= status or old_level ~= level then
+    if old_status ~= '' then
+        add('status:' .. old_status, -1)
+    end
+    if old_level ~= '' then
+        add('level:' .. old_level, -1)
+    end
+    if status ~= '' then
+        add('status:' .. status, 1)
+    end
+    if level ~= '' then
+        add('level:' .. level, 1)
+    end
+    if (old_status == '' or old_status == 'visitor')
+       and status ~= '' and status ~= 'visitor' and ARGV[6] ~= '' then
+        redis.call('HINCRBY', key('{b}:day:' .. ARGV[6]), 'new_members', 1)
+    end
+    if status == '' then
+        redis.call('HDEL', KEYS[5], id)
+    else
+        redis.call('HSET', KEYS[5], id, status .. '|' .. level)
+    end
+end
+
+-- the entries after the cursor
+local cursor = redis.call('HGET', KEYS[3], id)
+local last = cursor
+local i = 8
+
+for _ = 1, tonumber(ARGV[7]) do
+    local eid, day, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+    local f, flat = {}, {}
+    for j = i + 3, i + 2 + 2 * n, 2 do
+        f[ARGV[j]] = ARGV[j + 1]
+        flat[#flat + 1] = ARGV[j]
+        flat[#flat + 1] = ARGV[j + 1]
+    end
+    i = i + 3 + 2 * n
+
+    if newer(eid, last) then
+        last = eid
+
+        local t = f.type or ''
+        local principal, bonus = num(f.principal_fen), num(f.bonus_fen)
+        if t == 'recharge' then
+            principal = num(f.amount_fen)
+        end
+        local points = num(f.points_delta)
+
+        add('principal_fen', principal)
+        add('bonus_fen', bonus)
+        add('balance_fen', principal + bonus)
+        add('points', points)
+        add('entries', 1)
+
+        local d = {}
+        local function day_add(name, v)
+            if v ~= 0 then
+                d[#d + 1] = name
+                d[#d + 1] = v
+            end
+        end
+
+        if t ~= '' then
+            day_add(t, 1)
+        end
+        day_add('principal_delta_fen', principal)
+        day_add('bonus_delta_fen', bonus)
+        day_add('points_delta', points)
+
+        if t == 'recharge' then
+            day_add('recharge_fen', num(f.amount_fen))
+            day_add('bonus_fen', num(f.bonus_fen))
+        elseif t == 'pay' or t == 'earn' then
+            day_add(t .. '_fen', num(f.paid_fen))
+            day_add('sales_fen', num(f.paid_fen))
+            day_add('redeemed_fen', num(f.redeemed_fen))
+            day_add('points_earned', num(f.points_earned))
+            day_add('points_redeemed', num(f.points_redeemed))
+        elseif t == 'refund' then
+            day_add('refund_fen', num(f.refunded_fen))
+            day_add('sales_fen', num(f.paid_fen))
+            day_add('points_returned', num(f.points_returned))
+            day_add('points_restored', num(f.points_restored))
+        elseif t == 'expire' then
+            day_add('points_expired', -points)
+        elseif t == 'adjust' then
+            day_add('points_adjusted', points)
+        end
+
+        local dk = key('{b}:day:' .. day)
+        for j = 1, #d, 2 do
+            redis.call('HINCRBY', dk, d[j], d[j + 1])
+        end
+
+        -- the store's copy, once: the cursor moves in this same script
+        if f.store_id and f.store_id ~= '' then
+            redis.call('XADD', key('{b}:store:' .. f.store_id .. ':ledger'),
+                       '*', 'member_id', id, 'transaction_id', eid,
+                       unpack(flat))
+        end
+    end
+end
+
+if last and last ~= cursor then
+    redis.call('HSET', KEYS[3], id, last)
+end
+
+for name, n in pairs(totals) do
+    redis.call('HINCRBY', KEYS[4], name, n)
+end
+
+-- no newer hint and nothing left: the member stops waiting
+if ARGV[3] ~= '1' and (redis.call('HGET', KEYS[2], id) or '0') == ARGV[2] then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    return 1
+end
+return 0
