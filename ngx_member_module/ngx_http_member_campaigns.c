@@ -994,6 +994,7 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
 
         /* the WeChat card shows the new points: docs/outbox.md */
         ngx_http_member_outbox_touch(c->redis, id);
+        ngx_http_member_fold_hint(c->redis, id);
     }
 
     if (reply->element[5]->integer > 0 && c->coupon) {
@@ -1106,6 +1107,7 @@ ngx_http_member_campaigns_referred(ngx_http_member_redis_t *redis,
             == NGX_OK)
         {
             ngx_http_member_outbox_touch(c->redis, referrer);
+            ngx_http_member_fold_hint(c->redis, referrer);
         }
     }
 

@@ -1159,7 +1159,8 @@ ngx_http_member_fold_days_done(ngx_http_request_t *r,
     static const char  *fields[] = {
         "new_members", "recharge", "recharge_fen", "bonus_fen", "pay",
         "pay_fen", "earn", "earn_fen", "sales_fen", "redeemed_fen",
-        "refund", "refund_fen", "points_earned", "points_redeemed",
+        "refund", "refund_fen", "recharge_refund", "recharge_refund_fen",
+        "coupon", "points_earned", "points_redeemed",
         "points_expired", "points_adjusted", "points_returned",
         "points_restored", "principal_delta_fen", "bonus_delta_fen",
         "points_delta", NULL
@@ -1277,6 +1278,38 @@ ngx_http_member_fold_daily(ngx_http_request_t *r)
 
 
 static ngx_int_t
+ngx_http_member_fold_store_items(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    json_t                 *page, *items;
+    ngx_str_t               next;
+    ngx_http_member_ctx_t  *ctx;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    items = ngx_http_member_ledger_items(reply, ctx->step, &next);
+    page = json_object();
+
+    if (items == NULL || page == NULL) {
+        json_decref(items);
+        json_decref(page);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(page, "items", items);
+    json_object_set_new(page, "next",
+                        next.len ? json_stringn((char *) next.data, next.len)
+                                 : json_null());
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, page);
+}
+
+
+static ngx_int_t
 ngx_http_member_fold_store_page(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
@@ -1294,7 +1327,7 @@ ngx_http_member_fold_store_page(ngx_http_request_t *r,
     args = call->data;
 
     return ngx_http_member_redis_command(r,
-                                         ngx_http_member_transactions_page, 6,
+                                         ngx_http_member_fold_store_items, 6,
                                          &args[0], &args[1], &args[2],
                                          &args[3], &args[4], &args[5]);
 }

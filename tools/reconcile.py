@@ -128,6 +128,8 @@ def day_of(eid, e):
 def day_fields(e):
     """what an entry adds to its day bucket (fold.lua)"""
     t = e.get("type", "")
+    if t == "refund" and e.get("of") == "recharge":
+        t = "recharge_refund"
     p, b, pts = deltas(e)
     d = collections.Counter()
     if t:
@@ -149,6 +151,8 @@ def day_fields(e):
         d["sales_fen"] += num(e, "paid_fen")
         d["points_returned"] += num(e, "points_returned")
         d["points_restored"] += num(e, "points_restored")
+    elif t == "recharge_refund":
+        d["recharge_refund_fen"] += num(e, "refunded_fen")
     elif t == "expire":
         d["points_expired"] -= pts
     elif t == "adjust":

@@ -104,6 +104,9 @@ for _ = 1, tonumber(ARGV[7]) do
         last = eid
 
         local t = f.type or ''
+        if t == 'refund' and f.of == 'recharge' then
+            t = 'recharge_refund'
+        end
         local principal, bonus = num(f.principal_fen), num(f.bonus_fen)
         if t == 'recharge' then
             principal = num(f.amount_fen)
@@ -145,6 +148,8 @@ for _ = 1, tonumber(ARGV[7]) do
             day_add('sales_fen', num(f.paid_fen))
             day_add('points_returned', num(f.points_returned))
             day_add('points_restored', num(f.points_restored))
+        elseif t == 'recharge_refund' then
+            day_add('recharge_refund_fen', num(f.refunded_fen))
         elseif t == 'expire' then
             day_add('points_expired', -points)
         elseif t == 'adjust' then

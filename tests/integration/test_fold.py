@@ -71,7 +71,7 @@ def expected(env):
             day = time.strftime("%Y-%m-%d", time.gmtime(int(m["activated_at"]) + TZ))
             days[day]["new_members"] += 1
         for eid, e in ledger(env, f"{{m:{mid}}}:ledger"):
-            t = e["type"]
+            t = "recharge_refund" if e.get("of") == "recharge" else e["type"]
             p = int(e["amount_fen"] if t == "recharge" else e.get("principal_fen", 0))
             b, pts = int(e.get("bonus_fen", 0)), int(e.get("points_delta", 0))
             totals.update({"principal_fen": p, "bonus_fen": b, "balance_fen": p + b,
@@ -89,6 +89,8 @@ def expected(env):
                 d.update({"refund_fen": int(e["refunded_fen"]), "sales_fen": int(e["paid_fen"]),
                           "points_returned": int(e["points_returned"]),
                           "points_restored": int(e["points_restored"])})
+            elif t == "recharge_refund":
+                d["recharge_refund_fen"] += int(e["refunded_fen"])
             elif t == "expire":
                 d["points_expired"] -= pts
             elif t == "adjust":
@@ -195,6 +197,13 @@ def test_a_stream_of_changes_is_folded_once(env):
     r = env.admin("POST", f"members/{shoppers[0][0]}/points",
                   {"delta": 77, "reason": "fold", "idempotency_key": "fold-adjust"})
     assert r.status == 200, r
+    # a recharge and its refund: stored value and its bonus go back out
+    mid = shoppers[1][0]
+    r = env.admin("POST", f"members/{mid}/recharge",
+                  {"amount_fen": 60000, "idempotency_key": "fold-rr"})
+    assert r.status == 200 and r.json["bonus_fen"] == 5000, r
+    r = env.admin("POST", f"members/{mid}/recharge/refund", {"idempotency_key": "fold-rr"})
+    assert r.status == 200 and r.json["refunded_fen"] == 60000, r
     want = assert_consistent(env)
 
     # GET totals says the same as the members' records
@@ -219,6 +228,7 @@ def test_a_stream_of_changes_is_folded_once(env):
     day = r.json["days"][0]
     assert day["date"] == today and r.json["from"] == today == r.json["to"]
     assert {k: v for k, v in day.items() if k != "date" and v} == want_days[today], day
+    assert day["recharge_refund"] == 1 and day["recharge_refund_fen"] == 60000, day
     r = env.admin("GET", "reports/daily?from=2001-01-01&to=2001-01-03")
     assert r.status == 200 and len(r.json["days"]) == 3, r
     assert all(v == 0 for d in r.json["days"] for k, v in d.items() if k != "date"), r.json
@@ -263,8 +273,9 @@ def test_a_lost_hint_is_repaired_by_a_rescan(env):
     with open(os.path.join(LUA, "recharge.lua")) as f:
         src = f.read()
     now = str(int(time.time()))
-    out = env.rcli("EVAL", src, "3", f"{{m:{mid}}}", f"{{m:{mid}}}:ledger",
-                   f"{{m:{mid}}}:idem:lost", "12345", "0", "recharge:12345", now, "60", "lost")
+    out = env.rcli("EVAL", src, "4", f"{{m:{mid}}}", f"{{m:{mid}}}:ledger",
+                   f"{{m:{mid}}}:idem:lost", f"{{m:{mid}}}:recharge:lost",
+                   "12345", "0", "recharge:12345", now, "60", "lost", "60")
     assert "transaction_id" in out, out
     time.sleep(0.8)
     assert totals_answer(env)["principal_fen"] == t0["principal_fen"]
