@@ -12,8 +12,10 @@ local keys = redis.call('KEYS', '*')
 table.sort(keys)
 local acc = {}
 for _, k in ipairs(keys) do
-  -- the ledger's sweep (its timer) keeps its own schedule
-  if string.sub(k, 1, 7) ~= 'ledger:' then
+  -- the ledger's sweep and the fold (their timers) keep their own schedule
+  if string.sub(k, 1, 7) ~= 'ledger:' and not (string.find(k, '^{b}:fold') or string.find(k, '^{b}:day:')
+         or string.find(k, '^{b}:store:') or k == '{b}:cursors'
+         or k == '{b}:members' or k == '{b}:totals') then
     local t = redis.call('TYPE', k).ok
     local v
     if t == 'string' then v = {redis.call('GET', k)}
