@@ -188,7 +188,9 @@ def test_activation_of_a_claimed_card(env):
     acts = card_calls(env, "CODE-ACT-1", "/card/membercard/activate")
     assert len(acts) == 1 and acts[0]["init_balance"] in (0, 900), acts
     assert acts[0]["membership_number"] == env.admin("GET", f"members/{a}").json["card_no"]
-    assert env.rcli("HGET", "{m:%s}" % a, "wx_card_status") == "activated"
+    # the status follows WeChat's answer by one script: wait for it
+    harness.wait_until("the card activated", lambda: env.rcli(
+        "HGET", "{m:%s}" % a, "wx_card_status") == "activated")
     assert len(card_calls(env, "CODE-ACT-1")) == (acts[0]["init_balance"] == 0)
 
     recharge(env, a, 100, "act2")
