@@ -604,7 +604,7 @@ function totalsCharts(tot) {
         series: [{ type: 'pie', radius: ['40%', '70%'], label: { formatter: '{b}\n¥{c}' },
             data: [{ name: t('principal'), value: principal / 100 }, { name: t('bonus'), value: bonus / 100 }] }],
     });
-    const tiers = tot.tiers || tot.levels || tot.by_level || {};
+    const tiers = tot.members_by_level || tot.tiers || tot.levels || {};
     const entries = Array.isArray(tiers) ? tiers.map((x) => [x.level || x.name, pick(x, 'members', 'count')])
         : Object.entries(tiers).map(([k, v]) => [k, Number(typeof v === 'object' ? pick(v, 'members', 'count') : v)]);
     chart('tiers', '#chart-tiers', {
