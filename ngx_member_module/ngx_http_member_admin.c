@@ -108,6 +108,11 @@ ngx_http_member_admin_route(ngx_http_request_t *r)
         return ngx_http_member_stores_handler(r);
     }
 
+    rc = ngx_http_member_stores_rotate(r, &route);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     /* the ledger's rules and test clock: ngx_http_member_ledger.c */
     if (route.len == 5 && ngx_strncmp(route.data, "rules", 5) == 0) {
         return ngx_http_member_rules_handler(r);

@@ -542,6 +542,8 @@ ngx_int_t ngx_http_member_login_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_admin_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_stores_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_stores_rotate(ngx_http_request_t *r,
+    ngx_str_t *route);
 ngx_int_t ngx_http_member_scan_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_oauth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_oa_handler(ngx_http_request_t *r);

@@ -4,18 +4,21 @@
  *
  *   POST stores {"store_id","name"}  201 {"store_id","secret"}, once
  *   GET  stores                      the stores, never their secrets
+ *   POST stores/<id>/rotate          200 {"store_id","secret"}: a new
+ *                                    secret, once; the old one stops
+ *                                    working within the scanners' cache
  *
  * All stores are one Redis hash, "stores": store id -> JSON record with
  * the name, the key id and nonce its secret is derived from, and times.
  */
 
 
-#include <openssl/rand.h>
-
 #include "ngx_http_member_module.h"
 
 
 static void ngx_http_member_stores_create_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_stores_secret(ngx_http_request_t *r,
+    ngx_str_t *store_id, ngx_http_member_key_t **key, ngx_str_t *nonce);
 static ngx_int_t ngx_http_member_stores_created(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_stores_list(ngx_http_request_t *r,
@@ -47,12 +50,10 @@ ngx_http_member_stores_handler(ngx_http_request_t *r)
 static void
 ngx_http_member_stores_create_body(ngx_http_request_t *r)
 {
-    u_char                  rnd[16], hex[32];
     char                   *dump;
     json_t                 *json, *record;
     ngx_int_t               rc;
-    ngx_str_t               store_id, name, nonce, args[2], *secret;
-    ngx_http_member_ctx_t  *ctx;
+    ngx_str_t               store_id, name, nonce, args[2];
     ngx_http_member_key_t  *key;
 
     json = ngx_http_member_body_json(r, &rc);
@@ -74,28 +75,7 @@ ngx_http_member_stores_create_body(ngx_http_request_t *r)
         return;
     }
 
-    key = ngx_http_member_key_find(r, NULL);
-    ctx = ngx_http_member_get_ctx(r);
-    secret = ngx_palloc(r->pool, sizeof(ngx_str_t));
-
-    if (key == NULL || ctx == NULL || secret == NULL
-        || RAND_bytes(rnd, sizeof(rnd)) != 1)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    nonce.data = hex;
-    nonce.len = ngx_hex_dump(hex, rnd, sizeof(rnd)) - hex;
-
-    secret->len = NGX_HTTP_MEMBER_SECRET_LEN;
-    secret->data = ngx_pnalloc(r->pool, NGX_HTTP_MEMBER_SECRET_LEN);
-
-    if (secret->data == NULL
-        || ngx_http_member_store_secret(r, key, &store_id, &nonce,
-                                        secret->data)
-           != NGX_OK)
-    {
+    if (ngx_http_member_stores_secret(r, &store_id, &key, &nonce) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -129,13 +109,105 @@ ngx_http_member_stores_create_body(ngx_http_request_t *r)
     ngx_memcpy(args[1].data, dump, args[1].len);
     free(dump);
 
-    ctx->data = secret;
-    ctx->session_key = store_id;
-
     ngx_http_finalize_request(r,
         ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_STORE_CREATE,
                                      ngx_http_member_stores_created, 1, 2,
                                      &ngx_http_member_stores_key, args));
+}
+
+
+/* POST stores/<id>/rotate: NGX_DECLINED for any other route */
+
+ngx_int_t
+ngx_http_member_stores_rotate(ngx_http_request_t *r, ngx_str_t *route)
+{
+    u_char                 *p;
+    ngx_str_t               store_id, nonce, args[4];
+    ngx_http_member_key_t  *key;
+
+    if (route->len <= sizeof("stores//rotate") - 1
+        || ngx_strncmp(route->data, "stores/", 7) != 0
+        || ngx_strncmp(route->data + route->len - 7, "/rotate", 7) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    store_id.data = route->data + 7;
+    store_id.len = route->len - 7 - 7;
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_member_method_not_allowed(r);
+    }
+
+    if (store_id.len > 32
+        || ngx_strlchr(store_id.data, store_id.data + store_id.len, '/'))
+    {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such store");
+    }
+
+    if (ngx_http_member_stores_secret(r, &store_id, &key, &nonce) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[0] = store_id;
+    args[1] = key->id;
+    args[2] = nonce;
+    args[3].data = p;
+    args[3].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_STORE_ROTATE,
+                                        ngx_http_member_stores_created, 1, 4,
+                                        &ngx_http_member_stores_key, args);
+}
+
+
+/*
+ * A new secret for a store: a random nonce, and the secret derived from
+ * it under the current key, kept in the request's context for the answer.
+ */
+
+static ngx_int_t
+ngx_http_member_stores_secret(ngx_http_request_t *r, ngx_str_t *store_id,
+    ngx_http_member_key_t **key, ngx_str_t *nonce)
+{
+    u_char                 rnd[16];
+    ngx_str_t             *secret;
+    ngx_http_member_ctx_t *ctx;
+
+    *key = ngx_http_member_key_find(r, NULL);
+    ctx = ngx_http_member_get_ctx(r);
+    secret = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    nonce->data = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
+
+    if (*key == NULL || ctx == NULL || secret == NULL || nonce->data == NULL
+        || ngx_http_member_random(rnd, sizeof(rnd)) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    nonce->len = ngx_hex_dump(nonce->data, rnd, sizeof(rnd)) - nonce->data;
+
+    secret->len = NGX_HTTP_MEMBER_SECRET_LEN;
+    secret->data = ngx_pnalloc(r->pool, NGX_HTTP_MEMBER_SECRET_LEN);
+
+    if (secret->data == NULL
+        || ngx_http_member_store_secret(r, *key, store_id, nonce,
+                                        secret->data)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->data = secret;
+    ctx->session_key = *store_id;
+
+    return NGX_OK;
 }
 
 
@@ -152,6 +224,7 @@ ngx_http_member_stores_created(ngx_http_request_t *r,
         return ngx_http_member_reply_script_error(r, reply);
     }
 
+    /* the only time the secret is shown: 201 for a new store */
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     secret = ctx->data;
     store_id = &ctx->session_key;
@@ -161,12 +234,13 @@ ngx_http_member_stores_created(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the only time the secret is shown */
     p = ngx_sprintf(start, "{\"store_id\":\"%V\",\"secret\":\"%V\"}",
                     store_id, secret);
 
-    return ngx_http_member_send_raw(r, NGX_HTTP_CREATED, NULL, start,
-                                    p - start);
+    return ngx_http_member_send_raw(r, call->script
+                                       == NGX_HTTP_MEMBER_SCRIPT_STORE_CREATE
+                                       ? NGX_HTTP_CREATED : NGX_HTTP_OK,
+                                    NULL, start, p - start);
 }
 
 

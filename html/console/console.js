@@ -21,7 +21,7 @@ const t = texts({
         rules_title: '会员规则', rules_hint: '整数；百分比用整数表示。保存后生成新版本。', save: '保存',
         reload: '重新载入', version: '版本 {v}', saved_version: '已保存为版本 {v}', bad_json: 'JSON 格式错误：{m}',
         bad_field: '字段 {field}：{m}', new_store: '新建门店', store_id: '门店编号', store_name: '名称',
-        create: '创建', secret_once: '门店密钥只显示这一次，请立即配置到收银机：', status: '状态',
+        create: '创建', rotate: '更换密钥', secret_once: '门店密钥只显示这一次，请立即配置到收银机：', status: '状态',
         created: '创建时间', not_yet: '此功能尚未启用。', new_template: '新建券模板', tpl_name: '名称',
         tpl_value: '面额（元）', tpl_min: '满（元）可用', tpl_days: '有效天数', templates: '券模板',
         terms: '内容', issue: '发券', issue_to: '会员 ID（逗号分隔）', issued: '已发 {issued} 张，跳过 {skipped}',
@@ -48,7 +48,7 @@ const t = texts({
         rules_title: 'Programme rules', rules_hint: 'Integers only; percentages as whole numbers. Saving makes a new version.',
         save: 'Save', reload: 'Reload', version: 'version {v}', saved_version: 'Saved as version {v}',
         bad_json: 'Not valid JSON: {m}', bad_field: 'Field {field}: {m}', new_store: 'New store',
-        store_id: 'Store id', store_name: 'Name', create: 'Create',
+        store_id: 'Store id', store_name: 'Name', create: 'Create', rotate: 'New secret',
         secret_once: 'The store secret is shown only this once; configure the till now:', status: 'Status',
         created: 'Created', not_yet: 'Not available yet.', new_template: 'New coupon template',
         tpl_name: 'Name', tpl_value: 'Value (yuan)', tpl_min: 'Minimum spend (yuan)', tpl_days: 'Valid days',
@@ -410,7 +410,22 @@ async function loadStores() {
         const items = Array.isArray(d) ? d : d.items || d.stores || [];
         $('#store-list').replaceChildren(...items.map((s) => el('tr', { dataset: { store: s.store_id } },
             el('td', {}, s.store_id), el('td', {}, s.name || ''), el('td', {}, s.status || ''),
-            el('td', {}, s.created_at ? date(s.created_at, true) : ''))));
+            el('td', {}, s.created_at ? date(s.created_at, true) : ''),
+            el('td', {}, el('button', { type: 'button', class: 'rotate', dataset: { rotate: s.store_id },
+                onclick: () => rotateStore(s.store_id) }, t('rotate'))))));
+    } catch (e) {
+        fail('#store-error', e);
+    }
+}
+
+// a new secret for a store: shown once, like a new store's; the old one stops working
+async function rotateStore(id) {
+    say('#store-error', '');
+    show($('#store-secret-box'), false);
+    try {
+        const r = await api('POST', `stores/${encodeURIComponent(id)}/rotate`);
+        $('#store-secret').textContent = r.secret;
+        show($('#store-secret-box'));
     } catch (e) {
         fail('#store-error', e);
     }

@@ -320,6 +320,15 @@ const scenarios = {
         return { secret, listed, again, secret_after_reload: html.includes(secret) };
     },
 
+    // a new secret for a store, shown once as well
+    async console_store_rotate() {
+        const page = await newPage({ adminToken: args.admin_token, mobile: false });
+        await page.goto(base + '/console/#stores');
+        await page.click(`#store-list button[data-rotate="${args.store_id}"]`);
+        await page.waitForSelector('#store-secret-box:not([hidden])');
+        return { rotated: await text(page, '#store-secret') };
+    },
+
     // a coupon template made and issued to a member
     async console_coupons() {
         const page = await newPage({ adminToken: args.admin_token, mobile: false });

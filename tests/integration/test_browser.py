@@ -304,6 +304,16 @@ def test_console_creates_a_store(env):
     r = Till(env, "WEB01", secret=secret[:-1] + ("0" if secret[-1] != "0" else "1")).verify(
         code_of(mid, period=PERIOD))
     assert r.status == 401, r
+    # the console rotates it: its new secret is the one that works (within
+    # the workers' store cache, 10 s), the old one no longer
+    rotated = browse(env, "console_store_rotate", admin_token=ADMIN_TOKEN,
+                     store_id="WEB01")["rotated"]
+    remember(env, rotated)
+    assert rotated and rotated != secret
+    harness.wait_until("the rotated secret works", lambda: Till(env, "WEB01", secret=rotated)
+                       .verify(code_of(mid, period=PERIOD)).status in (200, 409), timeout=15)
+    r = Till(env, "WEB01", secret=secret).verify(code_of(mid, period=PERIOD))
+    assert r.status == 401, r
 
 
 def test_console_rules_editor(env):

@@ -345,3 +345,33 @@ def test_a_lost_verify_leaves_no_usable_ticket(env):
     assert r.status == 401 and r.json["error"] == "unauthorized", r
     r = a.call("pay", {"ticket": t, "amount_fen": 100, "order_id": "ok"})
     assert r.status == 200, r
+
+
+def test_a_rotated_store_secret(env):
+    """POST stores/<id>/rotate shows a new secret once; the old one is
+    refused everywhere within the workers' store cache (10 s); Redis and
+    GET stores never hold either secret; only hq may rotate."""
+    till = Till(env, "S-rot")
+    mid, card, token = member_with_money(env, "rotator", recharge=0)
+    assert till.verify(code_of(mid)).status == 200         # the secret is cached
+    r = env.admin("POST", "stores/S-rot/rotate")
+    assert r.status == 200 and r.json["store_id"] == "S-rot", r
+    new = r.json["secret"]
+    env.secrets.append(new)
+    assert new != till.secret and len(new) == len(till.secret)
+    assert new not in env.rcli("HGET", "stores", "S-rot")
+    assert new not in json.dumps(env.admin("GET", "stores").json)
+    fresh = Till(env, "S-rot", secret=new)
+    harness.wait_until("the old secret is refused",
+                       lambda: till.verify(code_of(mid)).status == 401, timeout=15)
+    v = fresh.verify(code_of(mid, at=time.time() + 30))
+    assert v.status == 200, v
+    r = env.admin("POST", "stores/nope/rotate")
+    assert r.status == 404 and r.json["error"] == "not_found", r
+    r = env.admin("GET", "stores/S-rot/rotate")
+    assert r.status == 405, r
+    key = env.admin("POST", "keys", {"name": "ro", "role": "readonly"})
+    assert key.status == 201, key
+    env.secrets.append(key.json["key"])
+    r = env.admin("POST", "stores/S-rot/rotate", token=key.json["key"])
+    assert r.status == 403 and r.json["error"] == "forbidden", r
