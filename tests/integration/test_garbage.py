@@ -27,7 +27,8 @@ ADMIN = ["members", "members/1", "members/lookup", "members/1/recharge",
          "feedback", "feedback?status=%00", "feedback/0000000000000000000aa/answer",
          "coupons/templates", "coupons/issue", "members/1/coupons", "members/1/recharge/refund",
          "members/1/transactions?type=%00&from=-1&store=%ff",
-         "campaigns", "campaigns/run", "campaigns/%00"]
+         "campaigns", "campaigns/run", "campaigns/%00", "stores/G9/rotate", "stores/%00/rotate",
+         "stores//rotate"]
 API = ["card", "balance", "points", "transactions?before=%00", "code", "code.png",
        "code.svg", "jssdk?url=%00", "card-ext?card_id=", "register", "profile",
        "export", "coupons", "transactions?type=x&to=%00", "referral",
