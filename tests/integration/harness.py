@@ -40,7 +40,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_until(what, check, timeout=10.0):
+def wait_until(what, check, timeout=10.0, interval=0.05):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
@@ -48,7 +48,7 @@ def wait_until(what, check, timeout=10.0):
                 return
         except OSError:
             pass
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
 
 

@@ -311,7 +311,8 @@ def test_console_creates_a_store(env):
     remember(env, rotated)
     assert rotated and rotated != secret
     harness.wait_until("the rotated secret works", lambda: Till(env, "WEB01", secret=rotated)
-                       .verify(code_of(mid, period=PERIOD)).status in (200, 409), timeout=15)
+                       .verify(code_of(mid, period=PERIOD)).status in (200, 409), timeout=15,
+                       interval=1.0)
     r = Till(env, "WEB01", secret=secret).verify(code_of(mid, period=PERIOD))
     assert r.status == 401, r
 

@@ -362,8 +362,10 @@ def test_a_rotated_store_secret(env):
     assert new not in env.rcli("HGET", "stores", "S-rot")
     assert new not in json.dumps(env.admin("GET", "stores").json)
     fresh = Till(env, "S-rot", secret=new)
+    # polled once a second: each poll is a verify, counted by the rate limit
     harness.wait_until("the old secret is refused",
-                       lambda: till.verify(code_of(mid)).status == 401, timeout=15)
+                       lambda: till.verify(code_of(mid)).status == 401, timeout=15,
+                       interval=1.0)
     v = fresh.verify(code_of(mid, at=time.time() + 30))
     assert v.status == 200, v
     r = env.admin("POST", "stores/nope/rotate")
