@@ -70,13 +70,24 @@ ngx_http_member_digest_init(void)
 
 failed:
 
+    ngx_http_member_digest_free();
+
+    return NGX_ERROR;
+}
+
+
+/* at a worker's exit: the HMAC context holds the last key it was given */
+
+void
+ngx_http_member_digest_free(void)
+{
+    ngx_http_member_digest_t  *d = &ngx_http_member_digest;
+
     EVP_MAC_CTX_free(d->mac);
     EVP_MAC_free(d->hmac);
     EVP_MD_CTX_free(d->md);
     EVP_MD_free(d->sha256);
     ngx_memzero(d, sizeof(ngx_http_member_digest_t));
-
-    return NGX_ERROR;
 }
 
 

@@ -432,6 +432,7 @@ ngx_int_t ngx_http_member_hmac_sha256(const u_char *key, size_t key_len,
     const u_char *msg, size_t len, u_char out[32]);
 ngx_int_t ngx_http_member_sha256(const u_char *data, size_t len,
     ngx_chain_t *in, u_char out[32]);
+void ngx_http_member_digest_free(void);
 
 /* ngx_http_member_keys.c */
 ngx_int_t ngx_http_member_random(u_char *buf, size_t len);
