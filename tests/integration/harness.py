@@ -9,9 +9,11 @@ private folder that is removed afterwards.
 Nothing here is faked but WeChat's servers (tests/fake_wechat.py).
 """
 
+import grp
 import http.client
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -141,6 +143,11 @@ class Env:
         # first, so that the extra blocks may use the placeholders too
         conf = conf.replace("@EXTRA_HTTP@", self.extra_http)
         conf = conf.replace("@EXTRA_SERVER@", self.extra_server)
+        # workers run as the tests' user: the checkout's pages are then
+        # readable wherever it lies (a clone in a 0700 mktemp folder too)
+        user = pwd.getpwuid(os.geteuid())
+        conf = conf.replace("@USER@", f"user {user.pw_name} {grp.getgrgid(user.pw_gid).gr_name};"
+                            if os.geteuid() == 0 else "")
         for k, v in {"MODULE": MODULE, "RUN": self.dir, "PORT": self.port,
                      "REDIS_PORT": self.redis_port, "FAKE_PORT": self.fake_port,
                      "WORKERS": self.workers, "REDIS_TIMEOUT": self.redis_timeout,
