@@ -120,14 +120,10 @@ ngx_http_member_campaigns_coupon(json_t *coupon, u_char *field, size_t size)
         { NULL, 0, 0, 0 }
     };
 
-    if (ngx_http_member_rules_keys(coupon, keys,
-                                   (u_char *) "triggers.recall.coupon.",
-                                   field, size)
-        != NGX_OK
-        || ngx_http_member_rules_ints(coupon, ints,
-                                      (u_char *) "triggers.recall.coupon.",
-                                      field, size)
-           != NGX_OK)
+    if (ngx_http_member_rules_object(coupon, keys, ints,
+                                     (u_char *) "triggers.recall.coupon.",
+                                     field, size)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -209,13 +205,10 @@ ngx_http_member_campaigns_validate(json_t *rules, u_char *field, size_t size)
 
             ngx_snprintf(path, sizeof(path), "triggers.%s.%Z", s);
 
-            if (ngx_http_member_rules_keys(v,
+            if (ngx_http_member_rules_object(v,
                     i == 1 ? birthday : (i == 2 ? recall : points_only),
-                    path, field, size)
-                != NGX_OK
-                || ngx_http_member_rules_ints(v,
-                       i == 2 ? recall_ints : points_int, path, field, size)
-                   != NGX_OK)
+                    i == 2 ? recall_ints : points_int, path, field, size)
+                != NGX_OK)
             {
                 return NGX_ERROR;
             }
@@ -260,12 +253,9 @@ ngx_http_member_campaigns_validate(json_t *rules, u_char *field, size_t size)
     v = json_object_get(rules, "referral");
 
     if (v
-        && (ngx_http_member_rules_keys(v, referral, (u_char *) "referral.",
-                                       field, size)
-            != NGX_OK
-            || ngx_http_member_rules_ints(v, referral_ints,
-                                          (u_char *) "referral.", field, size)
-               != NGX_OK))
+        && ngx_http_member_rules_object(v, referral, referral_ints,
+                                        (u_char *) "referral.", field, size)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -272,6 +272,21 @@ ngx_http_member_rules_keys(json_t *obj, const char **allowed, u_char *path,
 }
 
 
+/* an object of the rules: its keys, then its integers */
+
+ngx_int_t
+ngx_http_member_rules_object(json_t *obj, const char **keys,
+    ngx_http_member_int_rule_t *ints, u_char *path, u_char *field,
+    size_t size)
+{
+    if (ngx_http_member_rules_keys(obj, keys, path, field, size) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_member_rules_ints(obj, ints, path, field, size);
+}
+
+
 static ngx_int_t
 ngx_http_member_rules_stores(json_t *obj, u_char *path, u_char *field,
     size_t size)
@@ -365,8 +380,10 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
         { "tier_period_months", 1, 120, -1 };
     static ngx_http_member_int_rule_t  steps_int =
         { "tier_downgrade_steps", 0, NGX_HTTP_MEMBER_MAX_TIERS, -1 };
-    static ngx_http_member_int_rule_t  campaign_int =
-        { "points_pct", 0, 1000, -1 };
+    static ngx_http_member_int_rule_t  campaign_ints[] = {
+        { "points_pct", 0, 1000, -1 },
+        { NULL, 0, 0, 0 }
+    };
 
     *path = '\0';
 
@@ -401,11 +418,8 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
     json_array_foreach(a, i, v) {
         ngx_snprintf(path, sizeof(path), "tiers[%uz].%Z", i);
 
-        if (ngx_http_member_rules_keys(v, tier, path, field, size) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_member_rules_ints(v, tier_ints, path, field, size)
+        if (ngx_http_member_rules_object(v, tier, tier_ints, path, field,
+                                         size)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -504,11 +518,8 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
     json_array_foreach(a, i, v) {
         ngx_snprintf(path, sizeof(path), "recharge_bonus[%uz].%Z", i);
 
-        if (ngx_http_member_rules_keys(v, bonus, path, field, size) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_http_member_rules_ints(v, bonus_ints, path, field, size)
+        if (ngx_http_member_rules_object(v, bonus, bonus_ints, path, field,
+                                         size)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -535,10 +546,9 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
     json_array_foreach(a, i, v) {
         ngx_snprintf(path, sizeof(path), "campaigns[%uz].%Z", i);
 
-        if (ngx_http_member_rules_keys(v, campaign, path, field, size)
+        if (ngx_http_member_rules_object(v, campaign, campaign_ints, path,
+                                         field, size)
             != NGX_OK
-            || ngx_http_member_rules_int(v, &campaign_int, path, field, size)
-               != NGX_OK
             || ngx_http_member_rules_stores(v, path, field, size) != NGX_OK)
         {
             return NGX_ERROR;

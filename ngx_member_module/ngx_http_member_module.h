@@ -357,6 +357,9 @@ ngx_int_t ngx_http_member_rules_ints(json_t *obj,
     size_t size);
 ngx_int_t ngx_http_member_rules_keys(json_t *obj, const char **allowed,
     u_char *path, u_char *field, size_t size);
+ngx_int_t ngx_http_member_rules_object(json_t *obj, const char **keys,
+    ngx_http_member_int_rule_t *ints, u_char *path, u_char *field,
+    size_t size);
 ngx_http_member_redis_t *ngx_http_member_ledger_redis(
     ngx_http_member_ledger_t *ledger);
 ngx_http_member_campaigns_t **ngx_http_member_ledger_campaigns(
