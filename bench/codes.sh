@@ -45,9 +45,9 @@
 #   timestamp); wrk/verify.lua sends each exactly once (K = VERIFY_MAX_RATE x
 #   (WARMUP + DURATION + 1): more than the server can take). Check before load: one signed verify
 #   (200, card_no), the same code again (409 code_used). After the run: non-2xx and socket errors
-#   must be 0, and Redis must hold one ticket key {m:<id>}:t:<hash> and one spent-code key per 2xx
-#   answer (between the 2xx count and the requests sent: wrk stops with requests in flight). The
-#   spent codes and tickets are unlinked before each row, so that the same members serve again
+#   must be 0, and Redis must hold one spent-code key (which is the ticket) per 2xx answer
+#   (between the 2xx count and the requests sent: wrk stops with requests in flight). The
+#   spent codes are unlinked before each row, so that the same members serve again
 #   and each row counts its own.
 #   Target: >= 20000 requests/s (median over the rounds).
 #
@@ -494,11 +494,10 @@ prepare_verify() {
 
 count_keys() { python3 "$RUN/bench/rkeys.py" "$REDIS_PORT" count "$1"; }
 
-# unspend : drops the spent-code keys, so that members can be verified again in the next row, and
-# the tickets, so that a row counts its own
+# unspend : drops the spent-code keys (each one a ticket too), so that members can be verified
+# again in the next row and a row counts its own
 unspend() {
   python3 "$RUN/bench/rkeys.py" "$REDIS_PORT" unlink '{m:*}:code:*' >/dev/null
-  python3 "$RUN/bench/rkeys.py" "$REDIS_PORT" unlink '{m:*}:t:*' >/dev/null
 }
 
 # in_window T : is unix time T within the step of the prepared codes, or one step either side?
@@ -513,7 +512,7 @@ vname() {
 # verify_row SPEC ROUND : one verify row (see the top of this file)
 verify_row() {
   local spec=$1 round=$2 w=${1%%:*} aff=${1#*:} d id code chk tag row
-  local tickets0 spent0 tickets1 spent1 t_start t_end ok2xx sent n e s f new spent tick
+  local spent0 spent1 t_start t_end ok2xx sent n e s f spent tick
   aff=${aff//-/ }
   tag=verify-w$w-$(tr -c 'A-Za-z0-9\n' '_' <<<"$aff")-r$round
   row=$(rowname "$(vname "$spec")" "$round")
@@ -527,7 +526,7 @@ verify_row() {
   verify_check "$id" "$code" "$d" >"$d/check.txt" || chk=$(cat "$d/check.txt")
   # from nothing: the rows before (and this check) leave tickets that expire as they please
   unspend
-  tickets0=$(count_keys '{m:*}:t:*'); spent0=$(count_keys '{m:*}:code:*')
+  spent0=$(count_keys '{m:*}:code:*')
   prepare_verify "$WARMUP" "$DURATION"
   t_start=$(date +%s)
   export BENCH_STORE=$STORE
@@ -538,7 +537,7 @@ verify_row() {
   LOAD_CONNS=
   BEFORE_RUN=
   t_end=$(date +%s)
-  tickets1=$(count_keys '{m:*}:t:*'); spent1=$(count_keys '{m:*}:code:*')
+  spent1=$(count_keys '{m:*}:code:*')
   # answered 2xx: the warm-up's and the run's completed requests minus their non-2xx
   ok2xx=0 sent=0
   for f in "$RUN/$tag.warmup.txt" "$RUN/$tag.wrk.txt"; do
@@ -550,10 +549,10 @@ verify_row() {
   if grep -q 'RAN OUT' "$RUN/$tag.wrk.txt"; then
     NOISY+=("$row ran out of prepared requests: its req/s is a lower bound (raise VERIFY_MAX_RATE)")
   fi
-  new=$((tickets1 - tickets0)); spent=$((spent1 - spent0))
-  tick="$new tickets"
-  if ((new < ok2xx || new > sent || spent != new)); then
-    tick="$new tickets, $spent spent codes for $ok2xx 2xx of $sent sent"
+  spent=$((spent1 - spent0))
+  tick="$spent tickets"
+  if ((spent < ok2xx || spent > sent)); then
+    tick="$spent tickets (spent codes) for $ok2xx 2xx of $sent sent"
     [[ $chk == ok ]] && chk="Redis: $tick"
   fi
   in_window "$t_start" && in_window "$t_end" || chk="the run left the codes' window (step $VERIFY_STEP +- 1)"

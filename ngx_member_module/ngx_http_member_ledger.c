@@ -73,6 +73,7 @@ typedef struct {
     ngx_str_t                     store_id;
     ngx_str_t                     order_id;
     ngx_str_t                     ticket_key;
+    ngx_str_t                     ticket_value;
     ngx_str_t                     coupon_id;
     ngx_str_t                     idem;
     ngx_str_t                     text;       /* a level, a reason */
@@ -937,7 +938,7 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
     u_char                        *p;
     json_t                        *points, *c;
     size_t                         i;
-    ngx_str_t                      keys[7], args[16 + 4
+    ngx_str_t                      keys[7], args[17 + 4
                                               * NGX_HTTP_MEMBER_MAX_TIERS];
     ngx_int_t                      per_yuan, campaign;
     ngx_uint_t                     n;
@@ -1011,6 +1012,7 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
 
     args[4].len = p - args[4].data;
     args[15] = lr->coupon_id;
+    args[16] = lr->ticket_value;
 
     if (ngx_http_member_int_arg(r->pool, &args[3], lr->amount) == NULL
         || ngx_http_member_int_arg(r->pool, &args[5], mo.now) == NULL
@@ -1030,7 +1032,7 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = 16;
+    n = 17;
 
     if (ngx_http_member_tier_args(r->pool, ledger->rules, args, &n, 1)
         != NGX_OK)
@@ -1051,8 +1053,8 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *kind, ngx_str_t *store_id, ngx_str_t *order_id,
-    ngx_str_t *ticket_key, ngx_int_t amount, ngx_int_t points,
-    ngx_str_t *coupon_id)
+    ngx_str_t *ticket_key, ngx_str_t *ticket_value, ngx_int_t amount,
+    ngx_int_t points, ngx_str_t *coupon_id)
 {
     ngx_http_member_ledger_req_t  *lr;
 
@@ -1066,6 +1068,7 @@ ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
     lr->store_id = *store_id;
     lr->order_id = *order_id;
     lr->ticket_key = *ticket_key;
+    lr->ticket_value = *ticket_value;
     lr->amount = amount;
     lr->points = points;
     lr->coupon_id = *coupon_id;

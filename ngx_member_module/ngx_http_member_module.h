@@ -147,8 +147,10 @@ struct ngx_http_member_call_s {
     int                         argc;
     const char                **argv;
     size_t                     *argvlen;
-    ngx_uint_t                  ncmds;      /* > 0: MULTI of ncmds commands */
+    ngx_uint_t                  ncmds;      /* > 0: a pipeline of ncmds */
     int                        *cmdargc;    /* their argc, argv one after another */
+    ngx_http_member_cmd_t     **parts;      /* in flight, NULL once answered */
+    redisReply                **replies;    /* the answers, copied */
 
     unsigned                    retried:1;  /* NOSCRIPT answered by EVAL */
 };
@@ -253,7 +255,7 @@ ngx_int_t ngx_http_member_redis_command(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_redis_script(ngx_http_request_t *r,
     ngx_int_t script, ngx_http_member_call_pt handler, int nkeys,
     int nargs, ngx_str_t *keys, ngx_str_t *args);
-ngx_int_t ngx_http_member_redis_multi(ngx_http_request_t *r,
+ngx_int_t ngx_http_member_redis_pipeline(ngx_http_request_t *r,
     ngx_http_member_call_pt handler, ngx_uint_t ncmds,
     ngx_http_member_argv_t *cmds);
 void ngx_http_member_redis_abandon(ngx_http_member_call_t *call);
@@ -292,8 +294,8 @@ void ngx_http_member_ledger_exit_process(ngx_http_member_main_conf_t *mmcf);
 time_t ngx_http_member_ledger_now(ngx_http_member_ledger_t *ledger);
 ngx_int_t ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *kind, ngx_str_t *store_id, ngx_str_t *order_id,
-    ngx_str_t *ticket_key, ngx_int_t amount, ngx_int_t points,
-    ngx_str_t *coupon_id);
+    ngx_str_t *ticket_key, ngx_str_t *ticket_value, ngx_int_t amount,
+    ngx_int_t points, ngx_str_t *coupon_id);
 typedef ngx_int_t (*ngx_http_member_clock_pt)(ngx_http_request_t *r,
     time_t now);
 ngx_int_t ngx_http_member_ledger_clock(ngx_http_request_t *r,

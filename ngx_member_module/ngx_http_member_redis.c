@@ -26,6 +26,7 @@ struct ngx_http_member_cmd_s {
     ngx_msec_t                   start;
     ngx_http_member_bg_pt        bg;        /* a command of no request */
     void                        *data;
+    ngx_uint_t                   part;      /* its place in a pipeline */
 };
 
 
@@ -46,6 +47,11 @@ static ngx_int_t ngx_http_member_redis_send(ngx_http_member_call_t *call);
 static void ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_http_member_redis_timeout_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_member_redis_piped(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *last);
+static redisReply *ngx_http_member_redis_copy(ngx_pool_t *pool,
+    redisReply *reply);
+static void ngx_http_member_redis_detach(ngx_http_member_call_t *call);
 static ngx_int_t ngx_http_member_redis_unavailable(ngx_http_request_t *r);
 static void ngx_http_member_redis_ignore(ngx_http_member_redis_t *redis,
     void *data, redisReply *reply);
@@ -466,6 +472,7 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
     cmd->start = ngx_http_member_now_us();
     cmd->bg = bg;
     cmd->data = data;
+    cmd->part = 0;
 
     if (redisAsyncCommandArgv(redis->ac, ngx_http_member_redis_reply, cmd,
                               argc, argv, argvlen)
@@ -492,10 +499,7 @@ ngx_http_member_redis_send(ngx_http_member_call_t *call)
     ngx_uint_t                i;
     const char              **argv;
     const size_t             *argvlen;
-    ngx_http_member_redis_t  *redis;
-
-    static const char  *multi = "MULTI", *exec = "EXEC";
-    static size_t       multi_len = 5, exec_len = 4;
+    ngx_http_member_cmd_t    *cmd;
 
     if (call->ncmds == 0) {
         call->cmd = ngx_http_member_redis_issue(call->redis, call->argc,
@@ -505,20 +509,11 @@ ngx_http_member_redis_send(ngx_http_member_call_t *call)
     }
 
     /*
-     * MULTI and the queued commands answer "+OK" and "+QUEUED", which
-     * hiredis drops (no callback); only EXEC's array comes back to the
-     * call.  hiredis refuses a command only when the connection is going
-     * away, so a transaction is never left half sent on a live one.
+     * A pipeline: each command is answered on its own; the early answers
+     * are kept until the last one comes.  hiredis refuses a command only
+     * when the connection is going away, whose callbacks then all get
+     * NULL: the parts already sent are detached and answer no one.
      */
-
-    redis = call->redis;
-
-    if (redis->ac == NULL || redis->exiting
-        || redisAsyncCommandArgv(redis->ac, NULL, NULL, 1, &multi, &multi_len)
-           != REDIS_OK)
-    {
-        return NGX_DECLINED;
-    }
 
     argv = call->argv;
     argvlen = call->argvlen;
@@ -526,19 +521,23 @@ ngx_http_member_redis_send(ngx_http_member_call_t *call)
     for (i = 0; i < call->ncmds; i++) {
         argc = call->cmdargc[i];
 
-        if (redisAsyncCommandArgv(redis->ac, NULL, NULL, argc, argv, argvlen)
-            != REDIS_OK)
-        {
-            return NGX_DECLINED;
+        cmd = ngx_http_member_redis_issue(call->redis, argc, argv, argvlen,
+                                          call, NULL, NULL, &rc);
+        if (cmd == NULL) {
+            ngx_http_member_redis_detach(call);
+            return rc;
         }
+
+        cmd->part = i;
+        call->parts[i] = cmd;
 
         argv += argc;
         argvlen += argc;
     }
 
-    call->cmd = ngx_http_member_redis_issue(redis, 1, &exec, &exec_len, call,
-                                            NULL, NULL, &rc);
-    return rc;
+    call->cmd = call->parts[call->ncmds - 1];
+
+    return NGX_OK;
 }
 
 
@@ -590,6 +589,20 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
 
     redis->inflight--;
 
+    if (call && call->ncmds && cmd->part + 1 < call->ncmds
+        && !redis->exiting)
+    {
+        /* an early part of a pipeline: its answer waits for the last */
+        call->parts[cmd->part] = NULL;
+        call->replies[cmd->part] =
+                             rr ? ngx_http_member_redis_copy(
+                                      call->request->pool, rr)
+                                : NULL;
+        cmd->next = redis->free;
+        redis->free = cmd;
+        return;
+    }
+
     if (rr && !redis->healthy) {
         redis->healthy = 1;
         redis->backoff = 0;
@@ -615,6 +628,10 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     }
 
     call->cmd = NULL;
+
+    if (call->ncmds) {
+        call->parts[call->ncmds - 1] = NULL;
+    }
 
     if (call->timer.timer_set) {
         ngx_del_timer(&call->timer);
@@ -643,12 +660,111 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
 
         rc = ngx_http_member_redis_unavailable(r);
 
+    } else if (call->ncmds) {
+        rc = ngx_http_member_redis_piped(r, call, rr);
+
     } else {
         rc = call->handler(r, call, rr);
     }
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/* a pipeline's last answer came: the handler gets them all as one array */
+
+static ngx_int_t
+ngx_http_member_redis_piped(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *last)
+{
+    ngx_uint_t   i;
+    redisReply   all;
+
+    call->replies[call->ncmds - 1] = last;
+
+    for (i = 0; i + 1 < call->ncmds; i++) {
+        if (call->replies[i] == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;      /* out of memory */
+        }
+    }
+
+    ngx_memzero(&all, sizeof(redisReply));
+    all.type = REDIS_REPLY_ARRAY;
+    all.elements = call->ncmds;
+    all.element = call->replies;
+
+    return call->handler(r, call, &all);
+}
+
+
+/* hiredis frees a reply when its callback returns: a kept one is copied */
+
+static redisReply *
+ngx_http_member_redis_copy(ngx_pool_t *pool, redisReply *reply)
+{
+    size_t       i;
+    redisReply  *copy;
+
+    copy = ngx_pcalloc(pool, sizeof(redisReply));
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    copy->type = reply->type;
+    copy->integer = reply->integer;
+    copy->len = reply->len;
+
+    if (reply->str) {
+        copy->str = ngx_pnalloc(pool, reply->len + 1);
+        if (copy->str == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(copy->str, reply->str, reply->len);
+        copy->str[reply->len] = '\0';
+    }
+
+    if (reply->elements == 0) {
+        return copy;
+    }
+
+    copy->element = ngx_palloc(pool, reply->elements * sizeof(redisReply *));
+    if (copy->element == NULL) {
+        return NULL;
+    }
+
+    copy->elements = reply->elements;
+
+    for (i = 0; i < reply->elements; i++) {
+        copy->element[i] = ngx_http_member_redis_copy(pool, reply->element[i]);
+        if (copy->element[i] == NULL) {
+            return NULL;
+        }
+    }
+
+    return copy;
+}
+
+
+/* the request no longer waits: every answer still to come is dropped */
+
+static void
+ngx_http_member_redis_detach(ngx_http_member_call_t *call)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < call->ncmds; i++) {
+        if (call->parts[i]) {
+            call->parts[i]->call = NULL;
+            call->parts[i] = NULL;
+        }
+    }
+
+    if (call->cmd) {
+        call->cmd->call = NULL;
+        call->cmd = NULL;
+    }
 }
 
 
@@ -664,10 +780,7 @@ ngx_http_member_redis_timeout_handler(ngx_event_t *ev)
     c = r->connection;
     redis = call->redis;
 
-    if (call->cmd) {
-        call->cmd->call = NULL;
-        call->cmd = NULL;
-    }
+    ngx_http_member_redis_detach(call);
 
     ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
                   "member: redis \"%V\" timed out", &redis->name);
@@ -839,13 +952,14 @@ ngx_http_member_redis_script(ngx_http_request_t *r, ngx_int_t script,
 
 
 /*
- * Commands on one member's or one store's keys (one slot), applied
- * together: cheaper in Redis than a script when nothing in them depends
- * on another's answer.  The handler gets EXEC's array, one reply each.
+ * Commands sent together in one round trip, each answered on its own: for
+ * steps that need none of the others' answers and no atomicity (another
+ * client's commands may run between them).  Cheaper in Redis than MULTI
+ * or a script; the handler gets their replies as one array.
  */
 
 ngx_int_t
-ngx_http_member_redis_multi(ngx_http_request_t *r,
+ngx_http_member_redis_pipeline(ngx_http_request_t *r,
     ngx_http_member_call_pt handler, ngx_uint_t ncmds,
     ngx_http_member_argv_t *cmds)
 {
@@ -864,7 +978,12 @@ ngx_http_member_redis_multi(ngx_http_request_t *r,
     }
 
     call->cmdargc = ngx_palloc(r->pool, ncmds * sizeof(int));
-    if (call->cmdargc == NULL) {
+    call->parts = ngx_pcalloc(r->pool,
+                              ncmds * sizeof(ngx_http_member_cmd_t *));
+    call->replies = ngx_pcalloc(r->pool, ncmds * sizeof(redisReply *));
+
+    if (call->cmdargc == NULL || call->parts == NULL || call->replies == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -918,10 +1037,7 @@ ngx_http_member_redis_ignore(ngx_http_member_redis_t *redis, void *data,
 void
 ngx_http_member_redis_abandon(ngx_http_member_call_t *call)
 {
-    if (call->cmd) {
-        call->cmd->call = NULL;
-        call->cmd = NULL;
-    }
+    ngx_http_member_redis_detach(call);
 
     if (call->timer.timer_set) {
         ngx_del_timer(&call->timer);

@@ -12,10 +12,10 @@
  *   X-Member-Signature: hex(HMAC-SHA256(secret, METHOD "\n" PATH_AND_QUERY
  *       "\n" TIMESTAMP "\n" NONCE "\n" hex(SHA256(body))))
  * The signature is checked before anything is counted or spent; then the
- * nonce is spent and verify is rate limited (one MULTI on the store's
- * keys), then the call runs on the member's keys: verify as one MULTI
- * (the code spent, the ticket made, the card read), the others as one
- * script.
+ * nonce is spent and verify is rate limited (one pipeline on the store's
+ * keys), then the call runs on the member's keys: verify as a pipeline of
+ * two commands (the code spent, which makes the ticket; the card read),
+ * the others as one script.
  */
 
 
@@ -42,7 +42,9 @@ typedef struct {
 
     uint64_t                      member_id;
     ngx_str_t                     ticket;
-    ngx_str_t                     ticket_key;
+    ngx_str_t                     ticket_key;     /* the code it spent */
+    ngx_str_t                     ticket_value;   /* "<store> <sha256>" */
+    time_t                        ticket_ttl;
     ngx_str_t                     order_id;
     ngx_str_t                     order_index;
     ngx_str_t                     id_str;
@@ -78,6 +80,8 @@ static ngx_int_t ngx_http_member_scan_fail_key(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, ngx_str_t *key);
 static ngx_int_t ngx_http_member_scan_verified(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_scan_ticket_key(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, uint64_t step, ngx_str_t *secret);
 static ngx_uint_t ngx_http_member_scan_is(redisReply *e, const char *value);
 static ngx_int_t ngx_http_member_scan_purchase(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json);
@@ -434,14 +438,14 @@ ngx_http_member_scan_check(ngx_http_request_t *r,
     if (scan->call != NGX_HTTP_MEMBER_SCAN_VERIFY
         || mlcf->scan_store_limit == 0)
     {
-        return ngx_http_member_redis_multi(r, ngx_http_member_scan_gated, 1,
-                                           cmds);
+        return ngx_http_member_redis_pipeline(r, ngx_http_member_scan_gated,
+                                              1, cmds);
     }
 
     /*
      * A verify also counts against the store's and the address' limits of
      * this minute, and reads the store's failures: plain commands in one
-     * MULTI cost Redis about half of what one script does, and the
+     * pipeline cost Redis less than half of what one script does, and the
      * verdict needs none of them to wait for another.
      */
 
@@ -488,8 +492,8 @@ ngx_http_member_scan_check(ngx_http_request_t *r,
     cmds[5].argc = 4;
     cmds[5].argv = &a[16];
 
-    return ngx_http_member_redis_multi(r, ngx_http_member_scan_gated, 6,
-                                       cmds);
+    return ngx_http_member_redis_pipeline(r, ngx_http_member_scan_gated, 6,
+                                          cmds);
 }
 
 
@@ -657,7 +661,7 @@ ngx_http_member_scan_gated(ngx_http_request_t *r,
 
 
 /*
- * The gate's MULTI answered: the nonce, the store's failures this minute
+ * The gate's pipeline answered: the nonce, the store's failures this minute
  * (GET), the store's and the address' verifications (INCR), two EXPIREs.
  */
 
@@ -697,9 +701,9 @@ ngx_http_member_scan_verify(ngx_http_request_t *r,
 {
     u_char                       rnd[NGX_HTTP_MEMBER_TOKEN_RANDOM], *p;
     uint64_t                     id, step;
-    ngx_str_t                    code, keys[3], src, dst, *a;
+    ngx_str_t                    code, member, fail, src, secret, *a;
     mqr_status_t                 rc;
-    ngx_http_member_argv_t       cmds[3];
+    ngx_http_member_argv_t       cmds[2];
     ngx_http_member_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
@@ -716,93 +720,77 @@ ngx_http_member_scan_verify(ngx_http_request_t *r,
         /* counted first: a store that keeps guessing is stopped */
         scan->failed = rc;
 
-        if (ngx_http_member_scan_fail_key(r, scan, &keys[0]) != NGX_OK) {
+        if (ngx_http_member_scan_fail_key(r, scan, &fail) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         return ngx_http_member_redis_script(r,
                                             NGX_HTTP_MEMBER_SCRIPT_SCAN_FAIL,
                                             ngx_http_member_scan_failed, 1, 0,
-                                            keys, NULL);
+                                            &fail, NULL);
     }
 
     if (ngx_http_member_random(rnd, sizeof(rnd)) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the ticket: "<member id>.<43 characters of base64url>", as a token */
+    /* the ticket: "<member id>.<time step>.<43 characters of base64url>" */
     scan->member_id = id;
-    scan->ticket.data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1 + 44);
+    scan->ticket.data = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN + 2 + 44);
     if (scan->ticket.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(scan->ticket.data, "%uL.", id);
+    p = ngx_sprintf(scan->ticket.data, "%uL.%uL.", id, step);
     src.data = rnd;
     src.len = sizeof(rnd);
-    dst.data = p;
-    ngx_encode_base64url(&dst, &src);
-    scan->ticket.len = p - scan->ticket.data + dst.len;
+    secret.data = p;
+    ngx_encode_base64url(&secret, &src);
+    scan->ticket.len = p + secret.len - scan->ticket.data;
 
-    if (ngx_http_member_key(r->pool, &keys[0], id, "") != NGX_OK
-        || ngx_http_member_session_key(r, id, &dst, &keys[2]) != NGX_OK)
+    /* spent for as long as the code could still be accepted, at least */
+    scan->ticket_ttl = ngx_max(4 * mlcf->code_period,
+                               NGX_HTTP_MEMBER_TICKET_TTL);
+
+    a = ngx_palloc(r->pool, 14 * sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+
+    if (a == NULL || p == NULL
+        || ngx_http_member_key(r->pool, &member, id, "") != NGX_OK
+        || ngx_http_member_scan_ticket_key(r, scan, step, &secret) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* a ticket lives beside the member's sessions, under ":t:" */
-    keys[2].data[keys[2].len - 64 - 2] = 't';
-
-    a = ngx_palloc(r->pool, 19 * sizeof(ngx_str_t));
-    p = ngx_pnalloc(r->pool, keys[0].len + sizeof(":code:") + NGX_INT64_LEN
-                             + NGX_TIME_T_LEN);
-    if (a == NULL || p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    keys[1].data = p;
-    keys[1].len = ngx_sprintf(p, "%V:code:%uL", &keys[0], step) - p;
-    p += keys[1].len;
-
     /*
-     * SET <code> <store> NX EX: spent for as long as the code could still
-     * be accepted; nil when another till spent it first.  The ticket is
-     * made in the same MULTI: when the code was spent before, its secret
-     * is told to no one and it lapses unused.
+     * SET <code> "<store> <sha256 of the ticket's secret>" NX EX: the code
+     * spent and the ticket made, one key; nil when another till spent the
+     * code first, and then there is no ticket at all.
      */
 
     ngx_str_set(&a[0], "SET");
-    a[1] = keys[1];
-    a[2] = scan->store_id;
+    a[1] = scan->ticket_key;
+    a[2] = scan->ticket_value;
     ngx_str_set(&a[3], "NX");
     ngx_str_set(&a[4], "EX");
     a[5].data = p;
-    a[5].len = ngx_sprintf(p, "%T", 4 * mlcf->code_period) - p;
+    a[5].len = ngx_sprintf(p, "%T", scan->ticket_ttl) - p;
     cmds[0].argc = 6;
     cmds[0].argv = a;
 
-    /* SET <ticket> <store> EX <ttl>: the checkout, for this store only */
-    ngx_str_set(&a[6], "SET");
-    a[7] = keys[2];
-    a[8] = scan->store_id;
-    ngx_str_set(&a[9], "EX");
-    ngx_str_set(&a[10], ngx_http_member_literal(NGX_HTTP_MEMBER_TICKET_TTL));
-    cmds[1].argc = 5;
+    ngx_str_set(&a[6], "HMGET");
+    a[7] = member;
+    ngx_str_set(&a[8], "status");
+    ngx_str_set(&a[9], "card_no");
+    ngx_str_set(&a[10], "level");
+    ngx_str_set(&a[11], "points");
+    ngx_str_set(&a[12], "balance_fen");
+    ngx_str_set(&a[13], "name_masked");
+    cmds[1].argc = 8;
     cmds[1].argv = &a[6];
 
-    ngx_str_set(&a[11], "HMGET");
-    a[12] = keys[0];
-    ngx_str_set(&a[13], "status");
-    ngx_str_set(&a[14], "card_no");
-    ngx_str_set(&a[15], "level");
-    ngx_str_set(&a[16], "points");
-    ngx_str_set(&a[17], "balance_fen");
-    ngx_str_set(&a[18], "name_masked");
-    cmds[2].argc = 8;
-    cmds[2].argv = &a[11];
-
-    return ngx_http_member_redis_multi(r, ngx_http_member_scan_verified, 3,
-                                       cmds);
+    return ngx_http_member_redis_pipeline(r, ngx_http_member_scan_verified, 2,
+                                          cmds);
 }
 
 
@@ -855,9 +843,9 @@ ngx_http_member_scan_verified(ngx_http_request_t *r,
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_scan_t  *scan;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
-        || reply->element[2]->type != REDIS_REPLY_ARRAY
-        || reply->element[2]->elements != 6)
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[1]->type != REDIS_REPLY_ARRAY
+        || reply->element[1]->elements != 6)
     {
         return ngx_http_member_reply_script_error(r, reply);
     }
@@ -867,7 +855,7 @@ ngx_http_member_scan_verified(ngx_http_request_t *r,
                                      "the code was used before");
     }
 
-    m = reply->element[2];
+    m = reply->element[1];
 
     if (!ngx_http_member_scan_is(m->element[0], "active")) {
         return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "unknown_code",
@@ -914,7 +902,7 @@ ngx_http_member_scan_verified(ngx_http_request_t *r,
     /* the ticket is "<id>.<base64url>": nothing in it to escape */
     b->last = ngx_sprintf(b->last, "{\"ticket\":\"%V\",\"expires_in\":%d,"
                           "\"member\":{\"card_no\":\"", &scan->ticket,
-                          NGX_HTTP_MEMBER_TICKET_TTL);
+                          scan->ticket_ttl);
     b->last = (u_char *) ngx_escape_json(b->last, (u_char *) card_no->str,
                                          card_no->len);
     b->last = ngx_cpymem(b->last, "\",\"level\":\"", 11);
@@ -953,22 +941,30 @@ ngx_http_member_scan_is(redisReply *e, const char *value)
 }
 
 
-/* "<member id>.<43 characters of base64url>" -> the member and its key */
+/* "<member id>.<time step>.<43 characters of base64url>" -> its key */
 
 static ngx_int_t
 ngx_http_member_scan_ticket(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan)
 {
-    u_char     *dot, *last;
+    u_char     *p, *dot, *last;
+    uint64_t    step;
     ngx_str_t   secret;
 
-    last = scan->ticket.data + scan->ticket.len;
-    dot = ngx_strlchr(scan->ticket.data, last, '.');
+    p = scan->ticket.data;
+    last = p + scan->ticket.len;
+    dot = ngx_strlchr(p, last, '.');
 
     if (dot == NULL
-        || ngx_http_member_parse_id(scan->ticket.data, dot - scan->ticket.data,
-                                    &scan->member_id)
-           != NGX_OK)
+        || ngx_http_member_parse_id(p, dot - p, &scan->member_id) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = dot + 1;
+    dot = ngx_strlchr(p, last, '.');
+
+    if (dot == NULL || ngx_http_member_parse_id(p, dot - p, &step) != NGX_OK)
     {
         return NGX_DECLINED;
     }
@@ -980,14 +976,42 @@ ngx_http_member_scan_ticket(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_member_session_key(r, scan->member_id, &secret,
-                                    &scan->ticket_key)
+    return ngx_http_member_scan_ticket_key(r, scan, step, &secret);
+}
+
+
+/*
+ * A ticket is the key of the code it spent, holding the store that spent
+ * it and the SHA-256 of the ticket's secret: a Redis dump shows no ticket
+ * that could be used.
+ */
+
+static ngx_int_t
+ngx_http_member_scan_ticket_key(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, uint64_t step, ngx_str_t *secret)
+{
+    u_char  *p, digest[32];
+
+    if (ngx_http_member_sha256(secret->data, secret->len, NULL, digest)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    scan->ticket_key.data[scan->ticket_key.len - 64 - 2] = 't';
+    p = ngx_pnalloc(r->pool, sizeof("{m:}:code:") + 2 * NGX_INT64_LEN
+                             + scan->store_id.len + 1 + 2 * sizeof(digest));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    scan->ticket_key.data = p;
+    p = ngx_sprintf(p, "{m:%uL}:code:%uL", scan->member_id, step);
+    scan->ticket_key.len = p - scan->ticket_key.data;
+
+    scan->ticket_value.data = p;
+    p = ngx_sprintf(p, "%V ", &scan->store_id);
+    p = ngx_hex_dump(p, digest, sizeof(digest));
+    scan->ticket_value.len = p - scan->ticket_value.data;
 
     return NGX_OK;
 }
@@ -1156,8 +1180,9 @@ ngx_http_member_scan_pay(ngx_http_request_t *r)
     /* the brand's rules: ngx_http_member_ledger.c */
     return ngx_http_member_ledger_pay(r, scan->member_id, &kind,
                                       &scan->store_id, &scan->order_id,
-                                      &scan->ticket_key, scan->amount,
-                                      scan->points, &scan->coupon_id);
+                                      &scan->ticket_key, &scan->ticket_value,
+                                      scan->amount, scan->points,
+                                      &scan->coupon_id);
 }
 
 

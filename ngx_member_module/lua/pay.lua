@@ -4,7 +4,8 @@
 -- oldest lots, the money part from principal first and bonus after,
 -- points earned into this month's lot (a debt first), and an upgrade.
 -- A coupon comes off after the tier's discount and before the points.
--- KEYS[1] member hash, KEYS[2] the ticket, KEYS[3] ledger stream,
+-- KEYS[1] member hash, KEYS[2] the ticket (the key of the code it spent),
+-- KEYS[3] ledger stream,
 -- KEYS[4] {m:<id>}:order:<store>:<order id>, KEYS[5] {m:<id>}:lots,
 -- KEYS[6] {m:<id>}:coupons, KEYS[7] {m:<id>}:coupons:used
 -- ARGV: 1 kind (pay|earn), 2 store id, 3 order id, 4 amount_fen,
@@ -12,7 +13,8 @@
 --       8 campaign points_pct, 9 this month's lot (its expiry, 0: never),
 --       10 tier period, 11 points to redeem, 12 redeem_fen_per_point,
 --       13 redeem_min_points, 14 downgrade steps (-1: no limit),
---       15 rules version, 16 coupon id ("" for none), then the tiers as
+--       15 rules version, 16 coupon id ("" for none), 17 what the ticket
+--       holds ("<store> <sha256 of its secret>"), then the tiers as
 --       level, min_spend_fen, discount_pct, points_pct, ... lowest first
 local seen = redis.call('HGET', KEYS[4], 'answer')
 if seen then
@@ -22,7 +24,7 @@ if seen then
     return redis.error_reply('CONFLICT the order id was used for another purchase')
 end
 
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then
+if redis.call('GET', KEYS[2]) ~= ARGV[17] then
     return redis.error_reply('TICKET_UNKNOWN no such ticket for this store')
 end
 local m = redis.call('HMGET', KEYS[1], 'status', 'level', 'principal_fen',
@@ -58,7 +60,7 @@ if coupon ~= '' then
 end
 
 local tiers = {}
-for i = 17, #ARGV, 4 do
+for i = 18, #ARGV, 4 do
     tiers[#tiers + 1] = {level = ARGV[i], min = tonumber(ARGV[i + 1]),
                          discount = tonumber(ARGV[i + 2]),
                          points_pct = tonumber(ARGV[i + 3])}

@@ -427,7 +427,7 @@ def test_refund_of_a_recharge(env):
     # spent in part: refused whole, nothing changes
     till = Till(env, "C-RR")
     v = till.verify(code_of(mid))
-    env.secrets.append(v.json["ticket"].split(".")[1])
+    env.secrets.append(v.json["ticket"].split(".")[-1])
     assert till.call("pay", {"ticket": v.json["ticket"], "amount_fen": 1,
                              "order_id": "rr1"}).status == 200
     before = digest(env, f"{{m:{mid}}}*")
@@ -495,7 +495,7 @@ def test_transactions_filters(env):
     a, b = Till(env, "C-F1"), Till(env, "C-F2")
     mid, ticket = shopper(env, a, "filtered", recharge=50000)
     v = b.verify(code_of(mid, at=time.time() + 30))
-    env.secrets.append(v.json["ticket"].split(".")[1])
+    env.secrets.append(v.json["ticket"].split(".")[-1])
     t0 = int(time.time())
     try:
         set_clock(env, t0 - 7200)

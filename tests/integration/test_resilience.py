@@ -712,6 +712,30 @@ def test_redis_restarted_while_idle(env):
     assert env.worker_pids() == pids
 
 
+def test_verify_while_redis_hangs(env):
+    """A till's verify is two pipelines of commands: while Redis hangs it
+    answers 503 in time, the answers that come when Redis wakes are
+    dropped (the worker lives on), and the next verify is served."""
+    from test_scan import Till, code_of
+    till = Till(env, "S-hung")
+    mid, _ = env.member("hungverify")
+    pids = env.worker_pids()
+    env.kill_redis(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        r = till.verify(code_of(mid))
+        took = time.monotonic() - t0
+        assert is_unavailable(r.status, r.body), r
+        assert took <= 1.0, f"took {took:.3f}s for a 0.5s timeout"
+    finally:
+        env.kill_redis(signal.SIGCONT)
+    harness.wait_until("Redis back", lambda: metric(env, "member_redis_up") == 1, 5)
+    r = till.verify(code_of(mid, at=time.time() + 30))
+    assert r.status == 200 and r.json["ticket"].startswith(f"{mid}."), r
+    env.secrets.append(r.json["ticket"].split(".")[-1])
+    assert env.worker_pids() == pids, "the worker died"
+
+
 # ----------------------------------------------------------------------------
 # a short member_redis_timeout
 

@@ -77,7 +77,7 @@ def test_the_till_journey(env):
                                 "balance_fen": 115000, "name": None}
     assert v.json["expires_in"] == 300
     ticket = v.json["ticket"]
-    env.secrets.append(ticket.split(".")[1])
+    env.secrets.append(ticket.split(".")[-1])
 
     # gold: 95 % charged, points 150 % of 1 per yuan
     p = till.call("pay", {"ticket": ticket, "amount_fen": 10000, "order_id": "o-1"})
@@ -225,8 +225,12 @@ def test_bad_till_calls(env):
                         ({"ticket": ticket, "amount_fen": 1, "order_id": "\""}, "order_id")]:
         r = till.call("pay", body)
         assert r.status == 400 and field in r.json["message"], (body, r)
-    mid = ticket.split(".")[0]
-    for bad in ["nope", mid + ".short", mid + "." + "A" * 43, "1." + ticket.split(".")[1]]:
+    mid, step, secret = ticket.split(".")
+    for bad in ["nope", mid + ".short", mid + "." + "A" * 43, mid + "." + secret,
+                mid + "." + step + "." + "A" * 43,          # the right code, a forged secret
+                mid + "." + str(int(step) - 1) + "." + secret,   # another time step
+                "1." + step + "." + secret,                 # another member
+                mid + ".x." + secret, mid + "." + step + "." + secret + "A"]:
         r = till.call("pay", {"ticket": bad, "amount_fen": 100, "order_id": "t-" + bad[:3]})
         assert r.status == 401 and r.json["error"] == "unauthorized", (bad, r)
     # another store cannot use this store's ticket
@@ -326,21 +330,24 @@ def test_verify_shows_the_masked_name_as_json(env):
 
 def test_a_lost_verify_leaves_no_usable_ticket(env):
     """Two tills race for one code: the loser's answer is 409 and carries
-    no ticket; the ticket key its MULTI made names no store that could
-    pay with it, and lapses within the ticket's lifetime."""
+    no ticket, and nothing was made for it: the one key of the spent code
+    is the winner's ticket, names the winner's store and only the SHA-256
+    of the ticket's secret, and lapses within the ticket's lifetime."""
     mid, card, token = member_with_money(env, "racer2", recharge=10000)
     a, b = Till(env, "S-race-a"), Till(env, "S-race-b")
     code = env.api("code", token, method="POST").json["code"]
     first, second = a.verify(code), b.verify(code)
     assert first.status == 200 and second.status == 409, (first, second)
     assert "ticket" not in second.json, second
-    tickets = [k for k in env.rcli("KEYS", f"{{m:{mid}}}:t:*").split() if k]
-    assert len(tickets) == 2, tickets
-    for k in tickets:
-        assert 0 < int(env.rcli("TTL", k)) <= 300
-    # the winner's ticket pays at its own store only
     t = first.json["ticket"]
-    env.secrets.append(t.split(".")[1])
+    env.secrets.append(t.split(".")[-1])
+    spent = [k for k in env.rcli("KEYS", f"{{m:{mid}}}:code:*").split() if k]
+    assert spent == [f"{{m:{mid}}}:code:{t.split('.')[1]}"], spent
+    secret_hash = hashlib.sha256(t.split(".")[-1].encode()).hexdigest()
+    assert env.rcli("GET", spent[0]) == f"S-race-a {secret_hash}"
+    assert 0 < int(env.rcli("TTL", spent[0])) <= 300
+    assert not [k for k in env.rcli("KEYS", f"{{m:{mid}}}:t:*").split() if k]
+    # the winner's ticket pays at its own store only
     r = b.call("pay", {"ticket": t, "amount_fen": 100, "order_id": "steal"})
     assert r.status == 401 and r.json["error"] == "unauthorized", r
     r = a.call("pay", {"ticket": t, "amount_fen": 100, "order_id": "ok"})
