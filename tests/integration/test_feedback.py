@@ -5,35 +5,7 @@ import json
 import os
 import time
 
-from harness import ADMIN_TOKEN
-
-DIGEST = """
-local keys = redis.call('KEYS', '*')
-table.sort(keys)
-local acc = {}
-for _, k in ipairs(keys) do
-  -- the ledger's sweep and the fold (their timers) keep their own schedule
-  if string.sub(k, 1, 7) ~= 'ledger:' and not (string.find(k, '^{b}:fold') or string.find(k, '^{b}:day:')
-         or string.find(k, '^{b}:store:') or k == '{b}:cursors'
-         or k == '{b}:members' or k == '{b}:totals') then
-    local t = redis.call('TYPE', k).ok
-    local v
-    if t == 'string' then v = {redis.call('GET', k)}
-    elseif t == 'hash' then
-        -- DUMP of a hash follows its table's order, which reads can move
-        local f = redis.call('HGETALL', k)
-        v = {}
-        for i = 1, #f, 2 do v[#v + 1] = f[i] .. '=' .. f[i + 1] end
-        table.sort(v)
-    elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
-    elseif t == 'set' then v = redis.call('SMEMBERS', k); table.sort(v)
-    elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
-    else v = {redis.call('DUMP', k)} end
-    acc[#acc + 1] = k .. ':' .. t .. ':' .. table.concat(v, '|')
-  end
-end
-return redis.sha1hex(table.concat(acc, '\n')) .. ' ' .. #keys
-"""
+from harness import ADMIN_TOKEN, digest
 
 DUMP_ALL = """
 local out = {}
@@ -53,10 +25,6 @@ return cjson.encode(out)
 """
 
 _n = [0]
-
-
-def digest(env):
-    return env.rcli("EVAL", DIGEST, "0")
 
 
 def member_token(env):

@@ -379,8 +379,6 @@ def test_a_rotated_store_secret(env):
     assert r.status == 404 and r.json["error"] == "not_found", r
     r = env.admin("GET", "stores/S-rot/rotate")
     assert r.status == 405, r
-    key = env.admin("POST", "keys", {"name": "ro", "role": "readonly"})
-    assert key.status == 201, key
-    env.secrets.append(key.json["key"])
-    r = env.admin("POST", "stores/S-rot/rotate", token=key.json["key"])
+    _, key = harness.make_key(env, "readonly", name="ro")
+    r = env.admin("POST", "stores/S-rot/rotate", token=key)
     assert r.status == 403 and r.json["error"] == "forbidden", r
