@@ -1055,15 +1055,7 @@ ngx_http_member_audit_page(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (cursor.len) {
-        args[0].data = p;
-        *p++ = '(';                     /* exclusive */
-        p = ngx_cpymem(p, cursor.data, cursor.len);
-        args[0].len = cursor.len + 1;
-
-    } else {
-        ngx_str_set(&args[0], "+");
-    }
+    p = ngx_http_member_range_start(p, &cursor, &args[0]);
 
     args[1].data = p;
     p = ngx_sprintf(p, "%ui", limit);

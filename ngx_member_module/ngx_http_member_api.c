@@ -582,15 +582,7 @@ ngx_http_member_transactions(ngx_http_request_t *r, ngx_str_t *must_exist,
     args[0].data = (u_char *) missing;
     args[0].len = ngx_strlen(missing);
 
-    if (cursor.len) {
-        args[1].data = p;
-        *p++ = '(';                       /* exclusive */
-        p = ngx_cpymem(p, cursor.data, cursor.len);
-        args[1].len = cursor.len + 1;
-
-    } else {
-        ngx_str_set(&args[1], "+");
-    }
+    p = ngx_http_member_range_start(p, &cursor, &args[1]);
 
     args[2].data = p;
     args[2].len = ngx_sprintf(p, "%ui", limit) - p;
@@ -609,9 +601,7 @@ ngx_int_t
 ngx_http_member_transactions_page(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    json_t                 *page, *items;
-    ngx_str_t               last;
-    redisReply             *next;
+    ngx_str_t               next;
     ngx_http_member_ctx_t  *ctx;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
@@ -622,23 +612,12 @@ ngx_http_member_transactions_page(ngx_http_request_t *r,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    next = reply->element[0];
 
-    items = ngx_http_member_ledger_items(reply->element[1], ctx->step, &last);
-    page = json_object();
+    next.data = (u_char *) reply->element[0]->str;
+    next.len = reply->element[0]->len;
 
-    if (items == NULL || page == NULL) {
-        json_decref(items);
-        json_decref(page);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json_object_set_new(page, "items", items);
-    json_object_set_new(page, "next",
-                        next->len ? json_stringn(next->str, next->len)
-                                  : json_null());
-
-    return ngx_http_member_send_json(r, NGX_HTTP_OK, page);
+    return ngx_http_member_ledger_page(r, reply->element[1], ctx->step,
+                                       &next);
 }
 
 

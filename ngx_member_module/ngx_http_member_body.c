@@ -312,3 +312,25 @@ ngx_http_member_arg_cursor(ngx_http_request_t *r, ngx_str_t *cursor)
 
     return (dash && dash + 1 < cursor->len) ? NGX_OK : NGX_ERROR;
 }
+
+
+/*
+ * Where a newest-first range starts: "(<cursor>" (exclusive) written at p,
+ * or "+" without a cursor; returns what follows at p.
+ */
+
+u_char *
+ngx_http_member_range_start(u_char *p, ngx_str_t *cursor, ngx_str_t *start)
+{
+    if (cursor->len == 0) {
+        ngx_str_set(start, "+");
+        return p;
+    }
+
+    start->data = p;
+    *p++ = '(';
+    p = ngx_cpymem(p, cursor->data, cursor->len);
+    start->len = p - start->data;
+
+    return p;
+}

@@ -394,45 +394,57 @@ ngx_http_member_coupons_id_cmp(const void *one, const void *two)
 }
 
 
-static ngx_int_t
-ngx_http_member_coupons_templates(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
+/*
+ * An HGETALL's records as JSON objects, each with its field as id_name; a
+ * record that is not JSON is logged and left out.
+ */
+
+static json_t **
+ngx_http_member_coupons_records(ngx_http_request_t *r, redisReply *all,
+    const char *id_name, const char *what, size_t *n)
 {
-    size_t         i, n;
-    json_t       **items, *list, *tpl, *page;
+    size_t         i;
+    json_t       **items, *record;
     redisReply    *k, *v;
     json_error_t   err;
 
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    items = ngx_palloc(r->pool, (reply->elements / 2 + 1) * sizeof(json_t *));
+    items = ngx_palloc(r->pool, (all->elements / 2 + 1) * sizeof(json_t *));
     if (items == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
-    for (i = 0, n = 0; i + 1 < reply->elements; i += 2) {
-        k = reply->element[i];
-        v = reply->element[i + 1];
+    for (i = 0, *n = 0; i + 1 < all->elements; i += 2) {
+        k = all->element[i];
+        v = all->element[i + 1];
 
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
             continue;
         }
 
-        tpl = json_loadb(v->str, v->len, 0, &err);
-        if (tpl == NULL || !json_is_object(tpl)) {
-            json_decref(tpl);
+        record = json_loadb(v->str, v->len, 0, &err);
+        if (record == NULL || !json_is_object(record)) {
+            json_decref(record);
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "member: a coupon template is not JSON");
+                          "member: a %s is not JSON", what);
             continue;
         }
 
-        json_object_set_new(tpl, "template_id", json_stringn(k->str, k->len));
-        items[n++] = tpl;
+        json_object_set_new(record, id_name, json_stringn(k->str, k->len));
+        items[(*n)++] = record;
     }
 
-    ngx_qsort(items, n, sizeof(json_t *), ngx_http_member_coupons_id_cmp);
+    return items;
+}
+
+
+/* {"items":[...]}: the records in their order, each reference dropped */
+
+static ngx_int_t
+ngx_http_member_coupons_items(ngx_http_request_t *r, json_t **items,
+    size_t n)
+{
+    size_t   i;
+    json_t  *list, *page;
 
     list = json_array();
 
@@ -450,6 +462,29 @@ ngx_http_member_coupons_templates(ngx_http_request_t *r,
     }
 
     return ngx_http_member_send_json(r, NGX_HTTP_OK, page);
+}
+
+
+static ngx_int_t
+ngx_http_member_coupons_templates(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t    n;
+    json_t  **items;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    items = ngx_http_member_coupons_records(r, reply, "template_id",
+                                            "coupon template", &n);
+    if (items == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_qsort(items, n, sizeof(json_t *), ngx_http_member_coupons_id_cmp);
+
+    return ngx_http_member_coupons_items(r, items, n);
 }
 
 
@@ -967,17 +1002,49 @@ ngx_http_member_coupons_cmp(const void *one, const void *two)
 }
 
 
+/* 0 usable, 1 not yet valid, 2 used (its order noted), 3 expired */
+
+static json_int_t
+ngx_http_member_coupons_rank(json_t *c, redisReply *used, time_t now)
+{
+    size_t       i, len;
+    const char  *id;
+    redisReply  *k, *v;
+
+    id = json_string_value(json_object_get(c, "coupon_id"));
+    len = json_string_length(json_object_get(c, "coupon_id"));
+
+    for (i = 0; id && i + 1 < used->elements; i += 2) {
+        k = used->element[i];
+        v = used->element[i + 1];
+
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING
+            && k->len == len && ngx_strncmp(k->str, id, len) == 0)
+        {
+            json_object_set_new(c, "used_order", json_stringn(v->str, v->len));
+            return 2;
+        }
+    }
+
+    if (now >= json_integer_value(json_object_get(c, "expires_at"))) {
+        return 3;
+    }
+
+    if (now < json_integer_value(json_object_get(c, "valid_from"))) {
+        return 1;
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_http_member_coupons_listed(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    size_t                      i, j, n;
-    time_t                      now;
-    json_t                    **items, *c, *list, *page;
+    size_t                      i, n;
+    json_t                    **items;
     json_int_t                  rank;
-    redisReply                 *all, *used, *k, *v;
-    const char                 *status;
-    json_error_t                err;
     ngx_http_member_ctx_t      *ctx;
     ngx_http_member_coupons_t  *cp;
 
@@ -993,87 +1060,27 @@ ngx_http_member_coupons_listed(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     cp = ctx->data;
-    now = cp->time;
 
-    all = reply->element[0];
-    used = reply->element[1];
-
-    items = ngx_palloc(r->pool, (all->elements / 2 + 1) * sizeof(json_t *));
+    items = ngx_http_member_coupons_records(r, reply->element[0], "coupon_id",
+                                            "coupon", &n);
     if (items == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (i = 0, n = 0; i + 1 < all->elements; i += 2) {
-        k = all->element[i];
-        v = all->element[i + 1];
-
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-
-        c = json_loadb(v->str, v->len, 0, &err);
-        if (c == NULL || !json_is_object(c)) {
-            json_decref(c);
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "member: a coupon is not JSON");
-            continue;
-        }
-
-        json_object_set_new(c, "coupon_id", json_stringn(k->str, k->len));
-
-        rank = 0;
-
-        for (j = 0; j + 1 < used->elements; j += 2) {
-            if (used->element[j]->type == REDIS_REPLY_STRING
-                && used->element[j + 1]->type == REDIS_REPLY_STRING
-                && used->element[j]->len == k->len
-                && ngx_strncmp(used->element[j]->str, k->str, k->len) == 0)
-            {
-                rank = 2;
-                json_object_set_new(c, "used_order",
-                                    json_stringn(used->element[j + 1]->str,
-                                                 used->element[j + 1]->len));
-                break;
-            }
-        }
-
-        if (rank == 0) {
-            if (now >= json_integer_value(json_object_get(c, "expires_at"))) {
-                rank = 3;
-
-            } else if (now < json_integer_value(json_object_get(c,
-                                                               "valid_from")))
-            {
-                rank = 1;
-            }
-        }
-
-        json_object_set_new(c, "rank", json_integer(rank));
-        items[n++] = c;
+    for (i = 0; i < n; i++) {
+        rank = ngx_http_member_coupons_rank(items[i], reply->element[1],
+                                            cp->time);
+        json_object_set_new(items[i], "rank", json_integer(rank));
     }
 
     ngx_qsort(items, n, sizeof(json_t *), ngx_http_member_coupons_cmp);
 
-    list = json_array();
-
     for (i = 0; i < n; i++) {
         rank = json_integer_value(json_object_get(items[i], "rank"));
-        status = statuses[rank];
 
         json_object_del(items[i], "rank");
-        json_object_set_new(items[i], "status", json_string(status));
-
-        if (list) {
-            json_array_append(list, items[i]);
-        }
-
-        json_decref(items[i]);
+        json_object_set_new(items[i], "status", json_string(statuses[rank]));
     }
 
-    page = list ? json_pack("{s:o}", "items", list) : NULL;
-    if (page == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_member_send_json(r, NGX_HTTP_OK, page);
+    return ngx_http_member_coupons_items(r, items, n);
 }

@@ -369,15 +369,7 @@ ngx_http_member_feedback_list(ngx_http_request_t *r, ngx_str_t *list,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (before.len) {
-        args[0].data = p;
-        *p++ = '(';                     /* exclusive */
-        p = ngx_cpymem(p, before.data, before.len);
-        args[0].len = p - args[0].data;
-
-    } else {
-        ngx_str_set(&args[0], "+");
-    }
+    p = ngx_http_member_range_start(p, &before, &args[0]);
 
     args[1].data = p;
     args[1].len = ngx_sprintf(p, "%ui", fb->limit + 1) - p;

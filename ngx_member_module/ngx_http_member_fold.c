@@ -1281,8 +1281,6 @@ static ngx_int_t
 ngx_http_member_fold_store_items(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    json_t                 *page, *items;
-    ngx_str_t               next;
     ngx_http_member_ctx_t  *ctx;
 
     if (reply->type != REDIS_REPLY_ARRAY) {
@@ -1291,21 +1289,7 @@ ngx_http_member_fold_store_items(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
 
-    items = ngx_http_member_ledger_items(reply, ctx->step, &next);
-    page = json_object();
-
-    if (items == NULL || page == NULL) {
-        json_decref(items);
-        json_decref(page);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json_object_set_new(page, "items", items);
-    json_object_set_new(page, "next",
-                        next.len ? json_stringn((char *) next.data, next.len)
-                                 : json_null());
-
-    return ngx_http_member_send_json(r, NGX_HTTP_OK, page);
+    return ngx_http_member_ledger_page(r, reply, ctx->step, NULL);
 }
 
 
@@ -1383,15 +1367,7 @@ ngx_http_member_fold_store(ngx_http_request_t *r, ngx_str_t *store_id)
     p = ngx_sprintf(p, "{b}:store:%V:ledger", store_id);
     args[1].len = p - args[1].data;
 
-    if (cursor.len) {
-        args[2].data = p;
-        *p++ = '(';
-        p = ngx_cpymem(p, cursor.data, cursor.len);
-        args[2].len = cursor.len + 1;
-
-    } else {
-        ngx_str_set(&args[2], "+");
-    }
+    p = ngx_http_member_range_start(p, &cursor, &args[2]);
 
     ngx_str_set(&args[3], "-");
     ngx_str_set(&args[4], "COUNT");

@@ -414,6 +414,8 @@ json_t *ngx_http_member_reply_object(redisReply *reply);
 ngx_int_t ngx_http_member_reply_number(redisReply *e, ngx_str_t *out);
 json_t *ngx_http_member_ledger_items(redisReply *reply, size_t limit,
     ngx_str_t *next);
+ngx_int_t ngx_http_member_ledger_page(ngx_http_request_t *r,
+    redisReply *entries, size_t limit, ngx_str_t *next);
 ngx_int_t ngx_http_member_error_filter_init(ngx_conf_t *cf);
 
 /* ngx_http_member_body.c */
@@ -430,6 +432,8 @@ ngx_int_t ngx_http_member_arg_uint(ngx_http_request_t *r, char *name,
     size_t len, ngx_uint_t def, ngx_uint_t max, ngx_uint_t *out);
 ngx_int_t ngx_http_member_arg_cursor(ngx_http_request_t *r,
     ngx_str_t *cursor);
+u_char *ngx_http_member_range_start(u_char *p, ngx_str_t *cursor,
+    ngx_str_t *start);
 ngx_int_t ngx_http_member_id_char(u_char c);
 
 /* ngx_http_member_digest.c */

@@ -453,6 +453,41 @@ ngx_http_member_ledger_items(redisReply *reply, size_t limit, ngx_str_t *next)
 }
 
 
+/*
+ * A page of XREVRANGE entries sent as {"items":[...],"next":...}: next is
+ * the script's cursor, or when NULL the page's own (ledger_items).
+ */
+
+ngx_int_t
+ngx_http_member_ledger_page(ngx_http_request_t *r, redisReply *entries,
+    size_t limit, ngx_str_t *next)
+{
+    json_t     *page, *items;
+    ngx_str_t   last;
+
+    items = ngx_http_member_ledger_items(entries, limit, &last);
+    page = json_object();
+
+    if (items == NULL || page == NULL) {
+        json_decref(items);
+        json_decref(page);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (next == NULL) {
+        next = &last;
+    }
+
+    json_object_set_new(page, "items", items);
+    json_object_set_new(page, "next",
+                        next->len ? json_stringn((char *) next->data,
+                                                 next->len)
+                                  : json_null());
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, page);
+}
+
+
 static ngx_int_t
 ngx_http_member_error_header_filter(ngx_http_request_t *r)
 {

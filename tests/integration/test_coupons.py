@@ -537,3 +537,25 @@ def test_transactions_filters(env):
         r = env.admin("GET", f"members/{mid}/transactions?{q}")
         assert r.status == 400 and r.json["error"] == "bad_request", (q, r)
         assert env.api(f"transactions?{q}", token).status == 400, q
+
+
+# ----------------------------------------------------------------------------
+# a record that is not JSON
+
+
+def test_a_record_that_is_not_json_is_left_out_and_logged(env):
+    tpl = template(env, name="good", value_fen=100, valid_days=3)
+    mid, _ = env.member("broken-coupon")
+    issue(env, tpl, "broken-1", member_ids=[mid])
+    env.rcli("HSET", "{b}:coupon:tpl", "t999999", "not json")
+    env.rcli("HSET", f"{{m:{mid}}}:coupons", "c999999", "[1]")
+    try:
+        ids = [t["template_id"] for t in env.admin("GET", "coupons/templates").json["items"]]
+        assert tpl in ids and "t999999" not in ids, ids
+        assert [c["template_id"] for c in coupons(env, mid)] == [tpl]
+        log = env.log_text()
+        assert "[error]" in log and "member: a coupon template is not JSON" in log
+        assert "member: a coupon is not JSON" in log
+    finally:
+        env.rcli("HDEL", "{b}:coupon:tpl", "t999999")
+        env.rcli("HDEL", f"{{m:{mid}}}:coupons", "c999999")
