@@ -824,7 +824,7 @@ ngx_http_member_store_listed(json_t *obj, ngx_str_t *store_id)
 }
 
 
-static ngx_str_t *
+ngx_str_t *
 ngx_http_member_int_arg(ngx_pool_t *pool, ngx_str_t *arg, int64_t n)
 {
     arg->data = ngx_pnalloc(pool, NGX_INT64_LEN + 1);

@@ -362,6 +362,8 @@ ngx_int_t ngx_http_member_rules_keys(json_t *obj, const char **allowed,
 ngx_int_t ngx_http_member_rules_object(json_t *obj, const char **keys,
     ngx_http_member_int_rule_t *ints, u_char *path, u_char *field,
     size_t size);
+ngx_str_t *ngx_http_member_int_arg(ngx_pool_t *pool, ngx_str_t *arg,
+    int64_t n);
 ngx_http_member_redis_t *ngx_http_member_ledger_redis(
     ngx_http_member_ledger_t *ledger);
 ngx_http_member_campaigns_t **ngx_http_member_ledger_campaigns(

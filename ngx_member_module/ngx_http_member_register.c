@@ -74,6 +74,25 @@ static ngx_int_t ngx_http_member_reg_bad(ngx_http_request_t *r,
     const char *message);
 
 
+/* the registration under way, and the visitor's page when page is set */
+
+static ngx_http_member_reg_t *
+ngx_http_member_reg_of(ngx_http_request_t *r, ngx_http_member_page_t **page)
+{
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_page_t  *pg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    pg = ctx->data;
+
+    if (page) {
+        *page = pg;
+    }
+
+    return pg->data;
+}
+
+
 ngx_int_t
 ngx_http_member_register(ngx_http_request_t *r)
 {
@@ -403,13 +422,9 @@ ngx_http_member_reg_code(ngx_http_request_t *r, ngx_str_t *token)
 {
     u_char                  *p;
     ngx_str_t                path, args, body;
-    ngx_http_member_ctx_t   *ctx;
     ngx_http_member_reg_t   *reg;
-    ngx_http_member_page_t  *pg;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, NULL);
 
     p = ngx_pnalloc(r->pool, sizeof("access_token=") + 3 * token->len
                              + sizeof("{\"code\":\"\"}") + reg->phone_code.len);
@@ -442,12 +457,10 @@ ngx_http_member_reg_coded(ngx_http_request_t *r)
     mgw_api_result_t            res;
     ngx_http_member_ctx_t      *ctx;
     ngx_http_member_reg_t      *reg;
-    ngx_http_member_page_t     *pg;
     ngx_http_member_loc_conf_t *mlcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, NULL);
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     if (ctx->wechat_failed) {
@@ -506,14 +519,10 @@ ngx_http_member_reg_phone(ngx_http_request_t *r)
 {
     ngx_uint_t                   i;
     ngx_http_member_key_t       *key;
-    ngx_http_member_ctx_t       *ctx;
     ngx_http_member_reg_t       *reg;
-    ngx_http_member_page_t      *pg;
     ngx_http_member_loc_conf_t  *mlcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, NULL);
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     key = mlcf->keys->elts;
@@ -537,13 +546,9 @@ ngx_http_member_reg_phone(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_member_reg_lookup(ngx_http_request_t *r)
 {
-    ngx_http_member_ctx_t   *ctx;
     ngx_http_member_reg_t   *reg;
-    ngx_http_member_page_t  *pg;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, NULL);
 
     return ngx_http_member_redis_command(r, ngx_http_member_reg_found, 2,
                                          &ngx_http_member_cmd_get,
@@ -556,13 +561,10 @@ ngx_http_member_reg_found(ngx_http_request_t *r, ngx_http_member_call_t *call,
     redisReply *reply)
 {
     uint64_t                 id;
-    ngx_http_member_ctx_t   *ctx;
     ngx_http_member_reg_t   *reg;
     ngx_http_member_page_t  *pg;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, &pg);
 
     if (reply->type == REDIS_REPLY_NIL) {
         if (++reg->tried < reg->nindex) {
@@ -602,17 +604,13 @@ ngx_http_member_reg_found(ngx_http_request_t *r, ngx_http_member_call_t *call,
 static ngx_int_t
 ngx_http_member_reg_claim(ngx_http_request_t *r, ngx_uint_t force)
 {
-    u_char                  *p;
     ngx_str_t               *id;
-    ngx_http_member_ctx_t   *ctx;
     ngx_http_member_reg_t   *reg;
     ngx_http_member_page_t  *pg;
 
     static ngx_str_t  set = ngx_string("SET");
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, &pg);
 
     if (reg->claimed) {
         return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "conflict",
@@ -623,14 +621,10 @@ ngx_http_member_reg_claim(ngx_http_request_t *r, ngx_uint_t force)
     reg->tried = 0;
 
     id = ngx_palloc(r->pool, sizeof(ngx_str_t));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
 
-    if (id == NULL || p == NULL) {
+    if (id == NULL || ngx_http_member_int_arg(r->pool, id, pg->id) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    id->data = p;
-    id->len = ngx_sprintf(p, "%uL", pg->id) - p;
 
     if (force) {
         return ngx_http_member_redis_command(r, ngx_http_member_reg_claimed,
@@ -647,13 +641,10 @@ static ngx_int_t
 ngx_http_member_reg_claimed(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    ngx_http_member_ctx_t   *ctx;
     ngx_http_member_reg_t   *reg;
     ngx_http_member_page_t  *pg;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, &pg);
 
     if (reply->type == REDIS_REPLY_NIL) {
         /* another registration took it meanwhile: look again */
@@ -750,13 +741,10 @@ ngx_http_member_reg_write(ngx_http_request_t *r, ngx_uint_t script)
     u_char                  *p;
     ngx_str_t                key, args[NGX_HTTP_MEMBER_REG_FIELDS];
     ngx_uint_t               n;
-    ngx_http_member_ctx_t   *ctx;
     ngx_http_member_reg_t   *reg;
     ngx_http_member_page_t  *pg;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, &pg);
 
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 16 + NGX_TIME_T_LEN);
 
@@ -796,14 +784,11 @@ ngx_http_member_reg_write(ngx_http_request_t *r, ngx_uint_t script)
         ngx_str_set(&args[n], "referred_by");
         n++;
 
-        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-        if (p == NULL) {
+        if (ngx_http_member_int_arg(r->pool, &args[n++], reg->referrer)
+            == NULL)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        args[n].data = p;
-        args[n].len = ngx_sprintf(p, "%uL", reg->referrer) - p;
-        n++;
     }
 
     return ngx_http_member_redis_script(r, script,
@@ -818,13 +803,10 @@ ngx_http_member_reg_written(ngx_http_request_t *r,
 {
     ngx_int_t                rc;
     ngx_str_t                openid, none, token;
-    ngx_http_member_ctx_t   *ctx;
     ngx_http_member_reg_t   *reg;
     ngx_http_member_page_t  *pg;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, &pg);
 
     if (ngx_http_member_redis_is_error(reply, "STALE")) {
         /* the index named a member who no longer has that phone */
@@ -886,32 +868,25 @@ static ngx_int_t
 ngx_http_member_reg_session(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    u_char                  *p;
     ngx_str_t               *id;
-    ngx_http_member_ctx_t   *ctx;
     ngx_http_member_reg_t   *reg;
     ngx_http_member_page_t  *pg;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, &pg);
 
     if (reply->type != REDIS_REPLY_STRING) {
         return ngx_http_member_reply_script_error(r, reply);
     }
 
     id = ngx_palloc(r->pool, sizeof(ngx_str_t));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
 
-    if (id == NULL || p == NULL
+    if (id == NULL
+        || ngx_http_member_int_arg(r->pool, id, reg->target) == NULL
         || ngx_http_member_openid_key(r->pool, &pg->openid, &reg->openid_key)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    id->data = p;
-    id->len = ngx_sprintf(p, "%uL", reg->target) - p;
 
     /* the openid now names the member it was linked to */
     return ngx_http_member_redis_command(r, ngx_http_member_reg_indexed, 3,
@@ -960,14 +935,10 @@ ngx_http_member_reg_answer(ngx_http_request_t *r)
 {
     u_char                     *p, *start;
     ngx_table_elt_t            *h;
-    ngx_http_member_ctx_t      *ctx;
     ngx_http_member_reg_t      *reg;
-    ngx_http_member_page_t     *pg;
     ngx_http_member_loc_conf_t *mlcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
-    reg = pg->data;
+    reg = ngx_http_member_reg_of(r, NULL);
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     start = ngx_pnalloc(r->pool, 128 + NGX_INT64_LEN + reg->card_no.len
