@@ -238,20 +238,23 @@ ngx_int_t
 ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message)
 {
-    size_t   len;
+    size_t   len, mlen;
     u_char  *p, *last;
 
+    /* a message may quote the input (a field's name): escaped */
+    mlen = ngx_strlen(message);
     len = sizeof("{\"error\":\"\",\"message\":\"\"}") - 1
-          + ngx_strlen(code) + ngx_strlen(message);
+          + ngx_strlen(code) + mlen
+          + ngx_escape_json(NULL, (u_char *) message, mlen);
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* codes and messages are the module's own texts: nothing to escape */
-    last = ngx_sprintf(p, "{\"error\":\"%s\",\"message\":\"%s\"}",
-                       code, message);
+    last = ngx_sprintf(p, "{\"error\":\"%s\",\"message\":\"", code);
+    last = (u_char *) ngx_escape_json(last, (u_char *) message, mlen);
+    last = ngx_cpymem(last, "\"}", 2);
 
     return ngx_http_member_send_raw(r, status, NULL, p, last - p);
 }

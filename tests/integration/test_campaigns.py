@@ -67,6 +67,7 @@ def test_bad_campaign_rules(env):
         ({"referral": {"referrer_points": 1, "referee_points": 1, "max_per_referrer": 1,
                        "bonus": 1}}, "referral.bonus"),
         ({"referral": 5}, "referral"),
+        ({"triggers": {'x"\ty': {}}}, 'triggers.x"\ty'),    # quoted, escaped
     ]
     version = env.admin("GET", "rules").json["version"]
     for body, field in bad:
