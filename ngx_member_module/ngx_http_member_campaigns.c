@@ -978,15 +978,17 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
         return;
     }
 
-    /* a trigger's entries (points, a coupon) reach the brand's numbers */
-    ngx_http_member_fold_hint(c->redis, id);
-
+    /*
+     * a trigger's entries (points, a coupon) reach the brand's numbers,
+     * and new points the WeChat card: docs/outbox.md
+     */
     if (reply->element[1]->integer > 0) {
+        ngx_http_member_ledger_hint(c->redis, id);
         ngx_http_member_campaigns_due(c, reply->element[0],
                                       reply->element[2]->integer);
 
-        /* the WeChat card shows the new points: docs/outbox.md */
-        ngx_http_member_outbox_touch(c->redis, id);
+    } else {
+        ngx_http_member_fold_hint(c->redis, id);
     }
 
     if (reply->element[5]->integer > 0 && c->coupon) {
@@ -1098,8 +1100,7 @@ ngx_http_member_campaigns_referred(ngx_http_member_redis_t *redis,
         if (ngx_http_member_campaigns_str_id(reply->element[0], &referrer)
             == NGX_OK)
         {
-            ngx_http_member_outbox_touch(c->redis, referrer);
-            ngx_http_member_fold_hint(c->redis, referrer);
+            ngx_http_member_ledger_hint(c->redis, referrer);
         }
     }
 

@@ -92,6 +92,19 @@ failed:
 }
 
 
+/*
+ * Every change of a member's ledger or record: the fold, and the WeChat
+ * outbox (its card and its messages, docs/outbox.md), hinted in one place.
+ */
+
+void
+ngx_http_member_ledger_hint(ngx_http_member_redis_t *redis, uint64_t id)
+{
+    ngx_http_member_fold_hint(redis, id);
+    ngx_http_member_outbox_touch(redis, id);
+}
+
+
 void
 ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id)
 {
@@ -99,7 +112,7 @@ ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id)
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
-    ngx_http_member_fold_hint(mlcf->redis, id);
+    ngx_http_member_ledger_hint(mlcf->redis, id);
 }
 
 

@@ -905,7 +905,7 @@ ngx_http_member_schedule(ngx_http_member_ledger_t *ledger, uint64_t id,
 }
 
 
-/* a ledger script's answer; the WeChat card follows (outbox.c) */
+/* a ledger script's answer; the fold and the WeChat outbox follow */
 
 static ngx_int_t
 ngx_http_member_ledger_answered(ngx_http_request_t *r,
@@ -919,10 +919,6 @@ ngx_http_member_ledger_answered(ngx_http_request_t *r,
      */
     if (lr) {
         ngx_http_member_ledger_touched(r, lr->id);
-    }
-
-    if (lr && reply->type != REDIS_REPLY_ERROR) {
-        ngx_http_member_outbox_touch(call->redis, lr->id);
     }
 
     return ngx_http_member_reply_answer(r, call, reply);
@@ -2026,8 +2022,9 @@ ngx_http_member_sweep_swept(ngx_http_member_redis_t *redis, void *data,
         return;
     }
 
+    /* what expired reaches the brand's numbers and the WeChat card */
     if (reply) {
-        ngx_http_member_fold_hint(redis, ledger->ids[ledger->next]);
+        ngx_http_member_ledger_hint(redis, ledger->ids[ledger->next]);
     }
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
@@ -2046,9 +2043,6 @@ ngx_http_member_sweep_swept(ngx_http_member_redis_t *redis, void *data,
     argvlen[3] = ngx_sprintf(member, "%uL", ledger->ids[ledger->next])
                  - member;
     argv[3] = (const char *) member;
-
-    /* what expired may have changed the points on the WeChat card */
-    ngx_http_member_outbox_touch(redis, ledger->ids[ledger->next]);
 
     if (reply->integer == 0) {
         argv[0] = "ZREM";

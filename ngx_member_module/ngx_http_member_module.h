@@ -389,9 +389,12 @@ void ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
 /*
  * ngx_http_member_fold.c: call touched() after every script that changes a
  * member's ledger or record (status, level), success or error, so that the
- * brand's totals fold it in; fold_hint() where no request is at hand.
+ * brand's totals fold it in and the WeChat outbox looks at the member;
+ * ledger_hint() where no request is at hand; fold_hint() alone for a look
+ * that may have changed nothing WeChat shows.
  */
 void ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id);
+void ngx_http_member_ledger_hint(ngx_http_member_redis_t *redis, uint64_t id);
 void ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id);
 ngx_int_t ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);

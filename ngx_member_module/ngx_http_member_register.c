@@ -838,9 +838,7 @@ ngx_http_member_reg_written(ngx_http_request_t *r,
     reg->card_no.len = reply->len;
     ngx_memcpy(reg->card_no.data, reply->str, reply->len);
 
-    /* a claimed WeChat card is activated by the outbox */
-    ngx_http_member_outbox_touch(call->redis, reg->target);
-
+    /* the fold, and the outbox: it activates a claimed WeChat card */
     ngx_http_member_ledger_touched(r, reg->target);
 
     if (reg->target == pg->id) {
