@@ -86,7 +86,7 @@ ngx_http_member_profile_object(ngx_http_request_t *r, redisReply *reply,
     ngx_flag_t masked)
 {
     u_char                   id[NGX_INT64_LEN];
-    json_t                  *record, *v, *out;
+    json_t                  *record, *v, *out, *consent, *marketing;
     ngx_str_t                phone, mask;
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_page_t  *pg;
@@ -127,11 +127,27 @@ ngx_http_member_profile_object(ngx_http_request_t *r, redisReply *reply,
     }
 
     v = json_object_get(record, "consent_privacy");
+    marketing = json_object_get(record, "consent_marketing");
 
-    if (json_is_string(v)) {
-        json_object_set_new(out, "consent",
-                            json_pack("{s:O,s:O*}", "privacy", v, "at",
-                                      json_object_get(record, "consent_at")));
+    if (json_is_string(v) || json_is_string(marketing)) {
+        consent = json_object();
+
+        if (consent && json_is_string(v)) {
+            json_object_set(consent, "privacy", v);
+            v = json_object_get(record, "consent_at");
+
+            if (v) {
+                json_object_set(consent, "at", v);
+            }
+        }
+
+        if (consent && json_is_string(marketing)) {
+            json_object_set_new(consent, "marketing",
+                json_boolean(ngx_strcmp(json_string_value(marketing), "1")
+                             == 0));
+        }
+
+        json_object_set_new(out, "consent", consent);
     }
 
     v = json_object_get(record, "phone");
@@ -205,7 +221,8 @@ ngx_http_member_profile_put(ngx_http_request_t *r)
     if (n == 0) {
         return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                      "nothing to change: name, birthday, "
-                                     "gender or address");
+                                     "gender, address or "
+                                     "consent.marketing");
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_PROFILE_PUT,

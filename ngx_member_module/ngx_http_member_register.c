@@ -182,17 +182,31 @@ ngx_http_member_reg_date(ngx_str_t *s)
 
 
 /*
- * The personal fields of a body, checked: name, birthday, gender and
- * address; shared with PUT profile and the admin API.  NGX_DECLINED when
- * they are good, else the rc of the error answer sent.
+ * The personal fields of a body, checked: name, birthday, gender, address
+ * and consent.marketing (messages, docs/outbox.md); shared with PUT
+ * profile and the admin API.  NGX_DECLINED when they are good, else the rc
+ * of the error answer sent.
  */
 
 ngx_int_t
 ngx_http_member_person_validate(ngx_http_request_t *r, json_t *json,
     ngx_flag_t name_required)
 {
+    json_t     *consent, *marketing;
     ngx_int_t   rc;
     ngx_str_t   v;
+
+    consent = json_object_get(json, "consent");
+
+    if (consent && !json_is_object(consent)) {
+        return ngx_http_member_bad_field(r, "consent");
+    }
+
+    marketing = json_object_get(consent, "marketing");
+
+    if (marketing && !json_is_boolean(marketing)) {
+        return ngx_http_member_bad_field(r, "consent.marketing");
+    }
 
     rc = ngx_http_member_json_str(json, "name", 64, 0, &v, name_required);
 
@@ -729,6 +743,23 @@ ngx_http_member_person_fields(ngx_http_request_t *r, uint64_t id,
                 return NGX_ERROR;
             }
         }
+    }
+
+    /* given or withdrawn; never asked: no field (docs/outbox.md) */
+    v = json_object_get(json_object_get(json, "consent"), "marketing");
+
+    if (json_is_boolean(v)) {
+        ngx_str_set(&args[*n], "consent_marketing");
+        (*n)++;
+
+        if (json_is_true(v)) {
+            ngx_str_set(&args[*n], "1");
+
+        } else {
+            ngx_str_set(&args[*n], "0");
+        }
+
+        (*n)++;
     }
 
     return NGX_OK;

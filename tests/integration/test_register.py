@@ -217,6 +217,35 @@ def test_profile_put(env):
     remember(env, "13800000008", "王小五", "上海市")
 
 
+def test_marketing_consent(env):
+    """consent.marketing (docs/outbox.md): given at registration, withdrawn
+    and given again in the profile; absent means never asked."""
+    token = login(env, "marketer")
+    auth = {"Authorization": "Bearer " + token}
+    r = register(env, token, phone="13800000031",
+                 consent={"privacy": "2026-01", "marketing": "yes"})
+    assert r.status == 400 and "consent.marketing" in r.json["message"], r
+    r = register(env, token, phone="13800000031",
+                 consent={"privacy": "2026-01", "marketing": True})
+    assert r.status == 201, r
+    mid = token.split(".")[0]
+    assert env.rcli("HGET", "{m:" + mid + "}", "consent_marketing") == "1"
+    c = env.api("profile", token).json["consent"]
+    assert c["privacy"] == "2026-01" and c["marketing"] is True, c
+    r = env.request("PUT", "/api/profile", {"consent": {"marketing": False}}, headers=auth)
+    assert r.status == 200 and r.json["consent"]["marketing"] is False, r
+    assert env.rcli("HGET", "{m:" + mid + "}", "consent_marketing") == "0"
+    for bad in ({"consent": {"marketing": 1}}, {"consent": []}):
+        r = env.request("PUT", "/api/profile", bad, headers=auth)
+        assert r.status == 400 and "consent" in r.json["message"], (bad, r)
+    assert env.rcli("HGET", "{m:" + mid + "}", "consent_marketing") == "0"
+
+    other = login(env, "unasked")
+    assert register(env, other, phone="13800000032").status == 201
+    assert "marketing" not in env.api("profile", other).json["consent"]
+    remember(env, "13800000031", "13800000032")
+
+
 def test_export(env):
     token = login(env, "exporter")
     assert register(env, token, phone="13800000010", address="北京市").status == 201
