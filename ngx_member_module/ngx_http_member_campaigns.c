@@ -34,7 +34,7 @@
 #define NGX_HTTP_MEMBER_INVITE_MAC        8         /* base32 characters */
 #define NGX_HTTP_MEMBER_INVITE_MAX        32
 
-#define NGX_HTTP_MEMBER_TRIGGER_ARGS      16        /* ARGV 2..17 */
+#define NGX_HTTP_MEMBER_TRIGGER_ARGS      17        /* ARGV 2..18 */
 #define NGX_HTTP_MEMBER_COUPON_TERMS      512
 
 
@@ -75,7 +75,7 @@ struct ngx_http_member_campaigns_s {
     size_t                        expires_len;
     const char                   *coupon;   /* its name, or NULL */
 
-    /* trigger.lua's ARGV 2..17 for this tick; 9 is the pass's */
+    /* trigger.lua's ARGV 2..18 for this tick; 9 is the pass's */
     const char                   *args[NGX_HTTP_MEMBER_TRIGGER_ARGS];
     size_t                        lens[NGX_HTTP_MEMBER_TRIGGER_ARGS];
     u_char                        buf[NGX_HTTP_MEMBER_TRIGGER_ARGS
@@ -365,7 +365,10 @@ ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
     triggers = json_object_get(rules, "triggers");
     referral = json_object_get(rules, "referral");
 
-    c->triggers = json_object_size(triggers) != 0;
+    /* the notice of expiring points (docs/outbox.md) rides the pass */
+    v = json_object_get(json_object_get(rules, "messages"),
+                        "points_expiring");
+    c->triggers = json_object_size(triggers) != 0 || v != NULL;
     c->referral = referral != NULL;
     c->referrer_points = json_integer_value(json_object_get(referral,
                                                         "referrer_points"));
@@ -414,6 +417,9 @@ ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
     /* a name is a JSON string: the args buffer holds numbers only */
     c->args[15] = c->coupon ? c->coupon : "";
     c->lens[15] = ngx_strlen(c->args[15]);
+
+    ngx_http_member_campaigns_arg(c, 16, &p, NULL,
+                 ngx_http_member_messages_notice(rules));
 }
 
 
@@ -776,16 +782,16 @@ static void
 ngx_http_member_campaigns_trigger(ngx_http_member_campaigns_t *c,
     uint64_t id, ngx_uint_t source)
 {
-    u_char       keys[3][NGX_INT64_LEN + 16], ids[NGX_INT64_LEN];
-    size_t       argvlen[7 + NGX_HTTP_MEMBER_TRIGGER_ARGS];
+    u_char       keys[4][NGX_INT64_LEN + 16], ids[NGX_INT64_LEN];
+    size_t       argvlen[8 + NGX_HTTP_MEMBER_TRIGGER_ARGS];
     ngx_uint_t   i;
-    const char  *argv[7 + NGX_HTTP_MEMBER_TRIGGER_ARGS];
+    const char  *argv[8 + NGX_HTTP_MEMBER_TRIGGER_ARGS];
 
     argv[0] = "EVALSHA";
     argvlen[0] = 7;
     argv[1] = (const char *) c->sha[0];
     argvlen[1] = 40;
-    argv[2] = "3";
+    argv[2] = "4";
     argvlen[2] = 1;
 
     argv[3] = (const char *) keys[0];
@@ -794,22 +800,24 @@ ngx_http_member_campaigns_trigger(ngx_http_member_campaigns_t *c,
     argvlen[4] = ngx_sprintf(keys[1], "{m:%uL}:ledger", id) - keys[1];
     argv[5] = (const char *) keys[2];
     argvlen[5] = ngx_sprintf(keys[2], "{m:%uL}:lots", id) - keys[2];
-    argv[6] = (const char *) ids;
-    argvlen[6] = ngx_sprintf(ids, "%uL", id) - ids;
+    argv[6] = (const char *) keys[3];
+    argvlen[6] = ngx_sprintf(keys[3], "{m:%uL}:wx:msgs", id) - keys[3];
+    argv[7] = (const char *) ids;
+    argvlen[7] = ngx_sprintf(ids, "%uL", id) - ids;
 
     for (i = 0; i < NGX_HTTP_MEMBER_TRIGGER_ARGS; i++) {
-        argv[7 + i] = c->args[i];
-        argvlen[7 + i] = c->lens[i];
+        argv[8 + i] = c->args[i];
+        argvlen[8 + i] = c->lens[i];
     }
 
     /* the welcome of a fresh activation is sure; the pass looks back */
     if (source == NGX_HTTP_MEMBER_CAMPAIGN_NEW) {
-        argv[7 + 7] = "0";
-        argvlen[7 + 7] = 1;
+        argv[8 + 7] = "0";
+        argvlen[8 + 7] = 1;
     }
 
     if (ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_triggered,
-                                       source, 7 + i, argv, argvlen)
+                                       source, 8 + i, argv, argvlen)
         == NGX_OK)
     {
         c->outstanding++;
@@ -967,11 +975,12 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 6
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 7
         || reply->element[1]->type != REDIS_REPLY_INTEGER
         || reply->element[2]->type != REDIS_REPLY_INTEGER
         || reply->element[4]->type != REDIS_REPLY_STRING
         || reply->element[5]->type != REDIS_REPLY_INTEGER
+        || reply->element[6]->type != REDIS_REPLY_INTEGER
         || ngx_http_member_campaigns_str_id(reply->element[0], &id) != NGX_OK)
     {
         ngx_http_member_campaigns_stop(c);
@@ -980,15 +989,18 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
 
     /*
      * a trigger's entries (points, a coupon) reach the brand's numbers,
-     * and new points the WeChat card: docs/outbox.md
+     * and those it wrote (or a message) the WeChat outbox: docs/outbox.md
      */
-    if (reply->element[1]->integer > 0) {
+    if (reply->element[6]->integer) {
         ngx_http_member_ledger_hint(c->redis, id);
-        ngx_http_member_campaigns_due(c, reply->element[0],
-                                      reply->element[2]->integer);
 
     } else {
         ngx_http_member_fold_hint(c->redis, id);
+    }
+
+    if (reply->element[1]->integer > 0) {
+        ngx_http_member_campaigns_due(c, reply->element[0],
+                                      reply->element[2]->integer);
     }
 
     if (reply->element[5]->integer > 0 && c->coupon) {

@@ -348,7 +348,8 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
     static const char  *top[] = { "tiers", "tier_period_months",
                                   "tier_downgrade_steps", "points",
                                   "recharge_bonus", "campaigns", "triggers",
-                                  "referral", "version", NULL };
+                                  "referral", "messages", "version",
+                                  NULL };
     static const char  *tier[] = { "level", "name", "min_spend_fen",
                                    "discount_pct", "points_pct", NULL };
     static const char  *points[] = { "per_yuan", "expire_after_months",
@@ -583,7 +584,12 @@ ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
     }
 
     /* triggers and referral: ngx_http_member_campaigns.c */
-    return ngx_http_member_campaigns_validate(rules, field, size);
+    if (ngx_http_member_campaigns_validate(rules, field, size) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* messages: ngx_http_member_messages.c */
+    return ngx_http_member_messages_validate(rules, field, size);
 }
 
 

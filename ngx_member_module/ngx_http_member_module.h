@@ -337,6 +337,15 @@ void ngx_http_member_outbox_touch(ngx_http_member_redis_t *redis,
     uint64_t id);
 ngx_int_t ngx_http_member_outbox_admin(ngx_http_request_t *r);
 
+/* ngx_http_member_messages.c: template and subscribe messages */
+ngx_int_t ngx_http_member_messages_validate(json_t *rules, u_char *field,
+    size_t size);
+time_t ngx_http_member_messages_notice(json_t *rules);
+void ngx_http_member_messages_args(json_t *messages, ngx_str_t *args);
+ngx_int_t ngx_http_member_messages_body(ngx_http_request_t *r,
+    json_t *messages, redisReply *reply, ngx_str_t *path, ngx_str_t *body);
+ngx_int_t ngx_http_member_subscriptions(ngx_http_request_t *r);
+
 /* ngx_http_member_coupons.c */
 ngx_int_t ngx_http_member_coupons_handler(ngx_http_request_t *r,
     ngx_str_t *what);
@@ -511,7 +520,8 @@ typedef enum {
     NGX_HTTP_MEMBER_PAGE_EXPORT,
     NGX_HTTP_MEMBER_PAGE_FEEDBACK,
     NGX_HTTP_MEMBER_PAGE_REFERRAL,
-    NGX_HTTP_MEMBER_PAGE_TIERS
+    NGX_HTTP_MEMBER_PAGE_TIERS,
+    NGX_HTTP_MEMBER_PAGE_SUBSCRIPTIONS
 } ngx_http_member_page_e;
 
 /* the session of a page call and what it knows of its member */

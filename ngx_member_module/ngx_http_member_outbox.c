@@ -11,9 +11,12 @@
  * WeChat subrequests: for up to 10 due members, the full current points
  * and balance go to card/membercard/updateuser (or card/membercard/activate
  * for a registered member whose card is only claimed) unless WeChat already
- * has the member's last ledger entry (wx_synced).  A refusal puts the member
- * back with a doubling backoff.  Timers have no request: the loopback call
- * gives the subrequests one.
+ * has the member's last ledger entry (wx_synced).  Then the member's
+ * messages (template or subscribe, ngx_http_member_messages.c), oldest
+ * first, each claimed before its call and ended by WeChat's answer
+ * (wx_msg.lua, wx_msg_done.lua).  A refusal puts the member back with a
+ * doubling backoff.  Timers have no request: the loopback call gives the
+ * subrequests one.
  */
 
 
@@ -29,6 +32,8 @@
 #define NGX_HTTP_MEMBER_OUTBOX_BACKOFF  "500"       /* ms, doubles */
 #define NGX_HTTP_MEMBER_OUTBOX_LONGEST  "300000"    /* ms */
 #define NGX_HTTP_MEMBER_OUTBOX_KEY      32          /* hex characters */
+#define NGX_HTTP_MEMBER_OUTBOX_FRESH    "86400"     /* s: older, no message */
+#define NGX_HTTP_MEMBER_OUTBOX_FLIGHT   "60000"     /* ms: its answer lost */
 
 
 struct ngx_http_member_outbox_conf_s {
@@ -65,6 +70,16 @@ typedef struct {
     ngx_str_t                     key;
     ngx_str_t                     body;
     ngx_int_t                     errcode;
+
+    /* messages: the rules' section, wx_msg.lua's ARGV, the one in hand */
+    json_t                       *messages;
+    ngx_str_t                     margs[10];
+    ngx_str_t                     mkeys[5];
+    ngx_str_t                     msg[4];       /* id, kind, channel, tpl */
+    ngx_str_t                     path;
+    ngx_str_t                     msgid;
+    const char                   *outcome;
+    ngx_uint_t                    messages_sent;
     unsigned                      renewed:1;
 } ngx_http_member_outbox_req_t;
 
@@ -80,6 +95,7 @@ static ngx_int_t ngx_http_member_outbox_settle(ngx_http_request_t *r,
     ngx_uint_t done);
 static ngx_int_t ngx_http_member_outbox_send(ngx_http_request_t *r,
     ngx_str_t *token);
+static ngx_int_t ngx_http_member_outbox_messages(ngx_http_request_t *r);
 static void ngx_http_member_outbox_close(ngx_http_member_outbox_t *o);
 
 
@@ -208,7 +224,7 @@ ngx_http_member_outbox_synced(ngx_http_request_t *r,
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    return ngx_http_member_outbox_settle(r, 1);
+    return ngx_http_member_outbox_messages(r);
 }
 
 
@@ -404,8 +420,8 @@ ngx_http_member_outbox_peeked(ngx_http_request_t *r,
     }
 
     if (q->field[0].len == 4) {
-        /* "none": nothing WeChat lacks */
-        return ngx_http_member_outbox_settle(r, 1);
+        /* "none": the card lacks nothing; the messages may */
+        return ngx_http_member_outbox_messages(r);
     }
 
     q->activate = (q->field[0].len == 8);
@@ -417,11 +433,323 @@ ngx_http_member_outbox_peeked(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "member: outbox: member %V has no card values",
                       &q->ids[q->i]);
-        return ngx_http_member_outbox_settle(r, 1);
+        return ngx_http_member_outbox_messages(r);
     }
 
     return ngx_http_member_wechat_secret(r, NGX_HTTP_MEMBER_WX_TOKEN, 0,
                                          ngx_http_member_outbox_send);
+}
+
+
+/*
+ * The member's messages, after its card: wx_msg.lua turns the ledger's
+ * new entries into messages and claims the oldest one; its call's answer
+ * ends it (sent, dropped) or leaves it first in line (retry, with the
+ * member's backoff).  A claim whose answer was lost is never sent again.
+ */
+
+static ngx_int_t
+ngx_http_member_outbox_msg_ended(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    if (q->outcome[0] == 'r') {
+        q->failed++;
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "member: wechat message %V of member %V not sent "
+                      "(errcode %i), retried later", &q->msg[0],
+                      &q->ids[q->i], q->errcode);
+
+        return ngx_http_member_outbox_settle(r, 0);
+    }
+
+    if (q->outcome[0] == 's') {
+        q->messages_sent++;
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "member: wechat message %V of member %V dropped "
+                      "(errcode %i)", &q->msg[0], &q->ids[q->i], q->errcode);
+    }
+
+    return ngx_http_member_outbox_messages(r);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_msg_end(ngx_http_request_t *r, const char *outcome)
+{
+    u_char                        *p;
+    ngx_str_t                      keys[4], *args;
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+    q->outcome = outcome;
+
+    args = ngx_pcalloc(r->pool, 8 * sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + NGX_TIME_T_LEN);
+    if (args == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[0] = q->mkeys[0];
+    keys[1] = q->mkeys[2];
+    keys[2] = q->mkeys[3];
+    keys[3] = q->mkeys[4];
+
+    args[0] = q->msg[0];
+    args[1].data = (u_char *) outcome;
+    args[1].len = ngx_strlen(outcome);
+    args[2] = q->msg[1];
+    args[3] = q->msg[2];
+    args[4] = q->msg[3];
+    args[5].data = p;
+    args[5].len = ngx_sprintf(p, "%i", q->errcode) - p;
+    p += args[5].len;
+    args[6] = q->msgid;
+    args[7].data = p;
+    args[7].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_MSG_DONE,
+                                        ngx_http_member_outbox_msg_ended, 4,
+                                        8, keys, args);
+}
+
+
+static ngx_int_t ngx_http_member_outbox_msg_send(ngx_http_request_t *r,
+    ngx_str_t *token);
+
+
+/* WeChat's answers that no retry changes: the message is dropped */
+
+static ngx_uint_t
+ngx_http_member_outbox_msg_final(ngx_int_t errcode)
+{
+    switch (errcode) {
+
+    case 40003:     /* invalid openid */
+    case 40037:     /* invalid template_id */
+    case 41030:     /* invalid page */
+    case 43004:     /* the user does not follow the account */
+    case 43101:     /* the user refused: no subscription */
+    case 47003:     /* the data do not fit the template */
+        return 1;
+
+    default:
+        return 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_msg_answered(ngx_http_request_t *r)
+{
+    json_t                        *json, *v;
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_outbox_req_t  *q;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    q = ctx->data;
+    q->errcode = -2;
+    ngx_str_set(&q->msgid, "");
+
+    if (ctx->wechat_failed) {
+        return ngx_http_member_outbox_msg_end(r, "retry");
+    }
+
+    json = json_loadb((char *) ctx->sr_body.data, ctx->sr_body.len, 0, NULL);
+    v = json_object_get(json, "errcode");
+    q->errcode = (json && (v == NULL || json_is_integer(v)))
+                 ? (v ? (ngx_int_t) json_integer_value(v) : 0) : -2;
+
+    v = json_object_get(json, "msgid");
+
+    if (json_is_integer(v)) {
+        q->msgid.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (q->msgid.data == NULL) {
+            json_decref(json);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        q->msgid.len = ngx_sprintf(q->msgid.data, "%L",
+                                   (int64_t) json_integer_value(v))
+                       - q->msgid.data;
+    }
+
+    json_decref(json);
+
+    if ((q->errcode == 40001 || q->errcode == 40014 || q->errcode == 42001)
+        && !q->renewed)
+    {
+        /* the token went stale: a fresh one, once */
+        q->renewed = 1;
+        return ngx_http_member_wechat_secret(r, NGX_HTTP_MEMBER_WX_TOKEN, 1,
+                                             ngx_http_member_outbox_msg_send);
+    }
+
+    if (q->errcode == 0) {
+        return ngx_http_member_outbox_msg_end(r, "sent");
+    }
+
+    if (ngx_http_member_outbox_msg_final(q->errcode)) {
+        return ngx_http_member_outbox_msg_end(r, "dropped");
+    }
+
+    return ngx_http_member_outbox_msg_end(r, "retry");
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_msg_send(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char                        *p;
+    ngx_str_t                      args;
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+
+    p = ngx_pnalloc(r->pool, sizeof("access_token=") + 3 * token->len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args.data = p;
+    p = ngx_cpymem(p, "access_token=", 13);
+    p = (u_char *) ngx_escape_uri(p, token->data, token->len,
+                                  NGX_ESCAPE_ARGS);
+    args.len = p - args.data;
+
+    return ngx_http_member_wechat_post(r, &q->path, &args, &q->body,
+                                       ngx_http_member_outbox_msg_answered);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_msg(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_int_t                      rc;
+    ngx_uint_t                     i;
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+            return ngx_http_member_reply_script_error(r, reply);
+        }
+    }
+
+    if (reply->element[0]->len == 4
+        && ngx_strncmp(reply->element[0]->str, "none", 4) == 0)
+    {
+        return ngx_http_member_outbox_settle(r, 1);
+    }
+
+    if (reply->elements < 8) {
+        /* "busy": another call of this member is in flight */
+        return ngx_http_member_outbox_settle(r, 0);
+    }
+
+    for (i = 0; i < 4; i++) {
+        if (ngx_http_member_outbox_copy(r, reply->element[1 + i], &q->msg[i])
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    q->errcode = 0;
+    ngx_str_set(&q->msgid, "");
+
+    rc = ngx_http_member_messages_body(r, q->messages, reply, &q->path,
+                                       &q->body);
+
+    if (rc == NGX_DECLINED) {
+        /* its kind left the rules after the claim */
+        return ngx_http_member_outbox_msg_end(r, "dropped");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->renewed = 0;
+
+    return ngx_http_member_wechat_secret(r, NGX_HTTP_MEMBER_WX_TOKEN, 0,
+                                         ngx_http_member_outbox_msg_send);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_messages(ngx_http_request_t *r)
+{
+    u_char                        *p;
+    ngx_uint_t                     i;
+    ngx_time_t                    *tp;
+    ngx_http_member_loc_conf_t    *mlcf;
+    ngx_http_member_outbox_req_t  *q;
+
+    static const char  *suffix[] = { "", ":ledger", ":wx:msgs", ":wx:subs",
+                                     ":wx:msglog" };
+
+    q = ngx_http_member_outbox_req(r);
+
+    if (q->messages == NULL) {
+        return ngx_http_member_outbox_settle(r, 1);
+    }
+
+    if (q->mkeys[0].data == NULL
+        || q->mkeys[0].len != q->ids[q->i].len + sizeof("{m:}") - 1
+        || ngx_strncmp(q->mkeys[0].data + 3, q->ids[q->i].data,
+                       q->ids[q->i].len) != 0)
+    {
+        for (i = 0; i < 5; i++) {
+            p = ngx_pnalloc(r->pool, q->ids[q->i].len + 16);
+            if (p == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            q->mkeys[i].data = p;
+            q->mkeys[i].len = ngx_sprintf(p, "{m:%V}%s", &q->ids[q->i],
+                                          suffix[i])
+                              - p;
+        }
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+    tp = ngx_timeofday();
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->margs[0].data = p;
+    q->margs[0].len = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec) - p;
+    p += q->margs[0].len;
+    q->margs[1].data = p;
+    q->margs[1].len = ngx_sprintf(p, "%T",
+                          ngx_http_member_ledger_now(mlcf->redis->ledger))
+                      - p;
+    ngx_str_set(&q->margs[2], NGX_HTTP_MEMBER_OUTBOX_FRESH);
+    ngx_str_set(&q->margs[3], NGX_HTTP_MEMBER_OUTBOX_FLIGHT);
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_MSG,
+                                        ngx_http_member_outbox_msg, 5, 10,
+                                        q->mkeys, q->margs);
 }
 
 
@@ -435,14 +763,15 @@ ngx_http_member_outbox_next(ngx_http_request_t *r)
     q = ngx_http_member_outbox_req(r);
 
     if (q->i >= q->n) {
-        p = ngx_pnalloc(r->pool, 64 + 2 * NGX_INT_T_LEN);
+        p = ngx_pnalloc(r->pool, 80 + 3 * NGX_INT_T_LEN);
         if (p == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         return ngx_http_member_send_raw(r, NGX_HTTP_OK, NULL, p,
-                   ngx_sprintf(p, "{\"sent\":%ui,\"failed\":%ui,"
-                               "\"more\":%s}", q->sent, q->failed,
+                   ngx_sprintf(p, "{\"sent\":%ui,\"messages\":%ui,"
+                               "\"failed\":%ui,\"more\":%s}", q->sent,
+                               q->messages_sent, q->failed,
                                q->n == NGX_HTTP_MEMBER_OUTBOX_SLICE
                                ? "true" : "false")
                    - p);
@@ -504,26 +833,46 @@ ngx_http_member_outbox_due(ngx_http_request_t *r,
 }
 
 
+static void
+ngx_http_member_outbox_cleanup(void *data)
+{
+    json_decref(data);
+}
+
+
 static ngx_int_t
-ngx_http_member_outbox_run(ngx_http_request_t *r)
+ngx_http_member_outbox_rules(ngx_http_request_t *r, json_t *rules)
 {
     u_char                        *p;
+    json_t                        *messages;
     ngx_str_t                      ninf, now, withscores, limit, zero, count;
     ngx_time_t                    *tp;
-    ngx_http_member_ctx_t         *ctx;
+    ngx_pool_cleanup_t            *cln;
     ngx_http_member_outbox_req_t  *q;
 
     static ngx_str_t  zrangebyscore = ngx_string("ZRANGEBYSCORE");
 
-    ctx = ngx_http_member_get_ctx(r);
-    q = ngx_pcalloc(r->pool, sizeof(ngx_http_member_outbox_req_t));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    q = ngx_http_member_outbox_req(r);
+    messages = json_object_get(rules, "messages");
 
-    if (ctx == NULL || q == NULL || p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (messages) {
+        /* kept whole while the worker's copy of the rules may change */
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        q->messages = json_incref(messages);
+        cln->handler = ngx_http_member_outbox_cleanup;
+        cln->data = q->messages;
+
+        ngx_http_member_messages_args(q->messages, &q->margs[4]);
     }
 
-    ctx->data = q;
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     tp = ngx_timeofday();
     now.data = p;
@@ -539,6 +888,26 @@ ngx_http_member_outbox_run(ngx_http_request_t *r)
                                          &zrangebyscore,
                                          &ngx_http_member_wx_key, &ninf, &now,
                                          &withscores, &limit, &zero, &count);
+}
+
+
+static ngx_int_t
+ngx_http_member_outbox_run(ngx_http_request_t *r)
+{
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_outbox_req_t  *q;
+
+    ctx = ngx_http_member_get_ctx(r);
+    q = ngx_pcalloc(r->pool, sizeof(ngx_http_member_outbox_req_t));
+
+    if (ctx == NULL || q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = q;
+
+    /* the messages the rules configure, for this slice */
+    return ngx_http_member_rules_json(r, ngx_http_member_outbox_rules);
 }
 
 

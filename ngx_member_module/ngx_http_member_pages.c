@@ -44,6 +44,7 @@ static ngx_http_member_page_route_t  ngx_http_member_page_routes[] = {
     { ngx_string("feedback"), NGX_HTTP_MEMBER_PAGE_FEEDBACK },
     { ngx_string("referral"), NGX_HTTP_MEMBER_PAGE_REFERRAL },
     { ngx_string("tiers"), NGX_HTTP_MEMBER_PAGE_TIERS },
+    { ngx_string("subscriptions"), NGX_HTTP_MEMBER_PAGE_SUBSCRIPTIONS },
     { ngx_null_string, 0 }
 };
 
@@ -83,6 +84,7 @@ ngx_http_member_pages_handler(ngx_http_request_t *r, ngx_uint_t page)
         break;
 
     case NGX_HTTP_MEMBER_PAGE_FEEDBACK:
+    case NGX_HTTP_MEMBER_PAGE_SUBSCRIPTIONS:
         methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
         break;
 
@@ -230,6 +232,9 @@ ngx_http_member_pages_sessioned(ngx_http_request_t *r,
 
     case NGX_HTTP_MEMBER_PAGE_TIERS:
         return ngx_http_member_tiers(r);
+
+    case NGX_HTTP_MEMBER_PAGE_SUBSCRIPTIONS:
+        return ngx_http_member_subscriptions(r);
 
     default:
         return ngx_http_member_export(r);

@@ -38,6 +38,13 @@ A delta (add_bonus, add_balance) is a violation: the module sends totals.
 
 The fake checks what WeChat would see: no client header (Authorization,
 Cookie) may reach it, and the appid and secret must be the configured ones.
+Messages: cgi-bin/message/template/send (official account) and
+cgi-bin/message/subscribe/send (mini-program) keep what they accept with
+its msgid (GET /_fake/messages); {"msg_fail": N} in /_fake/config makes the
+next N message calls answer errcode -1, or {"msg_errcode"} with
+{"msg_fail": N}, e.g. 43101 (the user refused); a body that is not
+WeChat's shape is a violation.
+
 GET /_fake/calls lists the calls it saw; GET /_fake/violations what was
 wrong with them; POST /_fake/reset forgets both.
 """
@@ -69,6 +76,8 @@ class State:
         self.tickets = {}
         self.cards = {}
         self.card_fail_left = 0
+        self.messages = []
+        self.msg_fail_left = 0
 
     def reset(self):
         with self.lock:
@@ -80,6 +89,8 @@ class State:
             self.tickets = {}
             self.cards = {}
             self.card_fail_left = 0
+            self.messages = []
+            self.msg_fail_left = 0
 
 
 def openid_for(name):
@@ -151,6 +162,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.phone_number(q, body)
         if path in ("/card/membercard/updateuser", "/card/membercard/activate"):
             return self.member_card(path, q, body)
+        if path in ("/cgi-bin/message/template/send",
+                    "/cgi-bin/message/subscribe/send"):
+            return self.message(path, q, body)
         self.answer({"errcode": 40066, "errmsg": "invalid url"})
 
     # ------------------------------------------------------------ tokens
@@ -282,6 +296,36 @@ class Handler(BaseHTTPRequestHandler):
         self.answer({"errcode": 0, "errmsg": "ok", "result_bonus": body["bonus"],
                      "result_balance": body["balance"], "openid": "o_card"})
 
+    # ------------------------------------------------------------ messages
+    def message(self, path, q, body):
+        st = self.state
+        if st.config.get("card_down"):
+            return self.answer(raw=b"<html>bad gateway</html>", status=502)
+        if not self.token_ok(q):
+            return self.answer({"errcode": 40001, "errmsg": "invalid credential"})
+        with st.lock:
+            if st.msg_fail_left > 0:
+                st.msg_fail_left -= 1
+                code = st.config.get("msg_errcode", -1)
+                return self.answer({"errcode": code, "errmsg": "refused"})
+        channel = "subscribe" if "/subscribe/" in path else "template"
+        extra = {"subscribe": {"page"}, "template": {"url", "miniprogram"}}[channel]
+        data = body.get("data") if isinstance(body, dict) else None
+        ok = (isinstance(body, dict) and isinstance(body.get("touser"), str)
+              and isinstance(body.get("template_id"), str)
+              and isinstance(data, dict) and data
+              and all(isinstance(v, dict) and set(v) == {"value"}
+                      and isinstance(v["value"], str) for v in data.values())
+              and set(body) <= {"touser", "template_id", "data"} | extra)
+        if not ok:
+            with st.lock:
+                st.violations.append(f"bad message body to {path}: {body!r}")
+            return self.answer({"errcode": 47001, "errmsg": "data format error"})
+        with st.lock:
+            msgid = 1000 + len(st.messages)
+            st.messages.append(dict(body, channel=channel, msgid=msgid))
+        self.answer({"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
     def fake_control(self):
         st = self.state
         if self.path == "/_fake/calls":
@@ -300,6 +344,7 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 st.config = json.loads(self.rfile.read(length) or b"{}")
                 st.card_fail_left = st.config.get("card_fail", 0)
+                st.msg_fail_left = st.config.get("msg_fail", 0)
             return self.answer({"ok": True})
         if self.path == "/_fake/invalidate":
             length = int(self.headers.get("Content-Length") or 0)
@@ -311,6 +356,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_fake/cards":
             with st.lock:
                 return self.answer(st.cards)
+        if self.path == "/_fake/messages":
+            with st.lock:
+                return self.answer(st.messages)
         if self.path == "/_fake/state":
             with st.lock:
                 return self.answer({"token": st.token, "tickets": st.tickets})

@@ -4,7 +4,10 @@
 -- member hash, checked and set here with the points and the entry.
 -- Points go as adjust.lua's credit does: a debt first, the rest into
 -- this month's lot.
--- KEYS[1] member hash, KEYS[2] ledger stream, KEYS[3] {m:<id>}:lots
+-- The notice of points expiring soon (docs/outbox.md) comes from here too:
+-- once per lot, a message for the WeChat outbox.
+-- KEYS[1] member hash, KEYS[2] ledger stream, KEYS[3] {m:<id>}:lots,
+-- KEYS[4] {m:<id>}:wx:msgs
 -- ARGV: 1 member id, 2 now, 3 year (China time), 4 today as MMDD,
 --       5 another MMDD that is today ("0229" on 28 February of a common
 --       year, else ""), 6 this month's lot, 7 rules version,
@@ -12,19 +15,21 @@
 --       10 birthday points (-1: off), 11 birthday "month" or "day",
 --       12 recall after silent seconds (0: off), 13 recall points,
 --       14 anniversary points (-1: off), 15 referral on (1/0),
---       16 referee points, 17 the recall's coupon name ("": none)
+--       16 referee points, 17 the recall's coupon name ("": none),
+--       18 the notice of expiring points this many seconds before (0: off)
 -- Returns {id, points given, lot, referrer or "", referral state, recall
--- coupon}: the state is none, waiting (no purchase yet), pending (the
--- referrer's side is to do) or done; the recall coupon is the silence
--- (its start) whose coupon is to issue (coupon_issue.lua), or 0.
+-- coupon, 1 when it wrote an entry or a message}: the state is none,
+-- waiting (no purchase yet), pending (the referrer's side is to do) or
+-- done; the recall coupon is the silence (its start) whose coupon is to
+-- issue (coupon_issue.lua), or 0.
 local m = redis.call('HMGET', KEYS[1], 'status', 'points', 'points_debt',
                      'balance_fen', 'activated_at', 'birth_md',
                      'last_purchase_ts', 'period', 'welcome_at',
                      'birthday_year', 'anniversary_year', 'recall_for',
                      'referred_by', 'referral_given', 'referral_done',
-                     'recall_coupon')
+                     'recall_coupon', 'wx_expiring_lot')
 if m[1] ~= 'active' then
-    return {ARGV[1], 0, 0, '', 'none', 0}
+    return {ARGV[1], 0, 0, '', 'none', 0, 0}
 end
 
 local now, year = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -136,5 +141,30 @@ end
 if wrote then
     redis.call('HSET', KEYS[1], 'points', points, 'points_debt', debt)
 end
+
+-- points expiring soon: the lots due within the notice, once each (the
+-- latest lot noticed is the marker)
+local notice, noticed = tonumber(ARGV[18] or 0), 0
+if notice > 0 then
+    local lots = redis.call('HGETALL', KEYS[3])
+    local last = tonumber(m[17] or 0)
+    local sum, first, top = 0, 0, 0
+    for i = 1, #lots, 2 do
+        local at, n = tonumber(lots[i]), tonumber(lots[i + 1])
+        if at > now and at <= now + notice and at > last and n > 0 then
+            sum = sum + n
+            if first == 0 or at < first then first = at end
+            if at > top then top = at end
+        end
+    end
+    if sum > 0 then
+        redis.call('XADD', KEYS[4], '*', 'kind', 'points_expiring',
+                   'expiring_points', sum, 'expire_at', first,
+                   'points', points, 'ts', now)
+        redis.call('HSET', KEYS[1], 'wx_expiring_lot', top)
+        noticed = 1
+    end
+end
+
 return {ARGV[1], given, tonumber(ARGV[6]), referrer, state,
-        tonumber(m[16] or 0)}
+        tonumber(m[16] or 0), (wrote or noticed == 1) and 1 or 0}

@@ -13,7 +13,8 @@ BODIES = [b"", b"{", b"[]", b"null", b"0", b'"x"', b"{}", b'{"a":1,"a":2}',
                                      "reason", "points", "consent", "gender",
                                      "coupon_id", "template_id", "member_ids", "tag",
                                      "refund_key", "value_fen", "pct", "valid_days",
-                                     "invite_code", "triggers", "referral"]
+                                     "invite_code", "triggers", "referral",
+                                     "messages", "template_ids"]
                       for v in [[{"x": "\u0000"}]]}).encode(),
           json.dumps({"amount_fen": 2 ** 63, "order_id": "x" * 65, "code": "9" * 18,
                       "ticket": "1." + "A" * 43, "idempotency_key": "k",
@@ -30,7 +31,8 @@ ADMIN = ["members", "members/1", "members/lookup", "members/1/recharge",
          "campaigns", "campaigns/run", "campaigns/%00", "stores/G9/rotate", "stores/%00/rotate",
          "stores//rotate"]
 API = ["card", "balance", "points", "transactions?before=%00", "code", "code.png",
-       "code.svg", "jssdk?url=%00", "card-ext?card_id=", "register", "profile",
+       "code.svg", "jssdk?url=%00", "card-ext?card_id=", "register", "subscriptions",
+       "profile",
        "export", "coupons", "transactions?type=x&to=%00", "referral",
        "tiers"]
 SCAN = ["verify", "pay", "earn", "refund"]

@@ -1,0 +1,653 @@
+
+/*
+ * ngx_member: WeChat template and subscribe messages (docs/outbox.md).
+ *
+ * The rules' "messages" section says, per kind (balance, points_expiring,
+ * birthday), the channel, the template and which of the message's fields
+ * fills which of the template's data keys; a kind left out sends nothing.
+ * The member tells which subscribe templates it accepted (POST
+ * subscriptions); the outbox (ngx_http_member_outbox.c) sends, with the
+ * body made here.
+ *
+ *   member: GET subscriptions, POST subscriptions {"template_ids": [...]}
+ */
+
+
+#include "ngx_http_member_module.h"
+
+
+#define NGX_HTTP_MEMBER_MSG_KEYS      20        /* data keys of a template */
+#define NGX_HTTP_MEMBER_MSG_TEXT      64        /* bytes of a "=text" */
+#define NGX_HTTP_MEMBER_MSG_SUBS      10        /* template ids a call */
+#define NGX_HTTP_MEMBER_MSG_SUB_MOST  "100"     /* kept per template */
+#define NGX_HTTP_MEMBER_MSG_TZ        (8 * 3600)
+
+
+static ngx_int_t ngx_http_member_subscriptions_rules(ngx_http_request_t *r,
+    json_t *rules);
+static ngx_int_t ngx_http_member_subscriptions_answer(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+
+
+static const char  *ngx_http_member_msg_kinds[] = {
+    "balance", "points_expiring", "birthday", NULL
+};
+
+/* the fields a kind can fill a template with */
+static const char  *ngx_http_member_msg_fields[][8] = {
+    { "amount", "change", "balance", "type", "points", "date", "card_no",
+      NULL },
+    { "expiring_points", "expire_date", "points", "date", "card_no", NULL },
+    { "gift_points", "points", "date", "card_no", NULL }
+};
+
+
+/* rules: the "messages" section, 422 bad_rules naming the field */
+
+static ngx_int_t
+ngx_http_member_msg_id(json_t *v, size_t max)
+{
+    size_t       i, len;
+    const char  *s;
+
+    if (!json_is_string(v)) {
+        return NGX_ERROR;
+    }
+
+    s = json_string_value(v);
+    len = json_string_length(v);
+
+    if (len == 0 || len > max) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!ngx_http_member_id_char((u_char) s[i])) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_msg_data(json_t *data, ngx_uint_t kind, u_char *path,
+    u_char *field, size_t size)
+{
+    size_t        i, len;
+    json_t       *v;
+    const char   *key, *s, **f;
+
+    if (!json_is_object(data) || json_object_size(data) == 0
+        || json_object_size(data) > NGX_HTTP_MEMBER_MSG_KEYS)
+    {
+        ngx_snprintf(field, size, "%sdata: an object of 1 to %d data keys "
+                     "is needed%Z", path, NGX_HTTP_MEMBER_MSG_KEYS);
+        return NGX_ERROR;
+    }
+
+    json_object_foreach(data, key, v) {
+        len = ngx_strlen(key);
+
+        for (i = 0; i < len; i++) {
+            if (!ngx_http_member_id_char((u_char) key[i])
+                || key[i] == '-' || key[i] == '.' || key[i] == ':')
+            {
+                break;
+            }
+        }
+
+        if (len == 0 || len > 32 || i < len) {
+            ngx_snprintf(field, size, "%sdata.%s: a data key is 1 to 32 of "
+                         "[A-Za-z0-9_]%Z", path, key);
+            return NGX_ERROR;
+        }
+
+        s = json_string_value(v);
+
+        if (s && s[0] == '=' && json_string_length(v) > 1
+            && json_string_length(v) <= NGX_HTTP_MEMBER_MSG_TEXT + 1)
+        {
+            continue;
+        }
+
+        for (f = ngx_http_member_msg_fields[kind]; s && *f; f++) {
+            if (ngx_strcmp(*f, s) == 0) {
+                break;
+            }
+        }
+
+        if (s == NULL || *f == NULL) {
+            ngx_snprintf(field, size, "%sdata.%s: one of %s, %s, ... (the "
+                         "fields of %s) or =text%Z", path, key,
+                         ngx_http_member_msg_fields[kind][0],
+                         ngx_http_member_msg_fields[kind][1],
+                         ngx_http_member_msg_kinds[kind]);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_msg_kind(json_t *v, ngx_uint_t kind, u_char *field,
+    size_t size)
+{
+    u_char       path[32];
+    json_t      *w;
+    ngx_uint_t   subscribe;
+    const char  *channel;
+
+    static const char  *keys[] = { "channel", "template_id", "url", "page",
+                                   "data", NULL };
+    static const char  *expiring[] = { "channel", "template_id", "url",
+                                       "page", "data", "days", NULL };
+
+    static ngx_http_member_int_rule_t  none[] = {
+        { NULL, 0, 0, 0 }
+    };
+    static ngx_http_member_int_rule_t  days[] = {
+        { "days", 1, 90, 7 },
+        { NULL, 0, 0, 0 }
+    };
+
+    ngx_snprintf(path, sizeof(path), "messages.%s.%Z",
+                 ngx_http_member_msg_kinds[kind]);
+
+    /* its keys, its integers, then the rest, as every object of the rules */
+    if (ngx_http_member_rules_object(v, kind == 1 ? expiring : keys,
+                                     kind == 1 ? days : none, path, field,
+                                     size)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    channel = json_string_value(json_object_get(v, "channel"));
+
+    if (channel == NULL
+        || (ngx_strcmp(channel, "template") != 0
+            && ngx_strcmp(channel, "subscribe") != 0))
+    {
+        ngx_snprintf(field, size, "%schannel: template or subscribe%Z",
+                     path);
+        return NGX_ERROR;
+    }
+
+    subscribe = (channel[0] == 's');
+
+    if (ngx_http_member_msg_id(json_object_get(v, "template_id"), 64)
+        != NGX_OK)
+    {
+        ngx_snprintf(field, size, "%stemplate_id: 1 to 64 of "
+                     "[A-Za-z0-9_.:-] is needed%Z", path);
+        return NGX_ERROR;
+    }
+
+    w = json_object_get(v, "url");
+
+    if (w && (subscribe || !json_is_string(w)
+              || json_string_length(w) > 512
+              || (ngx_strncmp(json_string_value(w), "https://", 8) != 0
+                  && ngx_strncmp(json_string_value(w), "http://", 7) != 0)))
+    {
+        ngx_snprintf(field, size, "%surl: an http(s) URL of at most 512 "
+                     "bytes, for the template channel only%Z", path);
+        return NGX_ERROR;
+    }
+
+    w = json_object_get(v, "page");
+
+    if (w && (!subscribe || !json_is_string(w)
+              || json_string_length(w) == 0
+              || json_string_length(w) > 256))
+    {
+        ngx_snprintf(field, size, "%spage: a mini-program page of at most "
+                     "256 bytes, for the subscribe channel only%Z", path);
+        return NGX_ERROR;
+    }
+
+    return ngx_http_member_msg_data(json_object_get(v, "data"), kind, path,
+                                    field, size);
+}
+
+
+ngx_int_t
+ngx_http_member_messages_validate(json_t *rules, u_char *field, size_t size)
+{
+    json_t      *messages, *v;
+    ngx_uint_t   i;
+
+    messages = json_object_get(rules, "messages");
+
+    if (messages == NULL) {
+        return NGX_OK;
+    }
+
+    if (!json_is_object(messages)) {
+        ngx_snprintf(field, size, "messages: an object is needed%Z");
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_member_rules_keys(messages, ngx_http_member_msg_kinds,
+                                   (u_char *) "messages.", field, size)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; ngx_http_member_msg_kinds[i]; i++) {
+        v = json_object_get(messages, ngx_http_member_msg_kinds[i]);
+
+        if (v && ngx_http_member_msg_kind(v, i, field, size) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* seconds before a lot's expiry its notice is due; 0: off */
+
+time_t
+ngx_http_member_messages_notice(json_t *rules)
+{
+    json_t  *v;
+
+    v = json_object_get(json_object_get(rules, "messages"),
+                        "points_expiring");
+
+    return v ? (time_t) json_integer_value(json_object_get(v, "days"))
+               * 86400 : 0;
+}
+
+
+/* wx_msg.lua's ARGV 5..10: channel and template id of each kind */
+
+void
+ngx_http_member_messages_args(json_t *messages, ngx_str_t *args)
+{
+    json_t      *v;
+    ngx_uint_t   i;
+
+    for (i = 0; ngx_http_member_msg_kinds[i]; i++) {
+        v = json_object_get(messages, ngx_http_member_msg_kinds[i]);
+
+        args[2 * i].data = (u_char *) json_string_value(
+                                          json_object_get(v, "channel"));
+        args[2 * i + 1].data = (u_char *) json_string_value(
+                                          json_object_get(v, "template_id"));
+
+        if (args[2 * i].data == NULL || args[2 * i + 1].data == NULL) {
+            ngx_str_set(&args[2 * i], "");
+            ngx_str_set(&args[2 * i + 1], "");
+            continue;
+        }
+
+        args[2 * i].len = ngx_strlen(args[2 * i].data);
+        args[2 * i + 1].len = ngx_strlen(args[2 * i + 1].data);
+    }
+}
+
+
+/* the message's fields as the template shows them */
+
+static const char *
+ngx_http_member_msg_str(redisReply *reply, const char *name)
+{
+    size_t  i, len;
+
+    len = ngx_strlen(name);
+
+    for (i = 8; i + 1 < reply->elements; i += 2) {
+        if (reply->element[i]->len == len
+            && ngx_strncmp(reply->element[i]->str, name, len) == 0)
+        {
+            return reply->element[i + 1]->str;
+        }
+    }
+
+    return "0";
+}
+
+
+static int64_t
+ngx_http_member_msg_int(redisReply *reply, const char *name)
+{
+    return strtoll(ngx_http_member_msg_str(reply, name), NULL, 10);
+}
+
+
+static json_t *
+ngx_http_member_msg_value(redisReply *reply, const char *name)
+{
+    u_char      buf[64], *p;
+    int64_t     n;
+    ngx_tm_t    tm;
+    const char  *type;
+
+    if (name[0] == '=') {
+        return json_string(name + 1);
+    }
+
+    p = buf;
+
+    if (ngx_strcmp(name, "amount") == 0 || ngx_strcmp(name, "balance") == 0
+        || ngx_strcmp(name, "change") == 0)
+    {
+        n = ngx_http_member_msg_int(reply, name[0] == 'b' ? "balance_fen"
+                                                         : "amount_fen");
+        if (name[0] == 'c') {
+            *p++ = n < 0 ? '-' : '+';
+        }
+
+        n = n < 0 ? -n : n;
+        p = ngx_sprintf(p, "%L.%02L", n / 100, n % 100);
+
+        if (name[0] != 'c') {
+            p = ngx_cpymem(p, "\xe5\x85\x83", 3);       /* 元 */
+        }
+
+    } else if (ngx_strcmp(name, "type") == 0) {
+        type = ngx_http_member_msg_str(reply, "type");
+
+        if (ngx_strcmp(type, "recharge") == 0) {
+            type = "\xe5\x85\x85\xe5\x80\xbc";          /* 充值 */
+
+        } else if (ngx_strcmp(type, "refund") == 0) {
+            type = "\xe9\x80\x80\xe6\xac\xbe";          /* 退款 */
+
+        } else {
+            type = "\xe6\xb6\x88\xe8\xb4\xb9";          /* 消费 */
+        }
+
+        p = ngx_cpymem(p, type, 6);
+
+    } else if (ngx_strcmp(name, "points") == 0) {
+        p = ngx_sprintf(p, "%L", ngx_http_member_msg_int(reply, "points"));
+
+    } else if (ngx_strcmp(name, "gift_points") == 0) {
+        p = ngx_sprintf(p, "%L", ngx_http_member_msg_int(reply,
+                                                         "points_delta"));
+
+    } else if (ngx_strcmp(name, "expiring_points") == 0) {
+        p = ngx_sprintf(p, "%L", ngx_http_member_msg_int(reply,
+                                                         "expiring_points"));
+
+    } else if (ngx_strcmp(name, "card_no") == 0) {
+        return json_stringn(reply->element[6]->str, reply->element[6]->len);
+
+    } else {
+        /* date: the entry's time; expire_date: the lot's last day */
+        n = ngx_strcmp(name, "date") == 0
+            ? ngx_http_member_msg_int(reply, "ts")
+            : ngx_http_member_msg_int(reply, "expire_at") - 1;
+
+        ngx_gmtime((time_t) n + NGX_HTTP_MEMBER_MSG_TZ, &tm);
+
+        /* 2026年11月27日 15:04: what both channels' date keys take */
+        p = ngx_sprintf(p, "%d\xe5\xb9\xb4%d\xe6\x9c\x88%d\xe6\x97\xa5",
+                        tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
+
+        if (name[0] == 'd') {
+            p = ngx_sprintf(p, " %02d:%02d", tm.ngx_tm_hour, tm.ngx_tm_min);
+        }
+    }
+
+    return json_stringn((char *) buf, p - buf);
+}
+
+
+/*
+ * The call for wx_msg.lua's "send" answer: {"send", msg id, kind, channel,
+ * template id, openid, card_no, points, field/value pairs...}.
+ */
+
+ngx_int_t
+ngx_http_member_messages_body(ngx_http_request_t *r, json_t *messages,
+    redisReply *reply, ngx_str_t *path, ngx_str_t *body)
+{
+    char        *s;
+    json_t      *out, *data, *conf, *v;
+    ngx_int_t    rc;
+    const char  *key;
+
+    conf = json_object_get(messages, reply->element[2]->str);
+
+    if (conf == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (reply->element[3]->str[0] == 's') {
+        ngx_str_set(path, "cgi-bin/message/subscribe/send");
+
+    } else {
+        ngx_str_set(path, "cgi-bin/message/template/send");
+    }
+
+    out = json_pack("{s:s%,s:s%}", "touser", reply->element[5]->str,
+                    (size_t) reply->element[5]->len, "template_id",
+                    reply->element[4]->str, (size_t) reply->element[4]->len);
+    data = json_object();
+
+    if (out == NULL || data == NULL) {
+        json_decref(out);
+        json_decref(data);
+        return NGX_ERROR;
+    }
+
+    json_object_set_new(out, "data", data);
+
+    v = json_object_get(conf, reply->element[3]->str[0] == 's' ? "page"
+                                                               : "url");
+    if (v) {
+        json_object_set(out, reply->element[3]->str[0] == 's' ? "page"
+                                                              : "url", v);
+    }
+
+    json_object_foreach(json_object_get(conf, "data"), key, v) {
+        json_object_set_new(data, key,
+            json_pack("{s:o}", "value",
+                      ngx_http_member_msg_value(reply,
+                                                json_string_value(v))));
+    }
+
+    s = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+
+    rc = NGX_ERROR;
+
+    if (s) {
+        body->len = ngx_strlen(s);
+        body->data = ngx_pnalloc(r->pool, body->len);
+
+        if (body->data) {
+            ngx_memcpy(body->data, s, body->len);
+            rc = NGX_OK;
+        }
+
+        free(s);
+    }
+
+    return rc;
+}
+
+
+/* GET subscriptions, POST subscriptions {"template_ids": [...]} */
+
+ngx_int_t
+ngx_http_member_subscriptions(ngx_http_request_t *r)
+{
+    size_t                   i, j;
+    json_t                  *ids, *v;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_page_t  *pg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    pg = ctx->data;
+
+    if (!(pg->status.len == 6
+          && ngx_strncmp(pg->status.data, "active", 6) == 0))
+    {
+        return ngx_http_member_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                     "subscriptions are for members with "
+                                     "a card");
+    }
+
+    if (r->method == NGX_HTTP_POST) {
+        ids = json_object_get(ctx->json, "template_ids");
+
+        if (!json_is_array(ids) || json_array_size(ids) == 0
+            || json_array_size(ids) > NGX_HTTP_MEMBER_MSG_SUBS)
+        {
+            return ngx_http_member_bad_field(r, "template_ids");
+        }
+
+        json_array_foreach(ids, i, v) {
+            if (ngx_http_member_msg_id(v, 64) != NGX_OK) {
+                return ngx_http_member_bad_field(r, "template_ids");
+            }
+
+            for (j = 0; j < i; j++) {
+                if (json_equal(v, json_array_get(ids, j))) {
+                    return ngx_http_member_bad_field(r, "template_ids");
+                }
+            }
+        }
+    }
+
+    return ngx_http_member_rules_json(r,
+                                      ngx_http_member_subscriptions_rules);
+}
+
+
+/* only the rules' subscribe templates count; the others are ignored */
+
+static ngx_uint_t
+ngx_http_member_subscriptions_known(json_t *messages, const char *tid)
+{
+    json_t      *conf;
+    ngx_uint_t   k;
+    const char  *channel, *id;
+
+    for (k = 0; ngx_http_member_msg_kinds[k]; k++) {
+        conf = json_object_get(messages, ngx_http_member_msg_kinds[k]);
+        channel = json_string_value(json_object_get(conf, "channel"));
+        id = json_string_value(json_object_get(conf, "template_id"));
+
+        if (channel && id && ngx_strcmp(channel, "subscribe") == 0
+            && ngx_strcmp(id, tid) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_member_subscriptions_rules(ngx_http_request_t *r, json_t *rules)
+{
+    size_t                   i, n;
+    json_t                  *ids, *v, *ignored;
+    ngx_str_t                keys[2], *args;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_page_t  *pg;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    pg = ctx->data;
+
+    args = ngx_pcalloc(r->pool, (1 + NGX_HTTP_MEMBER_MSG_SUBS)
+                                * sizeof(ngx_str_t));
+
+    if (args == NULL
+        || ngx_http_member_key(r->pool, &keys[1], pg->id, ":wx:subs")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[0] = pg->member_key;
+    ngx_str_set(&args[0], NGX_HTTP_MEMBER_MSG_SUB_MOST);
+    n = 1;
+
+    if (r->method == NGX_HTTP_POST) {
+        /* the answer's "ignored", freed with the body's JSON */
+        ignored = json_array();
+        if (ignored == NULL
+            || json_object_set_new(ctx->json, "ignored", ignored) != 0)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ids = json_object_get(ctx->json, "template_ids");
+
+        json_array_foreach(ids, i, v) {
+            if (!ngx_http_member_subscriptions_known(
+                     json_object_get(rules, "messages"),
+                     json_string_value(v)))
+            {
+                json_array_append(ignored, v);
+                continue;
+            }
+
+            args[n].data = (u_char *) json_string_value(v);
+            args[n].len = json_string_length(v);
+            n++;
+        }
+    }
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_SUBS,
+                                        ngx_http_member_subscriptions_answer,
+                                        2, n, keys, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_subscriptions_answer(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t                  i;
+    json_t                 *out, *subs, *ignored;
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    if (ngx_http_member_redis_is_error(reply, "NOCARD")) {
+        return ngx_http_member_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                     "subscriptions are for members with "
+                                     "a card");
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    subs = json_object();
+    out = json_pack("{s:o}", "subscriptions", subs);
+    if (out == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        if (reply->element[i]->type == REDIS_REPLY_STRING
+            && reply->element[i + 1]->type == REDIS_REPLY_STRING)
+        {
+            json_object_set_new(subs, reply->element[i]->str,
+                json_integer(strtoll(reply->element[i + 1]->str, NULL, 10)));
+        }
+    }
+
+    ignored = json_object_get(ctx->json, "ignored");
+
+    if (ignored) {
+        json_object_set(out, "ignored", ignored);
+    }
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, out);
+}
