@@ -558,7 +558,7 @@ verify_row() {
   in_window "$t_start" && in_window "$t_end" || chk="the run left the codes' window (step $VERIFY_STEP +- 1)"
   record_wrk "$row" "$(cat "$d/verify.bytes")" "$chk" "$tick"
   VERIFY_NAMES+=("$row")
-  echo "    Redis: $new new tickets, $spent spent codes; 2xx answers counted by wrk $ok2xx, requests sent $sent"
+  echo "    Redis: $spent spent codes (the tickets); 2xx answers counted by wrk $ok2xx, requests sent $sent"
   unspend
   if ((PERF == 1 && round == 1)); then
     prepare_verify 0 $((PERF_SECONDS + 3))
