@@ -31,8 +31,9 @@
 #   decode to their codes.
 #   Target: module png (1 worker) >= 0.8 x qrbench 8px Q.
 #
-# verify (requests/s): one row for each "WORKERS:AFFINITY" of VERIFY_ROWS (default
-#   "2:auto 3:01-10-10"; AFFINITY is worker_cpu_affinity with - for spaces, or none). nginx may use
+# verify (requests/s): one row for each "WORKERS:AFFINITY[:unix]" of VERIFY_ROWS (default
+#   "2:auto"; AFFINITY is worker_cpu_affinity with - for spaces, or none; ":unix" has the module
+#   reach Redis on its unix socket instead of loopback TCP). nginx may use
 #   both CPUs, `listen ... reuseport` (LISTEN_OPTS) spreads wrk's connections over the workers,
 #   Redis is on SERVER_CPU and wrk on CLIENT_CPU: every process of the run on this machine's two
 #   cores. The target is judged on the first entry, worker_processes 2, one worker on each core
@@ -145,6 +146,7 @@ cleanup() {
     cp -r "$RUN"/. "$OUT"/ 2>/dev/null || true
     rm -rf "$RUN"
   fi
+  [[ -n ${SOCK_DIR:-} ]] && rm -rf "$SOCK_DIR"
   exit $rc
 }
 
@@ -204,8 +206,15 @@ NEXT_CHECK=$CHECK_BASE
 next_check() { NEXT_CHECK=$((NEXT_CHECK + 1)); ((NEXT_CHECK <= MEMBERS)) || NEXT_CHECK=$((CHECK_BASE + 1)); }
 
 mkdir -p "$RUN/redis"
+# a unix socket too, for the ":unix" verify rows; the workers run as nobody and RUN is 0700, so
+# the socket has a directory of its own that they may enter
+SOCK_DIR=$(mktemp -d -t ngx-member-redis.XXXXXX)
+chmod 711 "$SOCK_DIR"
+REDIS_SOCK=$SOCK_DIR/redis.sock
+REDIS_ADDR=127.0.0.1:$REDIS_PORT
 start_bg redis "$REDIS_CPU" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' \
-  --appendonly no --dir "$RUN/redis" --daemonize no --protected-mode yes
+  --appendonly no --dir "$RUN/redis" --daemonize no --protected-mode yes \
+  --unixsocket "$REDIS_SOCK" --unixsocketperm 777
 REDIS_PID=$LAST_PID
 wait_port "$REDIS_PORT" "$REDIS_PID" || die "redis-server did not start: $(tail -3 "$RUN/redis.log")"
 echo "redis-server pid $REDIS_PID on 127.0.0.1:$REDIS_PORT; seeding $MEMBERS members"
@@ -226,7 +235,7 @@ render_module() {
   local dir=$RUN/module-w$1 aff= lo=${3:-}
   [[ $2 == none ]] || aff="worker_cpu_affinity $2;"
   mkdir -p "$dir/tmp"
-  sed -e "s|@RUN@|$dir|g" -e "s|@PORT@|$PORT_MODULE|g" -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
+  sed -e "s|@RUN@|$dir|g" -e "s|@PORT@|$PORT_MODULE|g" -e "s|@REDIS_ADDR@|$REDIS_ADDR|g" \
       -e "s|@MODULE@|$RUN/ngx_http_member_module.so|g" -e "s|@WORKERS@|$1|g" -e "s|@AFFINITY@|$aff|g" -e "s|@LISTEN_OPTS@|${lo:+ $lo}|g" \
       -e "s|@ADMIN_TOKEN@|$ADMIN_TOKEN|g" -e "s|@PII_KEY@|$PII_KEY|g" -e "s|@CODE_SECRET@|$CODE_SECRET|g" \
       "$RUN/bench/nginx/codes.conf.in" >"$dir/nginx.conf"
@@ -503,19 +512,23 @@ unspend() {
 # in_window T : is unix time T within the step of the prepared codes, or one step either side?
 in_window() { local s=$(($1 / PERIOD)); ((s >= VERIFY_STEP - 1 && s <= VERIFY_STEP + 1)); }
 
-# vname SPEC : the row's name for a VERIFY_ROWS entry "WORKERS:AFFINITY"
+# vname SPEC : the row's name for a VERIFY_ROWS entry "WORKERS:AFFINITY[:unix]"
 vname() {
-  local w=${1%%:*} a=${1#*:}
-  echo "module verify ($w worker$( ((w > 1)) && echo s || true), affinity ${a//-/ })"
+  local w=${1%%:*} a=${1#*:} via=
+  [[ $a == *:unix ]] && a=${a%:unix} via=", Redis on a unix socket"
+  echo "module verify ($w worker$( ((w > 1)) && echo s || true), affinity ${a//-/ }$via)"
 }
 
 # verify_row SPEC ROUND : one verify row (see the top of this file)
 verify_row() {
   local spec=$1 round=$2 w=${1%%:*} aff=${1#*:} d id code chk tag row
-  local spent0 spent1 t_start t_end ok2xx sent n e s f spent tick
+  local spent0 spent1 t_start t_end ok2xx sent n e s f spent tick via=tcp
+  [[ $aff == *:unix ]] && aff=${aff%:unix} via=unix
   aff=${aff//-/ }
-  tag=verify-w$w-$(tr -c 'A-Za-z0-9\n' '_' <<<"$aff")-r$round
+  tag=verify-w$w-$(tr -c 'A-Za-z0-9\n' '_' <<<"$aff")-$via-r$round
   row=$(rowname "$(vname "$spec")" "$round")
+  local REDIS_ADDR=127.0.0.1:$REDIS_PORT       # what render_module writes, for this row
+  [[ $via == unix ]] && REDIS_ADDR=unix:$REDIS_SOCK
   start_module "$w" "$VERIFY_SERVER_CPUS" "$aff" "$( ((w > 1)) && echo "$LISTEN_OPTS" || true)"
   taskset -a -p -c "$VERIFY_REDIS_CPUS" "$REDIS_PID" >/dev/null
   ((STORE_MADE)) || { create_store; STORE_MADE=1; }
