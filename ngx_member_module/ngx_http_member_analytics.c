@@ -61,10 +61,11 @@ struct ngx_http_member_analytics_s {
     size_t                        cut_len[12];
 
     /* the script of one member */
-    const char                   *margv[17];
-    size_t                        margvlen[17];
+    const char                   *margv[18];
+    size_t                        margvlen[18];
     u_char                        mkey[NGX_INT64_LEN + 8];
     u_char                        mnow[NGX_TIME_T_LEN];
+    u_char                        mmonth[2];  /* the pass's, "MM" */
 
     /* the slice's brand script */
     const char                   *argv[NGX_HTTP_MEMBER_ANALYTICS_ARGS];
@@ -497,8 +498,11 @@ ngx_http_member_analytics_members(ngx_http_member_analytics_t *a)
                 a->margvlen[5 + i] = a->cut_len[i];
             }
 
+            a->margv[17] = (const char *) a->mmonth;
+            a->margvlen[17] = 2;
+
             handler = ngx_http_member_analytics_scored;
-            ngx_http_member_analytics_send(a, handler, 17, a->margv,
+            ngx_http_member_analytics_send(a, handler, 18, a->margv,
                                            a->margvlen);
         }
 
@@ -511,6 +515,19 @@ ngx_http_member_analytics_members(ngx_http_member_analytics_t *a)
             return;
         }
     }
+}
+
+
+/* the month (1-12) of a day counted from 1970-01-01 */
+
+static ngx_int_t
+ngx_http_member_analytics_month(time_t day)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(day * 86400, &tm);
+
+    return tm.ngx_tm_mon;
 }
 
 
@@ -531,6 +548,9 @@ ngx_http_member_analytics_slice(ngx_http_member_analytics_t *a)
     a->last = a->buf + NGX_INT64_LEN;
 
     ngx_sprintf(a->mnow, "%T%Z", a->now);
+    ngx_sprintf(a->mmonth, "%02d",
+                ngx_http_member_analytics_month(
+                    (a->now + NGX_HTTP_MEMBER_ANALYTICS_TZ) / 86400));
 
     ngx_http_member_analytics_members(a);
 }
@@ -741,7 +761,8 @@ ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
 
     /*
      * idle: a pass when asked for, else once a day in the 4 o'clock hour
-     * (China time), or at once when a whole day was missed; a fresh store
+     * (China time), at once when a whole day was missed, and at once when
+     * a month begins (birthday_month changes at midnight); a fresh store
      * waits for 4 o'clock: an idle system writes nothing
      */
     a->now = ngx_time() + (a->test_clock ? a->clock : 0);
@@ -750,7 +771,10 @@ ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
 
     if (a->requests <= a->served
         && !(today > a->day && hour == NGX_HTTP_MEMBER_ANALYTICS_HOUR)
-        && !(a->day != 0 && today > a->day + 1))
+        && !(a->day != 0 && today > a->day + 1)
+        && !(a->day != 0 && today > a->day
+             && ngx_http_member_analytics_month(today)
+                != ngx_http_member_analytics_month(a->day)))
     {
         ngx_http_member_analytics_idle(a);
         return;

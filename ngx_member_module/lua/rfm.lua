@@ -4,12 +4,13 @@
 -- alone: running it twice is harmless.
 -- KEYS[1] member hash
 -- ARGV: 1 now, 2-5 thresholds of last_purchase_ts, 6-9 of orders,
---       10-13 of spend_fen (ascending quintile cut points)
+--       10-13 of spend_fen (ascending quintile cut points), 14 the pass's
+--       month "MM" (China time)
 -- Returns {segment or "", churn score or -1, automatic tags, manual tags}
 -- (tags comma separated), or {} for no member.
 local h = redis.call('HMGET', KEYS[1], 'status', 'orders', 'spend_fen',
                      'last_purchase_ts', 'first_purchase_ts',
-                     'activated_at', 'tags')
+                     'activated_at', 'tags', 'birth_md')
 if not h[1] or h[1] == 'visitor' or h[1] == 'deleted' then
     return {}
 end
@@ -34,6 +35,11 @@ end
 if (first > 0 and now - first <= 30 * DAY)
    or (activated > 0 and now - activated <= 30 * DAY) then
     tags[#tags + 1] = 'new'
+end
+
+-- birth_md is "MMDD": a 29 February is in February, leap year or not
+if h[8] and string.sub(h[8], 1, 2) == ARGV[14] then
+    tags[#tags + 1] = 'birthday_month'
 end
 
 if orders == 0 or last == 0 then

@@ -10,7 +10,7 @@
 local segments = {'重要价值客户', '重要保持客户', '重要发展客户',
                   '重要挽留客户', '一般价值客户', '一般保持客户',
                   '一般发展客户', '一般挽留客户'}
-local auto = {'new', 'high_value', 'lapsing'}
+local auto = {'new', 'high_value', 'lapsing', 'birthday_month'}
 
 for i = 4, #ARGV, 5 do
     local id, segment = ARGV[i], ARGV[i + 1]

@@ -7,7 +7,7 @@
 local names = {}
 for i = 3, #ARGV do names[#names + 1] = ARGV[i] end
 if #names == 0 then
-    names = {'new', 'high_value', 'lapsing'}
+    names = {'new', 'high_value', 'lapsing', 'birthday_month'}
     local manual = redis.call('SMEMBERS', KEYS[1])
     table.sort(manual)
     for _, t in ipairs(manual) do names[#names + 1] = t end

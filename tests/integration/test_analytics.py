@@ -152,7 +152,7 @@ def test_churn_and_automatic_tags(env):
     r = env.admin("GET", "tags")
     assert r.status == 200, r
     assert {t["tag"]: t["count"] for t in r.json} == \
-        {"new": 2, "high_value": 2, "lapsing": 6}
+        {"new": 2, "high_value": 2, "lapsing": 6, "birthday_month": 0}
 
     # A stops buying: 120 days later it lapses and its churn score climbs;
     # C's first purchase is no longer new.
@@ -268,3 +268,76 @@ def test_pass_in_slices(env):
     assert env.rcli("HGET", "{m:1000}", "rfm_r") == "5"
     assert env.rcli("HGET", "{m:1}", "rfm_segment") == "一般挽留客户"
     assert "analytics pass over 1000 members" in env.log_text()
+
+
+def china(y, m, d, hh=12, mm=0):
+    """unix seconds of a China-time (UTC+8) wall clock"""
+    import calendar
+    return calendar.timegm((y, m, d, hh, mm, 0)) - 8 * 3600
+
+
+@harness.own_env(**ENV)
+def test_birthday_month_across_a_month_end_and_a_leap_day(env):
+    """birthday_month follows the China-time month: a member born on 31
+    March is in it in March and out of it from 1 April, 00:00 (the pass a
+    month's start begins, unasked); one born on 29 February is in it in the
+    February of a common year."""
+    def member(birthday):
+        body = {"birthday": birthday} if birthday else {}
+        r = env.admin("POST", "members", body)
+        assert r.status == 201, r
+        return r.json["member_id"]
+
+    march, feb, april, none = (member("1990-03-31"), member("1992-02-29"),
+                               member("1985-04-01"), member(None))
+    name = {march: "march", feb: "feb", april: "april", none: "none"}
+
+    def tagged():
+        r = env.admin("GET", "tags/birthday_month/members")
+        assert r.status == 200 and r.json[0]["tag"] == "birthday_month", r
+        assert r.json[0]["count"] == len(r.json[0]["members"]), r
+        return sorted(name[i] for i in r.json[0]["members"] if i in name)
+
+    def clock(at):
+        assert env.admin("PUT", "clock", {"now": at}).status == 200
+
+    clock(china(2027, 2, 10))                   # 2027: a common year
+    run_pass(env)
+    assert tagged() == ["feb"]
+    assert "birthday_month" in env.admin("GET", f"members/{feb}").json["tags"]
+    assert "birthday_month" not in env.admin("GET", f"members/{march}").json["tags"]
+
+    clock(china(2027, 3, 31, 23, 30))
+    run_pass(env)
+    assert tagged() == ["march"]
+    assert {t["tag"]: t["count"] for t in env.admin("GET", "tags").json}[
+        "birthday_month"] == 1
+    assert env.admin("GET", f"members/{march}").json["tags"] == ["birthday_month"]
+    # coupons to the tag reach this month's birthdays only
+    r = env.admin("POST", "coupons/templates", {"name": "生日券", "value_fen": 500,
+                                                "valid_days": 30})
+    assert r.status == 201, r
+    r = env.admin("POST", "coupons/issue", {"template_id": r.json["template_id"],
+                                            "idempotency_key": "bday-2027-03",
+                                            "tag": "birthday_month"})
+    assert r.status == 200 and (r.json["issued"], r.json["skipped"]) == (1, 0), r
+    for mid in (march, feb, april, none):
+        items = env.admin("GET", f"members/{mid}/coupons").json["items"]
+        assert len(items) == (mid == march), (name[mid], items)
+
+    # half an hour later it is April: a pass starts by itself
+    runs = int(state(env).get("runs", 0))
+    clock(china(2027, 4, 1, 0, 0) + 5)
+    harness.wait_until("the pass of a new month",
+                       lambda: int(state(env).get("runs", 0)) > runs
+                       and state(env).get("phase") == "idle", timeout=30)
+    assert tagged() == ["april"]
+    assert "birthday_month" not in env.admin("GET", f"members/{march}").json["tags"]
+
+    # a leap year's February too; a deleted member leaves the tag
+    clock(china(2028, 2, 29))
+    run_pass(env)
+    assert tagged() == ["feb"]
+    env.rcli("HSET", "{m:%s}" % feb, "status", "deleted")
+    run_pass(env)
+    assert tagged() == []
