@@ -736,7 +736,7 @@ ngx_http_member_admin_created(ngx_http_request_t *r,
     }
 
     /* the welcome trigger soon: ngx_http_member_campaigns.c */
-    ngx_http_member_campaigns_hint(r, adm->id, 0);
+    ngx_http_member_campaigns_hint(r, adm->id, NGX_HTTP_MEMBER_HINT_NEW);
 
     ngx_http_member_ledger_touched(r, adm->id);
 

@@ -1384,7 +1384,7 @@ ngx_http_member_campaigns_settled(ngx_http_member_campaigns_t *c)
 
 void
 ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
-    ngx_uint_t referee)
+    ngx_uint_t hints)
 {
     u_char                       ids[NGX_INT64_LEN];
     time_t                       lot;
@@ -1407,7 +1407,9 @@ ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
      */
     rules = ngx_http_member_ledger_rules(mlcf->redis->ledger, &version, &lot);
 
-    if (json_object_size(json_object_get(rules, "triggers")) == 0) {
+    if (!(hints & NGX_HTTP_MEMBER_HINT_NEW)
+        || json_object_size(json_object_get(rules, "triggers")) == 0)
+    {
         goto referee;
     }
 
@@ -1423,7 +1425,9 @@ ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
 
 referee:
 
-    if (referee && json_object_get(rules, "referral")) {
+    if ((hints & NGX_HTTP_MEMBER_HINT_REFEREE)
+        && json_object_get(rules, "referral"))
+    {
         argv[0] = "SADD";
         argvlen[0] = 4;
         argv[1] = "{b}:campaigns:referees";
@@ -1628,18 +1632,68 @@ ngx_http_member_invite_mac(ngx_http_member_key_t *key, uint64_t id,
 }
 
 
+/*
+ * The member an invite code names: NGX_OK and *id for a code of any key
+ * line (codes outlive a key rotation), NGX_DECLINED for anything else,
+ * NGX_ERROR when the MAC cannot be made.
+ */
+
+ngx_int_t
+ngx_http_member_invite_id(ngx_http_request_t *r, u_char *s, size_t len,
+    uint64_t *id)
+{
+    u_char                       code[NGX_HTTP_MEMBER_INVITE_MAX];
+    u_char                       mac[NGX_HTTP_MEMBER_INVITE_MAC];
+    size_t                       i;
+    ngx_uint_t                   ok;
+    ngx_http_member_key_t       *key;
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    if (s == NULL || len <= NGX_HTTP_MEMBER_INVITE_MAC
+        || len > NGX_HTTP_MEMBER_INVITE_MAX)
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < len; i++) {
+        code[i] = ngx_toupper(s[i]);
+    }
+
+    if (ngx_http_member_parse_id(code + NGX_HTTP_MEMBER_INVITE_MAC,
+                                 len - NGX_HTTP_MEMBER_INVITE_MAC, id)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+    ok = 0;
+
+    if (mlcf->keys) {
+        key = mlcf->keys->elts;
+
+        for (i = 0; i < mlcf->keys->nelts; i++) {
+            if (ngx_http_member_invite_mac(&key[i], *id, mac) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            ok |= CRYPTO_memcmp(mac, code, NGX_HTTP_MEMBER_INVITE_MAC) == 0;
+        }
+    }
+
+    return ok ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* POST register's invite_code: 400 for a code unknown or one's own */
+
 ngx_int_t
 ngx_http_member_invite(ngx_http_request_t *r, json_t *json, uint64_t self,
     uint64_t *referrer)
 {
-    u_char                      *s, code[NGX_HTTP_MEMBER_INVITE_MAX];
-    u_char                       mac[NGX_HTTP_MEMBER_INVITE_MAC];
-    size_t                       len, i;
-    json_t                      *v;
-    uint64_t                     id;
-    ngx_uint_t                   ok;
-    ngx_http_member_key_t       *key;
-    ngx_http_member_loc_conf_t  *mlcf;
+    json_t     *v;
+    uint64_t    id;
+    ngx_int_t   rc;
 
     *referrer = 0;
     v = json_object_get(json, "invite_code");
@@ -1648,43 +1702,18 @@ ngx_http_member_invite(ngx_http_request_t *r, json_t *json, uint64_t self,
         return NGX_DECLINED;
     }
 
-    s = (u_char *) json_string_value(v);
-    len = s ? json_string_length(v) : 0;
+    rc = ngx_http_member_invite_id(r, (u_char *) json_string_value(v),
+                                   json_is_string(v) ? json_string_length(v)
+                                                     : 0,
+                                   &id);
 
-    if (len <= NGX_HTTP_MEMBER_INVITE_MAC || len > NGX_HTTP_MEMBER_INVITE_MAX)
-    {
-        goto unknown;
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (i = 0; i < len; i++) {
-        code[i] = ngx_toupper(s[i]);
-    }
-
-    if (ngx_http_member_parse_id(code + NGX_HTTP_MEMBER_INVITE_MAC,
-                                 len - NGX_HTTP_MEMBER_INVITE_MAC, &id)
-        != NGX_OK)
-    {
-        goto unknown;
-    }
-
-    /* a code of any key line: codes outlive a key rotation */
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-    ok = 0;
-
-    if (mlcf->keys) {
-        key = mlcf->keys->elts;
-
-        for (i = 0; i < mlcf->keys->nelts; i++) {
-            if (ngx_http_member_invite_mac(&key[i], id, mac) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ok |= CRYPTO_memcmp(mac, code, NGX_HTTP_MEMBER_INVITE_MAC) == 0;
-        }
-    }
-
-    if (!ok) {
-        goto unknown;
+    if (rc == NGX_DECLINED) {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "invite_code: no such invite code");
     }
 
     if (id == self) {
@@ -1695,11 +1724,6 @@ ngx_http_member_invite(ngx_http_request_t *r, json_t *json, uint64_t self,
     *referrer = id;
 
     return NGX_DECLINED;
-
-unknown:
-
-    return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                 "invite_code: no such invite code");
 }
 
 
@@ -1760,6 +1784,9 @@ ngx_http_member_referral(ngx_http_request_t *r)
     json_object_set_new(answer, "code", json_string((char *) code));
     json_object_set_new(answer, "link",
                         json_stringn((char *) link, p - link));
+
+    /* cardExt's outer_str: a wallet card claimed with it links the two */
+    json_object_set_new(answer, "outer_str", json_string((char *) code));
 
     return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
 }

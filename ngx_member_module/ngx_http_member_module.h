@@ -392,8 +392,15 @@ ngx_int_t ngx_http_member_campaigns_handler(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_referral(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_invite(ngx_http_request_t *r, json_t *json,
     uint64_t self, uint64_t *referrer);
+ngx_int_t ngx_http_member_invite_id(ngx_http_request_t *r, u_char *s,
+    size_t len, uint64_t *id);
+
+/* what a hint asks the campaigns' timer for: a welcome, a referee's watch */
+#define NGX_HTTP_MEMBER_HINT_NEW       1
+#define NGX_HTTP_MEMBER_HINT_REFEREE   2
+
 void ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
-    ngx_uint_t referee);
+    ngx_uint_t hints);
 
 /*
  * ngx_http_member_fold.c: call touched() after every script that changes a

@@ -92,6 +92,8 @@ static ngx_int_t ngx_http_member_oa_fresh(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_oa_card_event(ngx_http_request_t *r,
     uint64_t id);
+static ngx_int_t ngx_http_member_oa_referrer(ngx_http_request_t *r,
+    ngx_http_member_oa_t *oa, uint64_t id, ngx_str_t *referrer);
 static ngx_int_t ngx_http_member_oa_applied(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_oa_text(ngx_http_request_t *r,
@@ -827,7 +829,7 @@ ngx_http_member_oa_card_event(ngx_http_request_t *r, uint64_t id)
 {
     u_char                      *p;
     ngx_str_t                    keys[3], v, unionid;
-    ngx_str_t                    args[7 + 2 * (sizeof(ngx_http_member_oa_fields)
+    ngx_str_t                    args[8 + 2 * (sizeof(ngx_http_member_oa_fields)
                                         / sizeof(ngx_http_member_oa_field_t))];
     ngx_uint_t                   n;
     ngx_http_member_oa_t        *oa;
@@ -883,7 +885,11 @@ ngx_http_member_oa_card_event(ngx_http_request_t *r, uint64_t id)
     args[6].data = p;
     args[6].len = ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_OA_DEDUPE_TTL) - p;
 
-    n = 7;
+    if (ngx_http_member_oa_referrer(r, oa, id, &args[7]) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = 8;
 
     for (f = ngx_http_member_oa_fields; f->wechat.len; f++) {
         if (ngx_http_member_oa_get(oa, (char *) f->wechat.data, &v) != NGX_OK
@@ -902,6 +908,51 @@ ngx_http_member_oa_card_event(ngx_http_request_t *r, uint64_t id)
 }
 
 
+/*
+ * A card claimed through a member's invite (cardExt's outer_str, pushed
+ * as OuterStr) names the referrer; any other OuterStr is a channel, kept
+ * as such.  One's own code names nobody.
+ */
+
+static ngx_int_t
+ngx_http_member_oa_referrer(ngx_http_request_t *r, ngx_http_member_oa_t *oa,
+    uint64_t id, ngx_str_t *referrer)
+{
+    u_char     *p;
+    uint64_t    from;
+    ngx_str_t   outer;
+    ngx_int_t   rc;
+
+    ngx_str_set(referrer, "");
+
+    if (!ngx_http_member_oa_is(&oa->event, "user_get_card")
+        || ngx_http_member_oa_get(oa, "OuterStr", &outer) != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_member_invite_id(r, outer.data, outer.len, &from);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED || from == id) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    referrer->data = p;
+    referrer->len = ngx_sprintf(p, "%uL", from) - p;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_member_oa_applied(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
@@ -914,6 +965,12 @@ ngx_http_member_oa_applied(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     ngx_http_member_ledger_touched(r, ctx->member_id);
+
+    /* a referee to watch for its first purchase (docs/campaigns.md) */
+    if (reply->len == 6 && ngx_strncmp(reply->str, "LINKED", 6) == 0) {
+        ngx_http_member_campaigns_hint(r, ctx->member_id,
+                                       NGX_HTTP_MEMBER_HINT_REFEREE);
+    }
 
     return ngx_http_member_oa_success(r);
 }

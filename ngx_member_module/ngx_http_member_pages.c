@@ -13,6 +13,7 @@
 
 #define NGX_HTTP_MEMBER_URL_MAX     2048
 #define NGX_HTTP_MEMBER_NONCE_LEN   16
+#define NGX_HTTP_MEMBER_OUTER_MAX   64
 
 
 typedef struct {
@@ -444,45 +445,70 @@ ngx_http_member_jssdk_sign(ngx_http_request_t *r, ngx_str_t *ticket)
 }
 
 
+/* 1 to max of [A-Za-z0-9_-] */
+
+static ngx_int_t
+ngx_http_member_card_ext_word(ngx_str_t *s, size_t max)
+{
+    size_t  i;
+
+    if (s->len == 0 || s->len > max) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        if (!(isalnum(s->data[i]) || s->data[i] == '_'
+              || s->data[i] == '-'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * GET card-ext?card_id=[&outer_str=]: outer_str, the claim's channel or a
+ * member's invite code (GET referral), is passed on unsigned, as WeChat
+ * wants it, and comes back as OuterStr in the user_get_card event.
+ */
+
 static ngx_int_t
 ngx_http_member_card_ext(ngx_http_request_t *r)
 {
-    size_t                   i;
-    ngx_str_t               *card_id;
+    ngx_str_t               *arg;
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     pg = ctx->data;
 
-    card_id = ngx_palloc(r->pool, sizeof(ngx_str_t));
-    if (card_id == NULL) {
+    /* the card id, then outer_str */
+    arg = ngx_pcalloc(r->pool, 2 * sizeof(ngx_str_t));
+    if (arg == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_arg(r, (u_char *) "card_id", 7, card_id) != NGX_OK
-        || card_id->len == 0 || card_id->len > 64)
+    if (ngx_http_arg(r, (u_char *) "card_id", 7, &arg[0]) != NGX_OK
+        || ngx_http_member_card_ext_word(&arg[0], 64) != NGX_OK)
     {
-        goto invalid;
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "card_id is missing or invalid");
     }
 
-    for (i = 0; i < card_id->len; i++) {
-        if (!(isalnum(card_id->data[i]) || card_id->data[i] == '_'
-              || card_id->data[i] == '-'))
-        {
-            goto invalid;
-        }
+    if (ngx_http_arg(r, (u_char *) "outer_str", 9, &arg[1]) == NGX_OK
+        && ngx_http_member_card_ext_word(&arg[1], NGX_HTTP_MEMBER_OUTER_MAX)
+           != NGX_OK)
+    {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "outer_str: 1 to 64 of A-Z a-z 0-9 _ -");
     }
 
-    pg->data = card_id;
+    pg->data = arg;
 
     return ngx_http_member_wechat_secret(r, NGX_HTTP_MEMBER_WX_CARD, 0,
                                          ngx_http_member_card_ext_sign);
-
-invalid:
-
-    return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                 "card_id is missing or invalid");
 }
 
 
@@ -501,7 +527,7 @@ ngx_http_member_card_ext_sign(ngx_http_request_t *r, ngx_str_t *ticket)
     time_t                   now;
     u_char                   ts[NGX_TIME_T_LEN];
     json_t                  *inner, *answer;
-    ngx_str_t               *card_id, code;
+    ngx_str_t               *card_id, *outer, code;
     mgw_card_ext_t           e;
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_page_t  *pg;
@@ -509,6 +535,7 @@ ngx_http_member_card_ext_sign(ngx_http_request_t *r, ngx_str_t *ticket)
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     pg = ctx->data;
     card_id = pg->data;
+    outer = &card_id[1];
 
     if (mgw_random_nonce(nonce, sizeof(nonce)) != MGW_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -548,6 +575,16 @@ ngx_http_member_card_ext_sign(ngx_http_request_t *r, ngx_str_t *ticket)
                       "nonce_str", nonce, sizeof(nonce),
                       "signature", sig);
     if (inner == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* not signed: WeChat leaves outer_str out of the signature */
+    if (outer->len
+        && json_object_set_new(inner, "outer_str",
+                               json_stringn((char *) outer->data, outer->len))
+           != 0)
+    {
+        json_decref(inner);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -874,7 +874,10 @@ ngx_http_member_reg_written(ngx_http_request_t *r,
 
     if (reg->target == pg->id) {
         /* welcome soon, and the referral on its first purchase */
-        ngx_http_member_campaigns_hint(r, reg->target, reg->referrer != 0);
+        ngx_http_member_campaigns_hint(r, reg->target,
+                                       NGX_HTTP_MEMBER_HINT_NEW
+                                       | (reg->referrer
+                                          ? NGX_HTTP_MEMBER_HINT_REFEREE : 0));
         return ngx_http_member_reg_answer(r);
     }
 

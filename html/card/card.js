@@ -92,6 +92,17 @@ const state = {
 
 const api = (method, path, body) => call(method, '/api/' + path, { token: state.token, body });
 
+// a member's invite (GET referral's link, /card/?invite=<code>), kept in
+// the tab across the sign-in: invite_code at registration, outer_str of the
+// wallet card (docs/campaigns.md)
+const INVITE = (() => {
+    const v = new URLSearchParams(location.search).get('invite');
+    if (v && /^[A-Za-z0-9]{9,32}$/.test(v)) {
+        sessionStorage.setItem('member_invite', v);
+    }
+    return sessionStorage.getItem('member_invite') || '';
+})();
+
 function fail(where, e) {
     $(where).textContent = t('error', { m: e.message });
 }
@@ -167,10 +178,23 @@ async function register(ev) {
     if (f.gender) {
         body.gender = f.gender;
     }
+    if (INVITE) {
+        body.invite_code = INVITE;
+    }
     const button = ev.target.querySelector('button[type=submit]');
     button.disabled = true;
     try {
-        const r = await api('POST', 'register', body);
+        let r;
+        try {
+            r = await api('POST', 'register', body);
+        } catch (e) {
+            // a stale invite does not keep anyone from joining
+            if (!body.invite_code || !e.message.startsWith('invite_code')) {
+                throw e;
+            }
+            delete body.invite_code;
+            r = await api('POST', 'register', body);
+        }
         if (r.token && state.token) {
             state.token = r.token;          // linked to an existing member
             sessionStorage.setItem('member_token', r.token);
@@ -300,7 +324,8 @@ async function wallet() {
     }
     button.addEventListener('click', async () => {
         try {
-            const ext = await api('GET', 'card-ext?card_id=' + encodeURIComponent(state.config.card_id));
+            const ext = await api('GET', 'card-ext?card_id=' + encodeURIComponent(state.config.card_id)
+                                  + (INVITE ? '&outer_str=' + INVITE : ''));
             window.wx.addCard({
                 cardList: [{ cardId: ext.cardId, cardExt: ext.cardExt }],
                 success: () => { button.textContent = t('wallet_added'); button.disabled = true; },

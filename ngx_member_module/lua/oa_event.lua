@@ -2,16 +2,19 @@
 -- KEYS[1] member hash {m:<id>}, KEYS[2] activity stream {m:<id>}:activity,
 -- KEYS[3] the event's dedupe record {m:<id>}:oa:<MsgId or time:type:event>
 -- ARGV: event, id, card_no (the id's), openid, unionid ("" when none),
---       now, dedupe ttl, then the event's fields as name, value, ...
+--       now, dedupe ttl, the referrer its OuterStr's invite code names
+--       ("" when none), then the event's fields as name, value, ...
 --       (card_id, card_code, outer_str, gifted, friend_openid, ...)
 -- user_get_card makes the openid's record a member with that card, or
--- links the card to the member it is; submit_membercard_user_info
--- activates the card; user_del_card marks it removed and keeps the rest.
--- Every event goes to the activity stream.  Returns 'APPLIED', or
+-- links the card to the member it is, and links the member to the
+-- referrer as POST register's invite_code does (docs/campaigns.md);
+-- submit_membercard_user_info activates the card; user_del_card marks it
+-- removed and keeps the rest.  Every event goes to the activity stream.
+-- Returns 'APPLIED', 'LINKED' (applied, and a referrer linked), or
 -- 'DUPLICATE' when WeChat retried it.
-local event, id, now = ARGV[1], ARGV[2], ARGV[6]
+local event, id, now, referrer = ARGV[1], ARGV[2], ARGV[6], ARGV[8]
 local f = {}
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
     f[ARGV[i]] = ARGV[i + 1]
 end
 
@@ -23,7 +26,7 @@ if redis.call('SET', KEYS[3], now, 'NX', 'EX', ARGV[7]) == false then
     return 'DUPLICATE'
 end
 
-local status = m[1]
+local status, linked = m[1], false
 if not status then
     -- first sight of this openid: a visitor record, as a login makes
     redis.call('HSET', KEYS[1], 'id', id, 'openid', ARGV[4],
@@ -54,6 +57,16 @@ if event == 'user_get_card' then
         -- the channel the member first came through stays
         redis.call('HSETNX', KEYS[1], 'channel', f.outer_str)
     end
+    -- one referrer, never oneself, only for a member who never bought
+    if referrer ~= '' and referrer ~= id and status == 'active' then
+        local r = redis.call('HMGET', KEYS[1], 'referred_by', 'period',
+                             'last_purchase_ts')
+        if not (r[1] or r[2] or r[3]) then
+            redis.call('HSET', KEYS[1], 'referred_by', referrer,
+                       'referred_via', 'wallet', 'referred_at', now)
+            linked = true
+        end
+    end
 elseif event == 'submit_membercard_user_info' then
     member()
     redis.call('HSET', KEYS[1], 'wx_card_status', 'activated',
@@ -73,10 +86,14 @@ elseif event == 'user_del_card' then
 end
 
 local entry = { 'event', event }
-for i = 8, #ARGV do
+for i = 9, #ARGV do
     entry[#entry + 1] = ARGV[i]
+end
+if linked then
+    entry[#entry + 1] = 'referred_by'
+    entry[#entry + 1] = referrer
 end
 entry[#entry + 1] = 'ts'
 entry[#entry + 1] = now
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', unpack(entry))
-return 'APPLIED'
+return linked and 'LINKED' or 'APPLIED'

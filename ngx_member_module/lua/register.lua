@@ -23,11 +23,14 @@ end
 redis.call('HSET', KEYS[1], 'phone_index', ARGV[3],
            'consent_privacy', ARGV[5], 'consent_at', ARGV[6],
            'registered_at', ARGV[6])
--- a referrer only for a member who never bought (docs/campaigns.md)
+-- a referrer only for a member who never bought and has none yet (a
+-- wallet card claimed with an invite may have linked one: docs/campaigns.md)
 local bought = redis.call('HEXISTS', KEYS[1], 'period') == 1
 for i = 7, #ARGV, 2 do
-    if ARGV[i] ~= 'referred_by' or not bought then
+    if ARGV[i] ~= 'referred_by' then
         redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    elseif not bought then
+        redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
     end
 end
 return redis.call('HGET', KEYS[1], 'card_no')

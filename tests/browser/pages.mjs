@@ -143,10 +143,11 @@ const scenarios = {
             changed: (await page.$eval('#qr', (e) => e.src)) !== src };
     },
 
-    // demo login as a new visitor, the form's checks, registration
+    // demo login as a new visitor, the form's checks, registration (with
+    // args.query, e.g. an invite link's ?invite=)
     async register() {
         const page = await newPage();
-        await page.goto(base + '/card/');
+        await page.goto(base + '/card/' + (args.query || ''));
         await page.waitForSelector('#demo-login:not([hidden])');
         const badge = await text(page, '#demo-login .badge');
         await shot(page, 'register-login');
@@ -200,7 +201,7 @@ const scenarios = {
                 addCard: (o) => { window.wxAddCard = o; o.success({}); },
             };
         });
-        await page.goto(args.page_base + '/card/');
+        await page.goto(args.page_base + '/card/' + (args.query || ''));
         await page.waitForSelector('#wallet:not([hidden])');
         out.config = await page.evaluate(() => window.wxConfig);
         out.url = await page.evaluate(() => location.href.split('#')[0]);

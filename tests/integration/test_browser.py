@@ -204,6 +204,19 @@ def test_registration_with_the_demo_login(env):
     again = browse(env, "register", name="李雷", phone="13700005678")
     assert again["card_no"] != seen["card_no"]
     remember(env, again["token"].split(".")[1], "13700005678")
+    # an invite link (GET referral's): the page registers with its code
+    code = env.api("referral", token).json["code"]
+    invited = browse(env, "register", name="王芳", phone="13700009012",
+                     query="?invite=" + code)
+    remember(env, invited["token"].split(".")[1], "13700009012", "王芳")
+    assert env.rcli("HGET", "{m:%s}" % invited["token"].split(".")[0],
+                    "referred_by") == token.split(".")[0]
+    # a stale or forged one keeps nobody from joining
+    forged = browse(env, "register", name="赵敏", phone="13700009013",
+                    query="?invite=AAAAAAAA" + token.split(".")[0])
+    remember(env, forged["token"].split(".")[1], "13700009013", "赵敏")
+    assert env.api("card", forged["token"]).json["status"] == "active"
+    assert env.rcli("HGET", "{m:%s}" % forged["token"].split(".")[0], "referred_by") == ""
 
 
 def test_wallet_button_inside_wechat_only(env):
@@ -211,7 +224,9 @@ def test_wallet_button_inside_wechat_only(env):
     token = env.login("wallety").json["token"]
     remember(env, token.split(".")[1])
     # pages.example.com (member_page_domain) resolves to this nginx
-    seen = browse(env, "wallet", token=token, page_base=f"http://pages.example.com:{env.port}")
+    code = env.api("referral", token).json["code"]
+    seen = browse(env, "wallet", token=token, page_base=f"http://pages.example.com:{env.port}",
+                  query="?invite=" + code)
     assert not seen["outside_shown"]
     cfg = seen["config"]
     state = env.fake_get("/_fake/state")
@@ -224,6 +239,7 @@ def test_wallet_button_inside_wechat_only(env):
     (one,) = seen["add_card"]
     ext = json.loads(one["cardExt"])
     assert one["cardId"] == CARD_ID and ext["code"] == card and ext["openid"] == openid_for("wallety")
+    assert ext["outer_str"] == code         # the invite comes back as OuterStr
     assert seen["button"] == "已添加到卡包"
 
 

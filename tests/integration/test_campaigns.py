@@ -4,6 +4,7 @@ month ends, year ends and two nginx nodes; referrals rewarded once on the
 referee's first purchase, capped, and refused for one's own or unknown
 codes; the rules' new sections validated."""
 
+import json
 import time
 
 import harness
@@ -461,6 +462,175 @@ def test_referral_repaired_after_a_crash_between_the_two_sides(env):
         assert of_type(env, referee, "referral") == []       # it was "given" by hand
     finally:
         rules(env)
+
+
+# ----------------------------------------------------------------------------
+# referral from the wallet: the invite code as cardExt's outer_str, pushed
+# back as OuterStr in the official account's user_get_card event
+
+
+def wallet_claim(env, name, outer, push=None, create_time=None):
+    """user_get_card from the openid `name` logs in with; its member id."""
+    from test_oa import assert_success, member_id, msg, push_plain
+    xml = msg(harness.openid_for(name), "event", create_time or int(time.time()),
+              Event="user_get_card", CardId="pCard000000000000000000001",
+              IsGiveByFriend="0", UserCardCode="77" + str(time.time_ns())[-10:],
+              OuterStr=outer, IsRestoreMemberCard="0")
+    assert_success((push or push_plain)(env, xml))
+    return str(member_id(env, harness.openid_for(name))), xml
+
+
+def referrer_code(env, name, phone):
+    token, r = registered(env, name, phone)
+    assert r.status == 201, r
+    ref = env.api("referral", token)
+    assert ref.status == 200 and ref.json["outer_str"] == ref.json["code"], ref
+    return r.json["member_id"], ref.json["code"], token
+
+
+def earn(env, till, mid, order):
+    """a purchase at the till; one verify a member (a code is spent once)"""
+    tickets = till.__dict__.setdefault("tickets", {})
+    if mid not in tickets:
+        v = till.verify(code_of(mid))
+        assert v.status == 200, v
+        tickets[mid] = v.json["ticket"]
+        env.secrets.append(v.json["ticket"].split(".")[1])
+    p = till.call("earn", {"ticket": tickets[mid], "amount_fen": 1000,
+                           "order_id": order})
+    assert p.status == 200, p
+
+
+def field(env, mid, name):
+    return env.rcli("HGET", "{m:%s}" % mid, name)
+
+
+def test_wallet_claim_with_an_invite_links_and_rewards_both_once(env):
+    from test_oa import activity, assert_success, push_safe
+    rules(env, referral=REFERRAL)
+    till = Till(env, "C-WAL")
+    try:
+        referrer, code, _ = referrer_code(env, "walletreferrer", "13700000030")
+        # a safe-mode push, as WeChat sends it
+        mid, xml = wallet_claim(env, "walletreferee", code, push=push_safe)
+        assert field(env, mid, "status") == "active"
+        assert field(env, mid, "referred_by") == referrer
+        assert field(env, mid, "referred_via") == "wallet"
+        assert field(env, mid, "channel") == code
+        assert activity(env, mid)[-1]["referred_by"] == referrer
+        # the referee is watched for its first purchase at once
+        assert env.rcli("SISMEMBER", "{b}:campaigns:referees", mid) == "1"
+
+        # WeChat's retry, and a later claim through another member's invite
+        assert_success(push_safe(env, xml))
+        _, other, _ = referrer_code(env, "walletother", "13700000031")
+        wallet_claim(env, "walletreferee", other, create_time=int(time.time()) - 30)
+        assert field(env, mid, "referred_by") == referrer
+        assert sum(1 for a in activity(env, mid) if "referred_by" in a) == 1
+
+        earn(env, till, mid, "w-1")
+        wait_for("the referee's reward", lambda: len(of_type(env, mid, "referral")) == 1)
+        wait_for("the referrer's reward", lambda: len(of_type(env, referrer, "referral")) == 1)
+        earn(env, till, mid, "w-2")
+        run_pass(env)
+        e = of_type(env, mid, "referral")
+        assert len(e) == 1 and e[0]["role"] == "referee" and e[0]["referrer"] == referrer, e
+        e = of_type(env, referrer, "referral")
+        assert len(e) == 1 and e[0]["referee"] == mid and e[0]["points_delta"] == 200, e
+    finally:
+        rules(env)
+    reconciled(env)
+
+
+def test_wallet_claim_before_registration(env):
+    """The card claimed through an invite before the openid ever logged in:
+    the claim makes the member and links it; registering later keeps that
+    referrer, even with another invite_code."""
+    rules(env, referral=REFERRAL)
+    till = Till(env, "C-WAL2")
+    try:
+        first, code, _ = referrer_code(env, "walletfirst", "13700000032")
+        second, code2, _ = referrer_code(env, "walletsecond", "13700000033")
+        mid, _ = wallet_claim(env, "walletearly", code)
+        assert field(env, mid, "referred_by") == first
+        token = login(env, "walletearly")
+        assert token.split(".")[0] == mid
+        r = register(env, token, phone="13700000034", invite_code=code2)
+        assert r.status == 201 and r.json["member_id"] == mid, r
+        assert field(env, mid, "referred_by") == first         # one referrer
+        earn(env, till, mid, "we-1")
+        wait_for("the referrer's reward", lambda: len(of_type(env, first, "referral")) == 1)
+        run_pass(env)
+        assert of_type(env, second, "referral") == []
+        assert len(of_type(env, mid, "referral")) == 1
+    finally:
+        rules(env)
+
+
+def test_wallet_claim_with_other_outer_strs(env):
+    """Channels, forged and malformed codes, one's own code and a member
+    who bought already: the claim is a claim, the channel is kept, nobody
+    is linked."""
+    rules(env, referral=REFERRAL)
+    try:
+        referrer, code, _ = referrer_code(env, "walletchan", "13700000035")
+        forged = "AAAAAAAA" + referrer
+        other_id = code[:-1] + str((int(code[-1]) + 1) % 10)
+        for i, outer in enumerate(["mp_home", "store-12", forged, other_id, code[:8],
+                                   "x" * 40, code + "0"]):
+            mid, _ = wallet_claim(env, f"walletch{i}", outer)
+            assert field(env, mid, "status") == "active", outer
+            assert field(env, mid, "channel") == outer, outer
+            assert field(env, mid, "referred_by") == "", outer
+            assert env.rcli("SISMEMBER", "{b}:campaigns:referees", mid) == "0"
+
+        # one's own code, in the member's own wallet
+        mine, own, token = referrer_code(env, "walletself", "13700000036")
+        assert wallet_claim(env, "walletself", own)[0] == mine
+        assert field(env, mine, "referred_by") == ""
+
+        # a member who bought already gets no referrer
+        till = Till(env, "C-WAL3")
+        buyer, _ = env.member("walletbuyer")
+        earn(env, till, buyer, "wb-1")
+        wallet_claim(env, "walletbuyer", code)
+        assert field(env, buyer, "referred_by") == ""
+        assert field(env, buyer, "channel") == code
+    finally:
+        rules(env)
+
+
+def test_wallet_referrals_capped_per_referrer(env):
+    rules(env, referral=dict(REFERRAL, max_per_referrer=1))
+    till = Till(env, "C-WAL4")
+    try:
+        referrer, code, _ = referrer_code(env, "walletcap", "13700000037")
+        referees = [wallet_claim(env, f"walletcap{i}", code)[0] for i in range(2)]
+        assert [field(env, m, "referred_by") for m in referees] == [referrer] * 2
+        for i, m in enumerate(referees):
+            earn(env, till, m, f"wc-{i}")
+        wait_for("both referees' rewards",
+                 lambda: all(len(of_type(env, m, "referral")) == 1 for m in referees))
+        run_pass(env)
+        mine = of_type(env, referrer, "referral")
+        assert len(mine) == 1 and mine[0]["referee"] == referees[0], mine
+        assert [len(of_type(env, m, "referral")) for m in referees] == [1, 1]
+    finally:
+        rules(env)
+    reconciled(env)
+
+
+def test_card_ext_carries_an_outer_str(env):
+    referrer, code, token = referrer_code(env, "walletext", "13700000038")
+    r = env.api("card-ext?card_id=p1&outer_str=" + code, token)
+    assert r.status == 200, r
+    ext = json.loads(r.json["cardExt"])
+    assert ext["outer_str"] == code and ext["signature"], ext
+    plain = json.loads(env.api("card-ext?card_id=p1", token).json["cardExt"])
+    assert "outer_str" not in plain
+    for bad in ["", "a%20b", "x" * 65, "%3Cx%3E"]:
+        r = env.api("card-ext?card_id=p1&outer_str=" + bad, token)
+        assert r.status == 400 and "outer_str" in r.json["message"], (bad, r)
 
 
 # ----------------------------------------------------------------------------
