@@ -15,8 +15,6 @@
  */
 
 
-#include <openssl/rand.h>
-
 #include "ngx_http_member_module.h"
 
 
@@ -27,6 +25,9 @@
 /* feedback a member may give in a window (seconds) */
 static ngx_str_t  ngx_http_member_feedback_limit = ngx_string("10");
 static ngx_str_t  ngx_http_member_feedback_window = ngx_string("86400");
+
+/* this worker's newest feedback id, its milliseconds */
+static uint64_t   ngx_http_member_feedback_last;
 
 static ngx_str_t  ngx_http_member_feedback_key = ngx_string("{b}:feedback");
 static ngx_str_t  ngx_http_member_feedback_all =
@@ -163,6 +164,7 @@ ngx_http_member_feedback_post(ngx_http_request_t *r,
     u_char                  rnd[4], *p;
     char                   *dump;
     json_t                 *json, *record;
+    uint64_t                ms;
     ngx_int_t               rc, rating;
     ngx_str_t               text, order, fid, aad, sealed, keys[5], args[4];
     ngx_time_t             *tp;
@@ -200,13 +202,22 @@ ngx_http_member_feedback_post(ngx_http_request_t *r,
 
     /* "<ms><random>": ids sort by time in the lists */
     fid.data = ngx_pnalloc(r->pool, NGX_HTTP_MEMBER_FEEDBACK_ID_LEN);
-    if (fid.data == NULL || RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (fid.data == NULL || ngx_http_member_random(rnd, sizeof(rnd)) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     tp = ngx_timeofday();
-    p = ngx_sprintf(fid.data, "%013uL",
-                    (uint64_t) tp->sec * 1000 + tp->msec);
+    ms = (uint64_t) tp->sec * 1000 + tp->msec;
+
+    /* two posts a worker takes in one millisecond still list in order */
+    if (ms <= ngx_http_member_feedback_last) {
+        ms = ngx_http_member_feedback_last + 1;
+    }
+
+    ngx_http_member_feedback_last = ms;
+
+    p = ngx_sprintf(fid.data, "%013uL", ms);
     p = ngx_hex_dump(p, rnd, sizeof(rnd));
     fid.len = p - fid.data;
 

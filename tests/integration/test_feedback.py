@@ -3,6 +3,7 @@ and answers in the admin API; the texts sealed in Redis, never logged."""
 
 import json
 import os
+import socket
 import time
 
 from harness import ADMIN_TOKEN, digest
@@ -214,6 +215,27 @@ def test_feedback_per_member_per_day(env):
     # another member has a quota of their own
     _, _, other = member_token(env)
     assert post(env, other, {"text": "mine", "rating": 5}).status == 201
+
+
+def test_feedback_posted_in_one_millisecond_lists_in_order(env):
+    """Ten posts pipelined on one connection come within a millisecond or
+    two of each other: their ids still sort as they were posted."""
+    _, _, token = member_token(env)
+    reqs = b""
+    for i in range(10):
+        body = json.dumps({"text": f"quick {i}", "rating": 4}).encode()
+        reqs += (b"POST /api/feedback HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                 + token.encode() + b"\r\nContent-Type: application/json\r\n"
+                 + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(reqs)
+        got = b""
+        while got.count(b"HTTP/1.1 201") < 10:
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+    items = mine(env, token, "?limit=10")["items"]
+    assert [x["text"] for x in items] == [f"quick {i}" for i in range(9, -1, -1)], items
 
 
 def test_admin_feedback_bad_paths(env):
