@@ -20,34 +20,17 @@ import os
 import socket
 import sys
 
-
-def command(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rkeys import Reader, command  # noqa: E402
 
 
 class Conn:
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port))
-        self.f = self.sock.makefile("rb")
+        self.reply = Reader(self.sock).reply
 
     def send(self, data):
         self.sock.sendall(data)
-
-    def reply(self):
-        line = self.f.readline()
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"$":
-            n = int(rest)
-            return self.f.read(n + 2)[:-2] if n >= 0 else None
-        if kind == b"*":
-            return [self.reply() for _ in range(max(int(rest), 0))]
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        return rest
 
     def call(self, *args):
         self.send(command(*args))
