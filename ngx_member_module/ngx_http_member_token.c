@@ -53,6 +53,9 @@ static ngx_int_t ngx_http_member_wx_fetch(ngx_http_request_t *r,
     ngx_http_member_wx_t *wx, ngx_uint_t kind);
 static ngx_int_t ngx_http_member_wx_got(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_wx_open(ngx_http_request_t *r,
+    ngx_http_member_wx_t *wx, redisReply *reply, ngx_str_t *value,
+    time_t *refresh_at);
 static ngx_int_t ngx_http_member_wx_lock(ngx_http_request_t *r,
     ngx_http_member_wx_t *wx);
 static ngx_int_t ngx_http_member_wx_locked(ngx_http_request_t *r,
@@ -222,16 +225,13 @@ ngx_http_member_wx_fetch(ngx_http_request_t *r, ngx_http_member_wx_t *wx,
 }
 
 
-/* "<refresh at, unix seconds>.<sealed value>" */
-
 static ngx_int_t
 ngx_http_member_wx_got(ngx_http_request_t *r, ngx_http_member_call_t *call,
     redisReply *reply)
 {
-    u_char                 *dot;
     time_t                  refresh_at;
     ngx_int_t               rc;
-    ngx_str_t               stored, sealed, value;
+    ngx_str_t               value;
     ngx_http_member_ctx_t  *ctx;
     ngx_http_member_wx_t   *wx;
 
@@ -251,36 +251,19 @@ ngx_http_member_wx_got(ngx_http_request_t *r, ngx_http_member_call_t *call,
         return ngx_http_member_wx_unavailable(r);
     }
 
-    stored.data = ngx_pnalloc(r->pool, reply->len);
-    if (stored.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(stored.data, reply->str, reply->len);
-    stored.len = reply->len;
-
-    dot = ngx_strlchr(stored.data, stored.data + stored.len, '.');
-    refresh_at = dot ? ngx_atotm(stored.data, dot - stored.data) : NGX_ERROR;
-
-    if (refresh_at == NGX_ERROR) {
-        goto unreadable;
-    }
-
-    sealed.data = dot + 1;
-    sealed.len = stored.data + stored.len - sealed.data;
-
-    rc = ngx_http_member_pii_open(r, &wx->key, &sealed, &value);
+    rc = ngx_http_member_wx_open(r, wx, reply, &value, &refresh_at);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc == NGX_DECLINED) {
-        goto unreadable;
-    }
+        /* a key line that was removed, say: make a new one */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "member: cached wechat %s does not open, refreshing",
+                      ngx_http_member_wx_kinds[wx->kind]);
 
-    if (wx->kind == NGX_HTTP_MEMBER_WX_TOKEN) {
-        wx->token_seen = stored;
+        return ngx_http_member_wx_release(r, wx, NULL, 0);
     }
 
     if (ngx_time() < refresh_at) {
@@ -291,28 +274,93 @@ ngx_http_member_wx_got(ngx_http_request_t *r, ngx_http_member_call_t *call,
     wx->fallback[wx->kind] = value;
 
     return ngx_http_member_wx_lock(r, wx);
-
-unreadable:
-
-    /* a key line that was removed, say: make a new one */
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "member: cached wechat %s does not open, refreshing",
-                  ngx_http_member_wx_kinds[wx->kind]);
-
-    return ngx_http_member_wx_lock(r, wx);
 }
 
+
+/*
+ * "<refresh at, unix seconds>.<sealed value>" -> the value: NGX_DECLINED
+ * when there is none (nil, a failed refresh's "!") or it does not open.
+ */
+
+static ngx_int_t
+ngx_http_member_wx_open(ngx_http_request_t *r, ngx_http_member_wx_t *wx,
+    redisReply *reply, ngx_str_t *value, time_t *refresh_at)
+{
+    u_char     *dot;
+    ngx_int_t   rc;
+    ngx_str_t   stored, sealed;
+
+    if (reply->type != REDIS_REPLY_STRING
+        || (reply->len == 1 && reply->str[0] == '!'))
+    {
+        return NGX_DECLINED;
+    }
+
+    stored.data = ngx_pnalloc(r->pool, reply->len);
+    if (stored.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(stored.data, reply->str, reply->len);
+    stored.len = reply->len;
+
+    dot = ngx_strlchr(stored.data, stored.data + stored.len, '.');
+    *refresh_at = dot ? ngx_atotm(stored.data, dot - stored.data) : NGX_ERROR;
+
+    if (*refresh_at == NGX_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    sealed.data = dot + 1;
+    sealed.len = stored.data + stored.len - sealed.data;
+
+    rc = ngx_http_member_pii_open(r, &wx->key, &sealed, value);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (wx->kind == NGX_HTTP_MEMBER_WX_TOKEN) {
+        wx->token_seen = stored;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The lock, and the value read again behind it: a refresher may have
+ * stored it and let go of the lock between this request's GET and its
+ * SET NX, and must not be followed by a second call to WeChat.
+ */
 
 static ngx_int_t
 ngx_http_member_wx_lock(ngx_http_request_t *r, ngx_http_member_wx_t *wx)
 {
-    static ngx_str_t  nx = ngx_string("NX");
-    static ngx_str_t  px = ngx_string("PX");
-    static ngx_str_t  lease = ngx_string("10000");
+    ngx_str_t               *a;
+    ngx_http_member_argv_t   cmds[2];
 
-    return ngx_http_member_redis_command(r, ngx_http_member_wx_locked, 6,
-                                         &ngx_http_member_cmd_set, &wx->lock,
-                                         &wx->owner, &nx, &px, &lease);
+    a = ngx_palloc(r->pool, 8 * sizeof(ngx_str_t));
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a[0] = ngx_http_member_cmd_set;
+    a[1] = wx->lock;
+    a[2] = wx->owner;
+    ngx_str_set(&a[3], "NX");
+    ngx_str_set(&a[4], "PX");
+    ngx_str_set(&a[5], "10000");
+    cmds[0].argc = 6;
+    cmds[0].argv = a;
+
+    a[6] = ngx_http_member_cmd_get;
+    a[7] = wx->key;
+    cmds[1].argc = 2;
+    cmds[1].argv = &a[6];
+
+    return ngx_http_member_redis_pipeline(r, ngx_http_member_wx_locked, 2,
+                                          cmds);
 }
 
 
@@ -320,19 +368,46 @@ static ngx_int_t
 ngx_http_member_wx_locked(ngx_http_request_t *r, ngx_http_member_call_t *call,
     redisReply *reply)
 {
+    time_t                  refresh_at;
+    ngx_int_t               rc;
+    redisReply             *set;
     ngx_http_member_ctx_t  *ctx;
     ngx_http_member_wx_t   *wx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     wx = ctx->wechat_cache;
 
-    if (reply->type == REDIS_REPLY_STATUS) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    set = reply->element[0];
+
+    if (set->type == REDIS_REPLY_STATUS) {
         wx->locks |= 1 << wx->kind;
+
+        if (wx->fallback[wx->kind].len) {
+            return ngx_http_member_wx_refresh(r, wx);   /* due: renew */
+        }
+
+        rc = ngx_http_member_wx_open(r, wx, reply->element[1], &wx->value,
+                                     &refresh_at);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_OK && ngx_time() < refresh_at) {
+            /* stored meanwhile: the lock goes back, the value serves */
+            wx->fallback[wx->kind] = wx->value;
+            return ngx_http_member_wx_release(r, wx, NULL, 0);
+        }
+
         return ngx_http_member_wx_refresh(r, wx);
     }
 
-    if (reply->type != REDIS_REPLY_NIL) {
-        return ngx_http_member_reply_script_error(r, reply);
+    if (set->type != REDIS_REPLY_NIL) {
+        return ngx_http_member_reply_script_error(r, set);
     }
 
     /* another worker refreshes */
