@@ -113,7 +113,7 @@ struct ngx_http_member_redis_s {
 };
 
 
-/* one command of a MULTI ... EXEC */
+/* one command of a pipeline (ngx_http_member_redis_pipeline) */
 typedef struct {
     int                         argc;
     ngx_str_t                  *argv;
