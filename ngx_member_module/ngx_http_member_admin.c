@@ -8,6 +8,7 @@
  *   GET  members/<id>               the member's record
  *   POST members/<id>/recharge      stored value, idempotent
  *   GET  members/<id>/transactions  the ledger, newest first, filtered
+ *   GET  members/<id>/messages      WeChat messages: what became of them
  *   GET  members/<id>/coupons, coupons/...   ngx_http_member_coupons.c
  *   PUT  members/<id>/level, POST .../points, .../recharge/refund: ledger.c
  *   POST stores, GET stores         ngx_http_member_stores.c
@@ -233,6 +234,10 @@ ngx_http_member_admin_route(ngx_http_request_t *r)
 
     if (rest.len == 4 && ngx_strncmp(rest.data, "tags", 4) == 0) {
         return ngx_http_member_analytics_tags(r, adm->id);
+    }
+
+    if (rest.len == 8 && ngx_strncmp(rest.data, "messages", 8) == 0) {
+        return ngx_http_member_messages_log(r, adm->id);
     }
 
     if (rest.len == 7 && ngx_strncmp(rest.data, "coupons", 7) == 0) {

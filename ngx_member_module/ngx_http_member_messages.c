@@ -10,6 +10,7 @@
  * body made here.
  *
  *   member: GET subscriptions, POST subscriptions {"template_ids": [...]}
+ *   admin:  GET members/<id>/messages   what became of the last ~100
  */
 
 
@@ -27,6 +28,9 @@ static ngx_int_t ngx_http_member_subscriptions_rules(ngx_http_request_t *r,
     json_t *rules);
 static ngx_int_t ngx_http_member_subscriptions_answer(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_messages_logged(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+static json_t *ngx_http_member_messages_entry(redisReply *entry);
 
 
 static const char  *ngx_http_member_msg_kinds[] = {
@@ -650,4 +654,149 @@ ngx_http_member_subscriptions_answer(ngx_http_request_t *r,
     }
 
     return ngx_http_member_send_json(r, NGX_HTTP_OK, out);
+}
+
+
+/* admin: a member's message log, newest first (wx_msg*.lua write it) */
+
+ngx_int_t
+ngx_http_member_messages_log(ngx_http_request_t *r, uint64_t id)
+{
+    ngx_str_t               *a;
+    ngx_http_member_argv_t   cmds[2];
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_member_method_not_allowed(r);
+    }
+
+    a = ngx_palloc(r->pool, 8 * sizeof(ngx_str_t));
+    if (a == NULL
+        || ngx_http_member_key(r->pool, &a[1], id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &a[4], id, ":wx:msglog") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&a[0], "EXISTS");
+    cmds[0].argc = 2;
+    cmds[0].argv = a;
+
+    ngx_str_set(&a[2], "XREVRANGE");
+    a[3] = a[4];
+    ngx_str_set(&a[4], "+");
+    ngx_str_set(&a[5], "-");
+    ngx_str_set(&a[6], "COUNT");
+    ngx_str_set(&a[7], "100");
+    cmds[1].argc = 6;
+    cmds[1].argv = &a[2];
+
+    return ngx_http_member_redis_pipeline(r, ngx_http_member_messages_logged,
+                                          2, cmds);
+}
+
+
+static ngx_int_t
+ngx_http_member_messages_logged(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t       i;
+    json_t      *items, *item;
+    redisReply  *found, *log;
+
+    found = reply->element[0];
+    log = reply->element[1];
+
+    if (found->type != REDIS_REPLY_INTEGER || log->type != REDIS_REPLY_ARRAY)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    if (found->integer == 0) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such member");
+    }
+
+    items = json_array();
+    if (items == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < log->elements; i++) {
+        item = ngx_http_member_messages_entry(log->element[i]);
+
+        if (item == NULL || json_array_append_new(items, item) != 0) {
+            json_decref(items);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK,
+                                     json_pack("{s:o}", "items", items));
+}
+
+
+/* [id, [field, value, ...]] -> {"id": ..., field: value, ...} */
+
+static json_t *
+ngx_http_member_messages_entry(redisReply *entry)
+{
+    char        *end;
+    size_t       i;
+    json_t      *item, *v;
+    long long    n;
+    redisReply  *f, *k, *val;
+
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2
+        || entry->element[0]->type != REDIS_REPLY_STRING
+        || entry->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        return NULL;
+    }
+
+    item = json_pack("{s:s%}", "id", entry->element[0]->str,
+                     entry->element[0]->len);
+    if (item == NULL) {
+        return NULL;
+    }
+
+    f = entry->element[1];
+
+    for (i = 0; i + 1 < f->elements; i += 2) {
+        k = f->element[i];
+        val = f->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING
+            || k->len == 0)
+        {
+            continue;
+        }
+
+        if (val->len == 0) {
+            continue;
+        }
+
+        /* numbers stay numbers: the time, WeChat's errcode (-1 too) */
+        v = NULL;
+
+        if (ngx_strcmp(k->str, "ts") == 0
+            || ngx_strcmp(k->str, "errcode") == 0)
+        {
+            n = strtoll(val->str, &end, 10);
+
+            if (end == val->str + val->len) {
+                v = json_integer(n);
+            }
+        }
+
+        if (v == NULL) {
+            v = json_stringn(val->str, val->len);
+        }
+
+        if (v == NULL || json_object_set_new(item, k->str, v) != 0) {
+            json_decref(item);
+            return NULL;
+        }
+    }
+
+    return item;
 }

@@ -345,6 +345,7 @@ void ngx_http_member_messages_args(json_t *messages, ngx_str_t *args);
 ngx_int_t ngx_http_member_messages_body(ngx_http_request_t *r,
     json_t *messages, redisReply *reply, ngx_str_t *path, ngx_str_t *body);
 ngx_int_t ngx_http_member_subscriptions(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_messages_log(ngx_http_request_t *r, uint64_t id);
 
 /* ngx_http_member_coupons.c */
 ngx_int_t ngx_http_member_coupons_handler(ngx_http_request_t *r,

@@ -371,6 +371,21 @@ def test_subscribe_messages_spend_subscriptions(env):
     assert "43101" in env.log_text()
     assert env.fake_get("/_fake/violations") == []
 
+    # the console's view of it: GET members/<id>/messages, newest first
+    r = env.admin("GET", f"members/{mid}/messages")
+    assert r.status == 200, r
+    items = r.json["items"]
+    assert [(e["outcome"], e.get("reason"), e.get("errcode")) for e in items] == [
+        ("dropped", None, 43101), ("sent", None, 0), ("skipped", "no subscription", None),
+        ("sent", None, 0)], items
+    assert all(e["kind"] == "balance" and isinstance(e["ts"], int) and e["id"] for e in items)
+    assert [e["id"] for e in items] == sorted((e["id"] for e in items), reverse=True)
+    assert items[1]["msgid"] and "msgid" not in items[0], items
+    assert env.admin("GET", "members/999999/messages").status == 404
+    assert env.admin("POST", f"members/{mid}/messages", {}).status == 405
+    other, _ = env.member("msgquiet")
+    assert env.admin("GET", f"members/{other}/messages").json == {"items": []}
+
 
 # ----------------------------------------------------------------------------
 # points expiring, birthday: the test clock
