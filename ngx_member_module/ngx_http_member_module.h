@@ -503,6 +503,9 @@ ngx_int_t ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,
     ngx_str_t *args, ngx_int_t (*done)(ngx_http_request_t *r));
 ngx_int_t ngx_http_member_wechat_post(ngx_http_request_t *r, ngx_str_t *path,
     ngx_str_t *args, ngx_str_t *body, ngx_int_t (*done)(ngx_http_request_t *r));
+ngx_int_t ngx_http_member_wechat_post_token(ngx_http_request_t *r,
+    ngx_str_t *path, ngx_str_t *token, ngx_str_t *body,
+    ngx_int_t (*done)(ngx_http_request_t *r));
 
 /* ngx_http_member_token.c */
 typedef enum {

@@ -302,22 +302,10 @@ ngx_http_member_outbox_answered(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_member_outbox_send(ngx_http_request_t *r, ngx_str_t *token)
 {
-    u_char                        *p;
-    ngx_str_t                      path, args;
+    ngx_str_t                      path;
     ngx_http_member_outbox_req_t  *q;
 
     q = ngx_http_member_outbox_req(r);
-
-    p = ngx_pnalloc(r->pool, sizeof("access_token=") + 3 * token->len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    args.data = p;
-    p = ngx_cpymem(p, "access_token=", 13);
-    p = (u_char *) ngx_escape_uri(p, token->data, token->len,
-                                  NGX_ESCAPE_ARGS);
-    args.len = p - args.data;
 
     if (q->activate) {
         ngx_str_set(&path, "card/membercard/activate");
@@ -326,8 +314,8 @@ ngx_http_member_outbox_send(ngx_http_request_t *r, ngx_str_t *token)
         ngx_str_set(&path, "card/membercard/updateuser");
     }
 
-    return ngx_http_member_wechat_post(r, &path, &args, &q->body,
-                                       ngx_http_member_outbox_answered);
+    return ngx_http_member_wechat_post_token(r, &path, token, &q->body,
+                                             ngx_http_member_outbox_answered);
 }
 
 
@@ -610,25 +598,12 @@ ngx_http_member_outbox_msg_answered(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_member_outbox_msg_send(ngx_http_request_t *r, ngx_str_t *token)
 {
-    u_char                        *p;
-    ngx_str_t                      args;
     ngx_http_member_outbox_req_t  *q;
 
     q = ngx_http_member_outbox_req(r);
 
-    p = ngx_pnalloc(r->pool, sizeof("access_token=") + 3 * token->len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    args.data = p;
-    p = ngx_cpymem(p, "access_token=", 13);
-    p = (u_char *) ngx_escape_uri(p, token->data, token->len,
-                                  NGX_ESCAPE_ARGS);
-    args.len = p - args.data;
-
-    return ngx_http_member_wechat_post(r, &q->path, &args, &q->body,
-                                       ngx_http_member_outbox_msg_answered);
+    return ngx_http_member_wechat_post_token(r, &q->path, token, &q->body,
+                                        ngx_http_member_outbox_msg_answered);
 }
 
 

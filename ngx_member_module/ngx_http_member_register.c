@@ -434,33 +434,25 @@ ngx_http_member_reg_verified(ngx_http_request_t *r, ngx_http_member_reg_t *reg,
 static ngx_int_t
 ngx_http_member_reg_code(ngx_http_request_t *r, ngx_str_t *token)
 {
-    u_char                  *p;
-    ngx_str_t                path, args, body;
+    ngx_str_t                path, body;
     ngx_http_member_reg_t   *reg;
 
     reg = ngx_http_member_reg_of(r, NULL);
 
-    p = ngx_pnalloc(r->pool, sizeof("access_token=") + 3 * token->len
-                             + sizeof("{\"code\":\"\"}") + reg->phone_code.len);
-    if (p == NULL) {
+    body.data = ngx_pnalloc(r->pool, sizeof("{\"code\":\"\"}")
+                                     + reg->phone_code.len);
+    if (body.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args.data = p;
-    p = ngx_cpymem(p, "access_token=", 13);
-    p = (u_char *) ngx_escape_uri(p, token->data, token->len,
-                                  NGX_ESCAPE_ARGS);
-    args.len = p - args.data;
-
     /* phone_code is [A-Za-z0-9_.:-]: nothing to escape */
-    body.data = p;
-    p = ngx_sprintf(p, "{\"code\":\"%V\"}", &reg->phone_code);
-    body.len = p - body.data;
+    body.len = ngx_sprintf(body.data, "{\"code\":\"%V\"}", &reg->phone_code)
+               - body.data;
 
     ngx_str_set(&path, "wxa/business/getuserphonenumber");
 
-    return ngx_http_member_wechat_post(r, &path, &args, &body,
-                                       ngx_http_member_reg_coded);
+    return ngx_http_member_wechat_post_token(r, &path, token, &body,
+                                             ngx_http_member_reg_coded);
 }
 
 

@@ -24,6 +24,30 @@ ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,
 }
 
 
+/* a call of WeChat's API that takes the access_token in its query */
+
+ngx_int_t
+ngx_http_member_wechat_post_token(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_str_t *token, ngx_str_t *body, ngx_int_t (*done)(ngx_http_request_t *r))
+{
+    u_char     *p;
+    ngx_str_t   args;
+
+    p = ngx_pnalloc(r->pool, sizeof("access_token=") - 1 + 3 * token->len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args.data = p;
+    p = ngx_cpymem(p, "access_token=", sizeof("access_token=") - 1);
+    p = (u_char *) ngx_escape_uri(p, token->data, token->len,
+                                  NGX_ESCAPE_ARGS);
+    args.len = p - args.data;
+
+    return ngx_http_member_wechat_post(r, path, &args, body, done);
+}
+
+
 /*
  * A POST of body (JSON) when body is not NULL, a GET otherwise.  The
  * internal location must pass the body: no proxy_pass_request_body off.
