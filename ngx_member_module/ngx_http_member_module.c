@@ -219,9 +219,9 @@ static ngx_command_t  ngx_http_member_commands[] = {
       NULL },
 
     { ngx_string("member_wechat_outbox"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_http_member_outbox_url,
-      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -607,6 +607,7 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
     conf->redis = NGX_CONF_UNSET_PTR;
     conf->keys = NGX_CONF_UNSET_PTR;
     conf->page_domains = NGX_CONF_UNSET_PTR;
+    conf->outbox = NGX_CONF_UNSET_PTR;
     conf->wechat_stable_token = NGX_CONF_UNSET;
     conf->wechat_aes_keys = NGX_CONF_UNSET_PTR;
     conf->wechat_window = NGX_CONF_UNSET;
@@ -630,6 +631,7 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->redis, prev->redis, NULL);
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_ptr_value(conf->page_domains, prev->page_domains, NULL);
+    ngx_conf_merge_ptr_value(conf->outbox, prev->outbox, NULL);
     ngx_conf_merge_value(conf->wechat_stable_token,
                          prev->wechat_stable_token, 0);
     ngx_conf_merge_msec_value(conf->redis_timeout, prev->redis_timeout, 500);
@@ -1003,6 +1005,11 @@ ngx_http_member_postconfiguration(ngx_conf_t *cf)
     mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_member_module);
 
     if (ngx_http_member_stats_init_zone(cf, mmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the server blocks are merged by now: one outbox for every brand */
+    if (ngx_http_member_outbox_init(cf, mmcf) != NGX_OK) {
         return NGX_ERROR;
     }
 

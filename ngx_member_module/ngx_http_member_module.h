@@ -175,7 +175,8 @@ typedef struct {
     ngx_shm_zone_t             *stats_zone;
     ngx_flag_t                  log_handler_set;
     ngx_flag_t                  test_clock;
-    ngx_http_member_outbox_conf_t  *outbox;     /* member_wechat_outbox */
+    ngx_array_t                *outboxes;   /* a brand's WeChat outbox, */
+                                            /* ngx_http_member_outbox.c */
 } ngx_http_member_main_conf_t;
 
 
@@ -190,6 +191,7 @@ typedef struct {
     ngx_str_t                   wechat_api;
     ngx_flag_t                  wechat_stable_token;
     ngx_array_t                *page_domains;   /* ngx_str_t */
+    ngx_http_member_outbox_conf_t  *outbox;     /* member_wechat_outbox */
     ngx_str_t                   wechat_token;
     ngx_http_member_oa_keys_t  *wechat_aes_keys;
     time_t                      wechat_window;
@@ -330,6 +332,8 @@ ngx_int_t ngx_http_member_analytics_record(ngx_http_request_t *r,
 /* ngx_http_member_outbox.c */
 char *ngx_http_member_outbox_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_member_outbox_init(ngx_conf_t *cf,
+    ngx_http_member_main_conf_t *mmcf);
 ngx_int_t ngx_http_member_outbox_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
 void ngx_http_member_outbox_exit_process(ngx_http_member_main_conf_t *mmcf);

@@ -4,9 +4,11 @@
  * outbox (docs/outbox.md).
  *
  * Every script that changes a member's points or balance is followed by a
- * hint, ZADD {b}:wx <ms> <id>.  The worker that holds the ledger's lease
- * calls its own nginx once a second (member_wechat_outbox URL: the admin
- * location, POST outbox/run with a key made at configuration time), and
+ * hint, ZADD {b}:wx <ms> <id>.  For every brand (a member_redis of a
+ * server block with member_wechat_outbox), the worker that holds that
+ * brand's ledger lease calls its own nginx once a second (the URL of the
+ * admin location, the server's name as Host, POST outbox/run with the
+ * brand's key made at configuration time), and
  * that request, a real one, does the work with the module's token cache and
  * WeChat subrequests: for up to 10 due members, the full current points
  * and balance go to card/membercard/updateuser (or card/membercard/activate
@@ -36,17 +38,22 @@
 #define NGX_HTTP_MEMBER_OUTBOX_FLIGHT   "60000"     /* ms: its answer lost */
 
 
+/* member_wechat_outbox, at http level or in a server block */
 struct ngx_http_member_outbox_conf_s {
     ngx_url_t                     url;
-    ngx_str_t                     request;
-    u_char                        key[NGX_HTTP_MEMBER_OUTBOX_KEY];
 };
 
 
-/* per worker: the timer and its loopback call */
+/*
+ * One brand's outbox: its Redis, the call that reaches its admin location
+ * with its key; per worker, the timer and its loopback call.
+ */
 typedef struct {
     ngx_http_member_outbox_conf_t  *conf;
     ngx_http_member_redis_t        *redis;
+    ngx_str_t                       host;
+    ngx_str_t                       request;
+    u_char                          key[NGX_HTTP_MEMBER_OUTBOX_KEY];
     ngx_event_t                     timer;
     ngx_peer_connection_t           peer;
     size_t                          sent;
@@ -83,8 +90,6 @@ typedef struct {
     unsigned                      renewed:1;
 } ngx_http_member_outbox_req_t;
 
-
-static ngx_http_member_outbox_t  ngx_http_member_outbox;
 
 static ngx_str_t  ngx_http_member_wx_key = ngx_string("{b}:wx");
 static ngx_str_t  ngx_http_member_wx_tries = ngx_string("{b}:wx:tries");
@@ -888,8 +893,8 @@ ngx_http_member_outbox_run(ngx_http_request_t *r)
 
 /*
  * The admin location serves the timer's call: POST outbox/run with the
- * key of this configuration (any other caller is declined and then meets
- * the admin token check).
+ * key of the brand whose Redis this location uses (any other caller, and
+ * another brand's call, is declined and then meets the admin token check).
  */
 
 ngx_int_t
@@ -899,13 +904,28 @@ ngx_http_member_outbox_admin(ngx_http_request_t *r)
     ngx_uint_t                     i;
     ngx_list_part_t               *part;
     ngx_table_elt_t               *h;
+    ngx_http_member_outbox_t     **op, *o;
+    ngx_http_member_loc_conf_t    *mlcf;
     ngx_http_member_main_conf_t   *mmcf;
-    ngx_http_member_outbox_conf_t *oc;
 
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_member_module);
-    oc = mmcf->outbox;
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
-    if (oc == NULL || r->method != NGX_HTTP_POST) {
+    if (mmcf->outboxes == NULL || r->method != NGX_HTTP_POST) {
+        return NGX_DECLINED;
+    }
+
+    op = mmcf->outboxes->elts;
+    o = NULL;
+
+    for (i = 0; i < mmcf->outboxes->nelts; i++) {
+        if (op[i]->redis == mlcf->redis) {
+            o = op[i];
+            break;
+        }
+    }
+
+    if (o == NULL) {
         return NGX_DECLINED;
     }
 
@@ -938,11 +958,15 @@ ngx_http_member_outbox_admin(ngx_http_request_t *r)
     }
 
     if (h[i].value.len != NGX_HTTP_MEMBER_OUTBOX_KEY
-        || CRYPTO_memcmp(h[i].value.data, oc->key, NGX_HTTP_MEMBER_OUTBOX_KEY)
+        || CRYPTO_memcmp(h[i].value.data, o->key, NGX_HTTP_MEMBER_OUTBOX_KEY)
            != 0)
     {
         return NGX_DECLINED;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member outbox: a slice of \"%V\" db=%ui",
+                   &o->redis->name, o->redis->db);
 
     ngx_http_discard_request_body(r);
 
@@ -1019,10 +1043,17 @@ ngx_http_member_outbox_read(ngx_event_t *rev)
         next = NGX_HTTP_MEMBER_OUTBOX_SOON;
 
     } else if (o->answer_len < 12 || ngx_strncmp(o->answer + 9, "200", 3)) {
+        /* a 401: the URL or the Host reached another brand's server */
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                      "member: outbox call answered \"%*s\"",
-                      ngx_min(o->answer_len, (size_t) 12), o->answer);
+                      "member: outbox call of \"%V\" db=%ui as \"%V\" "
+                      "answered \"%*s\"", &o->redis->name, o->redis->db,
+                      &o->host, ngx_min(o->answer_len, (size_t) 12),
+                      o->answer);
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "member outbox: \"%V\" db=%ui answered, next in %M ms",
+                   &o->redis->name, o->redis->db, next);
 
     ngx_http_member_outbox_close(o);
 
@@ -1049,12 +1080,12 @@ ngx_http_member_outbox_write(ngx_event_t *wev)
         return;
     }
 
-    if (o->sent == o->conf->request.len) {
+    if (o->sent == o->request.len) {
         return;
     }
 
-    n = c->send(c, o->conf->request.data + o->sent,
-                o->conf->request.len - o->sent);
+    n = c->send(c, o->request.data + o->sent,
+                o->request.len - o->sent);
 
     if (n == NGX_ERROR) {
         ngx_http_member_outbox_close(o);
@@ -1065,7 +1096,7 @@ ngx_http_member_outbox_write(ngx_event_t *wev)
         o->sent += n;
     }
 
-    if (o->sent < o->conf->request.len) {
+    if (o->sent < o->request.len) {
         if (ngx_handle_write_event(wev, 0) != NGX_OK) {
             ngx_http_member_outbox_close(o);
         }
@@ -1101,6 +1132,10 @@ ngx_http_member_outbox_handler(ngx_event_t *ev)
     if (o->busy || !ngx_http_member_ledger_leased(o->redis)) {
         return;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "member outbox: calling for \"%V\" db=%ui as \"%V\"",
+                   &o->redis->name, o->redis->db, &o->host);
 
     ngx_memzero(&o->peer, sizeof(ngx_peer_connection_t));
     o->peer.sockaddr = o->conf->url.addrs[0].sockaddr;
@@ -1143,26 +1178,25 @@ ngx_int_t
 ngx_http_member_outbox_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf)
 {
-    ngx_http_member_redis_t  **redis;
-    ngx_http_member_outbox_t  *o;
+    ngx_uint_t                  i;
+    ngx_http_member_outbox_t  **op, *o;
 
-    if (mmcf->outbox == NULL || mmcf->redis.nelts == 0) {
+    if (mmcf->outboxes == NULL) {
         return NGX_OK;
     }
 
-    redis = mmcf->redis.elts;
-    o = &ngx_http_member_outbox;
+    op = mmcf->outboxes->elts;
 
-    ngx_memzero(o, sizeof(ngx_http_member_outbox_t));
-    o->conf = mmcf->outbox;
-    o->redis = redis[0];
+    for (i = 0; i < mmcf->outboxes->nelts; i++) {
+        o = op[i];
 
-    o->timer.handler = ngx_http_member_outbox_handler;
-    o->timer.data = o;
-    o->timer.log = cycle->log;
-    o->timer.cancelable = 1;
+        o->timer.handler = ngx_http_member_outbox_handler;
+        o->timer.data = o;
+        o->timer.log = cycle->log;
+        o->timer.cancelable = 1;
 
-    ngx_add_timer(&o->timer, NGX_HTTP_MEMBER_OUTBOX_EVERY);
+        ngx_add_timer(&o->timer, NGX_HTTP_MEMBER_OUTBOX_EVERY);
+    }
 
     return NGX_OK;
 }
@@ -1171,28 +1205,39 @@ ngx_http_member_outbox_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_member_outbox_exit_process(ngx_http_member_main_conf_t *mmcf)
 {
-    ngx_http_member_outbox_t  *o = &ngx_http_member_outbox;
+    ngx_uint_t                  i;
+    ngx_http_member_outbox_t  **op;
 
-    if (o->timer.timer_set) {
-        ngx_del_timer(&o->timer);
+    if (mmcf->outboxes == NULL) {
+        return;
     }
 
-    ngx_http_member_outbox_close(o);
+    op = mmcf->outboxes->elts;
+
+    for (i = 0; i < mmcf->outboxes->nelts; i++) {
+        if (op[i]->timer.timer_set) {
+            ngx_del_timer(&op[i]->timer);
+        }
+
+        ngx_http_member_outbox_close(op[i]);
+    }
 }
 
 
-/* member_wechat_outbox http://127.0.0.1:8080/admin/; */
+/*
+ * member_wechat_outbox http://127.0.0.1:8080/admin/; at http level (every
+ * server block inherits it) or in a server block (its brand only).
+ */
 
 char *
 ngx_http_member_outbox_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_member_main_conf_t *mmcf = conf;
+    ngx_http_member_loc_conf_t *mlcf = conf;
 
-    u_char                         *p, rnd[NGX_HTTP_MEMBER_OUTBOX_KEY / 2];
     ngx_str_t                      *value;
     ngx_http_member_outbox_conf_t  *oc;
 
-    if (mmcf->outbox) {
+    if (mlcf->outbox != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
@@ -1226,35 +1271,164 @@ ngx_http_member_outbox_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    mlcf->outbox = oc;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The Host of a brand's call: its server's first name, so that brands
+ * sharing the URL's port are told apart; "localhost" (the port's default
+ * server) for a server without a plain name ("", "_", a regex, *.name).
+ */
+
+static void
+ngx_http_member_outbox_host(ngx_str_t *name, ngx_str_t *host)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    ngx_str_set(host, "localhost");
+
+    if (name->len == 0 || name->len > 253 || name->data[0] == '.') {
+        return;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+        {
+            return;
+        }
+    }
+
+    *host = *name;
+}
+
+
+static ngx_http_member_outbox_t *
+ngx_http_member_outbox_brand(ngx_conf_t *cf,
+    ngx_http_member_outbox_conf_t *oc, ngx_http_member_redis_t *redis,
+    ngx_str_t *server_name)
+{
+    u_char                    *p, rnd[NGX_HTTP_MEMBER_OUTBOX_KEY / 2];
+    ngx_http_member_outbox_t  *o;
+
+    o = ngx_pcalloc(cf->pool, sizeof(ngx_http_member_outbox_t));
+    if (o == NULL) {
+        return NULL;
+    }
+
+    o->conf = oc;
+    o->redis = redis;
+    ngx_http_member_outbox_host(server_name, &o->host);
+
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
-    ngx_hex_dump(oc->key, rnd, sizeof(rnd));
+    ngx_hex_dump(o->key, rnd, sizeof(rnd));
 
-    oc->request.len = sizeof("POST outbox/run HTTP/1.0" CRLF
-                             "Host: localhost" CRLF
-                             "X-Member-Outbox: " CRLF
-                             "Content-Length: 0" CRLF CRLF)
-                      + oc->url.uri.len + NGX_HTTP_MEMBER_OUTBOX_KEY;
-    oc->request.data = ngx_pnalloc(cf->pool, oc->request.len);
-    if (oc->request.data == NULL) {
-        return NGX_CONF_ERROR;
+    o->request.len = sizeof("POST /outbox/run HTTP/1.0" CRLF
+                            "Host: " CRLF
+                            "X-Member-Outbox: " CRLF
+                            "Content-Length: 0" CRLF CRLF)
+                     + oc->url.uri.len + o->host.len
+                     + NGX_HTTP_MEMBER_OUTBOX_KEY;
+    o->request.data = ngx_pnalloc(cf->pool, o->request.len);
+    if (o->request.data == NULL) {
+        return NULL;
     }
 
-    p = ngx_sprintf(oc->request.data,
+    p = ngx_sprintf(o->request.data,
                     "POST %V%soutbox/run HTTP/1.0" CRLF
-                    "Host: localhost" CRLF
+                    "Host: %V" CRLF
                     "X-Member-Outbox: %*s" CRLF
                     "Content-Length: 0" CRLF CRLF,
                     &oc->url.uri,
                     (oc->url.uri.len
                      && oc->url.uri.data[oc->url.uri.len - 1] == '/')
                     ? "" : "/",
-                    (size_t) NGX_HTTP_MEMBER_OUTBOX_KEY, oc->key);
-    oc->request.len = p - oc->request.data;
+                    &o->host,
+                    (size_t) NGX_HTTP_MEMBER_OUTBOX_KEY, o->key);
+    o->request.len = p - o->request.data;
 
-    mmcf->outbox = oc;
+    return o;
+}
 
-    return NGX_CONF_OK;
+
+/*
+ * After the merge: an outbox for every brand, i.e. every Redis of a server
+ * block that has (or inherits) member_wechat_outbox.  Server blocks on one
+ * Redis are one brand with one timer (the first block's name); two URLs
+ * for one Redis would run its outbox twice and are refused.
+ */
+
+ngx_int_t
+ngx_http_member_outbox_init(ngx_conf_t *cf, ngx_http_member_main_conf_t *mmcf)
+{
+    ngx_uint_t                   s, i;
+    ngx_http_core_srv_conf_t   **cscfp;
+    ngx_http_core_main_conf_t   *cmcf;
+    ngx_http_member_outbox_t   **op, *o;
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    cscfp = cmcf->servers.elts;
+
+    for (s = 0; s < cmcf->servers.nelts; s++) {
+        mlcf = cscfp[s]->ctx->loc_conf[ngx_http_member_module.ctx_index];
+
+        if (mlcf->outbox == NULL || mlcf->redis == NULL) {
+            continue;
+        }
+
+        if (mmcf->outboxes == NULL) {
+            mmcf->outboxes = ngx_array_create(cf->pool, 2,
+                                          sizeof(ngx_http_member_outbox_t *));
+            if (mmcf->outboxes == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        op = mmcf->outboxes->elts;
+
+        for (i = 0; i < mmcf->outboxes->nelts; i++) {
+            if (op[i]->redis == mlcf->redis) {
+                break;
+            }
+        }
+
+        if (i < mmcf->outboxes->nelts) {
+            if (op[i]->conf == mlcf->outbox) {
+                continue;
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"member_wechat_outbox\" is duplicate for "
+                               "\"member_redis %V\" db=%ui (server \"%V\"):"
+                               " one brand, one outbox",
+                               &mlcf->redis->name, mlcf->redis->db,
+                               &cscfp[s]->server_name);
+            return NGX_ERROR;
+        }
+
+        o = ngx_http_member_outbox_brand(cf, mlcf->outbox, mlcf->redis,
+                                         &cscfp[s]->server_name);
+        if (o == NULL) {
+            return NGX_ERROR;
+        }
+
+        op = ngx_array_push(mmcf->outboxes);
+        if (op == NULL) {
+            return NGX_ERROR;
+        }
+
+        *op = o;
+    }
+
+    return NGX_OK;
 }

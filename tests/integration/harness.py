@@ -9,6 +9,7 @@ private folder that is removed afterwards.
 Nothing here is faked but WeChat's servers (tests/fake_wechat.py).
 """
 
+import copy
 import grp
 import http.client
 import json
@@ -34,6 +35,9 @@ PII_KEY = "5d1e0c6a9b2f47e38a71c0d4e6f2b9a13c5e7d9f0a2b4c6d8e0f1a3b5c7d9e1f"
 OA_TOKEN = "testOaToken7d2c91"
 OA_AES_KEY = "mVMyxJ2Rn8YojMuJfnn3fOkavG4Hw2D7Io6YJFelwPH"
 OA_AES_KEY_OLD = "mSi9PJwbO1QfbkZ2qva2KQQI3wcMmajcKGqfBr8hkLU"
+# a second brand's WeChat app (Env(brand2=True)): its own fake WeChat
+APPID2 = "wxfedcba9876543210"
+SECRET2 = "test-app-secret-brand2-9e04c1"
 
 
 def free_port():
@@ -122,7 +126,7 @@ class Response:
 
 class Env:
     def __init__(self, workers=1, redis_timeout="500ms", extra_http="",
-                 extra_server=""):
+                 extra_server="", brand2=False):
         self.dir = tempfile.mkdtemp(prefix="ngx-member-test-")
         os.chmod(self.dir, 0o755)           # the workers run as nobody
         os.makedirs(os.path.join(self.dir, "tmp"))
@@ -130,14 +134,21 @@ class Env:
         self.redis_port = free_port()
         self.fake_port = free_port()
         self.port = free_port()
+        # a second brand's server block (in extra_http) may use these
+        self.port2 = free_port()
+        self.fake2_port = free_port()
+        self.db = 0                         # rcli's Redis database
+        self.host = None                    # request()'s Host, if not ours
         self.workers = workers
         self.redis_timeout = redis_timeout
         self.extra_http = extra_http
         self.extra_server = extra_server
-        self.redis = self.fake = self.nginx = None
+        self.redis = self.fake = self.fake2 = self.nginx = None
         try:
             self.start_redis()
             self.start_fake()
+            if brand2:
+                self.fake2 = self.fake_process(self.fake2_port, APPID2, SECRET2)
             self.start_nginx()
         except BaseException:
             self.stop()
@@ -154,7 +165,8 @@ class Env:
         wait_until("redis", lambda: self.rcli("PING") == "PONG")
 
     def rcli(self, *args):
-        out = subprocess.run(["redis-cli", "-p", str(self.redis_port), "--raw", *args],
+        out = subprocess.run(["redis-cli", "-p", str(self.redis_port), "-n", str(self.db),
+                              "--raw", *args],
                              capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
 
@@ -165,11 +177,16 @@ class Env:
 
     # ---------------------------------------------------------------- fake WeChat
     def start_fake(self):
-        self.fake = subprocess.Popen(
-            ["python3", FAKE, "--port", str(self.fake_port), "--appid", APPID,
-             "--secret", SECRET],
+        self.fake = self.fake_process(self.fake_port, APPID, SECRET)
+
+    def fake_process(self, port, appid, secret):
+        p = subprocess.Popen(
+            ["python3", FAKE, "--port", str(port), "--appid", appid, "--secret", secret],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until("fake wechat", lambda: self.fake_get("/_fake/calls") is not None)
+        c = copy.copy(self)
+        c.fake_port = port
+        wait_until("fake wechat", lambda: c.fake_get("/_fake/calls") is not None)
+        return p
 
     def fake_get(self, path):
         c = http.client.HTTPConnection("127.0.0.1", self.fake_port, timeout=5)
@@ -201,7 +218,9 @@ class Env:
                      "APPID": APPID, "SECRET": SECRET, "ADMIN_TOKEN": ADMIN_TOKEN,
                      "PII_KEY": PII_KEY, "CODE_SECRET": CODE_SECRET,
                      "OA_TOKEN": OA_TOKEN, "OA_AES_KEY": OA_AES_KEY,
-                     "OA_AES_KEY_OLD": OA_AES_KEY_OLD}.items():
+                     "OA_AES_KEY_OLD": OA_AES_KEY_OLD, "PORT2": self.port2,
+                     "FAKE2_PORT": self.fake2_port, "APPID2": APPID2,
+                     "SECRET2": SECRET2}.items():
             conf = conf.replace("@" + k + "@", str(v))
         path = os.path.join(self.dir, "nginx.conf")
         with open(path, "w") as f:
@@ -247,7 +266,10 @@ class Env:
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body)
-            c.request(method, path, body=body, headers=headers or {})
+            headers = dict(headers or {})
+            if self.host:
+                headers.setdefault("Host", self.host)
+            c.request(method, path, body=body, headers=headers)
             r = c.getresponse()
             resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
             resp.header_list = r.getheaders()      # Set-Cookie comes more than once
@@ -280,6 +302,14 @@ class Env:
         assert r.status == 201, r
         return r.json["member_id"], r.json["card_no"]
 
+    def brand2(self, port=None, host=None):
+        """The second brand of Env(brand2=True) as an Env of its own: its
+        server block (on port2, or on `port` by its `host` name), Redis
+        database 1 and its own fake WeChat."""
+        b = copy.copy(self)
+        b.port, b.host, b.db, b.fake_port = port or self.port2, host, 1, self.fake2_port
+        return b
+
     # ---------------------------------------------------------------- the end
     def stop(self):
         if self.nginx and self.nginx.poll() is None:
@@ -289,7 +319,7 @@ class Env:
             except subprocess.TimeoutExpired:
                 self.nginx.kill()
                 self.nginx.wait()
-        for p in (self.fake, self.redis):
+        for p in (self.fake, self.fake2, self.redis):
             if p and p.poll() is None:
                 if p is self.redis:
                     p.send_signal(signal.SIGCONT)

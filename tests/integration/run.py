@@ -45,8 +45,8 @@ def check_log(env, secrets):
 
 
 def secrets_of(env):
-    return [harness.SECRET, harness.ADMIN_TOKEN, harness.OA_TOKEN, harness.OA_AES_KEY,
-            harness.OA_AES_KEY_OLD] + list(getattr(env, "secrets", []))
+    return [harness.SECRET, harness.SECRET2, harness.ADMIN_TOKEN, harness.OA_TOKEN,
+            harness.OA_AES_KEY, harness.OA_AES_KEY_OLD] + list(getattr(env, "secrets", []))
 
 
 def run_one(name, fn, env):
