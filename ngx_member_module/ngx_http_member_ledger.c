@@ -919,11 +919,8 @@ ngx_http_member_ledger_answered(ngx_http_request_t *r,
 {
     ngx_http_member_ledger_req_t  *lr = call->data;
 
-    /*
-     * an error too may follow entries the script wrote (a purchase
-     * refused after expiring lots): the fold is hinted either way
-     */
-    if (lr) {
+    /* a refused change wrote nothing: there is nothing to fold */
+    if (lr && reply->type != REDIS_REPLY_ERROR) {
         ngx_http_member_ledger_touched(r, lr->id);
     }
 

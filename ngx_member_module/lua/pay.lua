@@ -99,18 +99,22 @@ local function entry(...)
     return redis.call('XADD', KEYS[3], '*', ...)
 end
 
--- what is due: lots whose time has come, an ended tier period
+-- what is due (lots whose time has come, an ended tier period) is worked
+-- out in memory: it is written only once every check has passed, so a
+-- refused purchase writes nothing (the sweep expires those lots)
+local lots, expired = {}, {}
 for _, lot in ipairs(lots_oldest_first()) do
     if lot[1] ~= 0 and lot[1] <= now then
-        redis.call('HDEL', KEYS[5], lot[1])
         points = points - lot[2]
-        entry('type', 'expire', 'lot', lot[1], 'points_delta', -lot[2],
-              'points', points, 'balance_fen', principal + bonus, 'ts', now)
+        expired[#expired + 1] = {lot[1], lot[2], points}
+    else
+        lots[#lots + 1] = lot
     end
 end
 
 local period = tonumber(ARGV[10])
 local spend = tonumber(m[8] or 0)
+local period_end = nil
 if m[7] and tonumber(m[7]) < period then
     local ended = tonumber(m[7])
     local last = (ended == period - 1) and spend or 0
@@ -120,9 +124,7 @@ if m[7] and tonumber(m[7]) < period then
         want = cur - steps * (period - ended)
     end
     if want < cur then
-        entry('type', 'tier', 'from', level, 'to', tiers[want].level,
-              'reason', 'period_end', 'period_spend_fen', last,
-              'points', points, 'balance_fen', principal + bonus, 'ts', now)
+        period_end = {level, tiers[want].level, last}
         level = tiers[want].level
     end
     spend = 0
@@ -167,14 +169,26 @@ if ARGV[1] == 'pay' then
     end
     from_principal = math.min(principal, paid)
     from_bonus = paid - from_principal
-    principal = principal - from_principal
-    bonus = bonus - from_bonus
 end
+
+-- every check passed: from here on the purchase is written
+for _, e in ipairs(expired) do
+    redis.call('HDEL', KEYS[5], e[1])
+    entry('type', 'expire', 'lot', e[1], 'points_delta', -e[2],
+          'points', e[3], 'balance_fen', principal + bonus, 'ts', now)
+end
+if period_end then
+    entry('type', 'tier', 'from', period_end[1], 'to', period_end[2],
+          'reason', 'period_end', 'period_spend_fen', period_end[3],
+          'points', points, 'balance_fen', principal + bonus, 'ts', now)
+end
+principal = principal - from_principal
+bonus = bonus - from_bonus
 
 -- the redeemed points leave the oldest lots first; which, for a refund
 local taken = {}
 local left = redeem
-for _, lot in ipairs(lots_oldest_first()) do
+for _, lot in ipairs(lots) do
     if left == 0 then break end
     local n = math.min(left, lot[2])
     if n == lot[2] then

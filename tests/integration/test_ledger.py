@@ -352,6 +352,54 @@ def test_refund_of_a_discounted_points_redeemed_order(env):
     reconciled(env)
 
 
+def test_a_refused_purchase_at_a_month_end_writes_nothing(env):
+    """Due lots expire with a purchase only when it is made: a refused one
+    writes nothing, and the expired points cannot be redeemed after it."""
+    from test_coupons import digest
+    till = Till(env, "L-DUE")
+    mid, ticket = shopper(env, till, "duelots", recharge=1000)
+    try:
+        set_clock(env, china(2033, 1, 15))
+        r = till.call("earn", {"ticket": ticket, "amount_fen": 30000, "order_id": "d1"})
+        assert r.status == 200 and r.json["points_earned"] == 300, r
+        set_clock(env, china(2033, 12, 20))
+        r = till.call("earn", {"ticket": ticket, "amount_fen": 20000, "order_id": "d2"})
+        assert r.status == 200 and r.json["points"] == 500, r
+        # January 2033's lot expires at the end of January 2034; the sweep
+        # is kept away from this member so that the purchase meets it due
+        end_jan_2034 = calendar.timegm((2034, 2, 1, 0, 0, 0)) - 8 * 3600
+        env.rcli("ZREM", "ledger:due", str(mid))
+        set_clock(env, end_jan_2034 + 5)
+        mine = f"{{m:{mid}}}*"
+        before = digest(env, mine)
+        r = till.call("pay", {"ticket": ticket, "amount_fen": 5000, "order_id": "d3"})
+        assert r.status == 422 and r.json["error"] == "insufficient_balance", r
+        assert digest(env, mine) == before
+        r = till.call("pay", {"ticket": ticket, "amount_fen": 10000, "order_id": "d4",
+                              "points": 500})
+        assert r.status == 422 and r.json["error"] == "insufficient_points", r
+        assert digest(env, mine) == before
+        # nor does a debit by hand take expired points
+        r = env.admin("POST", f"members/{mid}/points",
+                      {"delta": -400, "reason": "fix", "idempotency_key": "due-adj"})
+        assert r.status == 422 and r.json["error"] == "insufficient_points", r
+        assert digest(env, mine) == before
+        assert record(env, mid)["points"] == 500
+        # what is left to redeem is what has not expired
+        r = till.call("earn", {"ticket": ticket, "amount_fen": 10000, "order_id": "d5",
+                               "points": 300})
+        assert r.status == 422 and r.json["error"] == "insufficient_points", r
+        r = till.call("earn", {"ticket": ticket, "amount_fen": 10000, "order_id": "d6",
+                               "points": 200})
+        assert r.status == 200 and r.json["points"] == 98, r     # 500 - 300 - 200 + 98
+        e = [x for x in entries(env, mid) if x["type"] == "expire"]
+        assert len(e) == 1 and e[0]["points_delta"] == -300, e
+        assert record(env, mid)["points"] == 98
+    finally:
+        set_clock(env, int(time.time()))
+    reconciled(env)
+
+
 # ----------------------------------------------------------------------------
 # concurrency
 
