@@ -341,6 +341,14 @@ void ngx_http_member_outbox_touch(ngx_http_member_redis_t *redis,
     uint64_t id);
 ngx_int_t ngx_http_member_outbox_admin(ngx_http_request_t *r);
 
+/* ngx_http_member_form.c: WeChat's activation form of a wallet card */
+typedef ngx_int_t (*ngx_http_member_form_pt)(ngx_http_request_t *r,
+    ngx_int_t rc, uint64_t target);
+
+ngx_int_t ngx_http_member_form_read(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *card_id, ngx_str_t *code, ngx_str_t *openid,
+    ngx_http_member_form_pt done);
+
 /* ngx_http_member_messages.c: template and subscribe messages */
 ngx_int_t ngx_http_member_messages_validate(json_t *rules, u_char *field,
     size_t size);
@@ -560,6 +568,7 @@ ngx_int_t ngx_http_member_person_validate(ngx_http_request_t *r,
     json_t *json, ngx_flag_t name_required);
 ngx_int_t ngx_http_member_person_fields(ngx_http_request_t *r, uint64_t id,
     json_t *json, ngx_str_t *phone, ngx_str_t *args, ngx_uint_t *n);
+ngx_int_t ngx_http_member_birthday_valid(ngx_str_t *s);
 ngx_int_t ngx_http_member_profile(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_export(ngx_http_request_t *r);
 

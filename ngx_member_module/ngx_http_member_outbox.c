@@ -12,8 +12,9 @@
  * that request, a real one, does the work with the module's token cache and
  * WeChat subrequests: for up to 10 due members, the full current points
  * and balance go to card/membercard/updateuser (or card/membercard/activate
- * for a registered member whose card is only claimed) unless WeChat already
- * has the member's last ledger entry (wx_synced).  Then the member's
+ * for a registered member whose card is only claimed, after WeChat's
+ * activation form registered it: ngx_http_member_form.c) unless WeChat
+ * already has the member's last ledger entry (wx_synced).  Then the member's
  * messages (template or subscribe, ngx_http_member_messages.c), oldest
  * first, each claimed before its call and ended by WeChat's answer
  * (wx_msg.lua, wx_msg_done.lua).  A refusal puts the member back with a
@@ -73,7 +74,7 @@ typedef struct {
     ngx_uint_t                    sent;
     ngx_uint_t                    failed;
     ngx_uint_t                    activate;
-    ngx_str_t                     field[8];     /* what wx_peek.lua says */
+    ngx_str_t                     field[9];     /* what wx_peek.lua says */
     ngx_str_t                     key;
     ngx_str_t                     body;
     ngx_int_t                     errcode;
@@ -88,6 +89,7 @@ typedef struct {
     const char                   *outcome;
     ngx_uint_t                    messages_sent;
     unsigned                      renewed:1;
+    unsigned                      formed:1;     /* the form was read */
 } ngx_http_member_outbox_req_t;
 
 
@@ -181,6 +183,7 @@ ngx_http_member_outbox_settled(ngx_http_request_t *r,
     }
 
     q->i++;
+    q->formed = 0;
 
     return ngx_http_member_outbox_next(r);
 }
@@ -391,20 +394,54 @@ ngx_http_member_outbox_body(ngx_http_request_t *r,
 }
 
 
+/*
+ * The activation form was read (ngx_http_member_form.c): registered here,
+ * the member is looked at again at once and its card activated; linked to
+ * the member who has the form's phone, that one's hint does it; WeChat
+ * failing puts the member back with the backoff.
+ */
+
+static ngx_int_t
+ngx_http_member_outbox_formed(ngx_http_request_t *r, ngx_int_t rc,
+    uint64_t target)
+{
+    uint64_t                       id;
+    ngx_http_member_outbox_req_t  *q;
+
+    q = ngx_http_member_outbox_req(r);
+
+    if (rc == NGX_AGAIN) {
+        q->failed++;
+        return ngx_http_member_outbox_settle(r, 0);
+    }
+
+    if (rc == NGX_OK
+        && ngx_http_member_parse_id(q->ids[q->i].data, q->ids[q->i].len, &id)
+           == NGX_OK
+        && id == target)
+    {
+        return ngx_http_member_outbox_next(r);
+    }
+
+    return ngx_http_member_outbox_settle(r, 1);
+}
+
+
 static ngx_int_t
 ngx_http_member_outbox_peeked(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
+    uint64_t                       id;
     ngx_uint_t                     i;
     ngx_http_member_outbox_req_t  *q;
 
     q = ngx_http_member_outbox_req(r);
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 8) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 9) {
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    for (i = 0; i < 8; i++) {
+    for (i = 0; i < 9; i++) {
         if (ngx_http_member_outbox_copy(r, reply->element[i], &q->field[i])
             != NGX_OK)
         {
@@ -412,9 +449,33 @@ ngx_http_member_outbox_peeked(ngx_http_request_t *r,
         }
     }
 
-    if (q->field[0].len == 4) {
+    if (q->field[0].len == 4
+        && ngx_strncmp(q->field[0].data, "none", 4) == 0)
+    {
         /* "none": the card lacks nothing; the messages may */
         return ngx_http_member_outbox_messages(r);
+    }
+
+    if (q->field[0].len == 4) {
+        /* "form": WeChat's activation form registers the member first */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "member outbox: member %V: activation form",
+                       &q->ids[q->i]);
+
+        if (q->formed
+            || ngx_http_member_parse_id(q->ids[q->i].data, q->ids[q->i].len,
+                                        &id)
+               != NGX_OK)
+        {
+            /* read once a turn: the next hint tries again */
+            return ngx_http_member_outbox_settle(r, 1);
+        }
+
+        q->formed = 1;
+
+        return ngx_http_member_form_read(r, id, &q->field[2], &q->field[1],
+                                         &q->field[8],
+                                         ngx_http_member_outbox_formed);
     }
 
     q->activate = (q->field[0].len == 8);

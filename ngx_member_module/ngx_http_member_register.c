@@ -142,10 +142,10 @@ ngx_http_member_register(ngx_http_request_t *r)
 }
 
 
-/* "YYYY-MM-DD", a real day since 1900 */
+/* "YYYY-MM-DD", a real day since 1900 (the activation form's too) */
 
-static ngx_int_t
-ngx_http_member_reg_date(ngx_str_t *s)
+ngx_int_t
+ngx_http_member_birthday_valid(ngx_str_t *s)
 {
     ngx_int_t   y, m, d, days;
     ngx_uint_t  i;
@@ -217,7 +217,7 @@ ngx_http_member_person_validate(ngx_http_request_t *r, json_t *json,
     rc = ngx_http_member_json_str(json, "birthday", 10, 0, &v, 0);
 
     if (rc == NGX_ERROR
-        || (rc == NGX_OK && ngx_http_member_reg_date(&v) != NGX_OK))
+        || (rc == NGX_OK && ngx_http_member_birthday_valid(&v) != NGX_OK))
     {
         return ngx_http_member_bad_field(r, "birthday");
     }

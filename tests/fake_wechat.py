@@ -35,6 +35,25 @@ current token) keep each card's values: GET /_fake/cards answers
 {"card_fail": N} in /_fake/config makes the next N card calls answer
 errcode -1 (system busy); {"card_down": true} answers HTTP 502 to them.
 A delta (add_bonus, add_balance) is a violation: the module sends totals.
+activate also keeps "membership_number" and counts "activations" (a second
+one answers 40127); a field WeChat does not document there, a
+membership_number that is not a string or an init_bonus/init_balance that
+is not an integer is a violation.
+
+The activation form: POST /_fake/form {"code": C, "fields": {name: value}}
+sets what card/membercard/userinfo/get {"card_id","code"} answers for the
+card code C, in WeChat's shape: {"errcode":0,"errmsg":"ok","openid",
+"nickname","membership_number","bonus","balance","sex","user_info":
+{"common_field_list":[{"name","value"}],"custom_field_list":[]},
+"user_card_status":"NORMAL","has_active"}, the names being WeChat's
+(USER_FORM_INFO_FLAG_MOBILE, _NAME, _BIRTHDAY, _SEX, ...); {"code": C,
+"answer": <any JSON>} answers that instead, {"code": C, "raw": "<text>"}
+a body that is not JSON.  An unknown code answers 40056.  POST /_fake/form
+{"ticket": T, "fields": {...}} does the same for
+card/membercard/activatetempinfo/get {"activate_ticket": T} ({"errcode":0,
+"errmsg":"ok","info":{"common_field_list","custom_field_list"}}; an unknown
+ticket answers 72012).  {"form_fail": N} in /_fake/config makes the next N
+form calls answer errcode -1; {"card_down": true} answers HTTP 502 to them.
 
 The fake checks what WeChat would see: no client header (Authorization,
 Cookie) may reach it, and the appid and secret must be the configured ones.
@@ -78,6 +97,9 @@ class State:
         self.card_fail_left = 0
         self.messages = []
         self.msg_fail_left = 0
+        self.forms = {}
+        self.temp_forms = {}
+        self.form_fail_left = 0
 
     def reset(self):
         with self.lock:
@@ -91,6 +113,15 @@ class State:
             self.card_fail_left = 0
             self.messages = []
             self.msg_fail_left = 0
+            self.forms = {}
+            self.temp_forms = {}
+            self.form_fail_left = 0
+
+
+ACTIVATE_FIELDS = {"code", "card_id", "membership_number", "background_pic_url",
+                   "activate_begin_time", "activate_end_time", "init_bonus",
+                   "init_bonus_record", "init_balance", "init_custom_field_value1",
+                   "init_custom_field_value2", "init_custom_field_value3"}
 
 
 def openid_for(name):
@@ -162,6 +193,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.phone_number(q, body)
         if path in ("/card/membercard/updateuser", "/card/membercard/activate"):
             return self.member_card(path, q, body)
+        if path in ("/card/membercard/userinfo/get",
+                    "/card/membercard/activatetempinfo/get"):
+            return self.form(path, q, body)
         if path in ("/cgi-bin/message/template/send",
                     "/cgi-bin/message/subscribe/send"):
             return self.message(path, q, body)
@@ -283,10 +317,20 @@ class Handler(BaseHTTPRequestHandler):
                 "card_id": body["card_id"], "bonus": None, "balance": None,
                 "activated": False, "updates": 0})
             if path.endswith("/activate"):
+                wrong = sorted(set(body) - ACTIVATE_FIELDS)
+                if wrong:
+                    st.violations.append(f"undocumented fields {wrong} sent to {path}")
+                if not isinstance(body.get("membership_number"), str):
+                    st.violations.append(f"membership_number not a string on {path}")
+                for k in ("init_bonus", "init_balance"):
+                    if k in body and not isinstance(body[k], int):
+                        st.violations.append(f"{k} not an integer on {path}")
                 if card["activated"]:
                     return self.answer({"errcode": 40127, "errmsg": "invalid user-card status"})
                 card.update(activated=True, bonus=body.get("init_bonus"),
-                            balance=body.get("init_balance"))
+                            balance=body.get("init_balance"),
+                            membership_number=body.get("membership_number"),
+                            activations=card.get("activations", 0) + 1)
                 return self.answer({"errcode": 0, "errmsg": "ok"})
             for k in ("bonus", "balance"):
                 if not isinstance(body.get(k), int):
@@ -295,6 +339,50 @@ class Handler(BaseHTTPRequestHandler):
             card["updates"] += 1
         self.answer({"errcode": 0, "errmsg": "ok", "result_bonus": body["bonus"],
                      "result_balance": body["balance"], "openid": "o_card"})
+
+    # ------------------------------------------------------------ the form
+    def form(self, path, q, body):
+        st = self.state
+        if st.config.get("card_down"):
+            return self.answer(raw=b"<html>bad gateway</html>", status=502)
+        if not self.token_ok(q):
+            return self.answer({"errcode": 40001, "errmsg": "invalid credential"})
+        with st.lock:
+            if st.form_fail_left > 0:
+                st.form_fail_left -= 1
+                return self.answer({"errcode": -1, "errmsg": "system error"})
+        temp = path.endswith("/activatetempinfo/get")
+        want = {"activate_ticket"} if temp else {"card_id", "code"}
+        if not isinstance(body, dict) or set(body) != want \
+                or not all(isinstance(body[k], str) for k in want):
+            with st.lock:
+                st.violations.append(f"bad body to {path}: {body!r}")
+            return self.answer({"errcode": 47001, "errmsg": "data format error"})
+        with st.lock:
+            spec = (st.temp_forms.get(body["activate_ticket"]) if temp
+                    else st.forms.get(body["code"]))
+            card = dict(st.cards.get(body.get("code", ""), {}))
+        if spec is None:
+            if temp:
+                return self.answer({"errcode": 72012, "errmsg": "invalid activate_ticket"})
+            return self.answer({"errcode": 40056, "errmsg": "invalid code"})
+        if "raw" in spec:
+            return self.answer(raw=spec["raw"].encode())
+        if "answer" in spec:
+            return self.answer(spec["answer"])
+        fields = [{"name": k, "value": v} for k, v in spec.get("fields", {}).items()]
+        if temp:
+            return self.answer({"errcode": 0, "errmsg": "ok", "info": {
+                "common_field_list": fields, "custom_field_list": []}})
+        sex = {"男": "MALE", "女": "FEMALE"}.get(
+            spec.get("fields", {}).get("USER_FORM_INFO_FLAG_SEX"), "UNKNOWN")
+        self.answer({"errcode": 0, "errmsg": "ok", "openid": "o_card", "nickname": "会员",
+                     "membership_number": card.get("membership_number") or "",
+                     "bonus": card.get("bonus") or 0, "balance": card.get("balance") or 0,
+                     "sex": sex, "user_info": {"common_field_list": fields,
+                                               "custom_field_list": []},
+                     "user_card_status": "NORMAL",
+                     "has_active": bool(card.get("activated"))})
 
     # ------------------------------------------------------------ messages
     def message(self, path, q, body):
@@ -345,6 +433,16 @@ class Handler(BaseHTTPRequestHandler):
                 st.config = json.loads(self.rfile.read(length) or b"{}")
                 st.card_fail_left = st.config.get("card_fail", 0)
                 st.msg_fail_left = st.config.get("msg_fail", 0)
+                st.form_fail_left = st.config.get("form_fail", 0)
+            return self.answer({"ok": True})
+        if self.path == "/_fake/form":
+            length = int(self.headers.get("Content-Length") or 0)
+            spec = json.loads(self.rfile.read(length) or b"{}")
+            with st.lock:
+                if "ticket" in spec:
+                    st.temp_forms[spec.pop("ticket")] = spec
+                else:
+                    st.forms[spec.pop("code")] = spec
             return self.answer({"ok": True})
         if self.path == "/_fake/invalidate":
             length = int(self.headers.get("Content-Length") or 0)

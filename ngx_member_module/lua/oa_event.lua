@@ -8,7 +8,8 @@
 -- user_get_card makes the openid's record a member with that card, or
 -- links the card to the member it is, and links the member to the
 -- referrer as POST register's invite_code does (docs/campaigns.md);
--- submit_membercard_user_info activates the card; user_del_card marks it
+-- submit_membercard_user_info marks the activation form to read (the
+-- outbox reads it, registers and activates); user_del_card marks it
 -- removed and keeps the rest.  Every event goes to the activity stream.
 -- Returns 'APPLIED', 'LINKED' (applied, and a referrer linked), or
 -- 'DUPLICATE' when WeChat retried it.
@@ -69,8 +70,13 @@ if event == 'user_get_card' then
     end
 elseif event == 'submit_membercard_user_info' then
     member()
-    redis.call('HSET', KEYS[1], 'wx_card_status', 'activated',
-               'wx_card_activated_at', now)
+    -- WeChat hears of the activation from the outbox, which reads the
+    -- form first (docs/outbox.md): until it accepts, the card is claimed
+    if redis.call('HGET', KEYS[1], 'wx_card_status') ~= 'activated' then
+        redis.call('HSET', KEYS[1], 'wx_card_status', 'claimed',
+                   'wx_form', 'submitted', 'wx_form_at', now)
+        redis.call('HDEL', KEYS[1], 'wx_form_error')
+    end
     if f.card_code then
         redis.call('HSETNX', KEYS[1], 'wx_card_code', f.card_code)
     end

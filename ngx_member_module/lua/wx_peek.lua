@@ -1,13 +1,16 @@
 -- The WeChat outbox (docs/outbox.md): what one member's wallet card needs.
 -- KEYS[1] member hash, KEYS[2] its ledger stream
 -- Returns {action, code, card_id, points, balance_fen, last ledger entry id,
--- record text, card_no}; action "update" when the ledger has an entry
--- newer than wx_synced (the last one WeChat accepted), "activate" when a
--- registered member holds a claimed card, else "none" (also for a card
+-- record text, card_no, openid}; action "update" when the ledger has an
+-- entry newer than wx_synced (the last one WeChat accepted), "activate"
+-- when a registered member (or one with a phone) holds a claimed card,
+-- "form" when a member not registered yet submitted WeChat's activation
+-- form (submit_membercard_user_info), else "none" (also for a card
 -- claimed by a member not registered yet: its activation will carry them).
 local h = redis.call('HMGET', KEYS[1], 'status', 'wx_card_code',
                      'wx_card_id', 'wx_card_status', 'points', 'balance_fen',
-                     'wx_synced', 'card_no', 'registered_at')
+                     'wx_synced', 'card_no', 'registered_at',
+                     'phone_index', 'wx_form', 'openid')
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
 local id, kind = '', ''
 if last then
@@ -39,11 +42,16 @@ if h[1] == 'active' and h[2] and h[2] ~= '' and h[3] and h[3] ~= ''
    and h[4] ~= 'removed' then
     if h[4] == 'claimed' then
         -- not activated yet: the activation carries the values
-        if h[9] then action = 'activate' end
+        if h[9] or (h[10] and h[10] ~= '') then
+            action = 'activate'
+        elseif h[11] == 'submitted' then
+            -- the form's answers register the member first
+            action = 'form'
+        end
     elseif newer(id, h[7] or '') then
         action = 'update'
     end
 end
 
 return {action, h[2] or '', h[3] or '', h[5] or '0', h[6] or '0', id,
-        texts[kind] or '会员变动', h[8] or ''}
+        texts[kind] or '会员变动', h[8] or '', h[12] or ''}
