@@ -115,6 +115,11 @@ static ngx_http_member_oa_err_t  ngx_http_member_oa_unsigned = {
     "the push is not signed as WeChat's"
 };
 
+static ngx_http_member_oa_err_t  ngx_http_member_oa_not_sealed = {
+    NGX_HTTP_UNAUTHORIZED, "unauthorized",
+    "with member_wechat_aes_key, only encrypt_type=aes pushes are accepted"
+};
+
 static ngx_http_member_oa_err_t  ngx_http_member_oa_stale = {
     NGX_HTTP_UNAUTHORIZED, "unauthorized",
     "the timestamp is outside the accepted window"
@@ -441,6 +446,14 @@ ngx_http_member_oa_query(ngx_http_request_t *r, ngx_http_member_oa_t *oa)
         oa->aes = 1;
 
         return NULL;
+    }
+
+    /*
+     * safe mode: a plain push's body is signed by nothing, so with a key
+     * only what the key sealed is read (GET, the URL check, stays plain)
+     */
+    if (r->method == NGX_HTTP_POST && mlcf->wechat_aes_keys != NULL) {
+        return &ngx_http_member_oa_not_sealed;
     }
 
     if (ngx_http_arg(r, (u_char *) "signature", 9, &signature) != NGX_OK) {

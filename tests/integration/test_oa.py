@@ -67,13 +67,13 @@ def text(openid_, content):
     return msg(openid_, "text", Content=content, MsgId=str(7000000000000000000 + _n[0]))
 
 
-def post(env, body, query, host=None):
+def post(env, body, query, host=None, path="/oa"):
     headers = {"Content-Type": "text/xml"}
     if host:
         headers["Host"] = host
     if isinstance(body, str):
         body = body.encode()
-    return env.request("POST", "/oa?" + urllib.parse.urlencode(query), body, headers)
+    return env.request("POST", path + "?" + urllib.parse.urlencode(query), body, headers)
 
 
 def plain_query(ts=None, nonce_=None, token=OA_TOKEN):
@@ -83,7 +83,14 @@ def plain_query(ts=None, nonce_=None, token=OA_TOKEN):
             "openid": "ignored"}
 
 
+def post_plain(env, body, query, **kw):
+    return post(env, body, query, path="/oa-plain", **kw)
+
+
 def push_plain(env, xml, ts=None, nonce_=None, **kw):
+    """Plain mode, to the location without member_wechat_aes_key (/oa has
+    one, and refuses plain pushes)."""
+    kw.setdefault("path", "/oa-plain")
     return post(env, xml, plain_query(ts, nonce_), **kw)
 
 
@@ -221,10 +228,10 @@ def test_a_retried_push_is_answered_again_and_applied_once(env):
     xml = event(oid, "user_get_card", CardId="pCardR", UserCardCode="555000111",
                 OuterStr="qr_store_7")
     q = plain_query()
-    assert_success(post(env, xml, q))
+    assert_success(post_plain(env, xml, q))
     seq = env.rcli("GET", "member:seq")
     for _ in range(3):              # WeChat: up to three retries
-        assert_success(post(env, xml, q))
+        assert_success(post_plain(env, xml, q))
     for _ in range(2):              # a retry under a new timestamp and nonce
         assert_success(push_plain(env, xml))
     query, body = WX.seal_push(xml, int(time.time()), nonce())
@@ -241,7 +248,8 @@ def test_concurrent_copies_apply_once(env):
     xml = event(oid, "user_get_card", CardId="pCardC", UserCardCode="777000111")
     q = plain_query()
     out = []
-    threads = [threading.Thread(target=lambda: out.append(post(env, xml, q))) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: out.append(post_plain(env, xml, q)))
+               for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
@@ -303,6 +311,41 @@ def test_compatible_mode(env):
     body = body.replace(oid.encode(), openid("intruder").encode(), 1)
     r = post(env, body, query)
     assert fields(WX.open_reply(r.body))["ToUserName"] == oid
+
+
+def test_with_a_key_only_sealed_pushes_are_read(env):
+    # safe mode: a plain push's body is signed by nothing, so anyone who saw
+    # one signed query could claim cards for any openid; 401, nothing applied
+    oid = openid("unsealed")
+    xml = event(oid, "user_get_card", CardId="pU", UserCardCode="888000111")
+    before = snapshot(env)
+    for extra in ({}, {"encrypt_type": "raw"}):
+        q = dict(plain_query(), **extra)
+        r = post(env, xml, q)
+        assert r.status == 401 and r.json["error"] == "unauthorized", (extra, r)
+        assert "encrypt_type=aes" in r.json["message"], r
+    # a body carrying Encrypt, sent without encrypt_type, is not read either
+    query, body = WX.seal_push(xml, int(time.time()), nonce(), compatible=True)
+    r = post(env, body, plain_query())
+    assert r.status == 401, r
+    # brand2's server has a key too
+    q = plain_query(token=BRAND2_TOKEN)
+    assert post(env, xml, q, host="brand2.test").status == 401
+    assert text_reply_refused(env, oid)
+    assert snapshot(env) == before and member_id(env, oid) is None
+    # the same push sealed is applied; URL verification stays plain
+    assert_success(post(env, body, query))
+    assert member_id(env, oid) is not None
+    ts, n = str(int(time.time())), nonce()
+    r = env.request("GET", "/oa?" + urllib.parse.urlencode(
+        {"signature": sha1_sorted(OA_TOKEN, ts, n), "timestamp": ts, "nonce": n,
+         "echostr": "ok123"}))
+    assert r.status == 200 and r.body == b"ok123", r
+
+
+def text_reply_refused(env, oid):
+    r = post(env, text(oid, "积分"), plain_query())
+    return r.status == 401 and not r.body.startswith(b"<xml>")
 
 
 def test_every_card_event_lands_once(env):
@@ -464,10 +507,10 @@ def refused(env, status, send):
 def test_replayed_nonce_is_refused(env):
     oid = openid("replay")
     q = plain_query()
-    assert_success(post(env, event(oid, "user_view_card", CardId="pR", UserCardCode="1"), q))
+    assert_success(post_plain(env, event(oid, "user_view_card", CardId="pR", UserCardCode="1"), q))
     other = event(oid, "user_consume_card", CardId="pR", UserCardCode="1")
-    refused(env, 401, lambda: post(env, other, q))
-    refused(env, 401, lambda: post(env, text(oid, "积分"), q))
+    refused(env, 401, lambda: post_plain(env, other, q))
+    refused(env, 401, lambda: post_plain(env, text(oid, "积分"), q))
     # and in safe mode
     ts, n = int(time.time()), nonce()
     query, body = WX.seal_push(event(oid, "user_view_card", CardId="pR2"), ts, n)
@@ -479,11 +522,11 @@ def test_replayed_nonce_is_refused(env):
 def test_bad_signatures_and_timestamps(env):
     xml = event(openid("badsig"), "user_get_card", CardId="pS", UserCardCode="1")
     q = plain_query()
-    refused(env, 401, lambda: post(env, xml, dict(q, signature="0" * 40)))
-    refused(env, 401, lambda: post(env, xml, dict(q, signature="xyz")))
-    refused(env, 401, lambda: post(env, xml, {k: v for k, v in q.items() if k != "signature"}))
-    refused(env, 401, lambda: post(env, xml, {k: v for k, v in q.items() if k != "nonce"}))
-    refused(env, 401, lambda: post(env, xml, plain_query(token="someoneElsesToken")))
+    refused(env, 401, lambda: post_plain(env, xml, dict(q, signature="0" * 40)))
+    refused(env, 401, lambda: post_plain(env, xml, dict(q, signature="xyz")))
+    refused(env, 401, lambda: post_plain(env, xml, {k: v for k, v in q.items() if k != "signature"}))
+    refused(env, 401, lambda: post_plain(env, xml, {k: v for k, v in q.items() if k != "nonce"}))
+    refused(env, 401, lambda: post_plain(env, xml, plain_query(token="someoneElsesToken")))
     refused(env, 401, lambda: push_plain(env, xml, ts=int(time.time()) - 302))
     refused(env, 401, lambda: push_plain(env, xml, ts=int(time.time()) + 302))
     now = int(time.time())
@@ -585,7 +628,7 @@ def test_huge_bodies_and_methods(env):
     huge = event(oid, "user_get_card", CardId="pH", OuterStr="x" * 20000)
     refused(env, 413, lambda: push_plain(env, huge))
     q = plain_query()
-    refused(env, 413, lambda: post_chunked(env, "/oa?" + urllib.parse.urlencode(q),
+    refused(env, 413, lambda: post_chunked(env, "/oa-plain?" + urllib.parse.urlencode(q),
                                            [huge.encode()[:9000], huge.encode()[9000:]]))
     refused(env, 405, lambda: env.request("PUT", "/oa?" + urllib.parse.urlencode(q), b"<xml/>"))
     refused(env, 405, lambda: env.request("DELETE", "/oa"))
