@@ -79,6 +79,8 @@ typedef struct {
 } ngx_http_member_audit_diff_t;
 
 
+static ngx_int_t ngx_http_member_admin_bootstrap(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
 static void ngx_http_member_admin_auth_cleanup(void *data);
 static ngx_int_t ngx_http_member_admin_key_parse(ngx_str_t *bearer,
     ngx_str_t *key_id, ngx_str_t *secret);
@@ -275,7 +277,18 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
         aa->role = ngx_http_member_bootstrap;
         aa->roles = NGX_HTTP_MEMBER_ROLE_BOOTSTRAP;
 
-        return aa->done(r);
+        /*
+         * the right token from an address that guessed too often waits
+         * too, else guessing it would never end; other addresses go on
+         */
+        if (ngx_http_member_admin_fail_key(r, &keys[0]) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_member_redis_command(r,
+                                             ngx_http_member_admin_bootstrap,
+                                             2, &ngx_http_member_cmd_get,
+                                             &keys[0]);
     }
 
     if (ngx_http_member_admin_key_parse(&bearer, &key_id, &secret) != NGX_OK)
@@ -311,6 +324,48 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_ADMIN_AUTH,
                                         ngx_http_member_admin_key_found, 2, 2,
                                         keys, args);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_bootstrap(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_int_t                      failed;
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_admin_auth_t  *aa;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    aa = ctx->admin;
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        failed = 0;
+
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        failed = ngx_atoi((u_char *) reply->str, reply->len);
+
+    } else {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member admin bootstrap token, %i failures from here",
+                   failed);
+
+    if (failed >= ngx_atoi(ngx_http_member_auth_failures.data,
+                           ngx_http_member_auth_failures.len))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "member: the admin token refused from this address "
+                      "after %i failed logins", failed);
+
+        return ngx_http_member_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                     "rate_limited",
+                                     "too many failed logins: try again "
+                                     "in a minute");
+    }
+
+    return aa->done(r);
 }
 
 

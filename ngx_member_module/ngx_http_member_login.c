@@ -202,7 +202,7 @@ ngx_http_member_login_session(ngx_http_request_t *r, uint64_t id)
  * "<member id>.<43 characters of base64url>" into token->data (room for
  * NGX_HTTP_MEMBER_TOKEN_LEN) and runs login.lua, whose reply (the
  * member's status) goes to done.  The session_key, if any, is stored
- * sealed under member_pii_key when there is one.
+ * sealed under member_pii_key (nginx -t refuses a login without one).
  */
 
 ngx_int_t
@@ -251,7 +251,8 @@ ngx_http_member_session_create(ngx_http_request_t *r, uint64_t id,
     args[2] = *unionid;
     args[3] = *session_key;
 
-    if (session_key->len && ngx_http_member_key_find(r, NULL)) {
+    /* sealed or not stored: without a key the seal fails (logged) */
+    if (session_key->len) {
         ngx_str_set(&field, "session_key");
 
         if (ngx_http_member_pii_aad(r->pool, id, &field, &aad) != NGX_OK

@@ -716,6 +716,15 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    /* WeChat's session_key is never stored in clear */
+    if (conf->handler == NGX_HTTP_MEMBER_LOGIN && conf->keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"member_wechat_login\" needs a "
+                           "\"member_pii_key\": the session_key is stored "
+                           "sealed with it");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->handler == NGX_HTTP_MEMBER_OAUTH
         && (conf->wechat_appid.len == 0 || conf->wechat_secret.len == 0
             || conf->wechat_api.len == 0 || conf->keys == NULL))

@@ -103,3 +103,28 @@ def test_wechat_down_is_503_and_the_secret_stays_out_of_the_log(env):
     assert SECRET not in log and "secret=" not in log
     env.start_fake()
     assert env.login("down").status == 200
+
+
+def test_a_login_without_a_pii_key_is_refused_by_nginx_t(env):
+    """The session_key would be stored in clear: nginx -t says why."""
+    import subprocess
+
+    import harness
+
+    def nginx_t(server):
+        conf = (f"load_module {harness.MODULE}; pid {env.dir}/t.pid; error_log {env.dir}/t.log;"
+                f"events {{}} http {{ member_redis 127.0.0.1:{env.redis_port}; server {{"
+                f"listen 127.0.0.1:{env.port}; member_wechat_appid {APPID};"
+                f" member_wechat_secret {SECRET}; member_wechat_api /wechat/; {server}"
+                f" location = /login {{ member_wechat_login; }} }} }}")
+        path = env.dir + "/t.conf"
+        with open(path, "w") as f:
+            f.write(conf)
+        return subprocess.run(["nginx", "-t", "-q", "-p", env.dir + "/", "-c", path, "-e",
+                               env.dir + "/t.log"], capture_output=True, text=True, timeout=30)
+
+    out = nginx_t("")
+    assert out.returncode != 0, out
+    assert "[emerg]" in out.stderr and "member_wechat_login" in out.stderr \
+        and "member_pii_key" in out.stderr and "session_key" in out.stderr, out.stderr
+    assert nginx_t(f"member_pii_key k1 {harness.PII_KEY};").returncode == 0

@@ -7,10 +7,11 @@ knows them, the values before and after.
 """
 
 import hashlib
+import http.client
 import json
 import time
 
-from harness import ADMIN_TOKEN, digest, make_key, own_env
+from harness import ADMIN_TOKEN, Response, digest, make_key, own_env
 
 
 def audit(env, query="", token=ADMIN_TOKEN):
@@ -220,22 +221,43 @@ def test_wrong_keys_are_401(env):
     env.rcli("DEL", "{b}:admin:fail:127.0.0.1")
 
 
+def admin_from(env, source, path, token=ADMIN_TOKEN):
+    """GET /admin/<path> from another loopback address (127.0.0.0/8)."""
+    c = http.client.HTTPConnection("127.0.0.1", env.port, timeout=10,
+                                   source_address=(source, 0))
+    try:
+        c.request("GET", "/admin/" + path, headers={"Authorization": "Bearer " + token})
+        r = c.getresponse()
+        return Response(r.status, dict(r.getheaders()), r.read())
+    finally:
+        c.close()
+
+
 @own_env()
 def test_brute_force_is_locked_out(env):
     _, key = make_key(env, "readonly")
+    # guesses of the bootstrap token's length and of keys alike
     for i in range(20):
-        r = env.admin("GET", "rules", token=f"wrong-{i}")
+        token = f"wrong-{i}" if i % 2 else ADMIN_TOKEN[:-2] + "%02d" % i
+        r = env.admin("GET", "rules", token=token)
         assert r.status == 401, (i, r)
     r = env.admin("GET", "rules", token="wrong-again")
     assert r.status == 429 and r.json["error"] == "rate_limited", r
-    # a good key from that address waits too; the bootstrap token does not
+    # from that address the right key and the right bootstrap token wait
+    # too, else a guesser would just ignore the 429s until it hit
     r = env.admin("GET", "rules", token=key)
     assert r.status == 429, r
-    assert env.admin("GET", "rules").status == 200
+    r = env.admin("GET", "rules")
+    assert r.status == 429 and r.json["error"] == "rate_limited", r
+    # ... but the flood locks out that address only, not the brand
+    assert admin_from(env, "127.0.0.2", "rules").status == 200
+    assert admin_from(env, "127.0.0.2", "rules", token=key).status == 200
+    assert env.rcli("EXISTS", "{b}:admin:fail:127.0.0.2") == "0"
     ttl = int(env.rcli("TTL", "{b}:admin:fail:127.0.0.1"))
     assert 0 < ttl <= 60, ttl
     env.rcli("DEL", "{b}:admin:fail:127.0.0.1")
     assert env.admin("GET", "rules", token=key).status == 200
+    assert env.admin("GET", "rules").status == 200
 
 
 def test_audit_has_who_what_and_before_after(env):
