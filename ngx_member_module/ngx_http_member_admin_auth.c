@@ -139,14 +139,16 @@ static ngx_http_member_grant_t  ngx_http_member_grants[] = {
       NGX_HTTP_MEMBER_ROLE_STORE|NGX_HTTP_MEMBER_ROLE_READONLY
       |NGX_HTTP_MEMBER_ROLE_HQ },
 
-    /* the desk of a store: find the member in front of it */
+    /*
+     * the desk of a store: find the member in front of it by card number
+     * (?card_no=; ngx_http_member_admin.c refuses a store ?openid=) or
+     * phone, and see the till's view of it (ngx_http_member_admin_view);
+     * never by id, which is sequential: a store cannot walk the members
+     */
     { NGX_HTTP_MEMBER_READ, ngx_string("members"),
       NGX_HTTP_MEMBER_ROLE_STORE|NGX_HTTP_MEMBER_ROLE_READONLY
       |NGX_HTTP_MEMBER_ROLE_HQ },
     { NGX_HTTP_POST, ngx_string("members/lookup"),
-      NGX_HTTP_MEMBER_ROLE_STORE|NGX_HTTP_MEMBER_ROLE_READONLY
-      |NGX_HTTP_MEMBER_ROLE_HQ },
-    { NGX_HTTP_MEMBER_READ, ngx_string("members/*"),
       NGX_HTTP_MEMBER_ROLE_STORE|NGX_HTTP_MEMBER_ROLE_READONLY
       |NGX_HTTP_MEMBER_ROLE_HQ },
 
@@ -694,6 +696,38 @@ ngx_http_member_admin_actor(ngx_http_request_t *r, ngx_str_t *actor)
     aa = ctx ? ctx->admin : NULL;
 
     *actor = aa ? aa->actor : ngx_http_member_bootstrap;
+}
+
+
+/*
+ * A member's record as the caller's role sees it: hq and the bootstrap
+ * token whole, readonly with its personal data masked or left out, a
+ * store what its till needs.  A role nobody knows sees the least.
+ */
+
+ngx_uint_t
+ngx_http_member_admin_view(ngx_http_request_t *r)
+{
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_admin_auth_t  *aa;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    aa = ctx ? ctx->admin : NULL;
+
+    if (aa == NULL) {
+        return NGX_HTTP_MEMBER_VIEW_TILL;
+    }
+
+    if (aa->roles & (NGX_HTTP_MEMBER_ROLE_BOOTSTRAP|NGX_HTTP_MEMBER_ROLE_HQ))
+    {
+        return NGX_HTTP_MEMBER_VIEW_FULL;
+    }
+
+    if (aa->roles & NGX_HTTP_MEMBER_ROLE_READONLY) {
+        return NGX_HTTP_MEMBER_VIEW_MASKED;
+    }
+
+    return NGX_HTTP_MEMBER_VIEW_TILL;
 }
 
 

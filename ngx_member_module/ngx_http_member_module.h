@@ -275,6 +275,13 @@ ngx_int_t ngx_http_member_admin_auth(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_admin_auth_route(ngx_http_request_t *r,
     ngx_str_t *route);
 void ngx_http_member_admin_actor(ngx_http_request_t *r, ngx_str_t *actor);
+
+/* what of a member's record the caller's role sees */
+#define NGX_HTTP_MEMBER_VIEW_FULL      0x01     /* hq, the bootstrap token */
+#define NGX_HTTP_MEMBER_VIEW_MASKED    0x02     /* readonly */
+#define NGX_HTTP_MEMBER_VIEW_TILL      0x04     /* store */
+
+ngx_uint_t ngx_http_member_admin_view(ngx_http_request_t *r);
 void ngx_http_member_audit_set(ngx_http_request_t *r, json_t *before,
     json_t *after);
 void ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,

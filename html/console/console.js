@@ -92,6 +92,10 @@ async function whoami() {
     const w = await api('GET', 'whoami');
     $('#who').textContent = [w.actor, w.role !== w.actor && w.role, (w.stores || []).join(',')]
         .filter(Boolean).join(' · ');
+    // a store's key finds members by card number or phone only
+    for (const o of $('#find-by').options) {
+        o.hidden = o.disabled = w.role === 'store' && (o.value === 'openid' || o.value === 'id');
+    }
     return w;
 }
 
@@ -170,7 +174,7 @@ async function findMember(ev) {
         } else {
             m = await api('GET', `members?${by}=` + encodeURIComponent(q));
         }
-        await openMember(m.member_id);
+        await showMember(m);
     } catch (e) {
         show($('#member-detail'), false);
         if (e.status === 404 || e.status === 400) {
@@ -198,23 +202,32 @@ function fieldValue(k, v) {
 }
 
 async function openMember(id) {
-    const m = await api('GET', 'members/' + encodeURIComponent(id));
+    await showMember(await api('GET', 'members/' + encodeURIComponent(id)));
+}
+
+// the record as the key's role sees it (a whitelist: hq whole, readonly
+// masked, a store its till's view, which has no id, ledger or changes)
+async function showMember(m) {
     state.member = m;
     const keys = MEMBER_FIELDS.filter((k) => m[k] !== undefined && m[k] !== null);
     for (const k of Object.keys(m)) {
-        // "s:<hash>": where the record keeps its sessions' ends, not for people
-        if (!keys.includes(k) && !k.startsWith('s:')
-            && (typeof m[k] !== 'object' || k === 'rfm' || k === 'tags')) {
+        if (!keys.includes(k) && m[k] !== null) {
             keys.push(k);
         }
     }
     $('#member-fields').replaceChildren(...keys.flatMap((k) => [
         el('dt', {}, k), el('dd', { dataset: { field: k } }, fieldValue(k, m[k]))]));
     $('#level-select').value = m.level;
+    const whole = m.member_id !== undefined;
+    for (const p of document.querySelectorAll('#member-detail .panel')) {
+        show(p, whole || p.contains($('#member-fields')));
+    }
     show($('#member-detail'));
     $('#ledger').replaceChildren();
     state.ledgerNext = null;
-    await moreLedger(true);
+    if (whole) {
+        await moreLedger(true);
+    }
 }
 
 function ledgerRow(e) {

@@ -267,6 +267,29 @@ const scenarios = {
             balance, ledger, chart };
     },
 
+    // a store's key: finds by card number or phone, sees the till's view
+    async console_till() {
+        const page = await newPage({ adminToken: args.admin_token, mobile: false });
+        await page.goto(base + '/console/');
+        await page.waitForSelector('#members:not([hidden])');
+        await page.waitForFunction(() => document.querySelector('#who').textContent.includes('store'));
+        const options = await page.$$eval('#find-by option', (l) => l.filter((o) => !o.hidden)
+            .map((o) => o.value));
+        const seen = {};
+        for (const [by, q] of [['card_no', args.card_no], ['phone', args.phone]]) {
+            await page.selectOption('#find-by', by);
+            await page.fill('#find-q', q);
+            await page.click('#find-form button');
+            await page.waitForSelector('#member-detail:not([hidden]) #member-fields dd[data-field=card_no]');
+            seen[by] = Object.fromEntries(await page.$$eval('#member-fields dd',
+                (l) => l.map((d) => [d.dataset.field, d.textContent])));
+        }
+        const ledger = await visible(page, '#ledger');
+        const recharge = await visible(page, '#recharge-form');
+        await shot(page, 'console-till', { fullPage: true });
+        return { options, seen, ledger, recharge };
+    },
+
     // the rules editor: a bad rule shows its field, a good one saves
     async console_rules() {
         const page = await newPage({ adminToken: args.admin_token, mobile: false });

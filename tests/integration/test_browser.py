@@ -15,7 +15,7 @@ import subprocess
 import time
 
 import harness
-from harness import ADMIN_TOKEN, APPID, ROOT, openid_for
+from harness import ADMIN_TOKEN, APPID, ROOT, make_key, openid_for
 from test_scan import Till, code_of
 
 SCRIPT = os.path.join(ROOT, "tests", "browser", "pages.mjs")
@@ -268,6 +268,21 @@ def test_console_finds_recharges_adjusts(env):
     assert seen["ledger"] == [e["id"] for e in entries]
     # the balance chart holds the ledger's numbers, oldest first
     assert seen["chart"] == [e["balance_fen"] / 100 for e in reversed(entries)], seen["chart"]
+
+
+def test_console_with_a_store_key_shows_the_till_view(env):
+    r = env.admin("POST", "members", {"name": "赵六", "phone": "13600002222"})
+    assert r.status == 201, r
+    card = r.json["card_no"]
+    remember(env, "13600002222", "赵六")
+    assert env.admin("POST", "stores", {"store_id": "TILL1", "name": "t"}).status in (201, 409)
+    key = make_key(env, "store", ["TILL1"])[1]
+    seen = browse(env, "console_till", admin_token=key, card_no=card, phone="13600002222")
+    assert seen["options"] == ["card_no", "phone"], seen
+    view = {"card_no": card, "status": "active", "level": "normal", "points": "0",
+            "balance_fen": "¥0.00", "name": "赵*", "phone": "136****2222"}
+    assert seen["seen"]["card_no"] == view and seen["seen"]["phone"] == view, seen
+    assert not seen["ledger"] and not seen["recharge"], seen
 
 
 def test_console_audit_log(env):

@@ -89,8 +89,9 @@ def test_bad_key_bodies_change_nothing(env):
 
 # (method, path, body) -> the roles that may do it; bootstrap may do all
 MATRIX = [
-    ("GET", "members/{mid}", None, {"hq", "store", "readonly"}),
+    ("GET", "members/{mid}", None, {"hq", "readonly"}),
     ("GET", "members?card_no={card}", None, {"hq", "store", "readonly"}),
+    ("GET", "members?openid=oNobody", None, {"hq", "readonly"}),
     ("POST", "members/lookup", {"phone": "13800000000"}, {"hq", "store", "readonly"}),
     ("GET", "members/{mid}/transactions", None, {"hq", "readonly"}),
     ("GET", "members/{mid}/points", None, {"hq", "readonly"}),
@@ -194,6 +195,8 @@ def test_a_revoked_key_is_refused_at_once_on_every_worker(env):
     for _ in range(20):
         r = env.admin("GET", "rules", token=key)
         assert r.status == 401 and r.json["error"] == "unauthorized", r
+    # twenty failed logins: this address would wait a minute
+    env.rcli("DEL", "{b}:admin:fail:127.0.0.1")
     assert kid not in [k["key_id"] for k in env.admin("GET", "keys").json["keys"]]
     r = env.admin("DELETE", "keys/" + kid)
     assert r.status == 404, r
@@ -396,3 +399,94 @@ def test_audit_of_a_recharge_refund(env):
     r = env.admin("POST", f"members/{mid}/recharge/refund", {"idempotency_key": "rf-1"},
                   token=skey)
     assert r.status == 403, r
+
+
+# the admin record is a whitelist: exactly these fields, per view
+RECORD_HQ = {"member_id", "card_no", "status", "level", "points", "balance_fen",
+             "principal_fen", "bonus_fen", "points_debt", "period", "period_spend_fen",
+             "spend_fen", "orders", "first_purchase_ts", "last_purchase_ts", "created_at",
+             "activated_at", "registered_at", "deleted_at", "consent_privacy", "consent_at",
+             "consent_marketing", "channel", "referred_by", "referred_via", "referred_at",
+             "tags", "churn_score", "rfm", "wallet_card",
+             "openid", "unionid", "name", "phone", "birthday", "gender", "address"}
+RECORD_READONLY = RECORD_HQ - {"openid", "unionid", "birthday", "gender", "address"}
+RECORD_STORE = {"card_no", "status", "level", "points", "balance_fen", "name", "phone"}
+WALLET_CARD = {"card_id", "code", "status", "gifted", "claimed_at", "activated_at",
+               "removed_at"}
+
+
+def test_the_member_record_per_role(env):
+    from harness import openid_for
+    store(env, "S1")
+    oid = openid_for("wholerecord")
+    person = {"name": "李四光", "phone": "13912340000", "birthday": "1985-03-04",
+              "gender": "female", "address": "杭州市西湖区"}
+    r = env.admin("POST", "members", dict(person, openid=oid))
+    assert r.status == 201, r
+    mid, card = r.json["member_id"], r.json["card_no"]
+    r = env.admin("POST", f"members/{mid}/recharge", {"amount_fen": 1000,
+                                                       "idempotency_key": "whole-1"})
+    assert r.status == 200, r
+    r = env.login("wholerecord")                 # a session: "s:<hash>" in the hash
+    assert r.status == 200 and r.json["member_id"] == mid, r
+    env.secrets = getattr(env, "secrets", []) + [r.json["token"].split(".")[1]]
+    now = str(int(time.time()))
+    # every field the hash may hold, the module's internals too
+    env.rcli("HSET", "{m:" + mid + "}", "unionid", "uWholeRecord", "points_debt", "0",
+             "period", "1", "period_spend_fen", "500", "spend_fen", "500", "orders", "1",
+             "first_purchase_ts", now, "last_purchase_ts", now, "registered_at", now,
+             "deleted_at", "0", "consent_privacy", "2026-01", "consent_at", now,
+             "consent_marketing", "1", "channel", "mp_home", "referred_by", "1",
+             "referred_via", "wallet", "referred_at", now, "tags", "vip", "churn_score", "7",
+             "wx_card_id", "pCardW", "wx_card_code", "123456789", "wx_card_status", "claimed",
+             "wx_card_gifted", "0", "wx_card_claimed_at", now, "wx_card_activated_at", now,
+             "wx_card_removed_at", "0", "wx_synced", "1-0", "wx_msg_seen", "1-0",
+             "wx_msg_flight", "1-0|1", "wx_expiring_lot", "0", "welcome_at", now,
+             "birthday_year", "2026", "recall_for", "0", "coupon_seq", "3",
+             "referral_given", now, "referral_done", now)
+    raw = env.rcli("HKEYS", "{m:" + mid + "}").split()
+    assert any(k.startswith("s:") for k in raw) and "phone_index" in raw \
+        and "name_masked" in raw and "birth_md" in raw, raw
+
+    keys = {"hq": make_key(env, "hq")[1], "store": make_key(env, "store", ["S1"])[1],
+            "readonly": make_key(env, "readonly")[1]}
+
+    def reads(token):
+        return [env.admin("GET", f"members/{mid}", token=token),
+                env.admin("GET", f"members?card_no={card}", token=token),
+                env.admin("GET", f"members?openid={oid}", token=token),
+                env.admin("POST", "members/lookup", {"phone": person["phone"]}, token=token)]
+
+    for token in (ADMIN_TOKEN, keys["hq"]):
+        for r in reads(token):
+            assert r.status == 200, r
+            assert set(r.json) == RECORD_HQ, set(r.json) ^ RECORD_HQ
+            assert set(r.json["wallet_card"]) == WALLET_CARD, r.json["wallet_card"]
+            assert all(r.json[k] == v for k, v in person.items()), r.json
+            assert r.json["openid"] == oid and r.json["member_id"] == mid
+            assert r.json["balance_fen"] == 1000 and r.json["tags"] == ["vip"]
+
+    for r in reads(keys["readonly"]):
+        assert r.status == 200, r
+        assert set(r.json) == RECORD_READONLY, set(r.json) ^ RECORD_READONLY
+        assert r.json["name"] == "李*" and r.json["phone"] == "139****0000", r.json
+        assert r.json["member_id"] == mid and r.json["balance_fen"] == 1000
+
+    by_id, by_card, by_openid, by_phone = reads(keys["store"])
+    assert by_id.status == 403 and by_id.json["error"] == "forbidden", by_id
+    assert by_openid.status == 403 and by_openid.json["error"] == "forbidden", by_openid
+    for r in (by_card, by_phone):
+        assert r.status == 200, r
+        assert set(r.json) == RECORD_STORE, set(r.json) ^ RECORD_STORE
+        assert r.json == {"card_no": card, "status": "active", "level": "normal",
+                          "points": 0, "balance_fen": 1000, "name": "李*",
+                          "phone": "139****0000"}, r.json
+    # ids are sequential: a store walks none of them
+    for other in range(1, int(mid) + 2):
+        assert env.admin("GET", f"members/{other}", token=keys["store"]).status == 403
+
+    # nothing personal beyond the masks reaches the readonly and store views
+    for role in ("readonly", "store"):
+        for r in reads(keys[role]):
+            for secret in list(person.values()) + [oid, "uWholeRecord", "1985", "杭州"]:
+                assert secret not in r.body.decode(), (role, secret, r)
