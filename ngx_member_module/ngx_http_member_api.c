@@ -40,6 +40,15 @@ static ngx_int_t ngx_http_member_api_card(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_api_transactions(ngx_http_request_t *r,
     ngx_http_member_ctx_t *ctx);
+static ngx_int_t ngx_http_member_session_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_str_t  ngx_http_member_session_name = ngx_string("member_session");
+
+/* what $member_session hashes before the token: not the token's Redis key */
+#define NGX_HTTP_MEMBER_SESSION_LABEL  "member limit\n"
+#define NGX_HTTP_MEMBER_SESSION_MAX    128
 
 
 ngx_int_t
@@ -627,4 +636,94 @@ ngx_http_member_api_transactions(ngx_http_request_t *r,
 {
     return ngx_http_member_transactions(r, &ctx->session_key, ctx->member_id,
                                         "UNAUTHORIZED");
+}
+
+
+/*
+ * $member_session: who asks, for limit_req zones per session (code
+ * images, export): 32 hex digits of SHA-256 over a label and the bearer
+ * token or the member_session cookie, as sent; empty without either, so
+ * limit_req counts nothing.  Never the token, nor its Redis key, so it
+ * may be logged.  Whether the session is valid is the handler's to say:
+ * a made-up token is a key of its own, and gets 401 from the handler.
+ */
+
+ngx_int_t
+ngx_http_member_api_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var;
+
+    var = ngx_http_add_variable(cf, &ngx_http_member_session_name,
+                                NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_member_session_variable;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_session_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char     *p, hash[SHA256_DIGEST_LENGTH];
+    u_char      buf[sizeof(NGX_HTTP_MEMBER_SESSION_LABEL) - 1
+                    + NGX_HTTP_MEMBER_SESSION_MAX];
+    ngx_str_t   token;
+
+    ngx_str_null(&token);
+
+    if (r->headers_in.authorization) {
+        token = r->headers_in.authorization->value;
+
+        if (token.len > 7
+            && ngx_strncasecmp(token.data, (u_char *) "Bearer ", 7) == 0)
+        {
+            token.data += 7;
+            token.len -= 7;
+
+        } else {
+            token.len = 0;
+        }
+
+    } else if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
+                                                 &ngx_http_member_session_name,
+                                                 &token)
+               == NGX_DECLINED)
+    {
+        token.len = 0;
+    }
+
+    if (token.len == 0 || token.len > NGX_HTTP_MEMBER_SESSION_MAX) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_cpymem(buf, NGX_HTTP_MEMBER_SESSION_LABEL,
+                   sizeof(NGX_HTTP_MEMBER_SESSION_LABEL) - 1);
+    p = ngx_cpymem(p, token.data, token.len);
+
+    if (ngx_http_member_sha256(buf, p - buf, NULL, hash) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_explicit_memzero(buf, p - buf);
+
+    p = ngx_pnalloc(r->pool, 32);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(p, hash, 16);
+
+    v->data = p;
+    v->len = 32;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
 }

@@ -237,7 +237,7 @@ static ngx_command_t  ngx_http_member_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_member_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_member_api_add_variables,     /* preconfiguration */
     ngx_http_member_postconfiguration,     /* postconfiguration */
 
     ngx_http_member_create_main_conf,      /* create main configuration */

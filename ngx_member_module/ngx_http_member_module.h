@@ -587,6 +587,7 @@ ngx_int_t ngx_http_member_transactions(ngx_http_request_t *r,
     ngx_str_t *must_exist, uint64_t id, const char *missing);
 ngx_int_t ngx_http_member_transactions_page(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+ngx_int_t ngx_http_member_api_add_variables(ngx_conf_t *cf);
 
 /* ngx_http_member_login.c */
 ngx_int_t ngx_http_member_session_create(ngx_http_request_t *r, uint64_t id,

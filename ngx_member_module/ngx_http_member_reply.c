@@ -75,9 +75,14 @@ static ngx_str_t  ngx_http_member_error_pages[] = {
                "\"message\":\"the request was not sent in time\"}"),  /* 408 */
     ngx_string("{\"error\":\"method_not_allowed\","
                "\"message\":\"method not allowed\"}"),                /* 405 */
+    ngx_string("{\"error\":\"rate_limited\","
+               "\"message\":\"too many requests: try again later\"}"), /* 429 */
     ngx_string("{\"error\":\"internal_error\","
                "\"message\":\"the gateway failed\"}")                 /* 5xx */
 };
+
+#define NGX_HTTP_MEMBER_PAGE_429  4
+#define NGX_HTTP_MEMBER_PAGE_5XX  5
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -495,14 +500,30 @@ static ngx_int_t
 ngx_http_member_error_header_filter(ngx_http_request_t *r)
 {
     ngx_str_t                   *page;
+    ngx_table_elt_t             *h;
     ngx_http_member_ctx_t       *ctx;
     ngx_http_member_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
-    if (r != r->main || mlcf->handler == NGX_HTTP_MEMBER_NONE
-        || r->headers_out.status < NGX_HTTP_BAD_REQUEST)
-    {
+    if (r != r->main || mlcf->handler == NGX_HTTP_MEMBER_NONE) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    /*
+     * every answer of a member location, nginx's own pages too: a browser
+     * must not read JSON, a code image or an echostr as something else
+     */
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Content-Type-Options");
+    ngx_str_set(&h->value, "nosniff");
+
+    if (r->headers_out.status < NGX_HTTP_BAD_REQUEST) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -530,12 +551,17 @@ ngx_http_member_error_header_filter(ngx_http_request_t *r)
         page = &ngx_http_member_error_pages[3];
         break;
 
+    /* limit_req with limit_req_status 429 (conf/production.conf) */
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        page = &ngx_http_member_error_pages[NGX_HTTP_MEMBER_PAGE_429];
+        break;
+
     default:
         if (r->headers_out.status < NGX_HTTP_INTERNAL_SERVER_ERROR) {
             return ngx_http_next_header_filter(r);
         }
 
-        page = &ngx_http_member_error_pages[4];
+        page = &ngx_http_member_error_pages[NGX_HTTP_MEMBER_PAGE_5XX];
         break;
     }
 
