@@ -13,7 +13,9 @@
  * each role may do, first match deciding, and whatever it does not name
  * is the headquarters' (hq) only.  Redis keeps the SHA-256 of a key's
  * secret, never the secret, and every request with a key reads its
- * record: a revoked key is refused by the next request.
+ * record: a revoked key is refused by the next request.  Wrong bearers
+ * are counted per client address; past the limit that address waits,
+ * with the right key or token too, and other addresses go on.
  *
  * A change that succeeds (a 2xx answer to anything but a read) is added
  * to the stream {b}:audit in the background: the answer never waits for

@@ -6,8 +6,10 @@
  *   POST ?signature&timestamp&nonce[&encrypt_type=aes&msg_signature]
  *        a pushed message or event: plain, compatible or safe mode
  *
- * The checks run cheapest first: the query (timestamp window, formats
- * and, in plain mode, the signature) before the body is read; in AES mode
+ * With member_wechat_aes_key only encrypt_type=aes pushes are read: a
+ * plain body is signed by nothing.  The checks run cheapest first: the
+ * query (timestamp window, formats, the mode and, in plain mode, the
+ * signature) before the body is read; in AES mode
  * msg_signature before anything is decrypted, then the AppID inside; then
  * the XML.  Only then is Redis touched: the (timestamp, nonce) is spent,
  * where the same message again (WeChat retrying) passes; a card event
