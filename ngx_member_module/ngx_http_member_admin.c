@@ -386,13 +386,6 @@ ngx_http_member_admin_lookup(ngx_http_request_t *r,
     }
 
     if (ngx_http_arg(r, (u_char *) "openid", 6, &adm->openid) == NGX_OK) {
-        /* a till finds the member in front of it by card or phone */
-        if (ngx_http_member_admin_view(r) == NGX_HTTP_MEMBER_VIEW_TILL) {
-            return ngx_http_member_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
-                                         "a store finds members by card "
-                                         "number or phone");
-        }
-
         if (!ngx_http_member_admin_openid_valid(&adm->openid)) {
             return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST,
                                          "bad_request", "invalid openid");
@@ -420,6 +413,16 @@ ngx_http_member_admin_found(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
     uint64_t  id;
+
+    /*
+     * every look-up by openid ends here: a till finds the member in front
+     * of it by card number or phone, and learns no more, found or not
+     */
+    if (ngx_http_member_admin_view(r) == NGX_HTTP_MEMBER_VIEW_TILL) {
+        return ngx_http_member_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                     "a store finds members by card "
+                                     "number or phone");
+    }
 
     if (reply->type == REDIS_REPLY_NIL) {
         return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",

@@ -143,8 +143,8 @@ static ngx_http_member_grant_t  ngx_http_member_grants[] = {
 
     /*
      * the desk of a store: find the member in front of it by card number
-     * (?card_no=; ngx_http_member_admin.c refuses a store ?openid=) or
-     * phone, and see the till's view of it (ngx_http_member_admin_view);
+     * or phone (ngx_http_member_admin.c refuses a store's openid look-up),
+     * and see the till's view of it (ngx_http_member_admin_view);
      * never by id, which is sequential: a store cannot walk the members
      */
     { NGX_HTTP_MEMBER_READ, ngx_string("members"),
