@@ -1,4 +1,4 @@
-# ngx_member: a dynamic module for Debian 12's nginx, its two plain C
+# ngx_member: a dynamic module for Debian 12's nginx, its three plain C
 # libraries, their tests, the demo and the benchmark.
 #
 #   make          build/ngx_http_member_module.so
@@ -34,9 +34,12 @@ CFLAGS_LIB := -O2 -g -Wall -Wextra -Werror -fPIC -std=gnu99 \
 
 GATEWAY_SRCS := $(wildcard gateway/*.c)
 QRCODE_SRCS  := $(wildcard qrcode/*.c)
+RULES_SRCS   := $(wildcard rules/*.c)
 GATEWAY_OBJS := $(GATEWAY_SRCS:%.c=build/obj/%.o)
 QRCODE_OBJS  := $(QRCODE_SRCS:%.c=build/obj/%.o)
-LIBS_A       := build/libmember_gateway.a build/libmember_qrcode.a
+RULES_OBJS   := $(RULES_SRCS:%.c=build/obj/%.o)
+LIBS_A       := build/libmember_gateway.a build/libmember_qrcode.a \
+                build/libmember_rules.a
 
 MODULE_SRCS  := $(wildcard ngx_member_module/*.c ngx_member_module/*.h)
 LUA_SCRIPTS  := $(sort $(wildcard ngx_member_module/lua/*.lua))
@@ -85,12 +88,15 @@ build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) -MMD -MP -c -o $@ $<
 
--include $(GATEWAY_OBJS:.o=.d) $(QRCODE_OBJS:.o=.d)
+-include $(GATEWAY_OBJS:.o=.d) $(QRCODE_OBJS:.o=.d) $(RULES_OBJS:.o=.d)
 
 build/libmember_gateway.a: $(GATEWAY_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 build/libmember_qrcode.a: $(QRCODE_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+build/libmember_rules.a: $(RULES_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 # Redis scripts are .lua files of their own, compiled into the module.
@@ -112,7 +118,8 @@ $(MODULE): build/Makefile $(MODULE_SRCS) $(LIBS_A) $(GEN)
 
 build/tests/%: tests/unit/%.c $(LIBS_A)
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS_LIB) -Igateway -Iqrcode -o $@ $< $(LIBS_A) $(UNIT_LIBS)
+	$(CC) $(CFLAGS_LIB) -Igateway -Iqrcode -Irules -o $@ $< $(LIBS_A) \
+	    $(UNIT_LIBS)
 
 # codes of any member and time, for the tests and the benchmark
 build/member-code: tools/member_code.c build/libmember_qrcode.a
@@ -158,18 +165,23 @@ bench-campaigns: deps-bench $(MODULE)
 clean:
 	rm -rf build node_modules
 
-# libFuzzer targets of gateway/ (tests/fuzz/): the XML reader and the
-# decrypt path, each for FUZZ_SECONDS; not part of make test
+# libFuzzer targets (tests/fuzz/): gateway/'s XML reader and decrypt path,
+# rules/' validation of the rules JSON, each for FUZZ_SECONDS; not part of
+# make test
 .PHONY: deps-fuzz fuzz
 
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := xml decrypt
+FUZZ_TARGETS := xml decrypt rules
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Igateway
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(GATEWAY_SRCS) gateway/member_gateway.h
 	@mkdir -p build/fuzz
 	clang-14 $(FUZZ_CFLAGS) -o $@ $< $(GATEWAY_SRCS) -lexpat -ljansson -lcrypto
+
+build/fuzz/fuzz_rules: tests/fuzz/fuzz_rules.c $(RULES_SRCS) rules/*.h
+	@mkdir -p build/fuzz
+	clang-14 $(FUZZ_CFLAGS) -Irules -o $@ $< $(RULES_SRCS) -ljansson
 
 fuzz: deps-fuzz $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
