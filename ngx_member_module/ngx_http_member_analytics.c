@@ -26,7 +26,6 @@
 #define NGX_HTTP_MEMBER_ANALYTICS_SLICE   10          /* ms, between slices */
 #define NGX_HTTP_MEMBER_ANALYTICS_STUCK   10000       /* ms */
 #define NGX_HTTP_MEMBER_ANALYTICS_BATCH   200
-#define NGX_HTTP_MEMBER_ANALYTICS_TZ      (8 * 3600)  /* China time */
 #define NGX_HTTP_MEMBER_ANALYTICS_HOUR    4           /* the daily pass */
 #define NGX_HTTP_MEMBER_ANALYTICS_ROOM    1024        /* bytes a member */
 #define NGX_HTTP_MEMBER_ANALYTICS_ARGS    (9 + 5 * NGX_HTTP_MEMBER_ANALYTICS_BATCH)
@@ -518,19 +517,6 @@ ngx_http_member_analytics_members(ngx_http_member_analytics_t *a)
 }
 
 
-/* the month (1-12) of a day counted from 1970-01-01 */
-
-static ngx_int_t
-ngx_http_member_analytics_month(time_t day)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime(day * 86400, &tm);
-
-    return tm.ngx_tm_mon;
-}
-
-
 static void
 ngx_http_member_analytics_slice(ngx_http_member_analytics_t *a)
 {
@@ -549,8 +535,7 @@ ngx_http_member_analytics_slice(ngx_http_member_analytics_t *a)
 
     ngx_sprintf(a->mnow, "%T%Z", a->now);
     ngx_sprintf(a->mmonth, "%02d",
-                ngx_http_member_analytics_month(
-                    (a->now + NGX_HTTP_MEMBER_ANALYTICS_TZ) / 86400));
+                mrl_day_month(mrl_china_day_number(a->now)));
 
     ngx_http_member_analytics_members(a);
 }
@@ -642,9 +627,7 @@ ngx_http_member_analytics_counted(ngx_http_member_redis_t *redis,
     argv[12] = "day";
     argvlen[12] = 3;
     argv[13] = (const char *) p;
-    argvlen[13] = ngx_sprintf(p, "%T",
-                              (a->now + NGX_HTTP_MEMBER_ANALYTICS_TZ) / 86400)
-                  - p;
+    argvlen[13] = ngx_sprintf(p, "%L", mrl_china_day_number(a->now)) - p;
 
     ngx_http_member_analytics_send(a, ngx_http_member_analytics_begun, 14,
                                    argv, argvlen);
@@ -766,15 +749,14 @@ ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
      * waits for 4 o'clock: an idle system writes nothing
      */
     a->now = ngx_time() + (a->test_clock ? a->clock : 0);
-    today = (a->now + NGX_HTTP_MEMBER_ANALYTICS_TZ) / 86400;
-    hour = (a->now + NGX_HTTP_MEMBER_ANALYTICS_TZ) % 86400 / 3600;
+    today = mrl_china_day_number(a->now);
+    hour = mrl_china_hour(a->now);
 
     if (a->requests <= a->served
         && !(today > a->day && hour == NGX_HTTP_MEMBER_ANALYTICS_HOUR)
         && !(a->day != 0 && today > a->day + 1)
         && !(a->day != 0 && today > a->day
-             && ngx_http_member_analytics_month(today)
-                != ngx_http_member_analytics_month(a->day)))
+             && mrl_day_month(today) != mrl_day_month(a->day)))
     {
         ngx_http_member_analytics_idle(a);
         return;

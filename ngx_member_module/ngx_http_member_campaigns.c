@@ -28,9 +28,7 @@
 #define NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S  "100"
 #define NGX_HTTP_MEMBER_CAMPAIGN_TICK     2000      /* members a tick */
 #define NGX_HTTP_MEMBER_CAMPAIGN_BUDGET   300       /* ms a tick */
-#define NGX_HTTP_MEMBER_CAMPAIGN_TZ       (8 * 3600)  /* China time */
 #define NGX_HTTP_MEMBER_WELCOME_WINDOW    (7 * 86400)
-#define NGX_HTTP_MEMBER_TRIGGER_POINTS    1000000
 #define NGX_HTTP_MEMBER_INVITE_MAC        8         /* base32 characters */
 #define NGX_HTTP_MEMBER_INVITE_MAX        32
 
@@ -103,165 +101,6 @@ static ngx_str_t  ngx_http_member_campaigns_run = ngx_string("run");
 
 static const char  ngx_http_member_base32[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-
-/* rules: the "triggers" and "referral" sections */
-
-static ngx_int_t
-ngx_http_member_campaigns_coupon(json_t *coupon, u_char *field, size_t size)
-{
-    json_t  *name;
-
-    static const char  *keys[] = { "name", "value_fen", "valid_days", NULL };
-
-    static ngx_http_member_int_rule_t  ints[] = {
-        { "value_fen", 1, NGX_HTTP_MEMBER_MAX_AMOUNT, -1 },
-        { "valid_days", 1, 3650, -1 },
-        { NULL, 0, 0, 0 }
-    };
-
-    if (ngx_http_member_rules_object(coupon, keys, ints,
-                                     (u_char *) "triggers.recall.coupon.",
-                                     field, size)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    name = json_object_get(coupon, "name");
-
-    if (!json_is_string(name) || json_string_length(name) == 0
-        || json_string_length(name) > 64)
-    {
-        ngx_snprintf(field, size,
-                     "triggers.recall.coupon.name: 1 to 64 bytes%Z");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_member_campaigns_validate(json_t *rules, u_char *field, size_t size)
-{
-    u_char       path[32];
-    json_t      *triggers, *v, *when;
-    ngx_uint_t   i;
-    const char  *s;
-
-    static const char  *sections[] = { "welcome", "birthday", "recall",
-                                       "anniversary", NULL };
-    static const char  *points_only[] = { "points", NULL };
-    static const char  *birthday[] = { "points", "when", NULL };
-    static const char  *recall[] = { "silent_days", "points", "coupon",
-                                     NULL };
-    static const char  *referral[] = { "referrer_points", "referee_points",
-                                       "max_per_referrer", NULL };
-
-    static ngx_http_member_int_rule_t  points_int[] = {
-        { "points", 0, NGX_HTTP_MEMBER_TRIGGER_POINTS, -1 },
-        { NULL, 0, 0, 0 }
-    };
-    static ngx_http_member_int_rule_t  recall_ints[] = {
-        { "silent_days", 1, 3650, -1 },
-        { "points", 0, NGX_HTTP_MEMBER_TRIGGER_POINTS, 0 },
-        { NULL, 0, 0, 0 }
-    };
-    static ngx_http_member_int_rule_t  referral_ints[] = {
-        { "referrer_points", 0, NGX_HTTP_MEMBER_TRIGGER_POINTS, -1 },
-        { "referee_points", 0, NGX_HTTP_MEMBER_TRIGGER_POINTS, -1 },
-        { "max_per_referrer", 0, 1000000, -1 },
-        { NULL, 0, 0, 0 }
-    };
-
-    triggers = json_object_get(rules, "triggers");
-
-    for (i = 0; i < 2; i++) {
-        s = i ? "referral" : "triggers";
-        v = json_object_get(rules, s);
-
-        if (v && !json_is_object(v)) {
-            ngx_snprintf(field, size, "%s: an object is needed%Z", s);
-            return NGX_ERROR;
-        }
-    }
-
-    if (triggers) {
-        if (ngx_http_member_rules_keys(triggers, sections,
-                                       (u_char *) "triggers.", field, size)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        for (i = 0; sections[i]; i++) {
-            s = sections[i];
-            v = json_object_get(triggers, s);
-
-            if (v == NULL) {
-                continue;
-            }
-
-            ngx_snprintf(path, sizeof(path), "triggers.%s.%Z", s);
-
-            if (ngx_http_member_rules_object(v,
-                    i == 1 ? birthday : (i == 2 ? recall : points_only),
-                    i == 2 ? recall_ints : points_int, path, field, size)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-        }
-
-        v = json_object_get(triggers, "birthday");
-        when = v ? json_object_get(v, "when") : NULL;
-
-        if (v && when == NULL) {
-            json_object_set_new(v, "when", json_string("month"));
-
-        } else if (when
-                   && (!json_is_string(when)
-                       || (ngx_strcmp(json_string_value(when), "month") != 0
-                           && ngx_strcmp(json_string_value(when), "day")
-                              != 0)))
-        {
-            ngx_snprintf(field, size,
-                         "triggers.birthday.when: month or day%Z");
-            return NGX_ERROR;
-        }
-
-        v = json_object_get(triggers, "recall");
-
-        if (v && json_object_get(v, "coupon")
-            && ngx_http_member_campaigns_coupon(json_object_get(v, "coupon"),
-                                                field, size)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (v && json_object_get(v, "coupon") == NULL
-            && json_integer_value(json_object_get(v, "points")) == 0)
-        {
-            ngx_snprintf(field, size, "triggers.recall: points or a coupon "
-                         "is needed%Z");
-            return NGX_ERROR;
-        }
-    }
-
-    v = json_object_get(rules, "referral");
-
-    if (v
-        && ngx_http_member_rules_object(v, referral, referral_ints,
-                                        (u_char *) "referral.", field, size)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
 
 
 /* the timer: one tick's work after the ledger's sweep */
@@ -346,21 +185,22 @@ ngx_http_member_campaigns_recall_coupon(ngx_http_member_campaigns_t *c,
 static void
 ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
 {
-    u_char     *p, md[5];
-    json_t     *rules, *triggers, *v, *referral;
-    ngx_tm_t    tm;
-    ngx_int_t   leap;
+    u_char          *p;
+    json_t          *rules, *triggers, *v, *referral;
+    mrl_birthday_t   b;
 
     rules = ngx_http_member_ledger_rules(c->ledger, &c->version, &c->lot);
     c->now = ngx_http_member_ledger_now(c->ledger);
 
-    ngx_gmtime(c->now + NGX_HTTP_MEMBER_CAMPAIGN_TZ, &tm);
-    ngx_sprintf(c->today, "%04d-%02d-%02d%Z", tm.ngx_tm_year, tm.ngx_tm_mon,
-                tm.ngx_tm_mday);
-    ngx_sprintf(md, "%02d%02d%Z", tm.ngx_tm_mon, tm.ngx_tm_mday);
+    /* today's birthdays, China time (rules/mrl_calendar.c) */
+    if (mrl_birthday(c->now, &b) != MRL_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "member: the campaigns' time %T is out of range",
+                      c->now);
+        ngx_memzero(&b, sizeof(mrl_birthday_t));
+    }
 
-    leap = (tm.ngx_tm_year % 4 == 0 && tm.ngx_tm_year % 100 != 0)
-           || tm.ngx_tm_year % 400 == 0;
+    ngx_memcpy(c->today, b.today, sizeof(b.today));
 
     triggers = json_object_get(rules, "triggers");
     referral = json_object_get(rules, "referral");
@@ -378,13 +218,11 @@ ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
     p = c->buf;
 
     ngx_http_member_campaigns_arg(c, 0, &p, NULL, c->now);
-    ngx_http_member_campaigns_arg(c, 1, &p, NULL, tm.ngx_tm_year);
-    ngx_http_member_campaigns_arg(c, 2, &p, (char *) md, 0);
+    ngx_http_member_campaigns_arg(c, 1, &p, NULL, b.year);
+    ngx_http_member_campaigns_arg(c, 2, &p, b.mmdd, 0);
 
     /* a birthday on 29 February is kept on the 28th of a common year */
-    ngx_http_member_campaigns_arg(c, 3, &p,
-                                  !leap && tm.ngx_tm_mon == 2
-                                  && tm.ngx_tm_mday == 28 ? "0229" : "", 0);
+    ngx_http_member_campaigns_arg(c, 3, &p, b.also, 0);
     ngx_http_member_campaigns_arg(c, 4, &p, NULL, c->lot);
     ngx_http_member_campaigns_arg(c, 5, &p, NULL, c->version);
     ngx_http_member_campaigns_arg(c, 6, &p, NULL,

@@ -125,7 +125,6 @@ ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id)
 #define NGX_HTTP_MEMBER_FOLD_LAST     "63"        /* the same, less 1 */
 #define NGX_HTTP_MEMBER_FOLD_ENTRIES  "100"       /* of a member, a slice */
 #define NGX_HTTP_MEMBER_FOLD_SCAN     "1000"      /* keys a rescan step */
-#define NGX_HTTP_MEMBER_FOLD_TZ       (8 * 3600)  /* China time */
 
 
 typedef struct {
@@ -201,18 +200,26 @@ ngx_http_member_fold_send(ngx_http_member_fold_t *fold, ngx_uint_t i,
 }
 
 
-/* unix seconds as the China-time day, YYYY-MM-DD */
+/* unix seconds as the China-time day, YYYY-MM-DD: 10 bytes, no NUL */
 
 static size_t
 ngx_http_member_fold_day(time_t t, u_char *buf)
 {
-    ngx_tm_t  tm;
+    char  day[MRL_DAY_LEN + 1];
 
-    ngx_gmtime(t + NGX_HTTP_MEMBER_FOLD_TZ, &tm);
+    /* a time of a damaged entry is held to the calendar's range */
+    if (t < 0) {
+        t = 0;
 
-    return ngx_sprintf(buf, "%04d-%02d-%02d", tm.ngx_tm_year, tm.ngx_tm_mon,
-                       tm.ngx_tm_mday)
-           - buf;
+    } else if (t > MRL_TIME_MAX) {
+        t = MRL_TIME_MAX;
+    }
+
+    (void) mrl_china_day(t, day, sizeof(day), NULL);
+
+    ngx_memcpy(buf, day, MRL_DAY_LEN);
+
+    return MRL_DAY_LEN;
 }
 
 
@@ -1124,38 +1131,14 @@ ngx_http_member_fold_totals(ngx_http_request_t *r)
 static time_t
 ngx_http_member_fold_date(ngx_str_t *s)
 {
-    u_char     buf[16];
-    time_t     t;
-    ngx_int_t  y, m, d;
-    struct tm  tm;
+    int64_t  t;
 
-    if (s->len != 10 || s->data[4] != '-' || s->data[7] != '-') {
+    /* years 2000..2999, and 2026-02-30 is not a day (rules/mrl_calendar.c) */
+    if (mrl_day_parse((const char *) s->data, s->len, &t) != MRL_OK) {
         return -1;
     }
 
-    y = ngx_atoi(s->data, 4);
-    m = ngx_atoi(s->data + 5, 2);
-    d = ngx_atoi(s->data + 8, 2);
-
-    if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1 || d > 31) {
-        return -1;
-    }
-
-    ngx_memzero(&tm, sizeof(struct tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = m - 1;
-    tm.tm_mday = d;
-
-    t = timegm(&tm);
-
-    /* 2026-02-30 comes back as another day */
-    if (ngx_http_member_fold_day(t - NGX_HTTP_MEMBER_FOLD_TZ, buf) != 10
-        || ngx_strncmp(buf, s->data, 10) != 0)
-    {
-        return -1;
-    }
-
-    return t;
+    return (time_t) t;
 }
 
 
@@ -1275,7 +1258,7 @@ ngx_http_member_fold_daily(ngx_http_request_t *r)
     for (i = 0, t = from; i < n; i++, t += 86400) {
         keys[i].data = p;
         p = ngx_cpymem(p, "{b}:day:", sizeof("{b}:day:") - 1);
-        p += ngx_http_member_fold_day(t - NGX_HTTP_MEMBER_FOLD_TZ, p);
+        p += ngx_http_member_fold_day(t - MRL_TZ, p);
         keys[i].len = p - keys[i].data;
 
         names[i].data = keys[i].data + sizeof("{b}:day:") - 1;

@@ -29,9 +29,8 @@
 #define NGX_HTTP_MEMBER_LEASE         "5000"      /* ms */
 #define NGX_HTTP_MEMBER_SWEEP_BATCH   100
 #define NGX_HTTP_MEMBER_SWEEP_LIMIT   "100"       /* the same */
-#define NGX_HTTP_MEMBER_TZ            (8 * 3600)  /* China time */
 #define NGX_HTTP_MEMBER_EXPIRING      (30 * 86400)
-#define NGX_HTTP_MEMBER_MAX_TIERS     10
+#define NGX_HTTP_MEMBER_MAX_TIERS     MRL_TIERS_MAX
 #define NGX_HTTP_MEMBER_MAX_POINTS    1000000000
 
 
@@ -85,26 +84,6 @@ typedef struct {
 } ngx_http_member_ledger_req_t;
 
 
-/* the contract's defaults: rules before any PUT */
-static char  ngx_http_member_default_rules[] =
-    "{\"tiers\":["
-    "{\"level\":\"normal\",\"name\":\"\xe6\x99\xae\xe9\x80\x9a\xe4\xbc\x9a"
-    "\xe5\x91\x98\",\"min_spend_fen\":0,\"discount_pct\":100,"
-    "\"points_pct\":100},"
-    "{\"level\":\"silver\",\"name\":\"\xe9\x93\xb6\xe5\x8d\xa1\","
-    "\"min_spend_fen\":100000,\"discount_pct\":98,\"points_pct\":120},"
-    "{\"level\":\"gold\",\"name\":\"\xe9\x87\x91\xe5\x8d\xa1\","
-    "\"min_spend_fen\":500000,\"discount_pct\":95,\"points_pct\":150},"
-    "{\"level\":\"platinum\",\"name\":\"\xe7\x99\xbd\xe9\x87\x91\xe5\x8d\xa1\","
-    "\"min_spend_fen\":2000000,\"discount_pct\":90,\"points_pct\":200}],"
-    "\"tier_period_months\":12,"
-    "\"points\":{\"per_yuan\":1,\"expire_after_months\":12,"
-    "\"redeem_fen_per_point\":1,\"redeem_min_points\":100},"
-    "\"recharge_bonus\":[{\"min_fen\":50000,\"bonus_fen\":5000},"
-    "{\"min_fen\":100000,\"bonus_fen\":15000}],"
-    "\"campaigns\":[]}";
-
-
 static ngx_str_t  ngx_http_member_rules_key = ngx_string("{rules}");
 static ngx_str_t  ngx_http_member_versions_key = ngx_string("{rules}:versions");
 static ngx_str_t  ngx_http_member_due_key = ngx_string("ledger:due");
@@ -136,460 +115,6 @@ time_t
 ngx_http_member_ledger_now(ngx_http_member_ledger_t *ledger)
 {
     return ngx_time() + (ledger && ledger->test_clock ? ledger->clock : 0);
-}
-
-
-static int64_t
-ngx_http_member_days_from_civil(ngx_int_t y, ngx_int_t m, ngx_int_t d)
-{
-    int64_t  era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-    return era * 146097 + doe - 719468;
-}
-
-
-/* the first instant of month index mi (months since year 0), China time */
-
-static time_t
-ngx_http_member_month_start(ngx_int_t mi)
-{
-    return (time_t) (ngx_http_member_days_from_civil(mi / 12, mi % 12 + 1, 1)
-                     * 86400 - NGX_HTTP_MEMBER_TZ);
-}
-
-
-static ngx_int_t
-ngx_http_member_month_index(time_t now, ngx_tm_t *tm)
-{
-    ngx_gmtime(now + NGX_HTTP_MEMBER_TZ, tm);
-
-    return tm->ngx_tm_year * 12 + tm->ngx_tm_mon - 1;
-}
-
-
-static ngx_int_t
-ngx_http_member_date_valid(const char *s)
-{
-    ngx_int_t  y, m, d, mdays;
-
-    if (s == NULL || ngx_strlen(s) != 10 || s[4] != '-' || s[7] != '-') {
-        return 0;
-    }
-
-    y = ngx_atoi((u_char *) s, 4);
-    m = ngx_atoi((u_char *) s + 5, 2);
-    d = ngx_atoi((u_char *) s + 8, 2);
-
-    if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1) {
-        return 0;
-    }
-
-    mdays = ngx_http_member_days_from_civil(m == 12 ? y + 1 : y,
-                                            m == 12 ? 1 : m + 1, 1)
-            - ngx_http_member_days_from_civil(y, m, 1);
-
-    return d <= mdays;
-}
-
-
-/* validation: 422 bad_rules naming the field at fault */
-
-ngx_int_t
-ngx_http_member_rules_int(json_t *obj, ngx_http_member_int_rule_t *rule,
-    u_char *path, u_char *field, size_t size)
-{
-    json_t  *v;
-
-    v = json_object_get(obj, rule->name);
-
-    if (v == NULL && rule->def >= 0) {
-        json_object_set_new(obj, rule->name, json_integer(rule->def));
-        return NGX_OK;
-    }
-
-    if (v == NULL || !json_is_integer(v)
-        || json_integer_value(v) < rule->min
-        || json_integer_value(v) > rule->max)
-    {
-        ngx_snprintf(field, size, "%s%s: an integer %i..%i is needed%Z",
-                     path, rule->name, rule->min, rule->max);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* every integer of an object, as the rules of the list say */
-
-ngx_int_t
-ngx_http_member_rules_ints(json_t *obj, ngx_http_member_int_rule_t *rules,
-    u_char *path, u_char *field, size_t size)
-{
-    for ( /* void */ ; rules->name; rules++) {
-        if (ngx_http_member_rules_int(obj, rules, path, field, size)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_member_rules_keys(json_t *obj, const char **allowed, u_char *path,
-    u_char *field, size_t size)
-{
-    const char   *key, **a;
-    json_t       *v;
-
-    if (!json_is_object(obj)) {
-        ngx_snprintf(field, size, "%s: an object is needed%Z", path);
-        return NGX_ERROR;
-    }
-
-    json_object_foreach(obj, key, v) {
-        for (a = allowed; *a; a++) {
-            if (ngx_strcmp(*a, key) == 0) {
-                break;
-            }
-        }
-
-        if (*a == NULL) {
-            ngx_snprintf(field, size, "%s%s: unknown field%Z", path, key);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* an object of the rules: its keys, then its integers */
-
-ngx_int_t
-ngx_http_member_rules_object(json_t *obj, const char **keys,
-    ngx_http_member_int_rule_t *ints, u_char *path, u_char *field,
-    size_t size)
-{
-    if (ngx_http_member_rules_keys(obj, keys, path, field, size) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_member_rules_ints(obj, ints, path, field, size);
-}
-
-
-static ngx_int_t
-ngx_http_member_rules_stores(json_t *obj, u_char *path, u_char *field,
-    size_t size)
-{
-    size_t       i, j;
-    json_t      *a, *v;
-    const char  *s;
-
-    a = json_object_get(obj, "exclude_stores");
-    if (a == NULL) {
-        return NGX_OK;
-    }
-
-    if (!json_is_array(a) || json_array_size(a) > 1000) {
-        goto bad;
-    }
-
-    json_array_foreach(a, i, v) {
-        s = json_string_value(v);
-
-        if (s == NULL || json_string_length(v) == 0
-            || json_string_length(v) > 32)
-        {
-            goto bad;
-        }
-
-        for (j = 0; s[j]; j++) {
-            if (!(isalnum((u_char) s[j]) || s[j] == '_' || s[j] == '-')) {
-                goto bad;
-            }
-        }
-    }
-
-    return NGX_OK;
-
-bad:
-
-    ngx_snprintf(field, size, "%sexclude_stores: store ids are needed%Z",
-                 path);
-    return NGX_ERROR;
-}
-
-
-/*
- * Checks the rules and completes them with the defaults of the sections
- * left out; the message names the field at fault.
- */
-
-static ngx_int_t
-ngx_http_member_rules_validate(json_t *rules, u_char *field, size_t size)
-{
-    size_t        i, j;
-    json_t       *defaults, *a, *v, *prev, *w;
-    u_char        path[64];
-    const char   *s;
-    json_error_t  err;
-
-    static const char  *top[] = { "tiers", "tier_period_months",
-                                  "tier_downgrade_steps", "points",
-                                  "recharge_bonus", "campaigns", "triggers",
-                                  "referral", "messages", "version",
-                                  NULL };
-    static const char  *tier[] = { "level", "name", "min_spend_fen",
-                                   "discount_pct", "points_pct", NULL };
-    static const char  *points[] = { "per_yuan", "expire_after_months",
-                                     "redeem_fen_per_point",
-                                     "redeem_min_points", "exclude_stores",
-                                     NULL };
-    static const char  *bonus[] = { "min_fen", "bonus_fen", NULL };
-    static const char  *campaign[] = { "name", "from", "to", "points_pct",
-                                       "exclude_stores", NULL };
-
-    static ngx_http_member_int_rule_t  tier_ints[] = {
-        { "min_spend_fen", 0, 100000000000LL, -1 },
-        { "discount_pct", 1, 100, -1 },
-        { "points_pct", 0, 1000, -1 },
-        { NULL, 0, 0, 0 }
-    };
-    static ngx_http_member_int_rule_t  points_ints[] = {
-        { "per_yuan", 0, 100, -1 },
-        { "expire_after_months", 0, 120, -1 },
-        { "redeem_fen_per_point", 0, 10000, -1 },
-        { "redeem_min_points", 0, NGX_HTTP_MEMBER_MAX_POINTS, -1 },
-        { NULL, 0, 0, 0 }
-    };
-    static ngx_http_member_int_rule_t  bonus_ints[] = {
-        { "min_fen", 1, NGX_HTTP_MEMBER_MAX_AMOUNT, -1 },
-        { "bonus_fen", 0, NGX_HTTP_MEMBER_MAX_AMOUNT, -1 },
-        { NULL, 0, 0, 0 }
-    };
-    static ngx_http_member_int_rule_t  period_int =
-        { "tier_period_months", 1, 120, -1 };
-    static ngx_http_member_int_rule_t  steps_int =
-        { "tier_downgrade_steps", 0, NGX_HTTP_MEMBER_MAX_TIERS, -1 };
-    static ngx_http_member_int_rule_t  campaign_ints[] = {
-        { "points_pct", 0, 1000, -1 },
-        { NULL, 0, 0, 0 }
-    };
-
-    *path = '\0';
-
-    if (ngx_http_member_rules_keys(rules, top, path, field, size) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    json_object_del(rules, "version");
-
-    /* the sections left out are the defaults' */
-    defaults = json_loads(ngx_http_member_default_rules, 0, &err);
-    if (defaults == NULL) {
-        return NGX_ERROR;
-    }
-
-    json_object_update_missing(rules, defaults);
-    json_decref(defaults);
-
-    /* tiers: from 0, ascending thresholds, distinct levels */
-    a = json_object_get(rules, "tiers");
-
-    if (!json_is_array(a) || json_array_size(a) == 0
-        || json_array_size(a) > NGX_HTTP_MEMBER_MAX_TIERS)
-    {
-        ngx_snprintf(field, size, "tiers: 1 to %d tiers are needed%Z",
-                     NGX_HTTP_MEMBER_MAX_TIERS);
-        return NGX_ERROR;
-    }
-
-    prev = NULL;
-
-    json_array_foreach(a, i, v) {
-        ngx_snprintf(path, sizeof(path), "tiers[%uz].%Z", i);
-
-        if (ngx_http_member_rules_object(v, tier, tier_ints, path, field,
-                                         size)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        s = json_string_value(json_object_get(v, "level"));
-
-        for (j = 0; s && s[j]; j++) {
-            if (!((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= '0' && s[j] <= '9')
-                  || s[j] == '_'))
-            {
-                break;
-            }
-        }
-
-        if (s == NULL || j == 0 || j > 16 || s[j]) {
-            ngx_snprintf(field, size, "%slevel: 1 to 16 of [a-z0-9_]%Z",
-                         path);
-            return NGX_ERROR;
-        }
-
-        w = json_object_get(v, "name");
-
-        if (w && (!json_is_string(w) || json_string_length(w) > 64)) {
-            ngx_snprintf(field, size, "%sname: a string up to 64 bytes%Z",
-                         path);
-            return NGX_ERROR;
-        }
-
-        for (j = 0; j < i; j++) {
-            if (ngx_strcmp(s, json_string_value(json_object_get(
-                              json_array_get(a, j), "level")))
-                == 0)
-            {
-                ngx_snprintf(field, size, "%slevel: used twice%Z", path);
-                return NGX_ERROR;
-            }
-        }
-
-        if ((i == 0
-             && json_integer_value(json_object_get(v, "min_spend_fen")) != 0)
-            || (prev
-                && json_integer_value(json_object_get(v, "min_spend_fen"))
-                   <= json_integer_value(json_object_get(prev,
-                                                         "min_spend_fen"))))
-        {
-            ngx_snprintf(field, size, "%smin_spend_fen: the first tier "
-                         "starts at 0 and each next one higher%Z", path);
-            return NGX_ERROR;
-        }
-
-        prev = v;
-    }
-
-    *path = '\0';
-
-    if (ngx_http_member_rules_int(rules, &period_int, path, field, size)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (json_object_get(rules, "tier_downgrade_steps")
-        && ngx_http_member_rules_int(rules, &steps_int, path, field, size)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* points */
-    v = json_object_get(rules, "points");
-    ngx_snprintf(path, sizeof(path), "points.%Z");
-
-    if (ngx_http_member_rules_keys(v, points, path, field, size) != NGX_OK
-        || ngx_http_member_rules_stores(v, path, field, size) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_member_rules_ints(v, points_ints, path, field, size)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* recharge bonus steps, ascending */
-    a = json_object_get(rules, "recharge_bonus");
-
-    if (!json_is_array(a) || json_array_size(a) > 20) {
-        ngx_snprintf(field, size, "recharge_bonus: up to 20 steps%Z");
-        return NGX_ERROR;
-    }
-
-    prev = NULL;
-
-    json_array_foreach(a, i, v) {
-        ngx_snprintf(path, sizeof(path), "recharge_bonus[%uz].%Z", i);
-
-        if (ngx_http_member_rules_object(v, bonus, bonus_ints, path, field,
-                                         size)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (prev && json_integer_value(json_object_get(v, "min_fen"))
-                    <= json_integer_value(json_object_get(prev, "min_fen")))
-        {
-            ngx_snprintf(field, size, "%smin_fen: steps ascend%Z", path);
-            return NGX_ERROR;
-        }
-
-        prev = v;
-    }
-
-    /* campaigns: dates in order */
-    a = json_object_get(rules, "campaigns");
-
-    if (!json_is_array(a) || json_array_size(a) > 100) {
-        ngx_snprintf(field, size, "campaigns: up to 100 campaigns%Z");
-        return NGX_ERROR;
-    }
-
-    json_array_foreach(a, i, v) {
-        ngx_snprintf(path, sizeof(path), "campaigns[%uz].%Z", i);
-
-        if (ngx_http_member_rules_object(v, campaign, campaign_ints, path,
-                                         field, size)
-            != NGX_OK
-            || ngx_http_member_rules_stores(v, path, field, size) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        w = json_object_get(v, "name");
-
-        if (!json_is_string(w) || json_string_length(w) == 0
-            || json_string_length(w) > 64)
-        {
-            ngx_snprintf(field, size, "%sname: 1 to 64 bytes%Z", path);
-            return NGX_ERROR;
-        }
-
-        if (!ngx_http_member_date_valid(
-                 json_string_value(json_object_get(v, "from"))))
-        {
-            ngx_snprintf(field, size, "%sfrom: a date YYYY-MM-DD%Z", path);
-            return NGX_ERROR;
-        }
-
-        if (!ngx_http_member_date_valid(
-                 json_string_value(json_object_get(v, "to")))
-            || ngx_strcmp(json_string_value(json_object_get(v, "to")),
-                          json_string_value(json_object_get(v, "from"))) < 0)
-        {
-            ngx_snprintf(field, size, "%sto: a date YYYY-MM-DD, not before "
-                         "from%Z", path);
-            return NGX_ERROR;
-        }
-    }
-
-    /* triggers and referral: ngx_http_member_campaigns.c */
-    if (ngx_http_member_campaigns_validate(rules, field, size) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    /* messages: ngx_http_member_messages.c */
-    return ngx_http_member_messages_validate(rules, field, size);
 }
 
 
@@ -644,7 +169,7 @@ ngx_http_member_ledger_load(ngx_http_member_ledger_t *ledger,
     }
 
     if (rules == NULL) {
-        rules = json_loads(ngx_http_member_default_rules, 0, &err);
+        rules = json_loads(mrl_rules_defaults(), 0, &err);
         version = 0;
 
         if (rules == NULL) {
@@ -771,7 +296,7 @@ typedef struct {
     ngx_int_t                     period;
     time_t                        period_end;
     ngx_int_t                     steps;        /* -1: no limit */
-    u_char                        today[11];
+    u_char                        today[MRL_DAY_LEN + 1];
 } ngx_http_member_moment_t;
 
 
@@ -779,31 +304,31 @@ static void
 ngx_http_member_ledger_moment(ngx_http_member_ledger_t *ledger,
     ngx_http_member_moment_t *mo)
 {
-    json_t      *v;
-    ngx_tm_t     tm;
-    ngx_int_t    mi, expire, months;
+    json_t        *v;
+    mrl_moment_t   m;
 
     mo->now = ngx_http_member_ledger_now(ledger);
-    mi = ngx_http_member_month_index(mo->now, &tm);
 
-    ngx_sprintf(mo->today, "%04d-%02d-%02d%Z", tm.ngx_tm_year, tm.ngx_tm_mon,
-                tm.ngx_tm_mday);
-
-    expire = json_integer_value(json_object_get(
-                 json_object_get(ledger->rules, "points"),
-                 "expire_after_months"));
-
-    /* earned this month: expires at the end of the expire-th month after */
-    mo->lot = expire ? ngx_http_member_month_start(mi + expire + 1) : 0;
-
-    months = json_integer_value(json_object_get(ledger->rules,
-                                                "tier_period_months"));
-    if (months <= 0) {
-        months = 12;
+    /* validated rules and the test clock's range are within mrl_moment's */
+    if (mrl_moment(mo->now,
+                   json_integer_value(json_object_get(
+                       json_object_get(ledger->rules, "points"),
+                       "expire_after_months")),
+                   json_integer_value(json_object_get(ledger->rules,
+                                                      "tier_period_months")),
+                   &m)
+        != MRL_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "member: the ledger's time %T is out of range",
+                      mo->now);
+        ngx_memzero(&m, sizeof(mrl_moment_t));
     }
 
-    mo->period = mi / months;
-    mo->period_end = ngx_http_member_month_start((mo->period + 1) * months);
+    ngx_memcpy(mo->today, m.today, sizeof(mo->today));
+    mo->lot = (time_t) m.lot;
+    mo->period = (ngx_int_t) m.period;
+    mo->period_end = (time_t) m.period_end;
 
     v = json_object_get(ledger->rules, "tier_downgrade_steps");
     mo->steps = v ? json_integer_value(v) : -1;
@@ -1553,10 +1078,10 @@ ngx_http_member_rules_stored(ngx_http_request_t *r,
 static void
 ngx_http_member_rules_put_body(ngx_http_request_t *r)
 {
-    u_char                         field[160];
-    char                          *text;
+    char                           field[MRL_MSG_MAX], *text;
     json_t                        *json;
     ngx_int_t                      rc;
+    mrl_status_t                   rv;
     ngx_str_t                      keys[2], args[2];
     ngx_http_member_ledger_req_t  *lr;
 
@@ -1572,15 +1097,20 @@ ngx_http_member_rules_put_body(ngx_http_request_t *r)
         return;
     }
 
-    field[0] = '\0';
+    /* checked and completed with the defaults (rules/mrl_rules.c) */
+    rv = mrl_rules_validate(json, field, sizeof(field), NULL);
 
-    if (ngx_http_member_rules_validate(json, field, sizeof(field) - 1)
-        != NGX_OK)
-    {
-        field[sizeof(field) - 1] = '\0';
+    if (rv == MRL_BAD_RULES) {
         ngx_http_finalize_request(r,
             ngx_http_member_error(r, NGX_HTTP_UNPROCESSABLE_ENTITY,
-                                  "bad_rules", (char *) field));
+                                  "bad_rules", field));
+        return;
+    }
+
+    if (rv != MRL_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "member: rules not checked: %s", mrl_strerror(rv));
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -2374,7 +1904,7 @@ ngx_http_member_ledger_init_process(ngx_cycle_t *cycle,
 
         ledger->redis = redis[i];
         ledger->test_clock = mmcf->test_clock;
-        ledger->rules = json_loads(ngx_http_member_default_rules, 0, &err);
+        ledger->rules = json_loads(mrl_rules_defaults(), 0, &err);
 
         if (ledger->rules == NULL) {
             ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,

@@ -17,11 +17,8 @@
 #include "ngx_http_member_module.h"
 
 
-#define NGX_HTTP_MEMBER_MSG_KEYS      20        /* data keys of a template */
-#define NGX_HTTP_MEMBER_MSG_TEXT      64        /* bytes of a "=text" */
 #define NGX_HTTP_MEMBER_MSG_SUBS      10        /* template ids a call */
 #define NGX_HTTP_MEMBER_MSG_SUB_MOST  "100"     /* kept per template */
-#define NGX_HTTP_MEMBER_MSG_TZ        (8 * 3600)
 
 
 static ngx_int_t ngx_http_member_subscriptions_rules(ngx_http_request_t *r,
@@ -37,16 +34,11 @@ static const char  *ngx_http_member_msg_kinds[] = {
     "balance", "points_expiring", "birthday", NULL
 };
 
-/* the fields a kind can fill a template with */
-static const char  *ngx_http_member_msg_fields[][8] = {
-    { "amount", "change", "balance", "type", "points", "date", "card_no",
-      NULL },
-    { "expiring_points", "expire_date", "points", "date", "card_no", NULL },
-    { "gift_points", "points", "date", "card_no", NULL }
-};
 
-
-/* rules: the "messages" section, 422 bad_rules naming the field */
+/*
+ * A template id: 1 to max of [A-Za-z0-9_.:-].  The rules' "messages"
+ * section is checked by rules/mrl_messages.c.
+ */
 
 static ngx_int_t
 ngx_http_member_msg_id(json_t *v, size_t max)
@@ -67,186 +59,6 @@ ngx_http_member_msg_id(json_t *v, size_t max)
 
     for (i = 0; i < len; i++) {
         if (!ngx_http_member_id_char((u_char) s[i])) {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_member_msg_data(json_t *data, ngx_uint_t kind, u_char *path,
-    u_char *field, size_t size)
-{
-    size_t        i, len;
-    json_t       *v;
-    const char   *key, *s, **f;
-
-    if (!json_is_object(data) || json_object_size(data) == 0
-        || json_object_size(data) > NGX_HTTP_MEMBER_MSG_KEYS)
-    {
-        ngx_snprintf(field, size, "%sdata: an object of 1 to %d data keys "
-                     "is needed%Z", path, NGX_HTTP_MEMBER_MSG_KEYS);
-        return NGX_ERROR;
-    }
-
-    json_object_foreach(data, key, v) {
-        len = ngx_strlen(key);
-
-        for (i = 0; i < len; i++) {
-            if (!ngx_http_member_id_char((u_char) key[i])
-                || key[i] == '-' || key[i] == '.' || key[i] == ':')
-            {
-                break;
-            }
-        }
-
-        if (len == 0 || len > 32 || i < len) {
-            ngx_snprintf(field, size, "%sdata.%s: a data key is 1 to 32 of "
-                         "[A-Za-z0-9_]%Z", path, key);
-            return NGX_ERROR;
-        }
-
-        s = json_string_value(v);
-
-        if (s && s[0] == '=' && json_string_length(v) > 1
-            && json_string_length(v) <= NGX_HTTP_MEMBER_MSG_TEXT + 1)
-        {
-            continue;
-        }
-
-        for (f = ngx_http_member_msg_fields[kind]; s && *f; f++) {
-            if (ngx_strcmp(*f, s) == 0) {
-                break;
-            }
-        }
-
-        if (s == NULL || *f == NULL) {
-            ngx_snprintf(field, size, "%sdata.%s: one of %s, %s, ... (the "
-                         "fields of %s) or =text%Z", path, key,
-                         ngx_http_member_msg_fields[kind][0],
-                         ngx_http_member_msg_fields[kind][1],
-                         ngx_http_member_msg_kinds[kind]);
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_member_msg_kind(json_t *v, ngx_uint_t kind, u_char *field,
-    size_t size)
-{
-    u_char       path[32];
-    json_t      *w;
-    ngx_uint_t   subscribe;
-    const char  *channel;
-
-    static const char  *keys[] = { "channel", "template_id", "url", "page",
-                                   "data", NULL };
-    static const char  *expiring[] = { "channel", "template_id", "url",
-                                       "page", "data", "days", NULL };
-
-    static ngx_http_member_int_rule_t  none[] = {
-        { NULL, 0, 0, 0 }
-    };
-    static ngx_http_member_int_rule_t  days[] = {
-        { "days", 1, 90, 7 },
-        { NULL, 0, 0, 0 }
-    };
-
-    ngx_snprintf(path, sizeof(path), "messages.%s.%Z",
-                 ngx_http_member_msg_kinds[kind]);
-
-    /* its keys, its integers, then the rest, as every object of the rules */
-    if (ngx_http_member_rules_object(v, kind == 1 ? expiring : keys,
-                                     kind == 1 ? days : none, path, field,
-                                     size)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    channel = json_string_value(json_object_get(v, "channel"));
-
-    if (channel == NULL
-        || (ngx_strcmp(channel, "template") != 0
-            && ngx_strcmp(channel, "subscribe") != 0))
-    {
-        ngx_snprintf(field, size, "%schannel: template or subscribe%Z",
-                     path);
-        return NGX_ERROR;
-    }
-
-    subscribe = (channel[0] == 's');
-
-    if (ngx_http_member_msg_id(json_object_get(v, "template_id"), 64)
-        != NGX_OK)
-    {
-        ngx_snprintf(field, size, "%stemplate_id: 1 to 64 of "
-                     "[A-Za-z0-9_.:-] is needed%Z", path);
-        return NGX_ERROR;
-    }
-
-    w = json_object_get(v, "url");
-
-    if (w && (subscribe || !json_is_string(w)
-              || json_string_length(w) > 512
-              || (ngx_strncmp(json_string_value(w), "https://", 8) != 0
-                  && ngx_strncmp(json_string_value(w), "http://", 7) != 0)))
-    {
-        ngx_snprintf(field, size, "%surl: an http(s) URL of at most 512 "
-                     "bytes, for the template channel only%Z", path);
-        return NGX_ERROR;
-    }
-
-    w = json_object_get(v, "page");
-
-    if (w && (!subscribe || !json_is_string(w)
-              || json_string_length(w) == 0
-              || json_string_length(w) > 256))
-    {
-        ngx_snprintf(field, size, "%spage: a mini-program page of at most "
-                     "256 bytes, for the subscribe channel only%Z", path);
-        return NGX_ERROR;
-    }
-
-    return ngx_http_member_msg_data(json_object_get(v, "data"), kind, path,
-                                    field, size);
-}
-
-
-ngx_int_t
-ngx_http_member_messages_validate(json_t *rules, u_char *field, size_t size)
-{
-    json_t      *messages, *v;
-    ngx_uint_t   i;
-
-    messages = json_object_get(rules, "messages");
-
-    if (messages == NULL) {
-        return NGX_OK;
-    }
-
-    if (!json_is_object(messages)) {
-        ngx_snprintf(field, size, "messages: an object is needed%Z");
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_member_rules_keys(messages, ngx_http_member_msg_kinds,
-                                   (u_char *) "messages.", field, size)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; ngx_http_member_msg_kinds[i]; i++) {
-        v = json_object_get(messages, ngx_http_member_msg_kinds[i]);
-
-        if (v && ngx_http_member_msg_kind(v, i, field, size) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -331,7 +143,7 @@ ngx_http_member_msg_value(redisReply *reply, const char *name)
 {
     u_char      buf[64], *p;
     int64_t     n;
-    ngx_tm_t    tm;
+    mrl_tm_t    tm;
     const char  *type;
 
     if (name[0] == '=') {
@@ -391,14 +203,16 @@ ngx_http_member_msg_value(redisReply *reply, const char *name)
             ? ngx_http_member_msg_int(reply, "ts")
             : ngx_http_member_msg_int(reply, "expire_at") - 1;
 
-        ngx_gmtime((time_t) n + NGX_HTTP_MEMBER_MSG_TZ, &tm);
+        if (mrl_utc_tm(n + MRL_TZ, &tm) != MRL_OK) {
+            ngx_memzero(&tm, sizeof(mrl_tm_t));
+        }
 
         /* 2026年11月27日 15:04: what both channels' date keys take */
         p = ngx_sprintf(p, "%d\xe5\xb9\xb4%d\xe6\x9c\x88%d\xe6\x97\xa5",
-                        tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
+                        tm.year, tm.mon, tm.mday);
 
         if (name[0] == 'd') {
-            p = ngx_sprintf(p, " %02d:%02d", tm.ngx_tm_hour, tm.ngx_tm_min);
+            p = ngx_sprintf(p, " %02d:%02d", tm.hour, tm.min);
         }
     }
 

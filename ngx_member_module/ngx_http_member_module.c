@@ -379,77 +379,32 @@ ngx_http_member_parse_id(u_char *p, size_t len, uint64_t *id)
 }
 
 
-static ngx_uint_t
-ngx_http_member_luhn(u_char *p, size_t len)
-{
-    ngx_uint_t  sum, d, dbl;
-
-    /* the check digit that makes p + digit pass Luhn */
-    sum = 0;
-    dbl = 1;
-
-    while (len--) {
-        d = p[len] - '0';
-
-        if (dbl) {
-            d *= 2;
-            if (d > 9) {
-                d -= 9;
-            }
-        }
-
-        sum += d;
-        dbl = !dbl;
-    }
-
-    return (10 - sum % 10) % 10;
-}
-
-
 /*
  * A card number is "88", the member id on 13 digits and a Luhn check
- * digit: 16 digits that map to the member without an index.
+ * digit (rules/mrl_card.c): 16 digits that map to the member without an
+ * index.
  */
 
 u_char *
 ngx_http_member_card_no(u_char *p, uint64_t id)
 {
-    u_char  *start = p;
+    char    card[MRL_CARD_LEN + 1];
+    size_t  len;
 
-    p = ngx_sprintf(p, "88%013uL", id);
-    *p = (u_char) ('0' + ngx_http_member_luhn(start, 15));
+    /* member ids come from a counter: never 0, never 10^13 */
+    if (mrl_card_no(id, card, sizeof(card), &len) != MRL_OK) {
+        return p;
+    }
 
-    return p + 1;
+    return ngx_cpymem(p, card, len);
 }
 
 
 ngx_int_t
 ngx_http_member_card_to_id(ngx_str_t *card_no, uint64_t *id)
 {
-    u_char    *p;
-    uint64_t   n;
-
-    p = card_no->data;
-
-    if (card_no->len != 16 || p[0] != '8' || p[1] != '8') {
-        return NGX_ERROR;
-    }
-
-    for (n = 0, p += 2; p < card_no->data + 15; p++) {
-        if (*p < '0' || *p > '9') {
-            return NGX_ERROR;
-        }
-
-        n = n * 10 + (*p - '0');
-    }
-
-    if (n == 0 || *p != '0' + ngx_http_member_luhn(card_no->data, 15)) {
-        return NGX_ERROR;
-    }
-
-    *id = n;
-
-    return NGX_OK;
+    return mrl_card_to_id((const char *) card_no->data, card_no->len, id)
+           == MRL_OK ? NGX_OK : NGX_ERROR;
 }
 
 

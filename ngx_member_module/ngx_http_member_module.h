@@ -19,6 +19,7 @@
 
 #include "ngx_http_member_scripts.h"
 #include "member_qrcode.h"
+#include "member_rules.h"
 
 
 /* handler families, also the "handler" label of the metrics */
@@ -357,8 +358,6 @@ ngx_int_t ngx_http_member_form_read(ngx_http_request_t *r, uint64_t id,
     ngx_http_member_form_pt done);
 
 /* ngx_http_member_messages.c: template and subscribe messages */
-ngx_int_t ngx_http_member_messages_validate(json_t *rules, u_char *field,
-    size_t size);
 time_t ngx_http_member_messages_notice(json_t *rules);
 void ngx_http_member_messages_args(json_t *messages, ngx_str_t *args);
 ngx_int_t ngx_http_member_messages_body(ngx_http_request_t *r,
@@ -372,25 +371,6 @@ ngx_int_t ngx_http_member_coupons_handler(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_coupons_list(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *must_exist, const char *missing);
 
-/* a rule for one integer of the rules: 422 bad_rules names the field */
-typedef struct {
-    const char   *name;
-    ngx_int_t     min;
-    ngx_int_t     max;
-    ngx_int_t     def;          /* -1: required */
-} ngx_http_member_int_rule_t;
-
-ngx_int_t ngx_http_member_rules_int(json_t *obj,
-    ngx_http_member_int_rule_t *rule, u_char *path, u_char *field,
-    size_t size);
-ngx_int_t ngx_http_member_rules_ints(json_t *obj,
-    ngx_http_member_int_rule_t *rules, u_char *path, u_char *field,
-    size_t size);
-ngx_int_t ngx_http_member_rules_keys(json_t *obj, const char **allowed,
-    u_char *path, u_char *field, size_t size);
-ngx_int_t ngx_http_member_rules_object(json_t *obj, const char **keys,
-    ngx_http_member_int_rule_t *ints, u_char *path, u_char *field,
-    size_t size);
 ngx_str_t *ngx_http_member_int_arg(ngx_pool_t *pool, ngx_str_t *arg,
     int64_t n);
 ngx_http_member_redis_t *ngx_http_member_ledger_redis(
@@ -404,8 +384,6 @@ void ngx_http_member_ledger_tick_done(ngx_http_member_ledger_t *ledger,
     ngx_uint_t gen);
 
 /* ngx_http_member_campaigns.c */
-ngx_int_t ngx_http_member_campaigns_validate(json_t *rules, u_char *field,
-    size_t size);
 void ngx_http_member_campaigns_tick(ngx_http_member_ledger_t *ledger);
 ngx_int_t ngx_http_member_campaigns_handler(ngx_http_request_t *r,
     ngx_str_t *rest);
