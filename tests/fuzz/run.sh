@@ -2,6 +2,7 @@
 # run.sh SECONDS TARGET...: runs each libFuzzer target (build/fuzz/fuzz_<t>)
 # for SECONDS, one after the other, from its committed seeds
 # (tests/fuzz/corpus/<t>) and the corpus it grew before (build/fuzz/corpus-<t>),
+# with the dictionary tests/fuzz/<t>.dict where there is one,
 # then prints one line per target: executions, coverage, crashes.  A crash
 # leaves its input in build/fuzz/crash-<t>-* and fails the run.
 set -uo pipefail
@@ -16,8 +17,10 @@ for t in "$@"; do
     mkdir -p "build/fuzz/corpus-$t"
     log="build/fuzz/$t.log"
     echo "== fuzz_$t for ${seconds}s (log: $log)"
+    dict=()
+    [[ -f tests/fuzz/$t.dict ]] && dict=(-dict="tests/fuzz/$t.dict")
     "build/fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \
-        -timeout=10 -rss_limit_mb=2048 -max_len=70000 \
+        -timeout=10 -rss_limit_mb=2048 -max_len=70000 "${dict[@]}" \
         -artifact_prefix="build/fuzz/crash-$t-" \
         "build/fuzz/corpus-$t" "tests/fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
