@@ -4,6 +4,7 @@
  *
  *   rules:  "triggers" (welcome, birthday, recall, anniversary) and
  *           "referral", checked with the ledger's rules
+ *           (rules/mrl_triggers.c)
  *   timer:  after the ledger's sweep, under its lease: the members just
  *           activated, the referees awaiting their reward, and a daily
  *           pass over every member id in slices (cursor in Redis)
