@@ -100,9 +100,9 @@ build/libmember_rules.a: $(RULES_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 # Redis scripts are .lua files of their own, compiled into the module.
-$(GEN): $(LUA_SCRIPTS) tools/lua2c.sh
+$(GEN): $(LUA_SCRIPTS) tools/lua2c.py
 	@mkdir -p build/gen
-	tools/lua2c.sh build/gen $(LUA_SCRIPTS)
+	tools/lua2c.py build/gen $(LUA_SCRIPTS)
 
 build/Makefile: config
 	mkdir -p build && cd $(NGX_SRC) && . ./conf_flags && ./configure \

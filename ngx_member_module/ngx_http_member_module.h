@@ -128,6 +128,17 @@ typedef ngx_int_t (*ngx_http_member_id_pt)(ngx_http_request_t *r,
 /* a command of no request (timers); reply NULL when Redis went away */
 typedef void (*ngx_http_member_bg_pt)(ngx_http_member_redis_t *redis,
     void *data, redisReply *reply);
+/*
+ * after a script whose binding says it changes a member (lua2c.py): the
+ * member's key, as the script got it ({m:<id>})
+ */
+typedef void (*ngx_http_member_changed_pt)(ngx_http_member_redis_t *redis,
+    ngx_str_t *member_key);
+
+#define NGX_HTTP_MEMBER_MEMBER_KEY_LEN  32
+
+/* a literal argument of ngx_http_member_redis_bg_command() */
+#define ngx_http_member_lit(s)          (&(ngx_str_t) ngx_string(s))
 
 
 /*
@@ -267,6 +278,16 @@ ngx_int_t ngx_http_member_redis_is_error(redisReply *reply, const char *code);
 ngx_int_t ngx_http_member_redis_background(ngx_http_member_redis_t *redis,
     ngx_http_member_bg_pt handler, void *data, int argc, const char **argv,
     const size_t *argvlen);
+ngx_int_t ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
+    ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc,
+    ngx_str_t *argv);
+ngx_int_t ngx_http_member_redis_bg_command(ngx_http_member_redis_t *redis,
+    ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc, ...);
+ngx_int_t ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
+    ngx_uint_t script, ngx_flag_t source, ngx_http_member_bg_pt handler,
+    void *data, ngx_str_t *keys, ngx_uint_t keys_tail, ngx_str_t *args,
+    ngx_uint_t args_tail);
+void ngx_http_member_redis_on_change(ngx_http_member_changed_pt changed);
 
 /* ngx_http_member_admin_auth.c: admin keys, roles, the audit */
 typedef ngx_int_t (*ngx_http_member_admin_pt)(ngx_http_request_t *r);

@@ -27,7 +27,17 @@ struct ngx_http_member_cmd_s {
     ngx_http_member_bg_pt        bg;        /* a command of no request */
     void                        *data;
     ngx_uint_t                   part;      /* its place in a pipeline */
+    ngx_int_t                    script;    /* -1: not a hinting script */
+    size_t                       member_len;
+    u_char                       member[NGX_HTTP_MEMBER_MEMBER_KEY_LEN];
 };
+
+
+/* what the layer above hints after a script that changes a member */
+static ngx_http_member_changed_pt  ngx_http_member_redis_changed;
+
+
+#define NGX_HTTP_MEMBER_BG_ARGC  64     /* arguments without an allocation */
 
 
 static void ngx_http_member_redis_connect(ngx_http_member_redis_t *redis);
@@ -55,6 +65,8 @@ static void ngx_http_member_redis_detach(ngx_http_member_call_t *call);
 static ngx_int_t ngx_http_member_redis_unavailable(ngx_http_request_t *r);
 static void ngx_http_member_redis_ignore(ngx_http_member_redis_t *redis,
     void *data, redisReply *reply);
+static void ngx_http_member_redis_hint(ngx_http_member_cmd_t *cmd,
+    redisReply *reply);
 
 
 ngx_int_t
@@ -444,10 +456,13 @@ ngx_http_member_redis_cleanup(void *privdata)
 
 static ngx_http_member_cmd_t *
 ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
-    const char **argv, const size_t *argvlen, ngx_http_member_call_t *call,
-    ngx_http_member_bg_pt bg, void *data, ngx_int_t *rc)
+    const char **argv, const size_t *argvlen, ngx_int_t script,
+    ngx_http_member_call_t *call, ngx_http_member_bg_pt bg, void *data,
+    ngx_int_t *rc)
 {
-    ngx_http_member_cmd_t  *cmd;
+    size_t                               len;
+    ngx_http_member_cmd_t               *cmd;
+    const ngx_http_member_script_src_t  *src;
 
     if (redis->ac == NULL || redis->exiting) {
         *rc = NGX_DECLINED;
@@ -473,6 +488,24 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
     cmd->bg = bg;
     cmd->data = data;
     cmd->part = 0;
+    cmd->script = -1;
+    cmd->member_len = 0;
+
+    /*
+     * A script that changes a member keeps the member's key (argv: the
+     * command, the script, the number of keys, the keys): its hint goes
+     * out when the answer comes, whether or not the request still waits.
+     */
+    if (script >= 0) {
+        src = &ngx_http_member_script_srcs[script];
+        len = argvlen[3 + src->member];
+
+        if (src->hint && len <= NGX_HTTP_MEMBER_MEMBER_KEY_LEN) {
+            cmd->script = script;
+            cmd->member_len = len;
+            ngx_memcpy(cmd->member, argv[3 + src->member], len);
+        }
+    }
 
     if (redisAsyncCommandArgv(redis->ac, ngx_http_member_redis_reply, cmd,
                               argc, argv, argvlen)
@@ -504,7 +537,8 @@ ngx_http_member_redis_send(ngx_http_member_call_t *call)
     if (call->ncmds == 0) {
         call->cmd = ngx_http_member_redis_issue(call->redis, call->argc,
                                                 call->argv, call->argvlen,
-                                                call, NULL, NULL, &rc);
+                                                call->script, call, NULL,
+                                                NULL, &rc);
         return rc;
     }
 
@@ -522,7 +556,7 @@ ngx_http_member_redis_send(ngx_http_member_call_t *call)
         argc = call->cmdargc[i];
 
         cmd = ngx_http_member_redis_issue(call->redis, argc, argv, argvlen,
-                                          call, NULL, NULL, &rc);
+                                          -1, call, NULL, NULL, &rc);
         if (cmd == NULL) {
             ngx_http_member_redis_detach(call);
             return rc;
@@ -610,6 +644,10 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
 
     ngx_http_member_stats_redis(ngx_http_member_now_us() - cmd->start,
                                 rr == NULL);
+
+    if (cmd->script >= 0 && rr && !redis->exiting) {
+        ngx_http_member_redis_hint(cmd, rr);
+    }
 
     /* the record is recycled first: nothing below touches it */
     cmd->next = redis->free;
@@ -908,10 +946,23 @@ ngx_http_member_redis_script(ngx_http_request_t *r, ngx_int_t script,
     ngx_http_member_call_pt handler, int nkeys, int nargs, ngx_str_t *keys,
     ngx_str_t *args)
 {
-    int                           i, n;
-    u_char                       *p;
-    ngx_http_member_call_t       *call;
-    ngx_http_member_main_conf_t  *mmcf;
+    int                                  i, n;
+    u_char                              *p;
+    ngx_http_member_call_t              *call;
+    ngx_http_member_main_conf_t         *mmcf;
+    const ngx_http_member_script_src_t  *src;
+
+    src = &ngx_http_member_script_srcs[script];
+
+    if (nkeys < src->nkeys || (nkeys > src->nkeys && !src->keys_tail)
+        || nargs < src->nargv || (nargs > src->nargv && !src->argv_tail))
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "member: script %s called with %d keys and %d "
+                      "arguments against its binding", src->name, nkeys,
+                      nargs);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (ngx_http_member_redis_prepare(r, &call, 3 + nkeys + nargs) != NGX_OK)
     {
@@ -1017,7 +1068,7 @@ ngx_http_member_redis_background(ngx_http_member_redis_t *redis,
 {
     ngx_int_t  rc;
 
-    (void) ngx_http_member_redis_issue(redis, argc, argv, argvlen, NULL,
+    (void) ngx_http_member_redis_issue(redis, argc, argv, argvlen, -1, NULL,
                                        handler ? handler
                                                : ngx_http_member_redis_ignore,
                                        data, &rc);
@@ -1025,10 +1076,218 @@ ngx_http_member_redis_background(ngx_http_member_redis_t *redis,
 }
 
 
+/*
+ * The same with its arguments as strings, one after another in argv; a
+ * script's arguments come behind its own three (ngx_http_member_redis_bg_
+ * script).  hiredis copies them into its buffer at once: they need not
+ * outlive the call.
+ */
+
+static ngx_int_t
+ngx_http_member_redis_bg_send(ngx_http_member_redis_t *redis,
+    ngx_int_t script, ngx_http_member_bg_pt handler, void *data,
+    ngx_uint_t argc, ngx_str_t **parts, ngx_uint_t *nparts, ngx_uint_t n)
+{
+    size_t       lens[NGX_HTTP_MEMBER_BG_ARGC], *argvlen;
+    ngx_int_t    rc;
+    ngx_uint_t   i, j, k;
+    const char  *args[NGX_HTTP_MEMBER_BG_ARGC], **argv;
+
+    if (argc <= NGX_HTTP_MEMBER_BG_ARGC) {
+        argv = args;
+        argvlen = lens;
+
+    } else {
+        argv = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)),
+                         redis->log);
+        if (argv == NULL) {
+            return NGX_ERROR;
+        }
+
+        argvlen = (size_t *) (argv + argc);
+    }
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < nparts[i]; j++, k++) {
+            argv[k] = (const char *) parts[i][j].data;
+            argvlen[k] = parts[i][j].len;
+        }
+    }
+
+    (void) ngx_http_member_redis_issue(redis, (int) argc, argv, argvlen,
+                                       script, NULL,
+                                       handler ? handler
+                                               : ngx_http_member_redis_ignore,
+                                       data, &rc);
+
+    if (argv != args) {
+        ngx_free(argv);
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                   "member: redis \"%V\" background command of %ui "
+                   "arguments sent: %i", &redis->name, argc, rc);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
+    ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc,
+    ngx_str_t *argv)
+{
+    return ngx_http_member_redis_bg_send(redis, -1, handler, data, argc,
+                                         &argv, &argc, 1);
+}
+
+
+ngx_int_t
+ngx_http_member_redis_bg_command(ngx_http_member_redis_t *redis,
+    ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc, ...)
+{
+    va_list     args;
+    ngx_str_t   argv[NGX_HTTP_MEMBER_BG_ARGC];
+    ngx_uint_t  i;
+
+    if (argc > NGX_HTTP_MEMBER_BG_ARGC) {
+        ngx_log_error(NGX_LOG_ALERT, redis->log, 0,
+                      "member: a background command of %ui arguments", argc);
+        return NGX_ERROR;
+    }
+
+    va_start(args, argc);
+
+    for (i = 0; i < argc; i++) {
+        argv[i] = *va_arg(args, ngx_str_t *);
+    }
+
+    va_end(args);
+
+    return ngx_http_member_redis_bg_argv(redis, handler, data, argc, argv);
+}
+
+
+/*
+ * A script of no request by its binding: EVALSHA, or EVAL with the source
+ * (a Redis that may not have it), its keys and arguments counted by the
+ * binding, the tails by the caller.  A script that changes a member hints
+ * it as a request's does.
+ */
+
+ngx_int_t
+ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
+    ngx_uint_t script, ngx_flag_t source, ngx_http_member_bg_pt handler,
+    void *data, ngx_str_t *keys, ngx_uint_t keys_tail, ngx_str_t *args,
+    ngx_uint_t args_tail)
+{
+    u_char                              *p, nkeys[NGX_INT_T_LEN];
+    ngx_str_t                            head[3], *parts[3];
+    ngx_uint_t                           nparts[3];
+    ngx_http_member_main_conf_t         *mmcf;
+    const ngx_http_member_script_src_t  *src;
+
+    src = &ngx_http_member_script_srcs[script];
+
+    if ((keys_tail && !src->keys_tail) || (args_tail && !src->argv_tail)) {
+        ngx_log_error(NGX_LOG_ALERT, redis->log, 0,
+                      "member: script %s has no such tail", src->name);
+        return NGX_ERROR;
+    }
+
+    if (source) {
+        ngx_str_set(&head[0], "EVAL");
+        head[1].data = (u_char *) src->text;
+        head[1].len = src->len;
+
+    } else {
+        mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_http_member_module);
+        ngx_str_set(&head[0], "EVALSHA");
+        head[1].data = mmcf->scripts[script].sha1;
+        head[1].len = 40;
+    }
+
+    p = ngx_sprintf(nkeys, "%ui", src->nkeys + keys_tail);
+    head[2].data = nkeys;
+    head[2].len = p - nkeys;
+
+    parts[0] = head;
+    nparts[0] = 3;
+    parts[1] = keys;
+    nparts[1] = src->nkeys + keys_tail;
+    parts[2] = args;
+    nparts[2] = src->nargv + args_tail;
+
+    return ngx_http_member_redis_bg_send(redis, (ngx_int_t) script, handler,
+                                         data,
+                                         3 + nparts[1] + nparts[2], parts,
+                                         nparts, 3);
+}
+
+
 static void
 ngx_http_member_redis_ignore(ngx_http_member_redis_t *redis, void *data,
     redisReply *reply)
 {
+}
+
+
+/*
+ * The layer above (the fold and the WeChat outbox) registers what follows
+ * a script that changes a member; this layer calls it and knows no more.
+ */
+
+void
+ngx_http_member_redis_on_change(ngx_http_member_changed_pt changed)
+{
+    ngx_http_member_redis_changed = changed;
+}
+
+
+/*
+ * A refused change wrote nothing: an error answer hints nothing; a script
+ * whose binding names the answer after which it changed the member hints
+ * after that one only (login.lua: a visitor's record).
+ */
+
+static void
+ngx_http_member_redis_hint(ngx_http_member_cmd_t *cmd, redisReply *reply)
+{
+    size_t                               len;
+    ngx_str_t                            key;
+    const ngx_http_member_script_src_t  *src;
+
+    src = &ngx_http_member_script_srcs[cmd->script];
+
+    if (reply->type == REDIS_REPLY_ERROR
+        || ngx_http_member_redis_changed == NULL)
+    {
+        return;
+    }
+
+    if (src->when) {
+        len = ngx_strlen(src->when);
+
+        if ((reply->type != REDIS_REPLY_STRING
+             && reply->type != REDIS_REPLY_STATUS)
+            || reply->len != len
+            || ngx_strncmp(reply->str, src->when, len) != 0)
+        {
+            return;
+        }
+    }
+
+    key.data = cmd->member;
+    key.len = cmd->member_len;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cmd->redis->log, 0,
+                   "member: redis \"%V\" script %s changed \"%V\"",
+                   &cmd->redis->name, src->name, &key);
+
+    ngx_http_member_redis_changed(cmd->redis, &key);
 }
 
 

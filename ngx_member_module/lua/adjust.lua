@@ -6,6 +6,9 @@
 -- KEYS[4] {m:<id>}:lots
 -- ARGV: delta, reason, fingerprint, now, ttl of the record, the key,
 --       this month's lot (its expiry, 0: never)
+-- KEYS member ledger idem lots
+-- ARGV delta reason fingerprint now ttl idem_key lot
+-- CHANGES member
 local seen = redis.call('GET', KEYS[3])
 if seen then
     local fingerprint, answer = string.match(seen, '^([^\n]*)\n(.*)$')

@@ -5,6 +5,9 @@
 --       budget
 -- Answers {resume, entries}: entries are XRANGE's; resume is the id to
 -- go on from when the budget ran out before the page filled, else "".
+-- KEYS audit
+-- ARGV start limit actor target budget
+-- CHANGES none
 local start, limit = ARGV[1], tonumber(ARGV[2])
 local actor, target, budget = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local out, scanned = {}, 0

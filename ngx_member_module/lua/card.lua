@@ -3,6 +3,9 @@
 -- KEYS[1] session {m:<id>}:s:<hash>, KEYS[2] member hash {m:<id>}
 -- Returns the fields in this order: status, card_no, level, points,
 -- balance_fen; UNAUTHORIZED when the session is gone.
+-- KEYS session member
+-- ARGV (none)
+-- CHANGES none
 if redis.call('EXISTS', KEYS[1]) == 0 then
     return redis.error_reply('UNAUTHORIZED no such session')
 end

@@ -6,6 +6,9 @@
 -- ARGV: 1 fingerprint, 2 terms (JSON), 3 now, 4 ttl of the record,
 --       5 the key, 6 template id, 7 expires_at, 8 name, 9 member id
 -- Answers {"issued"|"seen", coupon id}.
+-- KEYS member ledger idem coupons
+-- ARGV fingerprint terms now ttl idem_key template expires_at name member_id
+-- CHANGES member
 local seen = redis.call('GET', KEYS[3])
 if seen then
     local fingerprint, id = string.match(seen, '^([^\n]*)\n(.*)$')

@@ -3,6 +3,9 @@
 -- status it had.
 -- KEYS[1] {b}:feedback, KEYS[2] {b}:feedback:open, KEYS[3] {b}:feedback:answered
 -- ARGV: feedback id, sealed answer, now, who answered
+-- KEYS feedback open answered
+-- ARGV id answer now who
+-- CHANGES none
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then
     return redis.error_reply('NOT_FOUND no such feedback')

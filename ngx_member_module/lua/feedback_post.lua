@@ -3,6 +3,9 @@
 -- KEYS[1] {b}:feedback, KEYS[2] {b}:feedback:all, KEYS[3] {b}:feedback:open,
 -- KEYS[4] {b}:feedback:m:<id>, KEYS[5] {b}:feedback:quota:<id>
 -- ARGV: feedback id (ordered by time), record (JSON), limit, window
+-- KEYS feedback all open mine quota
+-- ARGV id record limit window
+-- CHANGES none
 local n = tonumber(redis.call('GET', KEYS[5]) or 0)
 if n >= tonumber(ARGV[3]) then
     return redis.error_reply('RATE_LIMITED too much feedback today')

@@ -11,6 +11,9 @@
 --       5 level, 6 the day it became a member ("" when none), 7 entries,
 --       then per entry: id, day (China time), n, n field/value pairs
 -- Returns 1 when the member left {b}:fold, 0 when it waits again.
+-- KEYS fold gen cursors totals members days_and_stores...
+-- ARGV member_id gen more status level since entries entry...
+-- CHANGES none
 local id = ARGV[1]
 
 local declared = {}

@@ -1,6 +1,9 @@
 -- The ledger timer's lease: one worker of one node sweeps at a time.
 -- KEYS[1] ledger:lease; ARGV: owner, lease in milliseconds
 -- Returns 1 when the caller holds the lease (taken or renewed), else 0.
+-- KEYS lease
+-- ARGV owner ms
+-- CHANGES none
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
     return 1
 end

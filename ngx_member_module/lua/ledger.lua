@@ -8,6 +8,9 @@
 -- Answers {next, entries}: next is the cursor of the following page ("" at
 -- the end).  A filtered page reads at most 1000 entries: it may hold fewer
 -- than the page size, even none, and still have a next.
+-- KEYS must_exist ledger
+-- ARGV missing before count type from to store
+-- CHANGES none
 if redis.call('EXISTS', KEYS[1]) == 0 then
     return redis.error_reply(ARGV[1])
 end

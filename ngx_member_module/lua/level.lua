@@ -2,6 +2,9 @@
 -- (the audit of it).  The next period end recomputes the tier.
 -- KEYS[1] member hash, KEYS[2] ledger stream
 -- ARGV: level, reason, now
+-- KEYS member ledger
+-- ARGV level reason now
+-- CHANGES member
 local m = redis.call('HMGET', KEYS[1], 'status', 'level', 'points',
                      'balance_fen')
 if not m[1] or m[1] == 'visitor' then

@@ -3,6 +3,9 @@
 -- ARGV: as register.lua
 -- STALE: the phone index named a member who has another phone now;
 -- OWNED: the member belongs to another openid.  Returns the card number.
+-- KEYS member
+-- ARGV id card_no phone_index openid consent now fields...
+-- CHANGES member
 local m = redis.call('HMGET', KEYS[1], 'status', 'phone_index', 'openid')
 if m[1] ~= 'active' or m[2] ~= ARGV[3] then
     return redis.error_reply('STALE the phone index is out of date')

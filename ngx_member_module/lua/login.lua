@@ -4,6 +4,9 @@
 -- A first login makes a visitor record: the member it becomes once the
 -- card is claimed or registered keeps the same id, so tokens stay valid.
 -- Returns the member's status.  ARGV[5] is the session's ttl, ARGV[6] now.
+-- KEYS member session
+-- ARGV id openid unionid session_key ttl now
+-- CHANGES member when visitor
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
     redis.call('HSET', KEYS[1], 'id', ARGV[1], 'openid', ARGV[2],

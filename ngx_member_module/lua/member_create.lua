@@ -3,6 +3,9 @@
 -- ARGV: id, card_no, openid ("" when none), level, now, then field/value
 --       pairs (phone_index, sealed personal data, name_masked)
 -- EXISTS when that record is a member already.
+-- KEYS member
+-- ARGV id card_no openid level now fields...
+-- CHANGES member
 local status = redis.call('HGET', KEYS[1], 'status')
 if status and status ~= 'visitor' then
     return redis.error_reply('EXISTS already a member')

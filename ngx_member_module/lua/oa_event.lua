@@ -13,6 +13,9 @@
 -- removed and keeps the rest.  Every event goes to the activity stream.
 -- Returns 'APPLIED', 'LINKED' (applied, and a referrer linked), or
 -- 'DUPLICATE' when WeChat retried it.
+-- KEYS member activity dedupe
+-- ARGV event id card_no openid unionid now ttl referrer fields...
+-- CHANGES member
 local event, id, now, referrer = ARGV[1], ARGV[2], ARGV[6], ARGV[8]
 local f = {}
 for i = 9, #ARGV, 2 do

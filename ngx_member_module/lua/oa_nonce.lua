@@ -5,6 +5,9 @@
 -- ARGV: the message's identity (openid:MsgId, or openid:time:type:event),
 --       ttl (as long as the timestamp can be accepted)
 -- Returns 'NEW' or 'RETRY'; REPLAY for another message.
+-- KEYS nonce
+-- ARGV message ttl
+-- CHANGES none
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
     return 'NEW'
 end

@@ -16,6 +16,11 @@
 --       15 rules version, 16 coupon id ("" for none), 17 what the ticket
 --       holds ("<store> <sha256 of its secret>"), then the tiers as
 --       level, min_spend_fen, discount_pct, points_pct, ... lowest first
+-- KEYS member ticket ledger order lots coupons coupons_used
+-- ARGV kind store order amount_fen fingerprint now per_yuan points_pct lot
+--      period redeem_points fen_per_point min_points steps version coupon
+--      ticket tiers...
+-- CHANGES member
 local seen = redis.call('HGET', KEYS[4], 'answer')
 if seen then
     if redis.call('HGET', KEYS[4], 'fingerprint') == ARGV[5] then

@@ -3,6 +3,9 @@
 -- ARGV: now, the horizon (now + 30 days)
 -- Returns status, points, then expiry, points of each lot due by the
 -- horizon and not yet swept.
+-- KEYS session member lots
+-- ARGV now horizon
+-- CHANGES none
 if redis.call('EXISTS', KEYS[1]) == 0 then
     return redis.error_reply('UNAUTHORIZED no such session')
 end

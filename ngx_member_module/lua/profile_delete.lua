@@ -3,6 +3,9 @@
 -- KEYS[1] member hash {m:<id>}, KEYS[2] the session in use
 -- ARGV: now
 -- Returns the phone index key and the openid, for their indexes to go.
+-- KEYS member session
+-- ARGV now
+-- CHANGES member
 local m = redis.call('HMGET', KEYS[1], 'status', 'phone_index', 'openid')
 if not m[1] or m[1] == 'deleted' then
     return redis.error_reply('UNAUTHORIZED no such member')

@@ -5,6 +5,9 @@
 -- KEYS[4] {m:<id>}:recharge:<key>
 -- ARGV: amount_fen, bonus_fen, fingerprint of the request, now, ttl of
 -- the idempotency record, the idempotency key, ttl of the recharge record
+-- KEYS member ledger idem recharge
+-- ARGV amount_fen bonus_fen fingerprint now ttl idem_key recharge_ttl
+-- CHANGES member
 local seen = redis.call('GET', KEYS[3])
 if seen then
     local fingerprint, answer = string.match(seen, '^([^\n]*)\n(.*)$')

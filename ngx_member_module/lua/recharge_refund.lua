@@ -5,6 +5,9 @@
 -- KEYS[3] {m:<id>}:recharge:<key>, KEYS[4] {m:<id>}:idem:<key> (the
 -- recharge's answer: recharges older than their record)
 -- ARGV: the recharge's idempotency key, the refund key ("" for none), now
+-- KEYS member ledger recharge idem
+-- ARGV idem_key refund_key now
+-- CHANGES member
 local r = redis.call('HMGET', KEYS[3], 'amount_fen', 'bonus_fen', 'refund',
                      'refund_key')
 if r[3] then

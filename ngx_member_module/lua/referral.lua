@@ -9,6 +9,9 @@
 --       6 this month's lot, 7 rules version
 -- Returns {referrer, referee, outcome, points given, lot}: the outcome is
 -- rewarded, seen (rewarded before), capped or gone (no such member).
+-- KEYS member ledger lots referrals
+-- ARGV referrer referee points max_per_referrer now lot version
+-- CHANGES member by caller
 local function answer(outcome, n)
     return {ARGV[1], ARGV[2], outcome, n, tonumber(ARGV[6])}
 end

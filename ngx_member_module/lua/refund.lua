@@ -7,6 +7,9 @@
 -- KEYS[1] member hash, KEYS[2] ledger stream, KEYS[3] the order,
 -- KEYS[4] {m:<id>}:lots, KEYS[5] {m:<id>}:coupons:used
 -- ARGV: store id, order id, now
+-- KEYS member ledger order lots coupons_used
+-- ARGV store order now
+-- CHANGES member
 local o = redis.call('HMGET', KEYS[3], 'kind', 'principal_fen', 'bonus_fen',
                      'points', 'refund', 'paid_fen', 'lot', 'redeemed',
                      'charged_fen', 'coupon_id')

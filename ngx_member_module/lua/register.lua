@@ -4,6 +4,9 @@
 -- ARGV: id, card_no, phone index key, openid, consent version, now, then
 --       field/value pairs (sealed values, name_masked)
 -- Returns the card number; REGISTERED when the member has a phone already.
+-- KEYS member
+-- ARGV id card_no phone_index openid consent now fields...
+-- CHANGES member
 local m = redis.call('HMGET', KEYS[1], 'status', 'phone_index', 'openid')
 if not m[1] or m[1] == 'deleted' then
     return redis.error_reply('UNAUTHORIZED no such member')

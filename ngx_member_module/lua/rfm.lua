@@ -8,6 +8,10 @@
 --       month "MM" (China time)
 -- Returns {segment or "", churn score or -1, automatic tags, manual tags}
 -- (tags comma separated), or {} for no member.
+-- KEYS member
+-- ARGV now recency1 recency2 recency3 recency4 orders1 orders2 orders3 orders4
+--      spend1 spend2 spend3 spend4 month
+-- CHANGES none
 local h = redis.call('HMGET', KEYS[1], 'status', 'orders', 'spend_fen',
                      'last_purchase_ts', 'first_purchase_ts',
                      'activated_at', 'tags', 'birth_md')

@@ -7,6 +7,9 @@
 -- ARGV: 1 the next member id, 2 "1" after the last slice, 3 now, then per
 --       member id, segment ("" none), churn (-1 none), automatic tags,
 --       manual tags (comma separated)
+-- KEYS state churn tags
+-- ARGV next last now members...
+-- CHANGES none
 local segments = {'重要价值客户', '重要保持客户', '重要发展客户',
                   '重要挽留客户', '一般价值客户', '一般保持客户',
                   '一般发展客户', '一般挽留客户'}

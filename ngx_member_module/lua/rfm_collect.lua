@@ -6,6 +6,9 @@
 -- ARGV: 1 the next member id, 2 "1" after the last slice, then per member
 --       id, last_purchase_ts, orders, spend_fen (orders 0: no purchase)
 -- Returns the state's phase after it.
+-- KEYS state r f m
+-- ARGV next last members...
+-- CHANGES none
 for i = 3, #ARGV, 4 do
     local id = ARGV[i]
     if tonumber(ARGV[i + 2]) > 0 then

@@ -3,6 +3,9 @@
 -- Returns openid, session_key (sealed, "" for web sessions), then the
 -- member's status, card_no and phone_index; UNAUTHORIZED when the session
 -- is gone or its member was deleted.
+-- KEYS session member
+-- ARGV (none)
+-- CHANGES none
 local s = redis.call('HMGET', KEYS[1], 'openid', 'session_key')
 if not s[1] then
     return redis.error_reply('UNAUTHORIZED no such session')

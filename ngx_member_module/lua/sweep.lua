@@ -5,6 +5,9 @@
 -- KEYS[1] member hash, KEYS[2] ledger stream, KEYS[3] {m:<id>}:lots
 -- ARGV: 1 now, 2 tier period, 3 its end, 4 downgrade steps (-1: no
 --       limit), then the tiers as level, min_spend_fen, ... lowest first
+-- KEYS member ledger lots
+-- ARGV now period period_end steps tiers...
+-- CHANGES member
 local m = redis.call('HMGET', KEYS[1], 'status', 'level', 'points',
                      'balance_fen', 'period', 'period_spend_fen')
 if not m[1] then

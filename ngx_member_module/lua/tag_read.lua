@@ -4,6 +4,9 @@
 -- ARGV: 1 page size (0: sizes only), 2 cursor, then the sets' names after
 --       {b}:tag: (none: the automatic tags and every manual tag)
 -- Returns {name, size, next cursor ("0": the end), {ids}, ...}.
+-- KEYS tags
+-- ARGV count cursor names...
+-- CHANGES none
 local names = {}
 for i = 3, #ARGV do names[#names + 1] = ARGV[i] end
 if #names == 0 then

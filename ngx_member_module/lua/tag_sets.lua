@@ -2,6 +2,9 @@
 -- KEYS[1] {b}:tags (every manual tag name in use)
 -- ARGV: 1 member id, 2 how many names were added, then the added names,
 --       then the removed ones
+-- KEYS tags
+-- ARGV member_id nadd names...
+-- CHANGES none
 local id, nadd = ARGV[1], tonumber(ARGV[2])
 for i = 3, #ARGV do
     if i <= nadd + 2 then

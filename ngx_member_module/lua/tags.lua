@@ -4,6 +4,9 @@
 -- KEYS[1] member hash
 -- ARGV: 1 how many names to add, then the names to add, then to remove
 -- Returns the member's manual tags after it, comma separated.
+-- KEYS member
+-- ARGV nadd names...
+-- CHANGES none
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'visitor' then
     return redis.error_reply('NOT_FOUND no such member')

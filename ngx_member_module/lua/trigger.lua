@@ -22,6 +22,11 @@
 -- waiting (no purchase yet), pending (the referrer's side is to do) or
 -- done; the recall coupon is the silence (its start) whose coupon is to
 -- issue (coupon_issue.lua), or 0.
+-- KEYS member ledger lots msgs
+-- ARGV member_id now year today also_today lot version welcome_points
+--      welcome_since birthday_points birthday_by recall_after recall_points
+--      anniversary_points referral referee_points recall_coupon notice_before
+-- CHANGES member by caller
 local m = redis.call('HMGET', KEYS[1], 'status', 'points', 'points_debt',
                      'balance_fen', 'activated_at', 'birth_md',
                      'last_purchase_ts', 'period', 'welcome_at',

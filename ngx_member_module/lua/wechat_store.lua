@@ -4,6 +4,9 @@
 -- ARGV: owner, value, ttl in ms
 --   value "" only releases the lock (an early refresh failed: the current
 --   value stays); "!" remembers a failure for ttl, unless a value is there.
+-- KEYS value lock
+-- ARGV owner value ttl
+-- CHANGES none
 if ARGV[2] == '!' then
     redis.call('SET', KEYS[1], '!', 'PX', ARGV[3], 'NX')
 elseif ARGV[2] ~= '' then

@@ -4,6 +4,9 @@
 -- KEYS[1] member hash {m:<id>}
 -- ARGV: the member it went to, the openid, now
 -- Returns 1, or 0 when the record is not that openid's active one.
+-- KEYS member
+-- ARGV target openid now
+-- CHANGES member
 local m = redis.call('HMGET', KEYS[1], 'status', 'openid')
 if m[1] ~= 'active' or m[2] ~= ARGV[2] then
     return 0

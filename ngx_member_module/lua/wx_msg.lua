@@ -13,6 +13,10 @@
 -- Returns {"none"}, {"busy"} (another call is in flight) or {"send", msg
 -- id, kind, channel, template id, openid, card_no, points, field/value
 -- pairs of the message...}.
+-- KEYS member ledger msgs subs msglog
+-- ARGV now_ms now since flight balance_channel balance_template
+--      expiring_channel expiring_template birthday_channel birthday_template
+-- CHANGES none
 local now, today = tonumber(ARGV[1]), tonumber(ARGV[2])
 local h = redis.call('HMGET', KEYS[1], 'status', 'openid',
                      'consent_marketing', 'wx_msg_seen', 'wx_msg_flight',

@@ -6,6 +6,9 @@
 -- ARGV: 1 message id, 2 sent|dropped|retry, 3 kind, 4 channel,
 --       5 template id, 6 errcode, 7 WeChat's msgid ("" none), 8 now (s)
 -- Returns 1, or 0 when the message was not in flight any more.
+-- KEYS member msgs subs msglog
+-- ARGV msg_id outcome kind channel template errcode msgid now
+-- CHANGES none
 local fid = string.match(redis.call('HGET', KEYS[1], 'wx_msg_flight') or '',
                          '^(.+)|%d+$')
 if fid ~= ARGV[1] then

@@ -7,6 +7,9 @@
 -- "form" when a member not registered yet submitted WeChat's activation
 -- form (submit_membercard_user_info), else "none" (also for a card
 -- claimed by a member not registered yet: its activation will carry them).
+-- KEYS member ledger
+-- ARGV (none)
+-- CHANGES none
 local h = redis.call('HMGET', KEYS[1], 'status', 'wx_card_code',
                      'wx_card_id', 'wx_card_status', 'points', 'balance_fen',
                      'wx_synced', 'card_no', 'registered_at',

@@ -5,6 +5,9 @@
 -- ARGV: 1 member id, 2 its score when read, 3 "1" done / "0" failed,
 --       4 now (ms), 5 first backoff (ms), 6 longest backoff (ms)
 -- Returns the backoff (0 when done).
+-- KEYS wx tries
+-- ARGV member_id score done now backoff_min backoff_max
+-- CHANGES none
 local id = ARGV[1]
 if ARGV[3] == '1' then
     local score = redis.call('ZSCORE', KEYS[1], id)

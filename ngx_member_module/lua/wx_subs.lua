@@ -4,6 +4,9 @@
 -- KEYS[1] member hash, KEYS[2] {m:<id>}:wx:subs
 -- ARGV: 1 the most kept per template, then template ids (none: a read)
 -- Returns the hash's template id/count pairs; NOCARD unless active.
+-- KEYS member subs
+-- ARGV most templates...
+-- CHANGES none
 if redis.call('HGET', KEYS[1], 'status') ~= 'active' then
     return redis.error_reply('NOCARD no card yet')
 end

@@ -2,6 +2,9 @@
 -- entry ARGV[1]; the cursor only moves forward.
 -- KEYS[1] member hash
 -- ARGV: 1 ledger entry id ("" none), 2 "1" after an activation, 3 now
+-- KEYS member
+-- ARGV entry activated now
+-- CHANGES none
 local synced = redis.call('HGET', KEYS[1], 'wx_synced') or ''
 
 local function newer(a, b)
