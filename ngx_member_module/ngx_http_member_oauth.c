@@ -11,10 +11,14 @@
  *                         302 to the return path
  *
  * The state is <expiry><nonce><mac>, all hex: the mac (HMAC under a key
- * derived from member_pii_key) covers the expiry, the nonce and a random
- * binding kept in the browser's member_oauth cookie, so a state is good
- * for that browser only; the nonce is single use (GETDEL in Redis, which
- * also keeps the return path) and lives 5 minutes.
+ * derived from member_pii_key) covers the expiry, the nonce, a random
+ * binding and the return path, both kept in the browser's member_oauth
+ * cookie (<binding><return path in base64url>), so a state is good for
+ * that browser and that path only, for 5 minutes.  Nothing is written to
+ * Redis before WeChat has accepted the callback's code, so visitors who
+ * never come back (or a flood of them) cost no memory there; then the
+ * nonce is claimed (SET NX, until the state expires): a state serves one
+ * login.
  */
 
 
@@ -36,7 +40,8 @@ typedef struct {
     u_char                      binding[NGX_HTTP_MEMBER_OAUTH_HEX];
     ngx_str_t                   nonce_key;
     ngx_str_t                   back;       /* the return path */
-    ngx_str_t                   location;
+    ngx_str_t                   code;       /* WeChat's, at the callback */
+    time_t                      expiry;
     mgw_oauth_t                 wx;
     u_char                      token[NGX_HTTP_MEMBER_TOKEN_LEN];
     size_t                      token_len;
@@ -47,15 +52,16 @@ static ngx_int_t ngx_http_member_oauth_start(ngx_http_request_t *r,
     ngx_http_member_oauth_t *oa);
 static ngx_int_t ngx_http_member_oauth_return(ngx_http_request_t *r,
     ngx_str_t *back);
+static ngx_int_t ngx_http_member_oauth_path(ngx_str_t *back);
 static ngx_int_t ngx_http_member_oauth_mac(ngx_http_request_t *r,
-    u_char *state, u_char *binding, u_char *mac);
-static ngx_int_t ngx_http_member_oauth_started(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
+    u_char *state, u_char *binding, ngx_str_t *back, u_char *mac);
+static ngx_int_t ngx_http_member_oauth_browser(ngx_http_request_t *r,
+    ngx_http_member_oauth_t *oa);
 static ngx_int_t ngx_http_member_oauth_callback(ngx_http_request_t *r,
     ngx_http_member_oauth_t *oa);
+static ngx_int_t ngx_http_member_oauth_exchanged(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_oauth_claimed(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_oauth_exchanged(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_oauth_session(ngx_http_request_t *r,
     uint64_t id);
 static ngx_int_t ngx_http_member_oauth_done(ngx_http_request_t *r,
@@ -135,9 +141,8 @@ ngx_http_member_oauth_base(ngx_http_request_t *r, ngx_str_t *base)
 static ngx_int_t
 ngx_http_member_oauth_start(ngx_http_request_t *r, ngx_http_member_oauth_t *oa)
 {
-    u_char     *p;
-    u_char      rnd[32], mac[NGX_HTTP_MEMBER_OAUTH_HEX];
-    ngx_str_t   nonce, ttl;
+    u_char  *p;
+    u_char   rnd[32], mac[NGX_HTTP_MEMBER_OAUTH_HEX];
 
     if (ngx_http_member_oauth_return(r, &oa->back) != NGX_OK) {
         return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
@@ -158,30 +163,18 @@ ngx_http_member_oauth_start(ngx_http_request_t *r, ngx_http_member_oauth_t *oa)
     ngx_hex_dump(p, rnd, 16);
     ngx_hex_dump(oa->binding, rnd + 16, 16);
 
-    if (ngx_http_member_oauth_mac(r, oa->state, oa->binding, mac) != NGX_OK) {
+    if (ngx_http_member_oauth_mac(r, oa->state, oa->binding, &oa->back, mac)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_memcpy(oa->state + 8 + NGX_HTTP_MEMBER_OAUTH_HEX, mac, sizeof(mac));
 
-    nonce.data = oa->state + 8;
-    nonce.len = NGX_HTTP_MEMBER_OAUTH_HEX;
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member oauth: state made, to WeChat");
 
-    oa->nonce_key.data = ngx_pnalloc(r->pool, sizeof("oauth:") + nonce.len);
-    if (oa->nonce_key.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    oa->nonce_key.len = ngx_sprintf(oa->nonce_key.data, "oauth:%V", &nonce)
-                        - oa->nonce_key.data;
-
-    ngx_str_set(&ttl, "300");
-
-    return ngx_http_member_redis_command(r, ngx_http_member_oauth_started, 6,
-                                         &ngx_http_member_cmd_set,
-                                         &oa->nonce_key, &oa->back,
-                                         &ngx_http_member_cmd_nx,
-                                         &(ngx_str_t) ngx_string("EX"), &ttl);
+    return ngx_http_member_oauth_browser(r, oa);
 }
 
 
@@ -193,7 +186,7 @@ ngx_http_member_oauth_start(ngx_http_request_t *r, ngx_http_member_oauth_t *oa)
 static ngx_int_t
 ngx_http_member_oauth_return(ngx_http_request_t *r, ngx_str_t *back)
 {
-    u_char     *dst, *src, *p;
+    u_char     *dst, *src;
     ngx_str_t   raw;
 
     if (ngx_http_arg(r, (u_char *) "return", 6, &raw) != NGX_OK) {
@@ -215,6 +208,17 @@ ngx_http_member_oauth_return(ngx_http_request_t *r, ngx_str_t *back)
     ngx_unescape_uri(&dst, &src, raw.len, 0);
     back->len = dst - back->data;
 
+    return ngx_http_member_oauth_path(back);
+}
+
+
+/* checked again at the callback: what the cookie carries back */
+
+static ngx_int_t
+ngx_http_member_oauth_path(ngx_str_t *back)
+{
+    u_char  *p;
+
     if (back->len == 0 || back->len > NGX_HTTP_MEMBER_OAUTH_RETURN
         || back->data[0] != '/'
         || (back->len > 1 && (back->data[1] == '/' || back->data[1] == '\\')))
@@ -232,15 +236,24 @@ ngx_http_member_oauth_return(ngx_http_request_t *r, ngx_str_t *back)
 }
 
 
-/* 32 hex digits of HMAC-SHA256(key, expiry | nonce | binding) */
+/*
+ * 32 hex digits of HMAC-SHA256(key, expiry | nonce | binding | return
+ * path): all but the path are of fixed length
+ */
 
 static ngx_int_t
 ngx_http_member_oauth_mac(ngx_http_request_t *r, u_char *state,
-    u_char *binding, u_char *mac)
+    u_char *binding, ngx_str_t *back, u_char *mac)
 {
     u_char                  k[EVP_MAX_MD_SIZE], d[EVP_MAX_MD_SIZE];
-    u_char                  msg[8 + 2 * NGX_HTTP_MEMBER_OAUTH_HEX];
+    u_char                  msg[8 + 2 * NGX_HTTP_MEMBER_OAUTH_HEX
+                                + NGX_HTTP_MEMBER_OAUTH_RETURN];
+    size_t                  len;
     ngx_http_member_key_t  *key;
+
+    if (back->len > NGX_HTTP_MEMBER_OAUTH_RETURN) {
+        return NGX_ERROR;
+    }
 
     key = ngx_http_member_key_find(r, NULL);
     if (key == NULL) {
@@ -257,8 +270,10 @@ ngx_http_member_oauth_mac(ngx_http_request_t *r, u_char *state,
     ngx_memcpy(msg, state, 8 + NGX_HTTP_MEMBER_OAUTH_HEX);
     ngx_memcpy(msg + 8 + NGX_HTTP_MEMBER_OAUTH_HEX, binding,
                NGX_HTTP_MEMBER_OAUTH_HEX);
+    len = 8 + 2 * NGX_HTTP_MEMBER_OAUTH_HEX;
+    len = ngx_cpymem(msg + len, back->data, back->len) - msg;
 
-    if (ngx_http_member_hmac_sha256(k, 32, msg, sizeof(msg), d) != NGX_OK) {
+    if (ngx_http_member_hmac_sha256(k, 32, msg, len, d) != NGX_OK) {
         OPENSSL_cleanse(k, sizeof(k));
         return NGX_ERROR;
     }
@@ -270,24 +285,18 @@ ngx_http_member_oauth_mac(ngx_http_request_t *r, u_char *state,
 }
 
 
+/* 302 to WeChat's OAuth page, the binding and the path in the cookie */
+
 static ngx_int_t
-ngx_http_member_oauth_started(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
+ngx_http_member_oauth_browser(ngx_http_request_t *r,
+    ngx_http_member_oauth_t *oa)
 {
     u_char                      *p;
     size_t                       len;
-    ngx_str_t                    base, binding, location, redirect;
-    ngx_http_member_ctx_t       *ctx;
-    ngx_http_member_oauth_t     *oa;
+    ngx_str_t                    base, cookie, location, redirect, path;
     ngx_http_member_loc_conf_t  *mlcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-
-    if (reply->type != REDIS_REPLY_STATUS) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
 
     if (ngx_http_member_oauth_base(r, &base) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -336,10 +345,19 @@ ngx_http_member_oauth_started(ngx_http_request_t *r,
 
     location.len = p - location.data;
 
-    binding.data = oa->binding;
-    binding.len = NGX_HTTP_MEMBER_OAUTH_HEX;
+    cookie.data = ngx_pnalloc(r->pool, NGX_HTTP_MEMBER_OAUTH_HEX
+                                       + ngx_base64_encoded_length(
+                                             oa->back.len));
+    if (cookie.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    if (ngx_http_member_oauth_cookie(r, "member_oauth", &binding, &base,
+    ngx_memcpy(cookie.data, oa->binding, NGX_HTTP_MEMBER_OAUTH_HEX);
+    path.data = cookie.data + NGX_HTTP_MEMBER_OAUTH_HEX;
+    ngx_encode_base64url(&path, &oa->back);
+    cookie.len = NGX_HTTP_MEMBER_OAUTH_HEX + path.len;
+
+    if (ngx_http_member_oauth_cookie(r, "member_oauth", &cookie, &base,
                                      NGX_HTTP_MEMBER_OAUTH_TTL)
         != NGX_OK)
     {
@@ -376,12 +394,15 @@ static ngx_int_t
 ngx_http_member_oauth_callback(ngx_http_request_t *r,
     ngx_http_member_oauth_t *oa)
 {
-    size_t      i;
-    time_t      expiry;
-    u_char      mac[NGX_HTTP_MEMBER_OAUTH_HEX];
-    ngx_str_t   code, state, binding, nonce;
+    u_char                      *p;
+    size_t                       i;
+    time_t                       expiry;
+    u_char                       mac[NGX_HTTP_MEMBER_OAUTH_HEX];
+    ngx_str_t                    code, state, cookie, binding, path, args;
+    ngx_str_t                    nonce;
+    ngx_http_member_loc_conf_t  *mlcf;
 
-    static ngx_str_t  getdel = ngx_string("GETDEL");
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     if (ngx_http_arg(r, (u_char *) "code", 4, &code) != NGX_OK
         || code.len == 0 || code.len > 128)
@@ -402,15 +423,38 @@ ngx_http_member_oauth_callback(ngx_http_request_t *r,
         || !ngx_http_member_oauth_hex(&state, NGX_HTTP_MEMBER_OAUTH_STATE)
         || ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
                                              &ngx_http_member_oauth_cookie_name,
-                                             &binding)
+                                             &cookie)
            == NGX_DECLINED
-        || !ngx_http_member_oauth_hex(&binding, NGX_HTTP_MEMBER_OAUTH_HEX))
+        || cookie.len <= NGX_HTTP_MEMBER_OAUTH_HEX
+        || cookie.len > NGX_HTTP_MEMBER_OAUTH_HEX
+                        + ngx_base64_encoded_length(
+                              NGX_HTTP_MEMBER_OAUTH_RETURN))
     {
         return ngx_http_member_oauth_refused(r, "the state is missing or "
                                              "not this browser's");
     }
 
-    if (ngx_http_member_oauth_mac(r, state.data, binding.data, mac) != NGX_OK)
+    binding.data = cookie.data;
+    binding.len = NGX_HTTP_MEMBER_OAUTH_HEX;
+    path.data = cookie.data + NGX_HTTP_MEMBER_OAUTH_HEX;
+    path.len = cookie.len - NGX_HTTP_MEMBER_OAUTH_HEX;
+
+    oa->back.data = ngx_pnalloc(r->pool, ngx_base64_decoded_length(path.len));
+    if (oa->back.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!ngx_http_member_oauth_hex(&binding, NGX_HTTP_MEMBER_OAUTH_HEX)
+        || ngx_decode_base64url(&oa->back, &path) != NGX_OK
+        || ngx_http_member_oauth_path(&oa->back) != NGX_OK)
+    {
+        return ngx_http_member_oauth_refused(r, "the state is missing or "
+                                             "not this browser's");
+    }
+
+    if (ngx_http_member_oauth_mac(r, state.data, binding.data, &oa->back,
+                                  mac)
+        != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -429,14 +473,16 @@ ngx_http_member_oauth_callback(ngx_http_request_t *r,
         return ngx_http_member_oauth_refused(r, "the login took too long");
     }
 
-    oa->location.data = ngx_pnalloc(r->pool, code.len);
-    if (oa->location.data == NULL) {
+    oa->expiry = expiry;
+
+    /* the code and the nonce wait here while WeChat is asked */
+    oa->code.data = ngx_pnalloc(r->pool, code.len);
+    if (oa->code.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the code waits here while the state is claimed */
-    oa->location.len = code.len;
-    ngx_memcpy(oa->location.data, code.data, code.len);
+    oa->code.len = code.len;
+    ngx_memcpy(oa->code.data, code.data, code.len);
 
     nonce.data = state.data + 8;
     nonce.len = NGX_HTTP_MEMBER_OAUTH_HEX;
@@ -449,45 +495,9 @@ ngx_http_member_oauth_callback(ngx_http_request_t *r,
     oa->nonce_key.len = ngx_sprintf(oa->nonce_key.data, "oauth:%V", &nonce)
                         - oa->nonce_key.data;
 
-    return ngx_http_member_redis_command(r, ngx_http_member_oauth_claimed, 2,
-                                         &getdel, &oa->nonce_key);
-}
-
-
-static ngx_int_t
-ngx_http_member_oauth_claimed(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    u_char                      *p;
-    ngx_str_t                    args, path;
-    ngx_http_member_ctx_t       *ctx;
-    ngx_http_member_oauth_t     *oa;
-    ngx_http_member_loc_conf_t  *mlcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-
-    if (reply->type == REDIS_REPLY_NIL) {
-        return ngx_http_member_oauth_refused(r, "the state was used or "
-                                             "has expired");
-    }
-
-    if (reply->type != REDIS_REPLY_STRING) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    oa->back.data = ngx_pnalloc(r->pool, reply->len);
-    if (oa->back.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(oa->back.data, reply->str, reply->len);
-    oa->back.len = reply->len;
-
     args.len = sizeof("appid=&secret=&code=&grant_type=authorization_code")
                + 3 * mlcf->wechat_appid.len + 3 * mlcf->wechat_secret.len
-               + 3 * oa->location.len;
+               + 3 * oa->code.len;
 
     args.data = ngx_pnalloc(r->pool, args.len);
     if (args.data == NULL) {
@@ -501,7 +511,7 @@ ngx_http_member_oauth_claimed(ngx_http_request_t *r,
     p = (u_char *) ngx_escape_uri(p, mlcf->wechat_secret.data,
                                   mlcf->wechat_secret.len, NGX_ESCAPE_ARGS);
     p = ngx_cpymem(p, "&code=", 6);
-    p = (u_char *) ngx_escape_uri(p, oa->location.data, oa->location.len,
+    p = (u_char *) ngx_escape_uri(p, oa->code.data, oa->code.len,
                                   NGX_ESCAPE_ARGS);
     p = ngx_cpymem(p, "&grant_type=authorization_code",
                    sizeof("&grant_type=authorization_code") - 1);
@@ -509,6 +519,9 @@ ngx_http_member_oauth_claimed(ngx_http_request_t *r,
     args.len = p - args.data;
 
     ngx_str_set(&path, "sns/oauth2/access_token");
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member oauth: state good, exchanging the code");
 
     return ngx_http_member_wechat_get(r, &path, &args,
                                       ngx_http_member_oauth_exchanged);
@@ -518,7 +531,8 @@ ngx_http_member_oauth_claimed(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_member_oauth_exchanged(ngx_http_request_t *r)
 {
-    ngx_str_t                 openid;
+    u_char                   *p;
+    ngx_str_t                 ttl;
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_oauth_t  *oa;
 
@@ -556,6 +570,50 @@ ngx_http_member_oauth_exchanged(ngx_http_request_t *r)
                                      "wechat_unavailable",
                                      "WeChat could not log the visitor in");
     }
+
+    /* WeChat vouched for the visitor: now the state is spent, for its life */
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ttl.data = p;
+    ttl.len = ngx_sprintf(p, "%T", ngx_max(oa->expiry - ngx_time(), 0) + 1)
+              - p;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member oauth: code exchanged, claiming the state");
+
+    return ngx_http_member_redis_command(r, ngx_http_member_oauth_claimed, 6,
+                                         &ngx_http_member_cmd_set,
+                                         &oa->nonce_key,
+                                         &(ngx_str_t) ngx_string("1"),
+                                         &ngx_http_member_cmd_nx,
+                                         &(ngx_str_t) ngx_string("EX"), &ttl);
+}
+
+
+static ngx_int_t
+ngx_http_member_oauth_claimed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_str_t                 openid;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_oauth_t  *oa;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    oa = ctx->data;
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        return ngx_http_member_oauth_refused(r, "the state was used");
+    }
+
+    if (reply->type != REDIS_REPLY_STATUS) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member oauth: state claimed, finding the member");
 
     openid.data = (u_char *) oa->wx.openid;
     openid.len = oa->wx.openid_len;

@@ -367,6 +367,73 @@ def test_oauth_wechat_errors(env):
         assert cb.status == status, (kind, cb)
 
 
+def oauth_mac(state40, binding, back):
+    """The state's mac as the module makes it (key derived from member_pii_key)."""
+    import hmac
+    k = hmac.new(bytes.fromhex(harness.PII_KEY), b"oauth-state", "sha256").digest()
+    return hmac.new(k, (state40 + binding).encode() + back.encode(), "sha256").hexdigest()[:32]
+
+
+def b64url(b):
+    import base64
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def test_oauth_writes_nothing_before_the_callback(env):
+    """Visitors who go to WeChat and never come back cost no Redis memory."""
+    long_back = "/card/" + "x" * 500
+    keys = set(env.rcli("KEYS", "*").split())
+    for i in range(200):
+        r = oauth_start(env, long_back if i % 2 else f"/card?n={i}")
+        assert r.status == 302, r
+    # the module's timers (analytics, fold, outbox) may write a key or two
+    # meanwhile; a login in progress writes none
+    new = set(env.rcli("KEYS", "*").split()) - keys
+    assert len(new) < 10 and not [k for k in new if "oauth" in k], new
+    # the path rides in the MAC'd cookie, and the round trip lands on it
+    _, q, _, cb = oauth_login(env, "longway", back=long_back)
+    assert cb.status == 302 and cb.headers["location"] == long_back, cb
+    # then the state is spent, until it expires
+    ttl = int(env.rcli("TTL", "oauth:" + q["state"][0][8:40]))
+    assert 0 < ttl <= 301, ttl
+
+
+def test_oauth_state_and_cookie_tampered_or_expired(env):
+    r = oauth_start(env, "/card/mine")
+    state = parse_qs(urlsplit(r.headers["location"]).query)["state"][0]
+    cookie = cookie_of(r, "member_oauth").split(";")[0].split("=", 1)[1]
+    binding, path = cookie[:32], cookie[32:]
+    assert path == b64url(b"/card/mine") and state[40:] == oauth_mac(state[:40], binding,
+                                                                      "/card/mine")
+
+    def callback(st, ck, code):
+        return env.request("GET", f"/oauth/callback?code={code}&state={st}",
+                           headers={"Cookie": "member_oauth=" + ck})
+
+    # another return path under the same binding and state
+    for other in [b64url(b"/elsewhere"), b64url(b"//evil.com/x"), path[:-1], path + "A",
+                  "", "!!!!"]:
+        bad = callback(state, binding + other, "ok-tamper-1")
+        assert bad.status == 401 and bad.json["error"] == "unauthorized", (other, bad)
+    # a later expiry under the old mac
+    later = "%08x" % (int(state[:8], 16) + 60)
+    bad = callback(later + state[8:], cookie, "ok-tamper-2")
+    assert bad.status == 401, bad
+    # a state that expired, with a right mac (made as the module makes it)
+    old = "%08x" % (int(time.time()) - 1) + state[8:40]
+    bad = callback(old + oauth_mac(old, binding, "/card/mine"), cookie, "ok-tamper-3")
+    assert bad.status == 401 and "too long" in bad.json["message"], bad
+    # a right mac over an evil path is still refused: same site only
+    evil = "%08x" % (int(time.time()) + 100) + state[8:40]
+    bad = callback(evil + oauth_mac(evil, binding, "//evil.com/"), binding + b64url(b"//evil.com/"),
+                   "ok-tamper-4")
+    assert bad.status == 401, bad
+    # none of these wrote anything, and the untouched pair still works
+    assert env.rcli("KEYS", "oauth:" + state[8:40]) == ""
+    ok = callback(state, cookie, "ok-tamper-5")
+    assert ok.status == 302 and ok.headers["location"] == "/card/mine", ok
+
+
 @harness.own_env(extra_server="member_wechat_stable_token on;")
 def test_stable_token(env):
     token = session(env, "stable")
