@@ -3,8 +3,11 @@
  * ngx_member: the brand's admin API (member_admin).
  *
  *   POST members                    a member, or a visitor made a member
- *   GET  members?openid=|card_no=   the one member found that way
- *   POST members/lookup {"phone"}   ... and by phone, through its index
+ *   GET  members?card_no=           the one member found that way
+ *   POST members/lookup {"phone"|"openid"}
+ *                                   ... and by phone, through its index,
+ *                                   or openid (never in a URL: 400 for
+ *                                   GET members?openid=)
  *   GET  members/<id>               the member's record
  *   POST members/<id>/recharge      stored value, idempotent
  *   GET  members/<id>/transactions  the ledger, newest first, filtered
@@ -258,7 +261,7 @@ ngx_http_member_admin_route(ngx_http_request_t *r)
         return ngx_http_member_method_not_allowed(r);
     }
 
-    /* a phone never travels in a URL: it would reach the access log */
+    /* a phone or an openid never travels in a URL: the access log */
     if (route.len == 14 && ngx_strncmp(route.data + 8, "lookup", 6) == 0) {
         if (r->method != NGX_HTTP_POST) {
             return ngx_http_member_method_not_allowed(r);
@@ -385,26 +388,24 @@ ngx_http_member_admin_lookup(ngx_http_request_t *r,
         return ngx_http_member_admin_get(r, id);
     }
 
+    /*
+     * an openid is personal data: a client that still sends it in the URL
+     * is told where it goes, and the logs do not keep it
+     */
     if (ngx_http_arg(r, (u_char *) "openid", 6, &adm->openid) == NGX_OK) {
-        if (!ngx_http_member_admin_openid_valid(&adm->openid)) {
-            return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "bad_request", "invalid openid");
-        }
-
-        if (ngx_http_member_openid_key(r->pool, &adm->openid,
-                                       &adm->openid_key)
-            != NGX_OK)
-        {
+        if (ngx_http_member_hide_query(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_member_redis_command(r, ngx_http_member_admin_found,
-                                             2, &ngx_http_member_cmd_get,
-                                             &adm->openid_key);
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "an openid is looked up with POST "
+                                     "members/lookup {\"openid\"}, "
+                                     "never in a URL");
     }
 
     return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                 "look members up by openid or card_no");
+                                 "look members up by card_no, or with POST "
+                                 "members/lookup {\"phone\"|\"openid\"}");
 }
 
 
@@ -875,8 +876,36 @@ ngx_http_member_admin_lookup_body(ngx_http_request_t *r)
         return;
     }
 
-    if (adm->phone.len == 0) {
-        ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "phone"));
+    rc = ngx_http_member_json_str(json, "openid", 128, 1, &adm->openid, 0);
+
+    if (rc == NGX_ERROR
+        || (rc == NGX_OK && !ngx_http_member_admin_openid_valid(&adm->openid)))
+    {
+        ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "openid"));
+        return;
+    }
+
+    if ((rc == NGX_OK) == (adm->phone.len != 0)) {
+        ngx_http_finalize_request(r,
+            ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                  "look a member up by \"phone\" or by "
+                                  "\"openid\", one of them"));
+        return;
+    }
+
+    if (rc == NGX_OK) {
+        if (ngx_http_member_openid_key(r->pool, &adm->openid,
+                                       &adm->openid_key)
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_finalize_request(r,
+            ngx_http_member_redis_command(r, ngx_http_member_admin_found, 2,
+                                          &ngx_http_member_cmd_get,
+                                          &adm->openid_key));
         return;
     }
 

@@ -324,6 +324,44 @@ ngx_http_member_ctx_cleanup(void *data)
 }
 
 
+/*
+ * A query that carries secrets or personal data (WeChat's signatures and
+ * openid, an OAuth code): the logs, error and access alike, get the
+ * request line without it.  r->args keeps it for the handler.
+ */
+
+ngx_int_t
+ngx_http_member_hide_query(ngx_http_request_t *r)
+{
+    u_char  *p, *q, *last, *line;
+
+    p = r->request_line.data;
+    last = p + r->request_line.len;
+
+    q = ngx_strlchr(p, last, '?');
+    if (q == NULL) {
+        return NGX_OK;
+    }
+
+    line = ngx_pnalloc(r->pool, r->request_line.len);
+    if (line == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->request_line.data = line;
+    line = ngx_cpymem(line, p, q - p);
+
+    while (q < last && *q != ' ') {
+        q++;
+    }
+
+    line = ngx_cpymem(line, q, last - q);
+    r->request_line.len = line - r->request_line.data;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_member_route(ngx_http_request_t *r, ngx_str_t *route)
 {

@@ -257,6 +257,7 @@ extern ngx_module_t  ngx_http_member_module;
 /* ngx_http_member_module.c */
 ngx_http_member_ctx_t *ngx_http_member_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_route(ngx_http_request_t *r, ngx_str_t *route);
+ngx_int_t ngx_http_member_hide_query(ngx_http_request_t *r);
 
 /* ngx_http_member_redis.c */
 ngx_int_t ngx_http_member_redis_init_process(ngx_cycle_t *cycle,

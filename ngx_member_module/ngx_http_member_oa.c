@@ -79,7 +79,6 @@ typedef struct {
 
 static ngx_http_member_oa_err_t *ngx_http_member_oa_query(
     ngx_http_request_t *r, ngx_http_member_oa_t *oa);
-static ngx_int_t ngx_http_member_oa_hide_query(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_oa_verify_url(ngx_http_request_t *r);
 static void ngx_http_member_oa_body(ngx_http_request_t *r);
 static ngx_http_member_oa_err_t *ngx_http_member_oa_open(
@@ -251,7 +250,8 @@ ngx_http_member_oa_handler(ngx_http_request_t *r)
     ngx_http_member_ctx_t     *ctx;
     ngx_http_member_oa_err_t  *err;
 
-    if (ngx_http_member_oa_hide_query(r) != NGX_OK) {
+    /* WeChat's query: signatures and, in plain mode, the openid */
+    if (ngx_http_member_hide_query(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -279,43 +279,6 @@ ngx_http_member_oa_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_member_read_json(r, ngx_http_member_oa_body);
-}
-
-
-/*
- * WeChat's query carries signatures and, in plain mode, the user's openid:
- * the logs, error and access alike, get the request line without it.
- */
-
-static ngx_int_t
-ngx_http_member_oa_hide_query(ngx_http_request_t *r)
-{
-    u_char  *p, *q, *last, *line;
-
-    p = r->request_line.data;
-    last = p + r->request_line.len;
-
-    q = ngx_strlchr(p, last, '?');
-    if (q == NULL) {
-        return NGX_OK;
-    }
-
-    line = ngx_pnalloc(r->pool, r->request_line.len);
-    if (line == NULL) {
-        return NGX_ERROR;
-    }
-
-    r->request_line.data = line;
-    line = ngx_cpymem(line, p, q - p);
-
-    while (q < last && *q != ' ') {
-        q++;
-    }
-
-    line = ngx_cpymem(line, q, last - q);
-    r->request_line.len = line - r->request_line.data;
-
-    return NGX_OK;
 }
 
 

@@ -85,6 +85,11 @@ ngx_http_member_oauth_handler(ngx_http_request_t *r)
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_oauth_t  *oa;
 
+    /* the callback's code and state reach no log */
+    if (ngx_http_member_hide_query(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_member_method_not_allowed(r);
     }

@@ -148,9 +148,10 @@ field() {
     printf '%s\n' "$v"
 }
 
-# member_id NAME : the demo member's id, found by its openid
+# member_id NAME : the demo member's id, found by its openid (in a body:
+# an openid never travels in a URL)
 member_id() {
-    admin GET "members?openid=$(openid "$1")"
+    admin POST members/lookup "{\"openid\":\"$(openid "$1")\"}"
     expect "looking $1 up" 200
     field member_id '[0-9]+'
 }

@@ -167,8 +167,8 @@ async function findMember(ev) {
     }
     try {
         let m;
-        if (by === 'phone') {
-            m = await api('POST', 'members/lookup', { phone: q });   // never in a URL
+        if (by === 'phone' || by === 'openid') {
+            m = await api('POST', 'members/lookup', { [by]: q });    // never in a URL
         } else if (by === 'id') {
             m = await api('GET', 'members/' + encodeURIComponent(q));
         } else {

@@ -286,7 +286,8 @@ def test_console_with_a_store_key_shows_the_till_view(env):
 
 
 def test_console_audit_log(env):
-    mid = env.admin("GET", "members?openid=" + openid_for("consoley")).json["member_id"]
+    mid = env.admin("POST", "members/lookup",
+                    {"openid": openid_for("consoley")}).json["member_id"]
     seen = browse(env, "console_audit", admin_token=ADMIN_TOKEN, target=f"members/{mid}")
     assert seen["who"] == "bootstrap", seen
     page = env.admin("GET", "audit?limit=100").json["items"]

@@ -16,7 +16,7 @@ def test_first_login_makes_a_visitor(env):
     env.secrets = getattr(env, "secrets", []) + [secret]
     # the visitor has no card yet
     assert env.api("card", body["token"]).status == 404
-    assert env.admin("GET", "members?openid=" + openid_for("newbie")).status == 404
+    assert env.admin("POST", "members/lookup", {"openid": openid_for("newbie")}).status == 404
     # the session_key stays in Redis, under a hash of the token
     keys = env.rcli("KEYS", "{m:" + mid + "}:s:*").split()
     assert len(keys) == 1 and secret not in keys[0]

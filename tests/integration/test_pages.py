@@ -434,6 +434,28 @@ def test_oauth_state_and_cookie_tampered_or_expired(env):
     assert ok.status == 302 and ok.headers["location"] == "/card/mine", ok
 
 
+def test_oauth_code_and_state_reach_no_log(env):
+    import os
+    mid, _ = env.member("logless")
+    r, q, binding, cb = oauth_login(env, "logless")
+    assert cb.status == 302, cb
+    code = f"ok-logless-{Env_codes[0]}"
+    state = q["state"][0]
+    # a refused callback too (its state is spent)
+    bad = env.request("GET", f"/oauth/callback?code=ok-logless-x&state={state}",
+                      headers={"Cookie": "member_oauth=" + binding})
+    assert bad.status == 401, bad
+
+    def log():
+        with open(os.path.join(env.dir, "access.log"), errors="replace") as f:
+            return f.read()
+    harness.wait_until("the access log", lambda: log().count("/oauth/callback") >= 2)
+    text = log() + env.log_text()
+    for secret in [code, "ok-logless-x", state, state[8:40], state[40:], openid_for("logless")]:
+        assert secret not in text, secret
+    assert "code=" not in text and "state=" not in text
+
+
 @harness.own_env(extra_server="member_wechat_stable_token on;")
 def test_stable_token(env):
     token = session(env, "stable")

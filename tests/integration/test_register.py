@@ -187,7 +187,7 @@ def test_a_verified_phone_links_to_the_existing_member(env):
     assert card["balance_fen"] == 1000
     assert env.api("card", token).status == 401         # the visitor's session is gone
     assert env.rcli("EXISTS", "{m:" + visitor + "}") == "0"
-    r = env.admin("GET", "members?openid=" + openid_for("linker"))
+    r = env.admin("POST", "members/lookup", {"openid": openid_for("linker")})
     assert r.status == 200 and r.json["member_id"] == mid, r
     assert env.login("linker").json["member_id"] == mid
     # another WeChat user with that phone cannot take it
