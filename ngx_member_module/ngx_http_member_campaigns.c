@@ -1613,11 +1613,7 @@ ngx_http_member_referral(ngx_http_request_t *r)
     *p = '\0';
 
     p = ngx_sprintf(link, "%s://%V/card/?invite=%s",
-#if (NGX_HTTP_SSL)
-                    r->connection->ssl ? "https" : "http",
-#else
-                    "http",
-#endif
+                    ngx_http_member_https(r) ? "https" : "http",
                     &r->headers_in.server, code);
 
     json_object_set_new(answer, "code", json_string((char *) code));

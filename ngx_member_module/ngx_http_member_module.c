@@ -40,6 +40,18 @@ static char *ngx_http_member_page_domain(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
+#define NGX_HTTP_MEMBER_SCHEME_CONNECTION  0
+#define NGX_HTTP_MEMBER_SCHEME_HTTP        1
+#define NGX_HTTP_MEMBER_SCHEME_HTTPS       2
+
+
+static ngx_conf_enum_t  ngx_http_member_schemes[] = {
+    { ngx_string("http"), NGX_HTTP_MEMBER_SCHEME_HTTP },
+    { ngx_string("https"), NGX_HTTP_MEMBER_SCHEME_HTTPS },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_num_bounds_t  ngx_http_member_ttl_bounds = {
     ngx_conf_check_num_bounds, 60, 90 * 24 * 3600
 };
@@ -77,6 +89,14 @@ static ngx_command_t  ngx_http_member_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_member_loc_conf_t, session_ttl),
       &ngx_http_member_ttl_bounds },
+
+    /* the scheme browsers use, when a proxy in front terminates TLS */
+    { ngx_string("member_scheme"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_member_loc_conf_t, scheme),
+      &ngx_http_member_schemes },
 
     { ngx_string("member_wechat_appid"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -362,6 +382,31 @@ ngx_http_member_hide_query(ngx_http_request_t *r)
 }
 
 
+/*
+ * Whether browsers reach this site over https: member_scheme when set (a
+ * proxy in front terminates TLS), else this connection's own.  No request
+ * header is believed: a client could send any.
+ */
+
+ngx_flag_t
+ngx_http_member_https(ngx_http_request_t *r)
+{
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    if (mlcf->scheme != NGX_HTTP_MEMBER_SCHEME_CONNECTION) {
+        return mlcf->scheme == NGX_HTTP_MEMBER_SCHEME_HTTPS;
+    }
+
+#if (NGX_HTTP_SSL)
+    return r->connection->ssl != NULL;
+#else
+    return 0;
+#endif
+}
+
+
 ngx_int_t
 ngx_http_member_route(ngx_http_request_t *r, ngx_str_t *route)
 {
@@ -606,6 +651,7 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
     conf->wechat_window = NGX_CONF_UNSET;
     conf->redis_timeout = NGX_CONF_UNSET_MSEC;
     conf->session_ttl = NGX_CONF_UNSET;
+    conf->scheme = NGX_CONF_UNSET_UINT;
     conf->code_period = NGX_CONF_UNSET;
     conf->scan_store_limit = NGX_CONF_UNSET_UINT;
     conf->scan_address_limit = NGX_CONF_UNSET_UINT;
@@ -630,6 +676,8 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->redis_timeout, prev->redis_timeout, 500);
     ngx_conf_merge_sec_value(conf->session_ttl, prev->session_ttl,
                              NGX_HTTP_MEMBER_SESSION_TTL);
+    ngx_conf_merge_uint_value(conf->scheme, prev->scheme,
+                              NGX_HTTP_MEMBER_SCHEME_CONNECTION);
 
     ngx_conf_merge_str_value(conf->wechat_appid, prev->wechat_appid, "");
     ngx_conf_merge_str_value(conf->wechat_secret, prev->wechat_secret, "");

@@ -197,6 +197,7 @@ typedef struct {
     ngx_http_member_redis_t    *redis;
     ngx_msec_t                  redis_timeout;
     time_t                      session_ttl;
+    ngx_uint_t                  scheme;     /* member_scheme */
 
     ngx_str_t                   wechat_appid;
     ngx_str_t                   wechat_secret;
@@ -258,6 +259,7 @@ extern ngx_module_t  ngx_http_member_module;
 ngx_http_member_ctx_t *ngx_http_member_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_route(ngx_http_request_t *r, ngx_str_t *route);
 ngx_int_t ngx_http_member_hide_query(ngx_http_request_t *r);
+ngx_flag_t ngx_http_member_https(ngx_http_request_t *r);
 
 /* ngx_http_member_redis.c */
 ngx_int_t ngx_http_member_redis_init_process(ngx_cycle_t *cycle,

@@ -316,11 +316,7 @@ ngx_http_member_oauth_browser(ngx_http_request_t *r,
     }
 
     redirect.len = ngx_sprintf(redirect.data, "%s://%V%Vcallback",
-#if (NGX_HTTP_SSL)
-                               r->connection->ssl ? "https" : "http",
-#else
-                               "http",
-#endif
+                               ngx_http_member_https(r) ? "https" : "http",
                                &r->headers_in.server, &base)
                    - redirect.data;
 
@@ -720,12 +716,8 @@ ngx_http_member_oauth_cookie(ngx_http_request_t *r, const char *name,
     h->value.len = ngx_sprintf(h->value.data,
                                "%s=%V; Path=%V; Max-Age=%T; HttpOnly; "
                                "SameSite=Lax%s", name, value, path, max_age,
-#if (NGX_HTTP_SSL)
-                               r->connection->ssl ? "; Secure" : ""
-#else
-                               ""
-#endif
-                               ) - h->value.data;
+                               ngx_http_member_https(r) ? "; Secure" : "")
+                    - h->value.data;
 
     return NGX_OK;
 }

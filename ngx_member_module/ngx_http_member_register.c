@@ -997,12 +997,9 @@ ngx_http_member_reg_answer(ngx_http_request_t *r)
                                        "Max-Age=%T; HttpOnly; SameSite=Lax%s",
                                        reg->token_len, reg->token,
                                        mlcf->session_ttl,
-#if (NGX_HTTP_SSL)
-                                       r->connection->ssl ? "; Secure" : ""
-#else
-                                       ""
-#endif
-                                       ) - h->value.data;
+                                       ngx_http_member_https(r)
+                                       ? "; Secure" : "")
+                         - h->value.data;
         }
     }
 

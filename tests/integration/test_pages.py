@@ -456,6 +456,48 @@ def test_oauth_code_and_state_reach_no_log(env):
     assert "code=" not in text and "state=" not in text
 
 
+def test_oauth_believes_no_forwarded_header(env):
+    """Without member_scheme, what a client says of its scheme changes
+    nothing: plain http here, so no Secure and an http redirect_uri."""
+    forged = {"Host": "member.brand.test", "X-Forwarded-Proto": "https",
+              "X-Forwarded-Ssl": "on", "Forwarded": "proto=https", "X-Scheme": "https"}
+    r = env.request("GET", "/oauth/?return=/card/", headers=forged)
+    assert r.status == 302, r
+    q = parse_qs(urlsplit(r.headers["location"]).query)
+    assert q["redirect_uri"] == ["http://member.brand.test/oauth/callback"], q
+    cookie = cookie_of(r, "member_oauth")
+    assert "Secure" not in cookie, cookie
+    binding = cookie.split(";")[0].split("=", 1)[1]
+    Env_codes[0] += 1
+    cb = env.request("GET", f"/oauth/callback?code=ok-forger-{Env_codes[0]}&state={q['state'][0]}",
+                     headers=dict(forged, Cookie="member_oauth=" + binding))
+    assert cb.status == 302, cb
+    assert "Secure" not in cookie_of(cb, "member_session")
+
+
+@harness.own_env(extra_server="member_scheme https;")
+def test_oauth_behind_a_tls_proxy(env):
+    """member_scheme https: the proxy in front speaks TLS, nginx plain http;
+    the cookies are Secure and WeChat sends the visitor back over https."""
+    r = oauth_start(env)
+    assert r.status == 302, r
+    q = parse_qs(urlsplit(r.headers["location"]).query)
+    assert q["redirect_uri"] == ["https://member.brand.test/oauth/callback"], q
+    assert "; Secure" in cookie_of(r, "member_oauth")
+    env.member("proxied")
+    _, _, _, cb = oauth_login(env, "proxied")
+    assert cb.status == 302, cb
+    session = cookie_of(cb, "member_session")
+    assert "; Secure" in session and "HttpOnly" in session, session
+    remember(env, session.split(";")[0].split("=", 1)[1].split(".")[1])
+    # the invite link a member shares is https too
+    token = env.login("proxied").json["token"]
+    remember(env, token)
+    r = env.request("GET", "/api/referral", headers={"Authorization": "Bearer " + token,
+                                                      "Host": "member.brand.test"})
+    assert r.status == 200 and r.json["link"].startswith("https://member.brand.test/"), r
+
+
 @harness.own_env(extra_server="member_wechat_stable_token on;")
 def test_stable_token(env):
     token = session(env, "stable")
