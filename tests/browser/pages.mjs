@@ -252,6 +252,9 @@ const scenarios = {
         await page.fill('#points-reason', 'goodwill');
         await page.click('#points-form button');
         await page.waitForFunction(() => document.querySelector('#points-ok').textContent);
+        // the record reloaded after the adjustment resets the tier's choice
+        await page.waitForFunction((p) => document.querySelector('#member-fields dd[data-field=points]')
+            .textContent === p, String(args.points_delta));
         await page.selectOption('#level-select', 'platinum');
         await page.fill('#level-reason', 'VIP');
         await page.click('#level-form button');
