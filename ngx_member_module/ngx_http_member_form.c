@@ -369,6 +369,11 @@ ngx_http_member_form_person(ngx_http_request_t *r, ngx_http_member_form_t *f,
         s = json_string_value(value);
         len = json_string_length(value);
 
+        if (len == 0) {
+            /* an optional field left blank */
+            continue;
+        }
+
         switch (w[1].data[0]) {
 
         case 'p':   /* phone */
@@ -394,8 +399,8 @@ ngx_http_member_form_person(ngx_http_request_t *r, ngx_http_member_form_t *f,
             break;
 
         case 'n':   /* name: as POST register takes it */
-            if (len == 0 || len > 64) {
-                f->reason = "the form's name is empty or too long";
+            if (len > 64) {
+                f->reason = "the form's name is too long";
                 return NGX_DECLINED;
             }
 

@@ -188,6 +188,11 @@ def test_garbage_forms(env):
                      "rejected", "the form has no phone"),
         "bad phone": ({"fields": {"USER_FORM_INFO_FLAG_MOBILE": "call me"}},
                       "rejected", "the form's phone is not a phone number"),
+        "blank phone": ({"fields": {"USER_FORM_INFO_FLAG_MOBILE": ""}},
+                        "rejected", "the form has no phone"),
+        "long name": ({"fields": {"USER_FORM_INFO_FLAG_MOBILE": "13900000009",
+                                  "USER_FORM_INFO_FLAG_NAME": "长" * 22}},
+                      "rejected", "the form's name is too long"),
         "no list": ({"answer": {"errcode": 0, "errmsg": "ok", "openid": "x"}},
                     "rejected", "the form has no common_field_list"),
         "list of junk": ({"answer": {"errcode": 0, "user_info": {"common_field_list": [
@@ -223,12 +228,15 @@ def test_garbage_forms(env):
 
     # a member whose form was refused submits it again, now good
     code, mid = members["no phone"]
-    form(env, code, phone="13900000004", name="无号")
+    # (optional fields left blank, a birthday WeChat wrote otherwise)
+    form(env, code, phone="13900000004", name="", birthday="May 1st", sex="")
     remember(env, "13900000004")
     submit(env, member_openid(env, mid), code)
     activated(env, code)
     m = hgetall(env, f"{{m:{mid}}}")
     assert m["wx_form"] == "read" and "wx_form_error" not in m and m["registered_at"]
+    rec = env.admin("GET", f"members/{mid}").json
+    assert rec["phone"] == "13900000004" and "birthday" not in rec and "name" not in rec, rec
     assert env.fake_get("/_fake/violations") == []
 
 
