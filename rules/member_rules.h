@@ -183,6 +183,50 @@ mrl_status_t mrl_rules_validate(json_t *rules, char *msg, size_t cap,
 const char *mrl_rules_defaults(void);
 
 
+/*
+ * Route patterns -- mrl_route.c
+ *
+ * A pattern is segments joined by "/": a literal segment matches itself,
+ * "<name>" one non-empty segment, which is captured, "<name*>" one or
+ * more segments, "/" included, as many as leave one for each literal
+ * segment after it (only literal ones may follow it) and not empty as a
+ * whole, and "**", last only, any rest of the path, none included.  A
+ * pattern ending in "/?" matches the path with or without one "/" at its
+ * end.  A path matches when every
+ * segment is matched: no segment is left over, none is missing, and an
+ * empty segment ("a//b") matches no capture.  A path longer than
+ * MRL_ROUTE_MAX matches nothing.
+ */
+
+#define MRL_ROUTE_MAX       4096
+#define MRL_ROUTE_CAPTURES  4
+
+typedef struct {
+    const char  *data;
+    size_t       len;
+} mrl_span_t;
+
+typedef struct {
+    mrl_span_t  capture[MRL_ROUTE_CAPTURES];
+    size_t      ncaptures;
+} mrl_route_match_t;
+
+/*
+ * 1 when path matches pattern, its captures in order in m (may be NULL;
+ * they point into path); 0 else, m left in an unspecified state.
+ */
+int mrl_route_match(const char *pattern, const char *path, size_t len,
+    mrl_route_match_t *m);
+
+/*
+ * MRL_OK for a pattern mrl_route_match() can use: at most
+ * MRL_ROUTE_CAPTURES captures, no empty segment but a final "/?", "**"
+ * last only, "<" and ">" only around a capture's name, literal segments
+ * only after a "<name*>".
+ */
+mrl_status_t mrl_route_valid(const char *pattern);
+
+
 #ifdef __cplusplus
 }
 #endif
