@@ -17,6 +17,9 @@
  *   POST stores, GET stores         ngx_http_member_stores.c
  *   keys, audit (and who may do what)  ngx_http_member_admin_auth.c
  *   feedback                        ngx_http_member_feedback.c
+ *
+ * Every route is a row of ngx_http_member_admin_routes below, with its
+ * grant and its audit.
  */
 
 
@@ -36,10 +39,27 @@ typedef struct {
 } ngx_http_member_admin_t;
 
 
-static ngx_int_t ngx_http_member_admin_route(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_admin_lookup(ngx_http_request_t *r,
-    ngx_http_member_admin_t *adm);
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_admin_new(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_admin_lookup_post(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 static ngx_int_t ngx_http_member_admin_get(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_admin_recharge(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_admin_transactions(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_admin_tags(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_admin_messages(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_admin_coupons(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_admin_find(ngx_http_request_t *r,
+    ngx_http_member_admin_t *adm);
+static ngx_int_t ngx_http_member_admin_read(ngx_http_request_t *r,
     uint64_t id);
 static ngx_int_t ngx_http_member_admin_record(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
@@ -149,7 +169,140 @@ static ngx_str_t  ngx_http_member_levels[] = {
 };
 
 
-/* the bearer first: the bootstrap token, or a key whose role allows it */
+/*
+ * The admin API, one row per route: methods, pattern, handler, the roles
+ * of admin keys it is granted to (the bootstrap token may do everything)
+ * and what its audit keeps of a change that succeeded.  The first row
+ * whose methods and pattern match decides; the rows without a handler at
+ * the end say who hears that there is no such resource (404, or 405 for a
+ * route that is there for another method): whatever no row names is the
+ * headquarters' only, so a new route is safe by default.
+ */
+
+#define R  NGX_HTTP_MEMBER_READ
+#define P  NGX_HTTP_POST
+#define A  NGX_HTTP_MEMBER_ANY
+
+static ngx_http_member_route_t  ngx_http_member_admin_routes[] = {
+
+    /* admin keys: the bootstrap token only */
+    { P, "keys/?", ngx_http_member_keys_create, NGX_HTTP_MEMBER_GRANT_NONE,
+      ngx_http_member_audit_fields },
+    { R, "keys/?", ngx_http_member_keys_get, NGX_HTTP_MEMBER_GRANT_NONE,
+      NULL },
+    { A, "keys/?", NULL, NGX_HTTP_MEMBER_GRANT_NONE, NULL },
+    { A, "keys/**", ngx_http_member_keys_revoke, NGX_HTTP_MEMBER_GRANT_NONE,
+      ngx_http_member_audit_fields },
+
+    /* what the console may show */
+    { R, "whoami", ngx_http_member_whoami, NGX_HTTP_MEMBER_GRANT_DESK, NULL },
+    { R, "audit", ngx_http_member_audit_page, NGX_HTTP_MEMBER_GRANT_READ,
+      NULL },
+
+    /*
+     * the desk of a store: find the member in front of it by card number
+     * or phone (ngx_http_member_admin_found refuses a store's openid
+     * look-up), and see the till's view of it (ngx_http_member_admin_view);
+     * never by id, which is sequential: a store cannot walk the members
+     */
+    { R, "members", ngx_http_member_admin_lookup,
+      NGX_HTTP_MEMBER_GRANT_DESK, NULL },
+    { R, "members/?", ngx_http_member_admin_lookup,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { P, "members/?", ngx_http_member_admin_new,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_fields },
+    { P, "members/lookup", ngx_http_member_admin_lookup_post,
+      NGX_HTTP_MEMBER_GRANT_DESK, NULL },
+
+    { R, "members/<id>", ngx_http_member_admin_get,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { P, "members/<id>/recharge", ngx_http_member_admin_recharge,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_recharge },
+    { R, "members/<id>/transactions", ngx_http_member_admin_transactions,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { P, "members/<id>/tags", ngx_http_member_admin_tags,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_fields },
+    { R, "members/<id>/messages", ngx_http_member_admin_messages,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { R, "members/<id>/coupons", ngx_http_member_admin_coupons,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { NGX_HTTP_PUT, "members/<id>/level", ngx_http_member_admin_level,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_level },
+    { P, "members/<id>/points", ngx_http_member_admin_points,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_points },
+    { P, "members/<id>/recharge/refund", ngx_http_member_admin_refund,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_refund },
+
+    /* stores: ngx_http_member_stores.c; a store's own transactions */
+    { R, "stores", ngx_http_member_stores_handler,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { P, "stores", ngx_http_member_stores_handler,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_fields },
+    { P, "stores/<store*>/rotate", ngx_http_member_stores_rotate,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_fields },
+    { R, "stores/<store*>/transactions", ngx_http_member_fold_store,
+      NGX_HTTP_MEMBER_GRANT_STORE, NULL },
+
+    /* the ledger's rules and test clock (404 without member_test_clock) */
+    { R, "rules", ngx_http_member_rules_handler, NGX_HTTP_MEMBER_GRANT_READ,
+      NULL },
+    { NGX_HTTP_PUT, "rules", ngx_http_member_rules_handler,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_rules },
+    { R, "clock", ngx_http_member_clock_handler, NGX_HTTP_MEMBER_GRANT_READ,
+      NULL },
+    { A, "clock", ngx_http_member_clock_handler, NGX_HTTP_MEMBER_GRANT_HQ,
+      ngx_http_member_audit_fields },
+
+    /* coupons: ngx_http_member_coupons.c; campaigns.c; analytics.c */
+    { R, "coupons/templates", ngx_http_member_coupons_template_list,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { P, "coupons/templates", ngx_http_member_coupons_template,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_fields },
+    { P, "coupons/issue", ngx_http_member_coupons_issue,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_fields },
+    { R, "campaigns", ngx_http_member_campaigns_list,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { P, "campaigns/run", ngx_http_member_campaigns_run_now,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_fields },
+    { R, "segments", ngx_http_member_analytics_segments,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { R, "churn", ngx_http_member_analytics_churn,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { R, "tags", ngx_http_member_analytics_tags_all,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { R, "tags/<tag>/members", ngx_http_member_analytics_tag_members,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { R, "analytics", ngx_http_member_analytics_shown,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+
+    /* the brand's numbers: ngx_http_member_fold.c */
+    { R, "totals", ngx_http_member_fold_totals, NGX_HTTP_MEMBER_GRANT_READ,
+      NULL },
+    { R, "reports/daily", ngx_http_member_fold_daily,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { P, "fold/rescan", ngx_http_member_fold_rescan_admin,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_fields },
+
+    /* ngx_http_member_feedback.c */
+    { R, "feedback/?", ngx_http_member_feedback_admin,
+      NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { P, "feedback/<fid>/answer", ngx_http_member_feedback_answer,
+      NGX_HTTP_MEMBER_GRANT_HQ, ngx_http_member_audit_fields },
+
+    /* no such resource: who hears it, and who is refused first */
+    { R, "stores/<store>/**", NULL, NGX_HTTP_MEMBER_GRANT_STORE, NULL },
+    { R, "**", NULL, NGX_HTTP_MEMBER_GRANT_READ, NULL },
+    { A, "**", NULL, NGX_HTTP_MEMBER_GRANT_HQ, NULL },
+
+    { 0, NULL, NULL, 0, NULL }
+};
+
+#undef R
+#undef P
+#undef A
+
+
+/* the bearer first: the bootstrap token, or a key whose row allows it */
 
 ngx_int_t
 ngx_http_member_admin_handler(ngx_http_request_t *r)
@@ -163,16 +316,15 @@ ngx_http_member_admin_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    return ngx_http_member_admin_auth(r, ngx_http_member_admin_route);
+    return ngx_http_member_admin_auth(r, ngx_http_member_admin_routes);
 }
 
 
-static ngx_int_t
-ngx_http_member_admin_route(ngx_http_request_t *r)
+/* the routes of members: the context of a member request first */
+
+static ngx_http_member_admin_t *
+ngx_http_member_admin_of(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
-    u_char                   *p, *last, *slash;
-    ngx_int_t                 rc;
-    ngx_str_t                 route, rest;
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_admin_t  *adm;
 
@@ -180,171 +332,131 @@ ngx_http_member_admin_route(ngx_http_request_t *r)
     adm = ngx_pcalloc(r->pool, sizeof(ngx_http_member_admin_t));
 
     if (ctx == NULL || adm == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     ctx->data = adm;
+    adm->id = m->id;
 
-    ngx_http_member_route(r, &route);
+    return adm;
+}
 
-    if (route.len == 6 && ngx_strncmp(route.data, "stores", 6) == 0) {
-        return ngx_http_member_stores_handler(r);
+
+static ngx_int_t
+ngx_http_member_admin_lookup(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    ngx_http_member_admin_t  *adm;
+
+    adm = ngx_http_member_admin_of(r, m);
+    if (adm == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_member_stores_rotate(r, &route);
-    if (rc != NGX_DECLINED) {
-        return rc;
+    return ngx_http_member_admin_find(r, adm);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_new(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    if (ngx_http_member_admin_of(r, m) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the ledger's rules and test clock: ngx_http_member_ledger.c */
-    if (route.len == 5 && ngx_strncmp(route.data, "rules", 5) == 0) {
-        return ngx_http_member_rules_handler(r);
+    return ngx_http_member_read_json(r, ngx_http_member_admin_create_body);
+}
+
+
+/* a phone or an openid never travels in a URL: the access log */
+
+static ngx_int_t
+ngx_http_member_admin_lookup_post(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    if (ngx_http_member_admin_of(r, m) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (route.len == 5 && ngx_strncmp(route.data, "clock", 5) == 0) {
-        return ngx_http_member_clock_handler(r);
+    return ngx_http_member_read_json(r, ngx_http_member_admin_lookup_body);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_get(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    if (ngx_http_member_admin_of(r, m) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* coupons/templates, coupons/issue: ngx_http_member_coupons.c */
-    if (route.len > 8 && ngx_strncmp(route.data, "coupons/", 8) == 0) {
-        rest.data = route.data + 8;
-        rest.len = route.len - 8;
-        return ngx_http_member_coupons_handler(r, &rest);
+    return ngx_http_member_admin_read(r, m->id);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_recharge(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    if (ngx_http_member_admin_of(r, m) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* GET campaigns, POST campaigns/run: ngx_http_member_campaigns.c */
-    if (route.len >= 9 && ngx_strncmp(route.data, "campaigns", 9) == 0
-        && (route.len == 9 || route.data[9] == '/'))
+    return ngx_http_member_read_json(r, ngx_http_member_admin_recharge_body);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_transactions(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    ngx_str_t  key;
+
+    if (ngx_http_member_admin_of(r, m) == NULL
+        || ngx_http_member_key(r->pool, &key, m->id, "") != NGX_OK)
     {
-        rest.data = route.data + 9;
-        rest.len = route.len - 9;
-        return ngx_http_member_campaigns_handler(r, &rest);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* segments, churn, tags: ngx_http_member_analytics.c */
-    rc = ngx_http_member_analytics_admin(r, &route);
+    return ngx_http_member_transactions(r, &key, m->id, "NOT_FOUND");
+}
 
-    /* totals, reports/daily, stores/<id>/transactions, fold/rescan */
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_member_fold_admin(r, &route);
+
+static ngx_int_t
+ngx_http_member_admin_tags(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    if (ngx_http_member_admin_of(r, m) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* keys, audit: ngx_http_member_admin_auth.c; ngx_http_member_feedback.c */
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_member_admin_auth_route(r, &route);
+    return ngx_http_member_analytics_tags(r, m->id);
+}
+
+
+static ngx_int_t
+ngx_http_member_admin_messages(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    if (ngx_http_member_admin_of(r, m) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_member_feedback_admin(r, &route);
-    }
+    return ngx_http_member_messages_log(r, m->id);
+}
 
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
 
-    if (route.len < 7 || ngx_strncmp(route.data, "members", 7) != 0
-        || (route.len > 7 && route.data[7] != '/'))
+static ngx_int_t
+ngx_http_member_admin_coupons(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    ngx_str_t  key;
+
+    if (ngx_http_member_admin_of(r, m) == NULL
+        || ngx_http_member_key(r->pool, &key, m->id, "") != NGX_OK)
     {
-        goto not_found;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (route.len <= 8) {
-        if (r->method == NGX_HTTP_POST) {
-            return ngx_http_member_read_json(r,
-                                           ngx_http_member_admin_create_body);
-        }
-
-        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-            return ngx_http_member_admin_lookup(r, adm);
-        }
-
-        return ngx_http_member_method_not_allowed(r);
-    }
-
-    /* a phone or an openid never travels in a URL: the access log */
-    if (route.len == 14 && ngx_strncmp(route.data + 8, "lookup", 6) == 0) {
-        if (r->method != NGX_HTTP_POST) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        return ngx_http_member_read_json(r,
-                                         ngx_http_member_admin_lookup_body);
-    }
-
-    /* members/<id>[/recharge|/transactions|/coupons|...] */
-    p = route.data + 8;
-    last = route.data + route.len;
-    slash = ngx_strlchr(p, last, '/');
-
-    if (ngx_http_member_parse_id(p, (slash ? slash : last) - p, &adm->id)
-        != NGX_OK)
-    {
-        goto not_found;
-    }
-
-    if (slash == NULL) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        return ngx_http_member_admin_get(r, adm->id);
-    }
-
-    rest.data = slash + 1;
-    rest.len = last - rest.data;
-
-    if (rest.len == 8 && ngx_strncmp(rest.data, "recharge", 8) == 0) {
-        if (r->method != NGX_HTTP_POST) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        return ngx_http_member_read_json(r,
-                                         ngx_http_member_admin_recharge_body);
-    }
-
-    if (rest.len == 12 && ngx_strncmp(rest.data, "transactions", 12) == 0) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        if (ngx_http_member_key(r->pool, &rest, adm->id, "") != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_member_transactions(r, &rest, adm->id, "NOT_FOUND");
-    }
-
-    if (rest.len == 4 && ngx_strncmp(rest.data, "tags", 4) == 0) {
-        return ngx_http_member_analytics_tags(r, adm->id);
-    }
-
-    if (rest.len == 8 && ngx_strncmp(rest.data, "messages", 8) == 0) {
-        return ngx_http_member_messages_log(r, adm->id);
-    }
-
-    if (rest.len == 7 && ngx_strncmp(rest.data, "coupons", 7) == 0) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        if (ngx_http_member_key(r->pool, &rest, adm->id, "") != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_member_coupons_list(r, adm->id, &rest, "NOT_FOUND");
-    }
-
-    /* members/<id>/level, /points, /recharge/refund */
-    rc = ngx_http_member_ledger_admin(r, adm->id, &rest);
-
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-not_found:
-
-    return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                 "no such resource");
+    return ngx_http_member_coupons_list(r, m->id, &key, "NOT_FOUND");
 }
 
 
@@ -373,7 +485,7 @@ ngx_http_member_admin_openid_valid(ngx_str_t *openid)
 
 
 static ngx_int_t
-ngx_http_member_admin_lookup(ngx_http_request_t *r,
+ngx_http_member_admin_find(ngx_http_request_t *r,
     ngx_http_member_admin_t *adm)
 {
     uint64_t   id;
@@ -385,7 +497,7 @@ ngx_http_member_admin_lookup(ngx_http_request_t *r,
                                          "no member has that card number");
         }
 
-        return ngx_http_member_admin_get(r, id);
+        return ngx_http_member_admin_read(r, id);
     }
 
     /*
@@ -437,12 +549,12 @@ ngx_http_member_admin_found(ngx_http_request_t *r,
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    return ngx_http_member_admin_get(r, id);
+    return ngx_http_member_admin_read(r, id);
 }
 
 
 static ngx_int_t
-ngx_http_member_admin_get(ngx_http_request_t *r, uint64_t id)
+ngx_http_member_admin_read(ngx_http_request_t *r, uint64_t id)
 {
     ngx_str_t                 key;
     ngx_http_member_ctx_t    *ctx;
@@ -948,7 +1060,7 @@ ngx_http_member_admin_phone_found(ngx_http_request_t *r,
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    return ngx_http_member_admin_get(r, id);
+    return ngx_http_member_admin_read(r, id);
 }
 
 

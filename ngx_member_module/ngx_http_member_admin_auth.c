@@ -9,17 +9,18 @@
  *   GET    whoami                          the caller's role and stores
  *
  * The bootstrap member_admin_token may do everything.  An admin key
- * "mk_<key id>.<secret>" has a role; ngx_http_member_grants says what
- * each role may do, first match deciding, and whatever it does not name
- * is the headquarters' (hq) only.  Redis keeps the SHA-256 of a key's
- * secret, never the secret, and every request with a key reads its
- * record: a revoked key is refused by the next request.  Wrong bearers
- * are counted per client address; past the limit that address waits,
- * with the right key or token too, and other addresses go on.
+ * "mk_<key id>.<secret>" has a role; the grant of the admin API's route
+ * row the request matched (ngx_http_member_admin.c) says which roles may
+ * use it, and a row is not complete without one.  Redis keeps the
+ * SHA-256 of a key's secret, never the secret, and every request with a
+ * key reads its record: a revoked key is refused by the next request.
+ * Wrong bearers are counted per client address; past the limit that
+ * address waits, with the right key or token too, and other addresses go
+ * on.
  *
- * A change that succeeds (a 2xx answer to anything but a read) is added
- * to the stream {b}:audit in the background: the answer never waits for
- * it, and a failed write is logged.
+ * A change that succeeds (a 2xx answer to anything but a read, on a row
+ * with an audit) is added to the stream {b}:audit in the background: the
+ * answer never waits for it, and a failed write is logged.
  */
 
 
@@ -30,11 +31,6 @@
 #include "ngx_http_member_module.h"
 
 
-#define NGX_HTTP_MEMBER_ROLE_HQ         0x01
-#define NGX_HTTP_MEMBER_ROLE_STORE      0x02
-#define NGX_HTTP_MEMBER_ROLE_READONLY   0x04
-#define NGX_HTTP_MEMBER_ROLE_BOOTSTRAP  0x08
-
 #define NGX_HTTP_MEMBER_KEY_ID_LEN      16      /* hex of 8 random bytes */
 #define NGX_HTTP_MEMBER_ADMIN_KEY_LEN   (3 + NGX_HTTP_MEMBER_KEY_ID_LEN + 1 \
                                          + NGX_HTTP_MEMBER_SECRET_LEN)
@@ -43,15 +39,6 @@
 #define NGX_HTTP_MEMBER_AUDIT_MAXLEN    "1000000"
 #define NGX_HTTP_MEMBER_AUDIT_BUDGET    5000
 
-#define NGX_HTTP_MEMBER_READ            (NGX_HTTP_GET|NGX_HTTP_HEAD)
-#define NGX_HTTP_MEMBER_ANY             ((ngx_uint_t) -1)
-
-
-typedef struct {
-    ngx_uint_t                  methods;
-    ngx_str_t                   pattern;
-    ngx_uint_t                  roles;
-} ngx_http_member_grant_t;
 
 
 typedef struct {
@@ -61,8 +48,9 @@ typedef struct {
     ngx_str_t                  *stores;     /* of a store key */
     ngx_uint_t                  nstores;
     ngx_str_t                   route;
+    ngx_http_member_route_t    *row;        /* the route the request is */
+    ngx_http_member_match_t     match;
     u_char                      hash[SHA256_DIGEST_LENGTH];
-    ngx_http_member_admin_pt    done;
     json_t                     *before;
     json_t                     *after;
     json_t                     *answer;     /* of POST keys, but the key */
@@ -70,15 +58,6 @@ typedef struct {
     unsigned                    change:1;   /* audited when it succeeds */
     unsigned                    recorded:1;
 } ngx_http_member_admin_auth_t;
-
-
-typedef void (*ngx_http_member_diff_pt)(json_t *answer, json_t **before,
-    json_t **after);
-
-typedef struct {
-    ngx_str_t                   pattern;
-    ngx_http_member_diff_pt     diff;
-} ngx_http_member_audit_diff_t;
 
 
 static ngx_int_t ngx_http_member_admin_bootstrap(ngx_http_request_t *r,
@@ -95,8 +74,6 @@ static ngx_int_t ngx_http_member_admin_counted(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_admin_allowed(ngx_http_request_t *r,
     ngx_http_member_admin_auth_t *aa);
-static ngx_int_t ngx_http_member_pattern_match(ngx_str_t *pattern,
-    ngx_str_t *route, ngx_http_member_admin_auth_t *aa);
 static ngx_int_t ngx_http_member_admin_fail_key(ngx_http_request_t *r,
     ngx_str_t *key);
 static void ngx_http_member_keys_create_body(ngx_http_request_t *r);
@@ -106,90 +83,15 @@ static ngx_int_t ngx_http_member_keys_list(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_keys_revoked(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_whoami(ngx_http_request_t *r);
-static ngx_int_t ngx_http_member_audit_page(ngx_http_request_t *r);
+static json_t *ngx_http_member_audit_fields_of(json_t *answer);
 static ngx_int_t ngx_http_member_audit_paged(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static void ngx_http_member_audit_written(ngx_http_member_redis_t *redis,
     void *data, redisReply *reply);
-static void ngx_http_member_diff_level(json_t *answer, json_t **before,
-    json_t **after);
-static void ngx_http_member_diff_points(json_t *answer, json_t **before,
-    json_t **after);
-static void ngx_http_member_diff_recharge(json_t *answer, json_t **before,
-    json_t **after);
-static void ngx_http_member_diff_recharge_refund(json_t *answer,
-    json_t **before, json_t **after);
-static void ngx_http_member_diff_rules(json_t *answer, json_t **before,
-    json_t **after);
-
-
-/*
- * What the roles of admin keys may do: the first line whose methods and
- * pattern match the request decides.  In patterns "*" is one segment,
- * "{store}" one of the key's stores, "**" any rest (or none).  A route no
- * line names is the headquarters' only, so new routes are safe by default.
- */
-
-static ngx_http_member_grant_t  ngx_http_member_grants[] = {
-
-    /* admin keys: the bootstrap token only */
-    { NGX_HTTP_MEMBER_ANY, ngx_string("keys/**"), 0 },
-
-    /* what the console may show */
-    { NGX_HTTP_MEMBER_READ, ngx_string("whoami"),
-      NGX_HTTP_MEMBER_ROLE_STORE|NGX_HTTP_MEMBER_ROLE_READONLY
-      |NGX_HTTP_MEMBER_ROLE_HQ },
-
-    /*
-     * the desk of a store: find the member in front of it by card number
-     * or phone (ngx_http_member_admin.c refuses a store's openid look-up),
-     * and see the till's view of it (ngx_http_member_admin_view);
-     * never by id, which is sequential: a store cannot walk the members
-     */
-    { NGX_HTTP_MEMBER_READ, ngx_string("members"),
-      NGX_HTTP_MEMBER_ROLE_STORE|NGX_HTTP_MEMBER_ROLE_READONLY
-      |NGX_HTTP_MEMBER_ROLE_HQ },
-    { NGX_HTTP_POST, ngx_string("members/lookup"),
-      NGX_HTTP_MEMBER_ROLE_STORE|NGX_HTTP_MEMBER_ROLE_READONLY
-      |NGX_HTTP_MEMBER_ROLE_HQ },
-
-    /* a store's own record, transactions and reports */
-    { NGX_HTTP_MEMBER_READ, ngx_string("stores/{store}/**"),
-      NGX_HTTP_MEMBER_ROLE_STORE|NGX_HTTP_MEMBER_ROLE_READONLY
-      |NGX_HTTP_MEMBER_ROLE_HQ },
-
-    /* reads of everything else */
-    { NGX_HTTP_MEMBER_READ, ngx_string("**"),
-      NGX_HTTP_MEMBER_ROLE_READONLY|NGX_HTTP_MEMBER_ROLE_HQ },
-
-    { NGX_HTTP_MEMBER_ANY, ngx_string("**"), NGX_HTTP_MEMBER_ROLE_HQ },
-
-    { 0, ngx_null_string, 0 }
-};
-
-
-/* POSTs that change nothing: not audited */
-static ngx_str_t  ngx_http_member_admin_reads[] = {
-    ngx_string("members/lookup"),
-    ngx_null_string
-};
-
-
-/* before and after taken from a change's answer */
-static ngx_http_member_audit_diff_t  ngx_http_member_audit_diffs[] = {
-    { ngx_string("members/*/level"), ngx_http_member_diff_level },
-    { ngx_string("members/*/points"), ngx_http_member_diff_points },
-    { ngx_string("members/*/recharge"), ngx_http_member_diff_recharge },
-    { ngx_string("members/*/recharge/refund"),
-      ngx_http_member_diff_recharge_refund },
-    { ngx_string("rules"), ngx_http_member_diff_rules },
-    { ngx_null_string, NULL }
-};
 
 
 /* fields of an answer an audit entry keeps: no secret, no personal data */
-static const char  *ngx_http_member_audit_fields[] = {
+static const char  *ngx_http_member_audit_names[] = {
     "points", "level", "status", "version", "delta", "role", "count",
     "issued", "from", "to", NULL
 };
@@ -214,10 +116,9 @@ static ngx_str_t  ngx_http_member_role_names[] = {
 
 ngx_int_t
 ngx_http_member_admin_auth(ngx_http_request_t *r,
-    ngx_http_member_admin_pt done)
+    ngx_http_member_route_t *routes)
 {
     ngx_str_t                      bearer, key_id, secret, keys[2], args[2];
-    ngx_uint_t                     i;
     ngx_pool_cleanup_t            *cln;
     ngx_http_member_ctx_t         *ctx;
     ngx_http_member_loc_conf_t    *mlcf;
@@ -238,19 +139,12 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
     ngx_memzero(aa, sizeof(ngx_http_member_admin_auth_t));
     cln->handler = ngx_http_member_admin_auth_cleanup;
 
-    aa->done = done;
+    /* the route's row, once: its grant, its audit, then its handler */
     ngx_http_member_route(r, &aa->route);
+    aa->row = ngx_http_member_route_find(r, routes, &aa->route, &aa->match);
 
-    aa->change = !(r->method & NGX_HTTP_MEMBER_READ);
-
-    for (i = 0; ngx_http_member_admin_reads[i].len; i++) {
-        if (aa->route.len == ngx_http_member_admin_reads[i].len
-            && ngx_strncmp(aa->route.data, ngx_http_member_admin_reads[i].data,
-                           aa->route.len) == 0)
-        {
-            aa->change = 0;
-        }
-    }
+    aa->change = !(r->method & NGX_HTTP_MEMBER_READ)
+                 && aa->row->audit != NULL;
 
     if (r->headers_in.authorization == NULL) {
         return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
@@ -369,7 +263,7 @@ ngx_http_member_admin_bootstrap(ngx_http_request_t *r,
                                      "in a minute");
     }
 
-    return aa->done(r);
+    return ngx_http_member_route_run(r, aa->row, &aa->match);
 }
 
 
@@ -494,7 +388,7 @@ ngx_http_member_admin_key_found(ngx_http_request_t *r,
                                      "the key's role does not allow this");
     }
 
-    return aa->done(r);
+    return ngx_http_member_route_run(r, aa->row, &aa->match);
 }
 
 
@@ -596,95 +490,46 @@ ngx_http_member_admin_counted(ngx_http_request_t *r,
 }
 
 
+/*
+ * The row's grant: the key's role, and a store key its own stores only
+ * (the first segment of the row's first capture).
+ */
+
 static ngx_int_t
 ngx_http_member_admin_allowed(ngx_http_request_t *r,
     ngx_http_member_admin_auth_t *aa)
 {
-    ngx_http_member_grant_t  *g;
+    u_char      *slash;
+    ngx_str_t    store;
+    ngx_uint_t   i;
 
-    for (g = ngx_http_member_grants; g->pattern.len; g++) {
-        if ((g->methods & r->method)
-            && ngx_http_member_pattern_match(&g->pattern, &aa->route, aa))
+    if (aa->row->grant & aa->roles) {
+        return 1;
+    }
+
+    if (!(aa->row->grant & NGX_HTTP_MEMBER_ROLE_OWN_STORE)
+        || !(aa->roles & NGX_HTTP_MEMBER_ROLE_STORE)
+        || aa->match.ncaptures == 0)
+    {
+        return 0;
+    }
+
+    store = aa->match.capture[0];
+    slash = ngx_strlchr(store.data, store.data + store.len, '/');
+
+    if (slash) {
+        store.len = slash - store.data;
+    }
+
+    for (i = 0; i < aa->nstores; i++) {
+        if (aa->stores[i].len == store.len
+            && ngx_strncmp(aa->stores[i].data, store.data, store.len) == 0)
         {
-            return (g->roles & aa->roles) != 0;
+            return 1;
         }
     }
 
     return 0;
-}
-
-
-static ngx_int_t
-ngx_http_member_segment_is(u_char *p, u_char *last, const char *s)
-{
-    size_t  len;
-
-    len = ngx_strlen(s);
-
-    return (size_t) (last - p) == len && ngx_strncmp(p, s, len) == 0;
-}
-
-
-/* a route against a pattern, one "/" segment at a time */
-
-static ngx_int_t
-ngx_http_member_pattern_match(ngx_str_t *pattern, ngx_str_t *route,
-    ngx_http_member_admin_auth_t *aa)
-{
-    u_char      *p, *plast, *pend, *s, *slast, *send;
-    ngx_uint_t   i, found;
-
-    p = pattern->data;
-    plast = p + pattern->len;
-    s = route->data;
-    slast = s + route->len;
-
-    for ( ;; ) {
-        pend = ngx_strlchr(p, plast, '/');
-        pend = pend ? pend : plast;
-
-        if (ngx_http_member_segment_is(p, pend, "**")) {
-            return 1;
-        }
-
-        if (s == NULL) {
-            return 0;                   /* the route ended first */
-        }
-
-        send = ngx_strlchr(s, slast, '/');
-        send = send ? send : slast;
-
-        if (ngx_http_member_segment_is(p, pend, "*")) {
-            if (send == s) {
-                return 0;
-            }
-
-        } else if (ngx_http_member_segment_is(p, pend, "{store}")) {
-            found = 0;
-
-            for (i = 0; aa && i < aa->nstores; i++) {
-                if (aa->stores[i].len == (size_t) (send - s)
-                    && ngx_strncmp(aa->stores[i].data, s, send - s) == 0)
-                {
-                    found = 1;
-                }
-            }
-
-            if (!found) {
-                return 0;
-            }
-
-        } else if (pend - p != send - s || ngx_strncmp(p, s, pend - p) != 0) {
-            return 0;
-        }
-
-        if (pend == plast) {
-            return send == slast;
-        }
-
-        p = pend + 1;
-        s = (send == slast) ? NULL : send + 1;
-    }
 }
 
 
@@ -733,53 +578,35 @@ ngx_http_member_admin_view(ngx_http_request_t *r)
 }
 
 
-/* keys and audit; NGX_DECLINED for other routes */
+/* POST keys, GET keys, DELETE keys/<key id> */
 
 ngx_int_t
-ngx_http_member_admin_auth_route(ngx_http_request_t *r, ngx_str_t *route)
+ngx_http_member_keys_create(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
-    ngx_str_t  key_id;
+    return ngx_http_member_read_json(r, ngx_http_member_keys_create_body);
+}
 
-    if (route->len == 6 && ngx_strncmp(route->data, "whoami", 6) == 0) {
-        if (!(r->method & NGX_HTTP_MEMBER_READ)) {
-            return ngx_http_member_method_not_allowed(r);
-        }
 
-        return ngx_http_member_whoami(r);
-    }
+ngx_int_t
+ngx_http_member_keys_get(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    return ngx_http_member_redis_command(r, ngx_http_member_keys_list, 2,
+                                         &ngx_http_member_cmd_hgetall,
+                                         &ngx_http_member_keys_key);
+}
 
-    if (route->len == 5 && ngx_strncmp(route->data, "audit", 5) == 0) {
-        if (!(r->method & NGX_HTTP_MEMBER_READ)) {
-            return ngx_http_member_method_not_allowed(r);
-        }
 
-        return ngx_http_member_audit_page(r);
-    }
+/* keys/<any rest>: what is no key id is no such key, whatever the method */
 
-    if (route->len < 4 || ngx_strncmp(route->data, "keys", 4) != 0
-        || (route->len > 4 && route->data[4] != '/'))
-    {
-        return NGX_DECLINED;
-    }
+ngx_int_t
+ngx_http_member_keys_revoke(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    ngx_str_t  route, key_id;
 
-    if (route->len <= 5) {
-        if (r->method == NGX_HTTP_POST) {
-            return ngx_http_member_read_json(r,
-                                             ngx_http_member_keys_create_body);
-        }
+    ngx_http_member_route(r, &route);
 
-        if (r->method & NGX_HTTP_MEMBER_READ) {
-            return ngx_http_member_redis_command(r, ngx_http_member_keys_list,
-                                                 2,
-                                                 &ngx_http_member_cmd_hgetall,
-                                                 &ngx_http_member_keys_key);
-        }
-
-        return ngx_http_member_method_not_allowed(r);
-    }
-
-    key_id.data = route->data + 5;
-    key_id.len = route->len - 5;
+    key_id.data = route.data + 5;
+    key_id.len = route.len - 5;
 
     if (key_id.len != NGX_HTTP_MEMBER_KEY_ID_LEN
         || ngx_strlchr(key_id.data, key_id.data + key_id.len, '/'))
@@ -798,8 +625,8 @@ ngx_http_member_admin_auth_route(ngx_http_request_t *r, ngx_str_t *route)
 }
 
 
-static ngx_int_t
-ngx_http_member_whoami(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_member_whoami(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
     json_t                        *answer, *stores;
     ngx_uint_t                     i;
@@ -1119,8 +946,8 @@ ngx_http_member_audit_arg(ngx_http_request_t *r, char *name, size_t len,
 }
 
 
-static ngx_int_t
-ngx_http_member_audit_page(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_member_audit_page(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
     u_char                 *p;
     ngx_str_t               args[5], cursor;
@@ -1302,16 +1129,16 @@ ngx_http_member_audit_set(ngx_http_request_t *r, json_t *before,
 }
 
 
-static void
-ngx_http_member_diff_level(json_t *answer, json_t **before, json_t **after)
+void
+ngx_http_member_audit_level(json_t *answer, json_t **before, json_t **after)
 {
     *before = json_pack("{s:O?}", "level", json_object_get(answer, "from"));
     *after = json_pack("{s:O?}", "level", json_object_get(answer, "level"));
 }
 
 
-static void
-ngx_http_member_diff_points(json_t *answer, json_t **before, json_t **after)
+void
+ngx_http_member_audit_points(json_t *answer, json_t **before, json_t **after)
 {
     json_int_t  points, delta;
 
@@ -1323,8 +1150,8 @@ ngx_http_member_diff_points(json_t *answer, json_t **before, json_t **after)
 }
 
 
-static void
-ngx_http_member_diff_recharge(json_t *answer, json_t **before, json_t **after)
+void
+ngx_http_member_audit_recharge(json_t *answer, json_t **before, json_t **after)
 {
     json_int_t  balance, amount, bonus;
 
@@ -1338,8 +1165,8 @@ ngx_http_member_diff_recharge(json_t *answer, json_t **before, json_t **after)
 }
 
 
-static void
-ngx_http_member_diff_recharge_refund(json_t *answer, json_t **before,
+void
+ngx_http_member_audit_refund(json_t *answer, json_t **before,
     json_t **after)
 {
     json_int_t  balance, refunded, bonus;
@@ -1354,8 +1181,8 @@ ngx_http_member_diff_recharge_refund(json_t *answer, json_t **before,
 }
 
 
-static void
-ngx_http_member_diff_rules(json_t *answer, json_t **before, json_t **after)
+void
+ngx_http_member_audit_rules(json_t *answer, json_t **before, json_t **after)
 {
     json_int_t  version;
 
@@ -1369,6 +1196,13 @@ ngx_http_member_diff_rules(json_t *answer, json_t **before, json_t **after)
 
 
 /* the answer's ids, amounts and states: never a secret or personal data */
+
+void
+ngx_http_member_audit_fields(json_t *answer, json_t **before, json_t **after)
+{
+    *after = ngx_http_member_audit_fields_of(answer);
+}
+
 
 static json_t *
 ngx_http_member_audit_fields_of(json_t *answer)
@@ -1393,7 +1227,7 @@ ngx_http_member_audit_fields_of(json_t *answer)
             continue;
         }
 
-        for (f = ngx_http_member_audit_fields; *f; f++) {
+        for (f = ngx_http_member_audit_names; *f; f++) {
             if (ngx_strcmp(name, *f) == 0) {
                 json_object_set(out, name, v);
             }
@@ -1498,7 +1332,6 @@ ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_member_ctx_t         *ctx;
     ngx_http_member_loc_conf_t    *mlcf;
     ngx_http_member_admin_auth_t  *aa;
-    ngx_http_member_audit_diff_t  *d;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     aa = ctx ? ctx->admin : NULL;
@@ -1520,16 +1353,7 @@ ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,
     after = aa->after ? json_incref(aa->after) : NULL;
 
     if (before == NULL && after == NULL) {
-        for (d = ngx_http_member_audit_diffs; d->pattern.len; d++) {
-            if (ngx_http_member_pattern_match(&d->pattern, &aa->route, NULL)) {
-                d->diff(answer, &before, &after);
-                break;
-            }
-        }
-
-        if (d->pattern.len == 0) {
-            after = ngx_http_member_audit_fields_of(answer);
-        }
+        aa->row->audit(answer, &before, &after);
     }
 
     ngx_http_member_audit_target(r, aa, answer, &target);

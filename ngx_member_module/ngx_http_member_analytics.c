@@ -29,7 +29,6 @@
 #define NGX_HTTP_MEMBER_ANALYTICS_HOUR    4           /* the daily pass */
 #define NGX_HTTP_MEMBER_ANALYTICS_ROOM    1024        /* bytes a member */
 #define NGX_HTTP_MEMBER_ANALYTICS_ARGS    (9 + 5 * NGX_HTTP_MEMBER_ANALYTICS_BATCH)
-#define NGX_HTTP_MEMBER_TAG_MAX           32          /* bytes */
 #define NGX_HTTP_MEMBER_TAGS_MAX          20
 
 #define NGX_HTTP_MEMBER_PASS_IDLE         0
@@ -1149,8 +1148,9 @@ ngx_http_member_analytics_churned(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_member_analytics_churn(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_member_analytics_churn(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     ngx_str_t   zero, stop, withscores;
     ngx_uint_t  limit;
@@ -1199,21 +1199,6 @@ ngx_http_member_analytics_stated(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_member_analytics_requested(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    if (reply->type != REDIS_REPLY_INTEGER) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    return ngx_http_member_send_json(r, NGX_HTTP_ACCEPTED,
-                                     json_pack("{s:s,s:I}", "analytics",
-                                               "requested", "request",
-                                               (json_int_t) reply->integer));
-}
-
-
 /*
  * Asks for a pass now: the worker that holds the lease starts one within a
  * second (after the pass in progress, if any).  done gets HINCRBY's reply.
@@ -1237,66 +1222,39 @@ ngx_http_member_analytics_run(ngx_http_request_t *r,
 }
 
 
+/* GET segments, tags, tags/<tag>/members, analytics */
+
 ngx_int_t
-ngx_http_member_analytics_admin(ngx_http_request_t *r, ngx_str_t *route)
+ngx_http_member_analytics_segments(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
-    ngx_str_t  tag;
+    return ngx_http_member_analytics_read(r, 1, NULL, 1);
+}
 
-    if (route->len == 8 && ngx_strncmp(route->data, "segments", 8) == 0) {
-        return ngx_http_member_analytics_read(r, 1, NULL, 1);
-    }
 
-    if (route->len == 5 && ngx_strncmp(route->data, "churn", 5) == 0) {
-        return ngx_http_member_analytics_churn(r);
-    }
+ngx_int_t
+ngx_http_member_analytics_tags_all(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_analytics_read(r, 0, NULL, 0);
+}
 
-    if (route->len == 4 && ngx_strncmp(route->data, "tags", 4) == 0) {
-        return ngx_http_member_analytics_read(r, 0, NULL, 0);
-    }
 
-    /* tags/<tag>/members */
-    if (route->len > 13 && ngx_strncmp(route->data, "tags/", 5) == 0
-        && ngx_strncmp(route->data + route->len - 8, "/members", 8) == 0)
-    {
-        tag.data = route->data + 5;
-        tag.len = route->len - 13;
+ngx_int_t
+ngx_http_member_analytics_tag_members(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_analytics_read(r, 0, &m->capture[0], 1);
+}
 
-        if (tag.len > NGX_HTTP_MEMBER_TAG_MAX * 4
-            || ngx_strlchr(tag.data, tag.data + tag.len, '/'))
-        {
-            goto not_found;
-        }
 
-        return ngx_http_member_analytics_read(r, 0, &tag, 1);
-    }
-
-    if (route->len == 9 && ngx_strncmp(route->data, "analytics", 9) == 0) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        return ngx_http_member_redis_command(r,
-                                             ngx_http_member_analytics_stated,
-                                             2, &ngx_http_member_cmd_hgetall,
-                                             &ngx_http_member_rfm_state);
-    }
-
-    if (route->len == 13 && ngx_strncmp(route->data, "campaigns/run", 13) == 0)
-    {
-        if (r->method != NGX_HTTP_POST) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        return ngx_http_member_analytics_run(r,
-                                        ngx_http_member_analytics_requested);
-    }
-
-    return NGX_DECLINED;
-
-not_found:
-
-    return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                 "no such resource");
+ngx_int_t
+ngx_http_member_analytics_shown(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_redis_command(r, ngx_http_member_analytics_stated,
+                                         2, &ngx_http_member_cmd_hgetall,
+                                         &ngx_http_member_rfm_state);
 }
 
 

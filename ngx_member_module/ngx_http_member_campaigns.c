@@ -1375,34 +1375,29 @@ ngx_http_member_campaigns_shown(ngx_http_request_t *r,
 }
 
 
+/* GET campaigns */
+
 ngx_int_t
-ngx_http_member_campaigns_handler(ngx_http_request_t *r, ngx_str_t *rest)
+ngx_http_member_campaigns_list(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_redis_command(r, ngx_http_member_campaigns_shown,
+                                         2, &ngx_http_member_cmd_hgetall,
+                                         &ngx_http_member_campaigns_key);
+}
+
+
+/* POST campaigns/run */
+
+ngx_int_t
+ngx_http_member_campaigns_run_now(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     u_char                      *p;
     ngx_str_t                   *now;
     ngx_http_member_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-
-    if (rest->len == 0) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        return ngx_http_member_redis_command(r,
-                                             ngx_http_member_campaigns_shown,
-                                             2, &ngx_http_member_cmd_hgetall,
-                                             &ngx_http_member_campaigns_key);
-    }
-
-    if (rest->len != 4 || ngx_strncmp(rest->data, "/run", 4) != 0) {
-        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no such resource");
-    }
-
-    if (r->method != NGX_HTTP_POST) {
-        return ngx_http_member_method_not_allowed(r);
-    }
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

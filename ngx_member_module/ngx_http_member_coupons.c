@@ -109,35 +109,28 @@ ngx_http_member_coupons_cleanup(void *data)
 /* the admin API's coupons/templates and coupons/issue */
 
 ngx_int_t
-ngx_http_member_coupons_handler(ngx_http_request_t *r, ngx_str_t *what)
+ngx_http_member_coupons_template(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
-    if (what->len == 9 && ngx_strncmp(what->data, "templates", 9) == 0) {
-        if (r->method == NGX_HTTP_POST) {
-            return ngx_http_member_read_json(r,
-                                       ngx_http_member_coupons_template_body);
-        }
+    return ngx_http_member_read_json(r, ngx_http_member_coupons_template_body);
+}
 
-        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-            return ngx_http_member_redis_command(r,
-                                            ngx_http_member_coupons_templates,
-                                            2, &ngx_http_member_cmd_hgetall,
-                                            &ngx_http_member_coupons_tpl);
-        }
 
-        return ngx_http_member_method_not_allowed(r);
-    }
+ngx_int_t
+ngx_http_member_coupons_template_list(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_redis_command(r, ngx_http_member_coupons_templates,
+                                         2, &ngx_http_member_cmd_hgetall,
+                                         &ngx_http_member_coupons_tpl);
+}
 
-    if (what->len == 5 && ngx_strncmp(what->data, "issue", 5) == 0) {
-        if (r->method != NGX_HTTP_POST) {
-            return ngx_http_member_method_not_allowed(r);
-        }
 
-        return ngx_http_member_read_json(r,
-                                         ngx_http_member_coupons_issue_body);
-    }
-
-    return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                 "no such resource");
+ngx_int_t
+ngx_http_member_coupons_issue(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_read_json(r, ngx_http_member_coupons_issue_body);
 }
 
 

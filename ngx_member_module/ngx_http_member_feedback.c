@@ -319,7 +319,7 @@ ngx_http_member_feedback_posted(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_member_feedback_id_valid(ngx_str_t *id)
 {
     size_t  i;
@@ -544,60 +544,42 @@ ngx_http_member_feedback_page(ngx_http_request_t *r,
 }
 
 
-/* the admin API's feedback; NGX_DECLINED for other routes */
+/* GET feedback?status=open|answered */
 
 ngx_int_t
-ngx_http_member_feedback_admin(ngx_http_request_t *r, ngx_str_t *route)
+ngx_http_member_feedback_admin(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
-    ngx_str_t                    status, fid;
+    ngx_str_t  status;
+
+    if (ngx_http_arg(r, (u_char *) "status", 6, &status) != NGX_OK) {
+        return ngx_http_member_feedback_list(r, &ngx_http_member_feedback_all,
+                                             1);
+    }
+
+    if (status.len == 4 && ngx_strncmp(status.data, "open", 4) == 0) {
+        return ngx_http_member_feedback_list(r,
+                                          &ngx_http_member_feedback_open, 1);
+    }
+
+    if (status.len == 8 && ngx_strncmp(status.data, "answered", 8) == 0) {
+        return ngx_http_member_feedback_list(r,
+                                      &ngx_http_member_feedback_answered, 1);
+    }
+
+    return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                 "status is open or answered");
+}
+
+
+/* POST feedback/<fid>/answer */
+
+ngx_int_t
+ngx_http_member_feedback_answer(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
     ngx_http_member_ctx_t       *ctx;
     ngx_http_member_feedback_t  *fb;
-
-    if (route->len < 8 || ngx_strncmp(route->data, "feedback", 8) != 0
-        || (route->len > 8 && route->data[8] != '/'))
-    {
-        return NGX_DECLINED;
-    }
-
-    if (route->len <= 9) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        if (ngx_http_arg(r, (u_char *) "status", 6, &status) != NGX_OK) {
-            return ngx_http_member_feedback_list(r,
-                                          &ngx_http_member_feedback_all, 1);
-        }
-
-        if (status.len == 4 && ngx_strncmp(status.data, "open", 4) == 0) {
-            return ngx_http_member_feedback_list(r,
-                                          &ngx_http_member_feedback_open, 1);
-        }
-
-        if (status.len == 8 && ngx_strncmp(status.data, "answered", 8) == 0) {
-            return ngx_http_member_feedback_list(r,
-                                      &ngx_http_member_feedback_answered, 1);
-        }
-
-        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                     "status is open or answered");
-    }
-
-    /* feedback/<id>/answer */
-    fid.data = route->data + 9;
-    fid.len = NGX_HTTP_MEMBER_FEEDBACK_ID_LEN;
-
-    if (route->len != 9 + NGX_HTTP_MEMBER_FEEDBACK_ID_LEN + 7
-        || !ngx_http_member_feedback_id_valid(&fid)
-        || ngx_strncmp(route->data + route->len - 7, "/answer", 7) != 0)
-    {
-        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no such resource");
-    }
-
-    if (r->method != NGX_HTTP_POST) {
-        return ngx_http_member_method_not_allowed(r);
-    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
 
@@ -606,7 +588,7 @@ ngx_http_member_feedback_admin(ngx_http_request_t *r, ngx_str_t *route)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    fb->id = fid;
+    fb->id = m->capture[0];
     ctx->data = fb;
 
     return ngx_http_member_read_json(r, ngx_http_member_feedback_answer_body);

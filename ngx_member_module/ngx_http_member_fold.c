@@ -1111,8 +1111,8 @@ ngx_http_member_fold_totals_done(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_member_fold_totals(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_member_fold_totals(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
     ngx_str_t  keys[3];
 
@@ -1222,8 +1222,8 @@ ngx_http_member_fold_days_done(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_member_fold_daily(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_member_fold_daily(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
     u_char                 *p;
     time_t                  from, to, t;
@@ -1313,16 +1313,20 @@ ngx_http_member_fold_store_page(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
-ngx_http_member_fold_store(ngx_http_request_t *r, ngx_str_t *store_id)
+/* GET stores/<store>/transactions */
+
+ngx_int_t
+ngx_http_member_fold_store(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
     u_char                 *p;
-    ngx_str_t              *args, cursor;
+    ngx_str_t              *args, cursor, *store_id;
     ngx_uint_t              limit, i;
     ngx_http_member_ctx_t  *ctx;
 
     static ngx_str_t  hexists = ngx_string("HEXISTS");
     static ngx_str_t  stores = ngx_string("stores");
+
+    store_id = &m->capture[0];
 
     for (i = 0; i < store_id->len; i++) {
         if (!(isalnum(store_id->data[i]) || store_id->data[i] == '_'
@@ -1394,60 +1398,18 @@ ngx_http_member_fold_rescan_started(ngx_http_request_t *r,
 }
 
 
-/* NGX_DECLINED for a route that is not the fold's */
+/* POST fold/rescan */
 
 ngx_int_t
-ngx_http_member_fold_admin(ngx_http_request_t *r, ngx_str_t *route)
+ngx_http_member_fold_rescan_admin(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
-    ngx_str_t  id;
-
     static ngx_str_t  set = ngx_string("SET");
     static ngx_str_t  zero = ngx_string("0");
 
-    if (route->len == 6 && ngx_strncmp(route->data, "totals", 6) == 0) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        return ngx_http_member_fold_totals(r);
-    }
-
-    if (route->len == 13 && ngx_strncmp(route->data, "reports/daily", 13) == 0)
-    {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        return ngx_http_member_fold_daily(r);
-    }
-
-    if (route->len == 11 && ngx_strncmp(route->data, "fold/rescan", 11) == 0)
-    {
-        if (r->method != NGX_HTTP_POST) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        return ngx_http_member_redis_command(r,
+    return ngx_http_member_redis_command(r,
                                        ngx_http_member_fold_rescan_started, 3,
                                        &set, &ngx_http_member_rescan_key,
                                        &zero);
-    }
-
-    /* stores/<id>/transactions */
-    if (route->len > sizeof("stores//transactions") - 1
-        && ngx_strncmp(route->data, "stores/", 7) == 0
-        && ngx_strncmp(route->data + route->len - 13, "/transactions", 13)
-           == 0)
-    {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_member_method_not_allowed(r);
-        }
-
-        id.data = route->data + 7;
-        id.len = route->len - 7 - 13;
-
-        return ngx_http_member_fold_store(r, &id);
-    }
-
     return NGX_DECLINED;
 }

@@ -1151,7 +1151,8 @@ ngx_http_member_rules_put_body(ngx_http_request_t *r)
 
 
 ngx_int_t
-ngx_http_member_rules_handler(ngx_http_request_t *r)
+ngx_http_member_rules_handler(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     ngx_str_t                      v;
     ngx_http_member_ledger_req_t  *lr;
@@ -1269,7 +1270,8 @@ ngx_http_member_clock_body(ngx_http_request_t *r)
 
 
 ngx_int_t
-ngx_http_member_clock_handler(ngx_http_request_t *r)
+ngx_http_member_clock_handler(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     ngx_http_member_ledger_t  *ledger;
 
@@ -1477,11 +1479,11 @@ ngx_http_member_adjust_body(ngx_http_request_t *r)
 }
 
 
-/* members/<id>/level and members/<id>/points of the admin API */
+/* members/<id>/level, /points and /recharge/refund of the admin API */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_member_ledger_admin(ngx_http_request_t *r, uint64_t id,
-    ngx_str_t *what)
+    ngx_http_client_body_handler_pt body)
 {
     ngx_http_member_ledger_req_t  *lr;
 
@@ -1492,33 +1494,34 @@ ngx_http_member_ledger_admin(ngx_http_request_t *r, uint64_t id,
 
     lr->id = id;
 
-    if (what->len == 5 && ngx_strncmp(what->data, "level", 5) == 0) {
-        if (r->method != NGX_HTTP_PUT) {
-            return ngx_http_member_method_not_allowed(r);
-        }
+    return ngx_http_member_read_json(r, body);
+}
 
-        return ngx_http_member_read_json(r, ngx_http_member_level_body);
-    }
 
-    if (what->len == 6 && ngx_strncmp(what->data, "points", 6) == 0) {
-        if (r->method != NGX_HTTP_POST) {
-            return ngx_http_member_method_not_allowed(r);
-        }
+ngx_int_t
+ngx_http_member_admin_level(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_ledger_admin(r, m->id,
+                                        ngx_http_member_level_body);
+}
 
-        return ngx_http_member_read_json(r, ngx_http_member_adjust_body);
-    }
 
-    if (what->len == 15 && ngx_strncmp(what->data, "recharge/refund", 15) == 0)
-    {
-        if (r->method != NGX_HTTP_POST) {
-            return ngx_http_member_method_not_allowed(r);
-        }
+ngx_int_t
+ngx_http_member_admin_points(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_ledger_admin(r, m->id,
+                                        ngx_http_member_adjust_body);
+}
 
-        return ngx_http_member_read_json(r,
-                                         ngx_http_member_recharge_refund_body);
-    }
 
-    return NGX_DECLINED;
+ngx_int_t
+ngx_http_member_admin_refund(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_ledger_admin(r, m->id,
+                                        ngx_http_member_recharge_refund_body);
 }
 
 

@@ -255,11 +255,69 @@ typedef struct {
 extern ngx_module_t  ngx_http_member_module;
 
 
+/*
+ * A handler's routes: one table of rows, matched once, first match
+ * deciding (ngx_http_member_route_find).  A row's pattern is
+ * mrl_route_match()'s; a capture named <id> must be a member id, <fid> a
+ * feedback id, <tag> no longer than a tag, else the row does not match.
+ * A row without a handler answers that there is no such resource: 405
+ * when an earlier row's pattern matched with another method, 404 else.
+ * The admin API's roles (grant) and audit read the same rows
+ * (ngx_http_member_admin_auth.c).
+ */
+
+/* the roles of admin keys, and what a row grants them */
+#define NGX_HTTP_MEMBER_ROLE_HQ         0x01
+#define NGX_HTTP_MEMBER_ROLE_STORE      0x02
+#define NGX_HTTP_MEMBER_ROLE_READONLY   0x04
+#define NGX_HTTP_MEMBER_ROLE_BOOTSTRAP  0x08
+#define NGX_HTTP_MEMBER_ROLE_OWN_STORE  0x10    /* store, its first capture */
+
+/* the bootstrap token only (it may do everything) */
+#define NGX_HTTP_MEMBER_GRANT_NONE      0
+#define NGX_HTTP_MEMBER_GRANT_HQ        NGX_HTTP_MEMBER_ROLE_HQ
+#define NGX_HTTP_MEMBER_GRANT_READ      (NGX_HTTP_MEMBER_ROLE_HQ              \
+                                         |NGX_HTTP_MEMBER_ROLE_READONLY)
+#define NGX_HTTP_MEMBER_GRANT_STORE     (NGX_HTTP_MEMBER_GRANT_READ           \
+                                         |NGX_HTTP_MEMBER_ROLE_OWN_STORE)
+#define NGX_HTTP_MEMBER_GRANT_DESK      (NGX_HTTP_MEMBER_GRANT_READ           \
+                                         |NGX_HTTP_MEMBER_ROLE_STORE)
+
+#define NGX_HTTP_MEMBER_READ            (NGX_HTTP_GET|NGX_HTTP_HEAD)
+#define NGX_HTTP_MEMBER_ANY             ((ngx_uint_t) -1)
+
+typedef struct {
+    ngx_str_t                   capture[MRL_ROUTE_CAPTURES];
+    ngx_uint_t                  ncaptures;
+    uint64_t                    id;         /* of an <id> capture */
+    ngx_uint_t                  wrong_method;
+} ngx_http_member_match_t;
+
+typedef ngx_int_t (*ngx_http_member_route_pt)(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+
+/* the audit of a change that succeeded: its before and after */
+typedef void (*ngx_http_member_audit_pt)(json_t *answer, json_t **before,
+    json_t **after);
+
+typedef struct {
+    ngx_uint_t                  methods;
+    const char                 *pattern;
+    ngx_http_member_route_pt    handler;    /* NULL: no such resource */
+    ngx_uint_t                  grant;      /* roles of admin keys */
+    ngx_http_member_audit_pt    audit;      /* NULL: not audited */
+} ngx_http_member_route_t;
+
 /* ngx_http_member_module.c */
 ngx_http_member_ctx_t *ngx_http_member_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_route(ngx_http_request_t *r, ngx_str_t *route);
 ngx_int_t ngx_http_member_hide_query(ngx_http_request_t *r);
 ngx_flag_t ngx_http_member_https(ngx_http_request_t *r);
+ngx_http_member_route_t *ngx_http_member_route_find(ngx_http_request_t *r,
+    ngx_http_member_route_t *routes, ngx_str_t *route,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_route_run(ngx_http_request_t *r,
+    ngx_http_member_route_t *row, ngx_http_member_match_t *m);
 
 /* ngx_http_member_redis.c */
 ngx_int_t ngx_http_member_redis_init_process(ngx_cycle_t *cycle,
@@ -293,12 +351,31 @@ ngx_int_t ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
 void ngx_http_member_redis_on_change(ngx_http_member_changed_pt changed);
 
 /* ngx_http_member_admin_auth.c: admin keys, roles, the audit */
-typedef ngx_int_t (*ngx_http_member_admin_pt)(ngx_http_request_t *r);
-
 ngx_int_t ngx_http_member_admin_auth(ngx_http_request_t *r,
-    ngx_http_member_admin_pt done);
-ngx_int_t ngx_http_member_admin_auth_route(ngx_http_request_t *r,
-    ngx_str_t *route);
+    ngx_http_member_route_t *routes);
+ngx_int_t ngx_http_member_whoami(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_audit_page(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_keys_create(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_keys_get(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_keys_revoke(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+/* what the audit keeps of an answer: its fields, or a change's diff */
+void ngx_http_member_audit_fields(json_t *answer, json_t **before,
+    json_t **after);
+void ngx_http_member_audit_level(json_t *answer, json_t **before,
+    json_t **after);
+void ngx_http_member_audit_points(json_t *answer, json_t **before,
+    json_t **after);
+void ngx_http_member_audit_recharge(json_t *answer, json_t **before,
+    json_t **after);
+void ngx_http_member_audit_refund(json_t *answer, json_t **before,
+    json_t **after);
+void ngx_http_member_audit_rules(json_t *answer, json_t **before,
+    json_t **after);
 void ngx_http_member_admin_actor(ngx_http_request_t *r, ngx_str_t *actor);
 
 /* what of a member's record the caller's role sees */
@@ -315,7 +392,10 @@ void ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,
 /* ngx_http_member_feedback.c */
 ngx_int_t ngx_http_member_feedback(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_feedback_admin(ngx_http_request_t *r,
-    ngx_str_t *route);
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_feedback_answer(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_feedback_id_valid(ngx_str_t *id);
 ngx_int_t ngx_http_member_feedback_erase(ngx_http_request_t *r, uint64_t id,
     ngx_http_member_call_pt done);
 ngx_int_t ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
@@ -343,18 +423,34 @@ typedef ngx_int_t (*ngx_http_member_rules_json_pt)(ngx_http_request_t *r,
     json_t *rules);
 ngx_int_t ngx_http_member_rules_json(ngx_http_request_t *r,
     ngx_http_member_rules_json_pt done);
-ngx_int_t ngx_http_member_ledger_admin(ngx_http_request_t *r, uint64_t id,
-    ngx_str_t *what);
-ngx_int_t ngx_http_member_rules_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_member_clock_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_admin_level(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_admin_points(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_admin_refund(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_rules_handler(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_clock_handler(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_ledger_leased(ngx_http_member_redis_t *redis);
 
 /* ngx_http_member_analytics.c */
 ngx_int_t ngx_http_member_analytics_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
 void ngx_http_member_analytics_exit_process(ngx_http_member_main_conf_t *mmcf);
-ngx_int_t ngx_http_member_analytics_admin(ngx_http_request_t *r,
-    ngx_str_t *route);
+#define NGX_HTTP_MEMBER_TAG_MAX  32          /* bytes */
+
+ngx_int_t ngx_http_member_analytics_segments(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_analytics_churn(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_analytics_tags_all(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_analytics_tag_members(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_analytics_shown(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_analytics_tags(ngx_http_request_t *r, uint64_t id);
 ngx_int_t ngx_http_member_analytics_run(ngx_http_request_t *r,
     ngx_http_member_call_pt done);
@@ -390,8 +486,12 @@ ngx_int_t ngx_http_member_subscriptions(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_messages_log(ngx_http_request_t *r, uint64_t id);
 
 /* ngx_http_member_coupons.c */
-ngx_int_t ngx_http_member_coupons_handler(ngx_http_request_t *r,
-    ngx_str_t *what);
+ngx_int_t ngx_http_member_coupons_template(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_coupons_template_list(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_coupons_issue(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_coupons_list(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *must_exist, const char *missing);
 
@@ -409,8 +509,10 @@ void ngx_http_member_ledger_tick_done(ngx_http_member_ledger_t *ledger,
 
 /* ngx_http_member_campaigns.c */
 void ngx_http_member_campaigns_tick(ngx_http_member_ledger_t *ledger);
-ngx_int_t ngx_http_member_campaigns_handler(ngx_http_request_t *r,
-    ngx_str_t *rest);
+ngx_int_t ngx_http_member_campaigns_list(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_campaigns_run_now(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_referral(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_invite(ngx_http_request_t *r, json_t *json,
     uint64_t self, uint64_t *referrer);
@@ -437,8 +539,14 @@ void ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id);
 ngx_int_t ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
 void ngx_http_member_fold_exit_process(ngx_http_member_main_conf_t *mmcf);
-ngx_int_t ngx_http_member_fold_admin(ngx_http_request_t *r,
-    ngx_str_t *route);
+ngx_int_t ngx_http_member_fold_totals(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_fold_daily(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_fold_store(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_fold_rescan_admin(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 
 /* ngx_http_member_reply.c */
 ngx_int_t ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,
@@ -600,9 +708,10 @@ ngx_int_t ngx_http_member_session_create(ngx_http_request_t *r, uint64_t id,
 ngx_int_t ngx_http_member_login_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_admin_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_member_stores_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_stores_handler(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_stores_rotate(ngx_http_request_t *r,
-    ngx_str_t *route);
+    ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_scan_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_oauth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_oa_handler(ngx_http_request_t *r);

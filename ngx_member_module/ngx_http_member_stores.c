@@ -30,7 +30,8 @@ static ngx_str_t  ngx_http_member_stores_key = ngx_string("stores");
 
 
 ngx_int_t
-ngx_http_member_stores_handler(ngx_http_request_t *r)
+ngx_http_member_stores_handler(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     if (r->method == NGX_HTTP_POST) {
         return ngx_http_member_read_json(r,
@@ -116,28 +117,17 @@ ngx_http_member_stores_create_body(ngx_http_request_t *r)
 }
 
 
-/* POST stores/<id>/rotate: NGX_DECLINED for any other route */
+/* POST stores/<store>/rotate */
 
 ngx_int_t
-ngx_http_member_stores_rotate(ngx_http_request_t *r, ngx_str_t *route)
+ngx_http_member_stores_rotate(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     u_char                 *p;
     ngx_str_t               store_id, nonce, args[4];
     ngx_http_member_key_t  *key;
 
-    if (route->len <= sizeof("stores//rotate") - 1
-        || ngx_strncmp(route->data, "stores/", 7) != 0
-        || ngx_strncmp(route->data + route->len - 7, "/rotate", 7) != 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    store_id.data = route->data + 7;
-    store_id.len = route->len - 7 - 7;
-
-    if (r->method != NGX_HTTP_POST) {
-        return ngx_http_member_method_not_allowed(r);
-    }
+    store_id = m->capture[0];
 
     if (store_id.len > 32
         || ngx_strlchr(store_id.data, store_id.data + store_id.len, '/'))

@@ -1,9 +1,9 @@
 """Admin keys and roles, the brute-force lockout and the audit stream.
 
 The bootstrap token (member_admin_token) makes keys; a key's role decides
-what it may do (ngx_http_member_admin_auth.c, ngx_http_member_grants); every
-change that succeeds is in {b}:audit with who, what and, where the handler
-knows them, the values before and after.
+what it may do (the grants of ngx_http_member_admin_routes in
+ngx_http_member_admin.c); every change that succeeds is in {b}:audit with
+who, what and, where the handler knows them, the values before and after.
 """
 
 import hashlib
