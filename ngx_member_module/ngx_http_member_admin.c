@@ -1108,7 +1108,7 @@ ngx_http_member_admin_recharge_body(ngx_http_request_t *r)
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_admin_t  *adm;
 
-    json = ngx_http_member_body_json(r, &rc);
+    json = ngx_http_member_body_call(r, NGX_HTTP_MEMBER_BODY_RECHARGE, &rc);
     if (json == NULL) {
         ngx_http_finalize_request(r, rc);
         return;

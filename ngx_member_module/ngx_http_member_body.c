@@ -154,6 +154,242 @@ ngx_http_member_body_json(ngx_http_request_t *r, ngx_int_t *rc)
 }
 
 
+/*
+ * The fields of every money and points call, declared once: a field not
+ * listed is refused (a till that sends "amount_fen" to a refund must not
+ * get the whole order refunded), and those marked are the request's
+ * fingerprint, what must be the same when its idempotency key or order
+ * id comes again.  The key itself and the ticket (the member stands for
+ * it) are not.
+ */
+
+typedef struct {
+    const char                   *name;
+    ngx_uint_t                    fingerprint;
+} ngx_http_member_field_t;
+
+
+typedef struct {
+    const char                   *call;
+    ngx_http_member_field_t      *fields;
+} ngx_http_member_body_call_t;
+
+
+static ngx_http_member_field_t  ngx_http_member_purchase_fields[] = {
+    { "ticket", 0 },
+    { "order_id", 0 },
+    { "amount_fen", 1 },
+    { "points", 1 },
+    { "coupon_id", 1 },
+    { NULL, 0 }
+};
+
+static ngx_http_member_field_t  ngx_http_member_refund_fields[] = {
+    { "order_id", 0 },
+    { NULL, 0 }
+};
+
+static ngx_http_member_field_t  ngx_http_member_recharge_fields[] = {
+    { "idempotency_key", 0 },
+    { "amount_fen", 1 },
+    { NULL, 0 }
+};
+
+static ngx_http_member_field_t  ngx_http_member_recharge_refund_fields[] = {
+    { "idempotency_key", 0 },
+    { "refund_key", 0 },
+    { NULL, 0 }
+};
+
+static ngx_http_member_field_t  ngx_http_member_points_fields[] = {
+    { "idempotency_key", 0 },
+    { "delta", 1 },
+    { "reason", 1 },
+    { NULL, 0 }
+};
+
+static ngx_http_member_field_t  ngx_http_member_level_fields[] = {
+    { "level", 0 },
+    { "reason", 0 },
+    { NULL, 0 }
+};
+
+static ngx_http_member_field_t  ngx_http_member_coupon_issue_fields[] = {
+    { "idempotency_key", 0 },
+    { "template_id", 1 },
+    { "member_ids", 0 },
+    { "tag", 0 },
+    { "segment", 0 },
+    { NULL, 0 }
+};
+
+
+/* in the order of ngx_http_member_body_e */
+static ngx_http_member_body_call_t  ngx_http_member_body_calls[] = {
+    { "pay", ngx_http_member_purchase_fields },
+    { "earn", ngx_http_member_purchase_fields },
+    { "refund", ngx_http_member_refund_fields },
+    { "recharge", ngx_http_member_recharge_fields },
+    { "recharge_refund", ngx_http_member_recharge_refund_fields },
+    { "points", ngx_http_member_points_fields },
+    { "level", ngx_http_member_level_fields },
+    { "coupon_issue", ngx_http_member_coupon_issue_fields }
+};
+
+
+/*
+ * NGX_OK when every field is known; NGX_DECLINED when a 400 naming the
+ * first field not known went out, *rc what to finalize with
+ */
+
+ngx_int_t
+ngx_http_member_body_known(ngx_http_request_t *r, json_t *json,
+    ngx_http_member_body_e call, ngx_int_t *rc)
+{
+    u_char                   *p;
+    void                     *it;
+    size_t                    len;
+    const char               *key;
+    ngx_http_member_field_t  *f;
+
+    for (it = json_object_iter(json); it;
+         it = json_object_iter_next(json, it))
+    {
+        key = json_object_iter_key(it);
+
+        for (f = ngx_http_member_body_calls[call].fields; f->name; f++) {
+            if (ngx_strcmp(f->name, key) == 0) {
+                break;
+            }
+        }
+
+        if (f->name) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "member: a field not known to %s",
+                      ngx_http_member_body_calls[call].call);
+
+        /* the name, cut to a readable length on a character's boundary */
+        len = ngx_strlen(key);
+
+        if (len > 64) {
+            len = 64;
+
+            while (len && ((u_char) key[len] & 0xc0) == 0x80) {
+                len--;
+            }
+        }
+
+        p = ngx_pnalloc(r->pool, len + 64);
+        if (p == NULL) {
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+
+        (void) ngx_sprintf(p, "field %*s is not known to this call%Z", len,
+                           key);
+
+        *rc = ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                    (const char *) p);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the body of a money call, its fields checked against its table */
+
+json_t *
+ngx_http_member_body_call(ngx_http_request_t *r, ngx_http_member_body_e call,
+    ngx_int_t *rc)
+{
+    json_t  *json;
+
+    json = ngx_http_member_body_json(r, rc);
+    if (json == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_member_body_known(r, json, call, rc) != NGX_OK) {
+        return NULL;
+    }
+
+    return json;
+}
+
+
+/*
+ * "<call>:<member id>:" and the hex SHA-256 of the marked fields in the
+ * table's order, each "name=<its compact JSON>\n" ("null" when absent):
+ * the same request always makes the same fingerprint, whatever the order
+ * or spacing of its body, and a change of any field that decides the
+ * outcome makes another.
+ */
+
+ngx_int_t
+ngx_http_member_body_fingerprint(ngx_http_request_t *r, json_t *json,
+    ngx_http_member_body_e call, uint64_t id, ngx_str_t *fp)
+{
+    u_char                   *p, digest[32];
+    char                     *value;
+    json_t                   *v;
+    size_t                    len;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl, **last, *in;
+    ngx_http_member_field_t  *f;
+
+    in = NULL;
+    last = &in;
+
+    for (f = ngx_http_member_body_calls[call].fields; f->name; f++) {
+        if (!f->fingerprint) {
+            continue;
+        }
+
+        v = json_object_get(json, f->name);
+        value = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS
+                                  | JSON_ENCODE_ANY)
+                  : NULL;
+
+        len = ngx_strlen(f->name) + 2 + (value ? ngx_strlen(value) : 4);
+
+        b = ngx_create_temp_buf(r->pool, len);
+        cl = ngx_alloc_chain_link(r->pool);
+
+        if (b == NULL || cl == NULL || (v && value == NULL)) {
+            free(value);
+            return NGX_ERROR;
+        }
+
+        b->last = ngx_sprintf(b->last, "%s=%s\n", f->name,
+                              value ? value : "null");
+        free(value);
+
+        cl->buf = b;
+        cl->next = NULL;
+        *last = cl;
+        last = &cl->next;
+    }
+
+    p = ngx_pnalloc(r->pool, ngx_strlen(ngx_http_member_body_calls[call].call)
+                             + NGX_INT64_LEN + 2 + 2 * sizeof(digest));
+
+    if (p == NULL || ngx_http_member_sha256(NULL, 0, in, digest) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fp->data = p;
+    p = ngx_sprintf(p, "%s:%uL:", ngx_http_member_body_calls[call].call, id);
+    p = ngx_hex_dump(p, digest, sizeof(digest));
+    fp->len = p - fp->data;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_member_bad_field(ngx_http_request_t *r, const char *name)
 {

@@ -576,7 +576,8 @@ ngx_http_member_coupons_issue_body(ngx_http_request_t *r)
     ngx_pool_cleanup_t         *cln;
     ngx_http_member_coupons_t  *cp;
 
-    json = ngx_http_member_body_json(r, &rc);
+    json = ngx_http_member_body_call(r, NGX_HTTP_MEMBER_BODY_COUPON_ISSUE,
+                                     &rc);
     if (json == NULL) {
         ngx_http_finalize_request(r, rc);
         return;

@@ -81,6 +81,8 @@ typedef struct {
     ngx_int_t                     points;
     json_t                       *json;
     ngx_http_member_clock_pt      clock_done;
+    void                        (*settled)(ngx_http_request_t *r,
+                                           redisReply *reply);
 } ngx_http_member_ledger_req_t;
 
 
@@ -449,6 +451,11 @@ ngx_http_member_ledger_answered(ngx_http_request_t *r,
         ngx_http_member_ledger_touched(r, lr->id);
     }
 
+    /* what the caller does with the outcome: the order id's claim */
+    if (lr && lr->settled) {
+        lr->settled(r, reply);
+    }
+
     return ngx_http_member_reply_answer(r, call, reply);
 }
 
@@ -459,7 +466,6 @@ static ngx_int_t
 ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
     ngx_http_member_ledger_t *ledger)
 {
-    u_char                        *p;
     json_t                        *points, *c;
     size_t                         i;
     ngx_str_t                      keys[7], args[17 + 4
@@ -511,9 +517,7 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
     keys[3].data = ngx_pnalloc(r->pool, keys[0].len + sizeof(":order::")
                                         + lr->store_id.len
                                         + lr->order_id.len);
-    p = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN + 16 + lr->coupon_id.len);
-
-    if (keys[3].data == NULL || p == NULL) {
+    if (keys[3].data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -526,15 +530,15 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
     args[2] = lr->order_id;
 
     /* what must be the same when the order id comes again */
-    args[4].data = p;
-    p = ngx_sprintf(p, "%V:%i:%uL:%i", &lr->kind, lr->amount, lr->id,
-                    lr->points);
-
-    if (lr->coupon_id.len) {
-        p = ngx_sprintf(p, ":%V", &lr->coupon_id);
+    if (ngx_http_member_body_fingerprint(r, ngx_http_member_get_ctx(r)->json,
+                                         lr->kind.len == 4
+                                         ? NGX_HTTP_MEMBER_BODY_EARN
+                                         : NGX_HTTP_MEMBER_BODY_PAY,
+                                         lr->id, &args[4])
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    args[4].len = p - args[4].data;
     args[15] = lr->coupon_id;
     args[16] = lr->ticket_value;
 
@@ -578,7 +582,8 @@ ngx_int_t
 ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *kind, ngx_str_t *store_id, ngx_str_t *order_id,
     ngx_str_t *ticket_key, ngx_str_t *ticket_value, ngx_int_t amount,
-    ngx_int_t points, ngx_str_t *coupon_id)
+    ngx_int_t points, ngx_str_t *coupon_id,
+    void (*settled)(ngx_http_request_t *r, redisReply *reply))
 {
     ngx_http_member_ledger_req_t  *lr;
 
@@ -596,6 +601,7 @@ ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
     lr->amount = amount;
     lr->points = points;
     lr->coupon_id = *coupon_id;
+    lr->settled = settled;
 
     return ngx_http_member_rules_get(r, ngx_http_member_ledger_pay_rules);
 }
@@ -700,7 +706,6 @@ static ngx_int_t
 ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
     ngx_http_member_ledger_t *ledger)
 {
-    u_char                        *p;
     size_t                         i;
     json_t                        *step;
     ngx_int_t                      bonus;
@@ -731,14 +736,14 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + sizeof("recharge:"));
-    if (p == NULL) {
+    /* what must be the same when the key is used again */
+    if (ngx_http_member_body_fingerprint(r, ngx_http_member_get_ctx(r)->json,
+                                         NGX_HTTP_MEMBER_BODY_RECHARGE,
+                                         lr->id, &args[2])
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    /* what must be the same when the key is used again */
-    args[2].data = p;
-    args[2].len = ngx_sprintf(p, "recharge:%i", lr->amount) - p;
 
     if (ngx_http_member_int_arg(r->pool, &args[0], lr->amount) == NULL
         || ngx_http_member_int_arg(r->pool, &args[1], bonus) == NULL
@@ -821,7 +826,8 @@ ngx_http_member_recharge_refund_body(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_http_member_ledger_req_t  *lr;
 
-    json = ngx_http_member_body_json(r, &rc);
+    json = ngx_http_member_body_call(r, NGX_HTTP_MEMBER_BODY_RECHARGE_REFUND,
+                                     &rc);
     if (json == NULL) {
         ngx_http_finalize_request(r, rc);
         return;
@@ -1354,7 +1360,7 @@ ngx_http_member_level_body(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_http_member_ledger_req_t  *lr;
 
-    json = ngx_http_member_body_json(r, &rc);
+    json = ngx_http_member_body_call(r, NGX_HTTP_MEMBER_BODY_LEVEL, &rc);
     if (json == NULL) {
         ngx_http_finalize_request(r, rc);
         return;
@@ -1385,7 +1391,6 @@ static ngx_int_t
 ngx_http_member_adjust_rules(ngx_http_request_t *r,
     ngx_http_member_ledger_t *ledger)
 {
-    u_char                        *p;
     ngx_str_t                      keys[4], args[7];
     ngx_http_member_moment_t       mo;
     ngx_http_member_ledger_req_t  *lr;
@@ -1401,9 +1406,15 @@ ngx_http_member_adjust_rules(ngx_http_request_t *r,
     }
 
     keys[2].data = ngx_pnalloc(r->pool, keys[0].len + 6 + lr->idem.len);
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + sizeof("adjust:") + 32);
 
-    if (keys[2].data == NULL || p == NULL) {
+    /* the whole request: the delta and the reason */
+    if (keys[2].data == NULL
+        || ngx_http_member_body_fingerprint(r,
+                                            ngx_http_member_get_ctx(r)->json,
+                                            NGX_HTTP_MEMBER_BODY_POINTS,
+                                            lr->id, &args[2])
+           != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1411,9 +1422,6 @@ ngx_http_member_adjust_rules(ngx_http_request_t *r,
                   - keys[2].data;
 
     args[1] = lr->note;
-    args[2].data = p;
-    args[2].len = ngx_sprintf(p, "adjust:%i:%uz", lr->points, lr->note.len)
-                  - p;
     args[5] = lr->idem;
 
     if (ngx_http_member_int_arg(r->pool, &args[0], lr->points) == NULL
@@ -1442,7 +1450,7 @@ ngx_http_member_adjust_body(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_http_member_ledger_req_t  *lr;
 
-    json = ngx_http_member_body_json(r, &rc);
+    json = ngx_http_member_body_call(r, NGX_HTTP_MEMBER_BODY_POINTS, &rc);
     if (json == NULL) {
         ngx_http_finalize_request(r, rc);
         return;

@@ -409,7 +409,8 @@ time_t ngx_http_member_ledger_now(ngx_http_member_ledger_t *ledger);
 ngx_int_t ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *kind, ngx_str_t *store_id, ngx_str_t *order_id,
     ngx_str_t *ticket_key, ngx_str_t *ticket_value, ngx_int_t amount,
-    ngx_int_t points, ngx_str_t *coupon_id);
+    ngx_int_t points, ngx_str_t *coupon_id,
+    void (*settled)(ngx_http_request_t *r, redisReply *reply));
 typedef ngx_int_t (*ngx_http_member_clock_pt)(ngx_http_request_t *r,
     time_t now);
 ngx_int_t ngx_http_member_ledger_clock(ngx_http_request_t *r,
@@ -570,9 +571,28 @@ ngx_int_t ngx_http_member_ledger_page(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_error_filter_init(ngx_conf_t *cf);
 
 /* ngx_http_member_body.c */
+
+/* the money and points calls: their fields are declared in body.c */
+typedef enum {
+    NGX_HTTP_MEMBER_BODY_PAY = 0,
+    NGX_HTTP_MEMBER_BODY_EARN,
+    NGX_HTTP_MEMBER_BODY_REFUND,
+    NGX_HTTP_MEMBER_BODY_RECHARGE,
+    NGX_HTTP_MEMBER_BODY_RECHARGE_REFUND,
+    NGX_HTTP_MEMBER_BODY_POINTS,
+    NGX_HTTP_MEMBER_BODY_LEVEL,
+    NGX_HTTP_MEMBER_BODY_COUPON_ISSUE
+} ngx_http_member_body_e;
+
 ngx_int_t ngx_http_member_read_json(ngx_http_request_t *r,
     void (*post_handler)(ngx_http_request_t *r));
 json_t *ngx_http_member_body_json(ngx_http_request_t *r, ngx_int_t *rc);
+ngx_int_t ngx_http_member_body_known(ngx_http_request_t *r, json_t *json,
+    ngx_http_member_body_e call, ngx_int_t *rc);
+json_t *ngx_http_member_body_call(ngx_http_request_t *r,
+    ngx_http_member_body_e call, ngx_int_t *rc);
+ngx_int_t ngx_http_member_body_fingerprint(ngx_http_request_t *r,
+    json_t *json, ngx_http_member_body_e call, uint64_t id, ngx_str_t *fp);
 ngx_int_t ngx_http_member_body_raw(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_member_bad_field(ngx_http_request_t *r, const char *name);
 ngx_int_t ngx_http_member_json_int(json_t *obj, const char *name,

@@ -47,6 +47,7 @@ typedef struct {
     time_t                        ticket_ttl;
     ngx_str_t                     order_id;
     ngx_str_t                     order_index;
+    ngx_str_t                     ttl;        /* of the order's records */
     ngx_str_t                     id_str;
     ngx_int_t                     amount;
     ngx_int_t                     points;     /* to redeem */
@@ -88,6 +89,10 @@ static ngx_int_t ngx_http_member_scan_purchase(ngx_http_request_t *r,
 static ngx_int_t ngx_http_member_scan_indexed(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_int_t ngx_http_member_scan_pay(ngx_http_request_t *r);
+static void ngx_http_member_scan_settled(ngx_http_request_t *r,
+    redisReply *reply);
+static void ngx_http_member_scan_claim_done(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply);
 static ngx_int_t ngx_http_member_scan_refund(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json);
 static ngx_int_t ngx_http_member_scan_order_found(ngx_http_request_t *r,
@@ -107,7 +112,6 @@ static ngx_str_t  ngx_http_member_scan_calls[] = {
 
 static ngx_str_t  ngx_http_member_hget = ngx_string("HGET");
 static ngx_str_t  ngx_http_member_stores = ngx_string("stores");
-static ngx_str_t  ngx_http_member_ex = ngx_string("EX");
 
 
 ngx_int_t
@@ -1050,7 +1054,16 @@ ngx_http_member_scan_purchase(ngx_http_request_t *r,
 {
     u_char     *p;
     ngx_int_t   rc;
-    ngx_str_t   ttl;
+    ngx_str_t   keys[1], args[4];
+
+    if (ngx_http_member_body_known(r, json,
+                                   scan->call == NGX_HTTP_MEMBER_SCAN_EARN
+                                   ? NGX_HTTP_MEMBER_BODY_EARN
+                                   : NGX_HTTP_MEMBER_BODY_PAY, &rc)
+        != NGX_OK)
+    {
+        return rc;
+    }
 
     if (ngx_http_member_json_str(json, "ticket", 80, 1, &scan->ticket, 1)
         != NGX_OK)
@@ -1111,15 +1124,97 @@ ngx_http_member_scan_purchase(ngx_http_request_t *r,
     scan->id_str.len = ngx_sprintf(p, "%uL", scan->member_id) - p;
     p += scan->id_str.len;
 
-    ttl.data = p;
-    ttl.len = ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_ORDER_TTL) - p;
+    scan->ttl.data = p;
+    scan->ttl.len = ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_ORDER_TTL) - p;
 
-    /* an order id names one member's purchase, first come */
-    return ngx_http_member_redis_command(r, ngx_http_member_scan_indexed, 6,
-                                         &ngx_http_member_cmd_set,
-                                         &scan->order_index, &scan->id_str,
-                                         &ngx_http_member_cmd_nx,
-                                         &ngx_http_member_ex, &ttl);
+    /*
+     * an order id names one member's purchase, first come; claimed for
+     * this request (its nonce) and kept only if the purchase succeeds
+     */
+    keys[0] = scan->order_index;
+    ngx_str_set(&args[0], "claim");
+    args[1] = scan->id_str;
+    args[2] = scan->nonce;
+    args[3] = scan->ttl;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_ORDER_CLAIM,
+                                        ngx_http_member_scan_indexed, 1, 4,
+                                        keys, args);
+}
+
+
+/*
+ * After the purchase's script: the order id's claim is kept when it
+ * succeeded, dropped when it was refused (nothing was written: the id is
+ * free for the retry, or for another member), left alone on a conflict
+ * (the order exists).  In the background: the answer does not wait.
+ */
+
+static void
+ngx_http_member_scan_settled(ngx_http_request_t *r, redisReply *reply)
+{
+    size_t                        argvlen[8];
+    const char                   *argv[8], *what;
+    ngx_http_member_ctx_t        *ctx;
+    ngx_http_member_scan_t       *scan;
+    ngx_http_member_loc_conf_t   *mlcf;
+    ngx_http_member_main_conf_t  *mmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    scan = ctx->data;
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        what = "keep";
+
+    } else if (reply->type == REDIS_REPLY_ERROR
+               && !ngx_http_member_redis_is_error(reply, "CONFLICT"))
+    {
+        what = "drop";
+
+    } else {
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member scan: order claim %s for member %uL", what,
+                   scan->member_id);
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+    mmcf = ngx_http_get_module_main_conf(r, ngx_http_member_module);
+
+    argv[0] = "EVALSHA";
+    argv[1] = (const char *) mmcf->scripts[NGX_HTTP_MEMBER_SCRIPT_ORDER_CLAIM]
+                                 .sha1;
+    argv[2] = "1";
+    argv[3] = (const char *) scan->order_index.data;
+    argv[4] = what;
+    argvlen[0] = 7;
+    argvlen[1] = 40;
+    argvlen[2] = 1;
+    argvlen[3] = scan->order_index.len;
+    argvlen[4] = 4;
+    argv[5] = (const char *) scan->id_str.data;
+    argvlen[5] = scan->id_str.len;
+    argv[6] = (const char *) scan->nonce.data;
+    argvlen[6] = scan->nonce.len;
+    argv[7] = (const char *) scan->ttl.data;
+    argvlen[7] = scan->ttl.len;
+
+    (void) ngx_http_member_redis_background(mlcf->redis,
+                                            ngx_http_member_scan_claim_done,
+                                            NULL, 8, argv, argvlen);
+}
+
+
+static void
+ngx_http_member_scan_claim_done(ngx_http_member_redis_t *redis, void *data,
+    redisReply *reply)
+{
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "member: an order id's claim was not settled: %*s",
+                      (size_t) ngx_min(reply->len, 200), reply->str);
+    }
 }
 
 
@@ -1127,34 +1222,16 @@ static ngx_int_t
 ngx_http_member_scan_indexed(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    ngx_http_member_ctx_t   *ctx;
-    ngx_http_member_scan_t  *scan;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    scan = ctx->data;
-
-    if (reply->type == REDIS_REPLY_STATUS) {
+    if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS)
+    {
+        /* CLAIMED, or SEEN: this member's retry */
         return ngx_http_member_scan_pay(r);
     }
 
-    if (reply->type == REDIS_REPLY_NIL) {
-        /* the order is known: a retry, or the same id for another member */
-        return ngx_http_member_redis_command(r,
-                                             ngx_http_member_scan_order_found,
-                                             2, &ngx_http_member_cmd_get,
-                                             &scan->order_index);
-    }
-
-    if (reply->type == REDIS_REPLY_STRING) {
-        if ((size_t) reply->len != scan->id_str.len
-            || ngx_strncmp(reply->str, scan->id_str.data, reply->len) != 0)
-        {
-            return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "conflict",
-                                         "the order id was used for "
-                                         "another member");
-        }
-
-        return ngx_http_member_scan_pay(r);
+    if (ngx_http_member_redis_is_error(reply, "CONFLICT")) {
+        return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                     "the order id was used for another "
+                                     "member");
     }
 
     return ngx_http_member_reply_script_error(r, reply);
@@ -1182,7 +1259,8 @@ ngx_http_member_scan_pay(ngx_http_request_t *r)
                                       &scan->store_id, &scan->order_id,
                                       &scan->ticket_key, &scan->ticket_value,
                                       scan->amount, scan->points,
-                                      &scan->coupon_id);
+                                      &scan->coupon_id,
+                                      ngx_http_member_scan_settled);
 }
 
 
@@ -1191,6 +1269,12 @@ ngx_http_member_scan_refund(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json)
 {
     ngx_int_t  rc;
+
+    if (ngx_http_member_body_known(r, json, NGX_HTTP_MEMBER_BODY_REFUND, &rc)
+        != NGX_OK)
+    {
+        return rc;
+    }
 
     rc = ngx_http_member_scan_order_index(r, scan, json);
 
@@ -1212,6 +1296,8 @@ static ngx_int_t
 ngx_http_member_scan_order_found(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
+    u_char                  *colon;
+    size_t                   len;
     uint64_t                 id;
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_scan_t  *scan;
@@ -1224,24 +1310,23 @@ ngx_http_member_scan_order_found(ngx_http_request_t *r,
                                      "no such order from this store");
     }
 
-    if (reply->type != REDIS_REPLY_STRING
-        || ngx_http_member_parse_id((u_char *) reply->str, reply->len, &id)
-           != NGX_OK)
-    {
+    if (reply->type != REDIS_REPLY_STRING) {
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    if (scan->call != NGX_HTTP_MEMBER_SCAN_REFUND) {
-        /* a pay or earn whose order id another request took meanwhile */
-        if (id != scan->member_id) {
-            return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "conflict",
-                                         "the order id was used for "
-                                         "another member");
-        }
-
-        return ngx_http_member_scan_pay(r);
+    /* "<member>", or "<member>:<claim>" while its purchase is settled */
+    len = reply->len;
+    colon = ngx_strlchr((u_char *) reply->str, (u_char *) reply->str + len,
+                        ':');
+    if (colon) {
+        len = colon - (u_char *) reply->str;
     }
 
+    if (ngx_http_member_parse_id((u_char *) reply->str, len, &id) != NGX_OK) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    /* the member's order record decides: 404 if its purchase failed */
     return ngx_http_member_ledger_refund(r, id, &scan->store_id,
                                          &scan->order_id);
 }

@@ -20,7 +20,7 @@ end
 local amount, bonus = tonumber(r[1]), tonumber(r[2])
 if not amount then
     local seen = redis.call('GET', KEYS[4])
-    local answer = seen and string.match(seen, '^recharge:%d+\n(.*)$')
+    local answer = seen and string.match(seen, '^recharge:[^\n]*\n(.*)$')
     if not answer then
         return redis.error_reply('RECHARGE_UNKNOWN no such recharge')
     end
