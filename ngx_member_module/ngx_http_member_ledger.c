@@ -468,7 +468,7 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
 {
     json_t                        *points, *c;
     size_t                         i;
-    ngx_str_t                      keys[7], args[17 + 4
+    ngx_str_t                      keys[7], args[18 + 4
                                               * NGX_HTTP_MEMBER_MAX_TIERS];
     ngx_int_t                      per_yuan, campaign;
     ngx_uint_t                     n;
@@ -555,12 +555,14 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
                json_object_get(points, "redeem_min_points"))) == NULL
         || ngx_http_member_int_arg(r->pool, &args[13], mo.steps) == NULL
         || ngx_http_member_int_arg(r->pool, &args[14], ledger->version)
-           == NULL)
+           == NULL
+        || ngx_http_member_int_arg(r->pool, &args[17],
+                                   NGX_HTTP_MEMBER_ORDER_TTL) == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = 17;
+    n = 18;
 
     if (ngx_http_member_tier_args(r->pool, ledger->rules, args, &n, 1)
         != NGX_OK)

@@ -58,6 +58,10 @@ static ngx_http_member_script_error_t  ngx_http_member_script_errors[] = {
       "coupon_unusable", "the order is below the coupon's minimum spend" },
     { ngx_string("RECHARGE_UNKNOWN"), NGX_HTTP_NOT_FOUND, "not_found",
       "no recharge of this member has that idempotency key" },
+    { ngx_string("LIMIT_EXCEEDED"), NGX_HTTP_UNPROCESSABLE_ENTITY,
+      "limit_exceeded",
+      "the member's balance, points or spend would pass its maximum "
+      "(10^15)" },
     { ngx_null_string, 0, NULL, NULL }
 };
 

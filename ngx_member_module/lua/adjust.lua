@@ -54,6 +54,10 @@ end
 if delta < 0 and points + delta < 0 then
     return redis.error_reply('INSUFFICIENT_POINTS not enough points')
 end
+-- the points stay below 10^15: an exact integer in Lua (< 2^53)
+if points + delta > 1000000000000000 then
+    return redis.error_reply('LIMIT_EXCEEDED the points would pass their maximum')
+end
 
 for _, e in ipairs(expired) do
     redis.call('HDEL', KEYS[4], e[1])

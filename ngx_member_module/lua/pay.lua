@@ -14,13 +14,18 @@
 --       10 tier period, 11 points to redeem, 12 redeem_fen_per_point,
 --       13 redeem_min_points, 14 downgrade steps (-1: no limit),
 --       15 rules version, 16 coupon id ("" for none), 17 what the ticket
---       holds ("<store> <sha256 of its secret>"), then the tiers as
---       level, min_spend_fen, discount_pct, points_pct, ... lowest first
+--       holds ("<store> <sha256 of its secret>"), 18 the order record's
+--       lifetime (s), then the tiers as level, min_spend_fen,
+--       discount_pct, points_pct, ... lowest first
+-- Inputs are bounded by the glue (amount_fen <= 10^8, points <= 10^9);
+-- the member's totals are kept below MAX, so every number here stays an
+-- exact integer in Lua's doubles (below 2^53).
 -- KEYS member ticket ledger order lots coupons coupons_used
 -- ARGV kind store order amount_fen fingerprint now per_yuan points_pct lot
 --      period redeem_points fen_per_point min_points steps version coupon
---      ticket tiers...
+--      ticket order_ttl tiers...
 -- CHANGES member
+local MAX = 1000000000000000
 local seen = redis.call('HGET', KEYS[4], 'answer')
 if seen then
     if redis.call('HGET', KEYS[4], 'fingerprint') == ARGV[5] then
@@ -34,7 +39,7 @@ if redis.call('GET', KEYS[2]) ~= ARGV[17] then
 end
 local m = redis.call('HMGET', KEYS[1], 'status', 'level', 'principal_fen',
                      'bonus_fen', 'points', 'points_debt', 'period',
-                     'period_spend_fen')
+                     'period_spend_fen', 'spend_fen')
 if m[1] ~= 'active' then
     return redis.error_reply('INACTIVE the member is not active')
 end
@@ -65,7 +70,7 @@ if coupon ~= '' then
 end
 
 local tiers = {}
-for i = 18, #ARGV, 4 do
+for i = 19, #ARGV, 4 do
     tiers[#tiers + 1] = {level = ARGV[i], min = tonumber(ARGV[i + 1]),
                          discount = tonumber(ARGV[i + 2]),
                          points_pct = tonumber(ARGV[i + 3])}
@@ -176,6 +181,18 @@ if ARGV[1] == 'pay' then
     from_bonus = paid - from_principal
 end
 
+-- floor(paid * per_yuan * points_pct * campaign_pct / 10^6), exactly: the
+-- product may pass 2^53, so the money part is split at 10^6 first
+local base = paid * tonumber(ARGV[7])
+local pct = tier.points_pct * tonumber(ARGV[8])
+local whole = math.floor(base / 1000000)
+local earned = whole * pct + math.floor((base - whole * 1000000) * pct
+                                        / 1000000)
+if points - redeem + earned > MAX or spend + paid > MAX
+   or tonumber(m[9] or 0) + paid > MAX then
+    return redis.error_reply('LIMIT_EXCEEDED the member\'s points or spend would pass their maximum')
+end
+
 -- every check passed: from here on the purchase is written
 for _, e in ipairs(expired) do
     redis.call('HDEL', KEYS[5], e[1])
@@ -206,8 +223,6 @@ for _, lot in ipairs(lots) do
 end
 points = points - redeem
 
-local earned = math.floor(paid * tonumber(ARGV[7]) * tier.points_pct
-                          * tonumber(ARGV[8]) / 1000000)
 local to_lot = earned
 if debt > 0 then
     local n = math.min(debt, to_lot)
@@ -271,4 +286,5 @@ redis.call('HSET', KEYS[4], 'kind', ARGV[1], 'fingerprint', ARGV[5],
            'principal_fen', from_principal, 'bonus_fen', from_bonus,
            'points', earned, 'lot', ARGV[9], 'redeemed', table.concat(taken, ','),
            'transaction_id', id, 'ts', now)
+redis.call('EXPIRE', KEYS[4], ARGV[18])
 return answer

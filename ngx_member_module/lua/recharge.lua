@@ -17,12 +17,19 @@ if seen then
     return redis.error_reply('CONFLICT the idempotency key was used for another request')
 end
 
-local status = redis.call('HGET', KEYS[1], 'status')
+local m = redis.call('HMGET', KEYS[1], 'status', 'principal_fen',
+                     'bonus_fen')
+local status = m[1]
 if not status or status == 'visitor' then
     return redis.error_reply('NOT_FOUND no such member')
 end
 if status ~= 'active' then
     return redis.error_reply('INACTIVE the member is not active')
+end
+-- the balance stays below 10^15 fen: an exact integer in Lua (< 2^53)
+if tonumber(m[2] or 0) + tonumber(m[3] or 0) + tonumber(ARGV[1])
+   + tonumber(ARGV[2]) > 1000000000000000 then
+    return redis.error_reply('LIMIT_EXCEEDED the balance would pass its maximum')
 end
 
 local principal = redis.call('HINCRBY', KEYS[1], 'principal_fen', ARGV[1])

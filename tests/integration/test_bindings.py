@@ -49,9 +49,9 @@ def test_bindings_every_script(env):
             h = f.read()
     assert "NGX_HTTP_MEMBER_PAY_KEY_LEDGER = 2," in h
     assert "NGX_HTTP_MEMBER_PAY_ARGV_AMOUNT_FEN = 3," in h
-    assert "NGX_HTTP_MEMBER_PAY_ARGV_TIERS = 17," in h
+    assert "NGX_HTTP_MEMBER_PAY_ARGV_TIERS = 18," in h
     assert "NGX_HTTP_MEMBER_PAY_NKEYS = 7," in h
-    assert "NGX_HTTP_MEMBER_PAY_NARGV = 17\n" in h
+    assert "NGX_HTTP_MEMBER_PAY_NARGV = 18\n" in h
     assert "NGX_HTTP_MEMBER_SCAN_FAIL_NARGV = 0\n" in h
 
 
@@ -60,18 +60,18 @@ def test_bindings_flags(env):
     rc, err, h, c = lua2c(pay())
     assert rc == 0, err
     # nkeys, nargv, member, when, keys_tail, argv_tail, hint
-    assert re.search(r"\n      7, 17, 0, NULL, 0, 1, 1 },", c), c[-300:]
+    assert re.search(r"\n      7, 18, 0, NULL, 0, 1, 1 },", c), c[-300:]
 
     text = pay().replace("-- CHANGES member\n",
                          "-- CHANGES ledger when visitor\n")
     rc, err, h, c = lua2c(text)
     assert rc == 0, err
-    assert '7, 17, 2, "visitor", 0, 1, 1 },' in c
+    assert '7, 18, 2, "visitor", 0, 1, 1 },' in c
 
     text = pay().replace("-- CHANGES member\n", "-- CHANGES member by caller\n")
     rc, err, h, c = lua2c(text)
     assert rc == 0, err
-    assert "7, 17, 0, NULL, 0, 1, 0 }," in c
+    assert "7, 18, 0, NULL, 0, 1, 0 }," in c
 
 
 def test_bindings_refused(env):
@@ -85,8 +85,8 @@ def test_bindings_refused(env):
                                                  "-- KEYS Member "),
         "a name twice": text.replace("-- KEYS member ticket",
                                      "-- KEYS member member"),
-        "a tail not last": text.replace("--      ticket tiers...",
-                                        "--      ticket... tiers"),
+        "a tail not last": text.replace("--      ticket order_ttl tiers...",
+                                        "--      ticket order_ttl... tiers"),
         "CHANGES of no KEY": text.replace("-- CHANGES member\n",
                                           "-- CHANGES someone\n"),
         "CHANGES of a word it has not": text.replace(

@@ -139,3 +139,111 @@ def test_every_money_call_refuses_a_field_it_does_not_know(env):
     assert digest(env, *mine) == before
     rec = record(env, mid)
     assert (rec["balance_fen"], rec["level"]) == (10000 + 0 - 950, "gold"), rec
+
+
+# ----------------------------------------------------------------------------
+# numbers Lua keeps exact (docs/ledger.md, "Limits")
+
+BIG = [2 ** 53 + 1, 2 ** 63 - 1, 10 ** 8 + 1, 0, -1, 1e300, 1.5, "100"]
+
+
+def test_amounts_that_could_pass_2_53_are_refused_before_any_script(env):
+    till = Till(env, "Q-BIG")
+    mid, _ = env.member("huge")
+    recharge(env, mid, 10000, "qh")
+    t = ticket_of(env, till, mid)
+    mine = (f"{{m:{mid}}}*", "order:{s:Q-BIG}:*")
+    before = digest(env, *mine)
+    for n in BIG:
+        for r, field in [
+            (till.call("pay", {"ticket": t, "amount_fen": n, "order_id": "b1"}), "amount_fen"),
+            (till.call("earn", {"ticket": t, "amount_fen": n, "order_id": "b2"}), "amount_fen"),
+            (env.admin("POST", f"members/{mid}/recharge",
+                       {"amount_fen": n, "idempotency_key": "qh-2"}), "amount_fen"),
+        ]:
+            assert r.status == 400 and field in r.json["message"], (n, r)
+    for n in [2 ** 53 + 1, 10 ** 9 + 1, -(10 ** 9) - 1, 1e300]:
+        r = env.admin("POST", f"members/{mid}/points",
+                      {"delta": n, "reason": "x", "idempotency_key": "qh-3"})
+        assert r.status == 400 and "delta" in r.json["message"], (n, r)
+        r = till.call("earn", {"ticket": t, "amount_fen": 100, "order_id": "b3", "points": n})
+        assert r.status == 400 and "points" in r.json["message"], (n, r)
+    # past int64: not a number jansson keeps, not JSON we take
+    body = b'{"ticket":"%s","amount_fen":99999999999999999999999,"order_id":"b4"}' % t.encode()
+    r = env.request("POST", "/scan/pay", body, till.headers("/scan/pay", body))
+    assert r.status == 400, r
+    assert digest(env, *mine) == before
+
+
+def test_the_points_earned_stay_exact_past_2_53(env):
+    # 91212101 fen * 99 points a yuan * 999 % * a 999 % campaign is past
+    # 2^53 before it is divided: in doubles it came out one point high
+    from test_ledger import rules, DEFAULT_TIERS
+    tiers = [dict(DEFAULT_TIERS[0], points_pct=999)] + DEFAULT_TIERS[1:]
+    till = Till(env, "Q-EXACT")
+    mid, _ = env.member("exact")
+    t = ticket_of(env, till, mid)
+    try:
+        rules(env, tiers=tiers,
+              points={"per_yuan": 99, "expire_after_months": 12,
+                      "redeem_fen_per_point": 1, "redeem_min_points": 100},
+              campaigns=[{"name": "x", "from": "2000-01-01", "to": "2099-12-31",
+                          "points_pct": 999}])
+        r = till.call("earn", {"ticket": t, "amount_fen": 91212101, "order_id": "x1"})
+        assert r.status == 200, r
+        assert r.json["points_earned"] == 91212101 * 99 * 999 * 999 // 10 ** 6 == 9011947032, r
+        assert record(env, mid)["points"] == 9011947032
+    finally:
+        rules(env)
+    reconciled(env)
+
+
+def test_a_member_s_totals_stay_below_their_maximum(env):
+    till = Till(env, "Q-MAX")
+    mid, _ = env.member("maximal")
+    recharge(env, mid, 10000, "qm")
+    t = ticket_of(env, till, mid)
+    key = f"{{m:{mid}}}"
+    mine = (f"{{m:{mid}}}*", "order:{s:Q-MAX}:*")
+    top = 10 ** 15
+    try:
+        # as if the member had reached the maximum (10^15 fen or points)
+        env.rcli("HSET", key, "principal_fen", str(top - 10000), "balance_fen", str(top - 10000))
+        before = digest(env, *mine)
+        r = env.admin("POST", f"members/{mid}/recharge",
+                      {"amount_fen": 10001, "idempotency_key": "qm-2"})
+        assert r.status == 422 and r.json["error"] == "limit_exceeded", r
+        assert digest(env, *mine) == before
+        env.rcli("HSET", key, "principal_fen", "10000", "balance_fen", "10000",
+                 "points", str(top - 5))
+        before = digest(env, *mine)
+        r = env.admin("POST", f"members/{mid}/points",
+                      {"delta": 6, "reason": "x", "idempotency_key": "qm-3"})
+        assert r.status == 422 and r.json["error"] == "limit_exceeded", r
+        r = till.call("earn", {"ticket": t, "amount_fen": 1000, "order_id": "m1"})
+        assert r.status == 422 and r.json["error"] == "limit_exceeded", r
+        env.rcli("HSET", key, "points", "0", "period_spend_fen", str(top - 999),
+                 "spend_fen", str(top - 999))
+        before = digest(env, *mine)
+        r = till.call("pay", {"ticket": t, "amount_fen": 1000, "order_id": "m2"})
+        assert r.status == 422 and r.json["error"] == "limit_exceeded", r
+        assert digest(env, *mine) == before
+    finally:
+        env.rcli("HSET", key, "principal_fen", "10000", "balance_fen", "10000",
+                 "points", "0", "period_spend_fen", "0", "spend_fen", "0")
+    reconciled(env)
+
+
+def test_order_records_have_a_lifetime(env):
+    till = Till(env, "Q-TTL")
+    mid, _ = env.member("lifetime")
+    recharge(env, mid, 10000, "ql")
+    t = ticket_of(env, till, mid)
+    assert till.call("pay", {"ticket": t, "amount_fen": 1000, "order_id": "l1"}).status == 200
+    days = 400 * 86400
+    for k in (f"{{m:{mid}}}:order:Q-TTL:l1", "order:{s:Q-TTL}:l1", f"{{m:{mid}}}:recharge:ql"):
+        assert days - 60 < int(env.rcli("TTL", k)) <= days, k
+    assert 0 < int(env.rcli("TTL", f"{{m:{mid}}}:idem:ql")) <= 30 * 86400
+    # the refund keeps the record's lifetime, it does not renew it
+    assert till.call("refund", {"order_id": "l1"}).status == 200
+    assert days - 60 < int(env.rcli("TTL", f"{{m:{mid}}}:order:Q-TTL:l1")) <= days
