@@ -72,7 +72,10 @@ struct ngx_http_member_campaigns_s {
     size_t                        terms_len;
     u_char                        expires[NGX_TIME_T_LEN];
     size_t                        expires_len;
-    const char                   *coupon;   /* its name, or NULL */
+    const char                   *coupon;   /* coupon_name, or NULL */
+    size_t                        coupon_len;
+    /* a copy: the worker's rules may be replaced during the tick */
+    u_char                        coupon_name[64];
 
     /* trigger.lua's ARGV 2..18 for this tick; 9 is the pass's */
     const char                   *args[NGX_HTTP_MEMBER_TRIGGER_ARGS];
@@ -145,10 +148,11 @@ ngx_http_member_campaigns_recall_coupon(ngx_http_member_campaigns_t *c,
     json_t *coupon)
 {
     char    *text;
-    json_t  *terms;
+    json_t  *terms, *v;
     time_t   to;
 
     c->coupon = NULL;
+    c->coupon_len = 0;
 
     if (coupon == NULL) {
         return;
@@ -175,9 +179,18 @@ ngx_http_member_campaigns_recall_coupon(ngx_http_member_campaigns_t *c,
 
     c->terms_len = ngx_cpymem(c->terms, text, ngx_strlen(text)) - c->terms;
     c->expires_len = ngx_sprintf(c->expires, "%T", to) - c->expires;
-    c->coupon = json_string_value(json_object_get(coupon, "name"));
-
     free(text);
+
+    v = json_object_get(coupon, "name");
+
+    if (json_string_length(v) > sizeof(c->coupon_name)) {
+        return;
+    }
+
+    c->coupon_len = ngx_cpymem(c->coupon_name, json_string_value(v),
+                               json_string_length(v))
+                    - c->coupon_name;
+    c->coupon = (const char *) c->coupon_name;
 }
 
 
@@ -255,7 +268,7 @@ ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
 
     /* a name is a JSON string: the args buffer holds numbers only */
     c->args[15] = c->coupon ? c->coupon : "";
-    c->lens[15] = ngx_strlen(c->args[15]);
+    c->lens[15] = c->coupon_len;
 
     ngx_http_member_campaigns_arg(c, 16, &p, NULL,
                  ngx_http_member_messages_notice(rules));
@@ -738,7 +751,7 @@ ngx_http_member_campaigns_recall(ngx_http_member_campaigns_t *c, uint64_t id,
     argv[13] = (const char *) c->expires;
     argvlen[13] = c->expires_len;
     argv[14] = c->coupon;
-    argvlen[14] = ngx_strlen(c->coupon);
+    argvlen[14] = c->coupon_len;
     argv[15] = (const char *) nums[2];
     argvlen[15] = ngx_sprintf(nums[2], "%uL", id) - nums[2];
 

@@ -190,6 +190,57 @@ ngx_http_member_ledger_load(ngx_http_member_ledger_t *ledger,
 }
 
 
+static void
+ngx_http_member_rules_release(void *data)
+{
+    json_decref(data);
+}
+
+
+/*
+ * The request keeps a reference to the rules it read until its pool goes:
+ * another request's fetch or PUT rules replaces the worker's copy at any
+ * time, and every string or object taken from it (a tier's level, a
+ * message's template id) stays valid for whatever waits on it.
+ */
+
+static ngx_int_t
+ngx_http_member_rules_hold(ngx_http_request_t *r, json_t *rules)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_member_rules_release
+            && cln->data == rules)
+        {
+            return NGX_OK;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_member_rules_release;
+    cln->data = json_incref(rules);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_member_rules_read(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger, ngx_http_member_rules_pt done)
+{
+    if (ngx_http_member_rules_hold(r, ledger->rules) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return done(r, ledger);
+}
+
+
 static ngx_int_t
 ngx_http_member_rules_get(ngx_http_request_t *r, ngx_http_member_rules_pt done)
 {
@@ -207,7 +258,7 @@ ngx_http_member_rules_get(ngx_http_request_t *r, ngx_http_member_rules_pt done)
     if (ledger->loaded
         && ngx_current_msec - ledger->fetched < NGX_HTTP_MEMBER_RULES_TTL)
     {
-        return done(r, ledger);
+        return ngx_http_member_rules_read(r, ledger, done);
     }
 
     lr = ctx->call.data;
@@ -233,7 +284,10 @@ ngx_http_member_rules_fetched(ngx_http_request_t *r,
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    return lr->done(r, ledger);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member: rules version %ui fetched", ledger->version);
+
+    return ngx_http_member_rules_read(r, ledger, lr->done);
 }
 
 

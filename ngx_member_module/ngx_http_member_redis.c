@@ -941,6 +941,14 @@ ngx_http_member_redis_command(ngx_http_request_t *r,
 }
 
 
+/*
+ * A script by its SHA1.  Its keys and arguments are copied into the
+ * request's pool: a NOSCRIPT answer (Redis restarted, SCRIPT FLUSH) sends
+ * them again as EVAL from ngx_http_member_redis_reply(), and by then what
+ * the caller pointed into may be gone (the worker's rules replaced by a
+ * fetch of another request, a decoded record freed after the call).
+ */
+
 ngx_int_t
 ngx_http_member_redis_script(ngx_http_request_t *r, ngx_int_t script,
     ngx_http_member_call_pt handler, int nkeys, int nargs, ngx_str_t *keys,
@@ -948,6 +956,8 @@ ngx_http_member_redis_script(ngx_http_request_t *r, ngx_int_t script,
 {
     int                                  i, n;
     u_char                              *p;
+    size_t                               len;
+    ngx_str_t                           *a;
     ngx_http_member_call_t              *call;
     ngx_http_member_main_conf_t         *mmcf;
     const ngx_http_member_script_src_t  *src;
@@ -969,7 +979,13 @@ ngx_http_member_redis_script(ngx_http_request_t *r, ngx_int_t script,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    len = NGX_INT_T_LEN;
+
+    for (i = 0; i < nkeys + nargs; i++) {
+        len += (i < nkeys) ? keys[i].len : args[i - nkeys].len;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -983,17 +999,17 @@ ngx_http_member_redis_script(ngx_http_request_t *r, ngx_int_t script,
     call->argvlen[1] = 40;
     call->argv[2] = (const char *) p;
     call->argvlen[2] = ngx_sprintf(p, "%d", nkeys) - p;
+    p += call->argvlen[2];
 
-    n = 3;
+    for (i = 0, n = 3; i < nkeys + nargs; i++, n++) {
+        a = (i < nkeys) ? &keys[i] : &args[i - nkeys];
 
-    for (i = 0; i < nkeys; i++, n++) {
-        call->argv[n] = (const char *) keys[i].data;
-        call->argvlen[n] = keys[i].len;
-    }
+        call->argv[n] = (const char *) p;
+        call->argvlen[n] = a->len;
 
-    for (i = 0; i < nargs; i++, n++) {
-        call->argv[n] = (const char *) args[i].data;
-        call->argvlen[n] = args[i].len;
+        if (a->len) {
+            p = ngx_cpymem(p, a->data, a->len);
+        }
     }
 
     call->handler = handler;

@@ -5,6 +5,7 @@ referee's first purchase, capped, and refused for one's own or unknown
 codes; the rules' new sections validated."""
 
 import json
+import threading
 import time
 
 import harness
@@ -274,6 +275,37 @@ def test_recall_coupon_once_per_silence(env):
     finally:
         set_clock(env, int(time.time()))
         rules(env)
+    reconciled(env)
+
+
+def test_recall_coupon_kept_while_the_rules_change(env):
+    """Issue 14, 3.0: a pass's trigger commands carry the recall coupon's
+    name for the whole tick while PUT rules replaces the worker's copy of
+    the rules it came from; every coupon still has its name (make
+    test-asan sees a read after free at once)."""
+    recall = {"silent_days": 30, "coupon": {"name": "回来看看", "value_fen": 500,
+                                            "valid_days": 7}}
+    triggers(env, recall=recall)
+    now = int(time.time())
+    mids = [env.member_with()[0] for _ in range(300)]
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            triggers(env, recall=recall)
+
+    t = threading.Thread(target=churn)
+    try:
+        set_clock(env, now + 31 * 86400)
+        t.start()
+        run_pass(env)
+    finally:
+        stop.set()
+        t.join(timeout=15)
+        set_clock(env, int(time.time()))
+    names = [e["coupon"] for m in mids[::10] for e in of_type(env, m, "recall")]
+    assert names == ["回来看看"] * 30, names[:5]
+    rules(env)
     reconciled(env)
 
 

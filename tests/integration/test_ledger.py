@@ -506,3 +506,39 @@ def test_acknowledged_payments_survive_a_redis_kill(env):
     assert not lost, f"acknowledged payments lost or doubled: {lost[:5]}"
     assert len(by_order) == len(calls)
     reconciled(env)
+
+
+def test_a_script_sent_again_after_the_rules_changed(env):
+    """Issue 14, 3.0: after SCRIPT FLUSH a pay's EVALSHA answers NOSCRIPT
+    and is sent again as EVAL; meanwhile another request's fetch of the
+    rules (stale after a second) replaced the worker's copy that the first
+    one's ARGV pointed into.  Every answer still names a real tier (make
+    test-asan sees the read after free itself)."""
+    till = Till(env, "L-FLUSH")
+    env.secrets = getattr(env, "secrets", [])
+    mid, ticket = shopper(env, till, "flushed", recharge=1000000)
+    levels = {t["level"] for t in env.admin("GET", "rules").json["tiers"]}
+    answers = []
+
+    def pay(n, i, barrier):
+        barrier.wait()
+        r = till.call("pay" if n % 2 else "earn",
+                      {"ticket": ticket, "amount_fen": 100, "order_id": f"f{i}-{n}"})
+        answers.append(r)
+
+    for i in range(4):
+        assert env.rcli("SCRIPT", "FLUSH") == "OK"
+        time.sleep(1.1)                         # the worker's rules are stale
+        # the requests' commands wait together and are answered together:
+        # all fetch the rules, then each reply replaces the worker's copy
+        assert env.rcli("CLIENT", "PAUSE", "300", "ALL") == "OK"
+        barrier = threading.Barrier(8)
+        threads = [threading.Thread(target=pay, args=(n, i, barrier)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=15)
+    assert len(answers) == 32
+    bad = [a for a in answers if a.status != 200 or a.json["level"] not in levels]
+    assert not bad, bad[:3]
+    reconciled(env)
