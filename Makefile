@@ -5,6 +5,8 @@
 #   make run      the demo on 127.0.0.1:8080 (make stop ends it)
 #   make pages    the card page and the console (html/) into build/html
 #   make test     every test; ends with "N passed, N failed"
+#   make test-asan  the module built with AddressSanitizer (build-asan/),
+#                 the Redis-restart, ledger and scanner tests against it
 #   make bench    the card benchmark against the peers (bench/README.md)
 #   make bench-codes  code.png and verify against the QR peers (bench/README.md)
 #   make bench-campaigns  a triggers' pass over 1,000,000 members (bench/campaigns.sh)
@@ -51,7 +53,7 @@ UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 UNIT_LIBS    := -lcmocka -lqrencode -lpng -lexpat -ljansson -lcrypto
 
 .PHONY: all deps deps-test deps-bench deps-node unit integration test run \
-        stop pages bench bench-codes bench-campaigns clean
+        stop pages bench bench-codes bench-campaigns clean test-asan
 
 all: deps $(MODULE)
 
@@ -145,6 +147,29 @@ pages: deps-node build/html/.built
 test: deps-test $(MODULE) $(UNIT_BINS) build/member-code pages
 	tests/run.sh
 
+# The module again with AddressSanitizer, in build-asan/ (the scripts and
+# the archives of build/ are shared: gateway/ and qrcode/ have make fuzz).
+# Debian's nginx is not instrumented: libasan is preloaded into it, and a
+# report in any nginx process fails the run (tests/asan.sh).
+ASAN_MODULE := build-asan/ngx_http_member_module.so
+ASAN_CC_OPT := -g -O1 -fno-omit-frame-pointer -fsanitize=address \
+               -fno-common -U_FORTIFY_SOURCE
+ASAN_TESTS  ?= test_resilience test_ledger test_scan test_campaigns
+
+build-asan/Makefile: config
+	mkdir -p build-asan && cd $(NGX_SRC) && . ./conf_flags && ./configure \
+	  --with-cc-opt="$$(dpkg-buildflags --get CPPFLAGS) -fPIC $(ASAN_CC_OPT)" \
+	  --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC -fsanitize=address" \
+	  "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(CURDIR) \
+	  --builddir=$(CURDIR)/build-asan >$(CURDIR)/build-asan/configure.log
+
+$(ASAN_MODULE): build-asan/Makefile $(MODULE_SRCS) $(LIBS_A) $(GEN)
+	rm -f $@ && $(MAKE) -s -C $(NGX_SRC) -f $(CURDIR)/build-asan/Makefile \
+	    modules
+
+test-asan: deps-test $(ASAN_MODULE) build/member-code
+	tests/asan.sh $(ASAN_TESTS)
+
 run: all pages
 	tools/demo.sh start
 
@@ -163,7 +188,7 @@ bench-campaigns: deps-bench $(MODULE)
 	bench/campaigns.sh
 
 clean:
-	rm -rf build node_modules
+	rm -rf build build-asan node_modules
 
 # libFuzzer targets (tests/fuzz/): gateway/'s XML reader and decrypt path,
 # rules/' validation of the rules JSON, each for FUZZ_SECONDS; not part of

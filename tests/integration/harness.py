@@ -23,7 +23,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODULE = os.path.join(ROOT, "build", "ngx_http_member_module.so")
+# make test-asan points these at build-asan/'s module and libasan
+MODULE = os.environ.get("MEMBER_TEST_MODULE") or \
+    os.path.join(ROOT, "build", "ngx_http_member_module.so")
+PRELOAD = os.environ.get("MEMBER_TEST_PRELOAD", "")
 CONF_IN = os.path.join(ROOT, "tests", "integration", "nginx.conf.in")
 FAKE = os.path.join(ROOT, "tests", "fake_wechat.py")
 
@@ -235,13 +238,33 @@ class Env:
     def error_log(self):
         return os.path.join(self.dir, "error.log")
 
+    @property
+    def nginx_env(self):
+        """Every nginx process, -t and -s too, gets the preloaded library;
+        AddressSanitizer writes its reports into the test's folder."""
+        if not PRELOAD:
+            return None
+        env = dict(os.environ, LD_PRELOAD=PRELOAD)
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [
+            os.environ.get("ASAN_OPTIONS", ""), "log_path=" + os.path.join(self.dir, "asan")]))
+        return env
+
+    def asan_text(self):
+        """The reports AddressSanitizer wrote (asan.<pid>), if any."""
+        out = []
+        for name in sorted(os.listdir(self.dir)) if os.path.isdir(self.dir) else []:
+            if name.startswith("asan."):
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    out.append(f.read())
+        return "".join(out)
+
     def start_nginx(self):
         self.render_conf()
-        subprocess.run(self.nginx_cmd("-t", "-q"), check=True, timeout=30)
+        subprocess.run(self.nginx_cmd("-t", "-q"), check=True, timeout=30, env=self.nginx_env)
         # MEMBER_TEST_WRAPPER="valgrind ..." runs nginx under a tool
         wrapper = os.environ.get("MEMBER_TEST_WRAPPER", "").split()
         self.nginx = subprocess.Popen(wrapper + self.nginx_cmd(), stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
+                                      stderr=subprocess.DEVNULL, env=self.nginx_env)
         wait_until("nginx", lambda: self.request("GET", "/status").status == 200,
                    timeout=60 if wrapper else 10)
 
@@ -251,7 +274,7 @@ class Env:
         return sorted(int(p) for p in out.stdout.split())
 
     def signal_nginx(self, what):
-        subprocess.run(self.nginx_cmd("-s", what), check=True, timeout=30)
+        subprocess.run(self.nginx_cmd("-s", what), check=True, timeout=30, env=self.nginx_env)
 
     def log_text(self):
         try:
@@ -326,4 +349,5 @@ class Env:
                 p.kill()
                 p.wait()
         self.log = self.log_text()
+        self.asan = self.asan_text()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -2,9 +2,10 @@
 """Runs the integration tests: every test_*(env) function of every
 tests/integration/test_*.py, sharing one Env (harness.py) per file unless a
 test asks for its own with @own_env(...).  After each Env, its error log
-must hold no alert and no secret.  Ends with "N passed, N failed".
+must hold no alert and no secret, and no nginx process may have written a
+report of AddressSanitizer (make test-asan).  Ends with "N passed, N failed".
 
-    run.py [-k substring]
+    run.py [-k substring]...     (several -k: a test that matches any)
 """
 
 import importlib
@@ -38,6 +39,10 @@ def check_log(env, secrets):
     for line in log.splitlines():
         if any(level in line for level in BAD_LOG_LEVELS):
             problems.append("error log: " + line[:300])
+    # make test-asan: a report of AddressSanitizer in any nginx process
+    asan = getattr(env, "asan", "")
+    if "AddressSanitizer" in asan or "AddressSanitizer" in log:
+        problems.append("AddressSanitizer:\n" + (asan or log)[:6000])
     for s in secrets:
         if s and s in log:
             problems.append(f"a secret reached the error log: {s[:6]}...")
@@ -62,7 +67,7 @@ def run_one(name, fn, env):
 
 
 def main():
-    only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else None
+    only = [a for k, a in zip(sys.argv, sys.argv[1:]) if k == "-k"]
     passed = failed = 0
     files = sorted(f[:-3] for f in os.listdir(HERE)
                    if f.startswith("test_") and f.endswith(".py"))
@@ -72,7 +77,8 @@ def main():
                  getattr(mod, n), "__code__", None) and getattr(mod, n).__code__.co_firstlineno or 0)
                  if n.startswith("test_") and callable(getattr(mod, n))]
         if only:
-            tests = [(n, f) for n, f in tests if only in f"{modname}.{n}"]
+            tests = [(n, f) for n, f in tests
+                     if any(o in f"{modname}.{n}" for o in only)]
         shared = [(n, f) for n, f in tests if not hasattr(f, "own_env")]
         alone = [(n, f) for n, f in tests if hasattr(f, "own_env")]
         groups = ([(shared, getattr(mod, "ENV", {}))] if shared else []) + \
