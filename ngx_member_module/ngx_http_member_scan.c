@@ -71,7 +71,7 @@ static void ngx_http_member_scan_cache_put(ngx_http_request_t *r,
     ngx_str_t *store_id, u_char *secret);
 static ngx_int_t ngx_http_member_scan_gated(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
-static ngx_uint_t ngx_http_member_scan_limited(ngx_http_request_t *r,
+static ngx_int_t ngx_http_member_scan_limited(ngx_http_request_t *r,
     redisReply *reply);
 static ngx_int_t ngx_http_member_scan_verify(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json);
@@ -84,6 +84,7 @@ static ngx_int_t ngx_http_member_scan_verified(ngx_http_request_t *r,
 static ngx_int_t ngx_http_member_scan_ticket_key(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, uint64_t step, ngx_str_t *secret);
 static ngx_uint_t ngx_http_member_scan_is(redisReply *e, const char *value);
+static ngx_int_t ngx_http_member_scan_set_nx(redisReply *e);
 static ngx_int_t ngx_http_member_scan_purchase(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json);
 static ngx_int_t ngx_http_member_scan_indexed(ngx_http_request_t *r,
@@ -626,6 +627,7 @@ static ngx_int_t
 ngx_http_member_scan_gated(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
+    ngx_int_t                rc;
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_scan_t  *scan;
 
@@ -635,16 +637,31 @@ ngx_http_member_scan_gated(ngx_http_request_t *r,
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    if (reply->element[0]->type == REDIS_REPLY_NIL) {
+    /* an error reply (OOM, READONLY) stored nothing and is no "used" */
+    rc = ngx_http_member_scan_set_nx(reply->element[0]);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_member_reply_script_error(r, reply->element[0]);
+    }
+
+    if (rc == NGX_DECLINED) {
         return ngx_http_member_scan_unauthorized(r, "bad_signature",
                                                  "the nonce was used before");
     }
 
-    if (reply->elements == 6 && ngx_http_member_scan_limited(r, reply)) {
-        return ngx_http_member_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                     "rate_limited",
-                                     "too many verifications: try again "
-                                     "in a minute");
+    if (reply->elements == 6) {
+        rc = ngx_http_member_scan_limited(r, reply);
+
+        if (rc == NGX_ERROR) {
+            return ngx_http_member_reply_script_error(r, reply);
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_member_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                         "rate_limited",
+                                         "too many verifications: try again "
+                                         "in a minute");
+        }
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
@@ -665,11 +682,36 @@ ngx_http_member_scan_gated(ngx_http_request_t *r,
 
 
 /*
- * The gate's pipeline answered: the nonce, the store's failures this minute
- * (GET), the store's and the address' verifications (INCR), two EXPIREs.
+ * SET NX: NGX_OK stored, NGX_DECLINED there before (nil), NGX_ERROR for
+ * anything else: an error reply (OOM, READONLY, a replica) stored nothing
+ * and says nothing of what was there.
  */
 
-static ngx_uint_t
+static ngx_int_t
+ngx_http_member_scan_set_nx(redisReply *e)
+{
+    if (e->type == REDIS_REPLY_NIL) {
+        return NGX_DECLINED;
+    }
+
+    if (e->type == REDIS_REPLY_STATUS && e->len == 2
+        && ngx_strncmp(e->str, "OK", 2) == 0)
+    {
+        return NGX_OK;
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The gate's pipeline answered: the nonce, the store's failures this minute
+ * (GET), the store's and the address' verifications (INCR), two EXPIREs.
+ * NGX_OK: within the limits; NGX_DECLINED: over one; NGX_ERROR: a reply
+ * that is not what its command answers (an error reply counted nothing).
+ */
+
+static ngx_int_t
 ngx_http_member_scan_limited(ngx_http_request_t *r, redisReply *reply)
 {
     long long                    failures;
@@ -679,23 +721,32 @@ ngx_http_member_scan_limited(ngx_http_request_t *r, redisReply *reply)
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
     e = reply->element;
 
+    if ((e[1]->type != REDIS_REPLY_STRING && e[1]->type != REDIS_REPLY_NIL)
+        || e[2]->type != REDIS_REPLY_INTEGER
+        || e[3]->type != REDIS_REPLY_INTEGER
+        || e[4]->type != REDIS_REPLY_INTEGER
+        || e[5]->type != REDIS_REPLY_INTEGER)
+    {
+        return NGX_ERROR;
+    }
+
     failures = (e[1]->type == REDIS_REPLY_STRING)
                ? strtoll(e[1]->str, NULL, 10) : 0;
-
-    if (e[2]->type != REDIS_REPLY_INTEGER || e[4]->type != REDIS_REPLY_INTEGER)
-    {
-        return 1;
-    }
 
     if (failures >= (long long) mlcf->scan_failure_limit) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "member: store stopped after %L failed verifications",
                       failures);
-        return 1;
+        return NGX_DECLINED;
     }
 
-    return e[2]->integer > (long long) mlcf->scan_store_limit
-           || e[4]->integer > (long long) mlcf->scan_address_limit;
+    if (e[2]->integer > (long long) mlcf->scan_store_limit
+        || e[4]->integer > (long long) mlcf->scan_address_limit)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -808,6 +859,11 @@ ngx_http_member_scan_failed(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     scan = ctx->data;
 
+    /* a failure that was not counted is not answered as one */
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
     if (scan->failed == MQR_EXPIRED) {
         return ngx_http_member_error(r, NGX_HTTP_GONE, "code_expired",
                                      "the code is too old: show a new one");
@@ -841,6 +897,7 @@ ngx_http_member_scan_verified(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
     size_t                   len;
+    ngx_int_t                rc;
     ngx_buf_t               *b;
     ngx_str_t                points, balance;
     redisReply              *m, *card_no, *level, *name;
@@ -854,7 +911,14 @@ ngx_http_member_scan_verified(ngx_http_request_t *r,
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    if (reply->element[0]->type == REDIS_REPLY_NIL) {
+    /* no ticket unless the code was spent by this SET */
+    rc = ngx_http_member_scan_set_nx(reply->element[0]);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_member_reply_script_error(r, reply->element[0]);
+    }
+
+    if (rc == NGX_DECLINED) {
         return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "code_used",
                                      "the code was used before");
     }

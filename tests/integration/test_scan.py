@@ -382,3 +382,72 @@ def test_a_rotated_store_secret(env):
     _, key = harness.make_key(env, "readonly", name="ro")
     r = env.admin("POST", "stores/S-rot/rotate", token=key)
     assert r.status == 403 and r.json["error"] == "forbidden", r
+
+
+def test_redis_error_replies_are_503_and_spend_nothing(env):
+    """Issue 14, 3.5: the gate's SET NX of the nonce and verify's SET NX of
+    the code take only OK as "stored" and nil as "there before": an error
+    reply (OOM at maxmemory, READONLY on a replica, NOPERM) is a 503
+    redis_unavailable, and the same signed calls succeed once Redis is well
+    again, so no nonce, code or order was counted as spent."""
+    from test_resilience import is_unavailable
+    till = Till(env, "S-err")
+    admin_pw = secrets.token_hex(16)
+    env.secrets.append(admin_pw)
+    # redis-cli as a user of its own: the default user is nginx's, restricted below
+    assert env.rcli("ACL", "SETUSER", "tester", "on", ">" + admin_pw, "~*", "&*",
+                    "+@all") == "OK"
+
+    def rcli(*args):
+        out = subprocess.run(["redis-cli", "-p", str(env.redis_port), "--user", "tester",
+                              "--pass", admin_pw, "--no-auth-warning", "--raw", *args],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+
+    def oom():
+        assert rcli("CONFIG", "SET", "maxmemory-policy", "noeviction") == "OK"
+        assert rcli("CONFIG", "SET", "maxmemory", "1") == "OK"
+        return lambda: rcli("CONFIG", "SET", "maxmemory", "0")
+
+    def readonly():
+        # a replica of a master that is not there keeps its data, refuses writes
+        assert rcli("REPLICAOF", "127.0.0.1", str(harness.free_port())) == "OK"
+        return lambda: rcli("REPLICAOF", "NO", "ONE")
+
+    def code_refused():
+        # the store's keys as ever, the members' read only: the code's SET fails alone
+        assert rcli("ACL", "SETUSER", "default", "resetkeys", "~stores", "~{s:*",
+                    "~order:*", "%R~{m:*}") == "OK"
+        return lambda: rcli("ACL", "SETUSER", "default", "resetkeys", "~*")
+
+    for n, (errors, pays) in enumerate([(oom, True), (readonly, True),
+                                        (code_refused, False)]):
+        mid, _ = env.member(f"erring{n}")
+        assert env.admin("POST", f"members/{mid}/recharge",
+                         {"amount_fen": 10000, "idempotency_key": f"err{n}"}).status == 200
+        ticket = till.verify(code_of(mid)).json["ticket"]
+        env.secrets.append(ticket.split(".")[-1])
+        code = code_of(mid, at=time.time() + 30)
+        order = {"ticket": ticket, "amount_fen": 100, "order_id": f"err-{n}"}
+        calls = [("verify", {"code": code}, secrets.token_hex(12))]
+        if pays:
+            calls.append(("pay", order, secrets.token_hex(12)))
+        ts = int(time.time())
+        before = harness.digest(env)
+        heal = errors()
+        try:
+            for what, body, nonce in calls:
+                r = till.call(what, body, ts=ts, nonce=nonce)
+                assert is_unavailable(r.status, r.body), (errors.__name__, what, r)
+        finally:
+            heal()
+        if pays:
+            assert harness.digest(env) == before, errors.__name__
+        for what, body, nonce in calls:             # the very same requests again
+            if not pays:
+                nonce = None    # the gate's SET stored this one: only the code failed
+            r = till.call(what, body, ts=ts, nonce=nonce)
+            assert r.status == 200, (errors.__name__, what, r)
+            if what == "verify":
+                env.secrets.append(r.json["ticket"].split(".")[-1])
+    assert rcli("ACL", "DELUSER", "tester") == "1"
