@@ -23,6 +23,15 @@ if [[ ! -f $MEMBER_TEST_PRELOAD || ! -f $MEMBER_TEST_MODULE ]]; then
     exit 1
 fi
 
+# tests that run "nginx -t" themselves get libasan too: nginx on the PATH
+# is a wrapper that preloads it (the harness adds where reports go)
+bin=$ROOT/build-asan/bin
+mkdir -p "$bin"
+printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$@"\n' "$MEMBER_TEST_PRELOAD" \
+    "$(command -v nginx)" >"$bin/nginx"
+chmod +x "$bin/nginx"
+export PATH=$bin:$PATH
+
 args=()
 for t in "$@"; do
     [[ $t == *.* ]] || t=$t.             # a file's tests, not its namesakes'
