@@ -37,11 +37,8 @@
 
 
 struct ngx_http_member_analytics_s {
-    ngx_http_member_redis_t      *redis;
+    ngx_http_member_job_t         job;
     ngx_http_member_main_conf_t  *mmcf;
-    ngx_event_t                   timer;
-    ngx_uint_t                    gen;
-    ngx_msec_t                    started;
     ngx_flag_t                    test_clock;
     time_t                        clock;
 
@@ -71,8 +68,6 @@ struct ngx_http_member_analytics_s {
     int                           argc;
     u_char                       *buf;
     u_char                       *last;
-
-    unsigned                      busy:1;
 };
 
 
@@ -88,10 +83,6 @@ typedef struct {
 } ngx_http_member_analytics_req_t;
 
 
-static void ngx_http_member_analytics_handler(ngx_event_t *ev);
-static void ngx_http_member_analytics_send(ngx_http_member_analytics_t *a,
-    ngx_http_member_bg_pt handler, int argc, const char **argv,
-    size_t *argvlen);
 static void ngx_http_member_analytics_slice(ngx_http_member_analytics_t *a);
 static void ngx_http_member_analytics_members(ngx_http_member_analytics_t *a);
 static void ngx_http_member_analytics_flush(ngx_http_member_analytics_t *a);
@@ -119,31 +110,7 @@ static const char  *ngx_http_member_auto_tags[] = {
 };
 
 
-/* the timer: lease, state, slices */
-
-static ngx_int_t
-ngx_http_member_analytics_stale(ngx_http_member_analytics_t *a, void *data)
-{
-    return (uintptr_t) data != a->gen;
-}
-
-
-static void
-ngx_http_member_analytics_idle(ngx_http_member_analytics_t *a)
-{
-    a->busy = 0;
-}
-
-
-/* a slice failed half way: the replies still to come are ignored */
-
-static void
-ngx_http_member_analytics_abandon(ngx_http_member_analytics_t *a)
-{
-    a->gen++;
-    a->busy = 0;
-}
-
+/* the job: state, slices */
 
 /* each member's reply in turn (one connection keeps the order) */
 
@@ -164,14 +131,14 @@ static void
 ngx_http_member_analytics_again(ngx_http_member_analytics_t *a,
     redisReply *reply)
 {
-    a->busy = 0;
-
     if (reply && reply->type == REDIS_REPLY_STRING
-        && !(reply->len == 4 && ngx_strncmp(reply->str, "idle", 4) == 0)
-        && !ngx_exiting && !ngx_terminate && !ngx_quit)
+        && !(reply->len == 4 && ngx_strncmp(reply->str, "idle", 4) == 0))
     {
-        ngx_add_timer(&a->timer, NGX_HTTP_MEMBER_ANALYTICS_SLICE);
+        ngx_http_member_job_again(&a->job, NGX_HTTP_MEMBER_ANALYTICS_SLICE);
+        return;
     }
+
+    ngx_http_member_job_done(&a->job);
 }
 
 
@@ -179,8 +146,8 @@ ngx_http_member_analytics_again(ngx_http_member_analytics_t *a,
 
 static ngx_int_t
 ngx_http_member_analytics_noscript(ngx_http_member_analytics_t *a,
-    redisReply *reply, ngx_http_member_bg_pt handler, ngx_int_t script,
-    int argc, const char **argv, size_t *argvlen)
+    redisReply *reply, ngx_http_member_job_reply_pt handler,
+    ngx_int_t script, int argc, const char **argv, size_t *argvlen)
 {
     if (reply == NULL || argv[0][4] != 'S'
         || !ngx_http_member_redis_is_error(reply, "NOSCRIPT"))
@@ -193,7 +160,8 @@ ngx_http_member_analytics_noscript(ngx_http_member_analytics_t *a,
     argv[1] = ngx_http_member_script_srcs[script].text;
     argvlen[1] = ngx_http_member_script_srcs[script].len;
 
-    ngx_http_member_analytics_send(a, handler, argc, argv, argvlen);
+    (void) ngx_http_member_job_send(&a->job, handler, 0, argc, argv,
+                                    argvlen);
 
     return 1;
 }
@@ -211,15 +179,11 @@ ngx_http_member_analytics_script(ngx_http_member_analytics_t *a,
 
 
 static void
-ngx_http_member_analytics_flushed(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply)
+ngx_http_member_analytics_flushed(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t tag)
 {
     ngx_int_t                     script;
-    ngx_http_member_analytics_t  *a = redis->analytics;
-
-    if (ngx_http_member_analytics_stale(a, data)) {
-        return;
-    }
+    ngx_http_member_analytics_t  *a = job->data;
 
     script = (a->phase == NGX_HTTP_MEMBER_PASS_COLLECT)
              ? NGX_HTTP_MEMBER_SCRIPT_RFM_COLLECT
@@ -235,14 +199,14 @@ ngx_http_member_analytics_flushed(ngx_http_member_redis_t *redis,
 
     if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
         if (reply) {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+            ngx_log_error(NGX_LOG_ERR, job->redis->log, 0,
                           "member: analytics slice failed: %*s",
                           (size_t) (reply->type == REDIS_REPLY_ERROR
                                     ? ngx_min(reply->len, 200) : 0),
                           reply->str);
         }
 
-        ngx_http_member_analytics_idle(a);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -308,30 +272,27 @@ ngx_http_member_analytics_flush(ngx_http_member_analytics_t *a)
 
     a->argvlen[2] = 1;
 
-    ngx_http_member_analytics_send(a, ngx_http_member_analytics_flushed,
-                                   a->argc, a->argv, a->argvlen);
+    (void) ngx_http_member_job_send(&a->job,
+                                    ngx_http_member_analytics_flushed, 0,
+                                    a->argc, a->argv, a->argvlen);
 }
 
 
 static void
-ngx_http_member_analytics_collected(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply)
+ngx_http_member_analytics_collected(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t tag)
 {
     u_char                        n[NGX_INT64_LEN];
     redisReply                   *e;
     ngx_uint_t                    i;
-    ngx_http_member_analytics_t  *a = redis->analytics;
+    ngx_http_member_analytics_t  *a = job->data;
 
     static ngx_uint_t             order[] = { 3, 1, 2 };
-
-    if (ngx_http_member_analytics_stale(a, data)) {
-        return;
-    }
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 4)
     {
-        ngx_http_member_analytics_abandon(a);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -370,30 +331,26 @@ ngx_http_member_analytics_collected(ngx_http_member_redis_t *redis,
 
 
 static void
-ngx_http_member_analytics_scored(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply)
+ngx_http_member_analytics_scored(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t tag)
 {
     u_char                        n[NGX_INT64_LEN];
     size_t                        len;
     redisReply                   *e;
     ngx_uint_t                    i;
-    ngx_http_member_analytics_t  *a = redis->analytics;
-
-    if (ngx_http_member_analytics_stale(a, data)) {
-        return;
-    }
+    ngx_http_member_analytics_t  *a = job->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || (reply->elements != 0 && reply->elements != 4))
     {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+            ngx_log_error(NGX_LOG_ERR, job->redis->log, 0,
                           "member: analytics of member %uL failed: %*s",
                           a->id, (size_t) ngx_min(reply->len, 200),
                           reply->str);
         }
 
-        ngx_http_member_analytics_abandon(a);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -440,16 +397,14 @@ ngx_http_member_analytics_scored(ngx_http_member_redis_t *redis,
 static void
 ngx_http_member_analytics_members(ngx_http_member_analytics_t *a)
 {
-    uint64_t                id;
-    ngx_uint_t              i, gen;
-    ngx_http_member_bg_pt   handler;
+    uint64_t                      id;
+    ngx_int_t                     rc;
+    ngx_uint_t                    i;
 
     if (a->id >= a->end) {
         ngx_http_member_analytics_flush(a);
         return;
     }
-
-    gen = a->gen;
 
     for (id = a->id; id < a->end; id++) {
         a->margv[3] = (const char *) a->mkey;
@@ -469,9 +424,9 @@ ngx_http_member_analytics_members(ngx_http_member_analytics_t *a)
             a->margv[5] = "last_purchase_ts";
             a->margvlen[5] = 16;
 
-            handler = ngx_http_member_analytics_collected;
-            ngx_http_member_analytics_send(a, handler, 6, a->margv,
-                                           a->margvlen);
+            rc = ngx_http_member_job_send(&a->job,
+                                          ngx_http_member_analytics_collected,
+                                          0, 6, a->margv, a->margvlen);
 
         } else {
             ngx_http_member_analytics_script(a, NGX_HTTP_MEMBER_SCRIPT_RFM,
@@ -499,17 +454,13 @@ ngx_http_member_analytics_members(ngx_http_member_analytics_t *a)
             a->margv[17] = (const char *) a->mmonth;
             a->margvlen[17] = 2;
 
-            handler = ngx_http_member_analytics_scored;
-            ngx_http_member_analytics_send(a, handler, 18, a->margv,
-                                           a->margvlen);
+            rc = ngx_http_member_job_send(&a->job,
+                                          ngx_http_member_analytics_scored,
+                                          0, 18, a->margv, a->margvlen);
         }
 
-        if (!a->busy) {
+        if (rc != NGX_OK) {
             /* not sent: the replies of those before are forgotten */
-            if (a->gen == gen) {
-                a->gen++;
-            }
-
             return;
         }
     }
@@ -541,21 +492,17 @@ ngx_http_member_analytics_slice(ngx_http_member_analytics_t *a)
 
 
 static void
-ngx_http_member_analytics_begun(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_analytics_begun(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t tag)
 {
-    ngx_http_member_analytics_t  *a = redis->analytics;
-
-    if (ngx_http_member_analytics_stale(a, data)) {
-        return;
-    }
+    ngx_http_member_analytics_t  *a = job->data;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_member_analytics_idle(a);
+        ngx_http_member_job_done(job);
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, redis->log, 0,
+    ngx_log_error(NGX_LOG_INFO, job->redis->log, 0,
                   "member: analytics pass over %uL members", a->seq);
 
     ngx_http_member_analytics_slice(a);
@@ -563,22 +510,18 @@ ngx_http_member_analytics_begun(ngx_http_member_redis_t *redis, void *data,
 
 
 static void
-ngx_http_member_analytics_counted(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply)
+ngx_http_member_analytics_counted(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t tag)
 {
     u_char                        *p, buf[5 * NGX_INT64_LEN];
     size_t                         argvlen[14];
     const char                    *argv[14];
-    ngx_http_member_analytics_t   *a = redis->analytics;
-
-    if (ngx_http_member_analytics_stale(a, data)) {
-        return;
-    }
+    ngx_http_member_analytics_t   *a = job->data;
 
     if (reply == NULL || (reply->type != REDIS_REPLY_NIL
                           && reply->type != REDIS_REPLY_STRING))
     {
-        ngx_http_member_analytics_idle(a);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -628,8 +571,8 @@ ngx_http_member_analytics_counted(ngx_http_member_redis_t *redis,
     argv[13] = (const char *) p;
     argvlen[13] = ngx_sprintf(p, "%L", mrl_china_day_number(a->now)) - p;
 
-    ngx_http_member_analytics_send(a, ngx_http_member_analytics_begun, 14,
-                                   argv, argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_analytics_begun, 0,
+                                    14, argv, argvlen);
 }
 
 
@@ -654,8 +597,8 @@ ngx_http_member_analytics_int(redisReply *v)
 
 
 static void
-ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_analytics_state(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t tag)
 {
     size_t                        i, len;
     time_t                        today, hour;
@@ -663,14 +606,10 @@ ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
     ngx_uint_t                    c;
     const char                   *argv[2];
     size_t                        argvlen[2];
-    ngx_http_member_analytics_t  *a = redis->analytics;
-
-    if (ngx_http_member_analytics_stale(a, data)) {
-        return;
-    }
+    ngx_http_member_analytics_t  *a = job->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        ngx_http_member_analytics_idle(a);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -757,7 +696,7 @@ ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
         && !(a->day != 0 && today > a->day
              && mrl_day_month(today) != mrl_day_month(a->day)))
     {
-        ngx_http_member_analytics_idle(a);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -766,21 +705,17 @@ ngx_http_member_analytics_state(ngx_http_member_redis_t *redis, void *data,
     argv[1] = (const char *) ngx_http_member_seq_key.data;
     argvlen[1] = ngx_http_member_seq_key.len;
 
-    ngx_http_member_analytics_send(a, ngx_http_member_analytics_counted, 2,
-                                   argv, argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_analytics_counted, 0,
+                                    2, argv, argvlen);
 }
 
 
 static void
-ngx_http_member_analytics_clock(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_analytics_clock(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t tag)
 {
     ngx_int_t                     n;
-    ngx_http_member_analytics_t  *a = redis->analytics;
-
-    if (ngx_http_member_analytics_stale(a, data)) {
-        return;
-    }
+    ngx_http_member_analytics_t  *a = job->data;
 
     a->clock = 0;
 
@@ -794,53 +729,14 @@ ngx_http_member_analytics_clock(ngx_http_member_redis_t *redis, void *data,
 }
 
 
-static void
-ngx_http_member_analytics_send(ngx_http_member_analytics_t *a,
-    ngx_http_member_bg_pt handler, int argc, const char **argv,
-    size_t *argvlen)
-{
-    if (ngx_http_member_redis_background(a->redis, handler,
-                                         (void *) (uintptr_t) a->gen,
-                                         argc, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_member_analytics_idle(a);
-    }
-}
-
+/* the test clock, then the state: one connection keeps their order */
 
 static void
-ngx_http_member_analytics_handler(ngx_event_t *ev)
+ngx_http_member_analytics_tick(ngx_http_member_job_t *job)
 {
-    size_t                        argvlen[3];
-    const char                   *argv[3];
-    ngx_http_member_analytics_t  *a = ev->data;
+    size_t       argvlen[3];
+    const char  *argv[3];
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    ngx_add_timer(&a->timer, NGX_HTTP_MEMBER_ANALYTICS_EVERY);
-
-    if (a->busy) {
-        if (ngx_current_msec - a->started < NGX_HTTP_MEMBER_ANALYTICS_STUCK) {
-            return;
-        }
-
-        /* a reply that never came: what it started is forgotten */
-        a->gen++;
-    }
-
-    if (!ngx_http_member_redis_status(a->redis)
-        || !ngx_http_member_ledger_leased(a->redis))
-    {
-        return;
-    }
-
-    a->busy = 1;
-    a->started = ngx_current_msec;
-
-    /* the test clock, then the state: one connection keeps their order */
     argv[0] = "HGET";
     argvlen[0] = 4;
     argv[1] = "{rules}";
@@ -848,10 +744,10 @@ ngx_http_member_analytics_handler(ngx_event_t *ev)
     argv[2] = "clock";
     argvlen[2] = 5;
 
-    ngx_http_member_analytics_send(a, ngx_http_member_analytics_clock, 3,
-                                   argv, argvlen);
-
-    if (!a->busy) {
+    if (ngx_http_member_job_send(job, ngx_http_member_analytics_clock, 0, 3,
+                                 argv, argvlen)
+        != NGX_OK)
+    {
         return;
     }
 
@@ -860,9 +756,22 @@ ngx_http_member_analytics_handler(ngx_event_t *ev)
     argv[1] = (const char *) ngx_http_member_rfm_state.data;
     argvlen[1] = ngx_http_member_rfm_state.len;
 
-    ngx_http_member_analytics_send(a, ngx_http_member_analytics_state, 2,
-                                   argv, argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_analytics_state, 0,
+                                    2, argv, argvlen);
 }
+
+
+/* the pass runs in the worker that holds the ledger's lease */
+
+static const ngx_http_member_job_kind_t  ngx_http_member_analytics_job = {
+    "analytics",
+    NGX_HTTP_MEMBER_ANALYTICS_EVERY,
+    NGX_HTTP_MEMBER_ANALYTICS_STUCK,
+    0,
+    1,
+    ngx_http_member_analytics_tick,
+    NULL
+};
 
 
 ngx_int_t
@@ -888,40 +797,19 @@ ngx_http_member_analytics_init_process(ngx_cycle_t *cycle,
             return NGX_ERROR;
         }
 
-        a->redis = redis[i];
         a->mmcf = mmcf;
         a->test_clock = mmcf->test_clock;
 
-        a->timer.handler = ngx_http_member_analytics_handler;
-        a->timer.data = a;
-        a->timer.log = cycle->log;
-        a->timer.cancelable = 1;
-
-        redis[i]->analytics = a;
-
-        ngx_add_timer(&a->timer, NGX_HTTP_MEMBER_ANALYTICS_EVERY);
+        if (ngx_http_member_job_add(cycle, &a->job,
+                                    &ngx_http_member_analytics_job, redis[i],
+                                    a)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
-}
-
-
-void
-ngx_http_member_analytics_exit_process(ngx_http_member_main_conf_t *mmcf)
-{
-    ngx_uint_t                    i;
-    ngx_http_member_redis_t     **redis;
-    ngx_http_member_analytics_t  *a;
-
-    redis = mmcf->redis.elts;
-
-    for (i = 0; i < mmcf->redis.nelts; i++) {
-        a = redis[i]->analytics;
-
-        if (a && a->timer.timer_set) {
-            ngx_del_timer(&a->timer);
-        }
-    }
 }
 
 

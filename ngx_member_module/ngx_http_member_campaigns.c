@@ -28,7 +28,6 @@
 #define NGX_HTTP_MEMBER_CAMPAIGN_BATCH    100
 #define NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S  "100"
 #define NGX_HTTP_MEMBER_CAMPAIGN_TICK     2000      /* members a tick */
-#define NGX_HTTP_MEMBER_CAMPAIGN_BUDGET   300       /* ms a tick */
 #define NGX_HTTP_MEMBER_WELCOME_WINDOW    (7 * 86400)
 #define NGX_HTTP_MEMBER_INVITE_MAC        8         /* base32 characters */
 #define NGX_HTTP_MEMBER_INVITE_MAX        32
@@ -48,12 +47,8 @@ enum {
 
 struct ngx_http_member_campaigns_s {
     ngx_http_member_ledger_t     *ledger;
-    ngx_http_member_redis_t      *redis;
-    ngx_uint_t                    gen;        /* the ledger tick's */
-    ngx_uint_t                    tick;       /* ours: stale replies */
-    ngx_msec_t                    started;
+    ngx_http_member_job_t        *job;        /* the ledger's, after sweep */
     ngx_uint_t                    step;
-    ngx_uint_t                    outstanding;
     ngx_uint_t                    visited;
     uint64_t                      cursor;     /* pass: next id, 0: none */
     uint64_t                      seq;
@@ -90,13 +85,8 @@ struct ngx_http_member_campaigns_s {
 
 static void ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c);
 static void ngx_http_member_campaigns_stop(ngx_http_member_campaigns_t *c);
-static ngx_int_t ngx_http_member_campaigns_send(
-    ngx_http_member_campaigns_t *c, ngx_http_member_bg_pt handler,
-    ngx_uint_t source, int argc, const char **argv, size_t *argvlen);
-static void ngx_http_member_campaigns_settled(
-    ngx_http_member_campaigns_t *c);
-static void ngx_http_member_campaigns_loaded(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply);
+static void ngx_http_member_campaigns_loaded(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t which);
 
 
 static ngx_str_t  ngx_http_member_campaigns_key = ngx_string("{b}:campaigns");
@@ -276,33 +266,28 @@ ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
 
 
 void
-ngx_http_member_campaigns_tick(ngx_http_member_ledger_t *ledger)
+ngx_http_member_campaigns_tick(ngx_http_member_job_t *job)
 {
     size_t                        argvlen[3];
     const char                   *argv[3];
     ngx_http_member_campaigns_t  *c, **cp;
 
-    cp = ngx_http_member_ledger_campaigns(ledger);
+    cp = ngx_http_member_ledger_campaigns(job->data);
     c = *cp;
 
     if (c == NULL) {
         c = ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_http_member_campaigns_t));
         if (c == NULL) {
-            ngx_http_member_ledger_tick_done(ledger,
-                                         ngx_http_member_ledger_gen(ledger));
+            ngx_http_member_job_done(job);
             return;
         }
 
-        c->ledger = ledger;
-        c->redis = ngx_http_member_ledger_redis(ledger);
+        c->ledger = job->data;
+        c->job = job;
         *cp = c;
     }
 
-    c->gen = ngx_http_member_ledger_gen(ledger);
-    c->tick++;
-    c->started = ngx_current_msec;
     c->step = NGX_HTTP_MEMBER_CAMPAIGN_NEW;
-    c->outstanding = 0;
     c->visited = 0;
 
     ngx_http_member_campaigns_prepare(c);
@@ -315,15 +300,23 @@ ngx_http_member_campaigns_tick(ngx_http_member_ledger_t *ledger)
     argv[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_TRIGGER].text;
     argvlen[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_TRIGGER].len;
 
-    (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_loaded,
-                                          0, 3, argv, argvlen);
+    if (ngx_http_member_job_send(job, ngx_http_member_campaigns_loaded, 0, 3,
+                                 argv, argvlen)
+        != NGX_OK)
+    {
+        return;
+    }
 
     argv[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_REFERRAL].text;
     argvlen[2] =
         ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_REFERRAL].len;
 
-    (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_loaded,
-                                          1, 3, argv, argvlen);
+    if (ngx_http_member_job_send(job, ngx_http_member_campaigns_loaded, 1, 3,
+                                 argv, argvlen)
+        != NGX_OK)
+    {
+        return;
+    }
 
     /* the coupons' own issue script (ngx_http_member_coupons.c) */
     argv[2] =
@@ -331,43 +324,28 @@ ngx_http_member_campaigns_tick(ngx_http_member_ledger_t *ledger)
     argvlen[2] =
         ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_COUPON_ISSUE].len;
 
-    (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_loaded,
-                                          2, 3, argv, argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_campaigns_loaded, 2,
+                                    3, argv, argvlen);
 }
 
 
+/* the campaigns of a reply that goes on, or NULL */
+
 static ngx_http_member_campaigns_t *
-ngx_http_member_campaigns_current(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply, ngx_uint_t *source, ngx_uint_t member)
+ngx_http_member_campaigns_current(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t member)
 {
     ngx_http_member_campaigns_t  *c;
 
-    if (redis->ledger == NULL) {
-        return NULL;
-    }
-
-    c = *ngx_http_member_ledger_campaigns(redis->ledger);
-
-    if (c == NULL || ((uintptr_t) data >> 2) != (c->tick & 0x3fffffff)
-        || c->gen != ngx_http_member_ledger_gen(redis->ledger))
-    {
-        return NULL;
-    }
-
-    if (source) {
-        *source = (uintptr_t) data & 3;
-    }
+    c = *ngx_http_member_ledger_campaigns(job->data);
 
     if (reply && reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, redis->log, 0, "member: campaigns: %*s",
-                      (size_t) reply->len, reply->str);
+        ngx_log_error(NGX_LOG_ERR, job->redis->log, 0,
+                      "member: campaigns: %*s", (size_t) reply->len,
+                      reply->str);
 
         /* one member's failure does not hold up the others */
         if (member && !ngx_http_member_redis_is_error(reply, "NOSCRIPT")) {
-            if (--c->outstanding == 0) {
-                ngx_http_member_campaigns_settled(c);
-            }
-
             return NULL;
         }
     }
@@ -381,22 +359,21 @@ ngx_http_member_campaigns_current(ngx_http_member_redis_t *redis, void *data,
 }
 
 
-static void ngx_http_member_campaigns_state(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply);
-static void ngx_http_member_campaigns_seq(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply);
+static void ngx_http_member_campaigns_state(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t tag);
+static void ngx_http_member_campaigns_seq(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t tag);
 
 
 static void
-ngx_http_member_campaigns_loaded(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_campaigns_loaded(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t which)
 {
     size_t                        argvlen[6];
-    ngx_uint_t                    which;
     const char                   *argv[6];
     ngx_http_member_campaigns_t  *c;
 
-    c = ngx_http_member_campaigns_current(redis, data, reply, &which, 0);
+    c = ngx_http_member_campaigns_current(job, reply, 0);
 
     if (c == NULL) {
         return;
@@ -426,55 +403,17 @@ ngx_http_member_campaigns_loaded(ngx_http_member_redis_t *redis, void *data,
     argv[5] = "rcursor";
     argvlen[5] = 7;
 
-    (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_state,
-                                          0, 6, argv, argvlen);
-}
-
-
-static ngx_int_t
-ngx_http_member_campaigns_send(ngx_http_member_campaigns_t *c,
-    ngx_http_member_bg_pt handler, ngx_uint_t source, int argc,
-    const char **argv, size_t *argvlen)
-{
-    if (c->step == NGX_HTTP_MEMBER_CAMPAIGN_DONE) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_member_redis_background(c->redis, handler,
-            (void *) (uintptr_t) (((c->tick & 0x3fffffff) << 2) | source),
-            argc, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_member_campaigns_stop(c);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* a command of no reply that counts: the next tick would do it again */
-
-static void
-ngx_http_member_campaigns_fire(ngx_http_member_campaigns_t *c, int argc,
-    const char **argv, size_t *argvlen)
-{
-    (void) ngx_http_member_redis_background(c->redis, NULL, NULL, argc, argv,
-                                            argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_campaigns_state, 0,
+                                    6, argv, argvlen);
 }
 
 
 static void
 ngx_http_member_campaigns_stop(ngx_http_member_campaigns_t *c)
 {
-    if (c->step == NGX_HTTP_MEMBER_CAMPAIGN_DONE) {
-        return;
-    }
-
     /* what is in flight is forgotten; its scripts are harmless twice */
-    c->tick++;
     c->step = NGX_HTTP_MEMBER_CAMPAIGN_DONE;
-    ngx_http_member_ledger_tick_done(c->ledger, c->gen);
+    ngx_http_member_job_done(c->job);
 }
 
 
@@ -490,8 +429,8 @@ ngx_http_member_campaigns_str_id(redisReply *e, uint64_t *id)
 
 
 static void
-ngx_http_member_campaigns_state(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_campaigns_state(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t tag)
 {
     size_t                        argvlen[2];
     redisReply                   *day, *e;
@@ -499,7 +438,7 @@ ngx_http_member_campaigns_state(ngx_http_member_redis_t *redis, void *data,
     const char                   *argv[2];
     ngx_http_member_campaigns_t  *c;
 
-    c = ngx_http_member_campaigns_current(redis, data, reply, NULL, 0);
+    c = ngx_http_member_campaigns_current(job, reply, 0);
 
     if (c == NULL) {
         return;
@@ -541,24 +480,23 @@ ngx_http_member_campaigns_state(ngx_http_member_redis_t *redis, void *data,
     argvlen[1] = ngx_http_member_seq_key.len;
 
     /* the run asked for rides in the second bit */
-    (void) ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_seq,
-                                          fresh | (reply->element[2]->type
-                                                   == REDIS_REPLY_STRING) << 1,
-                                          2, argv, argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_campaigns_seq,
+                                    fresh | (reply->element[2]->type
+                                             == REDIS_REPLY_STRING) << 1,
+                                    2, argv, argvlen);
 }
 
 
 static void
-ngx_http_member_campaigns_seq(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_campaigns_seq(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t fresh)
 {
     u_char                        now[NGX_TIME_T_LEN];
     size_t                        argvlen[10];
-    ngx_uint_t                    fresh;
     const char                   *argv[10];
     ngx_http_member_campaigns_t  *c;
 
-    c = ngx_http_member_campaigns_current(redis, data, reply, &fresh, 0);
+    c = ngx_http_member_campaigns_current(job, reply, 0);
 
     if (c == NULL) {
         return;
@@ -583,7 +521,7 @@ ngx_http_member_campaigns_seq(ngx_http_member_redis_t *redis, void *data,
         argv[2] = "run";
         argvlen[2] = 3;
 
-        ngx_http_member_campaigns_fire(c, 3, argv, argvlen);
+        ngx_http_member_job_fire(c->job, 3, argv, argvlen);
     }
 
     if (fresh && c->cursor) {
@@ -605,7 +543,7 @@ ngx_http_member_campaigns_seq(ngx_http_member_redis_t *redis, void *data,
         argv[7] = (const char *) now;
         argvlen[7] = ngx_sprintf(now, "%T", c->now) - now;
 
-        ngx_http_member_campaigns_fire(c, 8, argv, argvlen);
+        ngx_http_member_job_fire(c->job, 8, argv, argvlen);
 
         /* a run asked for is being served */
         argv[0] = "HDEL";
@@ -613,7 +551,7 @@ ngx_http_member_campaigns_seq(ngx_http_member_redis_t *redis, void *data,
         argv[2] = "run";
         argvlen[2] = 3;
 
-        ngx_http_member_campaigns_fire(c, 3, argv, argvlen);
+        ngx_http_member_job_fire(c->job, 3, argv, argvlen);
     }
 
     ngx_http_member_campaigns_step(c);
@@ -623,11 +561,11 @@ ngx_http_member_campaigns_seq(ngx_http_member_redis_t *redis, void *data,
 /* trigger.lua on one member */
 
 static void ngx_http_member_campaigns_triggered(
-    ngx_http_member_redis_t *redis, void *data, redisReply *reply);
+    ngx_http_member_job_t *job, redisReply *reply, ngx_uint_t tag);
 static void ngx_http_member_campaigns_referred(
-    ngx_http_member_redis_t *redis, void *data, redisReply *reply);
-static void ngx_http_member_campaigns_issued(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply);
+    ngx_http_member_job_t *job, redisReply *reply, ngx_uint_t tag);
+static void ngx_http_member_campaigns_issued(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t tag);
 
 
 static void
@@ -668,11 +606,10 @@ ngx_http_member_campaigns_trigger(ngx_http_member_campaigns_t *c,
         argvlen[8 + 7] = 1;
     }
 
-    if (ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_triggered,
-                                       source, 8 + i, argv, argvlen)
+    if (ngx_http_member_job_send(c->job, ngx_http_member_campaigns_triggered,
+                                 source, 8 + i, argv, argvlen)
         == NGX_OK)
     {
-        c->outstanding++;
         c->visited++;
     }
 }
@@ -703,7 +640,7 @@ ngx_http_member_campaigns_due(ngx_http_member_campaigns_t *c,
     argv[4] = id->str;
     argvlen[4] = id->len;
 
-    ngx_http_member_campaigns_fire(c, 5, argv, argvlen);
+    ngx_http_member_job_fire(c->job, 5, argv, argvlen);
 }
 
 
@@ -755,20 +692,16 @@ ngx_http_member_campaigns_recall(ngx_http_member_campaigns_t *c, uint64_t id,
     argv[15] = (const char *) nums[2];
     argvlen[15] = ngx_sprintf(nums[2], "%uL", id) - nums[2];
 
-    if (ngx_http_member_campaigns_send(c, ngx_http_member_campaigns_issued,
-                                       source, 16, argv, argvlen)
-        == NGX_OK)
-    {
-        c->outstanding++;
-    }
+    (void) ngx_http_member_job_send(c->job, ngx_http_member_campaigns_issued,
+                                    source, 16, argv, argvlen);
 }
 
 
 /* issued now or before: the member's recall is complete */
 
 static void
-ngx_http_member_campaigns_issued(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_campaigns_issued(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t tag)
 {
     u_char                       *p, *last, key[NGX_INT64_LEN + 16];
     size_t                        argvlen[3];
@@ -776,7 +709,7 @@ ngx_http_member_campaigns_issued(ngx_http_member_redis_t *redis, void *data,
     const char                   *argv[3];
     ngx_http_member_campaigns_t  *c;
 
-    c = ngx_http_member_campaigns_current(redis, data, reply, NULL, 1);
+    c = ngx_http_member_campaigns_current(job, reply, 1);
 
     if (c == NULL) {
         return;
@@ -798,30 +731,25 @@ ngx_http_member_campaigns_issued(ngx_http_member_redis_t *redis, void *data,
             argv[2] = "recall_coupon";
             argvlen[2] = sizeof("recall_coupon") - 1;
 
-            ngx_http_member_campaigns_fire(c, 3, argv, argvlen);
+            ngx_http_member_job_fire(c->job, 3, argv, argvlen);
         }
-    }
-
-    if (--c->outstanding == 0) {
-        ngx_http_member_campaigns_settled(c);
     }
 }
 
 
 static void
-ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply)
+ngx_http_member_campaigns_triggered(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t source)
 {
     u_char                        keys[4][NGX_INT64_LEN + 16];
     u_char                        nums[4][NGX_INT64_LEN];
     size_t                        argvlen[14];
     uint64_t                      referrer, id;
-    ngx_uint_t                    source;
     redisReply                   *state;
     const char                   *argv[14];
     ngx_http_member_campaigns_t  *c;
 
-    c = ngx_http_member_campaigns_current(redis, data, reply, &source, 1);
+    c = ngx_http_member_campaigns_current(job, reply, 1);
 
     if (c == NULL) {
         return;
@@ -844,10 +772,10 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
      * and those it wrote (or a message) the WeChat outbox: docs/outbox.md
      */
     if (reply->element[6]->integer) {
-        ngx_http_member_ledger_hint(c->redis, id);
+        ngx_http_member_ledger_hint(job->redis, id);
 
     } else {
-        ngx_http_member_fold_hint(c->redis, id);
+        ngx_http_member_fold_hint(job->redis, id);
     }
 
     if (reply->element[1]->integer > 0) {
@@ -899,15 +827,9 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
         argv[13] = c->args[5];
         argvlen[13] = c->lens[5];
 
-        if (ngx_http_member_campaigns_send(c,
-                                          ngx_http_member_campaigns_referred,
-                                          source, 14, argv, argvlen)
-            != NGX_OK)
-        {
-            return;
-        }
-
-        c->outstanding++;
+        (void) ngx_http_member_job_send(job,
+                                        ngx_http_member_campaigns_referred,
+                                        source, 14, argv, argvlen);
 
     } else if (source == NGX_HTTP_MEMBER_CAMPAIGN_REFEREES
                && ((state->len == 4 && ngx_strncmp(state->str, "none", 4) == 0)
@@ -921,11 +843,7 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
         argv[2] = reply->element[0]->str;
         argvlen[2] = reply->element[0]->len;
 
-        ngx_http_member_campaigns_fire(c, 3, argv, argvlen);
-    }
-
-    if (--c->outstanding == 0) {
-        ngx_http_member_campaigns_settled(c);
+        ngx_http_member_job_fire(c->job, 3, argv, argvlen);
     }
 }
 
@@ -933,8 +851,8 @@ ngx_http_member_campaigns_triggered(ngx_http_member_redis_t *redis,
 /* the referrer's side is done (or capped, or moot): the referee's is too */
 
 static void
-ngx_http_member_campaigns_referred(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply)
+ngx_http_member_campaigns_referred(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t tag)
 {
     u_char                        key[NGX_INT64_LEN + 16];
     size_t                        argvlen[4];
@@ -942,7 +860,7 @@ ngx_http_member_campaigns_referred(ngx_http_member_redis_t *redis,
     const char                   *argv[4];
     ngx_http_member_campaigns_t  *c;
 
-    c = ngx_http_member_campaigns_current(redis, data, reply, NULL, 1);
+    c = ngx_http_member_campaigns_current(job, reply, 1);
 
     if (c == NULL) {
         return;
@@ -964,7 +882,7 @@ ngx_http_member_campaigns_referred(ngx_http_member_redis_t *redis,
         if (ngx_http_member_campaigns_str_id(reply->element[0], &referrer)
             == NGX_OK)
         {
-            ngx_http_member_ledger_hint(c->redis, referrer);
+            ngx_http_member_ledger_hint(job->redis, referrer);
         }
     }
 
@@ -980,7 +898,7 @@ ngx_http_member_campaigns_referred(ngx_http_member_redis_t *redis,
     argv[3] = c->args[0];
     argvlen[3] = c->lens[0];
 
-    ngx_http_member_campaigns_fire(c, 4, argv, argvlen);
+    ngx_http_member_job_fire(c->job, 4, argv, argvlen);
 
     argv[0] = "SREM";
     argv[1] = "{b}:campaigns:referees";
@@ -988,18 +906,14 @@ ngx_http_member_campaigns_referred(ngx_http_member_redis_t *redis,
     argv[2] = reply->element[1]->str;
     argvlen[2] = reply->element[1]->len;
 
-    ngx_http_member_campaigns_fire(c, 3, argv, argvlen);
-
-    if (--c->outstanding == 0) {
-        ngx_http_member_campaigns_settled(c);
-    }
+    ngx_http_member_job_fire(c->job, 3, argv, argvlen);
 }
 
 
 /* the steps: members just activated, referees, a slice of the pass */
 
-static void ngx_http_member_campaigns_listed(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply);
+static void ngx_http_member_campaigns_listed(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t source);
 static void ngx_http_member_campaigns_batch(ngx_http_member_campaigns_t *c);
 
 
@@ -1014,8 +928,7 @@ ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c)
     case NGX_HTTP_MEMBER_CAMPAIGN_NEW:
         if (!c->triggers && !c->referral) {
             /* nothing configured: nothing written either */
-            c->step = NGX_HTTP_MEMBER_CAMPAIGN_DONE;
-            ngx_http_member_ledger_tick_done(c->ledger, c->gen);
+            ngx_http_member_campaigns_stop(c);
             return;
         }
 
@@ -1026,9 +939,9 @@ ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c)
         argv[2] = NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S;
         argvlen[2] = sizeof(NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S) - 1;
 
-        (void) ngx_http_member_campaigns_send(c,
-                                              ngx_http_member_campaigns_listed,
-                                              c->step, 3, argv, argvlen);
+        (void) ngx_http_member_job_send(c->job,
+                                        ngx_http_member_campaigns_listed,
+                                        c->step, 3, argv, argvlen);
         return;
 
     case NGX_HTTP_MEMBER_CAMPAIGN_REFEREES:
@@ -1049,9 +962,9 @@ ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c)
         argv[4] = NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S;
         argvlen[4] = sizeof(NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S) - 1;
 
-        (void) ngx_http_member_campaigns_send(c,
-                                              ngx_http_member_campaigns_listed,
-                                              c->step, 5, argv, argvlen);
+        (void) ngx_http_member_job_send(c->job,
+                                        ngx_http_member_campaigns_listed,
+                                        c->step, 5, argv, argvlen);
         return;
 
     case NGX_HTTP_MEMBER_CAMPAIGN_PASS:
@@ -1063,25 +976,23 @@ ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c)
         /* fall through */
 
     default:
-        c->step = NGX_HTTP_MEMBER_CAMPAIGN_DONE;
-        ngx_http_member_ledger_tick_done(c->ledger, c->gen);
+        ngx_http_member_campaigns_stop(c);
         return;
     }
 }
 
 
 static void
-ngx_http_member_campaigns_listed(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_campaigns_listed(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t source)
 {
     size_t                        i, argvlen[4];
     uint64_t                      id;
-    ngx_uint_t                    source;
     redisReply                   *ids, *e;
     const char                   *argv[4];
     ngx_http_member_campaigns_t  *c;
 
-    c = ngx_http_member_campaigns_current(redis, data, reply, &source, 0);
+    c = ngx_http_member_campaigns_current(job, reply, 0);
 
     if (c == NULL) {
         return;
@@ -1113,7 +1024,7 @@ ngx_http_member_campaigns_listed(ngx_http_member_redis_t *redis, void *data,
         argv[3] = (const char *) c->rcursor;
         argvlen[3] = c->rcursor_len;
 
-        ngx_http_member_campaigns_fire(c, 4, argv, argvlen);
+        ngx_http_member_job_fire(c->job, 4, argv, argvlen);
     }
 
     if (ids->type != REDIS_REPLY_ARRAY) {
@@ -1121,16 +1032,11 @@ ngx_http_member_campaigns_listed(ngx_http_member_redis_t *redis, void *data,
         return;
     }
 
-    c->outstanding++;
-
-    for (i = 0; i < ids->elements; i++) {
+    /* the step settles once they have all answered */
+    for (i = 0; i < ids->elements && job->busy; i++) {
         if (ngx_http_member_campaigns_str_id(ids->element[i], &id) == NGX_OK) {
             ngx_http_member_campaigns_trigger(c, id, source);
         }
-    }
-
-    if (--c->outstanding == 0) {
-        ngx_http_member_campaigns_settled(c);
     }
 }
 
@@ -1141,8 +1047,7 @@ ngx_http_member_campaigns_batch(ngx_http_member_campaigns_t *c)
     uint64_t  id, last;
 
     if (c->cursor > c->seq) {
-        c->outstanding = 0;
-        ngx_http_member_campaigns_settled(c);
+        ngx_http_member_campaigns_settled(c->job);
         return;
     }
 
@@ -1152,27 +1057,28 @@ ngx_http_member_campaigns_batch(ngx_http_member_campaigns_t *c)
         last = c->seq;
     }
 
-    c->outstanding++;
-
-    for (id = c->cursor; id <= last; id++) {
+    for (id = c->cursor; id <= last && c->job->busy; id++) {
         ngx_http_member_campaigns_trigger(c, id,
                                           NGX_HTTP_MEMBER_CAMPAIGN_PASS);
-    }
-
-    if (--c->outstanding == 0) {
-        ngx_http_member_campaigns_settled(c);
     }
 }
 
 
-/* everything a step sent has answered */
+/* everything a step sent has answered: the ledger job's settled() */
 
-static void
-ngx_http_member_campaigns_settled(ngx_http_member_campaigns_t *c)
+void
+ngx_http_member_campaigns_settled(ngx_http_member_job_t *job)
 {
-    u_char       cursor[NGX_INT64_LEN], now[NGX_TIME_T_LEN];
-    size_t       argvlen[8];
-    const char  *argv[8];
+    u_char                        cursor[NGX_INT64_LEN], now[NGX_TIME_T_LEN];
+    size_t                        argvlen[8];
+    const char                   *argv[8];
+    ngx_http_member_campaigns_t  *c;
+
+    c = *ngx_http_member_ledger_campaigns(job->data);
+
+    if (c == NULL || c->step == NGX_HTTP_MEMBER_CAMPAIGN_DONE) {
+        return;
+    }
 
     if (c->step != NGX_HTTP_MEMBER_CAMPAIGN_PASS) {
         c->step++;
@@ -1199,7 +1105,7 @@ ngx_http_member_campaigns_settled(ngx_http_member_campaigns_t *c)
         argv[5] = (const char *) now;
         argvlen[5] = ngx_sprintf(now, "%T", c->now) - now;
 
-        ngx_http_member_campaigns_fire(c, 6, argv, argvlen);
+        ngx_http_member_job_fire(c->job, 6, argv, argvlen);
 
         argv[0] = "HINCRBY";
         argvlen[0] = 7;
@@ -1208,7 +1114,7 @@ ngx_http_member_campaigns_settled(ngx_http_member_campaigns_t *c)
         argv[3] = "1";
         argvlen[3] = 1;
 
-        ngx_http_member_campaigns_fire(c, 4, argv, argvlen);
+        ngx_http_member_job_fire(c->job, 4, argv, argvlen);
 
         c->cursor = 0;
         c->step++;
@@ -1217,18 +1123,17 @@ ngx_http_member_campaigns_settled(ngx_http_member_campaigns_t *c)
     }
 
     argvlen[3] = ngx_sprintf(cursor, "%uL", c->cursor) - cursor;
-    ngx_http_member_campaigns_fire(c, 4, argv, argvlen);
+    ngx_http_member_job_fire(c->job, 4, argv, argvlen);
 
     /* a slice a tick: the worker and Redis serve cards in between */
     if (c->visited < NGX_HTTP_MEMBER_CAMPAIGN_TICK
-        && ngx_current_msec - c->started < NGX_HTTP_MEMBER_CAMPAIGN_BUDGET)
+        && ngx_http_member_job_budget(job))
     {
         ngx_http_member_campaigns_batch(c);
         return;
     }
 
-    c->step = NGX_HTTP_MEMBER_CAMPAIGN_DONE;
-    ngx_http_member_ledger_tick_done(c->ledger, c->gen);
+    ngx_http_member_campaigns_stop(c);
 }
 
 

@@ -116,7 +116,7 @@ ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id)
 }
 
 
-/* the fold: a timer in every worker, working while it holds the lease */
+/* the fold: a job of the runner, working while its worker holds the lease */
 
 #define NGX_HTTP_MEMBER_FOLD_EVERY    250         /* ms */
 #define NGX_HTTP_MEMBER_FOLD_BUDGET   200         /* ms of one run */
@@ -144,17 +144,12 @@ typedef struct {
 
 
 struct ngx_http_member_fold_s {
-    ngx_http_member_redis_t      *redis;
-    ngx_event_t                   timer;
-    ngx_uint_t                    gen;
-    ngx_msec_t                    started;
+    ngx_http_member_job_t         job;
     u_char                        sha1[40];
     ngx_uint_t                    n;
-    ngx_uint_t                    pending;
     ngx_uint_t                    more;       /* members with entries left */
     ngx_http_member_fold_member_t m[NGX_HTTP_MEMBER_FOLD_SLICE];
 
-    unsigned                      busy:1;
     unsigned                      loaded:1;
 };
 
@@ -165,39 +160,8 @@ static ngx_str_t  ngx_http_member_members_key = ngx_string("{b}:members");
 static ngx_str_t  ngx_http_member_rescan_key = ngx_string("{b}:fold:rescan");
 
 
-static void ngx_http_member_fold_slice(ngx_http_member_fold_t *fold);
-static void ngx_http_member_fold_rescan(ngx_http_member_fold_t *fold);
-
-
-#define ngx_http_member_fold_data(fold, i)                                    \
-    ((void *) (uintptr_t) (((fold)->gen << 8) | (i)))
-#define ngx_http_member_fold_mine(fold, data)                                 \
-    (((uintptr_t) (data) >> 8) == ((fold)->gen & (UINTPTR_MAX >> 8)))
-#define ngx_http_member_fold_index(data)  ((uintptr_t) (data) & 0xff)
-
-
-static void
-ngx_http_member_fold_idle(ngx_http_member_fold_t *fold)
-{
-    fold->busy = 0;
-}
-
-
-static void
-ngx_http_member_fold_send(ngx_http_member_fold_t *fold, ngx_uint_t i,
-    ngx_http_member_bg_pt handler, int argc, const char **argv,
-    const size_t *argvlen)
-{
-    if (ngx_http_member_redis_background(fold->redis, handler,
-                                         ngx_http_member_fold_data(fold, i),
-                                         argc, argv, argvlen)
-        != NGX_OK)
-    {
-        /* what is in flight comes back with another generation */
-        fold->gen++;
-        ngx_http_member_fold_idle(fold);
-    }
-}
+static void ngx_http_member_fold_slice(ngx_http_member_job_t *job);
+static void ngx_http_member_fold_rescan(ngx_http_member_job_t *job);
 
 
 /* unix seconds as the China-time day, YYYY-MM-DD: 10 bytes, no NUL */
@@ -237,54 +201,45 @@ ngx_http_member_fold_copy(redisReply *v, u_char *to, size_t size,
 }
 
 
-/* one member of the slice is done; the slice with the last one */
+/* every member of the slice is done: more of them, or a rescan step */
 
 static void
-ngx_http_member_fold_done_one(ngx_http_member_fold_t *fold)
+ngx_http_member_fold_settled(ngx_http_member_job_t *job)
 {
-    if (--fold->pending) {
-        return;
-    }
+    ngx_http_member_fold_t  *fold = job->data;
 
     if ((fold->n == NGX_HTTP_MEMBER_FOLD_SLICE || fold->more)
-        && ngx_current_msec - fold->started < NGX_HTTP_MEMBER_FOLD_BUDGET)
+        && ngx_http_member_job_budget(job))
     {
-        ngx_http_member_fold_slice(fold);
+        ngx_http_member_fold_slice(job);
         return;
     }
 
-    ngx_http_member_fold_rescan(fold);
+    ngx_http_member_fold_rescan(job);
 }
 
 
 /* fold.lua's answer for one member */
 
 static void
-ngx_http_member_fold_folded(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_fold_folded(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t ix)
 {
-    ngx_http_member_fold_t  *fold = redis->fold;
-
-    if (!ngx_http_member_fold_mine(fold, data)) {
-        return;
-    }
+    ngx_http_member_fold_t  *fold = job->data;
 
     if (reply == NULL) {
-        fold->gen++;
-        ngx_http_member_fold_idle(fold);
+        ngx_http_member_job_done(job);
         return;
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
         /* the member waits on: the next run tries again */
-        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+        ngx_log_error(NGX_LOG_ERR, job->redis->log, 0,
                       "member: fold of member %uL failed: %*s",
-                      fold->m[ngx_http_member_fold_index(data)].id,
-                      (size_t) ngx_min(reply->len, 200), reply->str);
+                      fold->m[ix].id, (size_t) ngx_min(reply->len, 200),
+                      reply->str);
         fold->loaded = 0;
     }
-
-    ngx_http_member_fold_done_one(fold);
 }
 
 
@@ -325,23 +280,20 @@ ngx_http_member_fold_key_add(ngx_str_t *keys, ngx_uint_t *nkeys,
  */
 
 static void
-ngx_http_member_fold_entries(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t ix)
 {
     u_char                          *p;
     size_t                           i, j, *argvlen;
     time_t                           ts;
     ngx_str_t                       *keys, *args;
-    ngx_uint_t                       nkeys, nargs, k, ix;
+    ngx_uint_t                       nkeys, nargs, k;
     redisReply                      *e, *f;
     ngx_pool_t                      *pool;
     const char                     **argv;
-    ngx_http_member_fold_t          *fold = redis->fold;
+    ngx_http_member_redis_t         *redis = job->redis;
+    ngx_http_member_fold_t          *fold = job->data;
     ngx_http_member_fold_member_t   *m;
-
-    if (!ngx_http_member_fold_mine(fold, data)) {
-        return;
-    }
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         if (reply) {
@@ -349,12 +301,10 @@ ngx_http_member_fold_entries(ngx_http_member_redis_t *redis, void *data,
                           "member: fold cannot read a ledger");
         }
 
-        fold->gen++;
-        ngx_http_member_fold_idle(fold);
+        ngx_http_member_job_done(job);
         return;
     }
 
-    ix = ngx_http_member_fold_index(data);
     m = &fold->m[ix];
     pool = NULL;
 
@@ -518,38 +468,32 @@ ngx_http_member_fold_entries(ngx_http_member_redis_t *redis, void *data,
     }
 
     /* hiredis formats the command at once: the pool may go */
-    ngx_http_member_fold_send(fold, ix, ngx_http_member_fold_folded,
-                              3 + nkeys + nargs, argv, argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_fold_folded, ix,
+                                    3 + nkeys + nargs, argv, argvlen);
     ngx_destroy_pool(pool);
     return;
 
 failed:
 
+    /* this member waits; the others of the slice go on */
     if (pool) {
         ngx_destroy_pool(pool);
     }
-
-    /* this member waits; the others of the slice go on */
-    ngx_http_member_fold_done_one(fold);
 }
 
 
 /* the member's status, level and first day, read before its entries */
 
 static void
-ngx_http_member_fold_member(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_fold_member(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t ix)
 {
     time_t                          at;
     redisReply                     *v;
-    ngx_http_member_fold_t         *fold = redis->fold;
+    ngx_http_member_fold_t         *fold = job->data;
     ngx_http_member_fold_member_t  *m;
 
-    if (!ngx_http_member_fold_mine(fold, data)) {
-        return;
-    }
-
-    m = &fold->m[ngx_http_member_fold_index(data)];
+    m = &fold->m[ix];
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 4)
@@ -578,33 +522,27 @@ ngx_http_member_fold_member(ngx_http_member_redis_t *redis, void *data,
 /* the generations and cursors of the slice are in: read each member */
 
 static void
-ngx_http_member_fold_cursors(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_fold_cursors(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
 {
     u_char                          key[NGX_INT64_LEN + 16];
     u_char                          start[64];
     size_t                          argvlen[7];
     ngx_uint_t                      i;
     const char                     *argv[7];
-    ngx_http_member_fold_t         *fold = redis->fold;
+    ngx_http_member_fold_t         *fold = job->data;
     ngx_http_member_fold_member_t  *m;
-
-    if (!ngx_http_member_fold_mine(fold, data)) {
-        return;
-    }
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != fold->n)
     {
-        fold->gen++;
-        ngx_http_member_fold_idle(fold);
+        ngx_http_member_job_done(job);
         return;
     }
 
-    fold->pending = fold->n;
     fold->more = 0;
 
-    for (i = 0; i < fold->n && fold->busy; i++) {
+    for (i = 0; i < fold->n; i++) {
         m = &fold->m[i];
 
         ngx_http_member_fold_copy(reply->element[i], m->cursor,
@@ -623,9 +561,10 @@ ngx_http_member_fold_cursors(ngx_http_member_redis_t *redis, void *data,
         argv[5] = "created_at";
         argvlen[5] = 10;
 
-        ngx_http_member_fold_send(fold, i, ngx_http_member_fold_member, 6,
-                                  argv, argvlen);
-        if (!fold->busy) {
+        if (ngx_http_member_job_send(job, ngx_http_member_fold_member, i, 6,
+                                     argv, argvlen)
+            != NGX_OK)
+        {
             return;
         }
 
@@ -649,28 +588,27 @@ ngx_http_member_fold_cursors(ngx_http_member_redis_t *redis, void *data,
         argv[5] = NGX_HTTP_MEMBER_FOLD_ENTRIES;
         argvlen[5] = sizeof(NGX_HTTP_MEMBER_FOLD_ENTRIES) - 1;
 
-        ngx_http_member_fold_send(fold, i, ngx_http_member_fold_entries, 6,
-                                  argv, argvlen);
+        if (ngx_http_member_job_send(job, ngx_http_member_fold_entries, i, 6,
+                                     argv, argvlen)
+            != NGX_OK)
+        {
+            return;
+        }
     }
 }
 
 
 static void
-ngx_http_member_fold_gens(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_fold_gens(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
 {
     ngx_uint_t               i;
-    ngx_http_member_fold_t  *fold = redis->fold;
-
-    if (!ngx_http_member_fold_mine(fold, data)) {
-        return;
-    }
+    ngx_http_member_fold_t  *fold = job->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != fold->n)
     {
-        fold->gen++;
-        ngx_http_member_fold_idle(fold);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -690,23 +628,18 @@ ngx_http_member_fold_gens(ngx_http_member_redis_t *redis, void *data,
 /* the oldest waiting members: their generations first, then the rest */
 
 static void
-ngx_http_member_fold_waiting(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_fold_waiting(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
 {
     u_char                  *p, ids[NGX_HTTP_MEMBER_FOLD_SLICE]
                                    [NGX_INT64_LEN];
     size_t                   argvlen[2 + NGX_HTTP_MEMBER_FOLD_SLICE], i;
     uint64_t                 id;
     const char              *argv[2 + NGX_HTTP_MEMBER_FOLD_SLICE];
-    ngx_http_member_fold_t  *fold = redis->fold;
-
-    if (!ngx_http_member_fold_mine(fold, data)) {
-        return;
-    }
+    ngx_http_member_fold_t  *fold = job->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        fold->gen++;
-        ngx_http_member_fold_idle(fold);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -733,11 +666,11 @@ ngx_http_member_fold_waiting(ngx_http_member_redis_t *redis, void *data,
     if (fold->n == 0) {
         if (reply->elements) {
             /* only ids that are not members': a rescan's stray */
-            ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+            ngx_log_error(NGX_LOG_WARN, job->redis->log, 0,
                           "member: {b}:fold holds a stray member");
         }
 
-        ngx_http_member_fold_rescan(fold);
+        ngx_http_member_fold_rescan(job);
         return;
     }
 
@@ -746,22 +679,23 @@ ngx_http_member_fold_waiting(ngx_http_member_redis_t *redis, void *data,
     argv[1] = (const char *) ngx_http_member_fold_gen_key.data;
     argvlen[1] = ngx_http_member_fold_gen_key.len;
 
-    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_gens,
-                              2 + fold->n, argv, argvlen);
-    if (!fold->busy) {
+    if (ngx_http_member_job_send(job, ngx_http_member_fold_gens, 0,
+                                 2 + fold->n, argv, argvlen)
+        != NGX_OK)
+    {
         return;
     }
 
     argv[1] = (const char *) ngx_http_member_cursors_key.data;
     argvlen[1] = ngx_http_member_cursors_key.len;
 
-    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_cursors,
-                              2 + fold->n, argv, argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_fold_cursors, 0,
+                                    2 + fold->n, argv, argvlen);
 }
 
 
 static void
-ngx_http_member_fold_slice(ngx_http_member_fold_t *fold)
+ngx_http_member_fold_slice(ngx_http_member_job_t *job)
 {
     size_t       argvlen[4];
     const char  *argv[4];
@@ -775,34 +709,29 @@ ngx_http_member_fold_slice(ngx_http_member_fold_t *fold)
     argv[3] = NGX_HTTP_MEMBER_FOLD_LAST;
     argvlen[3] = sizeof(NGX_HTTP_MEMBER_FOLD_LAST) - 1;
 
-    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_waiting, 4, argv,
-                              argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_fold_waiting, 0, 4,
+                                    argv, argvlen);
 }
 
 
 /* a rescan, asked by POST fold/rescan: one SCAN step per run */
 
 static void
-ngx_http_member_fold_scanned(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
 {
-    size_t                   i, argvlen[3];
-    uint64_t                 id;
-    redisReply              *keys, *k, *next;
-    const char              *argv[3];
-    ngx_http_member_fold_t  *fold = redis->fold;
-
-    if (!ngx_http_member_fold_mine(fold, data)) {
-        return;
-    }
+    size_t                    i, argvlen[3];
+    uint64_t                  id;
+    redisReply               *keys, *k, *next;
+    const char               *argv[3];
+    ngx_http_member_redis_t  *redis = job->redis;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2
         || reply->element[0]->type != REDIS_REPLY_STRING
         || reply->element[1]->type != REDIS_REPLY_ARRAY)
     {
-        fold->gen++;
-        ngx_http_member_fold_idle(fold);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -828,7 +757,7 @@ ngx_http_member_fold_scanned(ngx_http_member_redis_t *redis, void *data,
     if (next->len == 1 && next->str[0] == '0') {
         argv[0] = "DEL";
         argvlen[0] = 3;
-        ngx_http_member_fold_send(fold, 0, NULL, 2, argv, argvlen);
+        ngx_http_member_job_fire(job, 2, argv, argvlen);
 
         ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
                       "member: fold rescan done");
@@ -838,27 +767,22 @@ ngx_http_member_fold_scanned(ngx_http_member_redis_t *redis, void *data,
         argvlen[0] = 3;
         argv[2] = next->str;
         argvlen[2] = next->len;
-        ngx_http_member_fold_send(fold, 0, NULL, 3, argv, argvlen);
+        ngx_http_member_job_fire(job, 3, argv, argvlen);
     }
 
-    ngx_http_member_fold_idle(fold);
+    ngx_http_member_job_done(job);
 }
 
 
 static void
-ngx_http_member_fold_rescan_cursor(ngx_http_member_redis_t *redis,
-    void *data, redisReply *reply)
+ngx_http_member_fold_rescan_cursor(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t unused)
 {
-    size_t                   argvlen[6];
-    const char              *argv[6];
-    ngx_http_member_fold_t  *fold = redis->fold;
-
-    if (!ngx_http_member_fold_mine(fold, data)) {
-        return;
-    }
+    size_t       argvlen[6];
+    const char  *argv[6];
 
     if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        ngx_http_member_fold_idle(fold);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -875,13 +799,13 @@ ngx_http_member_fold_rescan_cursor(ngx_http_member_redis_t *redis,
     argv[5] = NGX_HTTP_MEMBER_FOLD_SCAN;
     argvlen[5] = sizeof(NGX_HTTP_MEMBER_FOLD_SCAN) - 1;
 
-    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_scanned, 6, argv,
-                              argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_fold_scanned, 0, 6,
+                                    argv, argvlen);
 }
 
 
 static void
-ngx_http_member_fold_rescan(ngx_http_member_fold_t *fold)
+ngx_http_member_fold_rescan(ngx_http_member_job_t *job)
 {
     size_t       argvlen[2];
     const char  *argv[2];
@@ -891,70 +815,42 @@ ngx_http_member_fold_rescan(ngx_http_member_fold_t *fold)
     argv[1] = (const char *) ngx_http_member_rescan_key.data;
     argvlen[1] = ngx_http_member_rescan_key.len;
 
-    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_rescan_cursor, 2,
-                              argv, argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_fold_rescan_cursor, 0,
+                                    2, argv, argvlen);
 }
 
 
 static void
-ngx_http_member_fold_loaded(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_fold_loaded(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
 {
-    ngx_http_member_fold_t  *fold = redis->fold;
-
-    if (!ngx_http_member_fold_mine(fold, data)) {
-        return;
-    }
+    ngx_http_member_fold_t  *fold = job->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_STRING
         || reply->len != 40)
     {
-        fold->gen++;
-        ngx_http_member_fold_idle(fold);
+        ngx_http_member_job_done(job);
         return;
     }
 
     ngx_memcpy(fold->sha1, reply->str, 40);
     fold->loaded = 1;
 
-    ngx_http_member_fold_slice(fold);
+    ngx_http_member_fold_slice(job);
 }
 
 
+/* a run: the oldest waiting members, slice after slice within its budget */
+
 static void
-ngx_http_member_fold_handler(ngx_event_t *ev)
+ngx_http_member_fold_run(ngx_http_member_job_t *job)
 {
     size_t                   argvlen[3];
     const char              *argv[3];
-    ngx_http_member_fold_t  *fold = ev->data;
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    ngx_add_timer(&fold->timer, NGX_HTTP_MEMBER_FOLD_EVERY);
-
-    if (fold->busy) {
-        if (ngx_current_msec - fold->started < NGX_HTTP_MEMBER_FOLD_STUCK) {
-            return;
-        }
-
-        /* a reply that never came: what it started is forgotten */
-        fold->gen++;
-    }
-
-    /* the expiry sweep's lease: one worker of one node folds */
-    if (!ngx_http_member_redis_status(fold->redis)
-        || !ngx_http_member_ledger_leased(fold->redis))
-    {
-        return;
-    }
-
-    fold->busy = 1;
-    fold->started = ngx_current_msec;
+    ngx_http_member_fold_t  *fold = job->data;
 
     if (fold->loaded) {
-        ngx_http_member_fold_slice(fold);
+        ngx_http_member_fold_slice(job);
         return;
     }
 
@@ -966,9 +862,22 @@ ngx_http_member_fold_handler(ngx_event_t *ev)
     argv[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_FOLD].text;
     argvlen[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_FOLD].len;
 
-    ngx_http_member_fold_send(fold, 0, ngx_http_member_fold_loaded, 3, argv,
-                              argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_fold_loaded, 0, 3,
+                                    argv, argvlen);
 }
+
+
+/* the ledger's lease: one worker of one node folds */
+
+static const ngx_http_member_job_kind_t  ngx_http_member_fold_job = {
+    "fold",
+    NGX_HTTP_MEMBER_FOLD_EVERY,
+    NGX_HTTP_MEMBER_FOLD_STUCK,
+    NGX_HTTP_MEMBER_FOLD_BUDGET,
+    1,
+    ngx_http_member_fold_run,
+    ngx_http_member_fold_settled
+};
 
 
 ngx_int_t
@@ -987,34 +896,15 @@ ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
             return NGX_ERROR;
         }
 
-        fold->redis = redis[i];
-        fold->timer.handler = ngx_http_member_fold_handler;
-        fold->timer.data = fold;
-        fold->timer.log = cycle->log;
-        fold->timer.cancelable = 1;
-
-        redis[i]->fold = fold;
-
-        ngx_add_timer(&fold->timer, NGX_HTTP_MEMBER_FOLD_EVERY);
+        if (ngx_http_member_job_add(cycle, &fold->job,
+                                    &ngx_http_member_fold_job, redis[i], fold)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
-}
-
-
-void
-ngx_http_member_fold_exit_process(ngx_http_member_main_conf_t *mmcf)
-{
-    ngx_uint_t                 i;
-    ngx_http_member_redis_t  **redis;
-
-    redis = mmcf->redis.elts;
-
-    for (i = 0; i < mmcf->redis.nelts; i++) {
-        if (redis[i]->fold && redis[i]->fold->timer.timer_set) {
-            ngx_del_timer(&redis[i]->fold->timer);
-        }
-    }
 }
 
 

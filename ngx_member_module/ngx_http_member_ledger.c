@@ -13,8 +13,9 @@
  * The rules live in Redis under {rules}; the scripts run on one member's
  * slot and never read them: the glue passes what they say, from a copy
  * each worker keeps per Redis for at most a second.  The same copy brings
- * the test clock.  A timer in every worker sweeps due points lots and
- * tier periods while it holds the lease of ledger:lease.
+ * the test clock.  A job of the runner (ngx_http_member_job.c) sweeps due
+ * points lots and tier periods, then runs the campaigns, in the worker that
+ * holds the lease of ledger:lease.
  */
 
 
@@ -26,7 +27,7 @@
 #define NGX_HTTP_MEMBER_RULES_TTL     1000        /* ms */
 #define NGX_HTTP_MEMBER_SWEEP_EVERY   1000        /* ms */
 #define NGX_HTTP_MEMBER_SWEEP_STUCK   10000       /* ms */
-#define NGX_HTTP_MEMBER_LEASE         "5000"      /* ms */
+#define NGX_HTTP_MEMBER_SWEEP_BUDGET  300         /* ms: the campaigns' */
 #define NGX_HTTP_MEMBER_SWEEP_BATCH   100
 #define NGX_HTTP_MEMBER_SWEEP_LIMIT   "100"       /* the same */
 #define NGX_HTTP_MEMBER_EXPIRING      (30 * 86400)
@@ -42,20 +43,14 @@ struct ngx_http_member_ledger_s {
     ngx_msec_t                    fetched;
     ngx_flag_t                    test_clock;
 
-    ngx_event_t                   timer;
-    ngx_uint_t                    gen;
-    ngx_msec_t                    started;
-    ngx_msec_t                    leased;     /* the lease last confirmed */
+    ngx_http_member_job_t         job;        /* the sweep, campaigns */
     uint64_t                      ids[NGX_HTTP_MEMBER_SWEEP_BATCH];
     ngx_uint_t                    nids;
     ngx_uint_t                    next;
-    u_char                        owner[NGX_MAXHOSTNAMELEN + NGX_INT64_LEN];
-    size_t                        owner_len;
 
     ngx_http_member_campaigns_t  *campaigns;
 
     unsigned                      loaded:1;
-    unsigned                      busy:1;
 };
 
 
@@ -89,7 +84,6 @@ typedef struct {
 static ngx_str_t  ngx_http_member_rules_key = ngx_string("{rules}");
 static ngx_str_t  ngx_http_member_versions_key = ngx_string("{rules}:versions");
 static ngx_str_t  ngx_http_member_due_key = ngx_string("ledger:due");
-static ngx_str_t  ngx_http_member_lease_key = ngx_string("ledger:lease");
 static ngx_str_t  ngx_http_member_hget = ngx_string("HGET");
 static ngx_str_t  ngx_http_member_hset = ngx_string("HSET");
 static ngx_str_t  ngx_http_member_clock = ngx_string("clock");
@@ -105,10 +99,6 @@ static ngx_int_t ngx_http_member_rules_fetched(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_http_member_ledger_req_t *ngx_http_member_ledger_req(
     ngx_http_request_t *r);
-static void ngx_http_member_sweep_handler(ngx_event_t *ev);
-static void ngx_http_member_sweep_send(ngx_http_member_ledger_t *ledger,
-    ngx_http_member_bg_pt handler, int argc, const char **argv,
-    size_t *argvlen);
 
 
 /* time */
@@ -1589,52 +1579,37 @@ ngx_http_member_admin_refund(ngx_http_request_t *r,
 }
 
 
-/* the expiry timer: lease, due members, one sweep script each */
+/* the expiry job: due members, one sweep script each, then campaigns */
 
-static void
-ngx_http_member_sweep_done(ngx_http_member_ledger_t *ledger)
-{
-    ledger->busy = 0;
-}
+static void ngx_http_member_sweep_rescheduled(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t unused);
+static void ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger);
 
 
 static void
-ngx_http_member_sweep_rescheduled(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply);
-
-
-static void
-ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger);
-
-
-static void
-ngx_http_member_sweep_swept(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_sweep_swept(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
 {
     u_char                     score[NGX_INT64_LEN], member[NGX_INT64_LEN];
     size_t                     argvlen[4];
     const char                *argv[4];
     ngx_http_member_ledger_t  *ledger;
 
-    ledger = redis->ledger;
-
-    if ((uintptr_t) data != ledger->gen) {
-        return;
-    }
+    ledger = job->data;
 
     /* what expired reaches the brand's numbers and the WeChat card */
     if (reply) {
-        ngx_http_member_ledger_hint(redis, ledger->ids[ledger->next]);
+        ngx_http_member_ledger_hint(job->redis, ledger->ids[ledger->next]);
     }
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         if (reply) {
-            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+            ngx_log_error(NGX_LOG_ERR, job->redis->log, 0,
                           "member: ledger sweep of member %uL failed",
                           ledger->ids[ledger->next]);
         }
 
-        ngx_http_member_sweep_done(ledger);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -1650,8 +1625,9 @@ ngx_http_member_sweep_swept(ngx_http_member_redis_t *redis, void *data,
         argv[2] = argv[3];
         argvlen[2] = argvlen[3];
 
-        ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_rescheduled,
-                                   3, argv, argvlen);
+        (void) ngx_http_member_job_send(job,
+                                        ngx_http_member_sweep_rescheduled,
+                                        0, 3, argv, argvlen);
         return;
     }
 
@@ -1660,25 +1636,21 @@ ngx_http_member_sweep_swept(ngx_http_member_redis_t *redis, void *data,
     argv[2] = (const char *) score;
     argvlen[2] = ngx_sprintf(score, "%L", (int64_t) reply->integer) - score;
 
-    ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_rescheduled, 4,
-                               argv, argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_sweep_rescheduled, 0,
+                                    4, argv, argvlen);
 }
 
 
 static void
-ngx_http_member_sweep_rescheduled(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_sweep_rescheduled(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t unused)
 {
     ngx_http_member_ledger_t  *ledger;
 
-    ledger = redis->ledger;
-
-    if ((uintptr_t) data != ledger->gen) {
-        return;
-    }
+    ledger = job->data;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_member_sweep_done(ledger);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -1700,7 +1672,7 @@ ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
 
     if (ledger->next >= ledger->nids) {
         /* the rest of the timer's work, under the same lease */
-        ngx_http_member_campaigns_tick(ledger);
+        ngx_http_member_campaigns_tick(&ledger->job);
         return;
     }
 
@@ -1756,27 +1728,24 @@ ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
         p += argvlen[n++];
     }
 
-    ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_swept, n, argv,
-                               argvlen);
+    (void) ngx_http_member_job_send(&ledger->job, ngx_http_member_sweep_swept,
+                                    0,
+                                    n, argv, argvlen);
 }
 
 
 static void
-ngx_http_member_sweep_due(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_sweep_due(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
 {
     size_t                     i;
     uint64_t                   id;
     ngx_http_member_ledger_t  *ledger;
 
-    ledger = redis->ledger;
-
-    if ((uintptr_t) data != ledger->gen) {
-        return;
-    }
+    ledger = job->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        ngx_http_member_sweep_done(ledger);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -1798,23 +1767,19 @@ ngx_http_member_sweep_due(ngx_http_member_redis_t *redis, void *data,
 
 
 static void
-ngx_http_member_sweep_rules(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_sweep_rules(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
 {
     u_char                     now[NGX_TIME_T_LEN];
     size_t                     argvlen[7];
     const char                *argv[7];
     ngx_http_member_ledger_t  *ledger;
 
-    ledger = redis->ledger;
-
-    if ((uintptr_t) data != ledger->gen) {
-        return;
-    }
+    ledger = job->data;
 
     if (reply == NULL || ngx_http_member_ledger_load(ledger, reply) != NGX_OK)
     {
-        ngx_http_member_sweep_done(ledger);
+        ngx_http_member_job_done(job);
         return;
     }
 
@@ -1834,123 +1799,43 @@ ngx_http_member_sweep_rules(ngx_http_member_redis_t *redis, void *data,
     argv[6] = NGX_HTTP_MEMBER_SWEEP_LIMIT;
     argvlen[6] = sizeof(NGX_HTTP_MEMBER_SWEEP_LIMIT) - 1;
 
-    ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_due, 7, argv,
-                               argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_sweep_due, 0,
+                                    7, argv, argvlen);
 }
 
 
+/* a slice: the holder reads the rules and the clock afresh */
+
 static void
-ngx_http_member_sweep_leased(ngx_http_member_redis_t *redis, void *data,
-    redisReply *reply)
+ngx_http_member_sweep_tick(ngx_http_member_job_t *job)
 {
-    size_t                     argvlen[2];
-    const char                *argv[2];
-    ngx_http_member_ledger_t  *ledger;
+    size_t       argvlen[2];
+    const char  *argv[2];
 
-    ledger = redis->ledger;
-
-    if ((uintptr_t) data != ledger->gen) {
-        return;
-    }
-
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
-        || reply->integer != 1)
-    {
-        ngx_http_member_sweep_done(ledger);
-        return;
-    }
-
-    ledger->leased = ngx_current_msec;
-
-    /* the holder reads the rules and the clock afresh */
     argv[0] = "HGETALL";
     argvlen[0] = 7;
     argv[1] = (const char *) ngx_http_member_rules_key.data;
     argvlen[1] = ngx_http_member_rules_key.len;
 
-    ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_rules, 2, argv,
-                               argvlen);
+    (void) ngx_http_member_job_send(job, ngx_http_member_sweep_rules, 0, 2,
+                                    argv, argvlen);
 }
 
 
-static void
-ngx_http_member_sweep_send(ngx_http_member_ledger_t *ledger,
-    ngx_http_member_bg_pt handler, int argc, const char **argv,
-    size_t *argvlen)
-{
-    if (ngx_http_member_redis_background(ledger->redis, handler,
-                                         (void *) (uintptr_t) ledger->gen,
-                                         argc, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_member_sweep_done(ledger);
-    }
-}
+/* the campaigns go on from the sweep: theirs is the slice's budget */
+
+static const ngx_http_member_job_kind_t  ngx_http_member_sweep_job = {
+    "sweep",
+    NGX_HTTP_MEMBER_SWEEP_EVERY,
+    NGX_HTTP_MEMBER_SWEEP_STUCK,
+    NGX_HTTP_MEMBER_SWEEP_BUDGET,
+    1,
+    ngx_http_member_sweep_tick,
+    ngx_http_member_campaigns_settled
+};
 
 
-static void
-ngx_http_member_sweep_handler(ngx_event_t *ev)
-{
-    size_t                     argvlen[6];
-    const char                *argv[6];
-    ngx_http_member_ledger_t  *ledger = ev->data;
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    ngx_add_timer(&ledger->timer, NGX_HTTP_MEMBER_SWEEP_EVERY);
-
-    if (ledger->busy) {
-        if (ngx_current_msec - ledger->started < NGX_HTTP_MEMBER_SWEEP_STUCK) {
-            return;
-        }
-
-        /* a reply that never came: what it started is forgotten */
-        ledger->gen++;
-    }
-
-    if (!ngx_http_member_redis_status(ledger->redis)) {
-        return;
-    }
-
-    ledger->busy = 1;
-    ledger->started = ngx_current_msec;
-
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_LEASE].text;
-    argvlen[1] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_LEASE].len;
-    argv[2] = "1";
-    argvlen[2] = 1;
-    argv[3] = (const char *) ngx_http_member_lease_key.data;
-    argvlen[3] = ngx_http_member_lease_key.len;
-    argv[4] = (const char *) ledger->owner;
-    argvlen[4] = ledger->owner_len;
-    argv[5] = NGX_HTTP_MEMBER_LEASE;
-    argvlen[5] = sizeof(NGX_HTTP_MEMBER_LEASE) - 1;
-
-    ngx_http_member_sweep_send(ledger, ngx_http_member_sweep_leased, 6, argv,
-                               argvlen);
-}
-
-
-/*
- * Other timers (analytics, the WeChat outbox) ride on the sweep's lease:
- * this worker confirmed it within the last 3 s of its 5 s.
- */
-
-ngx_int_t
-ngx_http_member_ledger_leased(ngx_http_member_redis_t *redis)
-{
-    ngx_http_member_ledger_t  *ledger = redis->ledger;
-
-    return ledger != NULL && ledger->leased != 0
-           && ngx_current_msec - ledger->leased < 3000;
-}
-
-
-/* per worker: a copy of the rules and a sweep timer for every Redis */
+/* per worker: a copy of the rules and a sweep job for every Redis */
 
 ngx_int_t
 ngx_http_member_ledger_init_process(ngx_cycle_t *cycle,
@@ -1979,19 +1864,15 @@ ngx_http_member_ledger_init_process(ngx_cycle_t *cycle,
             return NGX_ERROR;
         }
 
-        ledger->owner_len = ngx_snprintf(ledger->owner,
-                                         sizeof(ledger->owner), "%V:%P",
-                                         &cycle->hostname, ngx_pid)
-                            - ledger->owner;
-
-        ledger->timer.handler = ngx_http_member_sweep_handler;
-        ledger->timer.data = ledger;
-        ledger->timer.log = cycle->log;
-        ledger->timer.cancelable = 1;
-
         redis[i]->ledger = ledger;
 
-        ngx_add_timer(&ledger->timer, NGX_HTTP_MEMBER_SWEEP_EVERY);
+        if (ngx_http_member_job_add(cycle, &ledger->job,
+                                    &ngx_http_member_sweep_job, redis[i],
+                                    ledger)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -2014,24 +1895,13 @@ ngx_http_member_ledger_exit_process(ngx_http_member_main_conf_t *mmcf)
             continue;
         }
 
-        if (ledger->timer.timer_set) {
-            ngx_del_timer(&ledger->timer);
-        }
-
         json_decref(ledger->rules);
         ledger->rules = NULL;
     }
 }
 
 
-/* what the timer's other work (campaigns) needs of the ledger */
-
-ngx_http_member_redis_t *
-ngx_http_member_ledger_redis(ngx_http_member_ledger_t *ledger)
-{
-    return ledger->redis;
-}
-
+/* what the job's other work (campaigns) needs of the ledger */
 
 ngx_http_member_campaigns_t **
 ngx_http_member_ledger_campaigns(ngx_http_member_ledger_t *ledger)
@@ -2054,23 +1924,4 @@ ngx_http_member_ledger_rules(ngx_http_member_ledger_t *ledger,
     *lot = mo.lot;
 
     return ledger->rules;
-}
-
-
-/* a tick's work goes on while the tick it started is the current one */
-
-ngx_uint_t
-ngx_http_member_ledger_gen(ngx_http_member_ledger_t *ledger)
-{
-    return ledger->gen;
-}
-
-
-void
-ngx_http_member_ledger_tick_done(ngx_http_member_ledger_t *ledger,
-    ngx_uint_t gen)
-{
-    if (gen == ledger->gen) {
-        ngx_http_member_sweep_done(ledger);
-    }
 }

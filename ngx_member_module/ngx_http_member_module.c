@@ -1234,8 +1234,6 @@ ngx_http_member_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_member_outbox_exit_process(mmcf);
-    ngx_http_member_fold_exit_process(mmcf);
-    ngx_http_member_analytics_exit_process(mmcf);
     ngx_http_member_ledger_exit_process(mmcf);
     ngx_http_member_redis_exit_process(mmcf);
     ngx_http_member_digest_free();

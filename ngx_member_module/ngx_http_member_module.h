@@ -80,6 +80,7 @@ typedef struct ngx_http_member_analytics_s  ngx_http_member_analytics_t;
 typedef struct ngx_http_member_fold_s  ngx_http_member_fold_t;
 typedef struct ngx_http_member_outbox_conf_s  ngx_http_member_outbox_conf_t;
 typedef struct ngx_http_member_campaigns_s  ngx_http_member_campaigns_t;
+typedef struct ngx_http_member_jobs_s  ngx_http_member_jobs_t;
 
 
 /* one Redis server; each worker keeps one pipelined connection to it */
@@ -103,9 +104,8 @@ struct ngx_http_member_redis_s {
     ngx_http_member_cmd_t      *free;
     ngx_http_member_store_cache_t  *stores;     /* per worker, or NULL */
     ngx_log_t                  *log;
-    ngx_http_member_ledger_t   *ledger;     /* rules, clock, sweep */
-    ngx_http_member_analytics_t  *analytics;    /* the RFM pass */
-    ngx_http_member_fold_t     *fold;       /* the brand totals */
+    ngx_http_member_ledger_t   *ledger;     /* rules, clock */
+    ngx_http_member_jobs_t     *jobs;       /* ngx_http_member_job.c */
 
     unsigned                    connected:1;
     unsigned                    healthy:1;      /* it has answered */
@@ -350,6 +350,59 @@ ngx_int_t ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
     ngx_uint_t args_tail);
 void ngx_http_member_redis_on_change(ngx_http_member_changed_pt changed);
 
+/*
+ * ngx_http_member_job.c: the runner of the background jobs.  A job is its
+ * kind (a static table: name, period, watchdog, budget, lease, slice and
+ * settled functions) and its state; ngx_http_member_job_add() registers it
+ * for a Redis.  The runner calls slice() on its timer while the job is not
+ * busy (and this worker holds the lease of its Redis); the slice sends with
+ * job_send() and ends with job_done() or job_again(), or by itself once
+ * everything it sent has answered and settled() (if any) sent nothing more.
+ */
+typedef struct ngx_http_member_job_s  ngx_http_member_job_t;
+
+typedef void (*ngx_http_member_job_pt)(ngx_http_member_job_t *job);
+/* a reply of the slice's command; NULL when Redis went away */
+typedef void (*ngx_http_member_job_reply_pt)(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t tag);
+
+typedef struct {
+    const char                 *name;       /* for logs */
+    ngx_msec_t                  period;     /* between slices */
+    ngx_msec_t                  stuck;      /* watchdog; 0: none */
+    ngx_msec_t                  budget;     /* of a slice */
+    ngx_uint_t                  lease;      /* one worker of all nodes */
+    ngx_http_member_job_pt      slice;
+    ngx_http_member_job_pt      settled;    /* all answered; NULL: over */
+} ngx_http_member_job_kind_t;
+
+struct ngx_http_member_job_s {
+    const ngx_http_member_job_kind_t  *kind;
+    ngx_http_member_redis_t    *redis;
+    void                       *data;       /* the job's state */
+
+    /* the runner's */
+    ngx_http_member_jobs_t     *jobs;
+    ngx_event_t                 timer;
+    ngx_uint_t                  gen;        /* of the slice */
+    ngx_msec_t                  started;
+    ngx_uint_t                  outstanding;
+    unsigned                    busy:1;
+};
+
+ngx_int_t ngx_http_member_job_add(ngx_cycle_t *cycle,
+    ngx_http_member_job_t *job, const ngx_http_member_job_kind_t *kind,
+    ngx_http_member_redis_t *redis, void *data);
+void ngx_http_member_job_exit(ngx_http_member_redis_t *redis);
+ngx_int_t ngx_http_member_job_send(ngx_http_member_job_t *job,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, int argc,
+    const char **argv, const size_t *argvlen);
+void ngx_http_member_job_fire(ngx_http_member_job_t *job, int argc,
+    const char **argv, const size_t *argvlen);
+void ngx_http_member_job_done(ngx_http_member_job_t *job);
+void ngx_http_member_job_again(ngx_http_member_job_t *job, ngx_msec_t delay);
+ngx_int_t ngx_http_member_job_budget(ngx_http_member_job_t *job);
+
 /* ngx_http_member_admin_auth.c: admin keys, roles, the audit */
 ngx_int_t ngx_http_member_admin_auth(ngx_http_request_t *r,
     ngx_http_member_route_t *routes);
@@ -434,12 +487,10 @@ ngx_int_t ngx_http_member_rules_handler(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_clock_handler(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
-ngx_int_t ngx_http_member_ledger_leased(ngx_http_member_redis_t *redis);
 
 /* ngx_http_member_analytics.c */
 ngx_int_t ngx_http_member_analytics_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
-void ngx_http_member_analytics_exit_process(ngx_http_member_main_conf_t *mmcf);
 #define NGX_HTTP_MEMBER_TAG_MAX  32          /* bytes */
 
 ngx_int_t ngx_http_member_analytics_segments(ngx_http_request_t *r,
@@ -498,18 +549,14 @@ ngx_int_t ngx_http_member_coupons_list(ngx_http_request_t *r, uint64_t id,
 
 ngx_str_t *ngx_http_member_int_arg(ngx_pool_t *pool, ngx_str_t *arg,
     int64_t n);
-ngx_http_member_redis_t *ngx_http_member_ledger_redis(
-    ngx_http_member_ledger_t *ledger);
 ngx_http_member_campaigns_t **ngx_http_member_ledger_campaigns(
     ngx_http_member_ledger_t *ledger);
 json_t *ngx_http_member_ledger_rules(ngx_http_member_ledger_t *ledger,
     ngx_uint_t *version, time_t *lot);
-ngx_uint_t ngx_http_member_ledger_gen(ngx_http_member_ledger_t *ledger);
-void ngx_http_member_ledger_tick_done(ngx_http_member_ledger_t *ledger,
-    ngx_uint_t gen);
 
 /* ngx_http_member_campaigns.c */
-void ngx_http_member_campaigns_tick(ngx_http_member_ledger_t *ledger);
+void ngx_http_member_campaigns_tick(ngx_http_member_job_t *job);
+void ngx_http_member_campaigns_settled(ngx_http_member_job_t *job);
 ngx_int_t ngx_http_member_campaigns_list(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_campaigns_run_now(ngx_http_request_t *r,
@@ -539,7 +586,6 @@ void ngx_http_member_ledger_hint(ngx_http_member_redis_t *redis, uint64_t id);
 void ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id);
 ngx_int_t ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
-void ngx_http_member_fold_exit_process(ngx_http_member_main_conf_t *mmcf);
 ngx_int_t ngx_http_member_fold_totals(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_fold_daily(ngx_http_request_t *r,

@@ -47,7 +47,7 @@ struct ngx_http_member_outbox_conf_s {
 
 /*
  * One brand's outbox: its Redis, the call that reaches its admin location
- * with its key; per worker, the timer and its loopback call.
+ * with its key; per worker, its job (a slice is one loopback call).
  */
 typedef struct {
     ngx_http_member_outbox_conf_t  *conf;
@@ -55,13 +55,11 @@ typedef struct {
     ngx_str_t                       host;
     ngx_str_t                       request;
     u_char                          key[NGX_HTTP_MEMBER_OUTBOX_KEY];
-    ngx_event_t                     timer;
+    ngx_http_member_job_t           job;
     ngx_peer_connection_t           peer;
     size_t                          sent;
     u_char                          answer[256];
     size_t                          answer_len;
-    ngx_msec_t                      started;
-    unsigned                        busy:1;
 } ngx_http_member_outbox_t;
 
 
@@ -1035,7 +1033,7 @@ ngx_http_member_outbox_admin(ngx_http_request_t *r)
 }
 
 
-/* the timer: a loopback call to this nginx while this worker leads */
+/* the job: a loopback call to this nginx while this worker leads */
 
 static void
 ngx_http_member_outbox_close(ngx_http_member_outbox_t *o)
@@ -1045,7 +1043,7 @@ ngx_http_member_outbox_close(ngx_http_member_outbox_t *o)
         o->peer.connection = NULL;
     }
 
-    o->busy = 0;
+    ngx_http_member_job_done(&o->job);
 }
 
 
@@ -1117,10 +1115,7 @@ ngx_http_member_outbox_read(ngx_event_t *rev)
                    &o->redis->name, o->redis->db, next);
 
     ngx_http_member_outbox_close(o);
-
-    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
-        ngx_add_timer(&o->timer, next);
-    }
+    ngx_http_member_job_again(&o->job, next);
 }
 
 
@@ -1178,23 +1173,16 @@ ngx_http_member_outbox_write(ngx_event_t *wev)
 
 
 static void
-ngx_http_member_outbox_handler(ngx_event_t *ev)
+ngx_http_member_outbox_call(ngx_http_member_job_t *job)
 {
     ngx_int_t                  rc;
+    ngx_log_t                 *log;
     ngx_connection_t          *c;
-    ngx_http_member_outbox_t  *o = ev->data;
+    ngx_http_member_outbox_t  *o = job->data;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
+    log = job->timer.log;
 
-    ngx_add_timer(&o->timer, NGX_HTTP_MEMBER_OUTBOX_EVERY);
-
-    if (o->busy || !ngx_http_member_ledger_leased(o->redis)) {
-        return;
-    }
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
                    "member outbox: calling for \"%V\" db=%ui as \"%V\"",
                    &o->redis->name, o->redis->db, &o->host);
 
@@ -1203,17 +1191,13 @@ ngx_http_member_outbox_handler(ngx_event_t *ev)
     o->peer.socklen = o->conf->url.addrs[0].socklen;
     o->peer.name = &o->conf->url.addrs[0].name;
     o->peer.get = ngx_event_get_peer;
-    o->peer.log = ev->log;
+    o->peer.log = log;
     o->peer.log_error = NGX_ERROR_ERR;
 
     rc = ngx_event_connect_peer(&o->peer);
 
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-        if (o->peer.connection) {
-            ngx_close_connection(o->peer.connection);
-            o->peer.connection = NULL;
-        }
-
+        ngx_http_member_outbox_close(o);
         return;
     }
 
@@ -1222,10 +1206,8 @@ ngx_http_member_outbox_handler(ngx_event_t *ev)
     c->read->handler = ngx_http_member_outbox_read;
     c->write->handler = ngx_http_member_outbox_write;
 
-    o->busy = 1;
     o->sent = 0;
     o->answer_len = 0;
-    o->started = ngx_current_msec;
 
     ngx_add_timer(c->write, NGX_HTTP_MEMBER_OUTBOX_TIMEOUT);
 
@@ -1233,6 +1215,19 @@ ngx_http_member_outbox_handler(ngx_event_t *ev)
         ngx_http_member_outbox_write(c->write);
     }
 }
+
+
+/* the call's own timeouts are its watchdog */
+
+static const ngx_http_member_job_kind_t  ngx_http_member_outbox_job = {
+    "outbox",
+    NGX_HTTP_MEMBER_OUTBOX_EVERY,
+    0,
+    0,
+    1,
+    ngx_http_member_outbox_call,
+    NULL
+};
 
 
 ngx_int_t
@@ -1251,12 +1246,12 @@ ngx_http_member_outbox_init_process(ngx_cycle_t *cycle,
     for (i = 0; i < mmcf->outboxes->nelts; i++) {
         o = op[i];
 
-        o->timer.handler = ngx_http_member_outbox_handler;
-        o->timer.data = o;
-        o->timer.log = cycle->log;
-        o->timer.cancelable = 1;
-
-        ngx_add_timer(&o->timer, NGX_HTTP_MEMBER_OUTBOX_EVERY);
+        if (ngx_http_member_job_add(cycle, &o->job,
+                                    &ngx_http_member_outbox_job, o->redis, o)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -1276,10 +1271,6 @@ ngx_http_member_outbox_exit_process(ngx_http_member_main_conf_t *mmcf)
     op = mmcf->outboxes->elts;
 
     for (i = 0; i < mmcf->outboxes->nelts; i++) {
-        if (op[i]->timer.timer_set) {
-            ngx_del_timer(&op[i]->timer);
-        }
-
         ngx_http_member_outbox_close(op[i]);
     }
 }

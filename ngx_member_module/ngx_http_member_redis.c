@@ -114,6 +114,8 @@ ngx_http_member_redis_exit_process(ngx_http_member_main_conf_t *mmcf)
         rd = redis[i];
         rd->exiting = 1;
 
+        ngx_http_member_job_exit(rd);
+
         if (rd->reconnect.timer_set) {
             ngx_del_timer(&rd->reconnect);
         }
