@@ -174,9 +174,10 @@ ngx_http_member_job_handler(ngx_event_t *ev)
         }
 
         /* a reply that never came: what the slice started is forgotten */
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
-                       "member job %s: slice %ui timed out",
-                       job->kind->name, job->gen);
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                       "member job %s of \"%V\" db=%ui: slice %ui timed out",
+                       job->kind->name, &job->redis->name, job->redis->db,
+                       job->gen);
 
         job->gen++;
         job->busy = 0;
@@ -221,8 +222,10 @@ ngx_http_member_job_start(ngx_http_member_job_t *job)
     job->started = ngx_current_msec;
     job->outstanding = 0;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->timer.log, 0,
-                   "member job %s: slice %ui start", job->kind->name, job->gen);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, job->timer.log, 0,
+                   "member job %s of \"%V\" db=%ui: slice %ui start",
+                   job->kind->name, &job->redis->name, job->redis->db,
+                   job->gen);
 
     job->kind->slice(job);
 }
@@ -289,9 +292,9 @@ ngx_http_member_job_leased(ngx_http_member_redis_t *redis, void *data,
     jobs->answered = ngx_current_msec;
     jobs->mine = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, redis->log, 0,
-                   "member job: lease of \"%V\" %s", &redis->name,
-                   jobs->mine ? "held" : "elsewhere");
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                   "member job: lease of \"%V\" db=%ui %s", &redis->name,
+                   redis->db, jobs->mine ? "held" : "elsewhere");
 
     if (!jobs->mine) {
         return;
@@ -428,9 +431,10 @@ ngx_http_member_job_done(ngx_http_member_job_t *job)
         return;
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, job->timer.log, 0,
-                   "member job %s: slice %ui end after %M ms",
-                   job->kind->name, job->gen, ngx_current_msec - job->started);
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, job->timer.log, 0,
+                   "member job %s of \"%V\" db=%ui: slice %ui end after %M ms",
+                   job->kind->name, &job->redis->name, job->redis->db,
+                   job->gen, ngx_current_msec - job->started);
 
     job->gen++;
     job->busy = 0;
