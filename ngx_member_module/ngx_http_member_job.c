@@ -18,11 +18,10 @@
 #include "ngx_http_member_module.h"
 
 
-#define NGX_HTTP_MEMBER_LEASE_KEY     "ledger:lease"
-#define NGX_HTTP_MEMBER_LEASE_MS      "5000"      /* the lease's lifetime */
-#define NGX_HTTP_MEMBER_LEASE_ASK     1000        /* ms: asked again after */
-#define NGX_HTTP_MEMBER_LEASE_TRUST   3000        /* ms: held, of the 5 s */
-#define NGX_HTTP_MEMBER_LEASE_LOST    10000       /* ms: its answer lost */
+#define NGX_HTTP_MEMBER_JOB_LEASE     "5000"      /* ms: its lifetime */
+#define NGX_HTTP_MEMBER_JOB_ASK       1000        /* ms: asked again after */
+#define NGX_HTTP_MEMBER_JOB_TRUST     3000        /* ms: held, of the 5 s */
+#define NGX_HTTP_MEMBER_JOB_LOST      10000       /* ms: its answer lost */
 
 
 /* what hiredis holds for a command of a job until its reply */
@@ -64,8 +63,9 @@ static void ngx_http_member_job_reply(ngx_http_member_redis_t *redis,
     void *data, redisReply *reply);
 
 
-static ngx_str_t  ngx_http_member_lease_key =
-    ngx_string(NGX_HTTP_MEMBER_LEASE_KEY);
+static ngx_str_t  ngx_http_member_lease_key = ngx_string("ledger:lease");
+static ngx_str_t  ngx_http_member_lease_ms =
+    ngx_string(NGX_HTTP_MEMBER_JOB_LEASE);
 
 
 /* a job of this worker: its timer runs from now on */
@@ -195,20 +195,20 @@ ngx_http_member_job_handler(ngx_event_t *ev)
     jobs = job->jobs;
 
     if (jobs->asking
-        && ngx_current_msec - jobs->asked >= NGX_HTTP_MEMBER_LEASE_LOST)
+        && ngx_current_msec - jobs->asked >= NGX_HTTP_MEMBER_JOB_LOST)
     {
         jobs->asking = 0;
     }
 
     if (!jobs->asking
-        && ngx_current_msec - jobs->answered >= NGX_HTTP_MEMBER_LEASE_ASK)
+        && ngx_current_msec - jobs->answered >= NGX_HTTP_MEMBER_JOB_ASK)
     {
         ngx_http_member_job_ask(jobs, job);
         return;
     }
 
     if (jobs->mine
-        && ngx_current_msec - jobs->held < NGX_HTTP_MEMBER_LEASE_TRUST)
+        && ngx_current_msec - jobs->held < NGX_HTTP_MEMBER_JOB_TRUST)
     {
         ngx_http_member_job_start(job);
     }
@@ -240,25 +240,19 @@ static void
 ngx_http_member_job_ask(ngx_http_member_jobs_t *jobs,
     ngx_http_member_job_t *job)
 {
-    size_t       argvlen[6];
-    const char  *argv[6];
+    ngx_str_t  keys[NGX_HTTP_MEMBER_LEASE_NKEYS];
+    ngx_str_t  args[NGX_HTTP_MEMBER_LEASE_NARGV];
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_LEASE].text;
-    argvlen[1] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_LEASE].len;
-    argv[2] = "1";
-    argvlen[2] = 1;
-    argv[3] = (const char *) ngx_http_member_lease_key.data;
-    argvlen[3] = ngx_http_member_lease_key.len;
-    argv[4] = (const char *) jobs->owner;
-    argvlen[4] = jobs->owner_len;
-    argv[5] = NGX_HTTP_MEMBER_LEASE_MS;
-    argvlen[5] = sizeof(NGX_HTTP_MEMBER_LEASE_MS) - 1;
+    keys[NGX_HTTP_MEMBER_LEASE_KEY_LEASE] = ngx_http_member_lease_key;
+    args[NGX_HTTP_MEMBER_LEASE_ARGV_OWNER].data = jobs->owner;
+    args[NGX_HTTP_MEMBER_LEASE_ARGV_OWNER].len = jobs->owner_len;
+    args[NGX_HTTP_MEMBER_LEASE_ARGV_MS] = ngx_http_member_lease_ms;
 
-    if (ngx_http_member_redis_background(jobs->redis,
-                                         ngx_http_member_job_leased, jobs,
-                                         6, argv, argvlen)
+    /* by its source: a Redis just restarted has no script */
+    if (ngx_http_member_redis_bg_script(jobs->redis,
+                                        NGX_HTTP_MEMBER_SCRIPT_LEASE, 1,
+                                        ngx_http_member_job_leased, jobs,
+                                        keys, 0, args, 0)
         != NGX_OK)
     {
         return;
@@ -311,18 +305,18 @@ ngx_http_member_job_leased(ngx_http_member_redis_t *redis, void *data,
 /*
  * A command of the slice; its reply goes to handler with tag unless the
  * slice is over by then.  NGX_DECLINED: the slice is over (now or before).
+ * The record is taken before the send and counted after it.
  */
 
-ngx_int_t
-ngx_http_member_job_send(ngx_http_member_job_t *job,
-    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, int argc,
-    const char **argv, const size_t *argvlen)
+static ngx_http_member_job_cmd_t *
+ngx_http_member_job_record(ngx_http_member_job_t *job,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t tag)
 {
     ngx_http_member_jobs_t     *jobs;
     ngx_http_member_job_cmd_t  *cmd;
 
     if (!job->busy) {
-        return NGX_DECLINED;
+        return NULL;
     }
 
     jobs = job->jobs;
@@ -335,7 +329,7 @@ ngx_http_member_job_send(ngx_http_member_job_t *job,
         cmd = ngx_alloc(sizeof(ngx_http_member_job_cmd_t), job->redis->log);
         if (cmd == NULL) {
             ngx_http_member_job_done(job);
-            return NGX_DECLINED;
+            return NULL;
         }
     }
 
@@ -344,11 +338,18 @@ ngx_http_member_job_send(ngx_http_member_job_t *job,
     cmd->gen = job->gen;
     cmd->tag = tag;
 
-    if (ngx_http_member_redis_background(job->redis,
-                                         ngx_http_member_job_reply, cmd,
-                                         argc, argv, argvlen)
-        != NGX_OK)
-    {
+    return cmd;
+}
+
+
+static ngx_int_t
+ngx_http_member_job_sent(ngx_http_member_job_t *job,
+    ngx_http_member_job_cmd_t *cmd, ngx_int_t rc)
+{
+    ngx_http_member_jobs_t  *jobs;
+
+    if (rc != NGX_OK) {
+        jobs = job->jobs;
         cmd->next = jobs->free;
         jobs->free = cmd;
 
@@ -360,6 +361,76 @@ ngx_http_member_job_send(ngx_http_member_job_t *job,
     job->outstanding++;
 
     return NGX_OK;
+}
+
+
+/* a command; handler NULL: no one waits for its reply, nothing counts it */
+
+ngx_int_t
+ngx_http_member_job_command(ngx_http_member_job_t *job,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t argc,
+    ngx_str_t *argv)
+{
+    ngx_http_member_job_cmd_t  *cmd;
+
+    if (handler == NULL) {
+        return ngx_http_member_redis_bg_argv(job->redis, NULL, NULL, argc,
+                                             argv);
+    }
+
+    cmd = ngx_http_member_job_record(job, handler, tag);
+    if (cmd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_member_job_sent(job, cmd,
+               ngx_http_member_redis_bg_argv(job->redis,
+                                             ngx_http_member_job_reply, cmd,
+                                             argc, argv));
+}
+
+
+/* a script by its binding (ngx_http_member_redis_bg_script) */
+
+ngx_int_t
+ngx_http_member_job_script(ngx_http_member_job_t *job,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t script,
+    ngx_flag_t source, ngx_str_t *keys, ngx_uint_t keys_tail,
+    ngx_str_t *args, ngx_uint_t args_tail)
+{
+    ngx_http_member_job_cmd_t  *cmd;
+
+    cmd = ngx_http_member_job_record(job, handler, tag);
+    if (cmd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_member_job_sent(job, cmd,
+               ngx_http_member_redis_bg_script(job->redis, script, source,
+                                               ngx_http_member_job_reply,
+                                               cmd, keys, keys_tail, args,
+                                               args_tail));
+}
+
+
+/* the same with argv and argvlen, until every job builds ngx_str_t */
+
+ngx_int_t
+ngx_http_member_job_send(ngx_http_member_job_t *job,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    ngx_http_member_job_cmd_t  *cmd;
+
+    cmd = ngx_http_member_job_record(job, handler, tag);
+    if (cmd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_member_job_sent(job, cmd,
+               ngx_http_member_redis_background(job->redis,
+                                                ngx_http_member_job_reply,
+                                                cmd, argc, argv, argvlen));
 }
 
 

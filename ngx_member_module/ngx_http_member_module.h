@@ -356,7 +356,8 @@ void ngx_http_member_redis_on_change(ngx_http_member_changed_pt changed);
  * settled functions) and its state; ngx_http_member_job_add() registers it
  * for a Redis.  The runner calls slice() on its timer while the job is not
  * busy (and this worker holds the lease of its Redis); the slice sends with
- * job_send() and ends with job_done() or job_again(), or by itself once
+ * job_command() or job_script() (job_send(): argv and argvlen) and ends
+ * with job_done() or job_again(), or by itself once
  * everything it sent has answered and settled() (if any) sent nothing more.
  */
 typedef struct ngx_http_member_job_s  ngx_http_member_job_t;
@@ -394,6 +395,13 @@ ngx_int_t ngx_http_member_job_add(ngx_cycle_t *cycle,
     ngx_http_member_job_t *job, const ngx_http_member_job_kind_t *kind,
     ngx_http_member_redis_t *redis, void *data);
 void ngx_http_member_job_exit(ngx_http_member_redis_t *redis);
+ngx_int_t ngx_http_member_job_command(ngx_http_member_job_t *job,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t argc,
+    ngx_str_t *argv);
+ngx_int_t ngx_http_member_job_script(ngx_http_member_job_t *job,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t script,
+    ngx_flag_t source, ngx_str_t *keys, ngx_uint_t keys_tail,
+    ngx_str_t *args, ngx_uint_t args_tail);
 ngx_int_t ngx_http_member_job_send(ngx_http_member_job_t *job,
     ngx_http_member_job_reply_pt handler, ngx_uint_t tag, int argc,
     const char **argv, const size_t *argvlen);

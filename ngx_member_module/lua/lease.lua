@@ -1,4 +1,5 @@
--- The ledger timer's lease: one worker of one node sweeps at a time.
+-- The background jobs' lease (ngx_http_member_job.c): one worker of one
+-- node runs the sweep, campaigns, analytics, fold and outbox at a time.
 -- KEYS[1] ledger:lease; ARGV: owner, lease in milliseconds
 -- Returns 1 when the caller holds the lease (taken or renewed), else 0.
 -- KEYS lease
