@@ -1083,8 +1083,6 @@ ngx_http_member_admin_created(ngx_http_request_t *r,
     /* the welcome trigger soon: ngx_http_member_campaigns.c */
     ngx_http_member_campaigns_hint(r, adm->id, NGX_HTTP_MEMBER_HINT_NEW);
 
-    ngx_http_member_ledger_touched(r, adm->id);
-
     start = ngx_pnalloc(r->pool, 64 + 2 * NGX_INT64_LEN);
     if (start == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

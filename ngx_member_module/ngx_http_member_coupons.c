@@ -892,9 +892,6 @@ ngx_http_member_coupons_issued(ngx_http_request_t *r,
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
         && reply->element[0]->type == REDIS_REPLY_STRING)
     {
-        /* the coupon's ledger entry, for the brand's numbers */
-        ngx_http_member_ledger_touched(r, cp->ids[cp->next - 1]);
-
         if (reply->element[0]->len == 6
             && ngx_strncmp(reply->element[0]->str, "issued", 6) == 0)
         {

@@ -116,6 +116,35 @@ ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id)
 }
 
 
+/*
+ * The Redis layer's hook (ngx_http_member_redis_on_change): a script whose
+ * binding says "CHANGES member" answered; its member key is {m:<id>}.
+ */
+
+static void
+ngx_http_member_ledger_changed(ngx_http_member_redis_t *redis,
+    ngx_str_t *key)
+{
+    u_char    *end;
+    uint64_t   id;
+
+    end = (key->len > 3 && ngx_strncmp(key->data, "{m:", 3) == 0)
+          ? ngx_strlchr(key->data + 3, key->data + key->len, '}') : NULL;
+
+    if (end == NULL
+        || ngx_http_member_parse_id(key->data + 3, end - key->data - 3, &id)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, redis->log, 0,
+                      "member: a script changed \"%V\", not a member key",
+                      key);
+        return;
+    }
+
+    ngx_http_member_ledger_hint(redis, id);
+}
+
+
 /* the fold: a job of the runner, working while its worker holds the lease */
 
 #define NGX_HTTP_MEMBER_FOLD_EVERY    250         /* ms */
@@ -887,6 +916,9 @@ ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
     ngx_uint_t                 i;
     ngx_http_member_redis_t  **redis;
     ngx_http_member_fold_t    *fold;
+
+    /* after every script that changes a member: the fold and the outbox */
+    ngx_http_member_redis_on_change(ngx_http_member_ledger_changed);
 
     redis = mmcf->redis.elts;
 

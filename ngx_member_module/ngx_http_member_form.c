@@ -682,7 +682,11 @@ ngx_http_member_form_written(ngx_http_request_t *r,
     }
 
     if (ngx_http_member_redis_is_error(reply, "REGISTERED")) {
-        /* a phone already: the member is registered, the card is due */
+        /*
+         * a phone already: the member is registered, the card is due.
+         * The script changed nothing (no hint came after it): the outbox
+         * is asked to look.
+         */
         ngx_http_member_ledger_touched(r, f->target);
         return ngx_http_member_form_end(r, NGX_OK, NULL);
     }
@@ -706,9 +710,7 @@ ngx_http_member_form_written(ngx_http_request_t *r,
                                         "Redis failed at the registration");
     }
 
-    /* the fold, and the outbox: it activates the card */
-    ngx_http_member_ledger_touched(r, f->target);
-
+    /* the fold and the outbox (it activates the card) had their hint */
     if (f->target == f->id) {
         ngx_http_member_campaigns_hint(r, f->id, NGX_HTTP_MEMBER_HINT_NEW);
         return ngx_http_member_form_end(r, NGX_OK, NULL);
@@ -781,8 +783,6 @@ ngx_http_member_form_moved(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "member: the wallet card of member %uL went to member %uL, "
                   "who has the activation form's phone", f->id, f->target);
-
-    ngx_http_member_ledger_touched(r, f->id);
 
     return ngx_http_member_form_end(r, NGX_OK, NULL);
 }

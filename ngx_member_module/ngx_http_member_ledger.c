@@ -482,18 +482,13 @@ ngx_http_member_schedule(ngx_http_member_ledger_t *ledger, uint64_t id,
 }
 
 
-/* a ledger script's answer; the fold and the WeChat outbox follow */
+/* a ledger script's answer (the fold and the outbox had their hint) */
 
 static ngx_int_t
 ngx_http_member_ledger_answered(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
     ngx_http_member_ledger_req_t  *lr = call->data;
-
-    /* a refused change wrote nothing: there is nothing to fold */
-    if (lr && reply->type != REDIS_REPLY_ERROR) {
-        ngx_http_member_ledger_touched(r, lr->id);
-    }
 
     /* what the caller does with the outcome: the order id's claim */
     if (lr && lr->settled) {

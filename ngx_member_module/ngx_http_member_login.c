@@ -313,7 +313,6 @@ ngx_http_member_login_done(ngx_http_request_t *r,
     /* a visitor has no card yet: no member to name */
     if (reply->len == 7 && ngx_strncmp(reply->str, "visitor", 7) == 0) {
         p = ngx_sprintf(p, "null}");
-        ngx_http_member_ledger_touched(r, login->id);
 
     } else {
         p = ngx_sprintf(p, "\"%uL\"}", login->id);

@@ -942,7 +942,6 @@ ngx_http_member_oa_applied(ngx_http_request_t *r,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    ngx_http_member_ledger_touched(r, ctx->member_id);
 
     /* a referee to watch for its first purchase (docs/campaigns.md) */
     if (reply->len == 6 && ngx_strncmp(reply->str, "LINKED", 6) == 0) {

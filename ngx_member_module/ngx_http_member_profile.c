@@ -315,9 +315,6 @@ ngx_http_member_profile_deleted(ngx_http_request_t *r,
 
     pg->data = er;
 
-    /* the member's status changed: the brand's counts follow */
-    ngx_http_member_ledger_touched(r, pg->id);
-
     er->id.data = p;
     er->id.len = ngx_sprintf(p, "%uL", pg->id) - p;
 

@@ -861,9 +861,7 @@ ngx_http_member_reg_written(ngx_http_request_t *r,
     reg->card_no.len = reply->len;
     ngx_memcpy(reg->card_no.data, reply->str, reply->len);
 
-    /* the fold, and the outbox: it activates a claimed WeChat card */
-    ngx_http_member_ledger_touched(r, reg->target);
-
+    /* the fold and the outbox (it activates a claimed card) had their hint */
     if (reg->target == pg->id) {
         /* welcome soon, and the referral on its first purchase */
         ngx_http_member_campaigns_hint(r, reg->target,
