@@ -879,21 +879,24 @@ ngx_http_member_admin_write(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0].data = p;
-    args[0].len = ngx_sprintf(p, "%uL", adm->id) - p;
-    p += args[0].len;
+    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_ID].data = p;
+    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_ID].len =
+                                             ngx_sprintf(p, "%uL", adm->id) - p;
+    p += args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_ID].len;
 
-    args[1].data = p;
-    args[1].len = ngx_http_member_card_no(p, adm->id) - p;
-    p += args[1].len;
+    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_CARD_NO].data = p;
+    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_CARD_NO].len =
+                                        ngx_http_member_card_no(p, adm->id) - p;
+    p += args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_CARD_NO].len;
 
-    args[2] = adm->openid;
-    args[3] = adm->level;
+    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_OPENID] = adm->openid;
+    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_LEVEL] = adm->level;
 
-    args[4].data = p;
-    args[4].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_NOW].data = p;
+    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_NOW].len =
+                                           ngx_sprintf(p, "%T", ngx_time()) - p;
 
-    n = 5;
+    n = NGX_HTTP_MEMBER_MEMBER_CREATE_NARGV;
 
     if (adm->phone.len) {
         ngx_str_set(&args[n], "phone_index");
@@ -910,8 +913,9 @@ ngx_http_member_admin_write(ngx_http_request_t *r)
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_MEMBER_CREATE,
-                                        ngx_http_member_admin_created, 1, n,
-                                        &key, args);
+                                        ngx_http_member_admin_created, &key,
+                                        args,
+                                       n - NGX_HTTP_MEMBER_MEMBER_CREATE_NARGV);
 }
 
 

@@ -118,7 +118,9 @@ ngx_int_t
 ngx_http_member_admin_auth(ngx_http_request_t *r,
     ngx_http_member_route_t *routes)
 {
-    ngx_str_t                      bearer, key_id, secret, keys[2], args[2];
+    ngx_str_t                      bearer, key_id, secret, *key;
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_ADMIN_AUTH_NKEYS];
+    ngx_str_t                      args[NGX_HTTP_MEMBER_ADMIN_AUTH_NARGV];
     ngx_pool_cleanup_t            *cln;
     ngx_http_member_ctx_t         *ctx;
     ngx_http_member_loc_conf_t    *mlcf;
@@ -179,14 +181,16 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
          * the right token from an address that guessed too often waits
          * too, else guessing it would never end; other addresses go on
          */
-        if (ngx_http_member_admin_fail_key(r, &keys[0]) != NGX_OK) {
+        key = &keys[NGX_HTTP_MEMBER_ADMIN_AUTH_KEY_KEYS];
+
+        if (ngx_http_member_admin_fail_key(r, key) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         return ngx_http_member_redis_command(r,
                                              ngx_http_member_admin_bootstrap,
                                              2, &ngx_http_member_cmd_get,
-                                             &keys[0]);
+                                             key);
     }
 
     if (ngx_http_member_admin_key_parse(&bearer, &key_id, &secret) != NGX_OK)
@@ -210,18 +214,22 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
 
     ctx->admin = aa;
 
-    keys[0] = ngx_http_member_keys_key;
+    keys[NGX_HTTP_MEMBER_ADMIN_AUTH_KEY_KEYS] = ngx_http_member_keys_key;
 
-    if (ngx_http_member_admin_fail_key(r, &keys[1]) != NGX_OK) {
+    key = &keys[NGX_HTTP_MEMBER_ADMIN_AUTH_KEY_FAIL];
+
+    if (ngx_http_member_admin_fail_key(r, key) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0] = aa->actor;
-    args[1] = ngx_http_member_auth_failures;
+    args[NGX_HTTP_MEMBER_ADMIN_AUTH_ARGV_KEY_ID] = aa->actor;
+    args[NGX_HTTP_MEMBER_ADMIN_AUTH_ARGV_ALLOWED] =
+                                                  ngx_http_member_auth_failures;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_ADMIN_AUTH,
-                                        ngx_http_member_admin_key_found, 2, 2,
-                                        keys, args);
+                                        ngx_http_member_admin_key_found, keys,
+                                        args,
+                                        0);
 }
 
 
@@ -459,8 +467,9 @@ ngx_http_member_admin_failed(ngx_http_request_t *r)
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_ADMIN_FAIL,
-                                        ngx_http_member_admin_counted, 1, 1,
-                                        &key, &ngx_http_member_auth_window);
+                                        ngx_http_member_admin_counted, &key,
+                                        &ngx_http_member_auth_window,
+                                        0);
 }
 
 
@@ -620,8 +629,9 @@ ngx_http_member_keys_revoke(ngx_http_request_t *r, ngx_http_member_match_t *m)
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_ADMIN_REVOKE,
-                                        ngx_http_member_keys_revoked, 1, 1,
-                                        &ngx_http_member_keys_key, &key_id);
+                                        ngx_http_member_keys_revoked,
+                                        &ngx_http_member_keys_key, &key_id,
+                                        0);
 }
 
 
@@ -950,7 +960,7 @@ ngx_int_t
 ngx_http_member_audit_page(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
     u_char                 *p;
-    ngx_str_t               args[5], cursor;
+    ngx_str_t               args[NGX_HTTP_MEMBER_AUDIT_PAGE_NARGV], cursor;
     ngx_uint_t              limit;
     ngx_http_member_ctx_t  *ctx;
 
@@ -960,8 +970,12 @@ ngx_http_member_audit_page(ngx_http_request_t *r, ngx_http_member_match_t *m)
                                  NGX_HTTP_MEMBER_PAGE_MAX, &limit)
         != NGX_OK
         || ngx_http_member_arg_cursor(r, &cursor) != NGX_OK
-        || ngx_http_member_audit_arg(r, "actor", 5, 64, &args[2]) != NGX_OK
-        || ngx_http_member_audit_arg(r, "target", 6, 200, &args[3]) != NGX_OK)
+        || ngx_http_member_audit_arg(r, "actor", 5, 64,
+                                   &args[NGX_HTTP_MEMBER_AUDIT_PAGE_ARGV_ACTOR])
+           != NGX_OK
+        || ngx_http_member_audit_arg(r, "target", 6, 200,
+                                  &args[NGX_HTTP_MEMBER_AUDIT_PAGE_ARGV_TARGET])
+           != NGX_OK)
     {
         return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                      "limit must be 1 to 100, before an "
@@ -973,20 +987,24 @@ ngx_http_member_audit_page(ngx_http_request_t *r, ngx_http_member_match_t *m)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_http_member_range_start(p, &cursor, &args[0]);
+    p = ngx_http_member_range_start(p, &cursor,
+                                  &args[NGX_HTTP_MEMBER_AUDIT_PAGE_ARGV_START]);
 
-    args[1].data = p;
+    args[NGX_HTTP_MEMBER_AUDIT_PAGE_ARGV_LIMIT].data = p;
     p = ngx_sprintf(p, "%ui", limit);
-    args[1].len = p - args[1].data;
+    args[NGX_HTTP_MEMBER_AUDIT_PAGE_ARGV_LIMIT].len =
+                           p - args[NGX_HTTP_MEMBER_AUDIT_PAGE_ARGV_LIMIT].data;
 
-    args[4].data = p;
-    args[4].len = ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_AUDIT_BUDGET) - p;
+    args[NGX_HTTP_MEMBER_AUDIT_PAGE_ARGV_BUDGET].data = p;
+    args[NGX_HTTP_MEMBER_AUDIT_PAGE_ARGV_BUDGET].len =
+                         ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_AUDIT_BUDGET) - p;
 
     ctx->step = limit;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_AUDIT_PAGE,
-                                        ngx_http_member_audit_paged, 1, 5,
-                                        &ngx_http_member_audit_key, args);
+                                        ngx_http_member_audit_paged,
+                                        &ngx_http_member_audit_key, args,
+                                        0);
 }
 
 

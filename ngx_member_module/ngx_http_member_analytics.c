@@ -942,15 +942,18 @@ ngx_http_member_analytics_read(ngx_http_request_t *r, ngx_uint_t kind,
         cursor = arg;
     }
 
-    args[0].data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (args[0].data == NULL) {
+    args[NGX_HTTP_MEMBER_TAG_READ_ARGV_COUNT].data =
+                                            ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (args[NGX_HTTP_MEMBER_TAG_READ_ARGV_COUNT].data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0].len = ngx_sprintf(args[0].data, "%ui", paged ? limit : 0)
-                  - args[0].data;
-    args[1] = cursor;
-    n = 2;
+    args[NGX_HTTP_MEMBER_TAG_READ_ARGV_COUNT].len =
+                   ngx_sprintf(args[NGX_HTTP_MEMBER_TAG_READ_ARGV_COUNT].data,
+                               "%ui", paged ? limit : 0)
+                   - args[NGX_HTTP_MEMBER_TAG_READ_ARGV_COUNT].data;
+    args[NGX_HTTP_MEMBER_TAG_READ_ARGV_CURSOR] = cursor;
+    n = NGX_HTTP_MEMBER_TAG_READ_NARGV;
 
     if (tag) {
         args[n++] = *tag;
@@ -994,8 +997,10 @@ ngx_http_member_analytics_read(ngx_http_request_t *r, ngx_uint_t kind,
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_TAG_READ,
-                                        ngx_http_member_analytics_sets, 1,
-                                        n, &ngx_http_member_tags_key, args);
+                                        ngx_http_member_analytics_sets,
+                                        &ngx_http_member_tags_key,
+                                        args,
+                                        n - NGX_HTTP_MEMBER_TAG_READ_NARGV);
 }
 
 
@@ -1292,13 +1297,13 @@ ngx_http_member_analytics_tagged(ngx_http_request_t *r,
     ngx_memcpy(q->tags.data, reply->str, reply->len);
 
     /* the brand's sets: the member id, then as the member's script */
-    q->args[0].data = q->key.data + 3;
-    q->args[0].len = q->key.len - 4;
+    q->args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_MEMBER_ID].data = q->key.data + 3;
+    q->args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_MEMBER_ID].len = q->key.len - 4;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_TAG_SETS,
                                         ngx_http_member_analytics_tags_set,
-                                        1, q->nargs, &ngx_http_member_tags_key,
-                                        q->args);
+                                        &ngx_http_member_tags_key, q->args,
+                                     q->nargs - NGX_HTTP_MEMBER_TAG_SETS_NARGV);
 }
 
 
@@ -1320,16 +1325,20 @@ ngx_http_member_analytics_tags_body(ngx_http_request_t *r)
         return;
     }
 
-    /* args[0] the member id, [1] how many to add, the adds, the removes */
+    /*
+     * tag_sets.lua's ARGV: the member id, how many to add, the adds, the
+     * removes; tags.lua's are the same after the member id
+     */
     q->args = ngx_pcalloc(r->pool,
-                          (2 + 2 * NGX_HTTP_MEMBER_TAGS_MAX)
+                          (NGX_HTTP_MEMBER_TAG_SETS_NARGV
+                           + 2 * NGX_HTTP_MEMBER_TAGS_MAX)
                           * sizeof(ngx_str_t));
     if (q->args == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    n = 2;
+    n = NGX_HTTP_MEMBER_TAG_SETS_NARGV;
 
     if (!json_is_object(json)
         || ngx_http_member_analytics_tag_list(r, json, "add", q->args, &n)
@@ -1339,7 +1348,7 @@ ngx_http_member_analytics_tags_body(ngx_http_request_t *r)
         return;
     }
 
-    q->nadd = n - 2;
+    q->nadd = n - NGX_HTTP_MEMBER_TAG_SETS_NARGV;
 
     if (ngx_http_member_analytics_tag_list(r, json, "remove", q->args, &n)
         != NGX_OK)
@@ -1348,25 +1357,26 @@ ngx_http_member_analytics_tags_body(ngx_http_request_t *r)
         return;
     }
 
-    if (n == 2) {
+    if (n == NGX_HTTP_MEMBER_TAG_SETS_NARGV) {
         ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "add"));
         return;
     }
 
     q->nargs = n;
-    q->args[1].data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (q->args[1].data == NULL) {
+    if (ngx_http_member_int_arg(r->pool,
+                                &q->args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_NADD],
+                                q->nadd)
+        == NULL)
+    {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    q->args[1].len = ngx_sprintf(q->args[1].data, "%ui", q->nadd)
-                     - q->args[1].data;
-
     ngx_http_finalize_request(r,
         ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_TAGS,
-                                     ngx_http_member_analytics_tagged, 1,
-                                     n - 1, &q->key, q->args + 1));
+                                     ngx_http_member_analytics_tagged, &q->key,
+                                  &q->args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_NADD],
+                                     n - NGX_HTTP_MEMBER_TAG_SETS_NARGV));
 }
 
 

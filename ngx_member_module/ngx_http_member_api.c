@@ -165,19 +165,20 @@ static ngx_int_t
 ngx_http_member_api_card_slow(ngx_http_request_t *r,
     ngx_http_member_ctx_t *ctx)
 {
-    ngx_str_t  keys[2];
+    ngx_str_t  keys[NGX_HTTP_MEMBER_CARD_NKEYS];
 
-    keys[0] = ctx->session_key;
+    keys[NGX_HTTP_MEMBER_CARD_KEY_SESSION] = ctx->session_key;
 
-    if (ngx_http_member_key(r->pool, &keys[1], ctx->member_id, "")
+    if (ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_CARD_KEY_MEMBER],
+                            ctx->member_id, "")
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_CARD,
-                                        ngx_http_member_api_card, 2, 0,
-                                        keys, NULL);
+                                        ngx_http_member_api_card, keys, NULL,
+                                        0);
 }
 
 
@@ -551,7 +552,9 @@ ngx_http_member_transactions(ngx_http_request_t *r, ngx_str_t *must_exist,
     uint64_t id, const char *missing)
 {
     u_char                 *p;
-    ngx_str_t               keys[2], args[7], cursor;
+    ngx_str_t               cursor;
+    ngx_str_t               keys[NGX_HTTP_MEMBER_LEDGER_NKEYS];
+    ngx_str_t               args[NGX_HTTP_MEMBER_LEDGER_NARGV];
     ngx_uint_t              limit;
     ngx_http_member_ctx_t  *ctx;
 
@@ -570,16 +573,20 @@ ngx_http_member_transactions(ngx_http_request_t *r, ngx_str_t *must_exist,
                                      "transaction id");
     }
 
-    if (ngx_http_member_transactions_filters(r, &args[3]) != NGX_OK) {
+    if (ngx_http_member_transactions_filters(r,
+                                        &args[NGX_HTTP_MEMBER_LEDGER_ARGV_TYPE])
+        != NGX_OK)
+    {
         return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                      "type must be an entry type, from and "
                                      "to unix seconds with from <= to, "
                                      "store a store id");
     }
 
-    keys[0] = *must_exist;
+    keys[NGX_HTTP_MEMBER_LEDGER_KEY_MUST_EXIST] = *must_exist;
 
-    if (ngx_http_member_key(r->pool, &keys[1], id, ":ledger") != NGX_OK) {
+    if (ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_LEDGER_KEY_LEDGER],
+                            id, ":ledger") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -588,19 +595,21 @@ ngx_http_member_transactions(ngx_http_request_t *r, ngx_str_t *must_exist,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0].data = (u_char *) missing;
-    args[0].len = ngx_strlen(missing);
+    args[NGX_HTTP_MEMBER_LEDGER_ARGV_MISSING].data = (u_char *) missing;
+    args[NGX_HTTP_MEMBER_LEDGER_ARGV_MISSING].len = ngx_strlen(missing);
 
-    p = ngx_http_member_range_start(p, &cursor, &args[1]);
+    p = ngx_http_member_range_start(p, &cursor,
+                                    &args[NGX_HTTP_MEMBER_LEDGER_ARGV_BEFORE]);
 
-    args[2].data = p;
-    args[2].len = ngx_sprintf(p, "%ui", limit) - p;
+    args[NGX_HTTP_MEMBER_LEDGER_ARGV_COUNT].data = p;
+    args[NGX_HTTP_MEMBER_LEDGER_ARGV_COUNT].len =
+                                               ngx_sprintf(p, "%ui", limit) - p;
 
     ctx->step = limit;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_LEDGER,
                                         ngx_http_member_transactions_page,
-                                        2, 7, keys, args);
+                                        keys, args, 0);
 }
 
 

@@ -303,7 +303,8 @@ ngx_http_member_coupons_template_body(ngx_http_request_t *r)
 {
     json_t       *json, *tpl;
     ngx_int_t     rc;
-    ngx_str_t     keys[2], args[1];
+    ngx_str_t     keys[NGX_HTTP_MEMBER_COUPON_TEMPLATE_NKEYS];
+    ngx_str_t     args[NGX_HTTP_MEMBER_COUPON_TEMPLATE_NARGV];
     const char   *field;
 
     json = ngx_http_member_body_json(r, &rc);
@@ -326,7 +327,8 @@ ngx_http_member_coupons_template_body(ngx_http_request_t *r)
         return;
     }
 
-    rc = ngx_http_member_coupons_dump(r, tpl, &args[0]);
+    rc = ngx_http_member_coupons_dump(r, tpl,
+                          &args[NGX_HTTP_MEMBER_COUPON_TEMPLATE_ARGV_TEMPLATE]);
     json_decref(tpl);
 
     if (rc != NGX_OK) {
@@ -334,13 +336,14 @@ ngx_http_member_coupons_template_body(ngx_http_request_t *r)
         return;
     }
 
-    keys[0] = ngx_http_member_coupons_seq;
-    keys[1] = ngx_http_member_coupons_tpl;
+    keys[NGX_HTTP_MEMBER_COUPON_TEMPLATE_KEY_SEQ] = ngx_http_member_coupons_seq;
+    keys[NGX_HTTP_MEMBER_COUPON_TEMPLATE_KEY_TEMPLATES] =
+                                                    ngx_http_member_coupons_tpl;
 
     ngx_http_finalize_request(r,
         ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_COUPON_TEMPLATE,
                                      ngx_http_member_coupons_template_saved,
-                                     2, 1, keys, args));
+                                     keys, args, 0));
 }
 
 
@@ -751,7 +754,8 @@ ngx_http_member_coupons_issue_next(ngx_http_request_t *r)
     u_char                     *p;
     size_t                      len;
     uint64_t                    id;
-    ngx_str_t                   keys[4], args[9];
+    ngx_str_t                   keys[NGX_HTTP_MEMBER_COUPON_ISSUE_NKEYS];
+    ngx_str_t                   args[NGX_HTTP_MEMBER_COUPON_ISSUE_NARGV];
     ngx_http_member_ctx_t      *ctx;
     ngx_http_member_coupons_t  *cp;
 
@@ -779,32 +783,42 @@ ngx_http_member_coupons_issue_next(ngx_http_request_t *r)
     p = ngx_pnalloc(r->pool, len + NGX_INT64_LEN);
 
     if (p == NULL
-        || ngx_http_member_key(r->pool, &keys[0], id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[1], id, ":ledger") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[3], id, ":coupons") != NGX_OK)
+        || ngx_http_member_key(r->pool,
+                               &keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_MEMBER],
+                               id, "") != NGX_OK
+        || ngx_http_member_key(r->pool,
+                               &keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_LEDGER],
+                               id, ":ledger") != NGX_OK
+        || ngx_http_member_key(r->pool,
+                               &keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_COUPONS],
+                               id, ":coupons") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[2].data = p;
-    p = ngx_sprintf(p, "%V:idem:coupon:%V", &keys[0], &cp->idem);
-    keys[2].len = p - keys[2].data;
+    keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_IDEM].data = p;
+    p = ngx_sprintf(p, "%V:idem:coupon:%V",
+                    &keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_MEMBER], &cp->idem);
+    keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_IDEM].len =
+                           p - keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_IDEM].data;
 
-    args[8].data = p;
-    args[8].len = ngx_sprintf(p, "%uL", id) - p;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_MEMBER_ID].data = p;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_MEMBER_ID].len =
+                                                  ngx_sprintf(p, "%uL", id) - p;
 
-    args[0] = cp->fingerprint;
-    args[1] = cp->terms;
-    args[2] = cp->now;
-    args[3] = cp->ttl;
-    args[4] = cp->idem;
-    args[5] = cp->template_id;
-    args[6] = cp->expires;
-    args[7] = cp->name;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_FINGERPRINT] = cp->fingerprint;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TERMS] = cp->terms;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_NOW] = cp->now;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TTL] = cp->ttl;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_IDEM_KEY] = cp->idem;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TEMPLATE] = cp->template_id;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_EXPIRES_AT] = cp->expires;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_NAME] = cp->name;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_COUPON_ISSUE,
-                                        ngx_http_member_coupons_issued, 4, 9,
-                                        keys, args);
+                                        ngx_http_member_coupons_issued, keys,
+                                        args,
+                                        0);
 
 done:
 
@@ -941,7 +955,8 @@ ngx_http_member_coupons_list(ngx_http_request_t *r, uint64_t id,
 static ngx_int_t
 ngx_http_member_coupons_list_at(ngx_http_request_t *r, time_t now)
 {
-    ngx_str_t                   keys[3], args[1];
+    ngx_str_t                   keys[NGX_HTTP_MEMBER_COUPONS_NKEYS];
+    ngx_str_t                   args[NGX_HTTP_MEMBER_COUPONS_NARGV];
     ngx_http_member_ctx_t      *ctx;
     ngx_http_member_coupons_t  *cp;
 
@@ -949,22 +964,25 @@ ngx_http_member_coupons_list_at(ngx_http_request_t *r, time_t now)
     cp = ctx->data;
 
     cp->time = now;
-    keys[0] = cp->must_exist;
+    keys[NGX_HTTP_MEMBER_COUPONS_KEY_MUST_EXIST] = cp->must_exist;
 
-    if (ngx_http_member_key(r->pool, &keys[1], cp->member, ":coupons")
+    if (ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_COUPONS_KEY_COUPONS],
+                            cp->member, ":coupons")
         != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[2], cp->member, ":coupons:used")
+        || ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_COUPONS_KEY_USED],
+                               cp->member, ":coupons:used")
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0].data = (u_char *) cp->missing;
-    args[0].len = ngx_strlen(cp->missing);
+    args[NGX_HTTP_MEMBER_COUPONS_ARGV_MISSING].data = (u_char *) cp->missing;
+    args[NGX_HTTP_MEMBER_COUPONS_ARGV_MISSING].len = ngx_strlen(cp->missing);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_COUPONS,
-                                        ngx_http_member_coupons_listed, 3, 1,
-                                        keys, args);
+                                        ngx_http_member_coupons_listed, keys,
+                                        args,
+                                        0);
 }
 
 

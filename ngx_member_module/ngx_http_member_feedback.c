@@ -166,7 +166,9 @@ ngx_http_member_feedback_post(ngx_http_request_t *r,
     json_t                 *json, *record;
     uint64_t                ms;
     ngx_int_t               rc, rating;
-    ngx_str_t               text, order, fid, aad, sealed, keys[5], args[4];
+    ngx_str_t               text, order, fid, aad, sealed, *arg;
+    ngx_str_t               keys[NGX_HTTP_MEMBER_FEEDBACK_POST_NKEYS];
+    ngx_str_t               args[NGX_HTTP_MEMBER_FEEDBACK_POST_NARGV];
     ngx_time_t             *tp;
     ngx_http_member_ctx_t  *ctx;
 
@@ -249,15 +251,16 @@ ngx_http_member_feedback_post(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[1].len = ngx_strlen(dump);
-    args[1].data = ngx_pnalloc(r->pool, args[1].len);
+    arg = &args[NGX_HTTP_MEMBER_FEEDBACK_POST_ARGV_RECORD];
+    arg->len = ngx_strlen(dump);
+    arg->data = ngx_pnalloc(r->pool, arg->len);
 
-    if (args[1].data == NULL) {
+    if (arg->data == NULL) {
         free(dump);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(args[1].data, dump, args[1].len);
+    ngx_memcpy(arg->data, dump, arg->len);
     free(dump);
 
     p = ngx_pnalloc(r->pool, 2 * (sizeof("{b}:feedback:quota:")
@@ -266,26 +269,32 @@ ngx_http_member_feedback_post(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[0] = ngx_http_member_feedback_key;
-    keys[1] = ngx_http_member_feedback_all;
-    keys[2] = ngx_http_member_feedback_open;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_POST_KEY_FEEDBACK] =
+                                                   ngx_http_member_feedback_key;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_POST_KEY_ALL] = ngx_http_member_feedback_all;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_POST_KEY_OPEN] =
+                                                  ngx_http_member_feedback_open;
 
-    keys[3].data = p;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_POST_KEY_MINE].data = p;
     p = ngx_sprintf(p, "{b}:feedback:m:%uL", pg->id);
-    keys[3].len = p - keys[3].data;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_POST_KEY_MINE].len =
+                          p - keys[NGX_HTTP_MEMBER_FEEDBACK_POST_KEY_MINE].data;
 
-    keys[4].data = p;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_POST_KEY_QUOTA].data = p;
     p = ngx_sprintf(p, "{b}:feedback:quota:%uL", pg->id);
-    keys[4].len = p - keys[4].data;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_POST_KEY_QUOTA].len =
+                         p - keys[NGX_HTTP_MEMBER_FEEDBACK_POST_KEY_QUOTA].data;
 
-    args[0] = fid;
-    args[2] = ngx_http_member_feedback_limit;
-    args[3] = ngx_http_member_feedback_window;
+    args[NGX_HTTP_MEMBER_FEEDBACK_POST_ARGV_ID] = fid;
+    args[NGX_HTTP_MEMBER_FEEDBACK_POST_ARGV_LIMIT] =
+                                                 ngx_http_member_feedback_limit;
+    args[NGX_HTTP_MEMBER_FEEDBACK_POST_ARGV_WINDOW] =
+                                                ngx_http_member_feedback_window;
 
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_POST,
                                         ngx_http_member_feedback_posted,
-                                        5, 4, keys, args);
+                                        keys, args, 0);
 }
 
 
@@ -348,7 +357,9 @@ ngx_http_member_feedback_list(ngx_http_request_t *r, ngx_str_t *list,
     ngx_flag_t admin)
 {
     u_char                      *p;
-    ngx_str_t                    keys[2], args[2], before;
+    ngx_str_t                    before;
+    ngx_str_t                    keys[NGX_HTTP_MEMBER_FEEDBACK_LIST_NKEYS];
+    ngx_str_t                    args[NGX_HTTP_MEMBER_FEEDBACK_LIST_NARGV];
     ngx_http_member_ctx_t       *ctx;
     ngx_http_member_feedback_t  *fb;
 
@@ -380,13 +391,16 @@ ngx_http_member_feedback_list(ngx_http_request_t *r, ngx_str_t *list,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_http_member_range_start(p, &before, &args[0]);
+    p = ngx_http_member_range_start(p, &before,
+                               &args[NGX_HTTP_MEMBER_FEEDBACK_LIST_ARGV_START]);
 
-    args[1].data = p;
-    args[1].len = ngx_sprintf(p, "%ui", fb->limit + 1) - p;
+    args[NGX_HTTP_MEMBER_FEEDBACK_LIST_ARGV_COUNT].data = p;
+    args[NGX_HTTP_MEMBER_FEEDBACK_LIST_ARGV_COUNT].len =
+                                       ngx_sprintf(p, "%ui", fb->limit + 1) - p;
 
-    keys[0] = *list;
-    keys[1] = ngx_http_member_feedback_key;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_LIST_KEY_LIST] = *list;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_LIST_KEY_FEEDBACK] =
+                                                   ngx_http_member_feedback_key;
 
     ctx->step = (ngx_uint_t) 0;
     ctx->data = fb;
@@ -394,7 +408,7 @@ ngx_http_member_feedback_list(ngx_http_request_t *r, ngx_str_t *list,
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_LIST,
                                         ngx_http_member_feedback_page,
-                                        2, 2, keys, args);
+                                        keys, args, 0);
 }
 
 
@@ -637,7 +651,9 @@ ngx_http_member_feedback_found(ngx_http_request_t *r,
     u_char                      *p;
     json_t                      *record;
     uint64_t                     id;
-    ngx_str_t                    aad, keys[3], args[4];
+    ngx_str_t                    aad;
+    ngx_str_t                    keys[NGX_HTTP_MEMBER_FEEDBACK_ANSWER_NKEYS];
+    ngx_str_t                    args[NGX_HTTP_MEMBER_FEEDBACK_ANSWER_NARGV];
     json_error_t                 err;
     ngx_http_member_ctx_t       *ctx;
     ngx_http_member_feedback_t  *fb;
@@ -667,7 +683,9 @@ ngx_http_member_feedback_found(ngx_http_request_t *r,
 
     if (ngx_http_member_feedback_aad(r, id, &fb->id, ":answer", &aad)
         != NGX_OK
-        || ngx_http_member_pii_seal(r, &aad, &fb->answer, &args[1]) != NGX_OK)
+        || ngx_http_member_pii_seal(r, &aad, &fb->answer,
+                             &args[NGX_HTTP_MEMBER_FEEDBACK_ANSWER_ARGV_ANSWER])
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -677,19 +695,24 @@ ngx_http_member_feedback_found(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0] = fb->id;
-    args[2].data = p;
-    args[2].len = ngx_sprintf(p, "%T", ngx_time()) - p;
-    ngx_http_member_admin_actor(r, &args[3]);
+    args[NGX_HTTP_MEMBER_FEEDBACK_ANSWER_ARGV_ID] = fb->id;
+    args[NGX_HTTP_MEMBER_FEEDBACK_ANSWER_ARGV_NOW].data = p;
+    args[NGX_HTTP_MEMBER_FEEDBACK_ANSWER_ARGV_NOW].len =
+                                           ngx_sprintf(p, "%T", ngx_time()) - p;
+    ngx_http_member_admin_actor(r,
+                               &args[NGX_HTTP_MEMBER_FEEDBACK_ANSWER_ARGV_WHO]);
 
-    keys[0] = ngx_http_member_feedback_key;
-    keys[1] = ngx_http_member_feedback_open;
-    keys[2] = ngx_http_member_feedback_answered;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_ANSWER_KEY_FEEDBACK] =
+                                                   ngx_http_member_feedback_key;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_ANSWER_KEY_OPEN] =
+                                                  ngx_http_member_feedback_open;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_ANSWER_KEY_ANSWERED] =
+                                              ngx_http_member_feedback_answered;
 
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_ANSWER,
                                         ngx_http_member_feedback_answered_done,
-                                        3, 4, keys, args);
+                                        keys, args, 0);
 }
 
 
@@ -755,14 +778,19 @@ ngx_int_t
 ngx_http_member_feedback_erase(ngx_http_request_t *r, uint64_t id,
     ngx_http_member_call_pt done)
 {
-    ngx_str_t  keys[6];
+    ngx_str_t  keys[NGX_HTTP_MEMBER_FEEDBACK_ERASE_NKEYS];
 
-    keys[0] = ngx_http_member_feedback_key;
-    keys[1] = ngx_http_member_feedback_all;
-    keys[2] = ngx_http_member_feedback_open;
-    keys[3] = ngx_http_member_feedback_answered;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_ERASE_KEY_FEEDBACK] =
+                                                   ngx_http_member_feedback_key;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_ERASE_KEY_ALL] = ngx_http_member_feedback_all;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_ERASE_KEY_OPEN] =
+                                                  ngx_http_member_feedback_open;
+    keys[NGX_HTTP_MEMBER_FEEDBACK_ERASE_KEY_ANSWERED] =
+                                              ngx_http_member_feedback_answered;
 
-    if (ngx_http_member_feedback_member_keys(r, id, &keys[4], &keys[5])
+    if (ngx_http_member_feedback_member_keys(r, id,
+                                 &keys[NGX_HTTP_MEMBER_FEEDBACK_ERASE_KEY_MINE],
+                                &keys[NGX_HTTP_MEMBER_FEEDBACK_ERASE_KEY_QUOTA])
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -770,7 +798,7 @@ ngx_http_member_feedback_erase(ngx_http_request_t *r, uint64_t id,
 
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_ERASE,
-                                        done, 6, 0, keys, NULL);
+                                        done, keys, NULL, 0);
 }
 
 
@@ -780,7 +808,9 @@ ngx_int_t
 ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
     json_t *out)
 {
-    ngx_str_t                    keys[2], quota, args[2];
+    ngx_str_t                    quota;
+    ngx_str_t                    keys[NGX_HTTP_MEMBER_FEEDBACK_LIST_NKEYS];
+    ngx_str_t                    args[NGX_HTTP_MEMBER_FEEDBACK_LIST_NARGV];
     ngx_pool_cleanup_t          *cln;
     ngx_http_member_ctx_t       *ctx;
     ngx_http_member_feedback_t  *fb;
@@ -796,15 +826,19 @@ ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
     fb->export = out;
     cln->handler = ngx_http_member_feedback_export_cleanup;
 
-    if (ngx_http_member_feedback_member_keys(r, id, &keys[0], &quota)
+    if (ngx_http_member_feedback_member_keys(r, id,
+                                  &keys[NGX_HTTP_MEMBER_FEEDBACK_LIST_KEY_LIST],
+                                  &quota)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[1] = ngx_http_member_feedback_key;
-    ngx_str_set(&args[0], "+");
-    ngx_str_set(&args[1], NGX_HTTP_MEMBER_FEEDBACK_EXPORT);
+    keys[NGX_HTTP_MEMBER_FEEDBACK_LIST_KEY_FEEDBACK] =
+                                                   ngx_http_member_feedback_key;
+    ngx_str_set(&args[NGX_HTTP_MEMBER_FEEDBACK_LIST_ARGV_START], "+");
+    ngx_str_set(&args[NGX_HTTP_MEMBER_FEEDBACK_LIST_ARGV_COUNT],
+                NGX_HTTP_MEMBER_FEEDBACK_EXPORT);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     ctx->call.data = fb;
@@ -812,7 +846,7 @@ ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_LIST,
                                         ngx_http_member_feedback_exported,
-                                        2, 2, keys, args);
+                                        keys, args, 0);
 }
 
 

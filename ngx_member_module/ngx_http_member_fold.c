@@ -1036,15 +1036,16 @@ ngx_http_member_fold_totals_done(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_member_fold_totals(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
-    ngx_str_t  keys[3];
+    ngx_str_t  keys[NGX_HTTP_MEMBER_FOLD_TOTALS_NKEYS];
 
-    keys[0] = ngx_http_member_totals_key;
-    keys[1] = ngx_http_member_fold_key;
-    keys[2] = ngx_http_member_rescan_key;
+    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_TOTALS] = ngx_http_member_totals_key;
+    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_FOLD] = ngx_http_member_fold_key;
+    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_RESCAN] = ngx_http_member_rescan_key;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_FOLD_TOTALS,
-                                        ngx_http_member_fold_totals_done, 3, 0,
-                                        keys, NULL);
+                                        ngx_http_member_fold_totals_done, keys,
+                                        NULL,
+                                        0);
 }
 
 
@@ -1190,8 +1191,9 @@ ngx_http_member_fold_daily(ngx_http_request_t *r, ngx_http_member_match_t *m)
     ctx->call.data = names;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_FOLD_DAYS,
-                                        ngx_http_member_fold_days_done, n, 0,
-                                        keys, NULL);
+                                        ngx_http_member_fold_days_done, keys,
+                                        NULL,
+                                        n - NGX_HTTP_MEMBER_FOLD_DAYS_NKEYS);
 }
 
 

@@ -618,22 +618,26 @@ ngx_http_member_form_write(ngx_http_request_t *r, ngx_uint_t script)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0].data = p;
-    args[0].len = ngx_sprintf(p, "%uL", f->target) - p;
-    p += args[0].len;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].data = p;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].len =
+                                           ngx_sprintf(p, "%uL", f->target) - p;
+    p += args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].len;
 
-    args[1].data = p;
-    args[1].len = ngx_http_member_card_no(p, f->target) - p;
-    p += args[1].len;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].data = p;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].len =
+                                      ngx_http_member_card_no(p, f->target) - p;
+    p += args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].len;
 
-    args[2] = f->index[f->tried];
-    args[3] = f->openid;
-    ngx_str_set(&args[4], NGX_HTTP_MEMBER_FORM_CONSENT);
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_PHONE_INDEX] = f->index[f->tried];
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_OPENID] = f->openid;
+    ngx_str_set(&args[NGX_HTTP_MEMBER_REGISTER_ARGV_CONSENT],
+                NGX_HTTP_MEMBER_FORM_CONSENT);
 
-    args[5].data = p;
-    args[5].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW].data = p;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW].len =
+                                           ngx_sprintf(p, "%T", ngx_time()) - p;
 
-    n = 6;
+    n = NGX_HTTP_MEMBER_REGISTER_NARGV;
 
     if (ngx_http_member_person_fields(r, f->target, f->person, &f->phone,
                                       args, &n)
@@ -656,13 +660,14 @@ ngx_http_member_form_write(ngx_http_request_t *r, ngx_uint_t script)
         ngx_str_set(&args[n + 4], "wx_card_status");
         ngx_str_set(&args[n + 5], "claimed");
         ngx_str_set(&args[n + 6], "wx_card_claimed_at");
-        args[n + 7] = args[5];
+        args[n + 7] = args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW];
         n += 8;
     }
 
     return ngx_http_member_redis_script(r, script,
-                                        ngx_http_member_form_written, 1, n,
-                                        &key, args);
+                                        ngx_http_member_form_written, &key,
+                                        args,
+                                        n - NGX_HTTP_MEMBER_REGISTER_NARGV);
 }
 
 
@@ -753,17 +758,20 @@ ngx_http_member_form_indexed(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0].data = p;
-    args[0].len = ngx_sprintf(p, "%uL", f->target) - p;
-    p += args[0].len;
-    args[1] = f->openid;
-    args[2].data = p;
-    args[2].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_TARGET].data = p;
+    args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_TARGET].len =
+                                           ngx_sprintf(p, "%uL", f->target) - p;
+    p += args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_TARGET].len;
+    args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_OPENID] = f->openid;
+    args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_NOW].data = p;
+    args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_NOW].len =
+                                           ngx_sprintf(p, "%T", ngx_time()) - p;
 
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_WX_FORM_MOVED,
-                                        ngx_http_member_form_moved, 1, 3,
-                                        &f->key, args);
+                                        ngx_http_member_form_moved, &f->key,
+                                        args,
+                                        0);
 }
 
 

@@ -99,6 +99,8 @@ static ngx_int_t ngx_http_member_rules_fetched(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
 static ngx_http_member_ledger_req_t *ngx_http_member_ledger_req(
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_order_key(ngx_pool_t *pool, ngx_str_t *key,
+    ngx_str_t *member, ngx_http_member_ledger_req_t *lr);
 
 
 /* time */
@@ -457,28 +459,23 @@ static void
 ngx_http_member_schedule(ngx_http_member_ledger_t *ledger, uint64_t id,
     time_t at)
 {
-    u_char       score[NGX_TIME_T_LEN], member[NGX_INT64_LEN];
-    size_t       argvlen[5];
-    const char  *argv[5];
+    u_char     sc[NGX_TIME_T_LEN], mb[NGX_INT64_LEN];
+    ngx_str_t  score, member;
 
     if (at == 0) {
         return;
     }
 
-    /* sent before the script on the same connection: it runs first */
-    argv[0] = "ZADD";
-    argv[1] = (const char *) ngx_http_member_due_key.data;
-    argv[2] = "LT";
-    argv[3] = (const char *) score;
-    argv[4] = (const char *) member;
-    argvlen[0] = 4;
-    argvlen[1] = ngx_http_member_due_key.len;
-    argvlen[2] = 2;
-    argvlen[3] = ngx_sprintf(score, "%T", at) - score;
-    argvlen[4] = ngx_sprintf(member, "%uL", id) - member;
+    score.data = sc;
+    score.len = ngx_sprintf(sc, "%T", at) - sc;
+    member.data = mb;
+    member.len = ngx_sprintf(mb, "%uL", id) - mb;
 
-    (void) ngx_http_member_redis_background(ledger->redis, NULL, NULL, 5,
-                                            argv, argvlen);
+    /* sent before the script on the same connection: it runs first */
+    (void) ngx_http_member_redis_bg_argv(ledger->redis, NULL, NULL,
+                         ngx_http_member_args(ngx_string("ZADD"),
+                                              ngx_http_member_due_key,
+                                              ngx_string("LT"), score, member));
 }
 
 
@@ -507,8 +504,10 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
 {
     json_t                        *points, *c;
     size_t                         i;
-    ngx_str_t                      keys[7], args[18 + 4
-                                              * NGX_HTTP_MEMBER_MAX_TIERS];
+    ngx_str_t                     *member, *order;
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_PAY_NKEYS];
+    ngx_str_t                      args[NGX_HTTP_MEMBER_PAY_NARGV
+                                        + 4 * NGX_HTTP_MEMBER_MAX_TIERS];
     ngx_int_t                      per_yuan, campaign;
     ngx_uint_t                     n;
     ngx_http_member_moment_t       mo;
@@ -540,68 +539,89 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[2], lr->id, ":ledger") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[4], lr->id, ":lots") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[5], lr->id, ":coupons")
-           != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[6], lr->id, ":coupons:used")
-           != NGX_OK)
+    member = &keys[NGX_HTTP_MEMBER_PAY_KEY_MEMBER];
+    order = &keys[NGX_HTTP_MEMBER_PAY_KEY_ORDER];
+
+    if (ngx_http_member_key(r->pool, member, lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_PAY_KEY_LEDGER],
+                               lr->id, ":ledger") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_PAY_KEY_LOTS],
+                               lr->id, ":lots") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_PAY_KEY_COUPONS],
+                               lr->id, ":coupons") != NGX_OK
+        || ngx_http_member_key(r->pool,
+                               &keys[NGX_HTTP_MEMBER_PAY_KEY_COUPONS_USED],
+                               lr->id, ":coupons:used") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[1] = lr->ticket_key;
+    keys[NGX_HTTP_MEMBER_PAY_KEY_TICKET] = lr->ticket_key;
 
-    keys[3].data = ngx_pnalloc(r->pool, keys[0].len + sizeof(":order::")
-                                        + lr->store_id.len
-                                        + lr->order_id.len);
-    if (keys[3].data == NULL) {
+    if (ngx_http_member_order_key(r->pool, order, member, lr) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[3].len = ngx_sprintf(keys[3].data, "%V:order:%V:%V", &keys[0],
-                              &lr->store_id, &lr->order_id)
-                  - keys[3].data;
-
-    args[0] = lr->kind;
-    args[1] = lr->store_id;
-    args[2] = lr->order_id;
+    args[NGX_HTTP_MEMBER_PAY_ARGV_KIND] = lr->kind;
+    args[NGX_HTTP_MEMBER_PAY_ARGV_STORE] = lr->store_id;
+    args[NGX_HTTP_MEMBER_PAY_ARGV_ORDER] = lr->order_id;
 
     /* what must be the same when the order id comes again */
     if (ngx_http_member_body_fingerprint(r, ngx_http_member_get_ctx(r)->json,
-                                         lr->kind.len == 4
-                                         ? NGX_HTTP_MEMBER_BODY_EARN
-                                         : NGX_HTTP_MEMBER_BODY_PAY,
-                                         lr->id, &args[4])
+                                    lr->kind.len == 4
+                                    ? NGX_HTTP_MEMBER_BODY_EARN
+                                    : NGX_HTTP_MEMBER_BODY_PAY,
+                                    lr->id,
+                                    &args[NGX_HTTP_MEMBER_PAY_ARGV_FINGERPRINT])
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    args[15] = lr->coupon_id;
-    args[16] = lr->ticket_value;
 
-    if (ngx_http_member_int_arg(r->pool, &args[3], lr->amount) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[5], mo.now) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[6], per_yuan) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[7], campaign) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[8], mo.lot) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[9], mo.period) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[10], lr->points) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[11], json_integer_value(
-               json_object_get(points, "redeem_fen_per_point"))) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[12], json_integer_value(
-               json_object_get(points, "redeem_min_points"))) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[13], mo.steps) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[14], ledger->version)
-           == NULL
-        || ngx_http_member_int_arg(r->pool, &args[17],
+    args[NGX_HTTP_MEMBER_PAY_ARGV_COUPON] = lr->coupon_id;
+    args[NGX_HTTP_MEMBER_PAY_ARGV_TICKET] = lr->ticket_value;
+
+    if (ngx_http_member_int_arg(r->pool,
+                                &args[NGX_HTTP_MEMBER_PAY_ARGV_AMOUNT_FEN],
+                                lr->amount) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[NGX_HTTP_MEMBER_PAY_ARGV_NOW],
+                                   mo.now) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_PAY_ARGV_PER_YUAN],
+                                   per_yuan) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_PAY_ARGV_POINTS_PCT],
+                                   campaign) == NULL
+        || ngx_http_member_int_arg(r->pool, &args[NGX_HTTP_MEMBER_PAY_ARGV_LOT],
+                                   mo.lot) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_PAY_ARGV_PERIOD],
+                                   mo.period) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                  &args[NGX_HTTP_MEMBER_PAY_ARGV_REDEEM_POINTS],
+                                   lr->points) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                  &args[NGX_HTTP_MEMBER_PAY_ARGV_FEN_PER_POINT],
+                                   json_integer_value(json_object_get(points,
+                                       "redeem_fen_per_point"))) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_PAY_ARGV_MIN_POINTS],
+                                   json_integer_value(json_object_get(points,
+                                       "redeem_min_points"))) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_PAY_ARGV_STEPS],
+                                   mo.steps) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_PAY_ARGV_VERSION],
+                                   ledger->version) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_PAY_ARGV_ORDER_TTL],
                                    NGX_HTTP_MEMBER_ORDER_TTL) == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = 18;
+    n = NGX_HTTP_MEMBER_PAY_ARGV_TIERS;
 
     if (ngx_http_member_tier_args(r->pool, ledger->rules, args, &n, 1)
         != NGX_OK)
@@ -614,8 +634,9 @@ ngx_http_member_ledger_pay_rules(ngx_http_request_t *r,
                              ? mo.lot : mo.period_end);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_PAY,
-                                        ngx_http_member_ledger_answered, 7, n,
-                                        keys, args);
+                                        ngx_http_member_ledger_answered, keys,
+                                        args,
+                                        n - NGX_HTTP_MEMBER_PAY_ARGV_TIERS);
 }
 
 
@@ -654,41 +675,40 @@ static ngx_int_t
 ngx_http_member_ledger_refund_rules(ngx_http_request_t *r,
     ngx_http_member_ledger_t *ledger)
 {
-    ngx_str_t                      keys[5], args[3];
+    ngx_str_t                     *member;
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_REFUND_NKEYS];
+    ngx_str_t                      args[NGX_HTTP_MEMBER_REFUND_NARGV];
     ngx_http_member_ledger_req_t  *lr;
 
     lr = ngx_http_member_ledger_req(r);
+    member = &keys[NGX_HTTP_MEMBER_REFUND_KEY_MEMBER];
 
-    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[3], lr->id, ":lots") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[4], lr->id, ":coupons:used")
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + sizeof(":order::")
-                                        + lr->store_id.len
-                                        + lr->order_id.len);
-    if (keys[2].data == NULL
-        || ngx_http_member_int_arg(r->pool, &args[2],
+    if (ngx_http_member_key(r->pool, member, lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool,
+                               &keys[NGX_HTTP_MEMBER_REFUND_KEY_LEDGER],
+                               lr->id, ":ledger") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_REFUND_KEY_LOTS],
+                               lr->id, ":lots") != NGX_OK
+        || ngx_http_member_key(r->pool,
+                               &keys[NGX_HTTP_MEMBER_REFUND_KEY_COUPONS_USED],
+                               lr->id, ":coupons:used") != NGX_OK
+        || ngx_http_member_order_key(r->pool,
+                                     &keys[NGX_HTTP_MEMBER_REFUND_KEY_ORDER],
+                                     member, lr) != NGX_OK
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_REFUND_ARGV_NOW],
                                    ngx_http_member_ledger_now(ledger))
            == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[2].len = ngx_sprintf(keys[2].data, "%V:order:%V:%V", &keys[0],
-                              &lr->store_id, &lr->order_id)
-                  - keys[2].data;
-
-    args[0] = lr->store_id;
-    args[1] = lr->order_id;
+    args[NGX_HTTP_MEMBER_REFUND_ARGV_STORE] = lr->store_id;
+    args[NGX_HTTP_MEMBER_REFUND_ARGV_ORDER] = lr->order_id;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_REFUND,
-                                        ngx_http_member_ledger_answered, 5, 3,
-                                        keys, args);
+                                        ngx_http_member_ledger_answered, keys,
+                                        args, 0);
 }
 
 
@@ -711,31 +731,54 @@ ngx_http_member_ledger_refund(ngx_http_request_t *r, uint64_t id,
 }
 
 
-/* a recharge's keys: member, ledger, idempotency record, its record */
+/* a purchase's record: {m:<id>}:order:<store>:<order id> */
+
+static ngx_int_t
+ngx_http_member_order_key(ngx_pool_t *pool, ngx_str_t *key, ngx_str_t *member,
+    ngx_http_member_ledger_req_t *lr)
+{
+    key->data = ngx_pnalloc(pool, member->len + sizeof(":order::")
+                                  + lr->store_id.len + lr->order_id.len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = ngx_sprintf(key->data, "%V:order:%V:%V", member,
+                           &lr->store_id, &lr->order_id)
+               - key->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A recharge's keys: member, ledger, idempotency record, its record; the
+ * recharge and its refund take them in places of their own.
+ */
 
 static ngx_int_t
 ngx_http_member_recharge_keys(ngx_http_request_t *r,
-    ngx_http_member_ledger_req_t *lr, ngx_str_t *keys)
+    ngx_http_member_ledger_req_t *lr, ngx_str_t *member, ngx_str_t *ledger,
+    ngx_str_t *idem, ngx_str_t *record)
 {
-    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger")
-           != NGX_OK)
+    if (ngx_http_member_key(r->pool, member, lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, ledger, lr->id, ":ledger") != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + 6 + lr->idem.len);
-    keys[3].data = ngx_pnalloc(r->pool, keys[0].len + 10 + lr->idem.len);
+    idem->data = ngx_pnalloc(r->pool, member->len + 6 + lr->idem.len);
+    record->data = ngx_pnalloc(r->pool, member->len + 10 + lr->idem.len);
 
-    if (keys[2].data == NULL || keys[3].data == NULL) {
+    if (idem->data == NULL || record->data == NULL) {
         return NGX_ERROR;
     }
 
-    keys[2].len = ngx_sprintf(keys[2].data, "%V:idem:%V", &keys[0], &lr->idem)
-                  - keys[2].data;
-    keys[3].len = ngx_sprintf(keys[3].data, "%V:recharge:%V", &keys[0],
+    idem->len = ngx_sprintf(idem->data, "%V:idem:%V", member, &lr->idem)
+                - idem->data;
+    record->len = ngx_sprintf(record->data, "%V:recharge:%V", member,
                               &lr->idem)
-                  - keys[3].data;
+                  - record->data;
 
     return NGX_OK;
 }
@@ -750,7 +793,8 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
     size_t                         i;
     json_t                        *step;
     ngx_int_t                      bonus;
-    ngx_str_t                      keys[4], args[7];
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_RECHARGE_NKEYS];
+    ngx_str_t                      args[NGX_HTTP_MEMBER_RECHARGE_NARGV];
     ngx_http_member_ledger_req_t  *lr;
 
     lr = ngx_http_member_ledger_req(r);
@@ -766,43 +810,49 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger")
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_member_recharge_keys(r, lr, keys) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* what must be the same when the key is used again */
-    if (ngx_http_member_body_fingerprint(r, ngx_http_member_get_ctx(r)->json,
-                                         NGX_HTTP_MEMBER_BODY_RECHARGE,
-                                         lr->id, &args[2])
+    if (ngx_http_member_recharge_keys(r, lr,
+                                 &keys[NGX_HTTP_MEMBER_RECHARGE_KEY_MEMBER],
+                                 &keys[NGX_HTTP_MEMBER_RECHARGE_KEY_LEDGER],
+                                 &keys[NGX_HTTP_MEMBER_RECHARGE_KEY_IDEM],
+                                 &keys[NGX_HTTP_MEMBER_RECHARGE_KEY_RECHARGE])
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_member_int_arg(r->pool, &args[0], lr->amount) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[1], bonus) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[3],
-                                   ngx_http_member_ledger_now(ledger)) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[4],
-                                   NGX_HTTP_MEMBER_IDEM_TTL) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[6],
-                                   NGX_HTTP_MEMBER_ORDER_TTL) == NULL)
+    /* what must be the same when the key is used again */
+    if (ngx_http_member_body_fingerprint(r, ngx_http_member_get_ctx(r)->json,
+                               NGX_HTTP_MEMBER_BODY_RECHARGE, lr->id,
+                               &args[NGX_HTTP_MEMBER_RECHARGE_ARGV_FINGERPRINT])
+        != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[5] = lr->idem;
+    if (ngx_http_member_int_arg(r->pool,
+                                &args[NGX_HTTP_MEMBER_RECHARGE_ARGV_AMOUNT_FEN],
+                                lr->amount) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                 &args[NGX_HTTP_MEMBER_RECHARGE_ARGV_BONUS_FEN],
+                                   bonus) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_RECHARGE_ARGV_NOW],
+                                   ngx_http_member_ledger_now(ledger)) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_RECHARGE_ARGV_TTL],
+                                   NGX_HTTP_MEMBER_IDEM_TTL) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                              &args[NGX_HTTP_MEMBER_RECHARGE_ARGV_RECHARGE_TTL],
+                              NGX_HTTP_MEMBER_ORDER_TTL) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[NGX_HTTP_MEMBER_RECHARGE_ARGV_IDEM_KEY] = lr->idem;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_RECHARGE,
-                                        ngx_http_member_ledger_answered, 4, 7,
-                                        keys, args);
+                                        ngx_http_member_ledger_answered, keys,
+                                        args, 0);
 }
 
 
@@ -832,31 +882,33 @@ static ngx_int_t
 ngx_http_member_recharge_refund_rules(ngx_http_request_t *r,
     ngx_http_member_ledger_t *ledger)
 {
-    ngx_str_t                      keys[4], args[3];
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_RECHARGE_REFUND_NKEYS];
+    ngx_str_t                      args[NGX_HTTP_MEMBER_RECHARGE_REFUND_NARGV];
     ngx_http_member_ledger_req_t  *lr;
 
     lr = ngx_http_member_ledger_req(r);
 
-    if (ngx_http_member_recharge_keys(r, lr, keys) != NGX_OK
-        || ngx_http_member_int_arg(r->pool, &args[2],
-                                   ngx_http_member_ledger_now(ledger))
+    if (ngx_http_member_recharge_keys(r, lr,
+                          &keys[NGX_HTTP_MEMBER_RECHARGE_REFUND_KEY_MEMBER],
+                          &keys[NGX_HTTP_MEMBER_RECHARGE_REFUND_KEY_LEDGER],
+                          &keys[NGX_HTTP_MEMBER_RECHARGE_REFUND_KEY_IDEM],
+                          &keys[NGX_HTTP_MEMBER_RECHARGE_REFUND_KEY_RECHARGE])
+           != NGX_OK
+        || ngx_http_member_int_arg(r->pool,
+                                &args[NGX_HTTP_MEMBER_RECHARGE_REFUND_ARGV_NOW],
+                                ngx_http_member_ledger_now(ledger))
            == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* recharge_refund.lua reads the record first, the answer second */
-    args[0] = keys[2];
-    keys[2] = keys[3];
-    keys[3] = args[0];
-
-    args[0] = lr->idem;
-    args[1] = lr->note;
+    args[NGX_HTTP_MEMBER_RECHARGE_REFUND_ARGV_IDEM_KEY] = lr->idem;
+    args[NGX_HTTP_MEMBER_RECHARGE_REFUND_ARGV_REFUND_KEY] = lr->note;
 
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_RECHARGE_REFUND,
-                                        ngx_http_member_ledger_answered, 4, 3,
-                                        keys, args);
+                                        ngx_http_member_ledger_answered, keys,
+                                        args, 0);
 }
 
 
@@ -966,7 +1018,8 @@ ngx_http_member_ledger_points_rules(ngx_http_request_t *r,
     ngx_http_member_ledger_t *ledger)
 {
     time_t                         now;
-    ngx_str_t                      keys[3], args[2];
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_POINTS_NKEYS];
+    ngx_str_t                      args[NGX_HTTP_MEMBER_POINTS_NARGV];
     ngx_http_member_ctx_t         *ctx;
     ngx_http_member_ledger_req_t  *lr;
 
@@ -974,12 +1027,17 @@ ngx_http_member_ledger_points_rules(ngx_http_request_t *r,
     lr = ngx_http_member_ledger_req(r);
     now = ngx_http_member_ledger_now(ledger);
 
-    keys[0] = ctx->session_key;
+    keys[NGX_HTTP_MEMBER_POINTS_KEY_SESSION] = ctx->session_key;
 
-    if (ngx_http_member_key(r->pool, &keys[1], lr->id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[2], lr->id, ":lots") != NGX_OK
-        || ngx_http_member_int_arg(r->pool, &args[0], now) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[1],
+    if (ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_POINTS_KEY_MEMBER],
+                            lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_POINTS_KEY_LOTS],
+                               lr->id, ":lots") != NGX_OK
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_POINTS_ARGV_NOW], now)
+           == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_POINTS_ARGV_HORIZON],
                                    now + NGX_HTTP_MEMBER_EXPIRING) == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -987,7 +1045,7 @@ ngx_http_member_ledger_points_rules(ngx_http_request_t *r,
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_POINTS,
                                         ngx_http_member_ledger_points_page,
-                                        3, 2, keys, args);
+                                        keys, args, 0);
 }
 
 
@@ -1129,7 +1187,9 @@ ngx_http_member_rules_put_body(ngx_http_request_t *r)
     json_t                        *json;
     ngx_int_t                      rc;
     mrl_status_t                   rv;
-    ngx_str_t                      keys[2], args[2];
+    ngx_str_t                     *text_arg;
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_RULES_PUT_NKEYS];
+    ngx_str_t                      args[NGX_HTTP_MEMBER_RULES_PUT_NARGV];
     ngx_http_member_ledger_req_t  *lr;
 
     json = ngx_http_member_body_json(r, &rc);
@@ -1167,11 +1227,13 @@ ngx_http_member_rules_put_body(ngx_http_request_t *r)
         return;
     }
 
-    args[0].len = ngx_strlen(text);
-    args[0].data = ngx_pnalloc(r->pool, args[0].len);
+    text_arg = &args[NGX_HTTP_MEMBER_RULES_PUT_ARGV_JSON];
+    text_arg->len = ngx_strlen(text);
+    text_arg->data = ngx_pnalloc(r->pool, text_arg->len);
 
-    if (args[0].data == NULL
-        || ngx_http_member_int_arg(r->pool, &args[1],
+    if (text_arg->data == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_RULES_PUT_ARGV_NOW],
                                    ngx_http_member_ledger_now(
                                        ngx_http_member_ledger_of(r)))
            == NULL)
@@ -1181,19 +1243,20 @@ ngx_http_member_rules_put_body(ngx_http_request_t *r)
         return;
     }
 
-    ngx_memcpy(args[0].data, text, args[0].len);
+    ngx_memcpy(text_arg->data, text, text_arg->len);
     free(text);
 
     /* ctx->json, freed with the request, keeps the parsed copy alive */
     lr->json = json;
 
-    keys[0] = ngx_http_member_rules_key;
-    keys[1] = ngx_http_member_versions_key;
+    keys[NGX_HTTP_MEMBER_RULES_PUT_KEY_RULES] = ngx_http_member_rules_key;
+    keys[NGX_HTTP_MEMBER_RULES_PUT_KEY_VERSIONS] =
+                                                 ngx_http_member_versions_key;
 
     ngx_http_finalize_request(r,
         ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_RULES_PUT,
-                                     ngx_http_member_rules_stored, 2, 2,
-                                     keys, args));
+                                     ngx_http_member_rules_stored, keys, args,
+                                     0));
 }
 
 
@@ -1353,7 +1416,8 @@ ngx_http_member_level_rules(ngx_http_request_t *r,
 {
     size_t                         i;
     json_t                        *t;
-    ngx_str_t                      keys[2], args[3];
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_LEVEL_NKEYS];
+    ngx_str_t                      args[NGX_HTTP_MEMBER_LEVEL_NARGV];
     const char                    *level;
     ngx_http_member_ledger_req_t  *lr;
 
@@ -1373,24 +1437,27 @@ ngx_http_member_level_rules(ngx_http_request_t *r,
         return ngx_http_member_bad_field(r, "level");
     }
 
-    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger") != NGX_OK
-        || ngx_http_member_int_arg(r->pool, &args[2],
+    if (ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_LEVEL_KEY_MEMBER],
+                            lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_LEVEL_KEY_LEDGER],
+                               lr->id, ":ledger") != NGX_OK
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_LEVEL_ARGV_NOW],
                                    ngx_http_member_ledger_now(ledger)) == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0] = lr->text;
-    args[1] = lr->note;
+    args[NGX_HTTP_MEMBER_LEVEL_ARGV_LEVEL] = lr->text;
+    args[NGX_HTTP_MEMBER_LEVEL_ARGV_REASON] = lr->note;
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "member: admin sets the level of member %uL to \"%V\"",
                   lr->id, &lr->text);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_LEVEL,
-                                        ngx_http_member_ledger_answered, 2, 3,
-                                        keys, args);
+                                        ngx_http_member_ledger_answered, keys,
+                                        args, 0);
 }
 
 
@@ -1432,44 +1499,59 @@ static ngx_int_t
 ngx_http_member_adjust_rules(ngx_http_request_t *r,
     ngx_http_member_ledger_t *ledger)
 {
-    ngx_str_t                      keys[4], args[7];
+    ngx_str_t                     *member, *idem;
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_ADJUST_NKEYS];
+    ngx_str_t                      args[NGX_HTTP_MEMBER_ADJUST_NARGV];
     ngx_http_member_moment_t       mo;
     ngx_http_member_ledger_req_t  *lr;
 
     lr = ngx_http_member_ledger_req(r);
     ngx_http_member_ledger_moment(ledger, &mo);
 
-    if (ngx_http_member_key(r->pool, &keys[0], lr->id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[1], lr->id, ":ledger") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[3], lr->id, ":lots") != NGX_OK)
+    member = &keys[NGX_HTTP_MEMBER_ADJUST_KEY_MEMBER];
+    idem = &keys[NGX_HTTP_MEMBER_ADJUST_KEY_IDEM];
+
+    if (ngx_http_member_key(r->pool, member, lr->id, "") != NGX_OK
+        || ngx_http_member_key(r->pool,
+                               &keys[NGX_HTTP_MEMBER_ADJUST_KEY_LEDGER],
+                               lr->id, ":ledger") != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_ADJUST_KEY_LOTS],
+                               lr->id, ":lots") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[2].data = ngx_pnalloc(r->pool, keys[0].len + 6 + lr->idem.len);
+    idem->data = ngx_pnalloc(r->pool, member->len + 6 + lr->idem.len);
 
     /* the whole request: the delta and the reason */
-    if (keys[2].data == NULL
+    if (idem->data == NULL
         || ngx_http_member_body_fingerprint(r,
-                                            ngx_http_member_get_ctx(r)->json,
-                                            NGX_HTTP_MEMBER_BODY_POINTS,
-                                            lr->id, &args[2])
+                                  ngx_http_member_get_ctx(r)->json,
+                                  NGX_HTTP_MEMBER_BODY_POINTS, lr->id,
+                                 &args[NGX_HTTP_MEMBER_ADJUST_ARGV_FINGERPRINT])
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[2].len = ngx_sprintf(keys[2].data, "%V:idem:%V", &keys[0], &lr->idem)
-                  - keys[2].data;
+    idem->len = ngx_sprintf(idem->data, "%V:idem:%V", member, &lr->idem)
+                - idem->data;
 
-    args[1] = lr->note;
-    args[5] = lr->idem;
+    args[NGX_HTTP_MEMBER_ADJUST_ARGV_REASON] = lr->note;
+    args[NGX_HTTP_MEMBER_ADJUST_ARGV_IDEM_KEY] = lr->idem;
 
-    if (ngx_http_member_int_arg(r->pool, &args[0], lr->points) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[3], mo.now) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[4],
+    if (ngx_http_member_int_arg(r->pool,
+                                &args[NGX_HTTP_MEMBER_ADJUST_ARGV_DELTA],
+                                lr->points) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_ADJUST_ARGV_NOW],
+                                   mo.now) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_ADJUST_ARGV_TTL],
                                    NGX_HTTP_MEMBER_IDEM_TTL) == NULL
-        || ngx_http_member_int_arg(r->pool, &args[6], mo.lot) == NULL)
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_ADJUST_ARGV_LOT],
+                                   mo.lot) == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1479,8 +1561,8 @@ ngx_http_member_adjust_rules(ngx_http_request_t *r,
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_ADJUST,
-                                        ngx_http_member_ledger_answered, 4, 7,
-                                        keys, args);
+                                        ngx_http_member_ledger_answered, keys,
+                                        args, 0);
 }
 
 
@@ -1585,15 +1667,18 @@ static void
 ngx_http_member_sweep_swept(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t unused)
 {
-    u_char                     score[NGX_INT64_LEN], member[NGX_INT64_LEN];
-    size_t                     argvlen[4];
-    const char                *argv[4];
+    u_char                     sc[NGX_INT64_LEN], mb[NGX_INT64_LEN];
+    ngx_str_t                  score, member;
     ngx_http_member_ledger_t  *ledger;
 
     ledger = job->data;
 
-    /* what expired reaches the brand's numbers and the WeChat card */
-    if (reply) {
+    /*
+     * What expired reaches the brand's numbers and the WeChat card: the
+     * Redis layer hinted after an answer; after an error too, as a part
+     * of the script may have run.
+     */
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
         ngx_http_member_ledger_hint(job->redis, ledger->ids[ledger->next]);
     }
 
@@ -1608,31 +1693,26 @@ ngx_http_member_sweep_swept(ngx_http_member_job_t *job, redisReply *reply,
         return;
     }
 
-    argv[1] = (const char *) ngx_http_member_due_key.data;
-    argvlen[1] = ngx_http_member_due_key.len;
-    argvlen[3] = ngx_sprintf(member, "%uL", ledger->ids[ledger->next])
-                 - member;
-    argv[3] = (const char *) member;
+    member.data = mb;
+    member.len = ngx_sprintf(mb, "%uL", ledger->ids[ledger->next]) - mb;
 
     if (reply->integer == 0) {
-        argv[0] = "ZREM";
-        argvlen[0] = 4;
-        argv[2] = argv[3];
-        argvlen[2] = argvlen[3];
-
-        (void) ngx_http_member_job_send(job,
-                                        ngx_http_member_sweep_rescheduled,
-                                        0, 3, argv, argvlen);
+        (void) ngx_http_member_job_command(job,
+                                           ngx_http_member_sweep_rescheduled, 0,
+                           ngx_http_member_args(ngx_string("ZREM"),
+                                                ngx_http_member_due_key,
+                                                member));
         return;
     }
 
-    argv[0] = "ZADD";
-    argvlen[0] = 4;
-    argv[2] = (const char *) score;
-    argvlen[2] = ngx_sprintf(score, "%L", (int64_t) reply->integer) - score;
+    score.data = sc;
+    score.len = ngx_sprintf(sc, "%L", (int64_t) reply->integer) - sc;
 
-    (void) ngx_http_member_job_send(job, ngx_http_member_sweep_rescheduled, 0,
-                                    4, argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_sweep_rescheduled,
+                           0,
+                           ngx_http_member_args(ngx_string("ZADD"),
+                                                ngx_http_member_due_key,
+                                                score, member));
 }
 
 
@@ -1658,12 +1738,15 @@ static void
 ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
 {
     u_char                   *p, buf[4 * NGX_INT64_LEN + 128];
-    size_t                    argvlen[8 + 2 * NGX_HTTP_MEMBER_MAX_TIERS], i;
+    u_char                    kb[3][NGX_INT64_LEN + 16];
+    size_t                    i;
     json_t                   *t;
+    uint64_t                  id;
+    ngx_str_t                 keys[NGX_HTTP_MEMBER_SWEEP_NKEYS];
+    ngx_str_t                 args[NGX_HTTP_MEMBER_SWEEP_NARGV
+                                   + 2 * NGX_HTTP_MEMBER_MAX_TIERS];
     ngx_uint_t                n;
-    const char               *argv[8 + 2 * NGX_HTTP_MEMBER_MAX_TIERS];
     ngx_http_member_moment_t  mo;
-    u_char                    keys[3][NGX_INT64_LEN + 16];
 
     if (ledger->next >= ledger->nids) {
         /* the rest of the timer's work, under the same lease */
@@ -1673,59 +1756,58 @@ ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
 
     ngx_http_member_ledger_moment(ledger, &mo);
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_SWEEP].text;
-    argvlen[1] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_SWEEP].len;
-    argv[2] = "3";
-    argvlen[2] = 1;
+    id = ledger->ids[ledger->next];
 
-    argv[3] = (const char *) keys[0];
-    argvlen[3] = ngx_sprintf(keys[0], "{m:%uL}", ledger->ids[ledger->next])
-                 - keys[0];
-    argv[4] = (const char *) keys[1];
-    argvlen[4] = ngx_sprintf(keys[1], "{m:%uL}:ledger",
-                             ledger->ids[ledger->next])
-                 - keys[1];
-    argv[5] = (const char *) keys[2];
-    argvlen[5] = ngx_sprintf(keys[2], "{m:%uL}:lots",
-                             ledger->ids[ledger->next])
-                 - keys[2];
+    keys[NGX_HTTP_MEMBER_SWEEP_KEY_MEMBER].data = kb[0];
+    keys[NGX_HTTP_MEMBER_SWEEP_KEY_MEMBER].len =
+                                      ngx_sprintf(kb[0], "{m:%uL}", id) - kb[0];
+    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LEDGER].data = kb[1];
+    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LEDGER].len =
+                               ngx_sprintf(kb[1], "{m:%uL}:ledger", id) - kb[1];
+    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LOTS].data = kb[2];
+    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LOTS].len =
+                                 ngx_sprintf(kb[2], "{m:%uL}:lots", id) - kb[2];
 
     p = buf;
-    n = 6;
 
-    argv[n] = (const char *) p;
-    argvlen[n] = ngx_sprintf(p, "%T", mo.now) - p;
-    p += argvlen[n++];
+    args[NGX_HTTP_MEMBER_SWEEP_ARGV_NOW].data = p;
+    p = ngx_sprintf(p, "%T", mo.now);
+    args[NGX_HTTP_MEMBER_SWEEP_ARGV_PERIOD].data = p;
+    p = ngx_sprintf(p, "%i", mo.period);
+    args[NGX_HTTP_MEMBER_SWEEP_ARGV_PERIOD_END].data = p;
+    p = ngx_sprintf(p, "%T", mo.period_end);
+    args[NGX_HTTP_MEMBER_SWEEP_ARGV_STEPS].data = p;
+    p = ngx_sprintf(p, "%i", mo.steps);
 
-    argv[n] = (const char *) p;
-    argvlen[n] = ngx_sprintf(p, "%i", mo.period) - p;
-    p += argvlen[n++];
-
-    argv[n] = (const char *) p;
-    argvlen[n] = ngx_sprintf(p, "%T", mo.period_end) - p;
-    p += argvlen[n++];
-
-    argv[n] = (const char *) p;
-    argvlen[n] = ngx_sprintf(p, "%i", mo.steps) - p;
-    p += argvlen[n++];
-
-    json_array_foreach(json_object_get(ledger->rules, "tiers"), i, t) {
-        argv[n] = json_string_value(json_object_get(t, "level"));
-        argvlen[n] = ngx_strlen(argv[n]);
-        n++;
-
-        argv[n] = (const char *) p;
-        argvlen[n] = ngx_sprintf(p, "%L", (int64_t) json_integer_value(
-                                     json_object_get(t, "min_spend_fen")))
-                     - p;
-        p += argvlen[n++];
+    for (n = NGX_HTTP_MEMBER_SWEEP_ARGV_NOW;
+         n < NGX_HTTP_MEMBER_SWEEP_ARGV_STEPS;
+         n++)
+    {
+        args[n].len = args[n + 1].data - args[n].data;
     }
 
-    (void) ngx_http_member_job_send(&ledger->job, ngx_http_member_sweep_swept,
-                                    0,
-                                    n, argv, argvlen);
+    args[n].len = p - args[n].data;
+    n = NGX_HTTP_MEMBER_SWEEP_ARGV_TIERS;
+
+    json_array_foreach(json_object_get(ledger->rules, "tiers"), i, t) {
+        args[n].data = (u_char *) json_string_value(json_object_get(t,
+                                                                    "level"));
+        args[n].len = ngx_strlen(args[n].data);
+        n++;
+
+        args[n].data = p;
+        p = ngx_sprintf(p, "%L", (int64_t) json_integer_value(
+                                     json_object_get(t, "min_spend_fen")));
+        args[n].len = p - args[n].data;
+        n++;
+    }
+
+    /* sent with its source: a Redis that lost its scripts runs it too */
+    (void) ngx_http_member_job_script(&ledger->job,
+                                      ngx_http_member_sweep_swept, 0,
+                                      NGX_HTTP_MEMBER_SCRIPT_SWEEP, 1,
+                                      keys, 0, args,
+                                      n - NGX_HTTP_MEMBER_SWEEP_ARGV_TIERS);
 }
 
 
@@ -1765,9 +1847,8 @@ static void
 ngx_http_member_sweep_rules(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t unused)
 {
-    u_char                     now[NGX_TIME_T_LEN];
-    size_t                     argvlen[7];
-    const char                *argv[7];
+    u_char                     at[NGX_TIME_T_LEN];
+    ngx_str_t                  now;
     ngx_http_member_ledger_t  *ledger;
 
     ledger = job->data;
@@ -1778,24 +1859,15 @@ ngx_http_member_sweep_rules(ngx_http_member_job_t *job, redisReply *reply,
         return;
     }
 
-    argv[0] = "ZRANGEBYSCORE";
-    argvlen[0] = 13;
-    argv[1] = (const char *) ngx_http_member_due_key.data;
-    argvlen[1] = ngx_http_member_due_key.len;
-    argv[2] = "-inf";
-    argvlen[2] = 4;
-    argv[3] = (const char *) now;
-    argvlen[3] = ngx_sprintf(now, "%T", ngx_http_member_ledger_now(ledger))
-                 - now;
-    argv[4] = "LIMIT";
-    argvlen[4] = 5;
-    argv[5] = "0";
-    argvlen[5] = 1;
-    argv[6] = NGX_HTTP_MEMBER_SWEEP_LIMIT;
-    argvlen[6] = sizeof(NGX_HTTP_MEMBER_SWEEP_LIMIT) - 1;
+    now.data = at;
+    now.len = ngx_sprintf(at, "%T", ngx_http_member_ledger_now(ledger)) - at;
 
-    (void) ngx_http_member_job_send(job, ngx_http_member_sweep_due, 0,
-                                    7, argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_sweep_due, 0,
+                ngx_http_member_args(ngx_string("ZRANGEBYSCORE"),
+                                     ngx_http_member_due_key,
+                                     ngx_string("-inf"), now,
+                                     ngx_string("LIMIT"), ngx_string("0"),
+                                     ngx_string(NGX_HTTP_MEMBER_SWEEP_LIMIT)));
 }
 
 
@@ -1804,16 +1876,9 @@ ngx_http_member_sweep_rules(ngx_http_member_job_t *job, redisReply *reply,
 static void
 ngx_http_member_sweep_tick(ngx_http_member_job_t *job)
 {
-    size_t       argvlen[2];
-    const char  *argv[2];
-
-    argv[0] = "HGETALL";
-    argvlen[0] = 7;
-    argv[1] = (const char *) ngx_http_member_rules_key.data;
-    argvlen[1] = ngx_http_member_rules_key.len;
-
-    (void) ngx_http_member_job_send(job, ngx_http_member_sweep_rules, 0, 2,
-                                    argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_sweep_rules, 0,
+                           ngx_http_member_args(ngx_string("HGETALL"),
+                                                ngx_http_member_rules_key));
 }
 
 

@@ -212,7 +212,9 @@ ngx_http_member_session_create(ngx_http_request_t *r, uint64_t id,
 {
     u_char                       *p;
     u_char                        rnd[NGX_HTTP_MEMBER_TOKEN_RANDOM];
-    ngx_str_t                     keys[2], args[6], src, dst, aad, field;
+    ngx_str_t                     src, dst, aad, field;
+    ngx_str_t                     keys[NGX_HTTP_MEMBER_LOGIN_NKEYS];
+    ngx_str_t                     args[NGX_HTTP_MEMBER_LOGIN_NARGV];
     ngx_http_member_loc_conf_t   *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
@@ -232,46 +234,52 @@ ngx_http_member_session_create(ngx_http_request_t *r, uint64_t id,
 
     token->len = p - token->data + dst.len;
 
-    if (ngx_http_member_session_key(r, id, &dst, &keys[1]) != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[0], id, "") != NGX_OK)
+    if (ngx_http_member_session_key(r, id, &dst,
+                             &keys[NGX_HTTP_MEMBER_LOGIN_KEY_SESSION]) != NGX_OK
+        || ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_LOGIN_KEY_MEMBER],
+                               id, "") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0].data = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN + NGX_TIME_T_LEN);
-    if (args[0].data == NULL) {
+    args[NGX_HTTP_MEMBER_LOGIN_ARGV_ID].data =
+                       ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN + NGX_TIME_T_LEN);
+    if (args[NGX_HTTP_MEMBER_LOGIN_ARGV_ID].data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = args[0].data;
-    args[0].len = ngx_sprintf(p, "%uL", id) - p;
-    p += args[0].len;
+    p = args[NGX_HTTP_MEMBER_LOGIN_ARGV_ID].data;
+    args[NGX_HTTP_MEMBER_LOGIN_ARGV_ID].len = ngx_sprintf(p, "%uL", id) - p;
+    p += args[NGX_HTTP_MEMBER_LOGIN_ARGV_ID].len;
 
-    args[1] = *openid;
-    args[2] = *unionid;
-    args[3] = *session_key;
+    args[NGX_HTTP_MEMBER_LOGIN_ARGV_OPENID] = *openid;
+    args[NGX_HTTP_MEMBER_LOGIN_ARGV_UNIONID] = *unionid;
+    args[NGX_HTTP_MEMBER_LOGIN_ARGV_SESSION_KEY] = *session_key;
 
     /* sealed or not stored: without a key the seal fails (logged) */
     if (session_key->len) {
         ngx_str_set(&field, "session_key");
 
         if (ngx_http_member_pii_aad(r->pool, id, &field, &aad) != NGX_OK
-            || ngx_http_member_pii_seal(r, &aad, session_key, &args[3])
+            || ngx_http_member_pii_seal(r, &aad, session_key,
+                                  &args[NGX_HTTP_MEMBER_LOGIN_ARGV_SESSION_KEY])
                != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
-    args[4].data = p;
-    args[4].len = ngx_sprintf(p, "%T", mlcf->session_ttl) - p;
-    p += args[4].len;
+    args[NGX_HTTP_MEMBER_LOGIN_ARGV_TTL].data = p;
+    args[NGX_HTTP_MEMBER_LOGIN_ARGV_TTL].len =
+                                    ngx_sprintf(p, "%T", mlcf->session_ttl) - p;
+    p += args[NGX_HTTP_MEMBER_LOGIN_ARGV_TTL].len;
 
-    args[5].data = p;
-    args[5].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    args[NGX_HTTP_MEMBER_LOGIN_ARGV_NOW].data = p;
+    args[NGX_HTTP_MEMBER_LOGIN_ARGV_NOW].len =
+                                           ngx_sprintf(p, "%T", ngx_time()) - p;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_LOGIN,
-                                        done, 2, 6, keys, args);
+                                        done, keys, args, 0);
 }
 
 

@@ -373,7 +373,7 @@ ngx_http_member_subscriptions_rules(ngx_http_request_t *r, json_t *rules)
 {
     size_t                   i, n;
     json_t                  *ids, *v, *ignored;
-    ngx_str_t                keys[2], *args;
+    ngx_str_t                keys[NGX_HTTP_MEMBER_WX_SUBS_NKEYS], *args;
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_page_t  *pg;
 
@@ -384,15 +384,17 @@ ngx_http_member_subscriptions_rules(ngx_http_request_t *r, json_t *rules)
                                 * sizeof(ngx_str_t));
 
     if (args == NULL
-        || ngx_http_member_key(r->pool, &keys[1], pg->id, ":wx:subs")
+        || ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_WX_SUBS_KEY_SUBS],
+                               pg->id, ":wx:subs")
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[0] = pg->member_key;
-    ngx_str_set(&args[0], NGX_HTTP_MEMBER_MSG_SUB_MOST);
-    n = 1;
+    keys[NGX_HTTP_MEMBER_WX_SUBS_KEY_MEMBER] = pg->member_key;
+    ngx_str_set(&args[NGX_HTTP_MEMBER_WX_SUBS_ARGV_MOST],
+                NGX_HTTP_MEMBER_MSG_SUB_MOST);
+    n = NGX_HTTP_MEMBER_WX_SUBS_NARGV;
 
     if (r->method == NGX_HTTP_POST) {
         /* the answer's "ignored", freed with the body's JSON */
@@ -422,7 +424,8 @@ ngx_http_member_subscriptions_rules(ngx_http_request_t *r, json_t *rules)
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_SUBS,
                                         ngx_http_member_subscriptions_answer,
-                                        2, n, keys, args);
+                                        keys, args,
+                                        n - NGX_HTTP_MEMBER_WX_SUBS_NARGV);
 }
 
 

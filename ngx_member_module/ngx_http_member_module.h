@@ -137,8 +137,14 @@ typedef void (*ngx_http_member_changed_pt)(ngx_http_member_redis_t *redis,
 
 #define NGX_HTTP_MEMBER_MEMBER_KEY_LEN  32
 
-/* a literal argument of ngx_http_member_redis_bg_command() */
-#define ngx_http_member_lit(s)          (&(ngx_str_t) ngx_string(s))
+/*
+ * A command's arguments (ngx_str_t) as the count and the array that
+ * ngx_http_member_redis_bg_argv() and ngx_http_member_job_command() take,
+ * counted by the compiler: ngx_http_member_args(ngx_string("GET"), key).
+ */
+#define ngx_http_member_args(...)                                            \
+    sizeof((ngx_str_t []) { __VA_ARGS__ }) / sizeof(ngx_str_t),              \
+    (ngx_str_t []) { __VA_ARGS__ }
 
 
 /*
@@ -328,8 +334,8 @@ ngx_int_t ngx_http_member_redis_call(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_redis_command(ngx_http_request_t *r,
     ngx_http_member_call_pt handler, int argc, ...);
 ngx_int_t ngx_http_member_redis_script(ngx_http_request_t *r,
-    ngx_int_t script, ngx_http_member_call_pt handler, int nkeys,
-    int nargs, ngx_str_t *keys, ngx_str_t *args);
+    ngx_uint_t script, ngx_http_member_call_pt handler, ngx_str_t *keys,
+    ngx_str_t *args, ngx_uint_t tail);
 ngx_int_t ngx_http_member_redis_pipeline(ngx_http_request_t *r,
     ngx_http_member_call_pt handler, ngx_uint_t ncmds,
     ngx_http_member_argv_t *cmds);

@@ -717,16 +717,18 @@ ngx_http_member_oa_spend_nonce(ngx_http_request_t *r,
     ngx_http_member_oa_t *oa)
 {
     u_char                      *p;
-    ngx_str_t                    key, args[2];
+    ngx_str_t                    key, args[NGX_HTTP_MEMBER_OA_NONCE_NARGV];
     ngx_http_member_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     key.len = sizeof("oa:n:::") - 1 + mlcf->wechat_appid.len
               + oa->timestamp.len + oa->nonce.len;
-    args[0].len = oa->from.len + 1 + oa->identity.len;
+    args[NGX_HTTP_MEMBER_OA_NONCE_ARGV_MESSAGE].len =
+                                            oa->from.len + 1 + oa->identity.len;
 
-    p = ngx_pnalloc(r->pool, key.len + args[0].len + NGX_TIME_T_LEN);
+    p = ngx_pnalloc(r->pool, key.len + NGX_TIME_T_LEN
+                             + args[NGX_HTTP_MEMBER_OA_NONCE_ARGV_MESSAGE].len);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -735,16 +737,17 @@ ngx_http_member_oa_spend_nonce(ngx_http_request_t *r,
     p = ngx_sprintf(p, "oa:n:%V:%V:%V", &mlcf->wechat_appid, &oa->timestamp,
                     &oa->nonce);
 
-    args[0].data = p;
+    args[NGX_HTTP_MEMBER_OA_NONCE_ARGV_MESSAGE].data = p;
     p = ngx_sprintf(p, "%V:%V", &oa->from, &oa->identity);
 
     /* as long as the timestamp can still be accepted */
-    args[1].data = p;
-    args[1].len = ngx_sprintf(p, "%T", 2 * mlcf->wechat_window + 60) - p;
+    args[NGX_HTTP_MEMBER_OA_NONCE_ARGV_TTL].data = p;
+    args[NGX_HTTP_MEMBER_OA_NONCE_ARGV_TTL].len =
+                         ngx_sprintf(p, "%T", 2 * mlcf->wechat_window + 60) - p;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_OA_NONCE,
-                                        ngx_http_member_oa_fresh, 1, 2,
-                                        &key, args);
+                                        ngx_http_member_oa_fresh, &key, args,
+                                        0);
 }
 
 
@@ -806,8 +809,10 @@ static ngx_int_t
 ngx_http_member_oa_card_event(ngx_http_request_t *r, uint64_t id)
 {
     u_char                      *p;
-    ngx_str_t                    keys[3], v, unionid;
-    ngx_str_t                    args[8 + 2 * (sizeof(ngx_http_member_oa_fields)
+    ngx_str_t                    v, unionid, *member, *dedupe;
+    ngx_str_t                    keys[NGX_HTTP_MEMBER_OA_EVENT_NKEYS];
+    ngx_str_t                    args[NGX_HTTP_MEMBER_OA_EVENT_NARGV
+                                      + 2 * (sizeof(ngx_http_member_oa_fields)
                                         / sizeof(ngx_http_member_oa_field_t))];
     ngx_uint_t                   n;
     ngx_http_member_oa_t        *oa;
@@ -818,22 +823,27 @@ ngx_http_member_oa_card_event(ngx_http_request_t *r, uint64_t id)
     oa = ctx->data;
     ctx->member_id = id;
 
-    if (ngx_http_member_key(r->pool, &keys[0], id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &keys[1], id, ":activity") != NGX_OK)
+    if (ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_OA_EVENT_KEY_MEMBER],
+                            id, "") != NGX_OK
+        || ngx_http_member_key(r->pool,
+                               &keys[NGX_HTTP_MEMBER_OA_EVENT_KEY_ACTIVITY], id,
+                               ":activity") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[2].len = keys[0].len + sizeof(":oa:") - 1 + oa->identity.len;
+    member = &keys[NGX_HTTP_MEMBER_OA_EVENT_KEY_MEMBER];
+    dedupe = &keys[NGX_HTTP_MEMBER_OA_EVENT_KEY_DEDUPE];
+    dedupe->len = member->len + sizeof(":oa:") - 1 + oa->identity.len;
 
-    p = ngx_pnalloc(r->pool, keys[2].len + NGX_INT64_LEN + 16
+    p = ngx_pnalloc(r->pool, dedupe->len + NGX_INT64_LEN + 16
                              + 2 * NGX_TIME_T_LEN);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[2].data = p;
-    p = ngx_sprintf(p, "%V:oa:%V", &keys[0], &oa->identity);
+    dedupe->data = p;
+    p = ngx_sprintf(p, "%V:oa:%V", member, &oa->identity);
 
     if (ngx_http_member_oa_get(oa, "UnionId", &unionid) != NGX_OK
         || ngx_http_member_oa_chars(&unionid, NGX_HTTP_MEMBER_OA_ID_MAX, 0)
@@ -842,32 +852,39 @@ ngx_http_member_oa_card_event(ngx_http_request_t *r, uint64_t id)
         ngx_str_set(&unionid, "");
     }
 
-    args[0] = oa->event;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_EVENT] = oa->event;
 
-    args[1].data = p;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_ID].data = p;
     p = ngx_sprintf(p, "%uL", id);
-    args[1].len = p - args[1].data;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_ID].len =
+                                p - args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_ID].data;
 
     /* the card number a new member gets: no index needed to find it */
-    args[2].data = p;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_CARD_NO].data = p;
     p = ngx_http_member_card_no(p, id);
-    args[2].len = p - args[2].data;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_CARD_NO].len =
+                           p - args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_CARD_NO].data;
 
-    args[3] = oa->from;
-    args[4] = unionid;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_OPENID] = oa->from;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_UNIONID] = unionid;
 
-    args[5].data = p;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_NOW].data = p;
     p = ngx_sprintf(p, "%T", ngx_time());
-    args[5].len = p - args[5].data;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_NOW].len =
+                               p - args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_NOW].data;
 
-    args[6].data = p;
-    args[6].len = ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_OA_DEDUPE_TTL) - p;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_TTL].data = p;
+    args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_TTL].len =
+                        ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_OA_DEDUPE_TTL) - p;
 
-    if (ngx_http_member_oa_referrer(r, oa, id, &args[7]) != NGX_OK) {
+    if (ngx_http_member_oa_referrer(r, oa, id,
+                                  &args[NGX_HTTP_MEMBER_OA_EVENT_ARGV_REFERRER])
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = 8;
+    n = NGX_HTTP_MEMBER_OA_EVENT_NARGV;
 
     for (f = ngx_http_member_oa_fields; f->wechat.len; f++) {
         if (ngx_http_member_oa_get(oa, (char *) f->wechat.data, &v) != NGX_OK
@@ -881,8 +898,8 @@ ngx_http_member_oa_card_event(ngx_http_request_t *r, uint64_t id)
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_OA_EVENT,
-                                        ngx_http_member_oa_applied, 3, n,
-                                        keys, args);
+                                        ngx_http_member_oa_applied, keys, args,
+                                        n - NGX_HTTP_MEMBER_OA_EVENT_NARGV);
 }
 
 

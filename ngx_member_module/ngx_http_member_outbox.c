@@ -191,7 +191,7 @@ static ngx_int_t
 ngx_http_member_outbox_settle(ngx_http_request_t *r, ngx_uint_t done)
 {
     u_char                        *p;
-    ngx_str_t                      keys[2], *args;
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_WX_SETTLE_NKEYS], *args;
     ngx_time_t                    *tp;
     ngx_http_member_outbox_req_t  *q;
 
@@ -205,20 +205,25 @@ ngx_http_member_outbox_settle(ngx_http_request_t *r, ngx_uint_t done)
 
     tp = ngx_timeofday();
 
-    keys[0] = ngx_http_member_wx_key;
-    keys[1] = ngx_http_member_wx_tries;
-    args[0] = q->ids[q->i];
-    args[1] = q->scores[q->i];
-    ngx_str_set(&args[2], "0");
-    args[2].data = (u_char *) (done ? "1" : "0");
-    args[3].data = p;
-    args[3].len = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec) - p;
-    ngx_str_set(&args[4], NGX_HTTP_MEMBER_OUTBOX_BACKOFF);
-    ngx_str_set(&args[5], NGX_HTTP_MEMBER_OUTBOX_LONGEST);
+    keys[NGX_HTTP_MEMBER_WX_SETTLE_KEY_WX] = ngx_http_member_wx_key;
+    keys[NGX_HTTP_MEMBER_WX_SETTLE_KEY_TRIES] = ngx_http_member_wx_tries;
+    args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_MEMBER_ID] = q->ids[q->i];
+    args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_SCORE] = q->scores[q->i];
+    ngx_str_set(&args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_DONE], "0");
+    args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_DONE].data =
+                                                  (u_char *) (done ? "1" : "0");
+    args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_NOW].data = p;
+    args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_NOW].len =
+                                ngx_sprintf(p, "%T%03M", tp->sec, tp->msec) - p;
+    ngx_str_set(&args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_BACKOFF_MIN],
+                NGX_HTTP_MEMBER_OUTBOX_BACKOFF);
+    ngx_str_set(&args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_BACKOFF_MAX],
+                NGX_HTTP_MEMBER_OUTBOX_LONGEST);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_SETTLE,
-                                        ngx_http_member_outbox_settled, 2, 6,
-                                        keys, args);
+                                        ngx_http_member_outbox_settled, keys,
+                                        args,
+                                        0);
 }
 
 
@@ -255,7 +260,7 @@ ngx_http_member_outbox_answered(ngx_http_request_t *r)
 {
     u_char                        *p;
     json_t                        *json, *v;
-    ngx_str_t                      args[3];
+    ngx_str_t                      args[NGX_HTTP_MEMBER_WX_SYNCED_NARGV];
     ngx_http_member_ctx_t         *ctx;
     ngx_http_member_outbox_req_t  *q;
 
@@ -293,15 +298,18 @@ ngx_http_member_outbox_answered(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0] = q->field[5];
-    ngx_str_set(&args[1], "0");
-    args[1].data = (u_char *) (q->activate ? "1" : "0");
-    args[2].data = p;
-    args[2].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    args[NGX_HTTP_MEMBER_WX_SYNCED_ARGV_ENTRY] = q->field[5];
+    ngx_str_set(&args[NGX_HTTP_MEMBER_WX_SYNCED_ARGV_ACTIVATED], "0");
+    args[NGX_HTTP_MEMBER_WX_SYNCED_ARGV_ACTIVATED].data =
+                                           (u_char *) (q->activate ? "1" : "0");
+    args[NGX_HTTP_MEMBER_WX_SYNCED_ARGV_NOW].data = p;
+    args[NGX_HTTP_MEMBER_WX_SYNCED_ARGV_NOW].len =
+                                           ngx_sprintf(p, "%T", ngx_time()) - p;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_SYNCED,
-                                        ngx_http_member_outbox_synced, 1, 3,
-                                        &q->key, args);
+                                        ngx_http_member_outbox_synced, &q->key,
+                                        args,
+                                        0);
 }
 
 
@@ -540,7 +548,8 @@ static ngx_int_t
 ngx_http_member_outbox_msg_end(ngx_http_request_t *r, const char *outcome)
 {
     u_char                        *p;
-    ngx_str_t                      keys[4], *args;
+    ngx_str_t                      *args;
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_WX_MSG_DONE_NKEYS];
     ngx_http_member_outbox_req_t  *q;
 
     q = ngx_http_member_outbox_req(r);
@@ -552,27 +561,29 @@ ngx_http_member_outbox_msg_end(ngx_http_request_t *r, const char *outcome)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[0] = q->mkeys[0];
-    keys[1] = q->mkeys[2];
-    keys[2] = q->mkeys[3];
-    keys[3] = q->mkeys[4];
+    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_MEMBER] = q->mkeys[0];
+    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_MSGS] = q->mkeys[2];
+    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_SUBS] = q->mkeys[3];
+    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_MSGLOG] = q->mkeys[4];
 
-    args[0] = q->msg[0];
-    args[1].data = (u_char *) outcome;
-    args[1].len = ngx_strlen(outcome);
-    args[2] = q->msg[1];
-    args[3] = q->msg[2];
-    args[4] = q->msg[3];
-    args[5].data = p;
-    args[5].len = ngx_sprintf(p, "%i", q->errcode) - p;
-    p += args[5].len;
-    args[6] = q->msgid;
-    args[7].data = p;
-    args[7].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_MSG_ID] = q->msg[0];
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_OUTCOME].data = (u_char *) outcome;
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_OUTCOME].len = ngx_strlen(outcome);
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_KIND] = q->msg[1];
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_CHANNEL] = q->msg[2];
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_TEMPLATE] = q->msg[3];
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_ERRCODE].data = p;
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_ERRCODE].len =
+                                           ngx_sprintf(p, "%i", q->errcode) - p;
+    p += args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_ERRCODE].len;
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_MSGID] = q->msgid;
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_NOW].data = p;
+    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_NOW].len =
+                                           ngx_sprintf(p, "%T", ngx_time()) - p;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_MSG_DONE,
-                                        ngx_http_member_outbox_msg_ended, 4,
-                                        8, keys, args);
+                                        ngx_http_member_outbox_msg_ended, keys,
+                                        args, 0);
 }
 
 
@@ -787,8 +798,9 @@ ngx_http_member_outbox_messages(ngx_http_request_t *r)
     ngx_str_set(&q->margs[3], NGX_HTTP_MEMBER_OUTBOX_FLIGHT);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_MSG,
-                                        ngx_http_member_outbox_msg, 5, 10,
-                                        q->mkeys, q->margs);
+                                        ngx_http_member_outbox_msg, q->mkeys,
+                                        q->margs,
+                                        0);
 }
 
 
@@ -796,7 +808,7 @@ static ngx_int_t
 ngx_http_member_outbox_next(ngx_http_request_t *r)
 {
     u_char                        *p;
-    ngx_str_t                      keys[2];
+    ngx_str_t                      keys[NGX_HTTP_MEMBER_WX_PEEK_NKEYS];
     ngx_http_member_outbox_req_t  *q;
 
     q = ngx_http_member_outbox_req(r);
@@ -824,13 +836,15 @@ ngx_http_member_outbox_next(ngx_http_request_t *r)
 
     ngx_sprintf(q->key.data, "{m:%V}:ledger", &q->ids[q->i]);
 
-    keys[0] = q->key;
-    keys[1].data = q->key.data;
-    keys[1].len = q->key.len + sizeof(":ledger") - 1;
+    keys[NGX_HTTP_MEMBER_WX_PEEK_KEY_MEMBER] = q->key;
+    keys[NGX_HTTP_MEMBER_WX_PEEK_KEY_LEDGER].data = q->key.data;
+    keys[NGX_HTTP_MEMBER_WX_PEEK_KEY_LEDGER].len =
+                                             q->key.len + sizeof(":ledger") - 1;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_PEEK,
-                                        ngx_http_member_outbox_peeked, 2, 0,
-                                        keys, NULL);
+                                        ngx_http_member_outbox_peeked, keys,
+                                        NULL,
+                                        0);
 }
 
 

@@ -140,7 +140,7 @@ ngx_http_member_pages_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_member_pages_session(ngx_http_request_t *r)
 {
-    ngx_str_t                keys[2];
+    ngx_str_t                keys[NGX_HTTP_MEMBER_SESSION_NKEYS];
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_page_t  *pg;
 
@@ -151,12 +151,13 @@ ngx_http_member_pages_session(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[0] = ctx->session_key;
-    keys[1] = pg->member_key;
+    keys[NGX_HTTP_MEMBER_SESSION_KEY_SESSION] = ctx->session_key;
+    keys[NGX_HTTP_MEMBER_SESSION_KEY_MEMBER] = pg->member_key;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_SESSION,
-                                        ngx_http_member_pages_sessioned, 2, 0,
-                                        keys, NULL);
+                                        ngx_http_member_pages_sessioned, keys,
+                                        NULL,
+                                        0);
 }
 
 

@@ -226,8 +226,10 @@ ngx_http_member_profile_put(ngx_http_request_t *r)
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_PROFILE_PUT,
-                                        ngx_http_member_profile_put_done, 1,
-                                        n, &pg->member_key, args);
+                                        ngx_http_member_profile_put_done,
+                                        &pg->member_key,
+                                        args,
+                                        n - NGX_HTTP_MEMBER_PROFILE_PUT_NARGV);
 }
 
 
@@ -261,7 +263,7 @@ static ngx_int_t
 ngx_http_member_profile_delete(ngx_http_request_t *r)
 {
     u_char                   *p;
-    ngx_str_t                 keys[2], now;
+    ngx_str_t                 keys[NGX_HTTP_MEMBER_PROFILE_DELETE_NKEYS], now;
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_page_t   *pg;
 
@@ -276,13 +278,14 @@ ngx_http_member_profile_delete(ngx_http_request_t *r)
     now.data = p;
     now.len = ngx_sprintf(p, "%T", ngx_time()) - p;
 
-    keys[0] = pg->member_key;
-    keys[1] = ctx->session_key;
+    keys[NGX_HTTP_MEMBER_PROFILE_DELETE_KEY_MEMBER] = pg->member_key;
+    keys[NGX_HTTP_MEMBER_PROFILE_DELETE_KEY_SESSION] = ctx->session_key;
 
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_PROFILE_DELETE,
-                                        ngx_http_member_profile_deleted, 2, 1,
-                                        keys, &now);
+                                        ngx_http_member_profile_deleted, keys,
+                                        &now,
+                                        0);
 }
 
 
@@ -373,7 +376,7 @@ ngx_http_member_profile_unindex(ngx_http_request_t *r,
             return ngx_http_member_redis_script(r,
                                             NGX_HTTP_MEMBER_SCRIPT_INDEX_DROP,
                                             ngx_http_member_profile_unindex,
-                                            1, 1, index, &er->id);
+                                            index, &er->id, 0);
         }
     }
 
@@ -393,24 +396,25 @@ ngx_http_member_profile_unindex(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_member_export(ngx_http_request_t *r)
 {
-    ngx_str_t                keys[2], max;
+    ngx_str_t                keys[NGX_HTTP_MEMBER_EXPORT_NKEYS], max;
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     pg = ctx->data;
 
-    keys[0] = pg->member_key;
+    keys[NGX_HTTP_MEMBER_EXPORT_KEY_MEMBER] = pg->member_key;
 
-    if (ngx_http_member_key(r->pool, &keys[1], pg->id, ":ledger") != NGX_OK) {
+    if (ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_EXPORT_KEY_LEDGER],
+                            pg->id, ":ledger") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_str_set(&max, "100000");
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_EXPORT,
-                                        ngx_http_member_export_read, 2, 1,
-                                        keys, &max);
+                                        ngx_http_member_export_read, keys, &max,
+                                        0);
 }
 
 

@@ -944,19 +944,22 @@ ngx_http_member_redis_command(ngx_http_request_t *r,
 
 
 /*
- * A script by its SHA1.  Its keys and arguments are copied into the
- * request's pool: a NOSCRIPT answer (Redis restarted, SCRIPT FLUSH) sends
- * them again as EVAL from ngx_http_member_redis_reply(), and by then what
- * the caller pointed into may be gone (the worker's rules replaced by a
- * fetch of another request, a decoded record freed after the call).
+ * A script by its binding (tools/lua2c.py): its keys and arguments in the
+ * positions of its enums, counted by the binding; tail counts the variadic
+ * tail of its ARGV, or of its KEYS when it has that one.  They are copied
+ * into the request's pool: a NOSCRIPT answer (Redis restarted, SCRIPT
+ * FLUSH) sends them again as EVAL from ngx_http_member_redis_reply(), and
+ * by then what the caller pointed into may be gone (the worker's rules
+ * replaced by a fetch of another request, a decoded record freed after
+ * the call).
  */
 
 ngx_int_t
-ngx_http_member_redis_script(ngx_http_request_t *r, ngx_int_t script,
-    ngx_http_member_call_pt handler, int nkeys, int nargs, ngx_str_t *keys,
-    ngx_str_t *args)
+ngx_http_member_redis_script(ngx_http_request_t *r, ngx_uint_t script,
+    ngx_http_member_call_pt handler, ngx_str_t *keys, ngx_str_t *args,
+    ngx_uint_t tail)
 {
-    int                                  i, n;
+    int                                  i, n, nkeys, nargs;
     u_char                              *p;
     size_t                               len;
     ngx_str_t                           *a;
@@ -966,13 +969,18 @@ ngx_http_member_redis_script(ngx_http_request_t *r, ngx_int_t script,
 
     src = &ngx_http_member_script_srcs[script];
 
-    if (nkeys < src->nkeys || (nkeys > src->nkeys && !src->keys_tail)
-        || nargs < src->nargv || (nargs > src->nargv && !src->argv_tail))
-    {
+    nkeys = src->nkeys;
+    nargs = src->nargv;
+
+    if (src->argv_tail) {
+        nargs += tail;
+
+    } else if (src->keys_tail) {
+        nkeys += tail;
+
+    } else if (tail) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "member: script %s called with %d keys and %d "
-                      "arguments against its binding", src->name, nkeys,
-                      nargs);
+                      "member: script %s has no tail", src->name);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -778,22 +778,25 @@ ngx_http_member_reg_write(ngx_http_request_t *r, ngx_uint_t script)
     }
 
     /* id, card_no, index, openid, consent version, now, then pairs */
-    args[0].data = p;
-    args[0].len = ngx_sprintf(p, "%uL", reg->target) - p;
-    p += args[0].len;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].data = p;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].len =
+                                         ngx_sprintf(p, "%uL", reg->target) - p;
+    p += args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].len;
 
-    args[1].data = p;
-    args[1].len = ngx_http_member_card_no(p, reg->target) - p;
-    p += args[1].len;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].data = p;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].len =
+                                    ngx_http_member_card_no(p, reg->target) - p;
+    p += args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].len;
 
-    args[2] = reg->index[reg->tried];
-    args[3] = pg->openid;
-    args[4] = reg->consent;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_PHONE_INDEX] = reg->index[reg->tried];
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_OPENID] = pg->openid;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_CONSENT] = reg->consent;
 
-    args[5].data = p;
-    args[5].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW].data = p;
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW].len =
+                                           ngx_sprintf(p, "%T", ngx_time()) - p;
 
-    n = 6;
+    n = NGX_HTTP_MEMBER_REGISTER_NARGV;
 
     if (ngx_http_member_person_fields(r, reg->target, reg->json, &reg->phone,
                                       args, &n)
@@ -815,8 +818,8 @@ ngx_http_member_reg_write(ngx_http_request_t *r, ngx_uint_t script)
     }
 
     return ngx_http_member_redis_script(r, script,
-                                        ngx_http_member_reg_written, 1, n,
-                                        &key, args);
+                                        ngx_http_member_reg_written, &key, args,
+                                        n - NGX_HTTP_MEMBER_REGISTER_NARGV);
 }
 
 
@@ -921,7 +924,7 @@ static ngx_int_t
 ngx_http_member_reg_indexed(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    ngx_str_t                keys[2];
+    ngx_str_t                keys[NGX_HTTP_MEMBER_VISITOR_DROP_NKEYS];
     ngx_http_member_ctx_t   *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
@@ -931,12 +934,13 @@ ngx_http_member_reg_indexed(ngx_http_request_t *r,
     }
 
     /* the visitor record and its session are of no use any more */
-    keys[0] = ((ngx_http_member_page_t *) ctx->data)->member_key;
-    keys[1] = ctx->session_key;
+    keys[NGX_HTTP_MEMBER_VISITOR_DROP_KEY_MEMBER] =
+                             ((ngx_http_member_page_t *) ctx->data)->member_key;
+    keys[NGX_HTTP_MEMBER_VISITOR_DROP_KEY_SESSION] = ctx->session_key;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_VISITOR_DROP,
-                                        ngx_http_member_reg_dropped, 2, 0,
-                                        keys, NULL);
+                                        ngx_http_member_reg_dropped, keys, NULL,
+                                        0);
 }
 
 

@@ -92,6 +92,9 @@ static ngx_int_t ngx_http_member_scan_indexed(ngx_http_request_t *r,
 static ngx_int_t ngx_http_member_scan_pay(ngx_http_request_t *r);
 static void ngx_http_member_scan_settled(ngx_http_request_t *r,
     redisReply *reply);
+static ngx_int_t ngx_http_member_scan_claim(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, ngx_str_t *keys, ngx_str_t *args,
+    ngx_flag_t background);
 static void ngx_http_member_scan_claim_done(ngx_http_member_redis_t *redis,
     void *data, redisReply *reply);
 static ngx_int_t ngx_http_member_scan_refund(ngx_http_request_t *r,
@@ -781,8 +784,9 @@ ngx_http_member_scan_verify(ngx_http_request_t *r,
 
         return ngx_http_member_redis_script(r,
                                             NGX_HTTP_MEMBER_SCRIPT_SCAN_FAIL,
-                                            ngx_http_member_scan_failed, 1, 0,
-                                            &fail, NULL);
+                                            ngx_http_member_scan_failed, &fail,
+                                            NULL,
+                                            0);
     }
 
     if (ngx_http_member_random(rnd, sizeof(rnd)) != NGX_OK) {
@@ -1118,7 +1122,8 @@ ngx_http_member_scan_purchase(ngx_http_request_t *r,
 {
     u_char     *p;
     ngx_int_t   rc;
-    ngx_str_t   keys[1], args[4];
+    ngx_str_t   keys[NGX_HTTP_MEMBER_ORDER_CLAIM_NKEYS];
+    ngx_str_t   args[NGX_HTTP_MEMBER_ORDER_CLAIM_NARGV];
 
     if (ngx_http_member_body_known(r, json,
                                    scan->call == NGX_HTTP_MEMBER_SCAN_EARN
@@ -1195,15 +1200,9 @@ ngx_http_member_scan_purchase(ngx_http_request_t *r,
      * an order id names one member's purchase, first come; claimed for
      * this request (its nonce) and kept only if the purchase succeeds
      */
-    keys[0] = scan->order_index;
-    ngx_str_set(&args[0], "claim");
-    args[1] = scan->id_str;
-    args[2] = scan->nonce;
-    args[3] = scan->ttl;
+    ngx_str_set(&args[NGX_HTTP_MEMBER_ORDER_CLAIM_ARGV_ACTION], "claim");
 
-    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_ORDER_CLAIM,
-                                        ngx_http_member_scan_indexed, 1, 4,
-                                        keys, args);
+    return ngx_http_member_scan_claim(r, scan, keys, args, 0);
 }
 
 
@@ -1217,56 +1216,64 @@ ngx_http_member_scan_purchase(ngx_http_request_t *r,
 static void
 ngx_http_member_scan_settled(ngx_http_request_t *r, redisReply *reply)
 {
-    size_t                        argvlen[8];
-    const char                   *argv[8], *what;
+    ngx_str_t                     keys[NGX_HTTP_MEMBER_ORDER_CLAIM_NKEYS];
+    ngx_str_t                     args[NGX_HTTP_MEMBER_ORDER_CLAIM_NARGV];
     ngx_http_member_ctx_t        *ctx;
     ngx_http_member_scan_t       *scan;
-    ngx_http_member_loc_conf_t   *mlcf;
-    ngx_http_member_main_conf_t  *mmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     scan = ctx->data;
 
     if (reply->type == REDIS_REPLY_STRING) {
-        what = "keep";
+        ngx_str_set(&args[NGX_HTTP_MEMBER_ORDER_CLAIM_ARGV_ACTION], "keep");
 
     } else if (reply->type == REDIS_REPLY_ERROR
                && !ngx_http_member_redis_is_error(reply, "CONFLICT"))
     {
-        what = "drop";
+        ngx_str_set(&args[NGX_HTTP_MEMBER_ORDER_CLAIM_ARGV_ACTION], "drop");
 
     } else {
         return;
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "member scan: order claim %s for member %uL", what,
+                   "member scan: order claim %V for member %uL",
+                   &args[NGX_HTTP_MEMBER_ORDER_CLAIM_ARGV_ACTION],
                    scan->member_id);
 
+    (void) ngx_http_member_scan_claim(r, scan, keys, args, 1);
+}
+
+
+/*
+ * order_claim.lua with the action in args: the request's own call, or in
+ * the background once the purchase answered.
+ */
+
+static ngx_int_t
+ngx_http_member_scan_claim(ngx_http_request_t *r, ngx_http_member_scan_t *scan,
+    ngx_str_t *keys, ngx_str_t *args, ngx_flag_t background)
+{
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    keys[NGX_HTTP_MEMBER_ORDER_CLAIM_KEY_INDEX] = scan->order_index;
+    args[NGX_HTTP_MEMBER_ORDER_CLAIM_ARGV_MEMBER] = scan->id_str;
+    args[NGX_HTTP_MEMBER_ORDER_CLAIM_ARGV_CLAIM] = scan->nonce;
+    args[NGX_HTTP_MEMBER_ORDER_CLAIM_ARGV_TTL] = scan->ttl;
+
+    if (!background) {
+        return ngx_http_member_redis_script(r,
+                                          NGX_HTTP_MEMBER_SCRIPT_ORDER_CLAIM,
+                                          ngx_http_member_scan_indexed, keys,
+                                          args, 0);
+    }
+
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-    mmcf = ngx_http_get_module_main_conf(r, ngx_http_member_module);
 
-    argv[0] = "EVALSHA";
-    argv[1] = (const char *) mmcf->scripts[NGX_HTTP_MEMBER_SCRIPT_ORDER_CLAIM]
-                                 .sha1;
-    argv[2] = "1";
-    argv[3] = (const char *) scan->order_index.data;
-    argv[4] = what;
-    argvlen[0] = 7;
-    argvlen[1] = 40;
-    argvlen[2] = 1;
-    argvlen[3] = scan->order_index.len;
-    argvlen[4] = 4;
-    argv[5] = (const char *) scan->id_str.data;
-    argvlen[5] = scan->id_str.len;
-    argv[6] = (const char *) scan->nonce.data;
-    argvlen[6] = scan->nonce.len;
-    argv[7] = (const char *) scan->ttl.data;
-    argvlen[7] = scan->ttl.len;
-
-    (void) ngx_http_member_redis_background(mlcf->redis,
-                                            ngx_http_member_scan_claim_done,
-                                            NULL, 8, argv, argvlen);
+    return ngx_http_member_redis_bg_script(mlcf->redis,
+                                           NGX_HTTP_MEMBER_SCRIPT_ORDER_CLAIM,
+                                           0, ngx_http_member_scan_claim_done,
+                                           NULL, keys, 0, args, 0);
 }
 
 

@@ -54,7 +54,8 @@ ngx_http_member_stores_create_body(ngx_http_request_t *r)
     char                   *dump;
     json_t                 *json, *record;
     ngx_int_t               rc;
-    ngx_str_t               store_id, name, nonce, args[2];
+    ngx_str_t               store_id, name, nonce, *arg;
+    ngx_str_t               args[NGX_HTTP_MEMBER_STORE_CREATE_NARGV];
     ngx_http_member_key_t  *key;
 
     json = ngx_http_member_body_json(r, &rc);
@@ -97,23 +98,25 @@ ngx_http_member_stores_create_body(ngx_http_request_t *r)
         return;
     }
 
-    args[0] = store_id;
-    args[1].len = ngx_strlen(dump);
-    args[1].data = ngx_pnalloc(r->pool, args[1].len);
+    args[NGX_HTTP_MEMBER_STORE_CREATE_ARGV_ID] = store_id;
+    arg = &args[NGX_HTTP_MEMBER_STORE_CREATE_ARGV_RECORD];
+    arg->len = ngx_strlen(dump);
+    arg->data = ngx_pnalloc(r->pool, arg->len);
 
-    if (args[1].data == NULL) {
+    if (arg->data == NULL) {
         free(dump);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_memcpy(args[1].data, dump, args[1].len);
+    ngx_memcpy(arg->data, dump, arg->len);
     free(dump);
 
     ngx_http_finalize_request(r,
         ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_STORE_CREATE,
-                                     ngx_http_member_stores_created, 1, 2,
-                                     &ngx_http_member_stores_key, args));
+                                     ngx_http_member_stores_created,
+                                     &ngx_http_member_stores_key, args,
+                                     0));
 }
 
 
@@ -124,7 +127,8 @@ ngx_http_member_stores_rotate(ngx_http_request_t *r,
     ngx_http_member_match_t *m)
 {
     u_char                 *p;
-    ngx_str_t               store_id, nonce, args[4];
+    ngx_str_t               store_id, nonce;
+    ngx_str_t               args[NGX_HTTP_MEMBER_STORE_ROTATE_NARGV];
     ngx_http_member_key_t  *key;
 
     store_id = m->capture[0];
@@ -145,15 +149,17 @@ ngx_http_member_stores_rotate(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[0] = store_id;
-    args[1] = key->id;
-    args[2] = nonce;
-    args[3].data = p;
-    args[3].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    args[NGX_HTTP_MEMBER_STORE_ROTATE_ARGV_ID] = store_id;
+    args[NGX_HTTP_MEMBER_STORE_ROTATE_ARGV_KEY_ID] = key->id;
+    args[NGX_HTTP_MEMBER_STORE_ROTATE_ARGV_NONCE] = nonce;
+    args[NGX_HTTP_MEMBER_STORE_ROTATE_ARGV_NOW].data = p;
+    args[NGX_HTTP_MEMBER_STORE_ROTATE_ARGV_NOW].len =
+                                           ngx_sprintf(p, "%T", ngx_time()) - p;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_STORE_ROTATE,
-                                        ngx_http_member_stores_created, 1, 4,
-                                        &ngx_http_member_stores_key, args);
+                                        ngx_http_member_stores_created,
+                                        &ngx_http_member_stores_key, args,
+                                        0);
 }
 
 

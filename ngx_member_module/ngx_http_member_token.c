@@ -637,21 +637,22 @@ ngx_http_member_wx_release(ngx_http_request_t *r, ngx_http_member_wx_t *wx,
     ngx_str_t *value, ngx_msec_t ttl)
 {
     u_char     *p;
-    ngx_str_t   keys[2], args[3];
+    ngx_str_t   keys[NGX_HTTP_MEMBER_WECHAT_STORE_NKEYS];
+    ngx_str_t   args[NGX_HTTP_MEMBER_WECHAT_STORE_NARGV];
 
-    keys[0] = wx->key;
-    keys[1] = wx->lock;
+    keys[NGX_HTTP_MEMBER_WECHAT_STORE_KEY_VALUE] = wx->key;
+    keys[NGX_HTTP_MEMBER_WECHAT_STORE_KEY_LOCK] = wx->lock;
 
-    args[0] = wx->owner;
+    args[NGX_HTTP_MEMBER_WECHAT_STORE_ARGV_OWNER] = wx->owner;
 
     if (value) {
-        args[1] = *value;
+        args[NGX_HTTP_MEMBER_WECHAT_STORE_ARGV_VALUE] = *value;
 
     } else if (wx->fallback[wx->kind].len) {
-        ngx_str_set(&args[1], "");
+        ngx_str_set(&args[NGX_HTTP_MEMBER_WECHAT_STORE_ARGV_VALUE], "");
 
     } else {
-        ngx_str_set(&args[1], "!");
+        ngx_str_set(&args[NGX_HTTP_MEMBER_WECHAT_STORE_ARGV_VALUE], "!");
         ttl = NGX_HTTP_MEMBER_WX_FAILED;
     }
 
@@ -660,12 +661,13 @@ ngx_http_member_wx_release(ngx_http_request_t *r, ngx_http_member_wx_t *wx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[2].data = p;
-    args[2].len = ngx_sprintf(p, "%M", ttl ? ttl : 1) - p;
+    args[NGX_HTTP_MEMBER_WECHAT_STORE_ARGV_TTL].data = p;
+    args[NGX_HTTP_MEMBER_WECHAT_STORE_ARGV_TTL].len =
+                                        ngx_sprintf(p, "%M", ttl ? ttl : 1) - p;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WECHAT_STORE,
-                                        ngx_http_member_wx_released, 2, 3,
-                                        keys, args);
+                                        ngx_http_member_wx_released, keys, args,
+                                        0);
 }
 
 
@@ -721,8 +723,9 @@ ngx_http_member_wx_drop(ngx_http_request_t *r, ngx_http_member_wx_t *wx)
     }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WECHAT_DROP,
-                                        ngx_http_member_wx_dropped, 1, 1,
-                                        &wx->key, &wx->token_seen);
+                                        ngx_http_member_wx_dropped, &wx->key,
+                                        &wx->token_seen,
+                                        0);
 }
 
 
