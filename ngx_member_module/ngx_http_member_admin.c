@@ -863,7 +863,6 @@ ngx_http_member_admin_indexed(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_member_admin_write(ngx_http_request_t *r)
 {
-    u_char                   *p;
     ngx_str_t                 key, args[24];
     ngx_uint_t                n;
     ngx_http_member_ctx_t    *ctx;
@@ -872,29 +871,21 @@ ngx_http_member_admin_write(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     adm = ctx->data;
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 16 + NGX_TIME_T_LEN);
-    if (p == NULL
-        || ngx_http_member_key(r->pool, &key, adm->id, "") != NGX_OK)
-    {
+    if (ngx_http_member_key(r->pool, &key, adm->id, "") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_ID].data = p;
-    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_ID].len =
-                                             ngx_sprintf(p, "%uL", adm->id) - p;
-    p += args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_ID].len;
-
-    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_CARD_NO].data = p;
-    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_CARD_NO].len =
-                                        ngx_http_member_card_no(p, adm->id) - p;
-    p += args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_CARD_NO].len;
 
     args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_OPENID] = adm->openid;
     args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_LEVEL] = adm->level;
 
-    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_NOW].data = p;
-    args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_NOW].len =
-                                           ngx_sprintf(p, "%T", ngx_time()) - p;
+    if (ngx_http_member_record_args(r->pool, adm->id,
+                                   &args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_ID],
+                              &args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_CARD_NO],
+                                  &args[NGX_HTTP_MEMBER_MEMBER_CREATE_ARGV_NOW])
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     n = NGX_HTTP_MEMBER_MEMBER_CREATE_NARGV;
 

@@ -86,6 +86,9 @@ static ngx_int_t ngx_http_member_keys_revoked(ngx_http_request_t *r,
 static json_t *ngx_http_member_audit_fields_of(json_t *answer);
 static ngx_int_t ngx_http_member_audit_paged(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_audit_xadd(ngx_http_member_redis_t *redis,
+    ngx_http_member_admin_auth_t *aa, ngx_str_t *method, ngx_str_t *target,
+    ngx_str_t *status, ngx_str_t *at, ngx_str_t *before, ngx_str_t *after);
 static void ngx_http_member_audit_written(ngx_http_member_redis_t *redis,
     void *data, redisReply *reply);
 
@@ -1340,12 +1343,9 @@ ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len)
 {
     u_char                         num[2 * NGX_INT_T_LEN], *p;
-    size_t                         argvlen[32];
     json_t                        *answer, *before, *after;
     ngx_int_t                      rc;
-    ngx_str_t                      target, b, a, method;
-    ngx_uint_t                     n;
-    const char                    *argv[32];
+    ngx_str_t                      target, b, a, method, code, at;
     json_error_t                   err;
     ngx_http_member_ctx_t         *ctx;
     ngx_http_member_loc_conf_t    *mlcf;
@@ -1395,50 +1395,17 @@ ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,
 
     method = r->method_name;
 
-    n = 0;
-
-#define ngx_http_member_audit_arg_add(s, l)                                  \
-    argv[n] = (const char *) (s); argvlen[n++] = (l)
-
-    ngx_http_member_audit_arg_add("XADD", 4);
-    ngx_http_member_audit_arg_add(ngx_http_member_audit_key.data,
-                                  ngx_http_member_audit_key.len);
-    ngx_http_member_audit_arg_add("MAXLEN", 6);
-    ngx_http_member_audit_arg_add("~", 1);
-    ngx_http_member_audit_arg_add(NGX_HTTP_MEMBER_AUDIT_MAXLEN,
-                                  sizeof(NGX_HTTP_MEMBER_AUDIT_MAXLEN) - 1);
-    ngx_http_member_audit_arg_add("*", 1);
-    ngx_http_member_audit_arg_add("actor", 5);
-    ngx_http_member_audit_arg_add(aa->actor.data, aa->actor.len);
-    ngx_http_member_audit_arg_add("role", 4);
-    ngx_http_member_audit_arg_add(aa->role.data, aa->role.len);
-    ngx_http_member_audit_arg_add("method", 6);
-    ngx_http_member_audit_arg_add(method.data, method.len);
-    ngx_http_member_audit_arg_add("route", 5);
-    ngx_http_member_audit_arg_add(aa->route.data, aa->route.len);
-    ngx_http_member_audit_arg_add("target", 6);
-    ngx_http_member_audit_arg_add(target.data, target.len);
-
     p = ngx_sprintf(num, "%ui", status);
-    ngx_http_member_audit_arg_add("status", 6);
-    ngx_http_member_audit_arg_add(num, p - num);
-
-    ngx_http_member_audit_arg_add("at", 2);
-    ngx_http_member_audit_arg_add(p, ngx_sprintf(p, "%T", ngx_time()) - p);
-
-    ngx_http_member_audit_arg_add("before", 6);
-    ngx_http_member_audit_arg_add(b.data, b.len);
-    ngx_http_member_audit_arg_add("after", 5);
-    ngx_http_member_audit_arg_add(a.data, a.len);
-
-#undef ngx_http_member_audit_arg_add
+    code.data = num;
+    code.len = p - num;
+    at.data = p;
+    at.len = ngx_sprintf(p, "%T", ngx_time()) - p;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     /* the answer goes out whatever becomes of this */
-    if (ngx_http_member_redis_background(mlcf->redis,
-                                         ngx_http_member_audit_written, NULL,
-                                         n, argv, argvlen)
+    if (ngx_http_member_audit_xadd(mlcf->redis, aa, &method, &target, &code,
+                                   &at, &b, &a)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1446,6 +1413,34 @@ ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,
                       "not connected", &method, &aa->route,
                       &mlcf->redis->name);
     }
+}
+
+
+/* the audit entry, one XADD: its fields by name */
+
+static ngx_int_t
+ngx_http_member_audit_xadd(ngx_http_member_redis_t *redis,
+    ngx_http_member_admin_auth_t *aa, ngx_str_t *method, ngx_str_t *target,
+    ngx_str_t *status, ngx_str_t *at, ngx_str_t *before, ngx_str_t *after)
+{
+    ngx_str_t  argv[] = {
+        ngx_string("XADD"), ngx_http_member_audit_key,
+        ngx_string("MAXLEN"), ngx_string("~"),
+        ngx_string(NGX_HTTP_MEMBER_AUDIT_MAXLEN), ngx_string("*"),
+        ngx_string("actor"), aa->actor,
+        ngx_string("role"), aa->role,
+        ngx_string("method"), *method,
+        ngx_string("route"), aa->route,
+        ngx_string("target"), *target,
+        ngx_string("status"), *status,
+        ngx_string("at"), *at,
+        ngx_string("before"), *before,
+        ngx_string("after"), *after
+    };
+
+    return ngx_http_member_redis_bg_argv(redis, ngx_http_member_audit_written,
+                                         NULL, ngx_http_member_nelts(argv),
+                                         argv);
 }
 
 

@@ -1139,19 +1139,27 @@ ngx_http_member_campaigns_settled(ngx_http_member_job_t *job)
 
 /* hints from the request path: a member to look at soon */
 
+static ngx_str_t  ngx_http_member_campaigns_new =
+    ngx_string("{b}:campaigns:new");
+static ngx_str_t  ngx_http_member_campaigns_referees =
+    ngx_string("{b}:campaigns:referees");
+
+
 void
 ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
     ngx_uint_t hints)
 {
     u_char                       ids[NGX_INT64_LEN];
     time_t                       lot;
-    size_t                       argvlen[3];
     json_t                      *rules;
+    ngx_str_t                    member;
     ngx_uint_t                   version;
-    const char                  *argv[3];
     ngx_http_member_loc_conf_t  *mlcf;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    member.data = ids;
+    member.len = ngx_sprintf(ids, "%uL", id) - ids;
 
     if (mlcf->redis == NULL || mlcf->redis->ledger == NULL) {
         return;
@@ -1170,30 +1178,20 @@ ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
         goto referee;
     }
 
-    argv[0] = "SADD";
-    argvlen[0] = 4;
-    argv[1] = "{b}:campaigns:new";
-    argvlen[1] = sizeof("{b}:campaigns:new") - 1;
-    argv[2] = (const char *) ids;
-    argvlen[2] = ngx_sprintf(ids, "%uL", id) - ids;
-
-    (void) ngx_http_member_redis_background(mlcf->redis, NULL, NULL, 3, argv,
-                                            argvlen);
+    (void) ngx_http_member_redis_bg_argv(mlcf->redis, NULL, NULL,
+                        ngx_http_member_args(ngx_string("SADD"),
+                                             ngx_http_member_campaigns_new,
+                                             member));
 
 referee:
 
     if ((hints & NGX_HTTP_MEMBER_HINT_REFEREE)
         && json_object_get(rules, "referral"))
     {
-        argv[0] = "SADD";
-        argvlen[0] = 4;
-        argv[1] = "{b}:campaigns:referees";
-        argvlen[1] = sizeof("{b}:campaigns:referees") - 1;
-        argv[2] = (const char *) ids;
-        argvlen[2] = ngx_sprintf(ids, "%uL", id) - ids;
-
-        (void) ngx_http_member_redis_background(mlcf->redis, NULL, NULL, 3,
-                                                argv, argvlen);
+        (void) ngx_http_member_redis_bg_argv(mlcf->redis, NULL, NULL,
+                        ngx_http_member_args(ngx_string("SADD"),
+                                             ngx_http_member_campaigns_referees,
+                                             member));
     }
 }
 

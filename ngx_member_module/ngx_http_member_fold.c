@@ -39,46 +39,35 @@ static ngx_str_t  ngx_http_member_fold_gen_key = ngx_string("{b}:fold:gen");
 void
 ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id)
 {
-    u_char       now[NGX_INT64_LEN], member[NGX_INT64_LEN];
-    size_t       argvlen[5], len;
+    u_char       at[NGX_INT64_LEN], mb[NGX_INT64_LEN];
+    ngx_str_t    now, member;
     ngx_time_t  *tp;
-    const char  *argv[5];
 
     if (redis == NULL || id == 0) {
         return;
     }
 
     tp = ngx_timeofday();
-    len = ngx_sprintf(member, "%uL", id) - member;
 
-    argv[0] = "HINCRBY";
-    argvlen[0] = 7;
-    argv[1] = (const char *) ngx_http_member_fold_gen_key.data;
-    argvlen[1] = ngx_http_member_fold_gen_key.len;
-    argv[2] = (const char *) member;
-    argvlen[2] = len;
-    argv[3] = "1";
-    argvlen[3] = 1;
+    member.data = mb;
+    member.len = ngx_sprintf(mb, "%uL", id) - mb;
+    now.data = at;
+    now.len = ngx_sprintf(at, "%L", (int64_t) tp->sec * 1000 + tp->msec)
+              - at;
 
-    if (ngx_http_member_redis_background(redis, NULL, NULL, 4, argv, argvlen)
+    if (ngx_http_member_redis_bg_argv(redis, NULL, NULL,
+                        ngx_http_member_args(ngx_string("HINCRBY"),
+                                             ngx_http_member_fold_gen_key,
+                                             member, ngx_string("1")))
         != NGX_OK)
     {
         goto failed;
     }
 
-    argv[0] = "ZADD";
-    argvlen[0] = 4;
-    argv[1] = (const char *) ngx_http_member_fold_key.data;
-    argvlen[1] = ngx_http_member_fold_key.len;
-    argv[2] = "NX";
-    argvlen[2] = 2;
-    argv[3] = (const char *) now;
-    argvlen[3] = ngx_sprintf(now, "%L", (int64_t) tp->sec * 1000 + tp->msec)
-                 - now;
-    argv[4] = (const char *) member;
-    argvlen[4] = len;
-
-    if (ngx_http_member_redis_background(redis, NULL, NULL, 5, argv, argvlen)
+    if (ngx_http_member_redis_bg_argv(redis, NULL, NULL,
+                        ngx_http_member_args(ngx_string("ZADD"),
+                                             ngx_http_member_fold_key,
+                                             ngx_string("NX"), now, member))
         == NGX_OK)
     {
         return;

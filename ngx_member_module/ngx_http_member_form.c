@@ -603,39 +603,29 @@ ngx_http_member_form_claimed(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_member_form_write(ngx_http_request_t *r, ngx_uint_t script)
 {
-    u_char                  *p;
     ngx_str_t                key, args[NGX_HTTP_MEMBER_FORM_ARGS];
     ngx_uint_t               n;
     ngx_http_member_form_t  *f;
 
     f = ngx_http_member_form_of(r);
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 16 + NGX_TIME_T_LEN);
-
-    if (p == NULL
-        || ngx_http_member_key(r->pool, &key, f->target, "") != NGX_OK)
-    {
+    if (ngx_http_member_key(r->pool, &key, f->target, "") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].data = p;
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].len =
-                                           ngx_sprintf(p, "%uL", f->target) - p;
-    p += args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].len;
-
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].data = p;
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].len =
-                                      ngx_http_member_card_no(p, f->target) - p;
-    p += args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].len;
 
     args[NGX_HTTP_MEMBER_REGISTER_ARGV_PHONE_INDEX] = f->index[f->tried];
     args[NGX_HTTP_MEMBER_REGISTER_ARGV_OPENID] = f->openid;
     ngx_str_set(&args[NGX_HTTP_MEMBER_REGISTER_ARGV_CONSENT],
                 NGX_HTTP_MEMBER_FORM_CONSENT);
 
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW].data = p;
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW].len =
-                                           ngx_sprintf(p, "%T", ngx_time()) - p;
+    if (ngx_http_member_record_args(r->pool, f->target,
+                                    &args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID],
+                                   &args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO],
+                                    &args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW])
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     n = NGX_HTTP_MEMBER_REGISTER_NARGV;
 
@@ -740,7 +730,6 @@ static ngx_int_t
 ngx_http_member_form_indexed(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    u_char                  *p;
     ngx_str_t               *args;
     ngx_http_member_form_t  *f;
 
@@ -751,27 +740,26 @@ ngx_http_member_form_indexed(ngx_http_request_t *r,
                                         "Redis failed at the openid index");
     }
 
-    args = ngx_palloc(r->pool, 3 * sizeof(ngx_str_t));
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + NGX_TIME_T_LEN);
+    args = ngx_palloc(r->pool,
+                      NGX_HTTP_MEMBER_WX_FORM_MOVED_NARGV * sizeof(ngx_str_t));
 
-    if (args == NULL || p == NULL) {
+    if (args == NULL
+        || ngx_http_member_int_arg(r->pool,
+                               &args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_TARGET],
+                                 (int64_t) f->target) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                  &args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_NOW],
+                                   ngx_time()) == NULL)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_TARGET].data = p;
-    args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_TARGET].len =
-                                           ngx_sprintf(p, "%uL", f->target) - p;
-    p += args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_TARGET].len;
     args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_OPENID] = f->openid;
-    args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_NOW].data = p;
-    args[NGX_HTTP_MEMBER_WX_FORM_MOVED_ARGV_NOW].len =
-                                           ngx_sprintf(p, "%T", ngx_time()) - p;
 
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_WX_FORM_MOVED,
                                         ngx_http_member_form_moved, &f->key,
-                                        args,
-                                        0);
+                                        args, 0);
 }
 
 

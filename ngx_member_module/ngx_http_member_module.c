@@ -594,6 +594,34 @@ ngx_http_member_card_no(u_char *p, uint64_t id)
 }
 
 
+/* the id, card number and time that a member's record is written with */
+
+ngx_int_t
+ngx_http_member_record_args(ngx_pool_t *pool, uint64_t id, ngx_str_t *id_arg,
+    ngx_str_t *card_no, ngx_str_t *now)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, NGX_INT64_LEN + MRL_CARD_LEN + NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    id_arg->data = p;
+    p = ngx_sprintf(p, "%uL", id);
+    id_arg->len = p - id_arg->data;
+
+    card_no->data = p;
+    p = ngx_http_member_card_no(p, id);
+    card_no->len = p - card_no->data;
+
+    now->data = p;
+    now->len = ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_member_card_to_id(ngx_str_t *card_no, uint64_t *id)
 {

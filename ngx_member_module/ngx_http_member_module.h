@@ -146,6 +146,9 @@ typedef void (*ngx_http_member_changed_pt)(ngx_http_member_redis_t *redis,
     sizeof((ngx_str_t []) { __VA_ARGS__ }) / sizeof(ngx_str_t),              \
     (ngx_str_t []) { __VA_ARGS__ }
 
+/* how many a command's array holds (ngx_http_member_redis_bg_argv()) */
+#define ngx_http_member_nelts(a)        (sizeof(a) / sizeof((a)[0]))
+
 
 /*
  * One Redis command of a request, from the request's pool.  The command
@@ -348,8 +351,6 @@ ngx_int_t ngx_http_member_redis_background(ngx_http_member_redis_t *redis,
 ngx_int_t ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
     ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc,
     ngx_str_t *argv);
-ngx_int_t ngx_http_member_redis_bg_command(ngx_http_member_redis_t *redis,
-    ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc, ...);
 ngx_int_t ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
     ngx_uint_t script, ngx_flag_t source, ngx_http_member_bg_pt handler,
     void *data, ngx_str_t *keys, ngx_uint_t keys_tail, ngx_str_t *args,
@@ -589,11 +590,13 @@ void ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
     ngx_uint_t hints);
 
 /*
- * ngx_http_member_fold.c: call touched() after every script that changes a
- * member's ledger or record (status, level), success or error, so that the
- * brand's totals fold it in and the WeChat outbox looks at the member;
- * ledger_hint() where no request is at hand; fold_hint() alone for a look
- * that may have changed nothing WeChat shows.
+ * ngx_http_member_fold.c: after every script whose binding says it changes
+ * a member's ledger or record (status, level), the Redis layer calls the
+ * hook fold.c registers, so that the brand's totals fold it in and the
+ * WeChat outbox looks at the member; ledger_hint() where a timer changed
+ * one by other means, touched() where a request asks the outbox to look
+ * after no change; fold_hint() alone for a look that may have changed
+ * nothing WeChat shows.
  */
 void ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id);
 void ngx_http_member_ledger_hint(ngx_http_member_redis_t *redis, uint64_t id);
@@ -819,6 +822,8 @@ void ngx_http_member_stats_connection(ngx_int_t delta);
 /* shared helpers */
 ngx_int_t ngx_http_member_parse_id(u_char *p, size_t len, uint64_t *id);
 u_char *ngx_http_member_card_no(u_char *p, uint64_t id);
+ngx_int_t ngx_http_member_record_args(ngx_pool_t *pool, uint64_t id,
+    ngx_str_t *id_arg, ngx_str_t *card_no, ngx_str_t *now);
 ngx_int_t ngx_http_member_card_to_id(ngx_str_t *card_no, uint64_t *id);
 ngx_int_t ngx_http_member_key(ngx_pool_t *pool, ngx_str_t *key,
     uint64_t id, const char *suffix);

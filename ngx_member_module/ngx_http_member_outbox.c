@@ -79,8 +79,8 @@ typedef struct {
 
     /* messages: the rules' section, wx_msg.lua's ARGV, the one in hand */
     json_t                       *messages;
-    ngx_str_t                     margs[10];
-    ngx_str_t                     mkeys[5];
+    ngx_str_t                     margs[NGX_HTTP_MEMBER_WX_MSG_NARGV];
+    ngx_str_t                     mkeys[NGX_HTTP_MEMBER_WX_MSG_NKEYS];
     ngx_str_t                     msg[4];       /* id, kind, channel, tpl */
     ngx_str_t                     path;
     ngx_str_t                     msgid;
@@ -109,10 +109,9 @@ static void ngx_http_member_outbox_close(ngx_http_member_outbox_t *o);
 void
 ngx_http_member_outbox_touch(ngx_http_member_redis_t *redis, uint64_t id)
 {
-    u_char       score[NGX_INT64_LEN], member[NGX_INT64_LEN];
-    size_t       argvlen[4];
+    u_char       sc[NGX_INT64_LEN], mb[NGX_INT64_LEN];
+    ngx_str_t    score, member;
     ngx_time_t  *tp;
-    const char  *argv[4];
 
     if (redis == NULL) {
         return;
@@ -120,17 +119,15 @@ ngx_http_member_outbox_touch(ngx_http_member_redis_t *redis, uint64_t id)
 
     tp = ngx_timeofday();
 
-    argv[0] = "ZADD";
-    argvlen[0] = 4;
-    argv[1] = (const char *) ngx_http_member_wx_key.data;
-    argvlen[1] = ngx_http_member_wx_key.len;
-    argv[2] = (const char *) score;
-    argvlen[2] = ngx_sprintf(score, "%T%03M", tp->sec, tp->msec) - score;
-    argv[3] = (const char *) member;
-    argvlen[3] = ngx_sprintf(member, "%uL", id) - member;
+    score.data = sc;
+    score.len = ngx_sprintf(sc, "%T%03M", tp->sec, tp->msec) - sc;
+    member.data = mb;
+    member.len = ngx_sprintf(mb, "%uL", id) - mb;
 
-    (void) ngx_http_member_redis_background(redis, NULL, NULL, 4, argv,
-                                            argvlen);
+    (void) ngx_http_member_redis_bg_argv(redis, NULL, NULL,
+                        ngx_http_member_args(ngx_string("ZADD"),
+                                             ngx_http_member_wx_key, score,
+                                             member));
 }
 
 
@@ -547,7 +544,6 @@ ngx_http_member_outbox_msg_ended(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_member_outbox_msg_end(ngx_http_request_t *r, const char *outcome)
 {
-    u_char                        *p;
     ngx_str_t                      *args;
     ngx_str_t                      keys[NGX_HTTP_MEMBER_WX_MSG_DONE_NKEYS];
     ngx_http_member_outbox_req_t  *q;
@@ -555,16 +551,20 @@ ngx_http_member_outbox_msg_end(ngx_http_request_t *r, const char *outcome)
     q = ngx_http_member_outbox_req(r);
     q->outcome = outcome;
 
-    args = ngx_pcalloc(r->pool, 8 * sizeof(ngx_str_t));
-    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + NGX_TIME_T_LEN);
-    if (args == NULL || p == NULL) {
+    args = ngx_pcalloc(r->pool,
+                       NGX_HTTP_MEMBER_WX_MSG_DONE_NARGV * sizeof(ngx_str_t));
+    if (args == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_MEMBER] = q->mkeys[0];
-    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_MSGS] = q->mkeys[2];
-    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_SUBS] = q->mkeys[3];
-    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_MSGLOG] = q->mkeys[4];
+    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_MEMBER] =
+                                    q->mkeys[NGX_HTTP_MEMBER_WX_MSG_KEY_MEMBER];
+    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_MSGS] =
+                                      q->mkeys[NGX_HTTP_MEMBER_WX_MSG_KEY_MSGS];
+    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_SUBS] =
+                                      q->mkeys[NGX_HTTP_MEMBER_WX_MSG_KEY_SUBS];
+    keys[NGX_HTTP_MEMBER_WX_MSG_DONE_KEY_MSGLOG] =
+                                    q->mkeys[NGX_HTTP_MEMBER_WX_MSG_KEY_MSGLOG];
 
     args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_MSG_ID] = q->msg[0];
     args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_OUTCOME].data = (u_char *) outcome;
@@ -572,14 +572,17 @@ ngx_http_member_outbox_msg_end(ngx_http_request_t *r, const char *outcome)
     args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_KIND] = q->msg[1];
     args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_CHANNEL] = q->msg[2];
     args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_TEMPLATE] = q->msg[3];
-    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_ERRCODE].data = p;
-    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_ERRCODE].len =
-                                           ngx_sprintf(p, "%i", q->errcode) - p;
-    p += args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_ERRCODE].len;
     args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_MSGID] = q->msgid;
-    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_NOW].data = p;
-    args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_NOW].len =
-                                           ngx_sprintf(p, "%T", ngx_time()) - p;
+
+    if (ngx_http_member_int_arg(r->pool,
+                                &args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_ERRCODE],
+                                q->errcode) == NULL
+        || ngx_http_member_int_arg(r->pool,
+                                   &args[NGX_HTTP_MEMBER_WX_MSG_DONE_ARGV_NOW],
+                                   ngx_time()) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_MSG_DONE,
                                         ngx_http_member_outbox_msg_ended, keys,
@@ -747,6 +750,7 @@ static ngx_int_t
 ngx_http_member_outbox_messages(ngx_http_request_t *r)
 {
     u_char                        *p;
+    ngx_str_t                     *member, *arg;
     ngx_uint_t                     i;
     ngx_time_t                    *tp;
     ngx_http_member_loc_conf_t    *mlcf;
@@ -761,12 +765,14 @@ ngx_http_member_outbox_messages(ngx_http_request_t *r)
         return ngx_http_member_outbox_settle(r, 1);
     }
 
-    if (q->mkeys[0].data == NULL
-        || q->mkeys[0].len != q->ids[q->i].len + sizeof("{m:}") - 1
-        || ngx_strncmp(q->mkeys[0].data + 3, q->ids[q->i].data,
+    member = &q->mkeys[NGX_HTTP_MEMBER_WX_MSG_KEY_MEMBER];
+
+    if (member->data == NULL
+        || member->len != q->ids[q->i].len + sizeof("{m:}") - 1
+        || ngx_strncmp(member->data + 3, q->ids[q->i].data,
                        q->ids[q->i].len) != 0)
     {
-        for (i = 0; i < 5; i++) {
+        for (i = 0; i < NGX_HTTP_MEMBER_WX_MSG_NKEYS; i++) {
             p = ngx_pnalloc(r->pool, q->ids[q->i].len + 16);
             if (p == NULL) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -787,15 +793,21 @@ ngx_http_member_outbox_messages(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    q->margs[0].data = p;
-    q->margs[0].len = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec) - p;
-    p += q->margs[0].len;
-    q->margs[1].data = p;
-    q->margs[1].len = ngx_sprintf(p, "%T",
-                          ngx_http_member_ledger_now(mlcf->redis->ledger))
-                      - p;
-    ngx_str_set(&q->margs[2], NGX_HTTP_MEMBER_OUTBOX_FRESH);
-    ngx_str_set(&q->margs[3], NGX_HTTP_MEMBER_OUTBOX_FLIGHT);
+    arg = &q->margs[NGX_HTTP_MEMBER_WX_MSG_ARGV_NOW_MS];
+    arg->data = p;
+    arg->len = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec) - p;
+    p += arg->len;
+
+    arg = &q->margs[NGX_HTTP_MEMBER_WX_MSG_ARGV_NOW];
+    arg->data = p;
+    arg->len = ngx_sprintf(p, "%T",
+                           ngx_http_member_ledger_now(mlcf->redis->ledger))
+               - p;
+
+    ngx_str_set(&q->margs[NGX_HTTP_MEMBER_WX_MSG_ARGV_SINCE],
+                NGX_HTTP_MEMBER_OUTBOX_FRESH);
+    ngx_str_set(&q->margs[NGX_HTTP_MEMBER_WX_MSG_ARGV_FLIGHT],
+                NGX_HTTP_MEMBER_OUTBOX_FLIGHT);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_WX_MSG,
                                         ngx_http_member_outbox_msg, q->mkeys,
@@ -919,7 +931,9 @@ ngx_http_member_outbox_rules(ngx_http_request_t *r, json_t *rules)
         cln->handler = ngx_http_member_outbox_cleanup;
         cln->data = q->messages;
 
-        ngx_http_member_messages_args(q->messages, &q->margs[4]);
+        /* the channels and templates, one after another */
+        ngx_http_member_messages_args(q->messages,
+                        &q->margs[NGX_HTTP_MEMBER_WX_MSG_ARGV_BALANCE_CHANNEL]);
     }
 
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN);

@@ -40,6 +40,12 @@ static ngx_http_member_changed_pt  ngx_http_member_redis_changed;
 #define NGX_HTTP_MEMBER_BG_ARGC  64     /* arguments without an allocation */
 
 
+static ngx_str_t  ngx_http_member_redis_auth = ngx_string("AUTH");
+static ngx_str_t  ngx_http_member_redis_select = ngx_string("SELECT");
+static ngx_str_t  ngx_http_member_redis_eval = ngx_string("EVAL");
+static ngx_str_t  ngx_http_member_redis_evalsha = ngx_string("EVALSHA");
+
+
 static void ngx_http_member_redis_connect(ngx_http_member_redis_t *redis);
 static void ngx_http_member_redis_schedule(ngx_http_member_redis_t *redis);
 static void ngx_http_member_redis_reconnect_handler(ngx_event_t *ev);
@@ -213,8 +219,8 @@ ngx_http_member_redis_connect(ngx_http_member_redis_t *redis)
 
     /* queued before any request's command, so first on the wire */
     if (redis->password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
+        argv[0] = (const char *) ngx_http_member_redis_auth.data;
+        argvlen[0] = ngx_http_member_redis_auth.len;
         argv[1] = (const char *) redis->password.data;
         argvlen[1] = redis->password.len;
 
@@ -223,8 +229,8 @@ ngx_http_member_redis_connect(ngx_http_member_redis_t *redis)
     }
 
     if (redis->db) {
-        argv[0] = "SELECT";
-        argvlen[0] = 6;
+        argv[0] = (const char *) ngx_http_member_redis_select.data;
+        argvlen[0] = ngx_http_member_redis_select.len;
         argv[1] = (const char *) db;
         argvlen[1] = ngx_sprintf(db, "%ui", redis->db) - db;
 
@@ -688,8 +694,8 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     {
         /* the script cache was flushed: nothing ran, send the source */
         call->retried = 1;
-        call->argv[0] = "EVAL";
-        call->argvlen[0] = 4;
+        call->argv[0] = (const char *) ngx_http_member_redis_eval.data;
+        call->argvlen[0] = ngx_http_member_redis_eval.len;
         call->argv[1] = ngx_http_member_script_srcs[call->script].text;
         call->argvlen[1] = ngx_http_member_script_srcs[call->script].len;
 
@@ -1003,10 +1009,10 @@ ngx_http_member_redis_script(ngx_http_request_t *r, ngx_uint_t script,
     mmcf = ngx_http_get_module_main_conf(r, ngx_http_member_module);
 
     call->script = script;
-    call->argv[0] = "EVALSHA";
-    call->argvlen[0] = 7;
+    call->argv[0] = (const char *) ngx_http_member_redis_evalsha.data;
+    call->argvlen[0] = ngx_http_member_redis_evalsha.len;
     call->argv[1] = (const char *) mmcf->scripts[script].sha1;
-    call->argvlen[1] = 40;
+    call->argvlen[1] = sizeof(mmcf->scripts[script].sha1);
     call->argv[2] = (const char *) p;
     call->argvlen[2] = ngx_sprintf(p, "%d", nkeys) - p;
     p += call->argvlen[2];
@@ -1170,32 +1176,6 @@ ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
 }
 
 
-ngx_int_t
-ngx_http_member_redis_bg_command(ngx_http_member_redis_t *redis,
-    ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc, ...)
-{
-    va_list     args;
-    ngx_str_t   argv[NGX_HTTP_MEMBER_BG_ARGC];
-    ngx_uint_t  i;
-
-    if (argc > NGX_HTTP_MEMBER_BG_ARGC) {
-        ngx_log_error(NGX_LOG_ALERT, redis->log, 0,
-                      "member: a background command of %ui arguments", argc);
-        return NGX_ERROR;
-    }
-
-    va_start(args, argc);
-
-    for (i = 0; i < argc; i++) {
-        argv[i] = *va_arg(args, ngx_str_t *);
-    }
-
-    va_end(args);
-
-    return ngx_http_member_redis_bg_argv(redis, handler, data, argc, argv);
-}
-
-
 /*
  * A script of no request by its binding: EVALSHA, or EVAL with the source
  * (a Redis that may not have it), its keys and arguments counted by the
@@ -1224,16 +1204,16 @@ ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
     }
 
     if (source) {
-        ngx_str_set(&head[0], "EVAL");
+        head[0] = ngx_http_member_redis_eval;
         head[1].data = (u_char *) src->text;
         head[1].len = src->len;
 
     } else {
         mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                    ngx_http_member_module);
-        ngx_str_set(&head[0], "EVALSHA");
+        head[0] = ngx_http_member_redis_evalsha;
         head[1].data = mmcf->scripts[script].sha1;
-        head[1].len = 40;
+        head[1].len = sizeof(mmcf->scripts[script].sha1);
     }
 
     p = ngx_sprintf(nkeys, "%ui", src->nkeys + keys_tail);

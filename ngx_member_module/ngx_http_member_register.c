@@ -761,7 +761,6 @@ ngx_http_member_person_fields(ngx_http_request_t *r, uint64_t id,
 static ngx_int_t
 ngx_http_member_reg_write(ngx_http_request_t *r, ngx_uint_t script)
 {
-    u_char                  *p;
     ngx_str_t                key, args[NGX_HTTP_MEMBER_REG_FIELDS];
     ngx_uint_t               n;
     ngx_http_member_reg_t   *reg;
@@ -769,32 +768,23 @@ ngx_http_member_reg_write(ngx_http_request_t *r, ngx_uint_t script)
 
     reg = ngx_http_member_reg_of(r, &pg);
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 16 + NGX_TIME_T_LEN);
-
-    if (p == NULL
-        || ngx_http_member_key(r->pool, &key, reg->target, "") != NGX_OK)
-    {
+    if (ngx_http_member_key(r->pool, &key, reg->target, "") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* id, card_no, index, openid, consent version, now, then pairs */
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].data = p;
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].len =
-                                         ngx_sprintf(p, "%uL", reg->target) - p;
-    p += args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID].len;
-
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].data = p;
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].len =
-                                    ngx_http_member_card_no(p, reg->target) - p;
-    p += args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO].len;
-
     args[NGX_HTTP_MEMBER_REGISTER_ARGV_PHONE_INDEX] = reg->index[reg->tried];
     args[NGX_HTTP_MEMBER_REGISTER_ARGV_OPENID] = pg->openid;
     args[NGX_HTTP_MEMBER_REGISTER_ARGV_CONSENT] = reg->consent;
 
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW].data = p;
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW].len =
-                                           ngx_sprintf(p, "%T", ngx_time()) - p;
+    if (ngx_http_member_record_args(r->pool, reg->target,
+                                    &args[NGX_HTTP_MEMBER_REGISTER_ARGV_ID],
+                                   &args[NGX_HTTP_MEMBER_REGISTER_ARGV_CARD_NO],
+                                    &args[NGX_HTTP_MEMBER_REGISTER_ARGV_NOW])
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     n = NGX_HTTP_MEMBER_REGISTER_NARGV;
 
