@@ -28,7 +28,7 @@
 #define NGX_HTTP_MEMBER_ANALYTICS_BATCH   200
 #define NGX_HTTP_MEMBER_ANALYTICS_HOUR    4           /* the daily pass */
 #define NGX_HTTP_MEMBER_ANALYTICS_ROOM    1024        /* bytes a member */
-#define NGX_HTTP_MEMBER_ANALYTICS_ARGS    (9 + 5 * NGX_HTTP_MEMBER_ANALYTICS_BATCH)
+#define NGX_HTTP_MEMBER_ANALYTICS_ARGS    (3 + 5 * NGX_HTTP_MEMBER_ANALYTICS_BATCH)
 #define NGX_HTTP_MEMBER_TAGS_MAX          20
 
 #define NGX_HTTP_MEMBER_PASS_IDLE         0
@@ -56,18 +56,15 @@ struct ngx_http_member_analytics_s {
     size_t                        cut_len[12];
 
     /* the script of one member */
-    const char                   *margv[18];
-    size_t                        margvlen[18];
-    u_char                        mkey[NGX_INT64_LEN + 8];
     u_char                        mnow[NGX_TIME_T_LEN];
     u_char                        mmonth[2];  /* the pass's, "MM" */
 
-    /* the slice's brand script */
-    const char                   *argv[NGX_HTTP_MEMBER_ANALYTICS_ARGS];
-    size_t                        argvlen[NGX_HTTP_MEMBER_ANALYTICS_ARGS];
-    int                           argc;
+    /* the slice's brand script: its ARGV, what the members gave behind */
+    ngx_str_t                     args[NGX_HTTP_MEMBER_ANALYTICS_ARGS];
+    ngx_uint_t                    nargs;
     u_char                       *buf;
     u_char                       *last;
+    unsigned                      source:1;   /* sent as EVAL */
 };
 
 
@@ -86,6 +83,8 @@ typedef struct {
 static void ngx_http_member_analytics_slice(ngx_http_member_analytics_t *a);
 static void ngx_http_member_analytics_members(ngx_http_member_analytics_t *a);
 static void ngx_http_member_analytics_flush(ngx_http_member_analytics_t *a);
+static void ngx_http_member_analytics_flushed(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t tag);
 
 
 static ngx_str_t  ngx_http_member_rfm_state = ngx_string("{b}:rfm:state");
@@ -142,39 +141,47 @@ ngx_http_member_analytics_again(ngx_http_member_analytics_t *a,
 }
 
 
-/* EVALSHA first; Redis without the script (restarted) gets it once */
-
-static ngx_int_t
-ngx_http_member_analytics_noscript(ngx_http_member_analytics_t *a,
-    redisReply *reply, ngx_http_member_job_reply_pt handler,
-    ngx_int_t script, int argc, const char **argv, size_t *argvlen)
-{
-    if (reply == NULL || argv[0][4] != 'S'
-        || !ngx_http_member_redis_is_error(reply, "NOSCRIPT"))
-    {
-        return 0;
-    }
-
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_http_member_script_srcs[script].text;
-    argvlen[1] = ngx_http_member_script_srcs[script].len;
-
-    (void) ngx_http_member_job_send(&a->job, handler, 0, argc, argv,
-                                    argvlen);
-
-    return 1;
-}
-
+/*
+ * The slice's brand script by its binding, EVALSHA or, after a NOSCRIPT,
+ * EVAL: its keys, the next cursor, "1" after the last slice, (the pass's
+ * now,) then what the members gave.  rfm_collect.lua has the more keys.
+ */
 
 static void
-ngx_http_member_analytics_script(ngx_http_member_analytics_t *a,
-    ngx_int_t script, const char **argv, size_t *argvlen)
+ngx_http_member_analytics_send(ngx_http_member_analytics_t *a)
 {
-    argv[0] = "EVALSHA";
-    argvlen[0] = 7;
-    argv[1] = (const char *) a->mmcf->scripts[script].sha1;
-    argvlen[1] = 40;
+    ngx_str_t   keys[NGX_HTTP_MEMBER_RFM_COLLECT_NKEYS], now;
+    ngx_uint_t  flags;
+
+    flags = a->source ? NGX_HTTP_MEMBER_BG_SOURCE : NGX_HTTP_MEMBER_BG_SHA1;
+
+    if (a->phase == NGX_HTTP_MEMBER_PASS_COLLECT) {
+        keys[NGX_HTTP_MEMBER_RFM_COLLECT_KEY_STATE] =
+                                                    ngx_http_member_rfm_state;
+        ngx_str_set(&keys[NGX_HTTP_MEMBER_RFM_COLLECT_KEY_R], "{b}:rfm:r");
+        ngx_str_set(&keys[NGX_HTTP_MEMBER_RFM_COLLECT_KEY_F], "{b}:rfm:f");
+        ngx_str_set(&keys[NGX_HTTP_MEMBER_RFM_COLLECT_KEY_M], "{b}:rfm:m");
+
+        (void) ngx_http_member_job_script(&a->job,
+                          ngx_http_member_analytics_flushed, 0,
+                          NGX_HTTP_MEMBER_SCRIPT_RFM_COLLECT, flags, keys, 0,
+                          a->args,
+                          a->nargs - NGX_HTTP_MEMBER_RFM_COLLECT_NARGV);
+        return;
+    }
+
+    keys[NGX_HTTP_MEMBER_RFM_APPLY_KEY_STATE] = ngx_http_member_rfm_state;
+    keys[NGX_HTTP_MEMBER_RFM_APPLY_KEY_CHURN] = ngx_http_member_churn_key;
+    keys[NGX_HTTP_MEMBER_RFM_APPLY_KEY_TAGS] = ngx_http_member_tags_key;
+
+    now.data = a->mnow;
+    now.len = ngx_strlen(a->mnow);
+    a->args[NGX_HTTP_MEMBER_RFM_APPLY_ARGV_NOW] = now;
+
+    (void) ngx_http_member_job_script(&a->job,
+                          ngx_http_member_analytics_flushed, 0,
+                          NGX_HTTP_MEMBER_SCRIPT_RFM_APPLY, flags, keys, 0,
+                          a->args, a->nargs - NGX_HTTP_MEMBER_RFM_APPLY_NARGV);
 }
 
 
@@ -182,18 +189,14 @@ static void
 ngx_http_member_analytics_flushed(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t tag)
 {
-    ngx_int_t                     script;
     ngx_http_member_analytics_t  *a = job->data;
 
-    script = (a->phase == NGX_HTTP_MEMBER_PASS_COLLECT)
-             ? NGX_HTTP_MEMBER_SCRIPT_RFM_COLLECT
-             : NGX_HTTP_MEMBER_SCRIPT_RFM_APPLY;
-
-    if (ngx_http_member_analytics_noscript(a, reply,
-                                           ngx_http_member_analytics_flushed,
-                                           script, a->argc, a->argv,
-                                           a->argvlen))
+    /* EVALSHA first; Redis without the script (restarted) gets it once */
+    if (reply && !a->source
+        && ngx_http_member_redis_is_error(reply, "NOSCRIPT"))
     {
+        a->source = 1;
+        ngx_http_member_analytics_send(a);
         return;
     }
 
@@ -218,9 +221,9 @@ static u_char *
 ngx_http_member_analytics_arg(ngx_http_member_analytics_t *a, u_char *p,
     size_t len)
 {
-    a->argv[a->argc] = (const char *) a->last;
-    a->argvlen[a->argc] = len;
-    a->argc++;
+    a->args[a->nargs].data = a->last;
+    a->args[a->nargs].len = len;
+    a->nargs++;
 
     a->last = ngx_cpymem(a->last, p, len);
 
@@ -228,53 +231,23 @@ ngx_http_member_analytics_arg(ngx_http_member_analytics_t *a, u_char *p,
 }
 
 
-/*
- * The slice's brand script: EVALSHA sha nkeys, the keys, the next cursor,
- * "1" after the last slice, (the pass's now,) then from argv[9] on what
- * the members gave.
- */
-
 static void
 ngx_http_member_analytics_flush(ngx_http_member_analytics_t *a)
 {
-    ngx_uint_t  k;
+    /* rfm_collect.lua and rfm_apply.lua begin their ARGV alike */
+    a->args[NGX_HTTP_MEMBER_RFM_COLLECT_ARGV_NEXT].data = a->buf;
+    a->args[NGX_HTTP_MEMBER_RFM_COLLECT_ARGV_NEXT].len =
+                                 ngx_sprintf(a->buf, "%uL", a->end) - a->buf;
 
-    k = (a->phase == NGX_HTTP_MEMBER_PASS_COLLECT) ? 7 : 6;
-
-    a->argv[k] = (const char *) a->buf;
-    a->argvlen[k] = ngx_sprintf(a->buf, "%uL", a->end) - a->buf;
-    a->argv[k + 1] = (a->end > a->seq) ? "1" : "0";
-    a->argvlen[k + 1] = 1;
-
-    a->argv[3] = (const char *) ngx_http_member_rfm_state.data;
-    a->argvlen[3] = ngx_http_member_rfm_state.len;
-
-    if (a->phase == NGX_HTTP_MEMBER_PASS_COLLECT) {
-        ngx_http_member_analytics_script(a, NGX_HTTP_MEMBER_SCRIPT_RFM_COLLECT,
-                                         a->argv, a->argvlen);
-        a->argv[2] = "4";
-        a->argv[4] = "{b}:rfm:r";
-        a->argv[5] = "{b}:rfm:f";
-        a->argv[6] = "{b}:rfm:m";
-        a->argvlen[4] = a->argvlen[5] = a->argvlen[6] = 9;
+    if (a->end > a->seq) {
+        ngx_str_set(&a->args[NGX_HTTP_MEMBER_RFM_COLLECT_ARGV_LAST], "1");
 
     } else {
-        ngx_http_member_analytics_script(a, NGX_HTTP_MEMBER_SCRIPT_RFM_APPLY,
-                                         a->argv, a->argvlen);
-        a->argv[2] = "3";
-        a->argv[4] = (const char *) ngx_http_member_churn_key.data;
-        a->argvlen[4] = ngx_http_member_churn_key.len;
-        a->argv[5] = (const char *) ngx_http_member_tags_key.data;
-        a->argvlen[5] = ngx_http_member_tags_key.len;
-        a->argv[8] = (const char *) a->mnow;
-        a->argvlen[8] = ngx_strlen(a->mnow);
+        ngx_str_set(&a->args[NGX_HTTP_MEMBER_RFM_COLLECT_ARGV_LAST], "0");
     }
 
-    a->argvlen[2] = 1;
-
-    (void) ngx_http_member_job_send(&a->job,
-                                    ngx_http_member_analytics_flushed, 0,
-                                    a->argc, a->argv, a->argvlen);
+    a->source = 0;
+    ngx_http_member_analytics_send(a);
 }
 
 
@@ -397,7 +370,10 @@ ngx_http_member_analytics_scored(ngx_http_member_job_t *job, redisReply *reply,
 static void
 ngx_http_member_analytics_members(ngx_http_member_analytics_t *a)
 {
+    u_char                        kb[NGX_INT64_LEN + 8];
     uint64_t                      id;
+    ngx_str_t                     keys[NGX_HTTP_MEMBER_RFM_NKEYS], key, now;
+    ngx_str_t                     args[NGX_HTTP_MEMBER_RFM_NARGV];
     ngx_int_t                     rc;
     ngx_uint_t                    i;
 
@@ -406,57 +382,40 @@ ngx_http_member_analytics_members(ngx_http_member_analytics_t *a)
         return;
     }
 
+    now.data = a->mnow;
+    now.len = ngx_strlen(a->mnow);
+
     for (id = a->id; id < a->end; id++) {
-        a->margv[3] = (const char *) a->mkey;
-        a->margvlen[3] = ngx_sprintf(a->mkey, "{m:%uL}", id) - a->mkey;
+        key = ngx_http_member_key_in(kb, id, "");
 
         if (a->phase == NGX_HTTP_MEMBER_PASS_COLLECT) {
-            a->margv[0] = "HMGET";
-            a->margvlen[0] = 5;
-            a->margv[1] = a->margv[3];
-            a->margvlen[1] = a->margvlen[3];
-            a->margv[2] = "status";
-            a->margvlen[2] = 6;
-            a->margv[3] = "orders";
-            a->margvlen[3] = 6;
-            a->margv[4] = "spend_fen";
-            a->margvlen[4] = 9;
-            a->margv[5] = "last_purchase_ts";
-            a->margvlen[5] = 16;
-
-            rc = ngx_http_member_job_send(&a->job,
-                                          ngx_http_member_analytics_collected,
-                                          0, 6, a->margv, a->margvlen);
+            rc = ngx_http_member_job_command(&a->job,
+                                    ngx_http_member_analytics_collected, 0,
+                                    ngx_http_member_args(ngx_string("HMGET"),
+                                            key, ngx_string("status"),
+                                            ngx_string("orders"),
+                                            ngx_string("spend_fen"),
+                                            ngx_string("last_purchase_ts")));
 
         } else {
-            ngx_http_member_analytics_script(a, NGX_HTTP_MEMBER_SCRIPT_RFM,
-                                             a->margv, a->margvlen);
+            keys[NGX_HTTP_MEMBER_RFM_KEY_MEMBER] = key;
+            args[NGX_HTTP_MEMBER_RFM_ARGV_NOW] = now;
 
-            if (id == a->id) {
-                a->margv[0] = "EVAL";
-                a->margvlen[0] = 4;
-                a->margv[1] =
-                    ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_RFM].text;
-                a->margvlen[1] =
-                    ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_RFM].len;
-            }
-
-            a->margv[2] = "1";
-            a->margvlen[2] = 1;
-            a->margv[4] = (const char *) a->mnow;
-            a->margvlen[4] = ngx_strlen(a->mnow);
-
+            /* recency, orders and spend cuts, in the order of a->cuts */
             for (i = 0; i < 12; i++) {
-                a->margv[5 + i] = (const char *) a->cuts[i];
-                a->margvlen[5 + i] = a->cut_len[i];
+                args[NGX_HTTP_MEMBER_RFM_ARGV_RECENCY1 + i].data = a->cuts[i];
+                args[NGX_HTTP_MEMBER_RFM_ARGV_RECENCY1 + i].len = a->cut_len[i];
             }
 
-            a->margv[17] = (const char *) a->mmonth;
-            a->margvlen[17] = 2;
+            args[NGX_HTTP_MEMBER_RFM_ARGV_MONTH].data = a->mmonth;
+            args[NGX_HTTP_MEMBER_RFM_ARGV_MONTH].len = 2;
 
-            rc = ngx_http_member_job_send(&a->job,
-                                          ngx_http_member_analytics_scored,
-                                          0, 18, a->margv, a->margvlen);
+            rc = ngx_http_member_job_script(&a->job,
+                                    ngx_http_member_analytics_scored, 0,
+                                    NGX_HTTP_MEMBER_SCRIPT_RFM,
+                                    (id == a->id) ? NGX_HTTP_MEMBER_BG_SOURCE
+                                                  : NGX_HTTP_MEMBER_BG_SHA1,
+                                    keys, 0, args, 0);
         }
 
         if (rc != NGX_OK) {
@@ -480,7 +439,9 @@ ngx_http_member_analytics_slice(ngx_http_member_analytics_t *a)
     }
 
     a->id = a->cursor;
-    a->argc = 9;
+    a->nargs = (a->phase == NGX_HTTP_MEMBER_PASS_COLLECT)
+               ? NGX_HTTP_MEMBER_RFM_COLLECT_ARGV_MEMBERS
+               : NGX_HTTP_MEMBER_RFM_APPLY_ARGV_MEMBERS;
     a->last = a->buf + NGX_INT64_LEN;
 
     ngx_sprintf(a->mnow, "%T%Z", a->now);
@@ -513,9 +474,7 @@ static void
 ngx_http_member_analytics_counted(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t tag)
 {
-    u_char                        *p, buf[5 * NGX_INT64_LEN];
-    size_t                         argvlen[14];
-    const char                    *argv[14];
+    u_char                         nums[4][NGX_INT64_LEN];
     ngx_http_member_analytics_t   *a = job->data;
 
     if (reply == NULL || (reply->type != REDIS_REPLY_NIL
@@ -538,41 +497,20 @@ ngx_http_member_analytics_counted(ngx_http_member_job_t *job, redisReply *reply,
     a->phase = NGX_HTTP_MEMBER_PASS_COLLECT;
     a->cursor = 1;
 
-    p = buf;
-    argv[0] = "HSET";
-    argvlen[0] = 4;
-    argv[1] = (const char *) ngx_http_member_rfm_state.data;
-    argvlen[1] = ngx_http_member_rfm_state.len;
-    argv[2] = "phase";
-    argvlen[2] = 5;
-    argv[3] = "collect";
-    argvlen[3] = 7;
-    argv[4] = "cursor";
-    argvlen[4] = 6;
-    argv[5] = "1";
-    argvlen[5] = 1;
-    argv[6] = "seq";
-    argvlen[6] = 3;
-    argv[7] = (const char *) p;
-    argvlen[7] = ngx_sprintf(p, "%uL", a->seq) - p;
-    p += argvlen[7];
-    argv[8] = "now";
-    argvlen[8] = 3;
-    argv[9] = (const char *) p;
-    argvlen[9] = ngx_sprintf(p, "%T", a->now) - p;
-    p += argvlen[9];
-    argv[10] = "served";
-    argvlen[10] = 6;
-    argv[11] = (const char *) p;
-    argvlen[11] = ngx_sprintf(p, "%L", a->requests) - p;
-    p += argvlen[11];
-    argv[12] = "day";
-    argvlen[12] = 3;
-    argv[13] = (const char *) p;
-    argvlen[13] = ngx_sprintf(p, "%L", mrl_china_day_number(a->now)) - p;
-
-    (void) ngx_http_member_job_send(job, ngx_http_member_analytics_begun, 0,
-                                    14, argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_analytics_begun, 0,
+                        ngx_http_member_args(ngx_string("HSET"),
+                            ngx_http_member_rfm_state,
+                            ngx_string("phase"), ngx_string("collect"),
+                            ngx_string("cursor"), ngx_string("1"),
+                            ngx_string("seq"),
+                            ngx_http_member_num_in(nums[0], (int64_t) a->seq),
+                            ngx_string("now"),
+                            ngx_http_member_num_in(nums[1], a->now),
+                            ngx_string("served"),
+                            ngx_http_member_num_in(nums[2], a->requests),
+                            ngx_string("day"),
+                            ngx_http_member_num_in(nums[3],
+                                mrl_china_day_number(a->now))));
 }
 
 
@@ -604,8 +542,6 @@ ngx_http_member_analytics_state(ngx_http_member_job_t *job, redisReply *reply,
     time_t                        today, hour;
     redisReply                   *k, *v;
     ngx_uint_t                    c;
-    const char                   *argv[2];
-    size_t                        argvlen[2];
     ngx_http_member_analytics_t  *a = job->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
@@ -700,13 +636,10 @@ ngx_http_member_analytics_state(ngx_http_member_job_t *job, redisReply *reply,
         return;
     }
 
-    argv[0] = "GET";
-    argvlen[0] = 3;
-    argv[1] = (const char *) ngx_http_member_seq_key.data;
-    argvlen[1] = ngx_http_member_seq_key.len;
-
-    (void) ngx_http_member_job_send(job, ngx_http_member_analytics_counted, 0,
-                                    2, argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_analytics_counted,
+                        0,
+                        ngx_http_member_args(ngx_string("GET"),
+                                             ngx_http_member_seq_key));
 }
 
 
@@ -734,30 +667,18 @@ ngx_http_member_analytics_clock(ngx_http_member_job_t *job, redisReply *reply,
 static void
 ngx_http_member_analytics_tick(ngx_http_member_job_t *job)
 {
-    size_t       argvlen[3];
-    const char  *argv[3];
-
-    argv[0] = "HGET";
-    argvlen[0] = 4;
-    argv[1] = "{rules}";
-    argvlen[1] = 7;
-    argv[2] = "clock";
-    argvlen[2] = 5;
-
-    if (ngx_http_member_job_send(job, ngx_http_member_analytics_clock, 0, 3,
-                                 argv, argvlen)
+    if (ngx_http_member_job_command(job, ngx_http_member_analytics_clock, 0,
+                        ngx_http_member_args(ngx_string("HGET"),
+                                             ngx_string("{rules}"),
+                                             ngx_string("clock")))
         != NGX_OK)
     {
         return;
     }
 
-    argv[0] = "HGETALL";
-    argvlen[0] = 7;
-    argv[1] = (const char *) ngx_http_member_rfm_state.data;
-    argvlen[1] = ngx_http_member_rfm_state.len;
-
-    (void) ngx_http_member_job_send(job, ngx_http_member_analytics_state, 0,
-                                    2, argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_analytics_state, 0,
+                        ngx_http_member_args(ngx_string("HGETALL"),
+                                             ngx_http_member_rfm_state));
 }
 
 
@@ -901,7 +822,7 @@ ngx_http_member_analytics_read(ngx_http_request_t *r, ngx_uint_t kind,
     ngx_str_t *tag, ngx_flag_t paged)
 {
     u_char                           *p;
-    ngx_str_t                         arg, cursor, *args;
+    ngx_str_t                         arg, cursor, segment, *args;
     ngx_uint_t                        i, n, limit;
     ngx_http_member_ctx_t            *ctx;
     ngx_http_member_analytics_req_t  *q;
@@ -965,7 +886,7 @@ ngx_http_member_analytics_read(ngx_http_request_t *r, ngx_uint_t kind,
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            tag = &args[11];
+            tag = &segment;
             tag->data = p;
             ngx_unescape_uri(&p, &arg.data, arg.len, NGX_UNESCAPE_URI);
             tag->len = p - tag->data;
@@ -990,7 +911,7 @@ ngx_http_member_analytics_read(ngx_http_request_t *r, ngx_uint_t kind,
             n++;
         }
 
-        if (n == 2) {
+        if (n == NGX_HTTP_MEMBER_TAG_READ_NARGV) {
             return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                          "no such segment");
         }

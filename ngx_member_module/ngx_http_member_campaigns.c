@@ -32,7 +32,6 @@
 #define NGX_HTTP_MEMBER_INVITE_MAC        8         /* base32 characters */
 #define NGX_HTTP_MEMBER_INVITE_MAX        32
 
-#define NGX_HTTP_MEMBER_TRIGGER_ARGS      17        /* ARGV 2..18 */
 #define NGX_HTTP_MEMBER_COUPON_TERMS      512
 
 
@@ -57,7 +56,6 @@ struct ngx_http_member_campaigns_s {
     ngx_uint_t                    version;
     ngx_int_t                     referrer_points;
     ngx_int_t                     max_per_referrer;
-    u_char                        sha[3][40];
     u_char                        today[11];  /* YYYY-MM-DD */
     u_char                        rcursor[NGX_INT64_LEN];
     size_t                        rcursor_len;
@@ -72,10 +70,9 @@ struct ngx_http_member_campaigns_s {
     /* a copy: the worker's rules may be replaced during the tick */
     u_char                        coupon_name[64];
 
-    /* trigger.lua's ARGV 2..18 for this tick; 9 is the pass's */
-    const char                   *args[NGX_HTTP_MEMBER_TRIGGER_ARGS];
-    size_t                        lens[NGX_HTTP_MEMBER_TRIGGER_ARGS];
-    u_char                        buf[NGX_HTTP_MEMBER_TRIGGER_ARGS
+    /* trigger.lua's ARGV for this tick but the member's id */
+    ngx_str_t                     args[NGX_HTTP_MEMBER_TRIGGER_NARGV];
+    u_char                        buf[NGX_HTTP_MEMBER_TRIGGER_NARGV
                                       * (NGX_INT64_LEN + 1)];
 
     unsigned                      triggers:1;
@@ -90,6 +87,10 @@ static void ngx_http_member_campaigns_loaded(ngx_http_member_job_t *job,
 
 
 static ngx_str_t  ngx_http_member_campaigns_key = ngx_string("{b}:campaigns");
+static ngx_str_t  ngx_http_member_campaigns_new =
+    ngx_string("{b}:campaigns:new");
+static ngx_str_t  ngx_http_member_campaigns_referees =
+    ngx_string("{b}:campaigns:referees");
 static ngx_str_t  ngx_http_member_campaigns_hset = ngx_string("HSET");
 static ngx_str_t  ngx_http_member_campaigns_run = ngx_string("run");
 
@@ -115,16 +116,16 @@ static void
 ngx_http_member_campaigns_arg(ngx_http_member_campaigns_t *c, ngx_uint_t i,
     u_char **p, const char *s, int64_t n)
 {
-    c->args[i] = (const char *) *p;
+    c->args[i].data = *p;
 
     if (s) {
-        c->lens[i] = ngx_sprintf(*p, "%s", s) - *p;
+        c->args[i].len = ngx_sprintf(*p, "%s", s) - *p;
 
     } else {
-        c->lens[i] = ngx_sprintf(*p, "%L", n) - *p;
+        c->args[i].len = ngx_sprintf(*p, "%L", n) - *p;
     }
 
-    *p += c->lens[i];
+    *p += c->args[i].len;
 }
 
 
@@ -221,35 +222,49 @@ ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
 
     p = c->buf;
 
-    ngx_http_member_campaigns_arg(c, 0, &p, NULL, c->now);
-    ngx_http_member_campaigns_arg(c, 1, &p, NULL, b.year);
-    ngx_http_member_campaigns_arg(c, 2, &p, b.mmdd, 0);
+    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_NOW, &p,
+                                  NULL, c->now);
+    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_YEAR, &p,
+                                  NULL, b.year);
+    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_TODAY, &p,
+                                  b.mmdd, 0);
 
     /* a birthday on 29 February is kept on the 28th of a common year */
-    ngx_http_member_campaigns_arg(c, 3, &p, b.also, 0);
-    ngx_http_member_campaigns_arg(c, 4, &p, NULL, c->lot);
-    ngx_http_member_campaigns_arg(c, 5, &p, NULL, c->version);
-    ngx_http_member_campaigns_arg(c, 6, &p, NULL,
+    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_ALSO_TODAY,
+                                  &p, b.also, 0);
+    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_LOT, &p,
+                                  NULL, c->lot);
+    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_VERSION, &p,
+                                  NULL, c->version);
+    ngx_http_member_campaigns_arg(c,
+                   NGX_HTTP_MEMBER_TRIGGER_ARGV_WELCOME_POINTS, &p, NULL,
                    ngx_http_member_campaigns_points(triggers, "welcome"));
-    ngx_http_member_campaigns_arg(c, 7, &p, NULL,
-                                  c->now - NGX_HTTP_MEMBER_WELCOME_WINDOW);
-    ngx_http_member_campaigns_arg(c, 8, &p, NULL,
+    ngx_http_member_campaigns_arg(c,
+                   NGX_HTTP_MEMBER_TRIGGER_ARGV_WELCOME_SINCE, &p, NULL,
+                   c->now - NGX_HTTP_MEMBER_WELCOME_WINDOW);
+    ngx_http_member_campaigns_arg(c,
+                   NGX_HTTP_MEMBER_TRIGGER_ARGV_BIRTHDAY_POINTS, &p, NULL,
                    ngx_http_member_campaigns_points(triggers, "birthday"));
 
     v = json_object_get(json_object_get(triggers, "birthday"), "when");
-    ngx_http_member_campaigns_arg(c, 9, &p,
-                                  v ? json_string_value(v) : "month", 0);
+    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_BIRTHDAY_BY,
+                                  &p, v ? json_string_value(v) : "month", 0);
 
     v = json_object_get(triggers, "recall");
-    ngx_http_member_campaigns_arg(c, 10, &p, NULL,
+    ngx_http_member_campaigns_arg(c,
+                 NGX_HTTP_MEMBER_TRIGGER_ARGV_RECALL_AFTER, &p, NULL,
                  v ? json_integer_value(json_object_get(v, "silent_days"))
                      * 86400 : 0);
-    ngx_http_member_campaigns_arg(c, 11, &p, NULL,
+    ngx_http_member_campaigns_arg(c,
+                 NGX_HTTP_MEMBER_TRIGGER_ARGV_RECALL_POINTS, &p, NULL,
                  v ? json_integer_value(json_object_get(v, "points")) : 0);
-    ngx_http_member_campaigns_arg(c, 12, &p, NULL,
-                   ngx_http_member_campaigns_points(triggers, "anniversary"));
-    ngx_http_member_campaigns_arg(c, 13, &p, c->referral ? "1" : "0", 0);
-    ngx_http_member_campaigns_arg(c, 14, &p, NULL,
+    ngx_http_member_campaigns_arg(c,
+                 NGX_HTTP_MEMBER_TRIGGER_ARGV_ANNIVERSARY_POINTS, &p, NULL,
+                 ngx_http_member_campaigns_points(triggers, "anniversary"));
+    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_REFERRAL,
+                                  &p, c->referral ? "1" : "0", 0);
+    ngx_http_member_campaigns_arg(c,
+                 NGX_HTTP_MEMBER_TRIGGER_ARGV_REFEREE_POINTS, &p, NULL,
                  json_integer_value(json_object_get(referral,
                                                     "referee_points")));
 
@@ -257,19 +272,47 @@ ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
         json_object_get(json_object_get(triggers, "recall"), "coupon"));
 
     /* a name is a JSON string: the args buffer holds numbers only */
-    c->args[15] = c->coupon ? c->coupon : "";
-    c->lens[15] = c->coupon_len;
+    c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_RECALL_COUPON].data =
+                                                              c->coupon_name;
+    c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_RECALL_COUPON].len = c->coupon_len;
 
-    ngx_http_member_campaigns_arg(c, 16, &p, NULL,
+    ngx_http_member_campaigns_arg(c,
+                 NGX_HTTP_MEMBER_TRIGGER_ARGV_NOTICE_BEFORE, &p, NULL,
                  ngx_http_member_messages_notice(rules));
+}
+
+
+/* the tick's scripts: the triggers, the referral, the coupons' issue */
+
+static ngx_uint_t  ngx_http_member_campaigns_scripts[] = {
+    NGX_HTTP_MEMBER_SCRIPT_TRIGGER,
+    NGX_HTTP_MEMBER_SCRIPT_REFERRAL,
+    NGX_HTTP_MEMBER_SCRIPT_COUPON_ISSUE     /* ngx_http_member_coupons.c */
+};
+
+
+static ngx_int_t
+ngx_http_member_campaigns_load(ngx_http_member_job_t *job, ngx_uint_t which)
+{
+    ngx_str_t                            source;
+    const ngx_http_member_script_src_t  *src;
+
+    src = &ngx_http_member_script_srcs[
+                                    ngx_http_member_campaigns_scripts[which]];
+    source.data = (u_char *) src->text;
+    source.len = src->len;
+
+    return ngx_http_member_job_command(job, ngx_http_member_campaigns_loaded,
+                                       which,
+                        ngx_http_member_args(ngx_string("SCRIPT"),
+                                             ngx_string("LOAD"), source));
 }
 
 
 void
 ngx_http_member_campaigns_tick(ngx_http_member_job_t *job)
 {
-    size_t                        argvlen[3];
-    const char                   *argv[3];
+    ngx_uint_t                    i;
     ngx_http_member_campaigns_t  *c, **cp;
 
     cp = ngx_http_member_ledger_campaigns(job->data);
@@ -293,39 +336,11 @@ ngx_http_member_campaigns_tick(ngx_http_member_job_t *job)
     ngx_http_member_campaigns_prepare(c);
 
     /* the scripts by their SHA1 for this tick (a SCRIPT FLUSH ends it) */
-    argv[0] = "SCRIPT";
-    argvlen[0] = 6;
-    argv[1] = "LOAD";
-    argvlen[1] = 4;
-    argv[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_TRIGGER].text;
-    argvlen[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_TRIGGER].len;
-
-    if (ngx_http_member_job_send(job, ngx_http_member_campaigns_loaded, 0, 3,
-                                 argv, argvlen)
-        != NGX_OK)
-    {
-        return;
+    for (i = 0; i < 3; i++) {
+        if (ngx_http_member_campaigns_load(job, i) != NGX_OK) {
+            return;
+        }
     }
-
-    argv[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_REFERRAL].text;
-    argvlen[2] =
-        ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_REFERRAL].len;
-
-    if (ngx_http_member_job_send(job, ngx_http_member_campaigns_loaded, 1, 3,
-                                 argv, argvlen)
-        != NGX_OK)
-    {
-        return;
-    }
-
-    /* the coupons' own issue script (ngx_http_member_coupons.c) */
-    argv[2] =
-        ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_COUPON_ISSUE].text;
-    argvlen[2] =
-        ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_COUPON_ISSUE].len;
-
-    (void) ngx_http_member_job_send(job, ngx_http_member_campaigns_loaded, 2,
-                                    3, argv, argvlen);
 }
 
 
@@ -369,8 +384,6 @@ static void
 ngx_http_member_campaigns_loaded(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t which)
 {
-    size_t                        argvlen[6];
-    const char                   *argv[6];
     ngx_http_member_campaigns_t  *c;
 
     c = ngx_http_member_campaigns_current(job, reply, 0);
@@ -379,32 +392,23 @@ ngx_http_member_campaigns_loaded(ngx_http_member_job_t *job,
         return;
     }
 
+    /* the SHA1 that the binding's EVALSHA sends */
     if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
         ngx_http_member_campaigns_stop(c);
         return;
     }
 
-    ngx_memcpy(c->sha[which], reply->str, 40);
-
     if (which != 2) {
         return;
     }
 
-    argv[0] = "HMGET";
-    argvlen[0] = 5;
-    argv[1] = (const char *) ngx_http_member_campaigns_key.data;
-    argvlen[1] = ngx_http_member_campaigns_key.len;
-    argv[2] = "day";
-    argvlen[2] = 3;
-    argv[3] = "cursor";
-    argvlen[3] = 6;
-    argv[4] = "run";
-    argvlen[4] = 3;
-    argv[5] = "rcursor";
-    argvlen[5] = 7;
-
-    (void) ngx_http_member_job_send(job, ngx_http_member_campaigns_state, 0,
-                                    6, argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_campaigns_state, 0,
+                        ngx_http_member_args(ngx_string("HMGET"),
+                                             ngx_http_member_campaigns_key,
+                                             ngx_string("day"),
+                                             ngx_string("cursor"),
+                                             ngx_string("run"),
+                                             ngx_string("rcursor")));
 }
 
 
@@ -432,10 +436,8 @@ static void
 ngx_http_member_campaigns_state(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t tag)
 {
-    size_t                        argvlen[2];
     redisReply                   *day, *e;
     ngx_uint_t                    fresh;
-    const char                   *argv[2];
     ngx_http_member_campaigns_t  *c;
 
     c = ngx_http_member_campaigns_current(job, reply, 0);
@@ -474,16 +476,12 @@ ngx_http_member_campaigns_state(ngx_http_member_job_t *job,
         c->rcursor_len = ngx_cpymem(c->rcursor, e->str, e->len) - c->rcursor;
     }
 
-    argv[0] = "GET";
-    argvlen[0] = 3;
-    argv[1] = (const char *) ngx_http_member_seq_key.data;
-    argvlen[1] = ngx_http_member_seq_key.len;
-
     /* the run asked for rides in the second bit */
-    (void) ngx_http_member_job_send(job, ngx_http_member_campaigns_seq,
-                                    fresh | (reply->element[2]->type
-                                             == REDIS_REPLY_STRING) << 1,
-                                    2, argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_campaigns_seq,
+                        fresh | (reply->element[2]->type
+                                 == REDIS_REPLY_STRING) << 1,
+                        ngx_http_member_args(ngx_string("GET"),
+                                             ngx_http_member_seq_key));
 }
 
 
@@ -492,8 +490,7 @@ ngx_http_member_campaigns_seq(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t fresh)
 {
     u_char                        now[NGX_TIME_T_LEN];
-    size_t                        argvlen[10];
-    const char                   *argv[10];
+    ngx_str_t                     today;
     ngx_http_member_campaigns_t  *c;
 
     c = ngx_http_member_campaigns_current(job, reply, 0);
@@ -514,44 +511,32 @@ ngx_http_member_campaigns_seq(ngx_http_member_job_t *job,
 
     if ((fresh & 2) && c->cursor == 0) {
         /* a run asked for with nothing to run: answered */
-        argv[0] = "HDEL";
-        argvlen[0] = 4;
-        argv[1] = (const char *) ngx_http_member_campaigns_key.data;
-        argvlen[1] = ngx_http_member_campaigns_key.len;
-        argv[2] = "run";
-        argvlen[2] = 3;
-
-        ngx_http_member_job_fire(c->job, 3, argv, argvlen);
+        (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("HDEL"),
+                                             ngx_http_member_campaigns_key,
+                                             ngx_http_member_campaigns_run));
     }
 
     if (fresh && c->cursor) {
         /* the pass of today starts */
-        argv[0] = "HSET";
-        argvlen[0] = 4;
-        argv[1] = (const char *) ngx_http_member_campaigns_key.data;
-        argvlen[1] = ngx_http_member_campaigns_key.len;
-        argv[2] = "day";
-        argvlen[2] = 3;
-        argv[3] = (const char *) c->today;
-        argvlen[3] = 10;
-        argv[4] = "cursor";
-        argvlen[4] = 6;
-        argv[5] = "1";
-        argvlen[5] = 1;
-        argv[6] = "started_at";
-        argvlen[6] = 10;
-        argv[7] = (const char *) now;
-        argvlen[7] = ngx_sprintf(now, "%T", c->now) - now;
+        today.data = c->today;
+        today.len = 10;
 
-        ngx_http_member_job_fire(c->job, 8, argv, argvlen);
+        (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("HSET"),
+                                             ngx_http_member_campaigns_key,
+                                             ngx_string("day"), today,
+                                             ngx_string("cursor"),
+                                             ngx_string("1"),
+                                             ngx_string("started_at"),
+                                             ngx_http_member_num_in(now,
+                                                 c->now)));
 
         /* a run asked for is being served */
-        argv[0] = "HDEL";
-        argvlen[0] = 4;
-        argv[2] = "run";
-        argvlen[2] = 3;
-
-        ngx_http_member_job_fire(c->job, 3, argv, argvlen);
+        (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("HDEL"),
+                                             ngx_http_member_campaigns_key,
+                                             ngx_http_member_campaigns_run));
     }
 
     ngx_http_member_campaigns_step(c);
@@ -572,42 +557,32 @@ static void
 ngx_http_member_campaigns_trigger(ngx_http_member_campaigns_t *c,
     uint64_t id, ngx_uint_t source)
 {
-    u_char       keys[4][NGX_INT64_LEN + 16], ids[NGX_INT64_LEN];
-    size_t       argvlen[8 + NGX_HTTP_MEMBER_TRIGGER_ARGS];
-    ngx_uint_t   i;
-    const char  *argv[8 + NGX_HTTP_MEMBER_TRIGGER_ARGS];
+    u_char      kb[4][NGX_INT64_LEN + 16], ids[NGX_INT64_LEN];
+    ngx_str_t   keys[NGX_HTTP_MEMBER_TRIGGER_NKEYS];
+    ngx_str_t   args[NGX_HTTP_MEMBER_TRIGGER_NARGV];
 
-    argv[0] = "EVALSHA";
-    argvlen[0] = 7;
-    argv[1] = (const char *) c->sha[0];
-    argvlen[1] = 40;
-    argv[2] = "4";
-    argvlen[2] = 1;
+    keys[NGX_HTTP_MEMBER_TRIGGER_KEY_MEMBER] =
+                             ngx_http_member_key_in(kb[0], id, "");
+    keys[NGX_HTTP_MEMBER_TRIGGER_KEY_LEDGER] =
+                      ngx_http_member_key_in(kb[1], id, ":ledger");
+    keys[NGX_HTTP_MEMBER_TRIGGER_KEY_LOTS] =
+                        ngx_http_member_key_in(kb[2], id, ":lots");
+    keys[NGX_HTTP_MEMBER_TRIGGER_KEY_MSGS] =
+                     ngx_http_member_key_in(kb[3], id, ":wx:msgs");
 
-    argv[3] = (const char *) keys[0];
-    argvlen[3] = ngx_sprintf(keys[0], "{m:%uL}", id) - keys[0];
-    argv[4] = (const char *) keys[1];
-    argvlen[4] = ngx_sprintf(keys[1], "{m:%uL}:ledger", id) - keys[1];
-    argv[5] = (const char *) keys[2];
-    argvlen[5] = ngx_sprintf(keys[2], "{m:%uL}:lots", id) - keys[2];
-    argv[6] = (const char *) keys[3];
-    argvlen[6] = ngx_sprintf(keys[3], "{m:%uL}:wx:msgs", id) - keys[3];
-    argv[7] = (const char *) ids;
-    argvlen[7] = ngx_sprintf(ids, "%uL", id) - ids;
-
-    for (i = 0; i < NGX_HTTP_MEMBER_TRIGGER_ARGS; i++) {
-        argv[8 + i] = c->args[i];
-        argvlen[8 + i] = c->lens[i];
-    }
+    ngx_memcpy(args, c->args, sizeof(args));
+    args[NGX_HTTP_MEMBER_TRIGGER_ARGV_MEMBER_ID] =
+                               ngx_http_member_num_in(ids, (int64_t) id);
 
     /* the welcome of a fresh activation is sure; the pass looks back */
     if (source == NGX_HTTP_MEMBER_CAMPAIGN_NEW) {
-        argv[8 + 7] = "0";
-        argvlen[8 + 7] = 1;
+        ngx_str_set(&args[NGX_HTTP_MEMBER_TRIGGER_ARGV_WELCOME_SINCE], "0");
     }
 
-    if (ngx_http_member_job_send(c->job, ngx_http_member_campaigns_triggered,
-                                 source, 8 + i, argv, argvlen)
+    if (ngx_http_member_job_script(c->job,
+                                   ngx_http_member_campaigns_triggered,
+                                   source, NGX_HTTP_MEMBER_SCRIPT_TRIGGER,
+                                   NGX_HTTP_MEMBER_BG_SHA1, keys, 0, args, 0)
         == NGX_OK)
     {
         c->visited++;
@@ -621,26 +596,23 @@ static void
 ngx_http_member_campaigns_due(ngx_http_member_campaigns_t *c,
     redisReply *id, long long lot)
 {
-    u_char       score[NGX_INT64_LEN];
-    size_t       argvlen[5];
-    const char  *argv[5];
+    u_char     sc[NGX_INT64_LEN];
+    ngx_str_t  member;
 
     if (lot == 0 || id->type != REDIS_REPLY_STRING) {
         return;
     }
 
-    argv[0] = "ZADD";
-    argvlen[0] = 4;
-    argv[1] = "ledger:due";
-    argvlen[1] = sizeof("ledger:due") - 1;
-    argv[2] = "LT";
-    argvlen[2] = 2;
-    argv[3] = (const char *) score;
-    argvlen[3] = ngx_sprintf(score, "%L", (int64_t) lot) - score;
-    argv[4] = id->str;
-    argvlen[4] = id->len;
+    member.data = (u_char *) id->str;
+    member.len = id->len;
 
-    ngx_http_member_job_fire(c->job, 5, argv, argvlen);
+    (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("ZADD"),
+                                             ngx_string("ledger:due"),
+                                             ngx_string("LT"),
+                                             ngx_http_member_num_in(sc,
+                                                 (int64_t) lot),
+                                             member));
 }
 
 
@@ -650,50 +622,50 @@ static void
 ngx_http_member_campaigns_recall(ngx_http_member_campaigns_t *c, uint64_t id,
     int64_t since, ngx_uint_t source)
 {
-    u_char       keys[4][NGX_INT64_LEN + 48], nums[3][NGX_INT64_LEN + 8];
-    size_t       argvlen[16];
-    const char  *argv[16];
+    u_char      kb[4][NGX_INT64_LEN + 48], nums[3][NGX_INT64_LEN + 8];
+    ngx_str_t   keys[NGX_HTTP_MEMBER_COUPON_ISSUE_NKEYS];
+    ngx_str_t   args[NGX_HTTP_MEMBER_COUPON_ISSUE_NARGV], *a;
 
-    argv[0] = "EVALSHA";
-    argvlen[0] = 7;
-    argv[1] = (const char *) c->sha[2];
-    argvlen[1] = 40;
-    argv[2] = "4";
-    argvlen[2] = 1;
-    argv[3] = (const char *) keys[0];
-    argvlen[3] = ngx_sprintf(keys[0], "{m:%uL}", id) - keys[0];
-    argv[4] = (const char *) keys[1];
-    argvlen[4] = ngx_sprintf(keys[1], "{m:%uL}:ledger", id) - keys[1];
-    argv[5] = (const char *) keys[2];
-    argvlen[5] = ngx_sprintf(keys[2], "{m:%uL}:idem:coupon:recall:%L", id,
-                             since)
-                 - keys[2];
-    argv[6] = (const char *) keys[3];
-    argvlen[6] = ngx_sprintf(keys[3], "{m:%uL}:coupons", id) - keys[3];
+    keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_MEMBER] =
+                             ngx_http_member_key_in(kb[0], id, "");
+    keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_LEDGER] =
+                      ngx_http_member_key_in(kb[1], id, ":ledger");
+    keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_COUPONS] =
+                     ngx_http_member_key_in(kb[3], id, ":coupons");
 
-    /* fingerprint, terms, now, ttl, key, template, expires, name, id */
-    argv[7] = "coupon:recall";
-    argvlen[7] = sizeof("coupon:recall") - 1;
-    argv[8] = (const char *) c->terms;
-    argvlen[8] = c->terms_len;
-    argv[9] = c->args[0];
-    argvlen[9] = c->lens[0];
-    argv[10] = (const char *) nums[0];
-    argvlen[10] = ngx_sprintf(nums[0], "%d", NGX_HTTP_MEMBER_IDEM_TTL)
-                  - nums[0];
-    argv[11] = (const char *) nums[1];
-    argvlen[11] = ngx_sprintf(nums[1], "recall:%L", since) - nums[1];
-    argv[12] = "recall";
-    argvlen[12] = 6;
-    argv[13] = (const char *) c->expires;
-    argvlen[13] = c->expires_len;
-    argv[14] = c->coupon;
-    argvlen[14] = c->coupon_len;
-    argv[15] = (const char *) nums[2];
-    argvlen[15] = ngx_sprintf(nums[2], "%uL", id) - nums[2];
+    a = &keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_IDEM];
+    a->data = kb[2];
+    a->len = ngx_sprintf(kb[2], "{m:%uL}:idem:coupon:recall:%L", id, since)
+             - kb[2];
 
-    (void) ngx_http_member_job_send(c->job, ngx_http_member_campaigns_issued,
-                                    source, 16, argv, argvlen);
+    ngx_str_set(&args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_FINGERPRINT],
+                "coupon:recall");
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TERMS].data = c->terms;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TERMS].len = c->terms_len;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_NOW] =
+                                  c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_NOW];
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TTL] =
+               ngx_http_member_num_in(nums[0], NGX_HTTP_MEMBER_IDEM_TTL);
+
+    a = &args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_IDEM_KEY];
+    a->data = nums[1];
+    a->len = ngx_sprintf(nums[1], "recall:%L", since) - nums[1];
+
+    ngx_str_set(&args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TEMPLATE], "recall");
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_EXPIRES_AT].data = c->expires;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_EXPIRES_AT].len = c->expires_len;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_NAME].data = c->coupon_name;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_NAME].len = c->coupon_len;
+    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_MEMBER_ID] =
+                           ngx_http_member_num_in(nums[2], (int64_t) id);
+
+    /* the trigger's answer hinted the member: no second hint */
+    (void) ngx_http_member_job_script(c->job,
+                                      ngx_http_member_campaigns_issued,
+                                      source,
+                                      NGX_HTTP_MEMBER_SCRIPT_COUPON_ISSUE,
+                                      NGX_HTTP_MEMBER_BG_UNHINTED, keys, 0,
+                                      args, 0);
 }
 
 
@@ -704,9 +676,7 @@ ngx_http_member_campaigns_issued(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t tag)
 {
     u_char                       *p, *last, key[NGX_INT64_LEN + 16];
-    size_t                        argvlen[3];
     uint64_t                      id;
-    const char                   *argv[3];
     ngx_http_member_campaigns_t  *c;
 
     c = ngx_http_member_campaigns_current(job, reply, 1);
@@ -724,14 +694,11 @@ ngx_http_member_campaigns_issued(ngx_http_member_job_t *job,
         last = ngx_strlchr(p, p + reply->element[1]->len - 1, '-');
 
         if (last && ngx_http_member_parse_id(p, last - p, &id) == NGX_OK) {
-            argv[0] = "HDEL";
-            argvlen[0] = 4;
-            argv[1] = (const char *) key;
-            argvlen[1] = ngx_sprintf(key, "{m:%uL}", id) - key;
-            argv[2] = "recall_coupon";
-            argvlen[2] = sizeof("recall_coupon") - 1;
-
-            ngx_http_member_job_fire(c->job, 3, argv, argvlen);
+            (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("HDEL"),
+                                             ngx_http_member_key_in(
+                                                 key, id, ""),
+                                             ngx_string("recall_coupon")));
         }
     }
 }
@@ -741,12 +708,13 @@ static void
 ngx_http_member_campaigns_triggered(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t source)
 {
-    u_char                        keys[4][NGX_INT64_LEN + 16];
-    u_char                        nums[4][NGX_INT64_LEN];
-    size_t                        argvlen[14];
+    u_char                        kb[4][NGX_INT64_LEN + 16];
+    u_char                        nums[2][NGX_INT64_LEN];
     uint64_t                      referrer, id;
+    ngx_str_t                     keys[NGX_HTTP_MEMBER_REFERRAL_NKEYS];
+    ngx_str_t                     args[NGX_HTTP_MEMBER_REFERRAL_NARGV];
+    ngx_str_t                     member;
     redisReply                   *state;
-    const char                   *argv[14];
     ngx_http_member_campaigns_t  *c;
 
     c = ngx_http_member_campaigns_current(job, reply, 1);
@@ -795,55 +763,53 @@ ngx_http_member_campaigns_triggered(ngx_http_member_job_t *job,
         && ngx_http_member_campaigns_str_id(reply->element[3], &referrer)
            == NGX_OK)
     {
-        argv[0] = "EVALSHA";
-        argvlen[0] = 7;
-        argv[1] = (const char *) c->sha[1];
-        argvlen[1] = 40;
-        argv[2] = "4";
-        argvlen[2] = 1;
-        argv[3] = (const char *) keys[0];
-        argvlen[3] = ngx_sprintf(keys[0], "{m:%uL}", referrer) - keys[0];
-        argv[4] = (const char *) keys[1];
-        argvlen[4] = ngx_sprintf(keys[1], "{m:%uL}:ledger", referrer)
-                     - keys[1];
-        argv[5] = (const char *) keys[2];
-        argvlen[5] = ngx_sprintf(keys[2], "{m:%uL}:lots", referrer) - keys[2];
-        argv[6] = (const char *) keys[3];
-        argvlen[6] = ngx_sprintf(keys[3], "{m:%uL}:referrals", referrer)
-                     - keys[3];
-        argv[7] = reply->element[3]->str;
-        argvlen[7] = reply->element[3]->len;
-        argv[8] = reply->element[0]->str;
-        argvlen[8] = reply->element[0]->len;
-        argv[9] = (const char *) nums[0];
-        argvlen[9] = ngx_sprintf(nums[0], "%i", c->referrer_points) - nums[0];
-        argv[10] = (const char *) nums[1];
-        argvlen[10] = ngx_sprintf(nums[1], "%i", c->max_per_referrer)
-                      - nums[1];
-        argv[11] = c->args[0];
-        argvlen[11] = c->lens[0];
-        argv[12] = c->args[4];
-        argvlen[12] = c->lens[4];
-        argv[13] = c->args[5];
-        argvlen[13] = c->lens[5];
+        keys[NGX_HTTP_MEMBER_REFERRAL_KEY_MEMBER] =
+                       ngx_http_member_key_in(kb[0], referrer, "");
+        keys[NGX_HTTP_MEMBER_REFERRAL_KEY_LEDGER] =
+                ngx_http_member_key_in(kb[1], referrer, ":ledger");
+        keys[NGX_HTTP_MEMBER_REFERRAL_KEY_LOTS] =
+                  ngx_http_member_key_in(kb[2], referrer, ":lots");
+        keys[NGX_HTTP_MEMBER_REFERRAL_KEY_REFERRALS] =
+             ngx_http_member_key_in(kb[3], referrer, ":referrals");
 
-        (void) ngx_http_member_job_send(job,
-                                        ngx_http_member_campaigns_referred,
-                                        source, 14, argv, argvlen);
+        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_REFERRER].data =
+                                             (u_char *) reply->element[3]->str;
+        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_REFERRER].len =
+                                                       reply->element[3]->len;
+        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_REFEREE].data =
+                                             (u_char *) reply->element[0]->str;
+        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_REFEREE].len =
+                                                       reply->element[0]->len;
+        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_POINTS] =
+                 ngx_http_member_num_in(nums[0], c->referrer_points);
+        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_MAX_PER_REFERRER] =
+                ngx_http_member_num_in(nums[1], c->max_per_referrer);
+        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_NOW] =
+                                  c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_NOW];
+        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_LOT] =
+                                  c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_LOT];
+        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_VERSION] =
+                              c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_VERSION];
+
+        (void) ngx_http_member_job_script(job,
+                                          ngx_http_member_campaigns_referred,
+                                          source,
+                                          NGX_HTTP_MEMBER_SCRIPT_REFERRAL,
+                                          NGX_HTTP_MEMBER_BG_SHA1, keys, 0,
+                                          args, 0);
 
     } else if (source == NGX_HTTP_MEMBER_CAMPAIGN_REFEREES
                && ((state->len == 4 && ngx_strncmp(state->str, "none", 4) == 0)
                    || (state->len == 4
                        && ngx_strncmp(state->str, "done", 4) == 0)))
     {
-        argv[0] = "SREM";
-        argvlen[0] = 4;
-        argv[1] = "{b}:campaigns:referees";
-        argvlen[1] = sizeof("{b}:campaigns:referees") - 1;
-        argv[2] = reply->element[0]->str;
-        argvlen[2] = reply->element[0]->len;
+        member.data = (u_char *) reply->element[0]->str;
+        member.len = reply->element[0]->len;
 
-        ngx_http_member_job_fire(c->job, 3, argv, argvlen);
+        (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("SREM"),
+                                         ngx_http_member_campaigns_referees,
+                                         member));
     }
 }
 
@@ -854,10 +820,9 @@ static void
 ngx_http_member_campaigns_referred(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t tag)
 {
-    u_char                        key[NGX_INT64_LEN + 16];
-    size_t                        argvlen[4];
+    u_char                        kb[NGX_INT64_LEN + 16];
     uint64_t                      referrer;
-    const char                   *argv[4];
+    ngx_str_t                     key, referee;
     ngx_http_member_campaigns_t  *c;
 
     c = ngx_http_member_campaigns_current(job, reply, 1);
@@ -886,27 +851,20 @@ ngx_http_member_campaigns_referred(ngx_http_member_job_t *job,
         }
     }
 
-    argv[0] = "HSET";
-    argvlen[0] = 4;
-    argv[1] = (const char *) key;
-    argvlen[1] = ngx_snprintf(key, sizeof(key), "{m:%*s}",
-                              (size_t) reply->element[1]->len,
-                              reply->element[1]->str)
-                 - key;
-    argv[2] = "referral_done";
-    argvlen[2] = sizeof("referral_done") - 1;
-    argv[3] = c->args[0];
-    argvlen[3] = c->lens[0];
+    referee.data = (u_char *) reply->element[1]->str;
+    referee.len = reply->element[1]->len;
+    key.data = kb;
+    key.len = ngx_snprintf(kb, sizeof(kb), "{m:%V}", &referee) - kb;
 
-    ngx_http_member_job_fire(c->job, 4, argv, argvlen);
+    (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("HSET"), key,
+                                 ngx_string("referral_done"),
+                                 c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_NOW]));
 
-    argv[0] = "SREM";
-    argv[1] = "{b}:campaigns:referees";
-    argvlen[1] = sizeof("{b}:campaigns:referees") - 1;
-    argv[2] = reply->element[1]->str;
-    argvlen[2] = reply->element[1]->len;
-
-    ngx_http_member_job_fire(c->job, 3, argv, argvlen);
+    (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("SREM"),
+                                         ngx_http_member_campaigns_referees,
+                                         referee));
 }
 
 
@@ -920,8 +878,7 @@ static void ngx_http_member_campaigns_batch(ngx_http_member_campaigns_t *c);
 static void
 ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c)
 {
-    size_t       argvlen[6];
-    const char  *argv[6];
+    ngx_str_t  rcursor;
 
     switch (c->step) {
 
@@ -932,16 +889,11 @@ ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c)
             return;
         }
 
-        argv[0] = "SPOP";
-        argvlen[0] = 4;
-        argv[1] = "{b}:campaigns:new";
-        argvlen[1] = sizeof("{b}:campaigns:new") - 1;
-        argv[2] = NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S;
-        argvlen[2] = sizeof(NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S) - 1;
-
-        (void) ngx_http_member_job_send(c->job,
-                                        ngx_http_member_campaigns_listed,
-                                        c->step, 3, argv, argvlen);
+        (void) ngx_http_member_job_command(c->job,
+                        ngx_http_member_campaigns_listed, c->step,
+                        ngx_http_member_args(ngx_string("SPOP"),
+                                 ngx_http_member_campaigns_new,
+                                 ngx_string(NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S)));
         return;
 
     case NGX_HTTP_MEMBER_CAMPAIGN_REFEREES:
@@ -951,20 +903,15 @@ ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c)
             return;
         }
 
-        argv[0] = "SSCAN";
-        argvlen[0] = 5;
-        argv[1] = "{b}:campaigns:referees";
-        argvlen[1] = sizeof("{b}:campaigns:referees") - 1;
-        argv[2] = (const char *) c->rcursor;
-        argvlen[2] = c->rcursor_len;
-        argv[3] = "COUNT";
-        argvlen[3] = 5;
-        argv[4] = NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S;
-        argvlen[4] = sizeof(NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S) - 1;
+        rcursor.data = c->rcursor;
+        rcursor.len = c->rcursor_len;
 
-        (void) ngx_http_member_job_send(c->job,
-                                        ngx_http_member_campaigns_listed,
-                                        c->step, 5, argv, argvlen);
+        (void) ngx_http_member_job_command(c->job,
+                        ngx_http_member_campaigns_listed, c->step,
+                        ngx_http_member_args(ngx_string("SSCAN"),
+                                 ngx_http_member_campaigns_referees, rcursor,
+                                 ngx_string("COUNT"),
+                                 ngx_string(NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S)));
         return;
 
     case NGX_HTTP_MEMBER_CAMPAIGN_PASS:
@@ -986,10 +933,10 @@ static void
 ngx_http_member_campaigns_listed(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t source)
 {
-    size_t                        i, argvlen[4];
+    size_t                        i;
     uint64_t                      id;
+    ngx_str_t                     rcursor;
     redisReply                   *ids, *e;
-    const char                   *argv[4];
     ngx_http_member_campaigns_t  *c;
 
     c = ngx_http_member_campaigns_current(job, reply, 0);
@@ -1015,16 +962,13 @@ ngx_http_member_campaigns_listed(ngx_http_member_job_t *job,
         /* where the next tick goes on */
         c->rcursor_len = ngx_cpymem(c->rcursor, e->str, e->len) - c->rcursor;
 
-        argv[0] = "HSET";
-        argvlen[0] = 4;
-        argv[1] = (const char *) ngx_http_member_campaigns_key.data;
-        argvlen[1] = ngx_http_member_campaigns_key.len;
-        argv[2] = "rcursor";
-        argvlen[2] = 7;
-        argv[3] = (const char *) c->rcursor;
-        argvlen[3] = c->rcursor_len;
+        rcursor.data = c->rcursor;
+        rcursor.len = c->rcursor_len;
 
-        ngx_http_member_job_fire(c->job, 4, argv, argvlen);
+        (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("HSET"),
+                                             ngx_http_member_campaigns_key,
+                                             ngx_string("rcursor"), rcursor));
     }
 
     if (ids->type != REDIS_REPLY_ARRAY) {
@@ -1070,8 +1014,6 @@ void
 ngx_http_member_campaigns_settled(ngx_http_member_job_t *job)
 {
     u_char                        cursor[NGX_INT64_LEN], now[NGX_TIME_T_LEN];
-    size_t                        argvlen[8];
-    const char                   *argv[8];
     ngx_http_member_campaigns_t  *c;
 
     c = *ngx_http_member_ledger_campaigns(job->data);
@@ -1088,33 +1030,22 @@ ngx_http_member_campaigns_settled(ngx_http_member_job_t *job)
 
     c->cursor += NGX_HTTP_MEMBER_CAMPAIGN_BATCH;
 
-    argv[0] = "HSET";
-    argvlen[0] = 4;
-    argv[1] = (const char *) ngx_http_member_campaigns_key.data;
-    argvlen[1] = ngx_http_member_campaigns_key.len;
-    argv[2] = "cursor";
-    argvlen[2] = 6;
-    argv[3] = (const char *) cursor;
-
     if (c->cursor > c->seq) {
         /* the pass is over */
-        argvlen[3] = 1;
-        cursor[0] = '0';
-        argv[4] = "finished_at";
-        argvlen[4] = sizeof("finished_at") - 1;
-        argv[5] = (const char *) now;
-        argvlen[5] = ngx_sprintf(now, "%T", c->now) - now;
+        (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("HSET"),
+                                             ngx_http_member_campaigns_key,
+                                             ngx_string("cursor"),
+                                             ngx_string("0"),
+                                             ngx_string("finished_at"),
+                                             ngx_http_member_num_in(now,
+                                                 c->now)));
 
-        ngx_http_member_job_fire(c->job, 6, argv, argvlen);
-
-        argv[0] = "HINCRBY";
-        argvlen[0] = 7;
-        argv[2] = "passes";
-        argvlen[2] = 6;
-        argv[3] = "1";
-        argvlen[3] = 1;
-
-        ngx_http_member_job_fire(c->job, 4, argv, argvlen);
+        (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("HINCRBY"),
+                                             ngx_http_member_campaigns_key,
+                                             ngx_string("passes"),
+                                             ngx_string("1")));
 
         c->cursor = 0;
         c->step++;
@@ -1122,8 +1053,12 @@ ngx_http_member_campaigns_settled(ngx_http_member_job_t *job)
         return;
     }
 
-    argvlen[3] = ngx_sprintf(cursor, "%uL", c->cursor) - cursor;
-    ngx_http_member_job_fire(c->job, 4, argv, argvlen);
+    (void) ngx_http_member_job_command(c->job, NULL, 0,
+                        ngx_http_member_args(ngx_string("HSET"),
+                                             ngx_http_member_campaigns_key,
+                                             ngx_string("cursor"),
+                                             ngx_http_member_num_in(
+                                                 cursor, (int64_t) c->cursor)));
 
     /* a slice a tick: the worker and Redis serve cards in between */
     if (c->visited < NGX_HTTP_MEMBER_CAMPAIGN_TICK
@@ -1138,12 +1073,6 @@ ngx_http_member_campaigns_settled(ngx_http_member_job_t *job)
 
 
 /* hints from the request path: a member to look at soon */
-
-static ngx_str_t  ngx_http_member_campaigns_new =
-    ngx_string("{b}:campaigns:new");
-static ngx_str_t  ngx_http_member_campaigns_referees =
-    ngx_string("{b}:campaigns:referees");
-
 
 void
 ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,

@@ -163,7 +163,6 @@ typedef struct {
 
 struct ngx_http_member_fold_s {
     ngx_http_member_job_t         job;
-    u_char                        sha1[40];
     ngx_uint_t                    n;
     ngx_uint_t                    more;       /* members with entries left */
     ngx_http_member_fold_member_t m[NGX_HTTP_MEMBER_FOLD_SLICE];
@@ -302,13 +301,12 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t ix)
 {
     u_char                          *p;
-    size_t                           i, j, *argvlen;
+    size_t                           i, j;
     time_t                           ts;
-    ngx_str_t                       *keys, *args;
-    ngx_uint_t                       nkeys, nargs, k;
+    ngx_str_t                       *keys, *args, *a;
+    ngx_uint_t                       nkeys, nargs;
     redisReply                      *e, *f;
     ngx_pool_t                      *pool;
-    const char                     **argv;
     ngx_http_member_redis_t         *redis = job->redis;
     ngx_http_member_fold_t          *fold = job->data;
     ngx_http_member_fold_member_t   *m;
@@ -335,10 +333,12 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
         goto failed;
     }
 
-    /* keys: 5, a day and a store per entry, the member's first day */
-    keys = ngx_palloc(pool, (6 + 2 * reply->elements) * sizeof(ngx_str_t));
+    /* keys: fold.lua's, a day and a store per entry, the first day */
+    keys = ngx_palloc(pool, (NGX_HTTP_MEMBER_FOLD_NKEYS + 1
+                             + 2 * reply->elements)
+                            * sizeof(ngx_str_t));
     args = NULL;
-    nargs = 7;
+    nargs = NGX_HTTP_MEMBER_FOLD_NARGV;
 
     for (i = 0; i < reply->elements; i++) {
         e = reply->element[i];
@@ -363,12 +363,12 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
         goto failed;
     }
 
-    keys[0] = ngx_http_member_fold_key;
-    keys[1] = ngx_http_member_fold_gen_key;
-    keys[2] = ngx_http_member_cursors_key;
-    keys[3] = ngx_http_member_totals_key;
-    keys[4] = ngx_http_member_members_key;
-    nkeys = 5;
+    keys[NGX_HTTP_MEMBER_FOLD_KEY_FOLD] = ngx_http_member_fold_key;
+    keys[NGX_HTTP_MEMBER_FOLD_KEY_GEN] = ngx_http_member_fold_gen_key;
+    keys[NGX_HTTP_MEMBER_FOLD_KEY_CURSORS] = ngx_http_member_cursors_key;
+    keys[NGX_HTTP_MEMBER_FOLD_KEY_TOTALS] = ngx_http_member_totals_key;
+    keys[NGX_HTTP_MEMBER_FOLD_KEY_MEMBERS] = ngx_http_member_members_key;
+    nkeys = NGX_HTTP_MEMBER_FOLD_KEY_DAYS_AND_STORES;
 
     if (m->day_len
         && ngx_http_member_fold_key_add(keys, &nkeys, pool, "{b}:day:",
@@ -378,31 +378,33 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
         goto failed;
     }
 
-    args[0].data = p;
-    args[0].len = ngx_sprintf(p, "%uL", m->id) - p;
-    p += args[0].len;
-    args[1].data = m->gen;
-    args[1].len = m->gen_len;
-    ngx_str_set(&args[2], "0");
-    args[3].data = m->status;
-    args[3].len = m->status_len;
-    args[4].data = m->level;
-    args[4].len = m->level_len;
-    args[5].data = m->day;
-    args[5].len = m->day_len;
-    args[6].data = p;
-    args[6].len = ngx_sprintf(p, "%uz", reply->elements) - p;
-    p += args[6].len;
+    a = &args[NGX_HTTP_MEMBER_FOLD_ARGV_MEMBER_ID];
+    a->data = p;
+    p = ngx_sprintf(p, "%uL", m->id);
+    a->len = p - a->data;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_GEN].data = m->gen;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_GEN].len = m->gen_len;
+    ngx_str_set(&args[NGX_HTTP_MEMBER_FOLD_ARGV_MORE], "0");
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_STATUS].data = m->status;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_STATUS].len = m->status_len;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_LEVEL].data = m->level;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_LEVEL].len = m->level_len;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_SINCE].data = m->day;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_SINCE].len = m->day_len;
+    a = &args[NGX_HTTP_MEMBER_FOLD_ARGV_ENTRIES];
+    a->data = p;
+    p = ngx_sprintf(p, "%uz", reply->elements);
+    a->len = p - a->data;
 
     if (reply->elements
         == (size_t) ngx_atoi((u_char *) NGX_HTTP_MEMBER_FOLD_ENTRIES,
                              sizeof(NGX_HTTP_MEMBER_FOLD_ENTRIES) - 1))
     {
-        ngx_str_set(&args[2], "1");
+        ngx_str_set(&args[NGX_HTTP_MEMBER_FOLD_ARGV_MORE], "1");
         fold->more++;
     }
 
-    nargs = 7;
+    nargs = NGX_HTTP_MEMBER_FOLD_ARGV_ENTRY;
 
     for (i = 0; i < reply->elements; i++) {
         e = reply->element[i];
@@ -460,34 +462,12 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
         }
     }
 
-    argv = ngx_palloc(pool, (3 + nkeys + nargs) * sizeof(char *));
-    argvlen = ngx_palloc(pool, (3 + nkeys + nargs) * sizeof(size_t));
-    p = ngx_pnalloc(pool, NGX_INT_T_LEN);
-
-    if (argv == NULL || argvlen == NULL || p == NULL) {
-        goto failed;
-    }
-
-    argv[0] = "EVALSHA";
-    argvlen[0] = 7;
-    argv[1] = (const char *) fold->sha1;
-    argvlen[1] = 40;
-    argv[2] = (const char *) p;
-    argvlen[2] = ngx_sprintf(p, "%ui", nkeys) - p;
-
-    for (k = 0; k < nkeys; k++) {
-        argv[3 + k] = (const char *) keys[k].data;
-        argvlen[3 + k] = keys[k].len;
-    }
-
-    for (k = 0; k < nargs; k++) {
-        argv[3 + nkeys + k] = (const char *) args[k].data;
-        argvlen[3 + nkeys + k] = args[k].len;
-    }
-
     /* hiredis formats the command at once: the pool may go */
-    (void) ngx_http_member_job_send(job, ngx_http_member_fold_folded, ix,
-                                    3 + nkeys + nargs, argv, argvlen);
+    (void) ngx_http_member_job_script(job, ngx_http_member_fold_folded, ix,
+                                      NGX_HTTP_MEMBER_SCRIPT_FOLD,
+                                      NGX_HTTP_MEMBER_BG_SHA1, keys,
+                                      nkeys - NGX_HTTP_MEMBER_FOLD_NKEYS, args,
+                                      nargs - NGX_HTTP_MEMBER_FOLD_NARGV);
     ngx_destroy_pool(pool);
     return;
 
@@ -543,11 +523,9 @@ static void
 ngx_http_member_fold_cursors(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t unused)
 {
-    u_char                          key[NGX_INT64_LEN + 16];
-    u_char                          start[64];
-    size_t                          argvlen[7];
+    u_char                          kb[NGX_INT64_LEN + 16], sb[64];
+    ngx_str_t                       key, start;
     ngx_uint_t                      i;
-    const char                     *argv[7];
     ngx_http_member_fold_t         *fold = job->data;
     ngx_http_member_fold_member_t  *m;
 
@@ -566,48 +544,34 @@ ngx_http_member_fold_cursors(ngx_http_member_job_t *job, redisReply *reply,
         ngx_http_member_fold_copy(reply->element[i], m->cursor,
                                   sizeof(m->cursor), &m->cursor_len);
 
-        argv[0] = "HMGET";
-        argvlen[0] = 5;
-        argv[1] = (const char *) key;
-        argvlen[1] = ngx_sprintf(key, "{m:%uL}", m->id) - key;
-        argv[2] = "status";
-        argvlen[2] = 6;
-        argv[3] = "level";
-        argvlen[3] = 5;
-        argv[4] = "activated_at";
-        argvlen[4] = 12;
-        argv[5] = "created_at";
-        argvlen[5] = 10;
+        key.data = kb;
+        key.len = ngx_sprintf(kb, "{m:%uL}", m->id) - kb;
 
-        if (ngx_http_member_job_send(job, ngx_http_member_fold_member, i, 6,
-                                     argv, argvlen)
+        if (ngx_http_member_job_command(job, ngx_http_member_fold_member, i,
+                             ngx_http_member_args(ngx_string("HMGET"), key,
+                                                  ngx_string("status"),
+                                                  ngx_string("level"),
+                                                  ngx_string("activated_at"),
+                                                  ngx_string("created_at")))
             != NGX_OK)
         {
             return;
         }
 
-        argv[0] = "XRANGE";
-        argvlen[0] = 6;
-        argvlen[1] = ngx_sprintf(key, "{m:%uL}:ledger", m->id) - key;
-        argv[2] = (const char *) start;
+        key.len = ngx_sprintf(kb, "{m:%uL}:ledger", m->id) - kb;
+        start.data = sb;
 
         if (m->cursor_len) {
-            argvlen[2] = ngx_sprintf(start, "(%*s", m->cursor_len, m->cursor)
-                         - start;
+            start.len = ngx_sprintf(sb, "(%*s", m->cursor_len, m->cursor) - sb;
 
         } else {
-            argvlen[2] = ngx_sprintf(start, "-") - start;
+            start.len = ngx_sprintf(sb, "-") - sb;
         }
 
-        argv[3] = "+";
-        argvlen[3] = 1;
-        argv[4] = "COUNT";
-        argvlen[4] = 5;
-        argv[5] = NGX_HTTP_MEMBER_FOLD_ENTRIES;
-        argvlen[5] = sizeof(NGX_HTTP_MEMBER_FOLD_ENTRIES) - 1;
-
-        if (ngx_http_member_job_send(job, ngx_http_member_fold_entries, i, 6,
-                                     argv, argvlen)
+        if (ngx_http_member_job_command(job, ngx_http_member_fold_entries, i,
+                    ngx_http_member_args(ngx_string("XRANGE"), key, start,
+                                     ngx_string("+"), ngx_string("COUNT"),
+                                     ngx_string(NGX_HTTP_MEMBER_FOLD_ENTRIES)))
             != NGX_OK)
         {
             return;
@@ -651,9 +615,9 @@ ngx_http_member_fold_waiting(ngx_http_member_job_t *job, redisReply *reply,
 {
     u_char                  *p, ids[NGX_HTTP_MEMBER_FOLD_SLICE]
                                    [NGX_INT64_LEN];
-    size_t                   argvlen[2 + NGX_HTTP_MEMBER_FOLD_SLICE], i;
+    size_t                   i;
     uint64_t                 id;
-    const char              *argv[2 + NGX_HTTP_MEMBER_FOLD_SLICE];
+    ngx_str_t                argv[2 + NGX_HTTP_MEMBER_FOLD_SLICE];
     ngx_http_member_fold_t  *fold = job->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
@@ -676,8 +640,8 @@ ngx_http_member_fold_waiting(ngx_http_member_job_t *job, redisReply *reply,
         fold->m[fold->n].id = id;
 
         p = ids[fold->n];
-        argv[2 + fold->n] = (const char *) p;
-        argvlen[2 + fold->n] = ngx_sprintf(p, "%uL", id) - p;
+        argv[2 + fold->n].data = p;
+        argv[2 + fold->n].len = ngx_sprintf(p, "%uL", id) - p;
         fold->n++;
     }
 
@@ -692,43 +656,32 @@ ngx_http_member_fold_waiting(ngx_http_member_job_t *job, redisReply *reply,
         return;
     }
 
-    argv[0] = "HMGET";
-    argvlen[0] = 5;
-    argv[1] = (const char *) ngx_http_member_fold_gen_key.data;
-    argvlen[1] = ngx_http_member_fold_gen_key.len;
+    /* HMGET <hash> <id>...: the generations, then the cursors */
+    ngx_str_set(&argv[0], "HMGET");
+    argv[1] = ngx_http_member_fold_gen_key;
 
-    if (ngx_http_member_job_send(job, ngx_http_member_fold_gens, 0,
-                                 2 + fold->n, argv, argvlen)
+    if (ngx_http_member_job_command(job, ngx_http_member_fold_gens, 0,
+                                    2 + fold->n, argv)
         != NGX_OK)
     {
         return;
     }
 
-    argv[1] = (const char *) ngx_http_member_cursors_key.data;
-    argvlen[1] = ngx_http_member_cursors_key.len;
+    argv[1] = ngx_http_member_cursors_key;
 
-    (void) ngx_http_member_job_send(job, ngx_http_member_fold_cursors, 0,
-                                    2 + fold->n, argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_fold_cursors, 0,
+                                       2 + fold->n, argv);
 }
 
 
 static void
 ngx_http_member_fold_slice(ngx_http_member_job_t *job)
 {
-    size_t       argvlen[4];
-    const char  *argv[4];
-
-    argv[0] = "ZRANGE";
-    argvlen[0] = 6;
-    argv[1] = (const char *) ngx_http_member_fold_key.data;
-    argvlen[1] = ngx_http_member_fold_key.len;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = NGX_HTTP_MEMBER_FOLD_LAST;
-    argvlen[3] = sizeof(NGX_HTTP_MEMBER_FOLD_LAST) - 1;
-
-    (void) ngx_http_member_job_send(job, ngx_http_member_fold_waiting, 0, 4,
-                                    argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_fold_waiting, 0,
+                  ngx_http_member_args(ngx_string("ZRANGE"),
+                                       ngx_http_member_fold_key,
+                                       ngx_string("0"),
+                                       ngx_string(NGX_HTTP_MEMBER_FOLD_LAST)));
 }
 
 
@@ -738,10 +691,10 @@ static void
 ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t unused)
 {
-    size_t                    i, argvlen[3];
+    size_t                    i;
     uint64_t                  id;
+    ngx_str_t                 cursor;
     redisReply               *keys, *k, *next;
-    const char               *argv[3];
     ngx_http_member_redis_t  *redis = job->redis;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
@@ -769,23 +722,22 @@ ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
         }
     }
 
-    argv[1] = (const char *) ngx_http_member_rescan_key.data;
-    argvlen[1] = ngx_http_member_rescan_key.len;
-
     if (next->len == 1 && next->str[0] == '0') {
-        argv[0] = "DEL";
-        argvlen[0] = 3;
-        ngx_http_member_job_fire(job, 2, argv, argvlen);
+        (void) ngx_http_member_job_command(job, NULL, 0,
+                        ngx_http_member_args(ngx_string("DEL"),
+                                             ngx_http_member_rescan_key));
 
         ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
                       "member: fold rescan done");
 
     } else {
-        argv[0] = "SET";
-        argvlen[0] = 3;
-        argv[2] = next->str;
-        argvlen[2] = next->len;
-        ngx_http_member_job_fire(job, 3, argv, argvlen);
+        cursor.data = (u_char *) next->str;
+        cursor.len = next->len;
+
+        (void) ngx_http_member_job_command(job, NULL, 0,
+                        ngx_http_member_args(ngx_string("SET"),
+                                             ngx_http_member_rescan_key,
+                                             cursor));
     }
 
     ngx_http_member_job_done(job);
@@ -796,45 +748,32 @@ static void
 ngx_http_member_fold_rescan_cursor(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t unused)
 {
-    size_t       argvlen[6];
-    const char  *argv[6];
+    ngx_str_t  cursor;
 
     if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
         ngx_http_member_job_done(job);
         return;
     }
 
-    argv[0] = "SCAN";
-    argvlen[0] = 4;
-    argv[1] = reply->str;
-    argvlen[1] = reply->len;
-    argv[2] = "MATCH";
-    argvlen[2] = 5;
-    argv[3] = "{m:*}";
-    argvlen[3] = 5;
-    argv[4] = "COUNT";
-    argvlen[4] = 5;
-    argv[5] = NGX_HTTP_MEMBER_FOLD_SCAN;
-    argvlen[5] = sizeof(NGX_HTTP_MEMBER_FOLD_SCAN) - 1;
+    cursor.data = (u_char *) reply->str;
+    cursor.len = reply->len;
 
-    (void) ngx_http_member_job_send(job, ngx_http_member_fold_scanned, 0, 6,
-                                    argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_fold_scanned, 0,
+                  ngx_http_member_args(ngx_string("SCAN"), cursor,
+                                       ngx_string("MATCH"),
+                                       ngx_string("{m:*}"),
+                                       ngx_string("COUNT"),
+                                       ngx_string(NGX_HTTP_MEMBER_FOLD_SCAN)));
 }
 
 
 static void
 ngx_http_member_fold_rescan(ngx_http_member_job_t *job)
 {
-    size_t       argvlen[2];
-    const char  *argv[2];
-
-    argv[0] = "GET";
-    argvlen[0] = 3;
-    argv[1] = (const char *) ngx_http_member_rescan_key.data;
-    argvlen[1] = ngx_http_member_rescan_key.len;
-
-    (void) ngx_http_member_job_send(job, ngx_http_member_fold_rescan_cursor, 0,
-                                    2, argv, argvlen);
+    (void) ngx_http_member_job_command(job,
+                                       ngx_http_member_fold_rescan_cursor, 0,
+                        ngx_http_member_args(ngx_string("GET"),
+                                             ngx_http_member_rescan_key));
 }
 
 
@@ -851,7 +790,6 @@ ngx_http_member_fold_loaded(ngx_http_member_job_t *job, redisReply *reply,
         return;
     }
 
-    ngx_memcpy(fold->sha1, reply->str, 40);
     fold->loaded = 1;
 
     ngx_http_member_fold_slice(job);
@@ -863,8 +801,7 @@ ngx_http_member_fold_loaded(ngx_http_member_job_t *job, redisReply *reply,
 static void
 ngx_http_member_fold_run(ngx_http_member_job_t *job)
 {
-    size_t                   argvlen[3];
-    const char              *argv[3];
+    ngx_str_t                source;
     ngx_http_member_fold_t  *fold = job->data;
 
     if (fold->loaded) {
@@ -873,15 +810,13 @@ ngx_http_member_fold_run(ngx_http_member_job_t *job)
     }
 
     /* the script once per worker, again after a NOSCRIPT */
-    argv[0] = "SCRIPT";
-    argvlen[0] = 6;
-    argv[1] = "LOAD";
-    argvlen[1] = 4;
-    argv[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_FOLD].text;
-    argvlen[2] = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_FOLD].len;
+    source.data = (u_char *)
+                  ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_FOLD].text;
+    source.len = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_FOLD].len;
 
-    (void) ngx_http_member_job_send(job, ngx_http_member_fold_loaded, 0, 3,
-                                    argv, argvlen);
+    (void) ngx_http_member_job_command(job, ngx_http_member_fold_loaded, 0,
+                        ngx_http_member_args(ngx_string("SCRIPT"),
+                                             ngx_string("LOAD"), source));
 }
 
 

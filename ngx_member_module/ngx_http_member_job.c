@@ -250,7 +250,8 @@ ngx_http_member_job_ask(ngx_http_member_jobs_t *jobs,
 
     /* by its source: a Redis just restarted has no script */
     if (ngx_http_member_redis_bg_script(jobs->redis,
-                                        NGX_HTTP_MEMBER_SCRIPT_LEASE, 1,
+                                        NGX_HTTP_MEMBER_SCRIPT_LEASE,
+                                        NGX_HTTP_MEMBER_BG_SOURCE,
                                         ngx_http_member_job_leased, jobs,
                                         keys, 0, args, 0)
         != NGX_OK)
@@ -395,7 +396,7 @@ ngx_http_member_job_command(ngx_http_member_job_t *job,
 ngx_int_t
 ngx_http_member_job_script(ngx_http_member_job_t *job,
     ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t script,
-    ngx_flag_t source, ngx_str_t *keys, ngx_uint_t keys_tail,
+    ngx_uint_t flags, ngx_str_t *keys, ngx_uint_t keys_tail,
     ngx_str_t *args, ngx_uint_t args_tail)
 {
     ngx_http_member_job_cmd_t  *cmd;
@@ -406,42 +407,10 @@ ngx_http_member_job_script(ngx_http_member_job_t *job,
     }
 
     return ngx_http_member_job_sent(job, cmd,
-               ngx_http_member_redis_bg_script(job->redis, script, source,
+               ngx_http_member_redis_bg_script(job->redis, script, flags,
                                                ngx_http_member_job_reply,
                                                cmd, keys, keys_tail, args,
                                                args_tail));
-}
-
-
-/* the same with argv and argvlen, until every job builds ngx_str_t */
-
-ngx_int_t
-ngx_http_member_job_send(ngx_http_member_job_t *job,
-    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, int argc,
-    const char **argv, const size_t *argvlen)
-{
-    ngx_http_member_job_cmd_t  *cmd;
-
-    cmd = ngx_http_member_job_record(job, handler, tag);
-    if (cmd == NULL) {
-        return NGX_DECLINED;
-    }
-
-    return ngx_http_member_job_sent(job, cmd,
-               ngx_http_member_redis_background(job->redis,
-                                                ngx_http_member_job_reply,
-                                                cmd, argc, argv, argvlen));
-}
-
-
-/* a command whose reply no one waits for: the next slice would do it again */
-
-void
-ngx_http_member_job_fire(ngx_http_member_job_t *job, int argc,
-    const char **argv, const size_t *argvlen)
-{
-    (void) ngx_http_member_redis_background(job->redis, NULL, NULL, argc, argv,
-                                            argvlen);
 }
 
 

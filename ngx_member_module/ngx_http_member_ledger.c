@@ -1737,8 +1737,9 @@ ngx_http_member_sweep_rescheduled(ngx_http_member_job_t *job,
 static void
 ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
 {
-    u_char                   *p, buf[4 * NGX_INT64_LEN + 128];
     u_char                    kb[3][NGX_INT64_LEN + 16];
+    u_char                    nums[4 + NGX_HTTP_MEMBER_MAX_TIERS]
+                                  [NGX_INT64_LEN];
     size_t                    i;
     json_t                   *t;
     uint64_t                  id;
@@ -1758,35 +1759,22 @@ ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
 
     id = ledger->ids[ledger->next];
 
-    keys[NGX_HTTP_MEMBER_SWEEP_KEY_MEMBER].data = kb[0];
-    keys[NGX_HTTP_MEMBER_SWEEP_KEY_MEMBER].len =
-                                      ngx_sprintf(kb[0], "{m:%uL}", id) - kb[0];
-    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LEDGER].data = kb[1];
-    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LEDGER].len =
-                               ngx_sprintf(kb[1], "{m:%uL}:ledger", id) - kb[1];
-    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LOTS].data = kb[2];
-    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LOTS].len =
-                                 ngx_sprintf(kb[2], "{m:%uL}:lots", id) - kb[2];
+    keys[NGX_HTTP_MEMBER_SWEEP_KEY_MEMBER] =
+                                        ngx_http_member_key_in(kb[0], id, "");
+    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LEDGER] =
+                                 ngx_http_member_key_in(kb[1], id, ":ledger");
+    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LOTS] =
+                                   ngx_http_member_key_in(kb[2], id, ":lots");
 
-    p = buf;
+    args[NGX_HTTP_MEMBER_SWEEP_ARGV_NOW] =
+                                   ngx_http_member_num_in(nums[0], mo.now);
+    args[NGX_HTTP_MEMBER_SWEEP_ARGV_PERIOD] =
+                                ngx_http_member_num_in(nums[1], mo.period);
+    args[NGX_HTTP_MEMBER_SWEEP_ARGV_PERIOD_END] =
+                            ngx_http_member_num_in(nums[2], mo.period_end);
+    args[NGX_HTTP_MEMBER_SWEEP_ARGV_STEPS] =
+                                 ngx_http_member_num_in(nums[3], mo.steps);
 
-    args[NGX_HTTP_MEMBER_SWEEP_ARGV_NOW].data = p;
-    p = ngx_sprintf(p, "%T", mo.now);
-    args[NGX_HTTP_MEMBER_SWEEP_ARGV_PERIOD].data = p;
-    p = ngx_sprintf(p, "%i", mo.period);
-    args[NGX_HTTP_MEMBER_SWEEP_ARGV_PERIOD_END].data = p;
-    p = ngx_sprintf(p, "%T", mo.period_end);
-    args[NGX_HTTP_MEMBER_SWEEP_ARGV_STEPS].data = p;
-    p = ngx_sprintf(p, "%i", mo.steps);
-
-    for (n = NGX_HTTP_MEMBER_SWEEP_ARGV_NOW;
-         n < NGX_HTTP_MEMBER_SWEEP_ARGV_STEPS;
-         n++)
-    {
-        args[n].len = args[n + 1].data - args[n].data;
-    }
-
-    args[n].len = p - args[n].data;
     n = NGX_HTTP_MEMBER_SWEEP_ARGV_TIERS;
 
     json_array_foreach(json_object_get(ledger->rules, "tiers"), i, t) {
@@ -1795,17 +1783,16 @@ ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
         args[n].len = ngx_strlen(args[n].data);
         n++;
 
-        args[n].data = p;
-        p = ngx_sprintf(p, "%L", (int64_t) json_integer_value(
-                                     json_object_get(t, "min_spend_fen")));
-        args[n].len = p - args[n].data;
-        n++;
+        args[n++] = ngx_http_member_num_in(nums[4 + i],
+                                    (int64_t) json_integer_value(
+                                        json_object_get(t, "min_spend_fen")));
     }
 
     /* sent with its source: a Redis that lost its scripts runs it too */
     (void) ngx_http_member_job_script(&ledger->job,
                                       ngx_http_member_sweep_swept, 0,
-                                      NGX_HTTP_MEMBER_SCRIPT_SWEEP, 1,
+                                      NGX_HTTP_MEMBER_SCRIPT_SWEEP,
+                                      NGX_HTTP_MEMBER_BG_SOURCE,
                                       keys, 0, args,
                                       n - NGX_HTTP_MEMBER_SWEEP_ARGV_TIERS);
 }

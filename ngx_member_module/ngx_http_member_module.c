@@ -651,6 +651,34 @@ ngx_http_member_key(ngx_pool_t *pool, ngx_str_t *key, uint64_t id,
 }
 
 
+/* the same in buf, for a command of no request (hiredis copies it) */
+
+ngx_str_t
+ngx_http_member_key_in(u_char *buf, uint64_t id, const char *suffix)
+{
+    ngx_str_t  key;
+
+    key.data = buf;
+    key.len = ngx_sprintf(buf, "{m:%uL}%s", id, suffix) - buf;
+
+    return key;
+}
+
+
+/* a number as a command's argument, in buf (NGX_INT64_LEN) */
+
+ngx_str_t
+ngx_http_member_num_in(u_char *buf, int64_t n)
+{
+    ngx_str_t  num;
+
+    num.data = buf;
+    num.len = ngx_sprintf(buf, "%L", n) - buf;
+
+    return num;
+}
+
+
 /*
  * A session lives beside its member, under a hash of the token's secret
  * part: a copy of Redis holds no token that works.

@@ -126,6 +126,11 @@ typedef ngx_int_t (*ngx_http_member_call_pt)(ngx_http_request_t *r,
 typedef ngx_int_t (*ngx_http_member_id_pt)(ngx_http_request_t *r,
     uint64_t id);
 /* a command of no request (timers); reply NULL when Redis went away */
+/* how ngx_http_member_redis_bg_script() sends a script */
+#define NGX_HTTP_MEMBER_BG_SHA1       0     /* EVALSHA */
+#define NGX_HTTP_MEMBER_BG_SOURCE     1     /* EVAL: Redis may lack it */
+#define NGX_HTTP_MEMBER_BG_UNHINTED   2     /* its caller hints the member */
+
 typedef void (*ngx_http_member_bg_pt)(ngx_http_member_redis_t *redis,
     void *data, redisReply *reply);
 /*
@@ -345,14 +350,11 @@ ngx_int_t ngx_http_member_redis_pipeline(ngx_http_request_t *r,
 void ngx_http_member_redis_abandon(ngx_http_member_call_t *call);
 ngx_int_t ngx_http_member_redis_status(ngx_http_member_redis_t *redis);
 ngx_int_t ngx_http_member_redis_is_error(redisReply *reply, const char *code);
-ngx_int_t ngx_http_member_redis_background(ngx_http_member_redis_t *redis,
-    ngx_http_member_bg_pt handler, void *data, int argc, const char **argv,
-    const size_t *argvlen);
 ngx_int_t ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
     ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc,
     ngx_str_t *argv);
 ngx_int_t ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
-    ngx_uint_t script, ngx_flag_t source, ngx_http_member_bg_pt handler,
+    ngx_uint_t script, ngx_uint_t flags, ngx_http_member_bg_pt handler,
     void *data, ngx_str_t *keys, ngx_uint_t keys_tail, ngx_str_t *args,
     ngx_uint_t args_tail);
 void ngx_http_member_redis_on_change(ngx_http_member_changed_pt changed);
@@ -363,8 +365,8 @@ void ngx_http_member_redis_on_change(ngx_http_member_changed_pt changed);
  * settled functions) and its state; ngx_http_member_job_add() registers it
  * for a Redis.  The runner calls slice() on its timer while the job is not
  * busy (and this worker holds the lease of its Redis); the slice sends with
- * job_command() or job_script() (job_send(): argv and argvlen) and ends
- * with job_done() or job_again(), or by itself once
+ * job_command() (ngx_http_member_args()) or job_script() (a script by its
+ * binding) and ends with job_done() or job_again(), or by itself once
  * everything it sent has answered and settled() (if any) sent nothing more.
  */
 typedef struct ngx_http_member_job_s  ngx_http_member_job_t;
@@ -407,13 +409,8 @@ ngx_int_t ngx_http_member_job_command(ngx_http_member_job_t *job,
     ngx_str_t *argv);
 ngx_int_t ngx_http_member_job_script(ngx_http_member_job_t *job,
     ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t script,
-    ngx_flag_t source, ngx_str_t *keys, ngx_uint_t keys_tail,
+    ngx_uint_t flags, ngx_str_t *keys, ngx_uint_t keys_tail,
     ngx_str_t *args, ngx_uint_t args_tail);
-ngx_int_t ngx_http_member_job_send(ngx_http_member_job_t *job,
-    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, int argc,
-    const char **argv, const size_t *argvlen);
-void ngx_http_member_job_fire(ngx_http_member_job_t *job, int argc,
-    const char **argv, const size_t *argvlen);
 void ngx_http_member_job_done(ngx_http_member_job_t *job);
 void ngx_http_member_job_again(ngx_http_member_job_t *job, ngx_msec_t delay);
 ngx_int_t ngx_http_member_job_budget(ngx_http_member_job_t *job);
@@ -827,6 +824,9 @@ ngx_int_t ngx_http_member_record_args(ngx_pool_t *pool, uint64_t id,
 ngx_int_t ngx_http_member_card_to_id(ngx_str_t *card_no, uint64_t *id);
 ngx_int_t ngx_http_member_key(ngx_pool_t *pool, ngx_str_t *key,
     uint64_t id, const char *suffix);
+ngx_str_t ngx_http_member_key_in(u_char *buf, uint64_t id,
+    const char *suffix);
+ngx_str_t ngx_http_member_num_in(u_char *buf, int64_t n);
 ngx_int_t ngx_http_member_session_key(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *secret, ngx_str_t *key);
 ngx_int_t ngx_http_member_method_not_allowed(ngx_http_request_t *r);

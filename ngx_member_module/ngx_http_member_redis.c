@@ -528,6 +528,12 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
     redis->inflight++;
     *rc = NGX_OK;
 
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                   "member: redis \"%V\" %*s %s sent, %d arguments",
+                   &redis->name, argvlen[0], argv[0],
+                   script >= 0 ? ngx_http_member_script_srcs[script].name : "",
+                   argc);
+
     return cmd;
 }
 
@@ -630,6 +636,13 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     data = cmd->data;
 
     redis->inflight--;
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                   "member: redis \"%V\" reply type %d after %M us, "
+                   "%s, part %ui", &redis->name, rr ? rr->type : 0,
+                   ngx_http_member_now_us() - cmd->start,
+                   bg ? "background" : call ? "request" : "request gone",
+                   cmd->part);
 
     if (call && call->ncmds && cmd->part + 1 < call->ncmds
         && !redis->exiting)
@@ -1089,30 +1102,11 @@ ngx_http_member_redis_pipeline(ngx_http_request_t *r,
 
 
 /*
- * A command of no request (the ledger's timer): the handler, if any, gets
- * the reply, or NULL when the connection went away before it came.
- */
-
-ngx_int_t
-ngx_http_member_redis_background(ngx_http_member_redis_t *redis,
-    ngx_http_member_bg_pt handler, void *data, int argc, const char **argv,
-    const size_t *argvlen)
-{
-    ngx_int_t  rc;
-
-    (void) ngx_http_member_redis_issue(redis, argc, argv, argvlen, -1, NULL,
-                                       handler ? handler
-                                               : ngx_http_member_redis_ignore,
-                                       data, &rc);
-    return rc;
-}
-
-
-/*
- * The same with its arguments as strings, one after another in argv; a
- * script's arguments come behind its own three (ngx_http_member_redis_bg_
- * script).  hiredis copies them into its buffer at once: they need not
- * outlive the call.
+ * A command of no request (the jobs, the hints): the handler, if any, gets
+ * the reply, or NULL when the connection went away before it came.  Its
+ * arguments are strings in parts, one after another; a script's come
+ * behind its own three (ngx_http_member_redis_bg_script).  hiredis copies
+ * them into its buffer at once: they need not outlive the call.
  */
 
 static ngx_int_t
@@ -1180,12 +1174,12 @@ ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
  * A script of no request by its binding: EVALSHA, or EVAL with the source
  * (a Redis that may not have it), its keys and arguments counted by the
  * binding, the tails by the caller.  A script that changes a member hints
- * it as a request's does.
+ * it as a request's does, unless its caller hints it (UNHINTED).
  */
 
 ngx_int_t
 ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
-    ngx_uint_t script, ngx_flag_t source, ngx_http_member_bg_pt handler,
+    ngx_uint_t script, ngx_uint_t flags, ngx_http_member_bg_pt handler,
     void *data, ngx_str_t *keys, ngx_uint_t keys_tail, ngx_str_t *args,
     ngx_uint_t args_tail)
 {
@@ -1203,7 +1197,12 @@ ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
         return NGX_ERROR;
     }
 
-    if (source) {
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                   "member: redis \"%V\" background script %s, flags %ui, "
+                   "tails %ui", &redis->name, src->name, flags,
+                   keys_tail + args_tail);
+
+    if (flags & NGX_HTTP_MEMBER_BG_SOURCE) {
         head[0] = ngx_http_member_redis_eval;
         head[1].data = (u_char *) src->text;
         head[1].len = src->len;
@@ -1227,8 +1226,10 @@ ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
     parts[2] = args;
     nparts[2] = src->nargv + args_tail;
 
-    return ngx_http_member_redis_bg_send(redis, (ngx_int_t) script, handler,
-                                         data,
+    return ngx_http_member_redis_bg_send(redis,
+                                         (flags & NGX_HTTP_MEMBER_BG_UNHINTED)
+                                         ? -1 : (ngx_int_t) script,
+                                         handler, data,
                                          3 + nparts[1] + nparts[2], parts,
                                          nparts, 3);
 }

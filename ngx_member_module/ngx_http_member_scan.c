@@ -1272,7 +1272,8 @@ ngx_http_member_scan_claim(ngx_http_request_t *r, ngx_http_member_scan_t *scan,
 
     return ngx_http_member_redis_bg_script(mlcf->redis,
                                            NGX_HTTP_MEMBER_SCRIPT_ORDER_CLAIM,
-                                           0, ngx_http_member_scan_claim_done,
+                                           NGX_HTTP_MEMBER_BG_SHA1,
+                                           ngx_http_member_scan_claim_done,
                                            NULL, keys, 0, args, 0);
 }
 
