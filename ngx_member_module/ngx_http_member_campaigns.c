@@ -557,18 +557,21 @@ static void
 ngx_http_member_campaigns_trigger(ngx_http_member_campaigns_t *c,
     uint64_t id, ngx_uint_t source)
 {
-    u_char      kb[4][NGX_INT64_LEN + 16], ids[NGX_INT64_LEN];
+    u_char      kb[NGX_HTTP_MEMBER_TRIGGER_NKEYS]
+                  [NGX_HTTP_MEMBER_KEY_IN_LEN];
+    u_char      ids[NGX_INT64_LEN];
     ngx_str_t   keys[NGX_HTTP_MEMBER_TRIGGER_NKEYS];
     ngx_str_t   args[NGX_HTTP_MEMBER_TRIGGER_NARGV];
 
-    keys[NGX_HTTP_MEMBER_TRIGGER_KEY_MEMBER] =
-                             ngx_http_member_key_in(kb[0], id, "");
-    keys[NGX_HTTP_MEMBER_TRIGGER_KEY_LEDGER] =
-                      ngx_http_member_key_in(kb[1], id, ":ledger");
-    keys[NGX_HTTP_MEMBER_TRIGGER_KEY_LOTS] =
-                        ngx_http_member_key_in(kb[2], id, ":lots");
-    keys[NGX_HTTP_MEMBER_TRIGGER_KEY_MSGS] =
-                     ngx_http_member_key_in(kb[3], id, ":wx:msgs");
+    static const char  *suffix[NGX_HTTP_MEMBER_TRIGGER_NKEYS] = {
+        [NGX_HTTP_MEMBER_TRIGGER_KEY_MEMBER] = "",
+        [NGX_HTTP_MEMBER_TRIGGER_KEY_LEDGER] = ":ledger",
+        [NGX_HTTP_MEMBER_TRIGGER_KEY_LOTS] = ":lots",
+        [NGX_HTTP_MEMBER_TRIGGER_KEY_MSGS] = ":wx:msgs"
+    };
+
+    ngx_http_member_keys_in(keys, suffix, NGX_HTTP_MEMBER_TRIGGER_NKEYS,
+                            kb[0], id);
 
     ngx_memcpy(args, c->args, sizeof(args));
     args[NGX_HTTP_MEMBER_TRIGGER_ARGV_MEMBER_ID] =
@@ -622,21 +625,26 @@ static void
 ngx_http_member_campaigns_recall(ngx_http_member_campaigns_t *c, uint64_t id,
     int64_t since, ngx_uint_t source)
 {
-    u_char      kb[4][NGX_INT64_LEN + 48], nums[3][NGX_INT64_LEN + 8];
+    u_char      kb[NGX_HTTP_MEMBER_COUPON_ISSUE_NKEYS]
+                  [NGX_HTTP_MEMBER_KEY_IN_LEN];
+    u_char      nums[3][NGX_INT64_LEN + 8];
     ngx_str_t   keys[NGX_HTTP_MEMBER_COUPON_ISSUE_NKEYS];
     ngx_str_t   args[NGX_HTTP_MEMBER_COUPON_ISSUE_NARGV], *a;
 
-    keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_MEMBER] =
-                             ngx_http_member_key_in(kb[0], id, "");
-    keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_LEDGER] =
-                      ngx_http_member_key_in(kb[1], id, ":ledger");
-    keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_COUPONS] =
-                     ngx_http_member_key_in(kb[3], id, ":coupons");
+    static const char  *suffix[NGX_HTTP_MEMBER_COUPON_ISSUE_NKEYS] = {
+        [NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_MEMBER] = "",
+        [NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_LEDGER] = ":ledger",
+        [NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_IDEM] = NULL,
+        [NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_COUPONS] = ":coupons"
+    };
+
+    ngx_http_member_keys_in(keys, suffix, NGX_HTTP_MEMBER_COUPON_ISSUE_NKEYS,
+                            kb[0], id);
 
     a = &keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_IDEM];
-    a->data = kb[2];
-    a->len = ngx_sprintf(kb[2], "{m:%uL}:idem:coupon:recall:%L", id, since)
-             - kb[2];
+    a->data = kb[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_IDEM];
+    a->len = ngx_sprintf(a->data, "{m:%uL}:idem:coupon:recall:%L", id, since)
+             - a->data;
 
     ngx_str_set(&args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_FINGERPRINT],
                 "coupon:recall");
@@ -708,7 +716,8 @@ static void
 ngx_http_member_campaigns_triggered(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t source)
 {
-    u_char                        kb[4][NGX_INT64_LEN + 16];
+    u_char                        kb[NGX_HTTP_MEMBER_REFERRAL_NKEYS]
+                                    [NGX_HTTP_MEMBER_KEY_IN_LEN];
     u_char                        nums[2][NGX_INT64_LEN];
     uint64_t                      referrer, id;
     ngx_str_t                     keys[NGX_HTTP_MEMBER_REFERRAL_NKEYS];
@@ -716,6 +725,13 @@ ngx_http_member_campaigns_triggered(ngx_http_member_job_t *job,
     ngx_str_t                     member;
     redisReply                   *state;
     ngx_http_member_campaigns_t  *c;
+
+    static const char  *suffix[NGX_HTTP_MEMBER_REFERRAL_NKEYS] = {
+        [NGX_HTTP_MEMBER_REFERRAL_KEY_MEMBER] = "",
+        [NGX_HTTP_MEMBER_REFERRAL_KEY_LEDGER] = ":ledger",
+        [NGX_HTTP_MEMBER_REFERRAL_KEY_LOTS] = ":lots",
+        [NGX_HTTP_MEMBER_REFERRAL_KEY_REFERRALS] = ":referrals"
+    };
 
     c = ngx_http_member_campaigns_current(job, reply, 1);
 
@@ -763,14 +779,8 @@ ngx_http_member_campaigns_triggered(ngx_http_member_job_t *job,
         && ngx_http_member_campaigns_str_id(reply->element[3], &referrer)
            == NGX_OK)
     {
-        keys[NGX_HTTP_MEMBER_REFERRAL_KEY_MEMBER] =
-                       ngx_http_member_key_in(kb[0], referrer, "");
-        keys[NGX_HTTP_MEMBER_REFERRAL_KEY_LEDGER] =
-                ngx_http_member_key_in(kb[1], referrer, ":ledger");
-        keys[NGX_HTTP_MEMBER_REFERRAL_KEY_LOTS] =
-                  ngx_http_member_key_in(kb[2], referrer, ":lots");
-        keys[NGX_HTTP_MEMBER_REFERRAL_KEY_REFERRALS] =
-             ngx_http_member_key_in(kb[3], referrer, ":referrals");
+        ngx_http_member_keys_in(keys, suffix, NGX_HTTP_MEMBER_REFERRAL_NKEYS,
+                                kb[0], referrer);
 
         args[NGX_HTTP_MEMBER_REFERRAL_ARGV_REFERRER].data =
                                              (u_char *) reply->element[3]->str;

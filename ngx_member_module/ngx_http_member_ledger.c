@@ -1737,7 +1737,8 @@ ngx_http_member_sweep_rescheduled(ngx_http_member_job_t *job,
 static void
 ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
 {
-    u_char                    kb[3][NGX_INT64_LEN + 16];
+    u_char                    kb[NGX_HTTP_MEMBER_SWEEP_NKEYS]
+                                [NGX_HTTP_MEMBER_KEY_IN_LEN];
     u_char                    nums[4 + NGX_HTTP_MEMBER_MAX_TIERS]
                                   [NGX_INT64_LEN];
     size_t                    i;
@@ -1749,6 +1750,12 @@ ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
     ngx_uint_t                n;
     ngx_http_member_moment_t  mo;
 
+    static const char        *suffix[NGX_HTTP_MEMBER_SWEEP_NKEYS] = {
+        [NGX_HTTP_MEMBER_SWEEP_KEY_MEMBER] = "",
+        [NGX_HTTP_MEMBER_SWEEP_KEY_LEDGER] = ":ledger",
+        [NGX_HTTP_MEMBER_SWEEP_KEY_LOTS] = ":lots"
+    };
+
     if (ledger->next >= ledger->nids) {
         /* the rest of the timer's work, under the same lease */
         ngx_http_member_campaigns_tick(&ledger->job);
@@ -1759,12 +1766,8 @@ ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
 
     id = ledger->ids[ledger->next];
 
-    keys[NGX_HTTP_MEMBER_SWEEP_KEY_MEMBER] =
-                                        ngx_http_member_key_in(kb[0], id, "");
-    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LEDGER] =
-                                 ngx_http_member_key_in(kb[1], id, ":ledger");
-    keys[NGX_HTTP_MEMBER_SWEEP_KEY_LOTS] =
-                                   ngx_http_member_key_in(kb[2], id, ":lots");
+    ngx_http_member_keys_in(keys, suffix, NGX_HTTP_MEMBER_SWEEP_NKEYS, kb[0],
+                            id);
 
     args[NGX_HTTP_MEMBER_SWEEP_ARGV_NOW] =
                                    ngx_http_member_num_in(nums[0], mo.now);

@@ -665,6 +665,28 @@ ngx_http_member_key_in(u_char *buf, uint64_t id, const char *suffix)
 }
 
 
+/*
+ * A script's member keys in buf, NGX_HTTP_MEMBER_KEY_IN_LEN bytes a key:
+ * {m:<id>} and the suffix of each (suffix[] by the binding's KEY_ enum);
+ * a NULL suffix leaves that key to the caller.
+ */
+
+void
+ngx_http_member_keys_in(ngx_str_t *keys, const char **suffix, ngx_uint_t n,
+    u_char *buf, uint64_t id)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (suffix[i]) {
+            keys[i] = ngx_http_member_key_in(buf + i
+                                             * NGX_HTTP_MEMBER_KEY_IN_LEN,
+                                             id, suffix[i]);
+        }
+    }
+}
+
+
 /* a number as a command's argument, in buf (NGX_INT64_LEN) */
 
 ngx_str_t

@@ -817,6 +817,8 @@ void ngx_http_member_stats_wechat(ngx_uint_t failed);
 void ngx_http_member_stats_connection(ngx_int_t delta);
 
 /* shared helpers */
+#define NGX_HTTP_MEMBER_KEY_IN_LEN  (NGX_INT64_LEN + 48)  /* a key's room */
+
 ngx_int_t ngx_http_member_parse_id(u_char *p, size_t len, uint64_t *id);
 u_char *ngx_http_member_card_no(u_char *p, uint64_t id);
 ngx_int_t ngx_http_member_record_args(ngx_pool_t *pool, uint64_t id,
@@ -826,6 +828,8 @@ ngx_int_t ngx_http_member_key(ngx_pool_t *pool, ngx_str_t *key,
     uint64_t id, const char *suffix);
 ngx_str_t ngx_http_member_key_in(u_char *buf, uint64_t id,
     const char *suffix);
+void ngx_http_member_keys_in(ngx_str_t *keys, const char **suffix,
+    ngx_uint_t n, u_char *buf, uint64_t id);
 ngx_str_t ngx_http_member_num_in(u_char *buf, int64_t n);
 ngx_int_t ngx_http_member_session_key(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *secret, ngx_str_t *key);
