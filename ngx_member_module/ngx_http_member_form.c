@@ -791,31 +791,31 @@ ngx_http_member_form_end(ngx_http_request_t *r, ngx_int_t outcome,
     const char *reason)
 {
     u_char                  *p;
-    ngx_str_t               *a;
+    ngx_str_t                why, at;
     ngx_http_member_form_t  *f;
 
     static ngx_str_t  hset = ngx_string("HSET");
     static ngx_str_t  hdel = ngx_string("HDEL");
+    static ngx_str_t  error = ngx_string("wx_form_error");
+    static ngx_str_t  form = ngx_string("wx_form");
+    static ngx_str_t  rejected = ngx_string("rejected");
+    static ngx_str_t  form_at = ngx_string("wx_form_at");
 
     f = ngx_http_member_form_of(r);
     f->outcome = outcome;
 
-    a = ngx_palloc(r->pool, 6 * sizeof(ngx_str_t));
     p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-
-    if (a == NULL || p == NULL) {
+    if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_set(&a[0], "wx_form_error");
-
     if (outcome == NGX_OK) {
         return ngx_http_member_redis_command(r, ngx_http_member_form_recorded,
-                                             3, &hdel, &f->key, &a[0]);
+                                             3, &hdel, &f->key, &error);
     }
 
-    a[1].data = (u_char *) reason;
-    a[1].len = ngx_strlen(reason);
+    why.data = (u_char *) reason;
+    why.len = ngx_strlen(reason);
 
     if (outcome == NGX_AGAIN) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -823,23 +823,19 @@ ngx_http_member_form_end(ngx_http_request_t *r, ngx_int_t outcome,
                       "%s, retried later", f->id, reason);
 
         return ngx_http_member_redis_command(r, ngx_http_member_form_recorded,
-                                             4, &hset, &f->key, &a[0],
-                                             &a[1]);
+                                             4, &hset, &f->key, &error, &why);
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "member: the activation form of member %uL refused: %s",
                   f->id, reason);
 
-    ngx_str_set(&a[2], "wx_form");
-    ngx_str_set(&a[3], "rejected");
-    ngx_str_set(&a[4], "wx_form_at");
-    a[5].data = p;
-    a[5].len = ngx_sprintf(p, "%T", ngx_time()) - p;
+    at.data = p;
+    at.len = ngx_sprintf(p, "%T", ngx_time()) - p;
 
     return ngx_http_member_redis_command(r, ngx_http_member_form_recorded, 8,
-                                         &hset, &f->key, &a[0], &a[1],
-                                         &a[2], &a[3], &a[4], &a[5]);
+                                         &hset, &f->key, &error, &why,
+                                         &form, &rejected, &form_at, &at);
 }
 
 

@@ -479,36 +479,29 @@ ngx_http_member_subscriptions_answer(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_member_messages_log(ngx_http_request_t *r, uint64_t id)
 {
-    ngx_str_t               *a;
+    ngx_str_t                member, log;
     ngx_http_member_argv_t   cmds[2];
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_member_method_not_allowed(r);
     }
 
-    a = ngx_palloc(r->pool, 8 * sizeof(ngx_str_t));
-    if (a == NULL
-        || ngx_http_member_key(r->pool, &a[1], id, "") != NGX_OK
-        || ngx_http_member_key(r->pool, &a[4], id, ":wx:msglog") != NGX_OK)
+    if (ngx_http_member_key(r->pool, &member, id, "") != NGX_OK
+        || ngx_http_member_key(r->pool, &log, id, ":wx:msglog") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_set(&a[0], "EXISTS");
-    cmds[0].argc = 2;
-    cmds[0].argv = a;
-
-    ngx_str_set(&a[2], "XREVRANGE");
-    a[3] = a[4];
-    ngx_str_set(&a[4], "+");
-    ngx_str_set(&a[5], "-");
-    ngx_str_set(&a[6], "COUNT");
-    ngx_str_set(&a[7], "100");
-    cmds[1].argc = 6;
-    cmds[1].argv = &a[2];
+    cmds[0] = (ngx_http_member_argv_t) {
+                  ngx_http_member_args(ngx_string("EXISTS"), member) };
+    cmds[1] = (ngx_http_member_argv_t) {
+                  ngx_http_member_args(ngx_string("XREVRANGE"), log,
+                                       ngx_string("+"), ngx_string("-"),
+                                       ngx_string("COUNT"), ngx_string("100"))
+              };
 
     return ngx_http_member_redis_pipeline(r, ngx_http_member_messages_logged,
-                                          2, cmds);
+                                          ngx_http_member_nelts(cmds), cmds);
 }
 
 

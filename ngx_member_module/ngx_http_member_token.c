@@ -337,30 +337,15 @@ ngx_http_member_wx_open(ngx_http_request_t *r, ngx_http_member_wx_t *wx,
 static ngx_int_t
 ngx_http_member_wx_lock(ngx_http_request_t *r, ngx_http_member_wx_t *wx)
 {
-    ngx_str_t               *a;
-    ngx_http_member_argv_t   cmds[2];
+    ngx_http_member_argv_t  cmds[] = {
+        { ngx_http_member_args(ngx_http_member_cmd_set, wx->lock, wx->owner,
+                               ngx_string("NX"), ngx_string("PX"),
+                               ngx_string("10000")) },
+        { ngx_http_member_args(ngx_http_member_cmd_get, wx->key) }
+    };
 
-    a = ngx_palloc(r->pool, 8 * sizeof(ngx_str_t));
-    if (a == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    a[0] = ngx_http_member_cmd_set;
-    a[1] = wx->lock;
-    a[2] = wx->owner;
-    ngx_str_set(&a[3], "NX");
-    ngx_str_set(&a[4], "PX");
-    ngx_str_set(&a[5], "10000");
-    cmds[0].argc = 6;
-    cmds[0].argv = a;
-
-    a[6] = ngx_http_member_cmd_get;
-    a[7] = wx->key;
-    cmds[1].argc = 2;
-    cmds[1].argv = &a[6];
-
-    return ngx_http_member_redis_pipeline(r, ngx_http_member_wx_locked, 2,
-                                          cmds);
+    return ngx_http_member_redis_pipeline(r, ngx_http_member_wx_locked,
+                                          ngx_http_member_nelts(cmds), cmds);
 }
 
 
