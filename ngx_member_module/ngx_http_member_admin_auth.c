@@ -176,6 +176,7 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
            == 0)
     {
         ctx->admin = aa;
+        ctx->answer = ngx_http_member_audit_answer;
         aa->actor = ngx_http_member_bootstrap;
         aa->role = ngx_http_member_bootstrap;
         aa->roles = NGX_HTTP_MEMBER_ROLE_BOOTSTRAP;
@@ -216,6 +217,7 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
     }
 
     ctx->admin = aa;
+    ctx->answer = ngx_http_member_audit_answer;
 
     keys[NGX_HTTP_MEMBER_ADMIN_AUTH_KEY_KEYS] = ngx_http_member_keys_key;
 

@@ -18,7 +18,6 @@
 #include "ngx_http_member_module.h"
 
 
-#define NGX_HTTP_MEMBER_FEEDBACK_ID_LEN   21
 #define NGX_HTTP_MEMBER_FEEDBACK_TEXT     1000      /* characters */
 #define NGX_HTTP_MEMBER_FEEDBACK_ANSWER   2000
 
@@ -328,28 +327,6 @@ ngx_http_member_feedback_posted(ngx_http_request_t *r,
 }
 
 
-ngx_int_t
-ngx_http_member_feedback_id_valid(ngx_str_t *id)
-{
-    size_t  i;
-    u_char  c;
-
-    if (id->len != NGX_HTTP_MEMBER_FEEDBACK_ID_LEN) {
-        return 0;
-    }
-
-    for (i = 0; i < id->len; i++) {
-        c = id->data[i];
-
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 /* a page of a list, newest first: ?limit=&before=<feedback id> */
 
 static ngx_int_t
@@ -379,7 +356,7 @@ ngx_http_member_feedback_list(ngx_http_request_t *r, ngx_str_t *list,
     if (ngx_http_member_arg_uint(r, "limit", 5, NGX_HTTP_MEMBER_PAGE_DEFAULT,
                                  NGX_HTTP_MEMBER_PAGE_MAX, &fb->limit)
         != NGX_OK
-        || (before.data && !ngx_http_member_feedback_id_valid(&before)))
+        || (before.data && !ngx_http_member_route_fid_valid(&before)))
     {
         return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
                                      "limit must be 1 to 100 and before a "
@@ -812,7 +789,7 @@ ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
     ngx_str_t                    keys[NGX_HTTP_MEMBER_FEEDBACK_LIST_NKEYS];
     ngx_str_t                    args[NGX_HTTP_MEMBER_FEEDBACK_LIST_NARGV];
     ngx_pool_cleanup_t          *cln;
-    ngx_http_member_ctx_t       *ctx;
+    ngx_http_member_call_t      *call;
     ngx_http_member_feedback_t  *fb;
 
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_member_feedback_t));
@@ -840,8 +817,12 @@ ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
     ngx_str_set(&args[NGX_HTTP_MEMBER_FEEDBACK_LIST_ARGV_COUNT],
                 NGX_HTTP_MEMBER_FEEDBACK_EXPORT);
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    ctx->call.data = fb;
+    call = ngx_http_member_redis_request_call(r);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    call->data = fb;
 
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_LIST,

@@ -1075,8 +1075,8 @@ ngx_http_member_fold_daily(ngx_http_request_t *r, ngx_http_member_match_t *m)
     u_char                 *p;
     time_t                  from, to, t;
     ngx_str_t               a, b, *keys, *names;
-    ngx_uint_t              n, i;
-    ngx_http_member_ctx_t  *ctx;
+    ngx_uint_t               n, i;
+    ngx_http_member_call_t  *call;
 
     if (ngx_http_arg(r, (u_char *) "from", 4, &a) != NGX_OK
         || ngx_http_arg(r, (u_char *) "to", 2, &b) != NGX_OK
@@ -1094,9 +1094,8 @@ ngx_http_member_fold_daily(ngx_http_request_t *r, ngx_http_member_match_t *m)
 
     keys = ngx_palloc(r->pool, 2 * n * sizeof(ngx_str_t));
     p = ngx_pnalloc(r->pool, n * (sizeof("{b}:day:") - 1 + 10));
-    ctx = ngx_http_member_get_ctx(r);
 
-    if (keys == NULL || p == NULL || ctx == NULL) {
+    if (keys == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1112,7 +1111,12 @@ ngx_http_member_fold_daily(ngx_http_request_t *r, ngx_http_member_match_t *m)
         names[i].len = 10;
     }
 
-    ctx->call.data = names;
+    call = ngx_http_member_redis_request_call(r);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    call->data = names;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_FOLD_DAYS,
                                         ngx_http_member_fold_days_done, keys,
@@ -1168,8 +1172,9 @@ ngx_http_member_fold_store(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
     u_char                 *p;
     ngx_str_t              *args, cursor, *store_id;
-    ngx_uint_t              limit, i;
-    ngx_http_member_ctx_t  *ctx;
+    ngx_uint_t               limit, i;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_call_t  *call;
 
     static ngx_str_t  hexists = ngx_string("HEXISTS");
     static ngx_str_t  stores = ngx_string("stores");
@@ -1223,8 +1228,13 @@ ngx_http_member_fold_store(ngx_http_request_t *r, ngx_http_member_match_t *m)
     args[5].data = p;
     args[5].len = ngx_sprintf(p, "%ui", limit + 1) - p;
 
+    call = ngx_http_member_redis_request_call(r);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ctx->step = limit;
-    ctx->call.data = args;
+    call->data = args;
 
     return ngx_http_member_redis_command(r, ngx_http_member_fold_store_page,
                                          3, &hexists, &stores, store_id);

@@ -58,8 +58,8 @@ typedef ngx_int_t (*ngx_http_member_rules_pt)(ngx_http_request_t *r,
     ngx_http_member_ledger_t *ledger);
 
 
-/* per request, in ctx->call.data */
-typedef struct {
+/* per request, in ctx->ledger */
+struct ngx_http_member_ledger_req_s {
     ngx_http_member_rules_pt      done;
     ngx_http_member_rules_json_pt json_done;
     uint64_t                      id;
@@ -78,7 +78,7 @@ typedef struct {
     ngx_http_member_clock_pt      clock_done;
     void                        (*settled)(ngx_http_request_t *r,
                                            redisReply *reply);
-} ngx_http_member_ledger_req_t;
+};
 
 
 static ngx_str_t  ngx_http_member_rules_key = ngx_string("{rules}");
@@ -101,6 +101,8 @@ static ngx_http_member_ledger_req_t *ngx_http_member_ledger_req(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_order_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *member, ngx_http_member_ledger_req_t *lr);
+static ngx_http_member_ledger_req_t *ngx_http_member_ledger_req_of(
+    ngx_http_request_t *r);
 
 
 /* time */
@@ -253,7 +255,7 @@ ngx_http_member_rules_get(ngx_http_request_t *r, ngx_http_member_rules_pt done)
         return ngx_http_member_rules_read(r, ledger, done);
     }
 
-    lr = ctx->call.data;
+    lr = ctx->ledger;
     lr->done = done;
 
     return ngx_http_member_redis_command(r, ngx_http_member_rules_fetched, 2,
@@ -270,7 +272,7 @@ ngx_http_member_rules_fetched(ngx_http_request_t *r,
     ngx_http_member_ledger_req_t  *lr;
 
     ledger = ngx_http_member_ledger_of(r);
-    lr = call->data;
+    lr = ngx_http_member_ledger_req_of(r);
 
     if (ngx_http_member_ledger_load(ledger, reply) != NGX_OK) {
         return ngx_http_member_reply_script_error(r, reply);
@@ -325,14 +327,27 @@ ngx_http_member_ledger_req(ngx_http_request_t *r)
         return NULL;
     }
 
-    if (ctx->call.data) {
-        return ctx->call.data;
+    if (ctx->ledger) {
+        return ctx->ledger;
     }
 
     lr = ngx_pcalloc(r->pool, sizeof(ngx_http_member_ledger_req_t));
-    ctx->call.data = lr;
+    ctx->ledger = lr;
 
     return lr;
+}
+
+
+/* the request's ledger state, NULL when it has none */
+
+static ngx_http_member_ledger_req_t *
+ngx_http_member_ledger_req_of(ngx_http_request_t *r)
+{
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    return ctx ? ctx->ledger : NULL;
 }
 
 
@@ -485,7 +500,7 @@ static ngx_int_t
 ngx_http_member_ledger_answered(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    ngx_http_member_ledger_req_t  *lr = call->data;
+    ngx_http_member_ledger_req_t  *lr = ngx_http_member_ledger_req_of(r);
 
     /* what the caller does with the outcome: the order id's claim */
     if (lr && lr->settled) {
@@ -1146,7 +1161,7 @@ ngx_http_member_rules_old(ngx_http_request_t *r, ngx_http_member_call_t *call,
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    lr = call->data;
+    lr = ngx_http_member_ledger_req_of(r);
     rc = ngx_http_member_rules_answer(r, rules, lr->amount);
     json_decref(rules);
 
@@ -1166,7 +1181,7 @@ ngx_http_member_rules_stored(ngx_http_request_t *r,
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    lr = call->data;
+    lr = ngx_http_member_ledger_req_of(r);
     ledger = ngx_http_member_ledger_of(r);
 
     /* this worker sees the new rules at once, the others within a second */
@@ -1332,7 +1347,7 @@ ngx_http_member_clock_set(ngx_http_request_t *r, ngx_http_member_call_t *call,
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    lr = call->data;
+    lr = ngx_http_member_ledger_req_of(r);
     ledger = ngx_http_member_ledger_of(r);
     ledger->clock = lr->amount;
 

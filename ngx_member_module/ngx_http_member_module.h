@@ -206,12 +206,16 @@ typedef struct {
 } ngx_http_member_main_conf_t;
 
 
+#define NGX_HTTP_MEMBER_SCHEME_CONNECTION  0
+#define NGX_HTTP_MEMBER_SCHEME_HTTP        1
+#define NGX_HTTP_MEMBER_SCHEME_HTTPS       2
+
 typedef struct {
     ngx_http_member_handler_e   handler;
     ngx_http_member_redis_t    *redis;
     ngx_msec_t                  redis_timeout;
     time_t                      session_ttl;
-    ngx_uint_t                  scheme;     /* member_scheme */
+    ngx_uint_t                  scheme;     /* member_scheme: */
 
     ngx_str_t                   wechat_appid;
     ngx_str_t                   wechat_secret;
@@ -235,9 +239,15 @@ typedef struct {
 } ngx_http_member_loc_conf_t;
 
 
+typedef struct ngx_http_member_ledger_req_s  ngx_http_member_ledger_req_t;
+
+/* an answer's observer (ngx_http_member_send_raw) */
+typedef void (*ngx_http_member_answer_pt)(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *data, size_t len);
+
 /* per request */
 typedef struct {
-    ngx_http_member_call_t      call;
+    ngx_http_member_call_t     *call;       /* the Redis layer's */
     ngx_str_t                   route;      /* path below the location */
     ngx_str_t                   body;
     json_t                     *json;       /* parsed body, freed by cleanup */
@@ -258,6 +268,8 @@ typedef struct {
     ngx_uint_t                  step;
     void                       *data;
     void                       *admin;      /* who asks: admin_auth.c */
+    ngx_http_member_answer_pt   answer;     /* the admin API's audit */
+    ngx_http_member_ledger_req_t  *ledger;  /* ngx_http_member_ledger.c */
 
     unsigned                    wechat_waiting:1;
     unsigned                    wechat_failed:1;
@@ -279,6 +291,9 @@ extern ngx_module_t  ngx_http_member_module;
  * The admin API's roles (grant) and audit read the same rows
  * (ngx_http_member_admin_auth.c).
  */
+
+#define NGX_HTTP_MEMBER_FEEDBACK_ID_LEN  21    /* <fid> */
+#define NGX_HTTP_MEMBER_TAG_MAX          32    /* <tag>, in bytes */
 
 /* the roles of admin keys, and what a row grants them */
 #define NGX_HTTP_MEMBER_ROLE_HQ         0x01
@@ -322,7 +337,7 @@ typedef struct {
     ngx_http_member_audit_pt    audit;      /* NULL: not audited */
 } ngx_http_member_route_t;
 
-/* ngx_http_member_module.c */
+/* ngx_http_member_ctx.c, ngx_http_member_route.c */
 ngx_http_member_ctx_t *ngx_http_member_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_route(ngx_http_request_t *r, ngx_str_t *route);
 ngx_int_t ngx_http_member_hide_query(ngx_http_request_t *r);
@@ -332,6 +347,7 @@ ngx_http_member_route_t *ngx_http_member_route_find(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_route_run(ngx_http_request_t *r,
     ngx_http_member_route_t *row, ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_route_fid_valid(ngx_str_t *id);
 
 /* ngx_http_member_redis.c */
 ngx_int_t ngx_http_member_redis_init_process(ngx_cycle_t *cycle,
@@ -348,6 +364,8 @@ ngx_int_t ngx_http_member_redis_pipeline(ngx_http_request_t *r,
     ngx_http_member_call_pt handler, ngx_uint_t ncmds,
     ngx_http_member_argv_t *cmds);
 void ngx_http_member_redis_abandon(ngx_http_member_call_t *call);
+ngx_http_member_call_t *ngx_http_member_redis_request_call(
+    ngx_http_request_t *r);
 ngx_int_t ngx_http_member_redis_status(ngx_http_member_redis_t *redis);
 ngx_int_t ngx_http_member_redis_is_error(redisReply *reply, const char *code);
 ngx_int_t ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
@@ -460,7 +478,6 @@ ngx_int_t ngx_http_member_feedback_admin(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_feedback_answer(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
-ngx_int_t ngx_http_member_feedback_id_valid(ngx_str_t *id);
 ngx_int_t ngx_http_member_feedback_erase(ngx_http_request_t *r, uint64_t id,
     ngx_http_member_call_pt done);
 ngx_int_t ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
@@ -503,7 +520,6 @@ ngx_int_t ngx_http_member_clock_handler(ngx_http_request_t *r,
 /* ngx_http_member_analytics.c */
 ngx_int_t ngx_http_member_analytics_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
-#define NGX_HTTP_MEMBER_TAG_MAX  32          /* bytes */
 
 ngx_int_t ngx_http_member_analytics_segments(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
@@ -609,7 +625,7 @@ ngx_int_t ngx_http_member_fold_store(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_fold_rescan_admin(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 
-/* ngx_http_member_reply.c */
+/* ngx_http_member_reply.c, ngx_http_member_redis_reply.c */
 ngx_int_t ngx_http_member_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *message);
 ngx_int_t ngx_http_member_send_json(ngx_http_request_t *r,

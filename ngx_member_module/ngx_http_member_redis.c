@@ -47,6 +47,7 @@ static ngx_str_t  ngx_http_member_redis_evalsha = ngx_string("EVALSHA");
 
 
 static void ngx_http_member_redis_connect(ngx_http_member_redis_t *redis);
+static void ngx_http_member_redis_call_cleanup(void *data);
 static void ngx_http_member_redis_schedule(ngx_http_member_redis_t *redis);
 static void ngx_http_member_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_member_redis_connect_timeout_handler(ngx_event_t *ev);
@@ -889,22 +890,65 @@ ngx_http_member_redis_start(ngx_http_request_t *r, ngx_http_member_call_t *call)
 }
 
 
+/*
+ * The request's call, made on its first command: it lives in the
+ * request's pool, whose cleanup lets go of a command still in flight.
+ */
+
+ngx_http_member_call_t *
+ngx_http_member_redis_request_call(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t      *cln;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_call_t  *call;
+
+    ctx = ngx_http_member_get_ctx(r);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (ctx->call) {
+        return ctx->call;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_member_call_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    call = cln->data;
+    ngx_memzero(call, sizeof(ngx_http_member_call_t));
+
+    call->request = r;
+    call->script = -1;
+
+    cln->handler = ngx_http_member_redis_call_cleanup;
+    ctx->call = call;
+
+    return call;
+}
+
+
+static void
+ngx_http_member_redis_call_cleanup(void *data)
+{
+    ngx_http_member_redis_abandon(data);
+}
+
+
 static ngx_int_t
 ngx_http_member_redis_prepare(ngx_http_request_t *r,
     ngx_http_member_call_t **callp, int argc)
 {
-    ngx_http_member_ctx_t        *ctx;
     ngx_http_member_call_t       *call;
     ngx_http_member_loc_conf_t   *mlcf;
 
-    ctx = ngx_http_member_get_ctx(r);
-    if (ctx == NULL) {
+    call = ngx_http_member_redis_request_call(r);
+    if (call == NULL) {
         return NGX_ERROR;
     }
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-
-    call = &ctx->call;
 
     if (call->cmd) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
