@@ -1,22 +1,16 @@
 
 /*
  * ngx_member: member cards at the edge.
- * The module: directives, configuration, worker start and stop.
+ * The module: directives, configuration, worker start and stop.  It sits
+ * above the layers (core <- redis <- ledger <- wechat <- member <- admin)
+ * and is the one file that includes the top one's header.
  */
 
 
 #include <ngx_sha1.h>
 #include <openssl/sha.h>
 
-#include "ngx_http_member_module.h"
-
-
-ngx_str_t  ngx_http_member_cmd_get = ngx_string("GET");
-ngx_str_t  ngx_http_member_cmd_set = ngx_string("SET");
-ngx_str_t  ngx_http_member_cmd_nx = ngx_string("NX");
-ngx_str_t  ngx_http_member_cmd_incr = ngx_string("INCR");
-ngx_str_t  ngx_http_member_cmd_hgetall = ngx_string("HGETALL");
-ngx_str_t  ngx_http_member_seq_key = ngx_string("member:seq");
+#include "ngx_member_admin.h"
 
 
 static void *ngx_http_member_create_main_conf(ngx_conf_t *cf);

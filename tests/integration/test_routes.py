@@ -12,9 +12,10 @@ import re
 from harness import ADMIN_TOKEN, make_key
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ADMIN_C = os.path.join(HERE, "..", "..", "ngx_member_module", "ngx_http_member_admin.c")
+ADMIN_C = os.path.join(HERE, "..", "..", "ngx_member_module", "admin",
+                       "ngx_http_member_admin.c")
 
-# who each grant lets in (ngx_http_member_module.h); "other" is a store
+# who each grant lets in (admin/ngx_member_admin.h); "other" is a store
 # key of another store than the route's
 GRANTS = {
     "NGX_HTTP_MEMBER_GRANT_NONE": set(),

@@ -1,0 +1,1288 @@
+
+/*
+ * ngx_member: brand totals, day reports and store ledgers: the fold
+ * (docs/ledger.md, "Brand totals: the fold").
+ *
+ * A change of a member is one script on the member's slot; the brand's
+ * numbers live in the slot {b} and cannot be changed by the same script.
+ * After every script that changes a member's ledger or record, the glue
+ * hints the member in {b}:fold.  A crash between the two loses the hint
+ * only: a rescan makes it again.
+ *
+ * A timer in every worker folds while the worker holds the expiry sweep's
+ * lease: the oldest waiting members in slices, each member's entries after
+ * its cursor, one brand-slot script (fold.lua) per member that is
+ * idempotent by construction.
+ *
+ *   admin:  GET totals                       liabilities, members, lag
+ *           GET reports/daily?from=&to=      the day buckets, <= 366 days
+ *           GET stores/<id>/transactions     the store's ledger, paged
+ *           POST fold/rescan                 hints every member again
+ */
+
+
+#include "ngx_member_ledger.h"
+
+
+/* the outbox (ngx_http_member_outbox.c), set at its init */
+static ngx_http_member_hint_pt  ngx_http_member_ledger_follower;
+
+
+static ngx_str_t  ngx_http_member_fold_key = ngx_string("{b}:fold");
+static ngx_str_t  ngx_http_member_fold_gen_key = ngx_string("{b}:fold:gen");
+
+
+/*
+ * The hint: two commands of no request, sent after the member's script.
+ * HINCRBY first: the fold leaves a member waiting when its generation
+ * moved while it worked, so a hint that lands between the fold's read and
+ * its script is never lost; ZADD NX keeps the time the member started
+ * waiting, so the oldest waiting member is folded first and none starves.
+ */
+
+void
+ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id)
+{
+    u_char       at[NGX_INT64_LEN], mb[NGX_INT64_LEN];
+    ngx_str_t    now, member;
+    ngx_time_t  *tp;
+
+    if (redis == NULL || id == 0) {
+        return;
+    }
+
+    tp = ngx_timeofday();
+
+    member.data = mb;
+    member.len = ngx_sprintf(mb, "%uL", id) - mb;
+    now.data = at;
+    now.len = ngx_sprintf(at, "%L", (int64_t) tp->sec * 1000 + tp->msec)
+              - at;
+
+    if (ngx_http_member_redis_bg_argv(redis, NULL, NULL,
+                        ngx_http_member_args(ngx_string("HINCRBY"),
+                                             ngx_http_member_fold_gen_key,
+                                             member, ngx_string("1")))
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (ngx_http_member_redis_bg_argv(redis, NULL, NULL,
+                        ngx_http_member_args(ngx_string("ZADD"),
+                                             ngx_http_member_fold_key,
+                                             ngx_string("NX"), now, member))
+        == NGX_OK)
+    {
+        return;
+    }
+
+failed:
+
+    /* the rescan (POST fold/rescan) makes it again */
+    ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+                  "member: fold hint of member %uL not sent", id);
+}
+
+
+/*
+ * Every change of a member's ledger or record: the fold, and whoever
+ * follows members from above the ledger (the WeChat outbox: its card and
+ * its messages, docs/outbox.md), hinted in one place.
+ */
+
+void
+ngx_http_member_ledger_hint(ngx_http_member_redis_t *redis, uint64_t id)
+{
+    ngx_http_member_fold_hint(redis, id);
+
+    if (ngx_http_member_ledger_follower) {
+        ngx_http_member_ledger_follower(redis, id);
+    }
+}
+
+
+void
+ngx_http_member_ledger_follow(ngx_http_member_hint_pt follower)
+{
+    ngx_http_member_ledger_follower = follower;
+}
+
+
+void
+ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id)
+{
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    ngx_http_member_ledger_hint(mlcf->redis, id);
+}
+
+
+/*
+ * The Redis layer's hook (ngx_http_member_redis_on_change): a script whose
+ * binding says "CHANGES member" answered; its member key is {m:<id>}.
+ */
+
+static void
+ngx_http_member_ledger_changed(ngx_http_member_redis_t *redis,
+    ngx_str_t *key)
+{
+    u_char    *end;
+    uint64_t   id;
+
+    end = (key->len > 3 && ngx_strncmp(key->data, "{m:", 3) == 0)
+          ? ngx_strlchr(key->data + 3, key->data + key->len, '}') : NULL;
+
+    if (end == NULL
+        || ngx_http_member_parse_id(key->data + 3, end - key->data - 3, &id)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, redis->log, 0,
+                      "member: a script changed \"%V\", not a member key",
+                      key);
+        return;
+    }
+
+    ngx_http_member_ledger_hint(redis, id);
+}
+
+
+/* the fold: a job of the runner, working while its worker holds the lease */
+
+#define NGX_HTTP_MEMBER_FOLD_EVERY    250         /* ms */
+#define NGX_HTTP_MEMBER_FOLD_BUDGET   200         /* ms of one run */
+#define NGX_HTTP_MEMBER_FOLD_STUCK    10000       /* ms */
+#define NGX_HTTP_MEMBER_FOLD_SLICE    64          /* members */
+#define NGX_HTTP_MEMBER_FOLD_LAST     "63"        /* the same, less 1 */
+#define NGX_HTTP_MEMBER_FOLD_ENTRIES  "100"       /* of a member, a slice */
+#define NGX_HTTP_MEMBER_FOLD_SCAN     "1000"      /* keys a rescan step */
+
+
+typedef struct {
+    uint64_t                      id;
+    u_char                        gen[NGX_INT64_LEN];
+    size_t                        gen_len;
+    u_char                        cursor[48];
+    size_t                        cursor_len;
+    u_char                        status[16];
+    size_t                        status_len;
+    u_char                        level[16];
+    size_t                        level_len;
+    u_char                        day[16];
+    size_t                        day_len;
+    unsigned                      bad:1;
+} ngx_http_member_fold_member_t;
+
+
+struct ngx_http_member_fold_s {
+    ngx_http_member_job_t         job;
+    ngx_uint_t                    n;
+    ngx_uint_t                    more;       /* members with entries left */
+    ngx_http_member_fold_member_t m[NGX_HTTP_MEMBER_FOLD_SLICE];
+
+    unsigned                      loaded:1;
+};
+
+
+static ngx_str_t  ngx_http_member_cursors_key = ngx_string("{b}:cursors");
+static ngx_str_t  ngx_http_member_totals_key = ngx_string("{b}:totals");
+static ngx_str_t  ngx_http_member_members_key = ngx_string("{b}:members");
+static ngx_str_t  ngx_http_member_rescan_key = ngx_string("{b}:fold:rescan");
+
+
+static void ngx_http_member_fold_slice(ngx_http_member_job_t *job);
+static void ngx_http_member_fold_rescan(ngx_http_member_job_t *job);
+
+
+/* unix seconds as the China-time day, YYYY-MM-DD: 10 bytes, no NUL */
+
+static size_t
+ngx_http_member_fold_day(time_t t, u_char *buf)
+{
+    char  day[MRL_DAY_LEN + 1];
+
+    /* a time of a damaged entry is held to the calendar's range */
+    if (t < 0) {
+        t = 0;
+
+    } else if (t > MRL_TIME_MAX) {
+        t = MRL_TIME_MAX;
+    }
+
+    (void) mrl_china_day(t, day, sizeof(day), NULL);
+
+    ngx_memcpy(buf, day, MRL_DAY_LEN);
+
+    return MRL_DAY_LEN;
+}
+
+
+static void
+ngx_http_member_fold_copy(redisReply *v, u_char *to, size_t size,
+    size_t *len)
+{
+    if (v->type == REDIS_REPLY_STRING && v->len <= size) {
+        ngx_memcpy(to, v->str, v->len);
+        *len = v->len;
+
+    } else {
+        *len = 0;
+    }
+}
+
+
+/* every member of the slice is done: more of them, or a rescan step */
+
+static void
+ngx_http_member_fold_settled(ngx_http_member_job_t *job)
+{
+    ngx_http_member_fold_t  *fold = job->data;
+
+    if ((fold->n == NGX_HTTP_MEMBER_FOLD_SLICE || fold->more)
+        && ngx_http_member_job_budget(job))
+    {
+        ngx_http_member_fold_slice(job);
+        return;
+    }
+
+    ngx_http_member_fold_rescan(job);
+}
+
+
+/* fold.lua's answer for one member */
+
+static void
+ngx_http_member_fold_folded(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t ix)
+{
+    ngx_http_member_fold_t  *fold = job->data;
+
+    if (reply == NULL) {
+        ngx_http_member_job_done(job);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* the member waits on: the next run tries again */
+        ngx_log_error(NGX_LOG_ERR, job->redis->log, 0,
+                      "member: fold of member %uL failed: %*s",
+                      fold->m[ix].id, (size_t) ngx_min(reply->len, 200),
+                      reply->str);
+        fold->loaded = 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_key_add(ngx_str_t *keys, ngx_uint_t *nkeys,
+    ngx_pool_t *pool, const char *prefix, u_char *name, size_t len,
+    const char *suffix)
+{
+    u_char      *p;
+    size_t       size;
+    ngx_uint_t   k;
+
+    size = ngx_strlen(prefix) + len + ngx_strlen(suffix);
+
+    p = ngx_pnalloc(pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(p, "%s%*s%s", prefix, len, name, suffix);
+
+    for (k = 5; k < *nkeys; k++) {
+        if (keys[k].len == size && ngx_memcmp(keys[k].data, p, size) == 0) {
+            return NGX_OK;
+        }
+    }
+
+    keys[*nkeys].data = p;
+    keys[(*nkeys)++].len = size;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The member's entries after its cursor: fold.lua with the day of each
+ * entry and every key it names.
+ */
+
+static void
+ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t ix)
+{
+    u_char                          *p;
+    size_t                           i, j;
+    time_t                           ts;
+    ngx_str_t                       *keys, *args, *a;
+    ngx_uint_t                       nkeys, nargs;
+    redisReply                      *e, *f;
+    ngx_pool_t                      *pool;
+    ngx_http_member_redis_t         *redis = job->redis;
+    ngx_http_member_fold_t          *fold = job->data;
+    ngx_http_member_fold_member_t   *m;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "member: fold cannot read a ledger");
+        }
+
+        ngx_http_member_job_done(job);
+        return;
+    }
+
+    m = &fold->m[ix];
+    pool = NULL;
+
+    if (m->bad) {
+        goto failed;
+    }
+
+    pool = ngx_create_pool(4096, redis->log);
+    if (pool == NULL) {
+        goto failed;
+    }
+
+    /* keys: fold.lua's, a day and a store per entry, the first day */
+    keys = ngx_palloc(pool, (NGX_HTTP_MEMBER_FOLD_NKEYS + 1
+                             + 2 * reply->elements)
+                            * sizeof(ngx_str_t));
+    args = NULL;
+    nargs = NGX_HTTP_MEMBER_FOLD_NARGV;
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+            || e->element[0]->type != REDIS_REPLY_STRING
+            || e->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                          "member: fold: a ledger entry of member %uL "
+                          "is not understood", m->id);
+            goto failed;
+        }
+
+        nargs += 3 + e->element[1]->elements;
+    }
+
+    args = ngx_palloc(pool, nargs * sizeof(ngx_str_t));
+    p = ngx_pnalloc(pool, NGX_INT64_LEN + 16 * (reply->elements + 1));
+
+    if (keys == NULL || args == NULL || p == NULL) {
+        goto failed;
+    }
+
+    keys[NGX_HTTP_MEMBER_FOLD_KEY_FOLD] = ngx_http_member_fold_key;
+    keys[NGX_HTTP_MEMBER_FOLD_KEY_GEN] = ngx_http_member_fold_gen_key;
+    keys[NGX_HTTP_MEMBER_FOLD_KEY_CURSORS] = ngx_http_member_cursors_key;
+    keys[NGX_HTTP_MEMBER_FOLD_KEY_TOTALS] = ngx_http_member_totals_key;
+    keys[NGX_HTTP_MEMBER_FOLD_KEY_MEMBERS] = ngx_http_member_members_key;
+    nkeys = NGX_HTTP_MEMBER_FOLD_KEY_DAYS_AND_STORES;
+
+    if (m->day_len
+        && ngx_http_member_fold_key_add(keys, &nkeys, pool, "{b}:day:",
+                                        m->day, m->day_len, "")
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    a = &args[NGX_HTTP_MEMBER_FOLD_ARGV_MEMBER_ID];
+    a->data = p;
+    p = ngx_sprintf(p, "%uL", m->id);
+    a->len = p - a->data;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_GEN].data = m->gen;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_GEN].len = m->gen_len;
+    ngx_str_set(&args[NGX_HTTP_MEMBER_FOLD_ARGV_MORE], "0");
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_STATUS].data = m->status;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_STATUS].len = m->status_len;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_LEVEL].data = m->level;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_LEVEL].len = m->level_len;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_SINCE].data = m->day;
+    args[NGX_HTTP_MEMBER_FOLD_ARGV_SINCE].len = m->day_len;
+    a = &args[NGX_HTTP_MEMBER_FOLD_ARGV_ENTRIES];
+    a->data = p;
+    p = ngx_sprintf(p, "%uz", reply->elements);
+    a->len = p - a->data;
+
+    if (reply->elements
+        == (size_t) ngx_atoi((u_char *) NGX_HTTP_MEMBER_FOLD_ENTRIES,
+                             sizeof(NGX_HTTP_MEMBER_FOLD_ENTRIES) - 1))
+    {
+        ngx_str_set(&args[NGX_HTTP_MEMBER_FOLD_ARGV_MORE], "1");
+        fold->more++;
+    }
+
+    nargs = NGX_HTTP_MEMBER_FOLD_ARGV_ENTRY;
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+        f = e->element[1];
+
+        args[nargs].data = (u_char *) e->element[0]->str;
+        args[nargs++].len = e->element[0]->len;
+
+        /* the entry's day: its ts, else the time in its id */
+        ts = (time_t) (strtoll(e->element[0]->str, NULL, 10) / 1000);
+
+        for (j = 0; j + 1 < f->elements; j += 2) {
+            if (f->element[j]->type != REDIS_REPLY_STRING
+                || f->element[j + 1]->type != REDIS_REPLY_STRING)
+            {
+                goto failed;
+            }
+
+            if (f->element[j]->len == 2
+                && ngx_strncmp(f->element[j]->str, "ts", 2) == 0)
+            {
+                ts = (time_t) strtoll(f->element[j + 1]->str, NULL, 10);
+
+            } else if (f->element[j]->len == 8
+                       && ngx_strncmp(f->element[j]->str, "store_id", 8) == 0
+                       && f->element[j + 1]->len
+                       && ngx_http_member_fold_key_add(keys, &nkeys, pool,
+                              "{b}:store:",
+                              (u_char *) f->element[j + 1]->str,
+                              f->element[j + 1]->len, ":ledger")
+                          != NGX_OK)
+            {
+                goto failed;
+            }
+        }
+
+        args[nargs].data = p;
+        args[nargs++].len = ngx_http_member_fold_day(ts, p);
+        p += 10;
+
+        if (ngx_http_member_fold_key_add(keys, &nkeys, pool, "{b}:day:",
+                                         args[nargs - 1].data, 10, "")
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        args[nargs].data = p;
+        args[nargs++].len = ngx_sprintf(p, "%uz", f->elements / 2) - p;
+        p += args[nargs - 1].len;
+
+        for (j = 0; j < f->elements; j++) {
+            args[nargs].data = (u_char *) f->element[j]->str;
+            args[nargs++].len = f->element[j]->len;
+        }
+    }
+
+    /* hiredis formats the command at once: the pool may go */
+    (void) ngx_http_member_job_script(job, ngx_http_member_fold_folded, ix,
+                                      NGX_HTTP_MEMBER_SCRIPT_FOLD,
+                                      NGX_HTTP_MEMBER_BG_SHA1, keys,
+                                      nkeys - NGX_HTTP_MEMBER_FOLD_NKEYS, args,
+                                      nargs - NGX_HTTP_MEMBER_FOLD_NARGV);
+    ngx_destroy_pool(pool);
+    return;
+
+failed:
+
+    /* this member waits; the others of the slice go on */
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+}
+
+
+/* the member's status, level and first day, read before its entries */
+
+static void
+ngx_http_member_fold_member(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t ix)
+{
+    time_t                          at;
+    redisReply                     *v;
+    ngx_http_member_fold_t         *fold = job->data;
+    ngx_http_member_fold_member_t  *m;
+
+    m = &fold->m[ix];
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 4)
+    {
+        /* no guess at the status: the member waits for the next run */
+        m->bad = 1;
+        return;
+    }
+
+    ngx_http_member_fold_copy(reply->element[0], m->status,
+                              sizeof(m->status), &m->status_len);
+    ngx_http_member_fold_copy(reply->element[1], m->level, sizeof(m->level),
+                              &m->level_len);
+
+    m->day_len = 0;
+    v = reply->element[2]->type == REDIS_REPLY_STRING ? reply->element[2]
+                                                       : reply->element[3];
+
+    if (m->status_len && v->type == REDIS_REPLY_STRING) {
+        at = (time_t) strtoll(v->str, NULL, 10);
+        m->day_len = ngx_http_member_fold_day(at, m->day);
+    }
+}
+
+
+/* the generations and cursors of the slice are in: read each member */
+
+static void
+ngx_http_member_fold_cursors(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
+{
+    u_char                          kb[NGX_INT64_LEN + 16], sb[64];
+    ngx_str_t                       key, start;
+    ngx_uint_t                      i;
+    ngx_http_member_fold_t         *fold = job->data;
+    ngx_http_member_fold_member_t  *m;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != fold->n)
+    {
+        ngx_http_member_job_done(job);
+        return;
+    }
+
+    fold->more = 0;
+
+    for (i = 0; i < fold->n; i++) {
+        m = &fold->m[i];
+
+        ngx_http_member_fold_copy(reply->element[i], m->cursor,
+                                  sizeof(m->cursor), &m->cursor_len);
+
+        key.data = kb;
+        key.len = ngx_sprintf(kb, "{m:%uL}", m->id) - kb;
+
+        if (ngx_http_member_job_command(job, ngx_http_member_fold_member, i,
+                             ngx_http_member_args(ngx_string("HMGET"), key,
+                                                  ngx_string("status"),
+                                                  ngx_string("level"),
+                                                  ngx_string("activated_at"),
+                                                  ngx_string("created_at")))
+            != NGX_OK)
+        {
+            return;
+        }
+
+        key.len = ngx_sprintf(kb, "{m:%uL}:ledger", m->id) - kb;
+        start.data = sb;
+
+        if (m->cursor_len) {
+            start.len = ngx_sprintf(sb, "(%*s", m->cursor_len, m->cursor) - sb;
+
+        } else {
+            start.len = ngx_sprintf(sb, "-") - sb;
+        }
+
+        if (ngx_http_member_job_command(job, ngx_http_member_fold_entries, i,
+                    ngx_http_member_args(ngx_string("XRANGE"), key, start,
+                                     ngx_string("+"), ngx_string("COUNT"),
+                                     ngx_string(NGX_HTTP_MEMBER_FOLD_ENTRIES)))
+            != NGX_OK)
+        {
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_http_member_fold_gens(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
+{
+    ngx_uint_t               i;
+    ngx_http_member_fold_t  *fold = job->data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != fold->n)
+    {
+        ngx_http_member_job_done(job);
+        return;
+    }
+
+    for (i = 0; i < fold->n; i++) {
+        ngx_http_member_fold_copy(reply->element[i], fold->m[i].gen,
+                                  sizeof(fold->m[i].gen),
+                                  &fold->m[i].gen_len);
+
+        if (fold->m[i].gen_len == 0) {
+            fold->m[i].gen[0] = '0';
+            fold->m[i].gen_len = 1;
+        }
+    }
+}
+
+
+/* the oldest waiting members: their generations first, then the rest */
+
+static void
+ngx_http_member_fold_waiting(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
+{
+    u_char                  *p, ids[NGX_HTTP_MEMBER_FOLD_SLICE]
+                                   [NGX_INT64_LEN];
+    size_t                   i;
+    uint64_t                 id;
+    ngx_str_t                argv[2 + NGX_HTTP_MEMBER_FOLD_SLICE];
+    ngx_http_member_fold_t  *fold = job->data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        ngx_http_member_job_done(job);
+        return;
+    }
+
+    fold->n = 0;
+
+    for (i = 0; i < reply->elements && i < NGX_HTTP_MEMBER_FOLD_SLICE; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING
+            || ngx_http_member_parse_id((u_char *) reply->element[i]->str,
+                                        reply->element[i]->len, &id)
+               != NGX_OK)
+        {
+            continue;
+        }
+
+        ngx_memzero(&fold->m[fold->n], sizeof(ngx_http_member_fold_member_t));
+        fold->m[fold->n].id = id;
+
+        p = ids[fold->n];
+        argv[2 + fold->n].data = p;
+        argv[2 + fold->n].len = ngx_sprintf(p, "%uL", id) - p;
+        fold->n++;
+    }
+
+    if (fold->n == 0) {
+        if (reply->elements) {
+            /* only ids that are not members': a rescan's stray */
+            ngx_log_error(NGX_LOG_WARN, job->redis->log, 0,
+                          "member: {b}:fold holds a stray member");
+        }
+
+        ngx_http_member_fold_rescan(job);
+        return;
+    }
+
+    /* HMGET <hash> <id>...: the generations, then the cursors */
+    ngx_str_set(&argv[0], "HMGET");
+    argv[1] = ngx_http_member_fold_gen_key;
+
+    if (ngx_http_member_job_command(job, ngx_http_member_fold_gens, 0,
+                                    2 + fold->n, argv)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    argv[1] = ngx_http_member_cursors_key;
+
+    (void) ngx_http_member_job_command(job, ngx_http_member_fold_cursors, 0,
+                                       2 + fold->n, argv);
+}
+
+
+static void
+ngx_http_member_fold_slice(ngx_http_member_job_t *job)
+{
+    (void) ngx_http_member_job_command(job, ngx_http_member_fold_waiting, 0,
+                  ngx_http_member_args(ngx_string("ZRANGE"),
+                                       ngx_http_member_fold_key,
+                                       ngx_string("0"),
+                                       ngx_string(NGX_HTTP_MEMBER_FOLD_LAST)));
+}
+
+
+/* a rescan, asked by POST fold/rescan: one SCAN step per run */
+
+static void
+ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
+{
+    size_t                    i;
+    uint64_t                  id;
+    ngx_str_t                 cursor;
+    redisReply               *keys, *k, *next;
+    ngx_http_member_redis_t  *redis = job->redis;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        ngx_http_member_job_done(job);
+        return;
+    }
+
+    next = reply->element[0];
+    keys = reply->element[1];
+
+    /* the member hashes only: "{m:<id>}" */
+    for (i = 0; i < keys->elements; i++) {
+        k = keys->element[i];
+
+        if (k->type == REDIS_REPLY_STRING && k->len > 4
+            && ngx_strncmp(k->str, "{m:", 3) == 0 && k->str[k->len - 1] == '}'
+            && ngx_http_member_parse_id((u_char *) k->str + 3, k->len - 4, &id)
+               == NGX_OK)
+        {
+            ngx_http_member_fold_hint(redis, id);
+        }
+    }
+
+    if (next->len == 1 && next->str[0] == '0') {
+        (void) ngx_http_member_job_command(job, NULL, 0,
+                        ngx_http_member_args(ngx_string("DEL"),
+                                             ngx_http_member_rescan_key));
+
+        ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
+                      "member: fold rescan done");
+
+    } else {
+        cursor.data = (u_char *) next->str;
+        cursor.len = next->len;
+
+        (void) ngx_http_member_job_command(job, NULL, 0,
+                        ngx_http_member_args(ngx_string("SET"),
+                                             ngx_http_member_rescan_key,
+                                             cursor));
+    }
+
+    ngx_http_member_job_done(job);
+}
+
+
+static void
+ngx_http_member_fold_rescan_cursor(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t unused)
+{
+    ngx_str_t  cursor;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        ngx_http_member_job_done(job);
+        return;
+    }
+
+    cursor.data = (u_char *) reply->str;
+    cursor.len = reply->len;
+
+    (void) ngx_http_member_job_command(job, ngx_http_member_fold_scanned, 0,
+                  ngx_http_member_args(ngx_string("SCAN"), cursor,
+                                       ngx_string("MATCH"),
+                                       ngx_string("{m:*}"),
+                                       ngx_string("COUNT"),
+                                       ngx_string(NGX_HTTP_MEMBER_FOLD_SCAN)));
+}
+
+
+static void
+ngx_http_member_fold_rescan(ngx_http_member_job_t *job)
+{
+    (void) ngx_http_member_job_command(job,
+                                       ngx_http_member_fold_rescan_cursor, 0,
+                        ngx_http_member_args(ngx_string("GET"),
+                                             ngx_http_member_rescan_key));
+}
+
+
+static void
+ngx_http_member_fold_loaded(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t unused)
+{
+    ngx_http_member_fold_t  *fold = job->data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING
+        || reply->len != 40)
+    {
+        ngx_http_member_job_done(job);
+        return;
+    }
+
+    fold->loaded = 1;
+
+    ngx_http_member_fold_slice(job);
+}
+
+
+/* a run: the oldest waiting members, slice after slice within its budget */
+
+static void
+ngx_http_member_fold_run(ngx_http_member_job_t *job)
+{
+    ngx_str_t                source;
+    ngx_http_member_fold_t  *fold = job->data;
+
+    if (fold->loaded) {
+        ngx_http_member_fold_slice(job);
+        return;
+    }
+
+    /* the script once per worker, again after a NOSCRIPT */
+    source.data = (u_char *)
+                  ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_FOLD].text;
+    source.len = ngx_http_member_script_srcs[NGX_HTTP_MEMBER_SCRIPT_FOLD].len;
+
+    (void) ngx_http_member_job_command(job, ngx_http_member_fold_loaded, 0,
+                        ngx_http_member_args(ngx_string("SCRIPT"),
+                                             ngx_string("LOAD"), source));
+}
+
+
+/* the ledger's lease: one worker of one node folds */
+
+static const ngx_http_member_job_kind_t  ngx_http_member_fold_job = {
+    "fold",
+    NGX_HTTP_MEMBER_FOLD_EVERY,
+    NGX_HTTP_MEMBER_FOLD_STUCK,
+    NGX_HTTP_MEMBER_FOLD_BUDGET,
+    1,
+    ngx_http_member_fold_run,
+    ngx_http_member_fold_settled
+};
+
+
+ngx_int_t
+ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf)
+{
+    ngx_uint_t                 i;
+    ngx_http_member_redis_t  **redis;
+    ngx_http_member_fold_t    *fold;
+
+    /* after every script that changes a member: the fold and the outbox */
+    ngx_http_member_redis_on_change(ngx_http_member_ledger_changed);
+
+    redis = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        fold = ngx_pcalloc(cycle->pool, sizeof(ngx_http_member_fold_t));
+        if (fold == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_member_job_add(cycle, &fold->job,
+                                    &ngx_http_member_fold_job, redis[i], fold)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* admin: GET totals, GET reports/daily, stores/<id>/transactions, rescan */
+
+static ngx_int_t
+ngx_http_member_fold_totals_done(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t       i, len;
+    json_t      *answer, *status, *level, *lag;
+    int64_t      n, members, oldest, now;
+    ngx_time_t  *tp;
+    redisReply  *t, *k, *v;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4
+        || reply->element[0]->type != REDIS_REPLY_ARRAY
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_STRING
+        || reply->element[3]->type != REDIS_REPLY_INTEGER)
+    {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    answer = json_object();
+    status = json_object();
+    level = json_object();
+    lag = json_object();
+
+    if (answer == NULL || status == NULL || level == NULL || lag == NULL) {
+        json_decref(answer);
+        json_decref(status);
+        json_decref(level);
+        json_decref(lag);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(answer, "principal_fen", json_integer(0));
+    json_object_set_new(answer, "bonus_fen", json_integer(0));
+    json_object_set_new(answer, "balance_fen", json_integer(0));
+    json_object_set_new(answer, "points", json_integer(0));
+    json_object_set_new(answer, "entries", json_integer(0));
+
+    members = 0;
+    t = reply->element[0];
+
+    for (i = 0; i + 1 < t->elements; i += 2) {
+        k = t->element[i];
+        v = t->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        n = strtoll(v->str, NULL, 10);
+
+        if (k->len > 7 && ngx_strncmp(k->str, "status:", 7) == 0) {
+            len = k->len - 7;
+            json_object_setn_new(status, k->str + 7, len, json_integer(n));
+
+            if (!(len == 7 && ngx_strncmp(k->str + 7, "visitor", 7) == 0)) {
+                members += n;
+            }
+
+        } else if (k->len > 6 && ngx_strncmp(k->str, "level:", 6) == 0) {
+            json_object_setn_new(level, k->str + 6, k->len - 6,
+                                 json_integer(n));
+
+        } else {
+            json_object_setn_new(answer, k->str, k->len, json_integer(n));
+        }
+    }
+
+    tp = ngx_timeofday();
+    oldest = reply->element[2]->len
+             ? strtoll(reply->element[2]->str, NULL, 10) : 0;
+
+    json_object_set_new(lag, "waiting", json_integer(
+                                            reply->element[1]->integer));
+    now = (int64_t) tp->sec * 1000 + (int64_t) tp->msec;
+
+    json_object_set_new(lag, "oldest_ms",
+                        json_integer(oldest && now > oldest ? now - oldest
+                                                            : 0));
+    json_object_set_new(lag, "rescan",
+                        json_boolean(reply->element[3]->integer));
+
+    json_object_set_new(answer, "members", json_integer(members));
+    json_object_set_new(answer, "members_by_status", status);
+    json_object_set_new(answer, "members_by_level", level);
+    json_object_set_new(answer, "fold", lag);
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+}
+
+
+ngx_int_t
+ngx_http_member_fold_totals(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    ngx_str_t  keys[NGX_HTTP_MEMBER_FOLD_TOTALS_NKEYS];
+
+    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_TOTALS] = ngx_http_member_totals_key;
+    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_FOLD] = ngx_http_member_fold_key;
+    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_RESCAN] = ngx_http_member_rescan_key;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_FOLD_TOTALS,
+                                        ngx_http_member_fold_totals_done, keys,
+                                        NULL,
+                                        0);
+}
+
+
+/* a day YYYY-MM-DD as unix seconds at its 00:00 UTC; -1 when not a day */
+
+static time_t
+ngx_http_member_fold_date(ngx_str_t *s)
+{
+    int64_t  t;
+
+    /* years 2000..2999, and 2026-02-30 is not a day (rules/mrl_calendar.c) */
+    if (mrl_day_parse((const char *) s->data, s->len, &t) != MRL_OK) {
+        return -1;
+    }
+
+    return (time_t) t;
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_days_done(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t        i, j;
+    json_t       *answer, *days, *day;
+    ngx_str_t    *names;
+    redisReply   *h, *k, *v;
+    const char  **f;
+
+    static const char  *fields[] = {
+        "new_members", "recharge", "recharge_fen", "bonus_fen", "pay",
+        "pay_fen", "earn", "earn_fen", "sales_fen", "redeemed_fen",
+        "refund", "refund_fen", "recharge_refund", "recharge_refund_fen",
+        "coupon", "points_earned", "points_redeemed",
+        "points_expired", "points_adjusted", "points_returned",
+        "points_restored", "principal_delta_fen", "bonus_delta_fen",
+        "points_delta", NULL
+    };
+
+    names = call->data;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    answer = json_object();
+    days = json_array();
+
+    if (answer == NULL || days == NULL) {
+        json_decref(answer);
+        json_decref(days);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set_new(answer, "days", days);
+
+    for (i = 0; i < reply->elements; i++) {
+        h = reply->element[i];
+
+        day = json_object();
+        if (day == NULL || h->type != REDIS_REPLY_ARRAY) {
+            json_decref(day);
+            json_decref(answer);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        json_object_set_new(day, "date", json_stringn((char *) names[i].data,
+                                                      names[i].len));
+
+        for (f = fields; *f; f++) {
+            json_object_set_new(day, *f, json_integer(0));
+        }
+
+        for (j = 0; j + 1 < h->elements; j += 2) {
+            k = h->element[j];
+            v = h->element[j + 1];
+
+            if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+            {
+                json_object_setn_new(day, k->str, k->len,
+                                     json_integer(strtoll(v->str, NULL, 10)));
+            }
+        }
+
+        json_array_append_new(days, day);
+    }
+
+    if (reply->elements) {
+        json_object_set_new(answer, "from", json_stringn(
+                                (char *) names[0].data, names[0].len));
+        json_object_set_new(answer, "to", json_stringn(
+                                (char *) names[reply->elements - 1].data,
+                                names[reply->elements - 1].len));
+    }
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
+}
+
+
+ngx_int_t
+ngx_http_member_fold_daily(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    u_char                 *p;
+    time_t                  from, to, t;
+    ngx_str_t               a, b, *keys, *names;
+    ngx_uint_t               n, i;
+    ngx_http_member_call_t  *call;
+
+    if (ngx_http_arg(r, (u_char *) "from", 4, &a) != NGX_OK
+        || ngx_http_arg(r, (u_char *) "to", 2, &b) != NGX_OK
+        || (from = ngx_http_member_fold_date(&a)) == -1
+        || (to = ngx_http_member_fold_date(&b)) == -1
+        || to < from
+        || (to - from) / 86400 + 1 > 366)
+    {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "from and to are days YYYY-MM-DD, "
+                                     "from first, at most 366 days");
+    }
+
+    n = (to - from) / 86400 + 1;
+
+    keys = ngx_palloc(r->pool, 2 * n * sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, n * (sizeof("{b}:day:") - 1 + 10));
+
+    if (keys == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    names = keys + n;
+
+    for (i = 0, t = from; i < n; i++, t += 86400) {
+        keys[i].data = p;
+        p = ngx_cpymem(p, "{b}:day:", sizeof("{b}:day:") - 1);
+        p += ngx_http_member_fold_day(t - MRL_TZ, p);
+        keys[i].len = p - keys[i].data;
+
+        names[i].data = keys[i].data + sizeof("{b}:day:") - 1;
+        names[i].len = 10;
+    }
+
+    call = ngx_http_member_redis_request_call(r);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    call->data = names;
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_FOLD_DAYS,
+                                        ngx_http_member_fold_days_done, keys,
+                                        NULL,
+                                        n - NGX_HTTP_MEMBER_FOLD_DAYS_NKEYS);
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_store_items(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_http_member_ctx_t  *ctx;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    return ngx_http_member_reply_page(r, reply, ctx->step, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_store_page(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    ngx_str_t  *args;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    if (reply->integer == 0) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such store");
+    }
+
+    args = call->data;
+
+    return ngx_http_member_redis_command(r,
+                                         ngx_http_member_fold_store_items, 6,
+                                         &args[0], &args[1], &args[2],
+                                         &args[3], &args[4], &args[5]);
+}
+
+
+/* GET stores/<store>/transactions */
+
+ngx_int_t
+ngx_http_member_fold_store(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    u_char                 *p;
+    ngx_str_t              *args, cursor, *store_id;
+    ngx_uint_t               limit, i;
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_call_t  *call;
+
+    static ngx_str_t  hexists = ngx_string("HEXISTS");
+    static ngx_str_t  stores = ngx_string("stores");
+
+    store_id = &m->capture[0];
+
+    for (i = 0; i < store_id->len; i++) {
+        if (!(isalnum(store_id->data[i]) || store_id->data[i] == '_'
+              || store_id->data[i] == '-'))
+        {
+            break;
+        }
+    }
+
+    if (store_id->len == 0 || store_id->len > 32 || i < store_id->len) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such store");
+    }
+
+    if (ngx_http_member_arg_uint(r, "limit", 5, NGX_HTTP_MEMBER_PAGE_DEFAULT,
+                                 NGX_HTTP_MEMBER_PAGE_MAX, &limit)
+        != NGX_OK
+        || ngx_http_member_arg_cursor(r, &cursor) != NGX_OK)
+    {
+        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
+                                     "limit must be 1 to 100 and before a "
+                                     "transaction id");
+    }
+
+    ctx = ngx_http_member_get_ctx(r);
+    args = ngx_palloc(r->pool, 6 * sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, sizeof("{b}:store::ledger") + store_id->len
+                             + cursor.len + 1 + NGX_INT_T_LEN);
+
+    if (ctx == NULL || args == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* XREVRANGE {b}:store:<id>:ledger (<before>|+ - COUNT limit+1 */
+    ngx_str_set(&args[0], "XREVRANGE");
+
+    args[1].data = p;
+    p = ngx_sprintf(p, "{b}:store:%V:ledger", store_id);
+    args[1].len = p - args[1].data;
+
+    p = ngx_http_member_range_start(p, &cursor, &args[2]);
+
+    ngx_str_set(&args[3], "-");
+    ngx_str_set(&args[4], "COUNT");
+
+    args[5].data = p;
+    args[5].len = ngx_sprintf(p, "%ui", limit + 1) - p;
+
+    call = ngx_http_member_redis_request_call(r);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->step = limit;
+    call->data = args;
+
+    return ngx_http_member_redis_command(r, ngx_http_member_fold_store_page,
+                                         3, &hexists, &stores, store_id);
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_rescan_started(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    static u_char  answer[] = "{\"rescan\":\"started\"}";
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    return ngx_http_member_send_raw(r, NGX_HTTP_ACCEPTED, NULL, answer,
+                                    sizeof(answer) - 1);
+}
+
+
+/* POST fold/rescan */
+
+ngx_int_t
+ngx_http_member_fold_rescan_admin(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    static ngx_str_t  set = ngx_string("SET");
+    static ngx_str_t  zero = ngx_string("0");
+
+    return ngx_http_member_redis_command(r,
+                                       ngx_http_member_fold_rescan_started, 3,
+                                       &set, &ngx_http_member_rescan_key,
+                                       &zero);
+    return NGX_DECLINED;
+}

@@ -1,0 +1,160 @@
+
+/*
+ * ngx_member, ledger layer: the loyalty ledger: money and points, rules,
+ * coupons, campaigns, the fold, analytics, messages, member ids and their
+ * records.  Its files include this header, which includes the redis
+ * layer's; nothing here reaches a layer above (tools/layers.py).
+ */
+
+
+#ifndef _NGX_MEMBER_LEDGER_H_INCLUDED_
+#define _NGX_MEMBER_LEDGER_H_INCLUDED_
+
+
+#include "ngx_member_redis.h"
+
+/* ngx_http_member_ledger.c */
+ngx_int_t ngx_http_member_ledger_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf);
+void ngx_http_member_ledger_exit_process(ngx_http_member_main_conf_t *mmcf);
+time_t ngx_http_member_ledger_now(ngx_http_member_ledger_t *ledger);
+ngx_int_t ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *kind, ngx_str_t *store_id, ngx_str_t *order_id,
+    ngx_str_t *ticket_key, ngx_str_t *ticket_value, ngx_int_t amount,
+    ngx_int_t points, ngx_str_t *coupon_id,
+    void (*settled)(ngx_http_request_t *r, redisReply *reply));
+typedef ngx_int_t (*ngx_http_member_clock_pt)(ngx_http_request_t *r,
+    time_t now);
+ngx_int_t ngx_http_member_ledger_clock(ngx_http_request_t *r,
+    ngx_http_member_clock_pt done);
+ngx_int_t ngx_http_member_ledger_refund(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *store_id, ngx_str_t *order_id);
+ngx_int_t ngx_http_member_ledger_recharge(ngx_http_request_t *r, uint64_t id,
+    ngx_int_t amount, ngx_str_t *idem);
+ngx_int_t ngx_http_member_ledger_points(ngx_http_request_t *r, uint64_t id);
+typedef ngx_int_t (*ngx_http_member_rules_json_pt)(ngx_http_request_t *r,
+    json_t *rules);
+ngx_int_t ngx_http_member_rules_json(ngx_http_request_t *r,
+    ngx_http_member_rules_json_pt done);
+ngx_int_t ngx_http_member_admin_level(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_admin_points(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_admin_refund(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_rules_handler(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_clock_handler(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+
+/* ngx_http_member_analytics.c */
+ngx_int_t ngx_http_member_analytics_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf);
+
+ngx_int_t ngx_http_member_analytics_segments(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_analytics_churn(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_analytics_tags_all(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_analytics_tag_members(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_analytics_shown(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_analytics_tags(ngx_http_request_t *r, uint64_t id);
+ngx_int_t ngx_http_member_analytics_run(ngx_http_request_t *r,
+    ngx_http_member_call_pt done);
+ngx_int_t ngx_http_member_analytics_record(ngx_http_request_t *r,
+    json_t *record);
+
+/* ngx_http_member_messages.c: template and subscribe messages */
+time_t ngx_http_member_messages_notice(json_t *rules);
+void ngx_http_member_messages_args(json_t *messages, ngx_str_t *args);
+ngx_int_t ngx_http_member_messages_body(ngx_http_request_t *r,
+    json_t *messages, redisReply *reply, ngx_str_t *path, ngx_str_t *body);
+ngx_int_t ngx_http_member_messages_template_id(json_t *v, size_t max);
+ngx_uint_t ngx_http_member_messages_subscribable(json_t *messages,
+    const char *tid);
+ngx_int_t ngx_http_member_messages_log(ngx_http_request_t *r, uint64_t id);
+
+/* ngx_http_member_coupons.c */
+ngx_int_t ngx_http_member_coupons_template(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_coupons_template_list(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_coupons_issue(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_coupons_list(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *must_exist, const char *missing);
+
+ngx_str_t *ngx_http_member_int_arg(ngx_pool_t *pool, ngx_str_t *arg,
+    int64_t n);
+ngx_http_member_campaigns_t **ngx_http_member_ledger_campaigns(
+    ngx_http_member_ledger_t *ledger);
+json_t *ngx_http_member_ledger_rules(ngx_http_member_ledger_t *ledger,
+    ngx_uint_t *version, time_t *lot);
+
+/* ngx_http_member_campaigns.c */
+void ngx_http_member_campaigns_tick(ngx_http_member_job_t *job);
+void ngx_http_member_campaigns_settled(ngx_http_member_job_t *job);
+ngx_int_t ngx_http_member_campaigns_list(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_campaigns_run_now(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_invite(ngx_http_request_t *r, json_t *json,
+    uint64_t self, uint64_t *referrer);
+#define NGX_HTTP_MEMBER_INVITE_MAC       8     /* base32 characters */
+#define NGX_HTTP_MEMBER_INVITE_CODE_LEN  (NGX_HTTP_MEMBER_INVITE_MAC          \
+                                          + NGX_INT64_LEN)
+u_char *ngx_http_member_invite_code(ngx_http_request_t *r, uint64_t id);
+ngx_int_t ngx_http_member_invite_id(ngx_http_request_t *r, u_char *s,
+    size_t len, uint64_t *id);
+
+/* what a hint asks the campaigns' timer for: a welcome, a referee's watch */
+#define NGX_HTTP_MEMBER_HINT_NEW       1
+#define NGX_HTTP_MEMBER_HINT_REFEREE   2
+
+void ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
+    ngx_uint_t hints);
+
+/*
+ * ngx_http_member_fold.c: after every script whose binding says it changes
+ * a member's ledger or record (status, level), the Redis layer calls the
+ * hook fold.c registers, so that the brand's totals fold it in and the
+ * follower above the ledger (the WeChat outbox, ledger_follow()) looks at
+ * the member; ledger_hint() where a timer changed one by other means,
+ * touched() where a request asks the outbox to look after no change;
+ * fold_hint() alone for a look that may have changed nothing WeChat shows.
+ */
+void ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id);
+void ngx_http_member_ledger_hint(ngx_http_member_redis_t *redis, uint64_t id);
+typedef void (*ngx_http_member_hint_pt)(ngx_http_member_redis_t *redis,
+    uint64_t id);
+void ngx_http_member_ledger_follow(ngx_http_member_hint_pt follower);
+void ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id);
+ngx_int_t ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf);
+ngx_int_t ngx_http_member_fold_totals(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_fold_daily(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_fold_store(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_fold_rescan_admin(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+
+/* ngx_http_member_person.c: a registration's personal fields */
+ngx_int_t ngx_http_member_person_validate(ngx_http_request_t *r,
+    json_t *json, ngx_flag_t name_required);
+ngx_int_t ngx_http_member_person_fields(ngx_http_request_t *r, uint64_t id,
+    json_t *json, ngx_str_t *phone, ngx_str_t *args, ngx_uint_t *n);
+ngx_int_t ngx_http_member_birthday_valid(ngx_str_t *s);
+
+/* ngx_http_member_openid.c */
+ngx_int_t ngx_http_member_openid_key(ngx_pool_t *pool, ngx_str_t *openid,
+    ngx_str_t *key);
+ngx_int_t ngx_http_member_openid_id(ngx_http_request_t *r, ngx_str_t *openid,
+    ngx_http_member_id_pt done);
+
+
+#endif /* _NGX_MEMBER_LEDGER_H_INCLUDED_ */

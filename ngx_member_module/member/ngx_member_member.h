@@ -1,0 +1,91 @@
+
+/*
+ * ngx_member, member layer: the member API, the card's pages, the dynamic
+ * code and the store scanner.  Its files include this header, which
+ * includes the wechat layer's; nothing here reaches a layer above
+ * (tools/layers.py).
+ */
+
+
+#ifndef _NGX_MEMBER_MEMBER_H_INCLUDED_
+#define _NGX_MEMBER_MEMBER_H_INCLUDED_
+
+
+#include "ngx_member_wechat.h"
+
+/* ngx_http_member_feedback.c */
+extern ngx_str_t  ngx_http_member_feedback_key;
+extern ngx_str_t  ngx_http_member_feedback_all;
+extern ngx_str_t  ngx_http_member_feedback_open;
+extern ngx_str_t  ngx_http_member_feedback_answered;
+
+ngx_int_t ngx_http_member_feedback(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_feedback_list(ngx_http_request_t *r,
+    ngx_str_t *list, ngx_flag_t admin);
+ngx_int_t ngx_http_member_feedback_text(json_t *json, const char *name,
+    size_t max, ngx_str_t *text);
+ngx_int_t ngx_http_member_feedback_aad(ngx_http_request_t *r, uint64_t id,
+    ngx_str_t *fid, const char *what, ngx_str_t *aad);
+ngx_int_t ngx_http_member_feedback_erase(ngx_http_request_t *r, uint64_t id,
+    ngx_http_member_call_pt done);
+ngx_int_t ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
+    json_t *out);
+
+/* ngx_http_member_pages.c: jssdk, card-ext, register, profile, export */
+typedef enum {
+    NGX_HTTP_MEMBER_PAGE_NONE = 0,
+    NGX_HTTP_MEMBER_PAGE_JSSDK,
+    NGX_HTTP_MEMBER_PAGE_CARD_EXT,
+    NGX_HTTP_MEMBER_PAGE_REGISTER,
+    NGX_HTTP_MEMBER_PAGE_PROFILE,
+    NGX_HTTP_MEMBER_PAGE_EXPORT,
+    NGX_HTTP_MEMBER_PAGE_FEEDBACK,
+    NGX_HTTP_MEMBER_PAGE_REFERRAL,
+    NGX_HTTP_MEMBER_PAGE_TIERS,
+    NGX_HTTP_MEMBER_PAGE_SUBSCRIPTIONS
+} ngx_http_member_page_e;
+
+/* the session of a page call and what it knows of its member */
+typedef struct {
+    ngx_uint_t                  page;
+    uint64_t                    id;
+    ngx_str_t                   member_key;
+    ngx_str_t                   openid;
+    ngx_str_t                   session_key;    /* sealed; "" on the web */
+    ngx_str_t                   status;
+    ngx_str_t                   card_no;
+    ngx_str_t                   phone_index;
+    void                       *data;           /* the page's own */
+} ngx_http_member_page_t;
+
+ngx_int_t ngx_http_member_pages_route(ngx_str_t *route);
+ngx_int_t ngx_http_member_pages_handler(ngx_http_request_t *r,
+    ngx_uint_t page);
+ngx_int_t ngx_http_member_register(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_profile(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_export(ngx_http_request_t *r);
+
+/* ngx_http_member_referral.c, ngx_http_member_subscriptions.c */
+ngx_int_t ngx_http_member_referral(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_subscriptions(ngx_http_request_t *r);
+
+/* ngx_http_member_tiers.c: GET tiers */
+ngx_int_t ngx_http_member_tiers(ngx_http_request_t *r);
+
+/* ngx_http_member_api.c */
+ngx_int_t ngx_http_member_transactions(ngx_http_request_t *r,
+    ngx_str_t *must_exist, uint64_t id, const char *missing);
+ngx_int_t ngx_http_member_transactions_page(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+ngx_int_t ngx_http_member_api_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_member_api_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_scan_handler(ngx_http_request_t *r);
+
+/* ngx_http_member_code.c */
+mqr_coder_t *ngx_http_member_code_coder(ngx_conf_t *cf, ngx_str_t *secret);
+ngx_int_t ngx_http_member_code_answer(ngx_http_request_t *r, uint64_t id,
+    ngx_uint_t view);
+ngx_int_t ngx_http_member_code_view(ngx_str_t *route);
+
+
+#endif /* _NGX_MEMBER_MEMBER_H_INCLUDED_ */

@@ -1,0 +1,239 @@
+
+/*
+ * ngx_member, redis layer: the asynchronous Redis client on nginx events,
+ * the replies answers are made of, the runner of background jobs and the
+ * metrics.  Its files include this header, which includes the core
+ * layer's; nothing here reaches a layer above (tools/layers.py).
+ */
+
+
+#ifndef _NGX_MEMBER_REDIS_H_INCLUDED_
+#define _NGX_MEMBER_REDIS_H_INCLUDED_
+
+
+#include "ngx_member_core.h"
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+
+#define NGX_HTTP_MEMBER_STORE_CACHE      256
+#define NGX_HTTP_MEMBER_STORE_CACHE_TTL  10000     /* ms */
+
+
+/* a store's derived secret, kept by a worker for a few seconds */
+typedef struct {
+    u_char                      id[32];
+    size_t                      id_len;
+    u_char                      secret[NGX_HTTP_MEMBER_SECRET_LEN];
+    ngx_msec_t                  expires;
+} ngx_http_member_store_cache_t;
+typedef struct ngx_http_member_cmd_s    ngx_http_member_cmd_t;
+typedef struct ngx_http_member_analytics_s  ngx_http_member_analytics_t;
+typedef struct ngx_http_member_fold_s  ngx_http_member_fold_t;
+typedef struct ngx_http_member_campaigns_s  ngx_http_member_campaigns_t;
+typedef struct ngx_http_member_jobs_s  ngx_http_member_jobs_t;
+
+
+/* one Redis server; each worker keeps one pipelined connection to it */
+struct ngx_http_member_redis_s {
+    ngx_str_t                   name;       /* as configured, for logs */
+    ngx_str_t                   host;       /* numeric, NUL-terminated */
+    ngx_str_t                   unix_path;  /* NUL-terminated, or empty */
+    int                         port;
+    ngx_str_t                   password;
+    ngx_uint_t                  db;
+    ngx_msec_t                  connect_timeout;
+
+    /* per worker */
+    redisAsyncContext          *ac;
+    ngx_connection_t           *connection;
+    ngx_event_t                 connect_timer;
+    ngx_event_t                 reconnect;
+    ngx_msec_t                  backoff;
+    ngx_msec_t                  last_read;
+    ngx_uint_t                  inflight;
+    ngx_http_member_cmd_t      *free;
+    ngx_http_member_store_cache_t  *stores;     /* per worker, or NULL */
+    ngx_log_t                  *log;
+    ngx_http_member_ledger_t   *ledger;     /* rules, clock */
+    ngx_http_member_jobs_t     *jobs;       /* ngx_http_member_job.c */
+
+    unsigned                    connected:1;
+    unsigned                    healthy:1;      /* it has answered */
+    unsigned                    in_write:1;
+    unsigned                    exiting:1;
+};
+
+
+/* one command of a pipeline (ngx_http_member_redis_pipeline) */
+typedef struct {
+    int                         argc;
+    ngx_str_t                  *argv;
+} ngx_http_member_argv_t;
+
+
+typedef ngx_int_t (*ngx_http_member_call_pt)(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+/* how ngx_http_member_redis_bg_script() sends a script */
+#define NGX_HTTP_MEMBER_BG_SHA1       0     /* EVALSHA */
+#define NGX_HTTP_MEMBER_BG_SOURCE     1     /* EVAL: Redis may lack it */
+#define NGX_HTTP_MEMBER_BG_UNHINTED   2     /* its caller hints the member */
+
+/* a command of no request (timers); reply NULL when Redis went away */
+typedef void (*ngx_http_member_bg_pt)(ngx_http_member_redis_t *redis,
+    void *data, redisReply *reply);
+/*
+ * after a script whose binding says it changes a member (lua2c.py): the
+ * member's key, as the script got it ({m:<id>})
+ */
+typedef void (*ngx_http_member_changed_pt)(ngx_http_member_redis_t *redis,
+    ngx_str_t *member_key);
+
+/*
+ * A command's arguments (ngx_str_t) as the count and the array that
+ * ngx_http_member_redis_bg_argv() and ngx_http_member_job_command() take,
+ * counted by the compiler: ngx_http_member_args(ngx_string("GET"), key).
+ */
+#define ngx_http_member_args(...)                                            \
+    sizeof((ngx_str_t []) { __VA_ARGS__ }) / sizeof(ngx_str_t),              \
+    (ngx_str_t []) { __VA_ARGS__ }
+
+/* how many a command's array holds (ngx_http_member_redis_bg_argv()) */
+#define ngx_http_member_nelts(a)        (sizeof(a) / sizeof((a)[0]))
+
+
+/*
+ * One Redis command of a request, from the request's pool.  The command
+ * record that hiredis holds (ngx_http_member_cmd_t) is per worker and can
+ * outlive the request; the two point at each other until either side ends.
+ */
+struct ngx_http_member_call_s {
+    ngx_http_request_t         *request;
+    ngx_http_member_redis_t    *redis;
+    ngx_http_member_cmd_t      *cmd;
+    ngx_event_t                 timer;
+    ngx_msec_t                  timeout;
+    ngx_http_member_call_pt     handler;
+    void                       *data;
+
+    ngx_int_t                   script;     /* -1: a plain command */
+    int                         argc;
+    const char                **argv;
+    size_t                     *argvlen;
+    ngx_uint_t                  ncmds;      /* > 0: a pipeline of ncmds */
+    int                        *cmdargc;    /* their argc, argv one after another */
+    ngx_http_member_cmd_t     **parts;      /* in flight, NULL once answered */
+    redisReply                **replies;    /* the answers, copied */
+
+    unsigned                    retried:1;  /* NOSCRIPT answered by EVAL */
+};
+
+/* ngx_http_member_redis.c */
+ngx_int_t ngx_http_member_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_member_main_conf_t *mmcf);
+void ngx_http_member_redis_exit_process(ngx_http_member_main_conf_t *mmcf);
+ngx_int_t ngx_http_member_redis_call(ngx_http_request_t *r,
+    ngx_http_member_call_t *call);
+ngx_int_t ngx_http_member_redis_command(ngx_http_request_t *r,
+    ngx_http_member_call_pt handler, int argc, ...);
+ngx_int_t ngx_http_member_redis_script(ngx_http_request_t *r,
+    ngx_uint_t script, ngx_http_member_call_pt handler, ngx_str_t *keys,
+    ngx_str_t *args, ngx_uint_t tail);
+ngx_int_t ngx_http_member_redis_pipeline(ngx_http_request_t *r,
+    ngx_http_member_call_pt handler, ngx_uint_t ncmds,
+    ngx_http_member_argv_t *cmds);
+void ngx_http_member_redis_abandon(ngx_http_member_call_t *call);
+ngx_http_member_call_t *ngx_http_member_redis_request_call(
+    ngx_http_request_t *r);
+ngx_int_t ngx_http_member_redis_status(ngx_http_member_redis_t *redis);
+ngx_int_t ngx_http_member_redis_is_error(redisReply *reply, const char *code);
+ngx_int_t ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
+    ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc,
+    ngx_str_t *argv);
+ngx_int_t ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
+    ngx_uint_t script, ngx_uint_t flags, ngx_http_member_bg_pt handler,
+    void *data, ngx_str_t *keys, ngx_uint_t keys_tail, ngx_str_t *args,
+    ngx_uint_t args_tail);
+void ngx_http_member_redis_on_change(ngx_http_member_changed_pt changed);
+
+/*
+ * ngx_http_member_job.c: the runner of the background jobs.  A job is its
+ * kind (a static table: name, period, watchdog, budget, lease, slice and
+ * settled functions) and its state; ngx_http_member_job_add() registers it
+ * for a Redis.  The runner calls slice() on its timer while the job is not
+ * busy (and this worker holds the lease of its Redis); the slice sends with
+ * job_command() (ngx_http_member_args()) or job_script() (a script by its
+ * binding) and ends with job_done() or job_again(), or by itself once
+ * everything it sent has answered and settled() (if any) sent nothing more.
+ */
+typedef struct ngx_http_member_job_s  ngx_http_member_job_t;
+
+typedef void (*ngx_http_member_job_pt)(ngx_http_member_job_t *job);
+/* a reply of the slice's command; NULL when Redis went away */
+typedef void (*ngx_http_member_job_reply_pt)(ngx_http_member_job_t *job,
+    redisReply *reply, ngx_uint_t tag);
+
+typedef struct {
+    const char                 *name;       /* for logs */
+    ngx_msec_t                  period;     /* between slices */
+    ngx_msec_t                  stuck;      /* watchdog; 0: none */
+    ngx_msec_t                  budget;     /* of a slice */
+    ngx_uint_t                  lease;      /* one worker of all nodes */
+    ngx_http_member_job_pt      slice;
+    ngx_http_member_job_pt      settled;    /* all answered; NULL: over */
+} ngx_http_member_job_kind_t;
+
+struct ngx_http_member_job_s {
+    const ngx_http_member_job_kind_t  *kind;
+    ngx_http_member_redis_t    *redis;
+    void                       *data;       /* the job's state */
+
+    /* the runner's */
+    ngx_http_member_jobs_t     *jobs;
+    ngx_event_t                 timer;
+    ngx_uint_t                  gen;        /* of the slice */
+    ngx_msec_t                  started;
+    ngx_uint_t                  outstanding;
+    unsigned                    busy:1;
+};
+
+ngx_int_t ngx_http_member_job_add(ngx_cycle_t *cycle,
+    ngx_http_member_job_t *job, const ngx_http_member_job_kind_t *kind,
+    ngx_http_member_redis_t *redis, void *data);
+void ngx_http_member_job_exit(ngx_http_member_redis_t *redis);
+ngx_int_t ngx_http_member_job_command(ngx_http_member_job_t *job,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t argc,
+    ngx_str_t *argv);
+ngx_int_t ngx_http_member_job_script(ngx_http_member_job_t *job,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t script,
+    ngx_uint_t flags, ngx_str_t *keys, ngx_uint_t keys_tail,
+    ngx_str_t *args, ngx_uint_t args_tail);
+void ngx_http_member_job_done(ngx_http_member_job_t *job);
+void ngx_http_member_job_again(ngx_http_member_job_t *job, ngx_msec_t delay);
+ngx_int_t ngx_http_member_job_budget(ngx_http_member_job_t *job);
+
+/* ngx_http_member_redis_reply.c: answers made of Redis replies */
+ngx_int_t ngx_http_member_reply_script_error(ngx_http_request_t *r,
+    redisReply *reply);
+ngx_int_t ngx_http_member_reply_answer(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+json_t *ngx_http_member_reply_object(redisReply *reply);
+ngx_int_t ngx_http_member_reply_number(redisReply *e, ngx_str_t *out);
+json_t *ngx_http_member_reply_entries(redisReply *reply, size_t limit,
+    ngx_str_t *next);
+ngx_int_t ngx_http_member_reply_page(ngx_http_request_t *r,
+    redisReply *entries, size_t limit, ngx_str_t *next);
+
+/* ngx_http_member_status.c */
+ngx_int_t ngx_http_member_status_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_stats_init_zone(ngx_conf_t *cf,
+    ngx_http_member_main_conf_t *mmcf);
+ngx_int_t ngx_http_member_log_handler(ngx_http_request_t *r);
+ngx_msec_t ngx_http_member_now_us(void);
+void ngx_http_member_stats_redis(ngx_msec_t elapsed_us, ngx_uint_t failed);
+void ngx_http_member_stats_wechat(ngx_uint_t failed);
+void ngx_http_member_stats_connection(ngx_int_t delta);
+
+
+#endif /* _NGX_MEMBER_REDIS_H_INCLUDED_ */

@@ -1,0 +1,267 @@
+
+/*
+ * ngx_member: outgoing WeChat calls.  Each one is an in-memory subrequest
+ * to the internal location named by member_wechat_api, so that nginx's own
+ * proxy does the connection, TLS and keepalive.
+ */
+
+
+#include "ngx_member_wechat.h"
+
+
+static ngx_int_t ngx_http_member_wechat_done(ngx_http_request_t *sr,
+    void *data, ngx_int_t rc);
+static void ngx_http_member_wechat_resume(ngx_http_request_t *r);
+static u_char *ngx_http_member_wechat_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
+
+
+ngx_int_t
+ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_str_t *args, ngx_int_t (*done)(ngx_http_request_t *r))
+{
+    return ngx_http_member_wechat_post(r, path, args, NULL, done);
+}
+
+
+/* a call of WeChat's API that takes the access_token in its query */
+
+ngx_int_t
+ngx_http_member_wechat_post_token(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_str_t *token, ngx_str_t *body, ngx_int_t (*done)(ngx_http_request_t *r))
+{
+    u_char     *p;
+    ngx_str_t   args;
+
+    p = ngx_pnalloc(r->pool, sizeof("access_token=") - 1 + 3 * token->len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args.data = p;
+    p = ngx_cpymem(p, "access_token=", sizeof("access_token=") - 1);
+    p = (u_char *) ngx_escape_uri(p, token->data, token->len,
+                                  NGX_ESCAPE_ARGS);
+    args.len = p - args.data;
+
+    return ngx_http_member_wechat_post(r, path, &args, body, done);
+}
+
+
+/*
+ * A POST of body (JSON) when body is not NULL, a GET otherwise.  The
+ * internal location must pass the body: no proxy_pass_request_body off.
+ */
+
+ngx_int_t
+ngx_http_member_wechat_post(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_str_t *args, ngx_str_t *body, ngx_int_t (*done)(ngx_http_request_t *r))
+{
+    ngx_buf_t                    *b;
+    ngx_str_t                     uri, *api;
+    ngx_chain_t                  *cl;
+    ngx_http_request_t           *sr;
+    ngx_http_member_ctx_t        *ctx;
+    ngx_http_post_subrequest_t   *ps;
+    ngx_http_member_loc_conf_t   *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+    ctx = ngx_http_member_get_ctx(r);
+
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    api = &mlcf->wechat_api;
+
+    uri.len = api->len + path->len;
+    uri.data = ngx_pnalloc(r->pool, uri.len);
+    if (uri.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(uri.data, api->data, api->len), path->data,
+               path->len);
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->handler = ngx_http_member_wechat_done;
+    ps->data = ctx;
+
+    if (ngx_http_subrequest(r, &uri, args, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY
+                            |NGX_HTTP_SUBREQUEST_WAITED)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* neither the client's body nor its length may travel */
+    sr->request_body = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    if (sr->request_body == NULL) {
+        return NGX_ERROR;
+    }
+
+    sr->method = NGX_HTTP_GET;
+    ngx_str_set(&sr->method_name, "GET");
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.chunked = 0;
+    sr->header_only = 0;
+
+    if (body) {
+        b = ngx_calloc_buf(r->pool);
+        cl = ngx_alloc_chain_link(r->pool);
+
+        if (b == NULL || cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->pos = body->data;
+        b->last = body->data + body->len;
+        b->memory = 1;
+        b->last_buf = 1;
+
+        cl->buf = b;
+        cl->next = NULL;
+
+        sr->request_body->bufs = cl;
+        sr->method = NGX_HTTP_POST;
+        ngx_str_set(&sr->method_name, "POST");
+        sr->headers_in.content_length_n = body->len;
+    }
+
+    /*
+     * The app secret travels in the query, and nginx's error line for a
+     * failed upstream quotes the upstream URL: cut the query from it.
+     */
+    if (r->log_handler != ngx_http_member_wechat_log_error) {
+        ctx->log_handler = r->log_handler;
+        r->log_handler = ngx_http_member_wechat_log_error;
+    }
+
+    ctx->sr = sr;
+    ctx->sr_status = 0;
+    ngx_str_null(&ctx->sr_body);
+    ctx->wechat_done = done;
+    ctx->wechat_waiting = 1;
+    ctx->wechat_failed = 0;
+
+    r->write_event_handler = ngx_http_member_wechat_resume;
+
+    /* the subrequest's own reference ends with it: hold one for us */
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_member_wechat_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    size_t                  len;
+    ngx_buf_t              *b;
+    ngx_http_member_ctx_t  *ctx = data;
+
+    /* on upstream errors this runs twice: the first answer counts */
+    if (!ctx->wechat_waiting || ctx->sr != sr) {
+        return rc;
+    }
+
+    ctx->wechat_waiting = 0;
+    ctx->sr_status = sr->headers_out.status;
+
+    if (rc != NGX_OK || sr->headers_out.status != NGX_HTTP_OK
+        || sr->out == NULL)
+    {
+        ctx->wechat_failed = 1;
+        return rc;
+    }
+
+    b = sr->out->buf;
+    len = b->last - b->pos;
+
+    ctx->sr_body.data = ngx_pnalloc(sr->parent->pool, len + 1);
+    if (ctx->sr_body.data == NULL) {
+        ctx->wechat_failed = 1;
+        return rc;
+    }
+
+    ngx_memcpy(ctx->sr_body.data, b->pos, len);
+    ctx->sr_body.data[len] = '\0';
+    ctx->sr_body.len = len;
+
+    return rc;
+}
+
+
+static void
+ngx_http_member_wechat_resume(ngx_http_request_t *r)
+{
+    ngx_int_t               rc;
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    if (ctx == NULL || ctx->sr == NULL || !ctx->sr->done) {
+        return;
+    }
+
+    ctx->sr = NULL;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_member_stats_wechat(ctx->wechat_failed);
+
+    if (ctx->wechat_failed) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "member: wechat call failed with status %i",
+                      ctx->sr_status);
+    }
+
+    rc = ctx->wechat_done(r);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static u_char *
+ngx_http_member_wechat_log_error(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len)
+{
+    u_char                 *p, *q, *end;
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    if (ctx == NULL || ctx->log_handler == NULL) {
+        return buf;
+    }
+
+    end = ctx->log_handler(r, sr, buf, len);
+
+    p = ngx_strlcasestrn(buf, end, (u_char *) ", upstream: \"", 13 - 1);
+    if (p == NULL) {
+        return end;
+    }
+
+    p += 13;
+
+    for (q = p; q < end && *q != '"'; q++) {
+        if (*q == '?') {
+            break;
+        }
+    }
+
+    if (q == end || *q != '?') {
+        return end;
+    }
+
+    for (p = q; p < end && *p != '"'; p++) { /* void */ }
+
+    ngx_memmove(q, p, end - p);
+
+    return q + (end - p);
+}
