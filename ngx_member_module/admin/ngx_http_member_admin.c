@@ -26,7 +26,7 @@
 #include "ngx_member_admin.h"
 
 
-typedef struct {
+struct ngx_http_member_admin_s {
     uint64_t                id;
     ngx_str_t               openid;
     ngx_str_t               openid_key;
@@ -36,7 +36,7 @@ typedef struct {
     ngx_uint_t              nindex;
     ngx_uint_t              tried;
     json_t                 *json;
-} ngx_http_member_admin_t;
+};
 
 
 static ngx_int_t ngx_http_member_admin_lookup(ngx_http_request_t *r,
@@ -335,7 +335,7 @@ ngx_http_member_admin_of(ngx_http_request_t *r, ngx_http_member_match_t *m)
         return NULL;
     }
 
-    ctx->data = adm;
+    ctx->admin = adm;
     adm->id = m->id;
 
     return adm;
@@ -561,7 +561,7 @@ ngx_http_member_admin_read(ngx_http_request_t *r, uint64_t id)
     ngx_http_member_admin_t  *adm;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
+    adm = ctx->admin;
     adm->id = id;
 
     if (ngx_http_member_key(r->pool, &key, id, "") != NGX_OK) {
@@ -583,7 +583,7 @@ ngx_http_member_admin_record(ngx_http_request_t *r,
     ngx_http_member_admin_t  *adm;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
+    adm = ctx->admin;
 
     record = ngx_http_member_reply_object(reply);
     if (record == NULL) {
@@ -760,7 +760,7 @@ ngx_http_member_admin_create_body(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
+    adm = ctx->admin;
 
     adm->json = json;
 
@@ -820,7 +820,7 @@ ngx_http_member_admin_create(ngx_http_request_t *r, uint64_t id)
     ngx_http_member_admin_t  *adm;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
+    adm = ctx->admin;
     adm->id = id;
 
     if (adm->phone.len == 0) {
@@ -869,7 +869,7 @@ ngx_http_member_admin_write(ngx_http_request_t *r)
     ngx_http_member_admin_t  *adm;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
+    adm = ctx->admin;
 
     if (ngx_http_member_key(r->pool, &key, adm->id, "") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -974,7 +974,7 @@ ngx_http_member_admin_lookup_body(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
+    adm = ctx->admin;
 
     rc = ngx_http_member_admin_phone(r, json, adm);
 
@@ -1034,7 +1034,7 @@ ngx_http_member_admin_phone_found(ngx_http_request_t *r,
     ngx_http_member_admin_t  *adm;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
+    adm = ctx->admin;
 
     if (reply->type == REDIS_REPLY_NIL) {
         if (++adm->tried < adm->nindex) {
@@ -1068,7 +1068,7 @@ ngx_http_member_admin_created(ngx_http_request_t *r,
     ngx_http_member_admin_t  *adm;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
+    adm = ctx->admin;
 
     if (reply->type != REDIS_REPLY_STATUS && reply->type != REDIS_REPLY_STRING)
     {
@@ -1108,7 +1108,7 @@ ngx_http_member_admin_recharge_body(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    adm = ctx->data;
+    adm = ctx->admin;
 
     if (ngx_http_member_json_int(json, "amount_fen", 1,
                                  NGX_HTTP_MEMBER_MAX_AMOUNT, &amount, 1)

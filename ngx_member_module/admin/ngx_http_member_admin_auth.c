@@ -41,7 +41,7 @@
 
 
 
-typedef struct {
+struct ngx_http_member_admin_auth_s {
     ngx_str_t                   actor;      /* "bootstrap" or a key id */
     ngx_str_t                   role;
     ngx_uint_t                  roles;
@@ -57,7 +57,7 @@ typedef struct {
     ngx_str_t                   key;        /* of POST keys */
     unsigned                    change:1;   /* audited when it succeeds */
     unsigned                    recorded:1;
-} ngx_http_member_admin_auth_t;
+};
 
 
 static ngx_int_t ngx_http_member_admin_bootstrap(ngx_http_request_t *r,
@@ -175,7 +175,7 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
         && CRYPTO_memcmp(bearer.data, mlcf->admin_token.data, bearer.len)
            == 0)
     {
-        ctx->admin = aa;
+        ctx->auth = aa;
         ctx->answer = ngx_http_member_audit_answer;
         aa->actor = ngx_http_member_bootstrap;
         aa->role = ngx_http_member_bootstrap;
@@ -216,7 +216,7 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->admin = aa;
+    ctx->auth = aa;
     ctx->answer = ngx_http_member_audit_answer;
 
     keys[NGX_HTTP_MEMBER_ADMIN_AUTH_KEY_KEYS] = ngx_http_member_keys_key;
@@ -247,7 +247,7 @@ ngx_http_member_admin_bootstrap(ngx_http_request_t *r,
     ngx_http_member_admin_auth_t  *aa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    aa = ctx->admin;
+    aa = ctx->auth;
 
     if (reply->type == REDIS_REPLY_NIL) {
         failed = 0;
@@ -355,7 +355,7 @@ ngx_http_member_admin_key_found(ngx_http_request_t *r,
     ngx_http_member_admin_auth_t  *aa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    aa = ctx->admin;
+    aa = ctx->auth;
 
     if (ngx_http_member_redis_is_error(reply, "RATE_LIMITED")) {
         return ngx_http_member_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
@@ -554,7 +554,7 @@ ngx_http_member_admin_actor(ngx_http_request_t *r, ngx_str_t *actor)
     ngx_http_member_admin_auth_t  *aa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    aa = ctx ? ctx->admin : NULL;
+    aa = ctx ? ctx->auth : NULL;
 
     *actor = aa ? aa->actor : ngx_http_member_bootstrap;
 }
@@ -573,7 +573,7 @@ ngx_http_member_admin_view(ngx_http_request_t *r)
     ngx_http_member_admin_auth_t  *aa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    aa = ctx ? ctx->admin : NULL;
+    aa = ctx ? ctx->auth : NULL;
 
     if (aa == NULL) {
         return NGX_HTTP_MEMBER_VIEW_TILL;
@@ -649,7 +649,7 @@ ngx_http_member_whoami(ngx_http_request_t *r, ngx_http_member_match_t *m)
     ngx_http_member_admin_auth_t  *aa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    aa = ctx->admin;
+    aa = ctx->auth;
 
     stores = aa->nstores ? json_array() : json_null();
 
@@ -815,7 +815,7 @@ ngx_http_member_keys_create_body(ngx_http_request_t *r)
     free(dump);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    aa = ctx->admin;
+    aa = ctx->auth;
 
     aa->key = args[0];
     aa->answer = answer;
@@ -840,7 +840,7 @@ ngx_http_member_keys_created(ngx_http_request_t *r,
     ngx_http_member_admin_auth_t  *aa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    aa = ctx->admin;
+    aa = ctx->auth;
 
     if (reply->type != REDIS_REPLY_INTEGER) {
         return ngx_http_member_reply_script_error(r, reply);
@@ -1004,7 +1004,7 @@ ngx_http_member_audit_page(ngx_http_request_t *r, ngx_http_member_match_t *m)
     args[NGX_HTTP_MEMBER_AUDIT_PAGE_ARGV_BUDGET].len =
                          ngx_sprintf(p, "%d", NGX_HTTP_MEMBER_AUDIT_BUDGET) - p;
 
-    ctx->step = limit;
+    ctx->limit = limit;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_AUDIT_PAGE,
                                         ngx_http_member_audit_paged,
@@ -1099,7 +1099,7 @@ ngx_http_member_audit_paged(ngx_http_request_t *r,
     for (i = 0; i < entries->elements; i++) {
         e = entries->element[i];
 
-        if (i == ctx->step) {
+        if (i == ctx->limit) {
             /* one more than the page: the page's last id goes on */
             json_decref(next);
             next = json_string(json_string_value(
@@ -1136,7 +1136,7 @@ ngx_http_member_audit_set(ngx_http_request_t *r, json_t *before,
     ngx_http_member_admin_auth_t  *aa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    aa = ctx ? ctx->admin : NULL;
+    aa = ctx ? ctx->auth : NULL;
 
     if (aa == NULL) {
         json_decref(before);
@@ -1354,7 +1354,7 @@ ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_member_admin_auth_t  *aa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    aa = ctx ? ctx->admin : NULL;
+    aa = ctx ? ctx->auth : NULL;
 
     if (aa == NULL || !aa->change || aa->recorded
         || status < NGX_HTTP_OK || status >= NGX_HTTP_SPECIAL_RESPONSE)

@@ -20,10 +20,10 @@
 static ngx_str_t  ngx_http_member_admin_feedback_hget = ngx_string("HGET");
 
 
-typedef struct {
+struct ngx_http_member_admin_feedback_s {
     ngx_str_t                   id;
     ngx_str_t                   answer;
-} ngx_http_member_admin_feedback_t;
+};
 
 
 static void ngx_http_member_admin_feedback_body(ngx_http_request_t *r);
@@ -78,7 +78,7 @@ ngx_http_member_admin_feedback_answer(ngx_http_request_t *r,
     }
 
     fb->id = m->capture[0];
-    ctx->data = fb;
+    ctx->admin_feedback = fb;
 
     return ngx_http_member_read_json(r, ngx_http_member_admin_feedback_body);
 }
@@ -99,7 +99,7 @@ ngx_http_member_admin_feedback_body(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    fb = ctx->data;
+    fb = ctx->admin_feedback;
 
     if (ngx_http_member_feedback_text(json, "answer",
                                       NGX_HTTP_MEMBER_FEEDBACK_ANSWER,
@@ -139,7 +139,7 @@ ngx_http_member_admin_feedback_found(ngx_http_request_t *r,
     ngx_http_member_admin_feedback_t  *fb;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    fb = ctx->data;
+    fb = ctx->admin_feedback;
 
     if (reply->type == REDIS_REPLY_NIL) {
         return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
@@ -209,7 +209,7 @@ ngx_http_member_admin_feedback_answered(ngx_http_request_t *r,
     ngx_http_member_admin_feedback_t  *fb;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    fb = ctx->data;
+    fb = ctx->admin_feedback;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "member admin: feedback %V answer stored: %d",

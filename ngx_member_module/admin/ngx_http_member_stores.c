@@ -200,7 +200,7 @@ ngx_http_member_stores_secret(ngx_http_request_t *r, ngx_str_t *store_id,
         return NGX_ERROR;
     }
 
-    ctx->data = secret;
+    ctx->store_secret = secret;
     ctx->session_key = *store_id;
 
     return NGX_OK;
@@ -222,7 +222,7 @@ ngx_http_member_stores_created(ngx_http_request_t *r,
 
     /* the only time the secret is shown: 201 for a new store */
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    secret = ctx->data;
+    secret = ctx->store_secret;
     store_id = &ctx->session_key;
 
     start = ngx_pnalloc(r->pool, 64 + store_id->len + secret->len);

@@ -281,7 +281,7 @@ ngx_http_member_error_header_filter(ngx_http_request_t *r)
     }
 
     ctx->error_page = 1;
-    ctx->data = page;
+    ctx->nginx_page = page;
 
     r->headers_out.content_type = ngx_http_member_json_type;
     r->headers_out.content_type_len = ngx_http_member_json_type.len;
@@ -329,7 +329,7 @@ ngx_http_member_error_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     ctx->error_page = 0;
-    page = ctx->data;
+    page = ctx->nginx_page;
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {

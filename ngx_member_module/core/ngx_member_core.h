@@ -125,7 +125,25 @@ typedef struct {
 } ngx_http_member_loc_conf_t;
 
 
-typedef struct ngx_http_member_ledger_req_s  ngx_http_member_ledger_req_t;
+/*
+ * Each feature's state in a request, made by its handler.  A request may
+ * pass through several features (an admin's refund reads the rules): each
+ * keeps its own typed field of the context, and no field changes type.
+ */
+typedef struct ngx_http_member_ledger_req_s      ngx_http_member_ledger_req_t;
+typedef struct ngx_http_member_analytics_req_s   ngx_http_member_analytics_req_t;
+typedef struct ngx_http_member_coupons_s         ngx_http_member_coupons_t;
+typedef struct ngx_http_member_form_s            ngx_http_member_form_t;
+typedef struct ngx_http_member_login_s           ngx_http_member_login_t;
+typedef struct ngx_http_member_oa_s              ngx_http_member_oa_t;
+typedef struct ngx_http_member_oauth_s           ngx_http_member_oauth_t;
+typedef struct ngx_http_member_outbox_req_s      ngx_http_member_outbox_req_t;
+typedef struct ngx_http_member_page_s            ngx_http_member_page_t;
+typedef struct ngx_http_member_feedback_s        ngx_http_member_feedback_t;
+typedef struct ngx_http_member_scan_s            ngx_http_member_scan_t;
+typedef struct ngx_http_member_admin_s           ngx_http_member_admin_t;
+typedef struct ngx_http_member_admin_auth_s      ngx_http_member_admin_auth_t;
+typedef struct ngx_http_member_admin_feedback_s  ngx_http_member_admin_feedback_t;
 
 /* an answer's observer (ngx_http_member_send_raw) */
 typedef void (*ngx_http_member_answer_pt)(ngx_http_request_t *r,
@@ -151,11 +169,27 @@ typedef struct {
     ngx_http_log_handler_pt     log_handler;
     void                       *wechat_cache;   /* token and tickets */
 
-    ngx_uint_t                  step;
-    void                       *data;
-    void                       *admin;      /* who asks: admin_auth.c */
     ngx_http_member_answer_pt   answer;     /* the admin API's audit */
-    ngx_http_member_ledger_req_t  *ledger;  /* ngx_http_member_ledger.c */
+    ngx_uint_t                  limit;      /* of a page of a list */
+    ngx_uint_t                  view;       /* what GET api/<view> asks */
+
+    /* each feature's own state (see above) */
+    ngx_http_member_ledger_req_t      *ledger;
+    ngx_http_member_analytics_req_t   *analytics;
+    ngx_http_member_coupons_t         *coupons;
+    ngx_http_member_form_t            *form;
+    ngx_http_member_login_t           *login;
+    ngx_http_member_oa_t              *oa;
+    ngx_http_member_oauth_t           *oauth;
+    ngx_http_member_outbox_req_t      *outbox;
+    ngx_http_member_page_t            *page;
+    ngx_http_member_feedback_t        *feedback;
+    ngx_http_member_scan_t            *scan;
+    ngx_http_member_admin_t           *admin;
+    ngx_http_member_admin_auth_t      *auth;    /* who asks */
+    ngx_http_member_admin_feedback_t  *admin_feedback;
+    ngx_str_t                         *store_secret;
+    ngx_str_t                         *nginx_page;  /* error_page's JSON */
 
     unsigned                    wechat_waiting:1;
     unsigned                    wechat_failed:1;

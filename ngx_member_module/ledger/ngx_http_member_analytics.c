@@ -68,8 +68,8 @@ struct ngx_http_member_analytics_s {
 };
 
 
-/* per request, in ctx->data of the admin handler */
-typedef struct {
+/* per request, in ctx->analytics */
+struct ngx_http_member_analytics_req_s {
     uint64_t                      id;
     ngx_str_t                     key;
     ngx_str_t                    *args;
@@ -77,7 +77,7 @@ typedef struct {
     ngx_uint_t                    nadd;
     ngx_str_t                     tags;
     ngx_uint_t                    kind;
-} ngx_http_member_analytics_req_t;
+};
 
 
 static void ngx_http_member_analytics_slice(ngx_http_member_analytics_t *a);
@@ -747,7 +747,7 @@ ngx_http_member_analytics_sets(ngx_http_request_t *r,
     ngx_http_member_analytics_req_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    q = ctx->data;
+    q = ctx->analytics;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 4) {
         return ngx_http_member_reply_script_error(r, reply);
@@ -839,7 +839,7 @@ ngx_http_member_analytics_read(ngx_http_request_t *r, ngx_uint_t kind,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->data = q;
+    ctx->analytics = q;
     q->kind = kind;
     q->nargs = paged;
 
@@ -1155,7 +1155,7 @@ ngx_http_member_analytics_tags_set(ngx_http_request_t *r,
     ngx_http_member_analytics_req_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    q = ctx->data;
+    q = ctx->analytics;
 
     if (reply->type != REDIS_REPLY_INTEGER) {
         return ngx_http_member_reply_script_error(r, reply);
@@ -1197,7 +1197,7 @@ ngx_http_member_analytics_tagged(ngx_http_request_t *r,
     ngx_http_member_analytics_req_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    q = ctx->data;
+    q = ctx->analytics;
 
     if (ngx_http_member_redis_is_error(reply, "TOO_MANY_TAGS")) {
         return ngx_http_member_error(r, NGX_HTTP_UNPROCESSABLE_ENTITY,
@@ -1238,7 +1238,7 @@ ngx_http_member_analytics_tags_body(ngx_http_request_t *r)
     ngx_http_member_analytics_req_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    q = ctx->data;
+    q = ctx->analytics;
 
     json = ngx_http_member_body_json(r, &rc);
     if (json == NULL) {
@@ -1318,7 +1318,7 @@ ngx_http_member_analytics_tags(ngx_http_request_t *r, uint64_t id)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->data = q;
+    ctx->analytics = q;
     q->id = id;
 
     if (ngx_http_member_key(r->pool, &q->key, id, "") != NGX_OK) {

@@ -26,7 +26,7 @@
 #define NGX_HTTP_MEMBER_COUPON_MAX_TS   4102444800LL    /* 2100-01-01 */
 
 
-typedef struct {
+struct ngx_http_member_coupons_s {
     ngx_str_t                   template_id;
     ngx_str_t                   idem;
     ngx_str_t                   tag_key;        /* {b}:tag:<tag>, or "" */
@@ -47,7 +47,7 @@ typedef struct {
     ngx_str_t                   must_exist;     /* a list: the key, error */
     const char                 *missing;
     uint64_t                    member;
-} ngx_http_member_coupons_t;
+};
 
 
 static void ngx_http_member_coupons_template_body(ngx_http_request_t *r);
@@ -91,7 +91,7 @@ ngx_http_member_coupons_state(ngx_http_request_t *r)
     }
 
     cp = ngx_pcalloc(r->pool, sizeof(ngx_http_member_coupons_t));
-    ctx->data = cp;
+    ctx->coupons = cp;
 
     return cp;
 }
@@ -644,7 +644,7 @@ ngx_http_member_coupons_template_found(ngx_http_request_t *r,
     ngx_http_member_coupons_t  *cp;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    cp = ctx->data;
+    cp = ctx->coupons;
 
     if (reply->type == REDIS_REPLY_NIL) {
         return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
@@ -681,7 +681,7 @@ ngx_http_member_coupons_issue_at(ngx_http_request_t *r, time_t now)
     ngx_http_member_coupons_t  *cp;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    cp = ctx->data;
+    cp = ctx->coupons;
 
     days = json_object_get(cp->tpl, "valid_days");
 
@@ -760,7 +760,7 @@ ngx_http_member_coupons_issue_next(ngx_http_request_t *r)
     ngx_http_member_coupons_t  *cp;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    cp = ctx->data;
+    cp = ctx->coupons;
 
     if (cp->next == cp->nids) {
         if (cp->tag_key.len) {
@@ -846,7 +846,7 @@ ngx_http_member_coupons_scanned(ngx_http_request_t *r,
     ngx_http_member_coupons_t  *cp;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    cp = ctx->data;
+    cp = ctx->coupons;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
         || reply->element[0]->type != REDIS_REPLY_STRING
@@ -901,7 +901,7 @@ ngx_http_member_coupons_issued(ngx_http_request_t *r,
     ngx_http_member_coupons_t  *cp;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    cp = ctx->data;
+    cp = ctx->coupons;
 
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
         && reply->element[0]->type == REDIS_REPLY_STRING)
@@ -961,7 +961,7 @@ ngx_http_member_coupons_list_at(ngx_http_request_t *r, time_t now)
     ngx_http_member_coupons_t  *cp;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    cp = ctx->data;
+    cp = ctx->coupons;
 
     cp->time = now;
     keys[NGX_HTTP_MEMBER_COUPONS_KEY_MUST_EXIST] = cp->must_exist;
@@ -1068,7 +1068,7 @@ ngx_http_member_coupons_listed(ngx_http_request_t *r,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    cp = ctx->data;
+    cp = ctx->coupons;
 
     items = ngx_http_member_coupons_records(r, reply->element[0], "coupon_id",
                                             "coupon", &n);

@@ -1152,7 +1152,7 @@ ngx_http_member_fold_store_items(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
 
-    return ngx_http_member_reply_page(r, reply, ctx->step, NULL);
+    return ngx_http_member_reply_page(r, reply, ctx->limit, NULL);
 }
 
 
@@ -1248,7 +1248,7 @@ ngx_http_member_fold_store(ngx_http_request_t *r, ngx_http_member_match_t *m)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->step = limit;
+    ctx->limit = limit;
     call->data = args;
 
     return ngx_http_member_redis_command(r, ngx_http_member_fold_store_page,

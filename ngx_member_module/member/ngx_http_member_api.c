@@ -78,24 +78,24 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
     }
 
     if (route.len == 4 && ngx_strncmp(route.data, "card", 4) == 0) {
-        ctx->step = NGX_HTTP_MEMBER_API_CARD;
+        ctx->view = NGX_HTTP_MEMBER_API_CARD;
 
     } else if (route.len == 7 && ngx_strncmp(route.data, "balance", 7) == 0) {
-        ctx->step = NGX_HTTP_MEMBER_API_BALANCE;
+        ctx->view = NGX_HTTP_MEMBER_API_BALANCE;
 
     } else if (route.len == 6 && ngx_strncmp(route.data, "points", 6) == 0) {
-        ctx->step = NGX_HTTP_MEMBER_API_POINTS;
+        ctx->view = NGX_HTTP_MEMBER_API_POINTS;
 
     } else if (route.len == 12
                && ngx_strncmp(route.data, "transactions", 12) == 0)
     {
-        ctx->step = (ngx_uint_t) -1;
+        ctx->view = (ngx_uint_t) -1;
 
     } else if (route.len == 7 && ngx_strncmp(route.data, "coupons", 7) == 0) {
-        ctx->step = (ngx_uint_t) -2;
+        ctx->view = (ngx_uint_t) -2;
 
     } else if ((view = ngx_http_member_code_view(&route))) {
-        ctx->step = NGX_HTTP_MEMBER_API_CODE + view;
+        ctx->view = NGX_HTTP_MEMBER_API_CODE + view;
 
     } else {
         return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
@@ -103,7 +103,7 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
     }
 
     /* a fresh code is made by POST code, its images are read by GET */
-    if (ctx->step == NGX_HTTP_MEMBER_API_CODE + 1
+    if (ctx->view == NGX_HTTP_MEMBER_API_CODE + 1
         ? r->method != NGX_HTTP_POST
         : !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
     {
@@ -116,17 +116,17 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
         return ngx_http_member_api_refused(r, rc);
     }
 
-    if (ctx->step == (ngx_uint_t) -1) {
+    if (ctx->view == (ngx_uint_t) -1) {
         return ngx_http_member_api_transactions(r, ctx);
     }
 
-    if (ctx->step == (ngx_uint_t) -2) {
+    if (ctx->view == (ngx_uint_t) -2) {
         return ngx_http_member_coupons_list(r, ctx->member_id,
                                             &ctx->session_key, "UNAUTHORIZED");
     }
 
     /* the lots that expire soon: ngx_http_member_ledger.c */
-    if (ctx->step == NGX_HTTP_MEMBER_API_POINTS) {
+    if (ctx->view == NGX_HTTP_MEMBER_API_POINTS) {
         return ngx_http_member_ledger_points(r, ctx->member_id);
     }
 
@@ -391,7 +391,7 @@ ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
                                      "no card yet: claim or register first");
     }
 
-    if (ctx->step > NGX_HTTP_MEMBER_API_CODE) {
+    if (ctx->view > NGX_HTTP_MEMBER_API_CODE) {
         if (!(status->len == 6 && ngx_strncmp(status->str, "active", 6) == 0))
         {
             return ngx_http_member_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
@@ -399,7 +399,7 @@ ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
         }
 
         return ngx_http_member_code_answer(r, ctx->member_id,
-                                           ctx->step - NGX_HTTP_MEMBER_API_CODE);
+                                           ctx->view - NGX_HTTP_MEMBER_API_CODE);
     }
 
     if (ngx_http_member_reply_number(reply->element[3], &points) != NGX_OK
@@ -429,7 +429,7 @@ ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    switch (ctx->step) {
+    switch (ctx->view) {
 
     case NGX_HTTP_MEMBER_API_BALANCE:
         b->last = ngx_sprintf(b->last, "{\"balance_fen\":%V}", &balance);
@@ -605,7 +605,7 @@ ngx_http_member_transactions(ngx_http_request_t *r, ngx_str_t *must_exist,
     args[NGX_HTTP_MEMBER_LEDGER_ARGV_COUNT].len =
                                                ngx_sprintf(p, "%ui", limit) - p;
 
-    ctx->step = limit;
+    ctx->limit = limit;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_LEDGER,
                                         ngx_http_member_transactions_page,
@@ -634,7 +634,7 @@ ngx_http_member_transactions_page(ngx_http_request_t *r,
     next.data = (u_char *) reply->element[0]->str;
     next.len = reply->element[0]->len;
 
-    return ngx_http_member_reply_page(r, reply->element[1], ctx->step,
+    return ngx_http_member_reply_page(r, reply->element[1], ctx->limit,
                                        &next);
 }
 

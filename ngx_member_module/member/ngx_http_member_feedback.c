@@ -39,11 +39,11 @@ ngx_str_t  ngx_http_member_feedback_answered =
 #define NGX_HTTP_MEMBER_FEEDBACK_EXPORT   "100000"
 
 
-typedef struct {
+struct ngx_http_member_feedback_s {
     ngx_uint_t                  limit;
     ngx_flag_t                  admin;
     json_t                     *export;     /* GET export's answer */
-} ngx_http_member_feedback_t;
+};
 
 
 static ngx_int_t ngx_http_member_feedback_post(ngx_http_request_t *r,
@@ -69,7 +69,7 @@ ngx_http_member_feedback(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (!(pg->status.len == 6
           && ngx_strncmp(pg->status.data, "active", 6) == 0))
@@ -368,8 +368,7 @@ ngx_http_member_feedback_list(ngx_http_request_t *r, ngx_str_t *list,
     keys[NGX_HTTP_MEMBER_FEEDBACK_LIST_KEY_FEEDBACK] =
                                                    ngx_http_member_feedback_key;
 
-    ctx->step = (ngx_uint_t) 0;
-    ctx->data = fb;
+    ctx->feedback = fb;
 
     return ngx_http_member_redis_script(r,
                                         NGX_HTTP_MEMBER_SCRIPT_FEEDBACK_LIST,
@@ -485,7 +484,7 @@ ngx_http_member_feedback_page(ngx_http_request_t *r,
     ngx_http_member_feedback_t  *fb;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    fb = ctx->data;
+    fb = ctx->feedback;
 
     if (reply->type != REDIS_REPLY_ARRAY) {
         return ngx_http_member_reply_script_error(r, reply);

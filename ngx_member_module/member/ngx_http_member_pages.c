@@ -107,7 +107,7 @@ ngx_http_member_pages_handler(ngx_http_request_t *r, ngx_uint_t page)
 
     pg->page = page;
     pg->id = ctx->member_id;
-    ctx->data = pg;
+    ctx->page = pg;
 
     if (ngx_http_member_key_find(r, NULL) == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -145,7 +145,7 @@ ngx_http_member_pages_session(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (ngx_http_member_key(r->pool, &pg->member_key, pg->id, "") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -188,7 +188,7 @@ ngx_http_member_pages_sessioned(ngx_http_request_t *r,
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5) {
         return ngx_http_member_reply_script_error(r, reply);
@@ -252,7 +252,7 @@ ngx_http_member_jssdk(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     url = ngx_palloc(r->pool, sizeof(ngx_str_t));
     if (url == NULL) {
@@ -410,7 +410,7 @@ ngx_http_member_jssdk_sign(ngx_http_request_t *r, ngx_str_t *ticket)
     ngx_http_member_loc_conf_t  *mlcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
     url = pg->data;
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
@@ -483,7 +483,7 @@ ngx_http_member_card_ext(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     /* the card id, then outer_str */
     arg = ngx_pcalloc(r->pool, 2 * sizeof(ngx_str_t));
@@ -534,7 +534,7 @@ ngx_http_member_card_ext_sign(ngx_http_request_t *r, ngx_str_t *ticket)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
     card_id = pg->data;
     outer = &card_id[1];
 

@@ -65,7 +65,7 @@ ngx_http_member_profile_get(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (!(pg->status.len == 6
           && ngx_strncmp(pg->status.data, "active", 6) == 0))
@@ -97,7 +97,7 @@ ngx_http_member_profile_object(ngx_http_request_t *r, redisReply *reply,
     const char        **f;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     record = ngx_http_member_reply_object(reply);
     if (record == NULL) {
@@ -197,7 +197,7 @@ ngx_http_member_profile_put(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (json_object_get(ctx->json, "phone")) {
         return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
@@ -250,7 +250,7 @@ ngx_http_member_profile_put_done(ngx_http_request_t *r,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     /* answer what is stored now */
     return ngx_http_member_redis_command(r, ngx_http_member_profile_read, 2,
@@ -268,7 +268,7 @@ ngx_http_member_profile_delete(ngx_http_request_t *r)
     ngx_http_member_page_t   *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
     if (p == NULL) {
@@ -300,7 +300,7 @@ ngx_http_member_profile_deleted(ngx_http_request_t *r,
     ngx_http_member_erase_t  *er;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
         || reply->element[0]->type != REDIS_REPLY_STRING
@@ -362,7 +362,7 @@ ngx_http_member_profile_unindex(ngx_http_request_t *r,
     ngx_http_member_erase_t  *er;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
     er = pg->data;
 
     if (reply && reply->type != REDIS_REPLY_INTEGER) {
@@ -401,7 +401,7 @@ ngx_http_member_export(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     keys[NGX_HTTP_MEMBER_EXPORT_KEY_MEMBER] = pg->member_key;
 
@@ -428,7 +428,7 @@ ngx_http_member_export_read(ngx_http_request_t *r,
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
         || reply->element[1]->type != REDIS_REPLY_ARRAY)

@@ -19,7 +19,7 @@ ngx_http_member_referral(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (!(pg->status.len == 6
           && ngx_strncmp(pg->status.data, "active", 6) == 0))

@@ -83,7 +83,7 @@ ngx_http_member_reg_of(ngx_http_request_t *r, ngx_http_member_page_t **page)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (page) {
         *page = pg;
@@ -102,7 +102,7 @@ ngx_http_member_register(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     reg = ngx_pcalloc(r->pool, sizeof(ngx_http_member_reg_t));
     if (reg == NULL) {
@@ -733,8 +733,7 @@ ngx_http_member_reg_indexed(ngx_http_request_t *r,
     }
 
     /* the visitor record and its session are of no use any more */
-    keys[NGX_HTTP_MEMBER_VISITOR_DROP_KEY_MEMBER] =
-                             ((ngx_http_member_page_t *) ctx->data)->member_key;
+    keys[NGX_HTTP_MEMBER_VISITOR_DROP_KEY_MEMBER] = ctx->page->member_key;
     keys[NGX_HTTP_MEMBER_VISITOR_DROP_KEY_SESSION] = ctx->session_key;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_VISITOR_DROP,

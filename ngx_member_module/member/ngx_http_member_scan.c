@@ -33,7 +33,7 @@ typedef enum {
 } ngx_http_member_scan_call_e;
 
 
-typedef struct {
+struct ngx_http_member_scan_s {
     ngx_http_member_scan_call_e   call;
     ngx_str_t                     store_id;
     ngx_str_t                     timestamp;
@@ -53,7 +53,7 @@ typedef struct {
     ngx_int_t                     points;     /* to redeem */
     ngx_str_t                     coupon_id;  /* "" for none */
     ngx_uint_t                    failed;     /* mqr_status_t of a code */
-} ngx_http_member_scan_t;
+};
 
 
 static ngx_int_t ngx_http_member_scan_headers(ngx_http_request_t *r,
@@ -151,7 +151,7 @@ ngx_http_member_scan_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->data = scan;
+    ctx->scan = scan;
     scan->call = name - ngx_http_member_scan_calls;
 
     /* the cheap checks before the body is read */
@@ -312,7 +312,7 @@ ngx_http_member_scan_body(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    scan = ctx->data;
+    scan = ctx->scan;
 
     secret = ngx_http_member_scan_cache_get(r, &scan->store_id);
 
@@ -345,7 +345,7 @@ ngx_http_member_scan_store(ngx_http_request_t *r,
     ngx_http_member_scan_t  *scan;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    scan = ctx->data;
+    scan = ctx->scan;
 
     if (reply->type == REDIS_REPLY_NIL) {
         return ngx_http_member_scan_unauthorized(r, "unauthorized",
@@ -668,7 +668,7 @@ ngx_http_member_scan_gated(ngx_http_request_t *r,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    scan = ctx->data;
+    scan = ctx->scan;
 
     switch (scan->call) {
 
@@ -861,7 +861,7 @@ ngx_http_member_scan_failed(ngx_http_request_t *r,
     ngx_http_member_scan_t  *scan;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    scan = ctx->data;
+    scan = ctx->scan;
 
     /* a failure that was not counted is not answered as one */
     if (reply->type != REDIS_REPLY_INTEGER) {
@@ -949,7 +949,7 @@ ngx_http_member_scan_verified(ngx_http_request_t *r,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    scan = ctx->data;
+    scan = ctx->scan;
 
     /* the till's hot path: a fixed shape, written into one buffer */
 
@@ -1222,7 +1222,7 @@ ngx_http_member_scan_settled(ngx_http_request_t *r, redisReply *reply)
     ngx_http_member_scan_t       *scan;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    scan = ctx->data;
+    scan = ctx->scan;
 
     if (reply->type == REDIS_REPLY_STRING) {
         ngx_str_set(&args[NGX_HTTP_MEMBER_ORDER_CLAIM_ARGV_ACTION], "keep");
@@ -1318,7 +1318,7 @@ ngx_http_member_scan_pay(ngx_http_request_t *r)
     ngx_http_member_scan_t  *scan;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    scan = ctx->data;
+    scan = ctx->scan;
 
     ngx_str_set(&kind, "pay");
 
@@ -1375,7 +1375,7 @@ ngx_http_member_scan_order_found(ngx_http_request_t *r,
     ngx_http_member_scan_t  *scan;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    scan = ctx->data;
+    scan = ctx->scan;
 
     if (reply->type == REDIS_REPLY_NIL) {
         return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",

@@ -33,7 +33,7 @@ ngx_http_member_subscriptions(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (!(pg->status.len == 6
           && ngx_strncmp(pg->status.data, "active", 6) == 0))
@@ -80,7 +80,7 @@ ngx_http_member_subscriptions_rules(ngx_http_request_t *r, json_t *rules)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     args = ngx_pcalloc(r->pool, (1 + NGX_HTTP_MEMBER_MSG_SUBS)
                                 * sizeof(ngx_str_t));

@@ -40,7 +40,7 @@ ngx_http_member_tiers(ngx_http_request_t *r)
     ngx_http_member_page_t  *pg;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (pg->status.len == 0
         || (pg->status.len == 7
@@ -69,7 +69,7 @@ ngx_http_member_tiers_member(ngx_http_request_t *r,
     ngx_http_member_tiers_t  *ti;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
         return ngx_http_member_reply_script_error(r, reply);
@@ -120,7 +120,7 @@ ngx_http_member_tiers_answer(ngx_http_request_t *r, json_t *rules)
     ngx_http_member_tiers_t  *ti;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    pg = ctx->data;
+    pg = ctx->page;
     ti = pg->data;
 
     answer = json_object();

@@ -46,7 +46,7 @@ typedef enum {
 } ngx_http_member_page_e;
 
 /* the session of a page call and what it knows of its member */
-typedef struct {
+struct ngx_http_member_page_s {
     ngx_uint_t                  page;
     uint64_t                    id;
     ngx_str_t                   member_key;
@@ -56,7 +56,7 @@ typedef struct {
     ngx_str_t                   card_no;
     ngx_str_t                   phone_index;
     void                       *data;           /* the page's own */
-} ngx_http_member_page_t;
+};
 
 ngx_int_t ngx_http_member_pages_route(ngx_str_t *route);
 ngx_int_t ngx_http_member_pages_handler(ngx_http_request_t *r,

@@ -26,8 +26,7 @@
 #define NGX_HTTP_MEMBER_FORM_CONSENT  "wechat_card_form"
 
 
-typedef struct {
-    void                       *outer;      /* the caller's ctx->data */
+struct ngx_http_member_form_s {
     ngx_http_member_form_pt     done;
     uint64_t                    id;         /* the openid's record */
     uint64_t                    target;     /* who gets the form */
@@ -46,7 +45,7 @@ typedef struct {
     u_char                      detail[64];
     unsigned                    renewed:1;
     unsigned                    claimed:1;
-} ngx_http_member_form_t;
+};
 
 
 static ngx_int_t ngx_http_member_form_send(ngx_http_request_t *r,
@@ -92,7 +91,7 @@ ngx_http_member_form_of(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
 
-    return ctx->data;
+    return ctx->form;
 }
 
 
@@ -107,7 +106,7 @@ ngx_http_member_form_cleanup(void *data)
 
 /*
  * Reads the form of member id's card (card_id, code; the openid it was
- * pushed for) and calls done with ctx->data as it was.  The strings must
+ * pushed for) and calls done.  The strings must
  * live as long as the request.
  */
 
@@ -133,7 +132,6 @@ ngx_http_member_form_read(ngx_http_request_t *r, uint64_t id,
     ngx_memzero(f, sizeof(ngx_http_member_form_t));
     cln->handler = ngx_http_member_form_cleanup;
 
-    f->outer = ctx->data;
     f->done = done;
     f->id = id;
     f->target = id;
@@ -168,7 +166,7 @@ ngx_http_member_form_read(ngx_http_request_t *r, uint64_t id,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->data = f;
+    ctx->form = f;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "member form: reading the form of member %uL", id);
@@ -221,7 +219,7 @@ ngx_http_member_form_answered(ngx_http_request_t *r)
     ngx_http_member_form_t  *f;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    f = ctx->data;
+    f = ctx->form;
 
     if (ctx->wechat_failed) {
         return ngx_http_member_form_end(r, NGX_AGAIN,
@@ -847,7 +845,7 @@ ngx_http_member_form_recorded(ngx_http_request_t *r,
     ngx_http_member_form_t  *f;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    f = ctx->data;
+    f = ctx->form;
 
     if (reply->type != REDIS_REPLY_INTEGER) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -862,8 +860,6 @@ ngx_http_member_form_recorded(ngx_http_request_t *r,
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "member form: member %uL done: %i", f->id, f->outcome);
-
-    ctx->data = f->outer;
 
     return f->done(r, f->outcome, f->target);
 }

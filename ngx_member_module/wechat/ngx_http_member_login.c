@@ -15,12 +15,12 @@
 #include "member_gateway.h"
 
 
-typedef struct {
+struct ngx_http_member_login_s {
     mgw_login_t            wx;
     uint64_t               id;
     u_char                 token[NGX_HTTP_MEMBER_TOKEN_LEN];
     size_t                 token_len;
-} ngx_http_member_login_t;
+};
 
 
 static void ngx_http_member_login_body(ngx_http_request_t *r);
@@ -122,7 +122,7 @@ ngx_http_member_login_exchanged(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->data = login;
+    ctx->login = login;
 
     switch (mgw_login_parse(ctx->sr_body.data, ctx->sr_body.len,
                             &login->wx))
@@ -173,7 +173,7 @@ ngx_http_member_login_session(ngx_http_request_t *r, uint64_t id)
     ngx_http_member_login_t   *login;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    login = ctx->data;
+    login = ctx->login;
     login->id = id;
 
     openid.data = (u_char *) login->wx.openid;
@@ -293,7 +293,7 @@ ngx_http_member_login_done(ngx_http_request_t *r,
     ngx_http_member_loc_conf_t  *mlcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    login = ctx->data;
+    login = ctx->login;
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     if (reply->type != REDIS_REPLY_STRING) {

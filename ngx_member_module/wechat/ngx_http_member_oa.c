@@ -57,7 +57,7 @@ typedef enum {
 } ngx_http_member_oa_ask_e;
 
 
-typedef struct {
+struct ngx_http_member_oa_s {
     ngx_str_t                   timestamp;
     ngx_str_t                   nonce;
     ngx_str_t                   msg_signature;
@@ -74,7 +74,7 @@ typedef struct {
     ngx_str_t                   content;
     ngx_uint_t                  ask;
     ngx_str_t                   member_key;
-} ngx_http_member_oa_t;
+};
 
 
 static ngx_http_member_oa_err_t *ngx_http_member_oa_query(
@@ -266,7 +266,7 @@ ngx_http_member_oa_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->data = oa;
+    ctx->oa = oa;
 
     /* the cheap checks before the body is read */
     err = ngx_http_member_oa_query(r, oa);
@@ -476,7 +476,7 @@ ngx_http_member_oa_body(ngx_http_request_t *r)
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
+    oa = ctx->oa;
 
     err = ngx_http_member_oa_open(r, oa, &body);
 
@@ -781,7 +781,7 @@ ngx_http_member_oa_fresh(ngx_http_request_t *r, ngx_http_member_call_t *call,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
+    oa = ctx->oa;
 
     if (ngx_http_member_oa_is(&oa->msg_type, "text")) {
         return ngx_http_member_oa_text(r, oa);
@@ -820,7 +820,7 @@ ngx_http_member_oa_card_event(ngx_http_request_t *r, uint64_t id)
     ngx_http_member_oa_field_t  *f;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
+    oa = ctx->oa;
     ctx->member_id = id;
 
     if (ngx_http_member_key(r->pool, &keys[NGX_HTTP_MEMBER_OA_EVENT_KEY_MEMBER],
@@ -1027,7 +1027,7 @@ ngx_http_member_oa_text_member(ngx_http_request_t *r,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
+    oa = ctx->oa;
 
     if (ngx_http_member_key(r->pool, &oa->member_key, id, "") != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1085,7 +1085,7 @@ ngx_http_member_oa_text_card(ngx_http_request_t *r,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
+    oa = ctx->oa;
 
     ngx_str_set(&level, "normal");
 
@@ -1151,7 +1151,7 @@ ngx_http_member_oa_reply(ngx_http_request_t *r, u_char *text, size_t len)
     ngx_http_member_loc_conf_t  *mlcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
+    oa = ctx->oa;
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     /* To and From swap: the reply goes back to the user */

@@ -35,7 +35,7 @@
 #define NGX_HTTP_MEMBER_OAUTH_STATE    (8 + 2 * NGX_HTTP_MEMBER_OAUTH_HEX)
 
 
-typedef struct {
+struct ngx_http_member_oauth_s {
     u_char                      state[NGX_HTTP_MEMBER_OAUTH_STATE];
     u_char                      binding[NGX_HTTP_MEMBER_OAUTH_HEX];
     ngx_str_t                   nonce_key;
@@ -45,7 +45,7 @@ typedef struct {
     mgw_oauth_t                 wx;
     u_char                      token[NGX_HTTP_MEMBER_TOKEN_LEN];
     size_t                      token_len;
-} ngx_http_member_oauth_t;
+};
 
 
 static ngx_int_t ngx_http_member_oauth_start(ngx_http_request_t *r,
@@ -101,7 +101,7 @@ ngx_http_member_oauth_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->data = oa;
+    ctx->oauth = oa;
 
     ngx_http_member_route(r, &route);
 
@@ -538,7 +538,7 @@ ngx_http_member_oauth_exchanged(ngx_http_request_t *r)
     ngx_http_member_oauth_t  *oa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
+    oa = ctx->oauth;
 
     if (ctx->wechat_failed) {
         return ngx_http_member_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -603,7 +603,7 @@ ngx_http_member_oauth_claimed(ngx_http_request_t *r,
     ngx_http_member_oauth_t  *oa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
+    oa = ctx->oauth;
 
     if (reply->type == REDIS_REPLY_NIL) {
         return ngx_http_member_oauth_refused(r, "the state was used");
@@ -633,7 +633,7 @@ ngx_http_member_oauth_session(ngx_http_request_t *r, uint64_t id)
     ngx_http_member_oauth_t  *oa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
+    oa = ctx->oauth;
 
     openid.data = (u_char *) oa->wx.openid;
     openid.len = oa->wx.openid_len;
@@ -663,7 +663,7 @@ ngx_http_member_oauth_done(ngx_http_request_t *r,
     ngx_http_member_loc_conf_t  *mlcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    oa = ctx->data;
+    oa = ctx->oauth;
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     if (reply->type != REDIS_REPLY_STRING) {

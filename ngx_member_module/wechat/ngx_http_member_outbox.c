@@ -64,7 +64,7 @@ typedef struct {
 
 
 /* per request: one slice of due members */
-typedef struct {
+struct ngx_http_member_outbox_req_s {
     ngx_str_t                     ids[NGX_HTTP_MEMBER_OUTBOX_SLICE];
     ngx_str_t                     scores[NGX_HTTP_MEMBER_OUTBOX_SLICE];
     ngx_uint_t                    n;
@@ -88,7 +88,7 @@ typedef struct {
     ngx_uint_t                    messages_sent;
     unsigned                      renewed:1;
     unsigned                      formed:1;     /* the form was read */
-} ngx_http_member_outbox_req_t;
+};
 
 
 static ngx_str_t  ngx_http_member_wx_key = ngx_string("{b}:wx");
@@ -140,7 +140,7 @@ ngx_http_member_outbox_req(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
 
-    return ctx->data;
+    return ctx->outbox;
 }
 
 
@@ -262,7 +262,7 @@ ngx_http_member_outbox_answered(ngx_http_request_t *r)
     ngx_http_member_outbox_req_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    q = ctx->data;
+    q = ctx->outbox;
     q->errcode = -2;
 
     if (ctx->wechat_failed) {
@@ -623,7 +623,7 @@ ngx_http_member_outbox_msg_answered(ngx_http_request_t *r)
     ngx_http_member_outbox_req_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-    q = ctx->data;
+    q = ctx->outbox;
     q->errcode = -2;
     ngx_str_set(&q->msgid, "");
 
@@ -971,7 +971,7 @@ ngx_http_member_outbox_run(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->data = q;
+    ctx->outbox = q;
 
     /* the messages the rules configure, for this slice */
     return ngx_http_member_rules_json(r, ngx_http_member_outbox_rules);
