@@ -55,6 +55,7 @@ struct ngx_http_member_page_s {
     ngx_str_t                   status;
     ngx_str_t                   card_no;
     ngx_str_t                   phone_index;
+    void                       *data;           /* the page's own */
 };
 
 ngx_int_t ngx_http_member_pages_route(ngx_str_t *route);
