@@ -277,7 +277,7 @@ ngx_http_member_jssdk(ngx_http_request_t *r)
                                      "url must be the page's http(s) URL");
     }
 
-    pg->data = url;
+    pg->args = url;
 
     return ngx_http_member_wechat_secret(r, NGX_HTTP_MEMBER_WX_JSAPI, 0,
                                          ngx_http_member_jssdk_sign);
@@ -411,7 +411,7 @@ ngx_http_member_jssdk_sign(ngx_http_request_t *r, ngx_str_t *ticket)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     pg = ctx->page;
-    url = pg->data;
+    url = pg->args;
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     if (mgw_random_nonce(nonce, sizeof(nonce)) != MGW_OK) {
@@ -506,7 +506,7 @@ ngx_http_member_card_ext(ngx_http_request_t *r)
                                      "outer_str: 1 to 64 of A-Z a-z 0-9 _ -");
     }
 
-    pg->data = arg;
+    pg->args = arg;
 
     return ngx_http_member_wechat_secret(r, NGX_HTTP_MEMBER_WX_CARD, 0,
                                          ngx_http_member_card_ext_sign);
@@ -535,7 +535,7 @@ ngx_http_member_card_ext_sign(ngx_http_request_t *r, ngx_str_t *ticket)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     pg = ctx->page;
-    card_id = pg->data;
+    card_id = pg->args;
     outer = &card_id[1];
 
     if (mgw_random_nonce(nonce, sizeof(nonce)) != MGW_OK) {

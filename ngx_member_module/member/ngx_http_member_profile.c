@@ -34,11 +34,11 @@ static ngx_int_t ngx_http_member_export_read(ngx_http_request_t *r,
 static ngx_int_t ngx_http_member_profile_nocard(ngx_http_request_t *r);
 
 
-typedef struct {
+struct ngx_http_member_erase_s {
     ngx_str_t                   index[2];   /* phone:<hmac>, openid:<o> */
     ngx_uint_t                  next;
     ngx_str_t                   id;
-} ngx_http_member_erase_t;
+};
 
 
 ngx_int_t
@@ -316,7 +316,7 @@ ngx_http_member_profile_deleted(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    pg->data = er;
+    pg->erase = er;
 
     er->id.data = p;
     er->id.len = ngx_sprintf(p, "%uL", pg->id) - p;
@@ -363,7 +363,7 @@ ngx_http_member_profile_unindex(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     pg = ctx->page;
-    er = pg->data;
+    er = pg->erase;
 
     if (reply && reply->type != REDIS_REPLY_INTEGER) {
         return ngx_http_member_reply_script_error(r, reply);

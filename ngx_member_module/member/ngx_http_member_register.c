@@ -22,7 +22,7 @@
 #define NGX_HTTP_MEMBER_REG_FIELDS        24
 
 
-typedef struct {
+struct ngx_http_member_reg_s {
     json_t                     *json;
     ngx_str_t                   phone;
     ngx_str_t                   phone_code;
@@ -39,7 +39,7 @@ typedef struct {
     ngx_str_t                   card_no;
     unsigned                    verified:1;
     unsigned                    claimed:1;
-} ngx_http_member_reg_t;
+};
 
 
 static ngx_int_t ngx_http_member_reg_verified(ngx_http_request_t *r,
@@ -89,7 +89,7 @@ ngx_http_member_reg_of(ngx_http_request_t *r, ngx_http_member_page_t **page)
         *page = pg;
     }
 
-    return pg->data;
+    return pg->reg;
 }
 
 
@@ -109,7 +109,7 @@ ngx_http_member_register(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    pg->data = reg;
+    pg->reg = reg;
     reg->json = ctx->json;
 
     if (pg->phone_index.len) {

@@ -11,10 +11,10 @@
 #include "ngx_member_member.h"
 
 
-typedef struct {
+struct ngx_http_member_tiers_s {
     ngx_str_t                   level;
     int64_t                     spend;
-} ngx_http_member_tiers_t;
+};
 
 
 static ngx_int_t ngx_http_member_tiers_member(ngx_http_request_t *r,
@@ -80,7 +80,7 @@ ngx_http_member_tiers_member(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    pg->data = ti;
+    pg->tiers = ti;
 
     e = reply->element[0];
 
@@ -121,7 +121,7 @@ ngx_http_member_tiers_answer(ngx_http_request_t *r, json_t *rules)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     pg = ctx->page;
-    ti = pg->data;
+    ti = pg->tiers;
 
     answer = json_object();
     out = json_array();

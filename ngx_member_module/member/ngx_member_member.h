@@ -45,6 +45,10 @@ typedef enum {
     NGX_HTTP_MEMBER_PAGE_SUBSCRIPTIONS
 } ngx_http_member_page_e;
 
+typedef struct ngx_http_member_reg_s    ngx_http_member_reg_t;
+typedef struct ngx_http_member_tiers_s  ngx_http_member_tiers_t;
+typedef struct ngx_http_member_erase_s  ngx_http_member_erase_t;
+
 /* the session of a page call and what it knows of its member */
 struct ngx_http_member_page_s {
     ngx_uint_t                  page;
@@ -55,7 +59,11 @@ struct ngx_http_member_page_s {
     ngx_str_t                   status;
     ngx_str_t                   card_no;
     ngx_str_t                   phone_index;
-    void                       *data;           /* the page's own */
+    /* what a page keeps between its steps, one field a page */
+    ngx_str_t                  *args;       /* jssdk's URL, card-ext's */
+    ngx_http_member_reg_t      *reg;        /* register */
+    ngx_http_member_tiers_t    *tiers;      /* tiers */
+    ngx_http_member_erase_t    *erase;      /* DELETE profile */
 };
 
 ngx_int_t ngx_http_member_pages_route(ngx_str_t *route);
