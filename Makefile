@@ -10,6 +10,7 @@
 #   make bench    the card benchmark against the peers (bench/README.md)
 #   make bench-codes  code.png and verify against the QR peers (bench/README.md)
 #   make bench-campaigns  a triggers' pass over 1,000,000 members (bench/campaigns.sh)
+#   make bench-compare BASE=<commit>  the benchmarks before and after a change
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -54,7 +55,8 @@ UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 UNIT_LIBS    := -lcmocka -lqrencode -lpng -lexpat -ljansson -lcrypto
 
 .PHONY: all deps deps-test deps-bench deps-node unit integration test run \
-        stop pages bench bench-codes bench-campaigns clean test-asan
+        stop pages bench bench-codes bench-campaigns bench-compare clean \
+        test-asan
 
 all: deps $(MODULE)
 
@@ -196,6 +198,11 @@ bench-codes: deps-bench deps-test $(MODULE) build/member-code
 # the triggers' pass over 1,000,000 members and what it costs card lookups
 bench-campaigns: deps-bench $(MODULE)
 	bench/campaigns.sh
+
+# the same benchmarks for the module of BASE (a commit) and of this tree,
+# one after the other (bench/compare.sh; BENCHES="run codes campaigns")
+bench-compare: deps-bench deps-test $(MODULE) build/member-code
+	BASE="$(BASE)" BENCHES="$(BENCHES)" bench/compare.sh
 
 clean:
 	rm -rf build build-asan node_modules
