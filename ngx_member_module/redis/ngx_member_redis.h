@@ -129,10 +129,36 @@ struct ngx_http_member_call_s {
     unsigned                    retried:1;  /* NOSCRIPT answered by EVAL */
 };
 
-/* ngx_http_member_redis.c */
+/* what hiredis holds for a command until its callback runs, once */
+struct ngx_http_member_cmd_s {
+    ngx_http_member_cmd_t       *next;
+    ngx_http_member_redis_t     *redis;
+    ngx_http_member_call_t      *call;      /* NULL: request gone */
+    ngx_msec_t                   start;
+    ngx_http_member_bg_pt        bg;        /* a command of no request */
+    void                        *data;
+    ngx_uint_t                   part;      /* its place in a pipeline */
+    ngx_int_t                    script;    /* -1: not a hinting script */
+    size_t                       member_len;
+    u_char                       member[NGX_HTTP_MEMBER_MEMBER_KEY_LEN];
+};
+
+
+/* ngx_http_member_redis.c: the connection, a command's record */
+extern ngx_str_t  ngx_http_member_redis_eval;
+extern ngx_str_t  ngx_http_member_redis_evalsha;
 ngx_int_t ngx_http_member_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
 void ngx_http_member_redis_exit_process(ngx_http_member_main_conf_t *mmcf);
+ngx_int_t ngx_http_member_redis_status(ngx_http_member_redis_t *redis);
+ngx_int_t ngx_http_member_redis_is_error(redisReply *reply, const char *code);
+ngx_http_member_cmd_t *ngx_http_member_redis_issue(
+    ngx_http_member_redis_t *redis, int argc, const char **argv,
+    const size_t *argvlen, ngx_int_t script, ngx_http_member_call_t *call,
+    ngx_http_member_bg_pt bg, void *data, ngx_int_t *rc);
+const char *ngx_http_member_redis_type_name(redisReply *reply);
+
+/* ngx_http_member_redis_call.c: a request's commands */
 ngx_int_t ngx_http_member_redis_call(ngx_http_request_t *r,
     ngx_http_member_call_t *call);
 ngx_int_t ngx_http_member_redis_command(ngx_http_request_t *r,
@@ -146,8 +172,12 @@ ngx_int_t ngx_http_member_redis_pipeline(ngx_http_request_t *r,
 void ngx_http_member_redis_abandon(ngx_http_member_call_t *call);
 ngx_http_member_call_t *ngx_http_member_redis_request_call(
     ngx_http_request_t *r);
-ngx_int_t ngx_http_member_redis_status(ngx_http_member_redis_t *redis);
-ngx_int_t ngx_http_member_redis_is_error(redisReply *reply, const char *code);
+void ngx_http_member_redis_call_part(ngx_http_member_call_t *call,
+    ngx_uint_t part, redisReply *reply);
+void ngx_http_member_redis_call_answer(ngx_http_member_call_t *call,
+    redisReply *reply);
+
+/* ngx_http_member_redis_bg.c: commands of no request, the hint */
 ngx_int_t ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
     ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc,
     ngx_str_t *argv);
@@ -156,6 +186,8 @@ ngx_int_t ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
     void *data, ngx_str_t *keys, ngx_uint_t keys_tail, ngx_str_t *args,
     ngx_uint_t args_tail);
 void ngx_http_member_redis_on_change(ngx_http_member_changed_pt changed);
+void ngx_http_member_redis_bg_hint(ngx_http_member_cmd_t *cmd,
+    redisReply *reply);
 
 /*
  * ngx_http_member_job.c: the runner of the background jobs.  A job is its
