@@ -13,7 +13,7 @@
 
 #include "ngx_member_ledger.h"
 
-/* ngx_http_member_outbox.c */
+/* ngx_http_member_outbox.c: the job of the WeChat outbox */
 char *ngx_http_member_outbox_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_member_outbox_init(ngx_conf_t *cf,
@@ -21,9 +21,51 @@ ngx_int_t ngx_http_member_outbox_init(ngx_conf_t *cf,
 ngx_int_t ngx_http_member_outbox_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
 void ngx_http_member_outbox_exit_process(ngx_http_member_main_conf_t *mmcf);
+ngx_int_t ngx_http_member_outbox_admin(ngx_http_request_t *r);
+
+/* ngx_http_member_outbox_card.c: a slice, its members' cards */
+#define NGX_HTTP_MEMBER_OUTBOX_SLICE    10          /* members a call */
+
+/* per request: one slice of due members */
+struct ngx_http_member_outbox_req_s {
+    ngx_str_t                     ids[NGX_HTTP_MEMBER_OUTBOX_SLICE];
+    ngx_str_t                     scores[NGX_HTTP_MEMBER_OUTBOX_SLICE];
+    ngx_uint_t                    n;
+    ngx_uint_t                    i;
+    ngx_uint_t                    sent;
+    ngx_uint_t                    failed;
+    ngx_uint_t                    activate;
+    ngx_str_t                     field[9];     /* what wx_peek.lua says */
+    ngx_str_t                     key;
+    ngx_str_t                     body;
+    ngx_int_t                     errcode;
+
+    /* messages: the rules' section, wx_msg.lua's ARGV, the one in hand */
+    json_t                       *messages;
+    ngx_str_t                     margs[NGX_HTTP_MEMBER_WX_MSG_NARGV];
+    ngx_str_t                     mkeys[NGX_HTTP_MEMBER_WX_MSG_NKEYS];
+    ngx_str_t                     msg[4];       /* id, kind, channel, tpl */
+    ngx_str_t                     path;
+    ngx_str_t                     msgid;
+    const char                   *outcome;
+    ngx_uint_t                    messages_sent;
+    unsigned                      renewed:1;
+    unsigned                      formed:1;     /* the form was read */
+};
+
+
 void ngx_http_member_outbox_touch(ngx_http_member_redis_t *redis,
     uint64_t id);
-ngx_int_t ngx_http_member_outbox_admin(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_outbox_card_run(ngx_http_request_t *r);
+ngx_http_member_outbox_req_t *ngx_http_member_outbox_card_req(
+    ngx_http_request_t *r);
+ngx_int_t ngx_http_member_outbox_card_copy(ngx_http_request_t *r,
+    redisReply *e, ngx_str_t *out);
+ngx_int_t ngx_http_member_outbox_card_settle(ngx_http_request_t *r,
+    ngx_uint_t done);
+
+/* ngx_http_member_outbox_msg.c: a member's messages */
+ngx_int_t ngx_http_member_outbox_msg_next(ngx_http_request_t *r);
 
 /* ngx_http_member_form.c: WeChat's activation form of a wallet card */
 typedef ngx_int_t (*ngx_http_member_form_pt)(ngx_http_request_t *r,
