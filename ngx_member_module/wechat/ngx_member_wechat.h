@@ -12,6 +12,7 @@
 
 
 #include "ngx_member_ledger.h"
+#include "member_gateway.h"
 
 /* ngx_http_member_outbox.c: the job of the WeChat outbox */
 char *ngx_http_member_outbox_url(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -107,9 +108,44 @@ ngx_int_t ngx_http_member_login_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_oauth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_oa_handler(ngx_http_request_t *r);
 
-/* ngx_http_member_oa.c */
+/* ngx_http_member_oa.c: the official account's pushes */
 char *ngx_http_member_oa_aes_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+#define NGX_HTTP_MEMBER_OA_ID_MAX      64
+
+struct ngx_http_member_oa_s {
+    ngx_str_t                   timestamp;
+    ngx_str_t                   nonce;
+    ngx_str_t                   msg_signature;
+    ngx_uint_t                  key;        /* the AES key that opened it */
+    unsigned                    aes:1;      /* compatible or safe mode */
+
+    mgw_xml_t                  *xml;        /* the message */
+    ngx_str_t                   to;
+    ngx_str_t                   from;       /* the user's openid */
+    ngx_str_t                   create_time;
+    ngx_str_t                   msg_type;
+    ngx_str_t                   event;
+    ngx_str_t                   identity;   /* MsgId, or time:type:event */
+    ngx_str_t                   content;
+    ngx_uint_t                  ask;
+    ngx_str_t                   member_key;
+};
+
+
+ngx_int_t ngx_http_member_oa_chars(ngx_str_t *s, size_t max,
+    ngx_uint_t digits);
+ngx_int_t ngx_http_member_oa_get(ngx_http_member_oa_t *oa, char *name,
+    ngx_str_t *v);
+ngx_int_t ngx_http_member_oa_is(ngx_str_t *s, char *text);
+ngx_int_t ngx_http_member_oa_reply(ngx_http_request_t *r, u_char *text,
+    size_t len);
+ngx_int_t ngx_http_member_oa_success(ngx_http_request_t *r);
+
+/* ngx_http_member_oa_event.c: the card events and texts of the pushes */
+ngx_int_t ngx_http_member_oa_event_fields(ngx_http_member_oa_t *oa);
+ngx_int_t ngx_http_member_oa_event_handle(ngx_http_request_t *r,
+    ngx_http_member_oa_t *oa);
 
 
 #endif /* _NGX_MEMBER_WECHAT_H_INCLUDED_ */
