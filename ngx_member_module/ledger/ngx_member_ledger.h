@@ -13,39 +13,128 @@
 
 #include "ngx_member_redis.h"
 
-/* ngx_http_member_ledger.c */
+/* ngx_http_member_rules.c: the worker's copy of the rules and the clock */
+#define NGX_HTTP_MEMBER_SWEEP_BATCH   100         /* members a sweep slice */
+#define NGX_HTTP_MEMBER_MAX_TIERS     MRL_TIERS_MAX
+
+struct ngx_http_member_ledger_s {
+    ngx_http_member_redis_t      *redis;
+    json_t                       *rules;
+    ngx_uint_t                    version;
+    time_t                        clock;
+    ngx_msec_t                    fetched;
+    ngx_flag_t                    test_clock;
+
+    ngx_http_member_job_t         job;        /* the sweep, campaigns */
+    uint64_t                      ids[NGX_HTTP_MEMBER_SWEEP_BATCH];
+    ngx_uint_t                    nids;
+    ngx_uint_t                    next;
+
+    ngx_http_member_campaigns_t  *campaigns;
+
+    unsigned                      loaded:1;
+};
+
+typedef ngx_int_t (*ngx_http_member_rules_pt)(ngx_http_request_t *r,
+    ngx_http_member_ledger_t *ledger);
+
+/* what the rules say for now: the lot, the tier period, the tiers */
+typedef struct {
+    time_t                        now;
+    time_t                        lot;          /* its expiry; 0: never */
+    ngx_int_t                     period;
+    time_t                        period_end;
+    ngx_int_t                     steps;        /* -1: no limit */
+    u_char                        today[MRL_DAY_LEN + 1];
+} ngx_http_member_moment_t;
+
+extern ngx_str_t  ngx_http_member_rules_key;
+
 ngx_int_t ngx_http_member_ledger_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
 void ngx_http_member_ledger_exit_process(ngx_http_member_main_conf_t *mmcf);
 time_t ngx_http_member_ledger_now(ngx_http_member_ledger_t *ledger);
+ngx_int_t ngx_http_member_rules_load(ngx_http_member_ledger_t *ledger,
+    redisReply *reply);
+ngx_int_t ngx_http_member_rules_get(ngx_http_request_t *r,
+    ngx_http_member_rules_pt done);
+void ngx_http_member_rules_moment(ngx_http_member_ledger_t *ledger,
+    ngx_http_member_moment_t *mo);
+typedef ngx_int_t (*ngx_http_member_clock_pt)(ngx_http_request_t *r,
+    time_t now);
+ngx_int_t ngx_http_member_ledger_clock(ngx_http_request_t *r,
+    ngx_http_member_clock_pt done);
+typedef ngx_int_t (*ngx_http_member_rules_json_pt)(ngx_http_request_t *r,
+    json_t *rules);
+ngx_int_t ngx_http_member_rules_json(ngx_http_request_t *r,
+    ngx_http_member_rules_json_pt done);
+ngx_int_t ngx_http_member_rules_handler(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_clock_handler(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_http_member_campaigns_t **ngx_http_member_ledger_campaigns(
+    ngx_http_member_ledger_t *ledger);
+json_t *ngx_http_member_ledger_rules(ngx_http_member_ledger_t *ledger,
+    ngx_uint_t *version, time_t *lot);
+
+/* ngx_http_member_ledger.c: pay, refund, recharge and its refund, points */
+
+/* per request, in ctx->ledger */
+struct ngx_http_member_ledger_req_s {
+    ngx_http_member_rules_pt      done;
+    ngx_http_member_rules_json_pt json_done;
+    uint64_t                      id;
+    ngx_str_t                     kind;
+    ngx_str_t                     store_id;
+    ngx_str_t                     order_id;
+    ngx_str_t                     ticket_key;
+    ngx_str_t                     ticket_value;
+    ngx_str_t                     coupon_id;
+    ngx_str_t                     idem;
+    ngx_str_t                     text;       /* a level, a reason */
+    ngx_str_t                     note;
+    ngx_int_t                     amount;
+    ngx_int_t                     points;
+    json_t                       *json;
+    ngx_http_member_clock_pt      clock_done;
+    void                        (*settled)(ngx_http_request_t *r,
+                                           redisReply *reply);
+};
+
+ngx_http_member_ledger_req_t *ngx_http_member_ledger_req(
+    ngx_http_request_t *r);
+ngx_http_member_ledger_req_t *ngx_http_member_ledger_req_of(
+    ngx_http_request_t *r);
+ngx_int_t ngx_http_member_ledger_answered(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply);
+ngx_int_t ngx_http_member_ledger_admin(ngx_http_request_t *r, uint64_t id,
+    ngx_http_client_body_handler_pt body);
 ngx_int_t ngx_http_member_ledger_pay(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *kind, ngx_str_t *store_id, ngx_str_t *order_id,
     ngx_str_t *ticket_key, ngx_str_t *ticket_value, ngx_int_t amount,
     ngx_int_t points, ngx_str_t *coupon_id,
     void (*settled)(ngx_http_request_t *r, redisReply *reply));
-typedef ngx_int_t (*ngx_http_member_clock_pt)(ngx_http_request_t *r,
-    time_t now);
-ngx_int_t ngx_http_member_ledger_clock(ngx_http_request_t *r,
-    ngx_http_member_clock_pt done);
 ngx_int_t ngx_http_member_ledger_refund(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *store_id, ngx_str_t *order_id);
 ngx_int_t ngx_http_member_ledger_recharge(ngx_http_request_t *r, uint64_t id,
     ngx_int_t amount, ngx_str_t *idem);
 ngx_int_t ngx_http_member_ledger_points(ngx_http_request_t *r, uint64_t id);
-typedef ngx_int_t (*ngx_http_member_rules_json_pt)(ngx_http_request_t *r,
-    json_t *rules);
-ngx_int_t ngx_http_member_rules_json(ngx_http_request_t *r,
-    ngx_http_member_rules_json_pt done);
+ngx_int_t ngx_http_member_admin_refund(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_str_t *ngx_http_member_int_arg(ngx_pool_t *pool, ngx_str_t *arg,
+    int64_t n);
+
+/* ngx_http_member_adjust.c: the admin's changes of a tier and points */
 ngx_int_t ngx_http_member_admin_level(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_admin_points(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
-ngx_int_t ngx_http_member_admin_refund(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
-ngx_int_t ngx_http_member_rules_handler(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
-ngx_int_t ngx_http_member_clock_handler(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
+
+/* ngx_http_member_sweep.c: due lots and tier periods */
+void ngx_http_member_sweep_schedule(ngx_http_member_ledger_t *ledger,
+    uint64_t id, time_t at);
+ngx_int_t ngx_http_member_sweep_init(ngx_cycle_t *cycle,
+    ngx_http_member_ledger_t *ledger);
 
 /* ngx_http_member_analytics.c */
 ngx_int_t ngx_http_member_analytics_init_process(ngx_cycle_t *cycle,
@@ -86,13 +175,6 @@ ngx_int_t ngx_http_member_coupons_issue(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_coupons_list(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *must_exist, const char *missing);
-
-ngx_str_t *ngx_http_member_int_arg(ngx_pool_t *pool, ngx_str_t *arg,
-    int64_t n);
-ngx_http_member_campaigns_t **ngx_http_member_ledger_campaigns(
-    ngx_http_member_ledger_t *ledger);
-json_t *ngx_http_member_ledger_rules(ngx_http_member_ledger_t *ledger,
-    ngx_uint_t *version, time_t *lot);
 
 /* ngx_http_member_campaigns.c */
 void ngx_http_member_campaigns_tick(ngx_http_member_job_t *job);
