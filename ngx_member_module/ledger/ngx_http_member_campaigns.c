@@ -9,18 +9,14 @@
  *           activated, the referees awaiting their reward, and a daily
  *           pass over every member id in slices (cursor in Redis)
  *   admin:  POST campaigns/run (and the analytics' pass), GET campaigns
- *   member: GET referral; POST register takes invite_code
  *
- * Every award is trigger.lua or referral.lua on one member's slot: the
- * marker that makes it once per member and period is set by the script
- * that gives the points, so running a member twice, on two nodes or after
- * a crash, gives nothing twice.
+ * Every award is trigger.lua or referral.lua on one member's slot
+ * (ngx_http_member_triggers.c): the marker that makes it once per member
+ * and period is set by the script that gives the points, so running a
+ * member twice, on two nodes or after a crash, gives nothing twice.
+ * Invite codes are ngx_http_member_invite.c.
  */
 
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "ngx_member_ledger.h"
 
@@ -28,59 +24,9 @@
 #define NGX_HTTP_MEMBER_CAMPAIGN_BATCH    100
 #define NGX_HTTP_MEMBER_CAMPAIGN_BATCH_S  "100"
 #define NGX_HTTP_MEMBER_CAMPAIGN_TICK     2000      /* members a tick */
-#define NGX_HTTP_MEMBER_WELCOME_WINDOW    (7 * 86400)
-#define NGX_HTTP_MEMBER_INVITE_MAX        32
-
-#define NGX_HTTP_MEMBER_COUPON_TERMS      512
-
-
-/* where a member to look at came from: the tick's steps, in order */
-enum {
-    NGX_HTTP_MEMBER_CAMPAIGN_NEW = 0,
-    NGX_HTTP_MEMBER_CAMPAIGN_REFEREES,
-    NGX_HTTP_MEMBER_CAMPAIGN_PASS,
-    NGX_HTTP_MEMBER_CAMPAIGN_DONE
-};
-
-
-struct ngx_http_member_campaigns_s {
-    ngx_http_member_ledger_t     *ledger;
-    ngx_http_member_job_t        *job;        /* the ledger's, after sweep */
-    ngx_uint_t                    step;
-    ngx_uint_t                    visited;
-    uint64_t                      cursor;     /* pass: next id, 0: none */
-    uint64_t                      seq;
-    time_t                        now;
-    time_t                        lot;
-    ngx_uint_t                    version;
-    ngx_int_t                     referrer_points;
-    ngx_int_t                     max_per_referrer;
-    u_char                        today[11];  /* YYYY-MM-DD */
-    u_char                        rcursor[NGX_INT64_LEN];
-    size_t                        rcursor_len;
-
-    /* the recall's coupon as coupon_issue.lua takes it, for this tick */
-    u_char                        terms[NGX_HTTP_MEMBER_COUPON_TERMS];
-    size_t                        terms_len;
-    u_char                        expires[NGX_TIME_T_LEN];
-    size_t                        expires_len;
-    const char                   *coupon;   /* coupon_name, or NULL */
-    size_t                        coupon_len;
-    /* a copy: the worker's rules may be replaced during the tick */
-    u_char                        coupon_name[64];
-
-    /* trigger.lua's ARGV for this tick but the member's id */
-    ngx_str_t                     args[NGX_HTTP_MEMBER_TRIGGER_NARGV];
-    u_char                        buf[NGX_HTTP_MEMBER_TRIGGER_NARGV
-                                      * (NGX_INT64_LEN + 1)];
-
-    unsigned                      triggers:1;
-    unsigned                      referral:1;
-};
 
 
 static void ngx_http_member_campaigns_step(ngx_http_member_campaigns_t *c);
-static void ngx_http_member_campaigns_stop(ngx_http_member_campaigns_t *c);
 static void ngx_http_member_campaigns_loaded(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t which);
 
@@ -88,197 +34,10 @@ static void ngx_http_member_campaigns_loaded(ngx_http_member_job_t *job,
 static ngx_str_t  ngx_http_member_campaigns_key = ngx_string("{b}:campaigns");
 static ngx_str_t  ngx_http_member_campaigns_new =
     ngx_string("{b}:campaigns:new");
-static ngx_str_t  ngx_http_member_campaigns_referees =
+ngx_str_t  ngx_http_member_campaigns_referees =
     ngx_string("{b}:campaigns:referees");
 static ngx_str_t  ngx_http_member_campaigns_hset = ngx_string("HSET");
 static ngx_str_t  ngx_http_member_campaigns_run = ngx_string("run");
-
-static const char  ngx_http_member_base32[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-
-/* the timer: one tick's work after the ledger's sweep */
-
-static ngx_int_t
-ngx_http_member_campaigns_points(json_t *triggers, const char *name)
-{
-    json_t  *v;
-
-    v = json_object_get(triggers, name);
-
-    return v ? (ngx_int_t) json_integer_value(json_object_get(v, "points"))
-             : -1;
-}
-
-
-static void
-ngx_http_member_campaigns_arg(ngx_http_member_campaigns_t *c, ngx_uint_t i,
-    u_char **p, const char *s, int64_t n)
-{
-    c->args[i].data = *p;
-
-    if (s) {
-        c->args[i].len = ngx_sprintf(*p, "%s", s) - *p;
-
-    } else {
-        c->args[i].len = ngx_sprintf(*p, "%L", n) - *p;
-    }
-
-    *p += c->args[i].len;
-}
-
-
-/*
- * The terms of the recall's coupon (docs/ledger.md, Coupons): cash off,
- * valid for valid_days from its issue, as a template's would be.
- */
-
-static void
-ngx_http_member_campaigns_recall_coupon(ngx_http_member_campaigns_t *c,
-    json_t *coupon)
-{
-    char    *text;
-    json_t  *terms, *v;
-    time_t   to;
-
-    c->coupon = NULL;
-    c->coupon_len = 0;
-
-    if (coupon == NULL) {
-        return;
-    }
-
-    to = c->now + json_integer_value(json_object_get(coupon, "valid_days"))
-                  * 86400;
-
-    terms = json_pack("{s:O,s:s,s:O,s:s,s:I,s:I,s:I}",
-                      "name", json_object_get(coupon, "name"),
-                      "type", "cash",
-                      "value_fen", json_object_get(coupon, "value_fen"),
-                      "template_id", "recall",
-                      "valid_from", (json_int_t) c->now,
-                      "expires_at", (json_int_t) to,
-                      "issued_at", (json_int_t) c->now);
-    text = terms ? json_dumps(terms, JSON_COMPACT) : NULL;
-    json_decref(terms);
-
-    if (text == NULL || ngx_strlen(text) > NGX_HTTP_MEMBER_COUPON_TERMS) {
-        free(text);
-        return;
-    }
-
-    c->terms_len = ngx_cpymem(c->terms, text, ngx_strlen(text)) - c->terms;
-    c->expires_len = ngx_sprintf(c->expires, "%T", to) - c->expires;
-    free(text);
-
-    v = json_object_get(coupon, "name");
-
-    if (json_string_length(v) > sizeof(c->coupon_name)) {
-        return;
-    }
-
-    c->coupon_len = ngx_cpymem(c->coupon_name, json_string_value(v),
-                               json_string_length(v))
-                    - c->coupon_name;
-    c->coupon = (const char *) c->coupon_name;
-}
-
-
-/* trigger.lua's arguments from the rules and the clock of this tick */
-
-static void
-ngx_http_member_campaigns_prepare(ngx_http_member_campaigns_t *c)
-{
-    u_char          *p;
-    json_t          *rules, *triggers, *v, *referral;
-    mrl_birthday_t   b;
-
-    rules = ngx_http_member_ledger_rules(c->ledger, &c->version, &c->lot);
-    c->now = ngx_http_member_ledger_now(c->ledger);
-
-    /* today's birthdays, China time (rules/mrl_calendar.c) */
-    if (mrl_birthday(c->now, &b) != MRL_OK) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "member: the campaigns' time %T is out of range",
-                      c->now);
-        ngx_memzero(&b, sizeof(mrl_birthday_t));
-    }
-
-    ngx_memcpy(c->today, b.today, sizeof(b.today));
-
-    triggers = json_object_get(rules, "triggers");
-    referral = json_object_get(rules, "referral");
-
-    /* the notice of expiring points (docs/outbox.md) rides the pass */
-    v = json_object_get(json_object_get(rules, "messages"),
-                        "points_expiring");
-    c->triggers = json_object_size(triggers) != 0 || v != NULL;
-    c->referral = referral != NULL;
-    c->referrer_points = json_integer_value(json_object_get(referral,
-                                                        "referrer_points"));
-    c->max_per_referrer = json_integer_value(json_object_get(referral,
-                                                       "max_per_referrer"));
-
-    p = c->buf;
-
-    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_NOW, &p,
-                                  NULL, c->now);
-    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_YEAR, &p,
-                                  NULL, b.year);
-    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_TODAY, &p,
-                                  b.mmdd, 0);
-
-    /* a birthday on 29 February is kept on the 28th of a common year */
-    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_ALSO_TODAY,
-                                  &p, b.also, 0);
-    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_LOT, &p,
-                                  NULL, c->lot);
-    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_VERSION, &p,
-                                  NULL, c->version);
-    ngx_http_member_campaigns_arg(c,
-                   NGX_HTTP_MEMBER_TRIGGER_ARGV_WELCOME_POINTS, &p, NULL,
-                   ngx_http_member_campaigns_points(triggers, "welcome"));
-    ngx_http_member_campaigns_arg(c,
-                   NGX_HTTP_MEMBER_TRIGGER_ARGV_WELCOME_SINCE, &p, NULL,
-                   c->now - NGX_HTTP_MEMBER_WELCOME_WINDOW);
-    ngx_http_member_campaigns_arg(c,
-                   NGX_HTTP_MEMBER_TRIGGER_ARGV_BIRTHDAY_POINTS, &p, NULL,
-                   ngx_http_member_campaigns_points(triggers, "birthday"));
-
-    v = json_object_get(json_object_get(triggers, "birthday"), "when");
-    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_BIRTHDAY_BY,
-                                  &p, v ? json_string_value(v) : "month", 0);
-
-    v = json_object_get(triggers, "recall");
-    ngx_http_member_campaigns_arg(c,
-                 NGX_HTTP_MEMBER_TRIGGER_ARGV_RECALL_AFTER, &p, NULL,
-                 v ? json_integer_value(json_object_get(v, "silent_days"))
-                     * 86400 : 0);
-    ngx_http_member_campaigns_arg(c,
-                 NGX_HTTP_MEMBER_TRIGGER_ARGV_RECALL_POINTS, &p, NULL,
-                 v ? json_integer_value(json_object_get(v, "points")) : 0);
-    ngx_http_member_campaigns_arg(c,
-                 NGX_HTTP_MEMBER_TRIGGER_ARGV_ANNIVERSARY_POINTS, &p, NULL,
-                 ngx_http_member_campaigns_points(triggers, "anniversary"));
-    ngx_http_member_campaigns_arg(c, NGX_HTTP_MEMBER_TRIGGER_ARGV_REFERRAL,
-                                  &p, c->referral ? "1" : "0", 0);
-    ngx_http_member_campaigns_arg(c,
-                 NGX_HTTP_MEMBER_TRIGGER_ARGV_REFEREE_POINTS, &p, NULL,
-                 json_integer_value(json_object_get(referral,
-                                                    "referee_points")));
-
-    ngx_http_member_campaigns_recall_coupon(c,
-        json_object_get(json_object_get(triggers, "recall"), "coupon"));
-
-    /* a name is a JSON string: the args buffer holds numbers only */
-    c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_RECALL_COUPON].data =
-                                                              c->coupon_name;
-    c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_RECALL_COUPON].len = c->coupon_len;
-
-    ngx_http_member_campaigns_arg(c,
-                 NGX_HTTP_MEMBER_TRIGGER_ARGV_NOTICE_BEFORE, &p, NULL,
-                 ngx_http_member_messages_notice(rules));
-}
 
 
 /* the tick's scripts: the triggers, the referral, the coupons' issue */
@@ -332,7 +91,7 @@ ngx_http_member_campaigns_tick(ngx_http_member_job_t *job)
     c->step = NGX_HTTP_MEMBER_CAMPAIGN_NEW;
     c->visited = 0;
 
-    ngx_http_member_campaigns_prepare(c);
+    ngx_http_member_triggers_prepare(c);
 
     /* the scripts by their SHA1 for this tick (a SCRIPT FLUSH ends it) */
     for (i = 0; i < 3; i++) {
@@ -345,7 +104,7 @@ ngx_http_member_campaigns_tick(ngx_http_member_job_t *job)
 
 /* the campaigns of a reply that goes on, or NULL */
 
-static ngx_http_member_campaigns_t *
+ngx_http_member_campaigns_t *
 ngx_http_member_campaigns_current(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t member)
 {
@@ -411,7 +170,7 @@ ngx_http_member_campaigns_loaded(ngx_http_member_job_t *job,
 }
 
 
-static void
+void
 ngx_http_member_campaigns_stop(ngx_http_member_campaigns_t *c)
 {
     /* what is in flight is forgotten; its scripts are harmless twice */
@@ -420,7 +179,7 @@ ngx_http_member_campaigns_stop(ngx_http_member_campaigns_t *c)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_member_campaigns_str_id(redisReply *e, uint64_t *id)
 {
     if (e->type != REDIS_REPLY_STRING) {
@@ -542,341 +301,6 @@ ngx_http_member_campaigns_seq(ngx_http_member_job_t *job,
 }
 
 
-/* trigger.lua on one member */
-
-static void ngx_http_member_campaigns_triggered(
-    ngx_http_member_job_t *job, redisReply *reply, ngx_uint_t tag);
-static void ngx_http_member_campaigns_referred(
-    ngx_http_member_job_t *job, redisReply *reply, ngx_uint_t tag);
-static void ngx_http_member_campaigns_issued(ngx_http_member_job_t *job,
-    redisReply *reply, ngx_uint_t tag);
-
-
-static void
-ngx_http_member_campaigns_trigger(ngx_http_member_campaigns_t *c,
-    uint64_t id, ngx_uint_t source)
-{
-    u_char      kb[NGX_HTTP_MEMBER_TRIGGER_NKEYS]
-                  [NGX_HTTP_MEMBER_KEY_IN_LEN];
-    u_char      ids[NGX_INT64_LEN];
-    ngx_str_t   keys[NGX_HTTP_MEMBER_TRIGGER_NKEYS];
-    ngx_str_t   args[NGX_HTTP_MEMBER_TRIGGER_NARGV];
-
-    static const char  *suffix[NGX_HTTP_MEMBER_TRIGGER_NKEYS] = {
-        [NGX_HTTP_MEMBER_TRIGGER_KEY_MEMBER] = "",
-        [NGX_HTTP_MEMBER_TRIGGER_KEY_LEDGER] = ":ledger",
-        [NGX_HTTP_MEMBER_TRIGGER_KEY_LOTS] = ":lots",
-        [NGX_HTTP_MEMBER_TRIGGER_KEY_MSGS] = ":wx:msgs"
-    };
-
-    ngx_http_member_keys_in(keys, suffix, NGX_HTTP_MEMBER_TRIGGER_NKEYS,
-                            kb[0], id);
-
-    ngx_memcpy(args, c->args, sizeof(args));
-    args[NGX_HTTP_MEMBER_TRIGGER_ARGV_MEMBER_ID] =
-                               ngx_http_member_num_in(ids, (int64_t) id);
-
-    /* the welcome of a fresh activation is sure; the pass looks back */
-    if (source == NGX_HTTP_MEMBER_CAMPAIGN_NEW) {
-        ngx_str_set(&args[NGX_HTTP_MEMBER_TRIGGER_ARGV_WELCOME_SINCE], "0");
-    }
-
-    if (ngx_http_member_job_script(c->job,
-                                   ngx_http_member_campaigns_triggered,
-                                   source, NGX_HTTP_MEMBER_SCRIPT_TRIGGER,
-                                   NGX_HTTP_MEMBER_BG_SHA1, keys, 0, args, 0)
-        == NGX_OK)
-    {
-        c->visited++;
-    }
-}
-
-
-/* the lot the points went into is swept in time: docs/ledger.md */
-
-static void
-ngx_http_member_campaigns_due(ngx_http_member_campaigns_t *c,
-    redisReply *id, long long lot)
-{
-    u_char     sc[NGX_INT64_LEN];
-    ngx_str_t  member;
-
-    if (lot == 0 || id->type != REDIS_REPLY_STRING) {
-        return;
-    }
-
-    member.data = (u_char *) id->str;
-    member.len = id->len;
-
-    (void) ngx_http_member_job_command(c->job, NULL, 0,
-                        ngx_http_member_args(ngx_string("ZADD"),
-                                             ngx_string("ledger:due"),
-                                             ngx_string("LT"),
-                                             ngx_http_member_num_in(sc,
-                                                 (int64_t) lot),
-                                             member));
-}
-
-
-/* the recall's coupon by the coupons' issue script, once per silence */
-
-static void
-ngx_http_member_campaigns_recall(ngx_http_member_campaigns_t *c, uint64_t id,
-    int64_t since, ngx_uint_t source)
-{
-    u_char      kb[NGX_HTTP_MEMBER_COUPON_ISSUE_NKEYS]
-                  [NGX_HTTP_MEMBER_KEY_IN_LEN];
-    u_char      nums[3][NGX_INT64_LEN + 8];
-    ngx_str_t   keys[NGX_HTTP_MEMBER_COUPON_ISSUE_NKEYS];
-    ngx_str_t   args[NGX_HTTP_MEMBER_COUPON_ISSUE_NARGV], *a;
-
-    static const char  *suffix[NGX_HTTP_MEMBER_COUPON_ISSUE_NKEYS] = {
-        [NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_MEMBER] = "",
-        [NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_LEDGER] = ":ledger",
-        [NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_IDEM] = NULL,
-        [NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_COUPONS] = ":coupons"
-    };
-
-    ngx_http_member_keys_in(keys, suffix, NGX_HTTP_MEMBER_COUPON_ISSUE_NKEYS,
-                            kb[0], id);
-
-    a = &keys[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_IDEM];
-    a->data = kb[NGX_HTTP_MEMBER_COUPON_ISSUE_KEY_IDEM];
-    a->len = ngx_sprintf(a->data, "{m:%uL}:idem:coupon:recall:%L", id, since)
-             - a->data;
-
-    ngx_str_set(&args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_FINGERPRINT],
-                "coupon:recall");
-    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TERMS].data = c->terms;
-    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TERMS].len = c->terms_len;
-    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_NOW] =
-                                  c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_NOW];
-    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TTL] =
-               ngx_http_member_num_in(nums[0], NGX_HTTP_MEMBER_IDEM_TTL);
-
-    a = &args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_IDEM_KEY];
-    a->data = nums[1];
-    a->len = ngx_sprintf(nums[1], "recall:%L", since) - nums[1];
-
-    ngx_str_set(&args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_TEMPLATE], "recall");
-    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_EXPIRES_AT].data = c->expires;
-    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_EXPIRES_AT].len = c->expires_len;
-    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_NAME].data = c->coupon_name;
-    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_NAME].len = c->coupon_len;
-    args[NGX_HTTP_MEMBER_COUPON_ISSUE_ARGV_MEMBER_ID] =
-                           ngx_http_member_num_in(nums[2], (int64_t) id);
-
-    /* the trigger's answer hinted the member: no second hint */
-    (void) ngx_http_member_job_script(c->job,
-                                      ngx_http_member_campaigns_issued,
-                                      source,
-                                      NGX_HTTP_MEMBER_SCRIPT_COUPON_ISSUE,
-                                      NGX_HTTP_MEMBER_BG_UNHINTED, keys, 0,
-                                      args, 0);
-}
-
-
-/* issued now or before: the member's recall is complete */
-
-static void
-ngx_http_member_campaigns_issued(ngx_http_member_job_t *job,
-    redisReply *reply, ngx_uint_t tag)
-{
-    u_char                       *p, *last, key[NGX_INT64_LEN + 16];
-    uint64_t                      id;
-    ngx_http_member_campaigns_t  *c;
-
-    c = ngx_http_member_campaigns_current(job, reply, 1);
-
-    if (c == NULL) {
-        return;
-    }
-
-    /* {"issued"|"seen", "c<member id>-<n>"} */
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
-        && reply->element[1]->type == REDIS_REPLY_STRING
-        && reply->element[1]->len > 1)
-    {
-        p = (u_char *) reply->element[1]->str + 1;
-        last = ngx_strlchr(p, p + reply->element[1]->len - 1, '-');
-
-        if (last && ngx_http_member_parse_id(p, last - p, &id) == NGX_OK) {
-            (void) ngx_http_member_job_command(c->job, NULL, 0,
-                        ngx_http_member_args(ngx_string("HDEL"),
-                                             ngx_http_member_key_in(
-                                                 key, id, ""),
-                                             ngx_string("recall_coupon")));
-        }
-    }
-}
-
-
-static void
-ngx_http_member_campaigns_triggered(ngx_http_member_job_t *job,
-    redisReply *reply, ngx_uint_t source)
-{
-    u_char                        kb[NGX_HTTP_MEMBER_REFERRAL_NKEYS]
-                                    [NGX_HTTP_MEMBER_KEY_IN_LEN];
-    u_char                        nums[2][NGX_INT64_LEN];
-    uint64_t                      referrer, id;
-    ngx_str_t                     keys[NGX_HTTP_MEMBER_REFERRAL_NKEYS];
-    ngx_str_t                     args[NGX_HTTP_MEMBER_REFERRAL_NARGV];
-    ngx_str_t                     member;
-    redisReply                   *state;
-    ngx_http_member_campaigns_t  *c;
-
-    static const char  *suffix[NGX_HTTP_MEMBER_REFERRAL_NKEYS] = {
-        [NGX_HTTP_MEMBER_REFERRAL_KEY_MEMBER] = "",
-        [NGX_HTTP_MEMBER_REFERRAL_KEY_LEDGER] = ":ledger",
-        [NGX_HTTP_MEMBER_REFERRAL_KEY_LOTS] = ":lots",
-        [NGX_HTTP_MEMBER_REFERRAL_KEY_REFERRALS] = ":referrals"
-    };
-
-    c = ngx_http_member_campaigns_current(job, reply, 1);
-
-    if (c == NULL) {
-        return;
-    }
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 7
-        || reply->element[1]->type != REDIS_REPLY_INTEGER
-        || reply->element[2]->type != REDIS_REPLY_INTEGER
-        || reply->element[4]->type != REDIS_REPLY_STRING
-        || reply->element[5]->type != REDIS_REPLY_INTEGER
-        || reply->element[6]->type != REDIS_REPLY_INTEGER
-        || ngx_http_member_campaigns_str_id(reply->element[0], &id) != NGX_OK)
-    {
-        ngx_http_member_campaigns_stop(c);
-        return;
-    }
-
-    /*
-     * a trigger's entries (points, a coupon) reach the brand's numbers,
-     * and those it wrote (or a message) the WeChat outbox: docs/outbox.md
-     */
-    if (reply->element[6]->integer) {
-        ngx_http_member_ledger_hint(job->redis, id);
-
-    } else {
-        ngx_http_member_fold_hint(job->redis, id);
-    }
-
-    if (reply->element[1]->integer > 0) {
-        ngx_http_member_campaigns_due(c, reply->element[0],
-                                      reply->element[2]->integer);
-    }
-
-    if (reply->element[5]->integer > 0 && c->coupon) {
-        ngx_http_member_campaigns_recall(c, id, reply->element[5]->integer,
-                                         source);
-    }
-
-    state = reply->element[4];
-
-    if (state->len == 7 && ngx_strncmp(state->str, "pending", 7) == 0
-        && c->referral
-        && ngx_http_member_campaigns_str_id(reply->element[3], &referrer)
-           == NGX_OK)
-    {
-        ngx_http_member_keys_in(keys, suffix, NGX_HTTP_MEMBER_REFERRAL_NKEYS,
-                                kb[0], referrer);
-
-        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_REFERRER].data =
-                                             (u_char *) reply->element[3]->str;
-        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_REFERRER].len =
-                                                       reply->element[3]->len;
-        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_REFEREE].data =
-                                             (u_char *) reply->element[0]->str;
-        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_REFEREE].len =
-                                                       reply->element[0]->len;
-        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_POINTS] =
-                 ngx_http_member_num_in(nums[0], c->referrer_points);
-        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_MAX_PER_REFERRER] =
-                ngx_http_member_num_in(nums[1], c->max_per_referrer);
-        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_NOW] =
-                                  c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_NOW];
-        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_LOT] =
-                                  c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_LOT];
-        args[NGX_HTTP_MEMBER_REFERRAL_ARGV_VERSION] =
-                              c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_VERSION];
-
-        (void) ngx_http_member_job_script(job,
-                                          ngx_http_member_campaigns_referred,
-                                          source,
-                                          NGX_HTTP_MEMBER_SCRIPT_REFERRAL,
-                                          NGX_HTTP_MEMBER_BG_SHA1, keys, 0,
-                                          args, 0);
-
-    } else if (source == NGX_HTTP_MEMBER_CAMPAIGN_REFEREES
-               && ((state->len == 4 && ngx_strncmp(state->str, "none", 4) == 0)
-                   || (state->len == 4
-                       && ngx_strncmp(state->str, "done", 4) == 0)))
-    {
-        member.data = (u_char *) reply->element[0]->str;
-        member.len = reply->element[0]->len;
-
-        (void) ngx_http_member_job_command(c->job, NULL, 0,
-                        ngx_http_member_args(ngx_string("SREM"),
-                                         ngx_http_member_campaigns_referees,
-                                         member));
-    }
-}
-
-
-/* the referrer's side is done (or capped, or moot): the referee's is too */
-
-static void
-ngx_http_member_campaigns_referred(ngx_http_member_job_t *job,
-    redisReply *reply, ngx_uint_t tag)
-{
-    u_char                        kb[NGX_INT64_LEN + 16];
-    uint64_t                      referrer;
-    ngx_str_t                     key, referee;
-    ngx_http_member_campaigns_t  *c;
-
-    c = ngx_http_member_campaigns_current(job, reply, 1);
-
-    if (c == NULL) {
-        return;
-    }
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5
-        || reply->element[1]->type != REDIS_REPLY_STRING
-        || reply->element[3]->type != REDIS_REPLY_INTEGER
-        || reply->element[4]->type != REDIS_REPLY_INTEGER)
-    {
-        ngx_http_member_campaigns_stop(c);
-        return;
-    }
-
-    if (reply->element[3]->integer > 0) {
-        ngx_http_member_campaigns_due(c, reply->element[0],
-                                      reply->element[4]->integer);
-
-        if (ngx_http_member_campaigns_str_id(reply->element[0], &referrer)
-            == NGX_OK)
-        {
-            ngx_http_member_ledger_hint(job->redis, referrer);
-        }
-    }
-
-    referee.data = (u_char *) reply->element[1]->str;
-    referee.len = reply->element[1]->len;
-    key.data = kb;
-    key.len = ngx_snprintf(kb, sizeof(kb), "{m:%V}", &referee) - kb;
-
-    (void) ngx_http_member_job_command(c->job, NULL, 0,
-                        ngx_http_member_args(ngx_string("HSET"), key,
-                                 ngx_string("referral_done"),
-                                 c->args[NGX_HTTP_MEMBER_TRIGGER_ARGV_NOW]));
-
-    (void) ngx_http_member_job_command(c->job, NULL, 0,
-                        ngx_http_member_args(ngx_string("SREM"),
-                                         ngx_http_member_campaigns_referees,
-                                         referee));
-}
-
-
 /* the steps: members just activated, referees, a slice of the pass */
 
 static void ngx_http_member_campaigns_listed(ngx_http_member_job_t *job,
@@ -985,10 +409,14 @@ ngx_http_member_campaigns_listed(ngx_http_member_job_t *job,
         return;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: campaigns: step %ui listed %uz members", source,
+                   ids->elements);
+
     /* the step settles once they have all answered */
     for (i = 0; i < ids->elements && job->busy; i++) {
         if (ngx_http_member_campaigns_str_id(ids->element[i], &id) == NGX_OK) {
-            ngx_http_member_campaigns_trigger(c, id, source);
+            ngx_http_member_triggers_run(c, id, source);
         }
     }
 }
@@ -1011,8 +439,8 @@ ngx_http_member_campaigns_batch(ngx_http_member_campaigns_t *c)
     }
 
     for (id = c->cursor; id <= last && c->job->busy; id++) {
-        ngx_http_member_campaigns_trigger(c, id,
-                                          NGX_HTTP_MEMBER_CAMPAIGN_PASS);
+        ngx_http_member_triggers_run(c, id,
+                                     NGX_HTTP_MEMBER_CAMPAIGN_PASS);
     }
 }
 
@@ -1038,6 +466,10 @@ ngx_http_member_campaigns_settled(ngx_http_member_job_t *job)
     }
 
     c->cursor += NGX_HTTP_MEMBER_CAMPAIGN_BATCH;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: campaigns: pass at %uL of %uL", c->cursor,
+                   c->seq);
 
     if (c->cursor > c->seq) {
         /* the pass is over */
@@ -1274,169 +706,4 @@ ngx_http_member_campaigns_run_now(ngx_http_request_t *r,
                                          4, &ngx_http_member_campaigns_hset,
                                          &ngx_http_member_campaigns_key,
                                          &ngx_http_member_campaigns_run, now);
-}
-
-
-/*
- * Invite codes: 8 base32 characters of HMAC-SHA256 under a key derived
- * from member_pii_key ("referral-code"), then the member id.  The code
- * names its member without an index, and nobody can make one for an id.
- */
-
-static ngx_int_t
-ngx_http_member_invite_mac(ngx_http_member_key_t *key, uint64_t id,
-    u_char *out)
-{
-    u_char        k[32], msg[NGX_INT64_LEN], mac[EVP_MAX_MD_SIZE];
-    uint64_t      bits;
-    ngx_uint_t    i;
-    unsigned int  len;
-
-    if (ngx_http_member_pii_derive(key, "referral-code", k) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (HMAC(EVP_sha256(), k, sizeof(k), msg,
-             ngx_sprintf(msg, "%uL", id) - msg, mac, &len)
-        == NULL)
-    {
-        OPENSSL_cleanse(k, sizeof(k));
-        return NGX_ERROR;
-    }
-
-    OPENSSL_cleanse(k, sizeof(k));
-
-    bits = 0;
-
-    for (i = 0; i < 5; i++) {
-        bits = (bits << 8) | mac[i];
-    }
-
-    for (i = 0; i < NGX_HTTP_MEMBER_INVITE_MAC; i++) {
-        out[i] = ngx_http_member_base32[(bits >> (35 - 5 * i)) & 31];
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * The member an invite code names: NGX_OK and *id for a code of any key
- * line (codes outlive a key rotation), NGX_DECLINED for anything else,
- * NGX_ERROR when the MAC cannot be made.
- */
-
-ngx_int_t
-ngx_http_member_invite_id(ngx_http_request_t *r, u_char *s, size_t len,
-    uint64_t *id)
-{
-    u_char                       code[NGX_HTTP_MEMBER_INVITE_MAX];
-    u_char                       mac[NGX_HTTP_MEMBER_INVITE_MAC];
-    size_t                       i;
-    ngx_uint_t                   ok;
-    ngx_http_member_key_t       *key;
-    ngx_http_member_loc_conf_t  *mlcf;
-
-    if (s == NULL || len <= NGX_HTTP_MEMBER_INVITE_MAC
-        || len > NGX_HTTP_MEMBER_INVITE_MAX)
-    {
-        return NGX_DECLINED;
-    }
-
-    for (i = 0; i < len; i++) {
-        code[i] = ngx_toupper(s[i]);
-    }
-
-    if (ngx_http_member_parse_id(code + NGX_HTTP_MEMBER_INVITE_MAC,
-                                 len - NGX_HTTP_MEMBER_INVITE_MAC, id)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-    ok = 0;
-
-    if (mlcf->keys) {
-        key = mlcf->keys->elts;
-
-        for (i = 0; i < mlcf->keys->nelts; i++) {
-            if (ngx_http_member_invite_mac(&key[i], *id, mac) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            ok |= CRYPTO_memcmp(mac, code, NGX_HTTP_MEMBER_INVITE_MAC) == 0;
-        }
-    }
-
-    return ok ? NGX_OK : NGX_DECLINED;
-}
-
-
-/* POST register's invite_code: 400 for a code unknown or one's own */
-
-ngx_int_t
-ngx_http_member_invite(ngx_http_request_t *r, json_t *json, uint64_t self,
-    uint64_t *referrer)
-{
-    json_t     *v;
-    uint64_t    id;
-    ngx_int_t   rc;
-
-    *referrer = 0;
-    v = json_object_get(json, "invite_code");
-
-    if (v == NULL || json_is_null(v)) {
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_member_invite_id(r, (u_char *) json_string_value(v),
-                                   json_is_string(v) ? json_string_length(v)
-                                                     : 0,
-                                   &id);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                     "invite_code: no such invite code");
-    }
-
-    if (id == self) {
-        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                     "invite_code: one's own code");
-    }
-
-    *referrer = id;
-
-    return NGX_DECLINED;
-}
-
-
-/* a member's invite code: the MAC, then the id, NUL-terminated */
-
-u_char *
-ngx_http_member_invite_code(ngx_http_request_t *r, uint64_t id)
-{
-    u_char                 *code, *p, mac[NGX_HTTP_MEMBER_INVITE_MAC];
-    ngx_http_member_key_t  *key;
-
-    key = ngx_http_member_key_find(r, NULL);
-
-    if (key == NULL || ngx_http_member_invite_mac(key, id, mac) != NGX_OK) {
-        return NULL;
-    }
-
-    code = ngx_pnalloc(r->pool, NGX_HTTP_MEMBER_INVITE_CODE_LEN + 1);
-    if (code == NULL) {
-        return NULL;
-    }
-
-    p = ngx_sprintf(code, "%*s%uL", (size_t) NGX_HTTP_MEMBER_INVITE_MAC, mac,
-                    id);
-    *p = '\0';
-
-    return code;
 }

@@ -176,13 +176,78 @@ ngx_int_t ngx_http_member_coupons_issue(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_coupons_list(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *must_exist, const char *missing);
 
-/* ngx_http_member_campaigns.c */
+/* ngx_http_member_campaigns.c: the job, hints, the admin's handlers */
+#define NGX_HTTP_MEMBER_COUPON_TERMS      512
+
+/* where a member to look at came from: the tick's steps, in order */
+enum {
+    NGX_HTTP_MEMBER_CAMPAIGN_NEW = 0,
+    NGX_HTTP_MEMBER_CAMPAIGN_REFEREES,
+    NGX_HTTP_MEMBER_CAMPAIGN_PASS,
+    NGX_HTTP_MEMBER_CAMPAIGN_DONE
+};
+
+struct ngx_http_member_campaigns_s {
+    ngx_http_member_ledger_t     *ledger;
+    ngx_http_member_job_t        *job;        /* the ledger's, after sweep */
+    ngx_uint_t                    step;
+    ngx_uint_t                    visited;
+    uint64_t                      cursor;     /* pass: next id, 0: none */
+    uint64_t                      seq;
+    time_t                        now;
+    time_t                        lot;
+    ngx_uint_t                    version;
+    ngx_int_t                     referrer_points;
+    ngx_int_t                     max_per_referrer;
+    u_char                        today[11];  /* YYYY-MM-DD */
+    u_char                        rcursor[NGX_INT64_LEN];
+    size_t                        rcursor_len;
+
+    /* the recall's coupon as coupon_issue.lua takes it, for this tick */
+    u_char                        terms[NGX_HTTP_MEMBER_COUPON_TERMS];
+    size_t                        terms_len;
+    u_char                        expires[NGX_TIME_T_LEN];
+    size_t                        expires_len;
+    const char                   *coupon;   /* coupon_name, or NULL */
+    size_t                        coupon_len;
+    /* a copy: the worker's rules may be replaced during the tick */
+    u_char                        coupon_name[64];
+
+    /* trigger.lua's ARGV for this tick but the member's id */
+    ngx_str_t                     args[NGX_HTTP_MEMBER_TRIGGER_NARGV];
+    u_char                        buf[NGX_HTTP_MEMBER_TRIGGER_NARGV
+                                      * (NGX_INT64_LEN + 1)];
+
+    unsigned                      triggers:1;
+    unsigned                      referral:1;
+};
+
+extern ngx_str_t  ngx_http_member_campaigns_referees;
+
 void ngx_http_member_campaigns_tick(ngx_http_member_job_t *job);
 void ngx_http_member_campaigns_settled(ngx_http_member_job_t *job);
+ngx_http_member_campaigns_t *ngx_http_member_campaigns_current(
+    ngx_http_member_job_t *job, redisReply *reply, ngx_uint_t member);
+void ngx_http_member_campaigns_stop(ngx_http_member_campaigns_t *c);
+ngx_int_t ngx_http_member_campaigns_str_id(redisReply *e, uint64_t *id);
 ngx_int_t ngx_http_member_campaigns_list(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_campaigns_run_now(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
+
+/* what a hint asks the campaigns' timer for: a welcome, a referee's watch */
+#define NGX_HTTP_MEMBER_HINT_NEW       1
+#define NGX_HTTP_MEMBER_HINT_REFEREE   2
+
+void ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
+    ngx_uint_t hints);
+
+/* ngx_http_member_triggers.c: trigger.lua and what follows, on one member */
+void ngx_http_member_triggers_prepare(ngx_http_member_campaigns_t *c);
+void ngx_http_member_triggers_run(ngx_http_member_campaigns_t *c,
+    uint64_t id, ngx_uint_t source);
+
+/* ngx_http_member_invite.c: invite codes */
 ngx_int_t ngx_http_member_invite(ngx_http_request_t *r, json_t *json,
     uint64_t self, uint64_t *referrer);
 #define NGX_HTTP_MEMBER_INVITE_MAC       8     /* base32 characters */
@@ -191,13 +256,6 @@ ngx_int_t ngx_http_member_invite(ngx_http_request_t *r, json_t *json,
 u_char *ngx_http_member_invite_code(ngx_http_request_t *r, uint64_t id);
 ngx_int_t ngx_http_member_invite_id(ngx_http_request_t *r, u_char *s,
     size_t len, uint64_t *id);
-
-/* what a hint asks the campaigns' timer for: a welcome, a referee's watch */
-#define NGX_HTTP_MEMBER_HINT_NEW       1
-#define NGX_HTTP_MEMBER_HINT_REFEREE   2
-
-void ngx_http_member_campaigns_hint(ngx_http_request_t *r, uint64_t id,
-    ngx_uint_t hints);
 
 /*
  * ngx_http_member_fold.c: after every script whose binding says it changes
