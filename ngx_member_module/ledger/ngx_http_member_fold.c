@@ -12,23 +12,15 @@
  * A timer in every worker folds while the worker holds the expiry sweep's
  * lease: the oldest waiting members in slices, each member's entries after
  * its cursor, one brand-slot script (fold.lua) per member that is
- * idempotent by construction.
- *
- *   admin:  GET totals                       liabilities, members, lag
- *           GET reports/daily?from=&to=      the day buckets, <= 366 days
- *           GET stores/<id>/transactions     the store's ledger, paged
- *           POST fold/rescan                 hints every member again
+ * idempotent by construction.  What the admin reads of the fold is
+ * ngx_http_member_fold_reports.c.
  */
 
 
 #include "ngx_member_ledger.h"
 
 
-/* the outbox (ngx_http_member_outbox.c), set at its init */
-static ngx_http_member_hint_pt  ngx_http_member_ledger_follower;
-
-
-static ngx_str_t  ngx_http_member_fold_key = ngx_string("{b}:fold");
+ngx_str_t  ngx_http_member_fold_key = ngx_string("{b}:fold");
 static ngx_str_t  ngx_http_member_fold_gen_key = ngx_string("{b}:fold:gen");
 
 
@@ -85,70 +77,6 @@ failed:
 }
 
 
-/*
- * Every change of a member's ledger or record: the fold, and whoever
- * follows members from above the ledger (the WeChat outbox: its card and
- * its messages, docs/outbox.md), hinted in one place.
- */
-
-void
-ngx_http_member_ledger_hint(ngx_http_member_redis_t *redis, uint64_t id)
-{
-    ngx_http_member_fold_hint(redis, id);
-
-    if (ngx_http_member_ledger_follower) {
-        ngx_http_member_ledger_follower(redis, id);
-    }
-}
-
-
-void
-ngx_http_member_ledger_follow(ngx_http_member_hint_pt follower)
-{
-    ngx_http_member_ledger_follower = follower;
-}
-
-
-void
-ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id)
-{
-    ngx_http_member_loc_conf_t  *mlcf;
-
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-
-    ngx_http_member_ledger_hint(mlcf->redis, id);
-}
-
-
-/*
- * The Redis layer's hook (ngx_http_member_redis_on_change): a script whose
- * binding says "CHANGES member" answered; its member key is {m:<id>}.
- */
-
-static void
-ngx_http_member_ledger_changed(ngx_http_member_redis_t *redis,
-    ngx_str_t *key)
-{
-    u_char    *end;
-    uint64_t   id;
-
-    end = (key->len > 3 && ngx_strncmp(key->data, "{m:", 3) == 0)
-          ? ngx_strlchr(key->data + 3, key->data + key->len, '}') : NULL;
-
-    if (end == NULL
-        || ngx_http_member_parse_id(key->data + 3, end - key->data - 3, &id)
-           != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, redis->log, 0,
-                      "member: a script changed \"%V\", not a member key",
-                      key);
-        return;
-    }
-
-    ngx_http_member_ledger_hint(redis, id);
-}
-
-
 /* the fold: a job of the runner, working while its worker holds the lease */
 
 #define NGX_HTTP_MEMBER_FOLD_EVERY    250         /* ms */
@@ -187,9 +115,9 @@ struct ngx_http_member_fold_s {
 
 
 static ngx_str_t  ngx_http_member_cursors_key = ngx_string("{b}:cursors");
-static ngx_str_t  ngx_http_member_totals_key = ngx_string("{b}:totals");
+ngx_str_t  ngx_http_member_totals_key = ngx_string("{b}:totals");
 static ngx_str_t  ngx_http_member_members_key = ngx_string("{b}:members");
-static ngx_str_t  ngx_http_member_rescan_key = ngx_string("{b}:fold:rescan");
+ngx_str_t  ngx_http_member_rescan_key = ngx_string("{b}:fold:rescan");
 
 
 static void ngx_http_member_fold_slice(ngx_http_member_job_t *job);
@@ -198,7 +126,7 @@ static void ngx_http_member_fold_rescan(ngx_http_member_job_t *job);
 
 /* unix seconds as the China-time day, YYYY-MM-DD: 10 bytes, no NUL */
 
-static size_t
+size_t
 ngx_http_member_fold_day(time_t t, u_char *buf)
 {
     char  day[MRL_DAY_LEN + 1];
@@ -263,6 +191,10 @@ ngx_http_member_fold_folded(ngx_http_member_job_t *job, redisReply *reply,
         ngx_http_member_job_done(job);
         return;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: fold of member %uL answered, type %d",
+                   fold->m[ix].id, reply->type);
 
     if (reply->type == REDIS_REPLY_ERROR) {
         /* the member waits on: the next run tries again */
@@ -660,6 +592,9 @@ ngx_http_member_fold_waiting(ngx_http_member_job_t *job, redisReply *reply,
         fold->n++;
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: fold: %ui members waiting in the slice", fold->n);
+
     if (fold->n == 0) {
         if (reply->elements) {
             /* only ids that are not members': a rescan's stray */
@@ -723,6 +658,9 @@ ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
 
     next = reply->element[0];
     keys = reply->element[1];
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: fold rescan step of %uz keys", keys->elements);
 
     /* the member hashes only: "{m:<id>}" */
     for (i = 0; i < keys->elements; i++) {
@@ -876,413 +814,4 @@ ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
     }
 
     return NGX_OK;
-}
-
-
-/* admin: GET totals, GET reports/daily, stores/<id>/transactions, rescan */
-
-static ngx_int_t
-ngx_http_member_fold_totals_done(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    size_t       i, len;
-    json_t      *answer, *status, *level, *lag;
-    int64_t      n, members, oldest, now;
-    ngx_time_t  *tp;
-    redisReply  *t, *k, *v;
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4
-        || reply->element[0]->type != REDIS_REPLY_ARRAY
-        || reply->element[1]->type != REDIS_REPLY_INTEGER
-        || reply->element[2]->type != REDIS_REPLY_STRING
-        || reply->element[3]->type != REDIS_REPLY_INTEGER)
-    {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    answer = json_object();
-    status = json_object();
-    level = json_object();
-    lag = json_object();
-
-    if (answer == NULL || status == NULL || level == NULL || lag == NULL) {
-        json_decref(answer);
-        json_decref(status);
-        json_decref(level);
-        json_decref(lag);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json_object_set_new(answer, "principal_fen", json_integer(0));
-    json_object_set_new(answer, "bonus_fen", json_integer(0));
-    json_object_set_new(answer, "balance_fen", json_integer(0));
-    json_object_set_new(answer, "points", json_integer(0));
-    json_object_set_new(answer, "entries", json_integer(0));
-
-    members = 0;
-    t = reply->element[0];
-
-    for (i = 0; i + 1 < t->elements; i += 2) {
-        k = t->element[i];
-        v = t->element[i + 1];
-
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-
-        n = strtoll(v->str, NULL, 10);
-
-        if (k->len > 7 && ngx_strncmp(k->str, "status:", 7) == 0) {
-            len = k->len - 7;
-            json_object_setn_new(status, k->str + 7, len, json_integer(n));
-
-            if (!(len == 7 && ngx_strncmp(k->str + 7, "visitor", 7) == 0)) {
-                members += n;
-            }
-
-        } else if (k->len > 6 && ngx_strncmp(k->str, "level:", 6) == 0) {
-            json_object_setn_new(level, k->str + 6, k->len - 6,
-                                 json_integer(n));
-
-        } else {
-            json_object_setn_new(answer, k->str, k->len, json_integer(n));
-        }
-    }
-
-    tp = ngx_timeofday();
-    oldest = reply->element[2]->len
-             ? strtoll(reply->element[2]->str, NULL, 10) : 0;
-
-    json_object_set_new(lag, "waiting", json_integer(
-                                            reply->element[1]->integer));
-    now = (int64_t) tp->sec * 1000 + (int64_t) tp->msec;
-
-    json_object_set_new(lag, "oldest_ms",
-                        json_integer(oldest && now > oldest ? now - oldest
-                                                            : 0));
-    json_object_set_new(lag, "rescan",
-                        json_boolean(reply->element[3]->integer));
-
-    json_object_set_new(answer, "members", json_integer(members));
-    json_object_set_new(answer, "members_by_status", status);
-    json_object_set_new(answer, "members_by_level", level);
-    json_object_set_new(answer, "fold", lag);
-
-    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
-}
-
-
-ngx_int_t
-ngx_http_member_fold_totals(ngx_http_request_t *r, ngx_http_member_match_t *m)
-{
-    ngx_str_t  keys[NGX_HTTP_MEMBER_FOLD_TOTALS_NKEYS];
-
-    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_TOTALS] = ngx_http_member_totals_key;
-    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_FOLD] = ngx_http_member_fold_key;
-    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_RESCAN] = ngx_http_member_rescan_key;
-
-    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_FOLD_TOTALS,
-                                        ngx_http_member_fold_totals_done, keys,
-                                        NULL,
-                                        0);
-}
-
-
-/* a day YYYY-MM-DD as unix seconds at its 00:00 UTC; -1 when not a day */
-
-static time_t
-ngx_http_member_fold_date(ngx_str_t *s)
-{
-    int64_t  t;
-
-    /* years 2000..2999, and 2026-02-30 is not a day (rules/mrl_calendar.c) */
-    if (mrl_day_parse((const char *) s->data, s->len, &t) != MRL_OK) {
-        return -1;
-    }
-
-    return (time_t) t;
-}
-
-
-static ngx_int_t
-ngx_http_member_fold_days_done(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    size_t        i, j;
-    json_t       *answer, *days, *day;
-    ngx_str_t    *names;
-    redisReply   *h, *k, *v;
-    const char  **f;
-
-    static const char  *fields[] = {
-        "new_members", "recharge", "recharge_fen", "bonus_fen", "pay",
-        "pay_fen", "earn", "earn_fen", "sales_fen", "redeemed_fen",
-        "refund", "refund_fen", "recharge_refund", "recharge_refund_fen",
-        "coupon", "points_earned", "points_redeemed",
-        "points_expired", "points_adjusted", "points_returned",
-        "points_restored", "principal_delta_fen", "bonus_delta_fen",
-        "points_delta", NULL
-    };
-
-    names = call->data;
-
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    answer = json_object();
-    days = json_array();
-
-    if (answer == NULL || days == NULL) {
-        json_decref(answer);
-        json_decref(days);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json_object_set_new(answer, "days", days);
-
-    for (i = 0; i < reply->elements; i++) {
-        h = reply->element[i];
-
-        day = json_object();
-        if (day == NULL || h->type != REDIS_REPLY_ARRAY) {
-            json_decref(day);
-            json_decref(answer);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        json_object_set_new(day, "date", json_stringn((char *) names[i].data,
-                                                      names[i].len));
-
-        for (f = fields; *f; f++) {
-            json_object_set_new(day, *f, json_integer(0));
-        }
-
-        for (j = 0; j + 1 < h->elements; j += 2) {
-            k = h->element[j];
-            v = h->element[j + 1];
-
-            if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
-            {
-                json_object_setn_new(day, k->str, k->len,
-                                     json_integer(strtoll(v->str, NULL, 10)));
-            }
-        }
-
-        json_array_append_new(days, day);
-    }
-
-    if (reply->elements) {
-        json_object_set_new(answer, "from", json_stringn(
-                                (char *) names[0].data, names[0].len));
-        json_object_set_new(answer, "to", json_stringn(
-                                (char *) names[reply->elements - 1].data,
-                                names[reply->elements - 1].len));
-    }
-
-    return ngx_http_member_send_json(r, NGX_HTTP_OK, answer);
-}
-
-
-ngx_int_t
-ngx_http_member_fold_daily(ngx_http_request_t *r, ngx_http_member_match_t *m)
-{
-    u_char                 *p;
-    time_t                  from, to, t;
-    ngx_str_t               a, b, *keys, *names;
-    ngx_uint_t               n, i;
-    ngx_http_member_call_t  *call;
-
-    if (ngx_http_arg(r, (u_char *) "from", 4, &a) != NGX_OK
-        || ngx_http_arg(r, (u_char *) "to", 2, &b) != NGX_OK
-        || (from = ngx_http_member_fold_date(&a)) == -1
-        || (to = ngx_http_member_fold_date(&b)) == -1
-        || to < from
-        || (to - from) / 86400 + 1 > 366)
-    {
-        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                     "from and to are days YYYY-MM-DD, "
-                                     "from first, at most 366 days");
-    }
-
-    n = (to - from) / 86400 + 1;
-
-    keys = ngx_palloc(r->pool, 2 * n * sizeof(ngx_str_t));
-    p = ngx_pnalloc(r->pool, n * (sizeof("{b}:day:") - 1 + 10));
-
-    if (keys == NULL || p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    names = keys + n;
-
-    for (i = 0, t = from; i < n; i++, t += 86400) {
-        keys[i].data = p;
-        p = ngx_cpymem(p, "{b}:day:", sizeof("{b}:day:") - 1);
-        p += ngx_http_member_fold_day(t - MRL_TZ, p);
-        keys[i].len = p - keys[i].data;
-
-        names[i].data = keys[i].data + sizeof("{b}:day:") - 1;
-        names[i].len = 10;
-    }
-
-    call = ngx_http_member_redis_request_call(r);
-    if (call == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    call->data = names;
-
-    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_FOLD_DAYS,
-                                        ngx_http_member_fold_days_done, keys,
-                                        NULL,
-                                        n - NGX_HTTP_MEMBER_FOLD_DAYS_NKEYS);
-}
-
-
-static ngx_int_t
-ngx_http_member_fold_store_items(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    ngx_http_member_ctx_t  *ctx;
-
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
-
-    return ngx_http_member_reply_page(r, reply, ctx->limit, NULL);
-}
-
-
-static ngx_int_t
-ngx_http_member_fold_store_page(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    ngx_str_t  *args;
-
-    if (reply->type != REDIS_REPLY_INTEGER) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    if (reply->integer == 0) {
-        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no such store");
-    }
-
-    args = call->data;
-
-    return ngx_http_member_redis_command(r,
-                                         ngx_http_member_fold_store_items, 6,
-                                         &args[0], &args[1], &args[2],
-                                         &args[3], &args[4], &args[5]);
-}
-
-
-/* GET stores/<store>/transactions */
-
-ngx_int_t
-ngx_http_member_fold_store(ngx_http_request_t *r, ngx_http_member_match_t *m)
-{
-    u_char                 *p;
-    ngx_str_t              *args, cursor, *store_id;
-    ngx_uint_t               limit, i;
-    ngx_http_member_ctx_t   *ctx;
-    ngx_http_member_call_t  *call;
-
-    static ngx_str_t  hexists = ngx_string("HEXISTS");
-    static ngx_str_t  stores = ngx_string("stores");
-
-    store_id = &m->capture[0];
-
-    for (i = 0; i < store_id->len; i++) {
-        if (!(isalnum(store_id->data[i]) || store_id->data[i] == '_'
-              || store_id->data[i] == '-'))
-        {
-            break;
-        }
-    }
-
-    if (store_id->len == 0 || store_id->len > 32 || i < store_id->len) {
-        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no such store");
-    }
-
-    if (ngx_http_member_arg_uint(r, "limit", 5, NGX_HTTP_MEMBER_PAGE_DEFAULT,
-                                 NGX_HTTP_MEMBER_PAGE_MAX, &limit)
-        != NGX_OK
-        || ngx_http_member_arg_cursor(r, &cursor) != NGX_OK)
-    {
-        return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
-                                     "limit must be 1 to 100 and before a "
-                                     "transaction id");
-    }
-
-    ctx = ngx_http_member_get_ctx(r);
-    args = ngx_palloc(r->pool, 6 * sizeof(ngx_str_t));
-    p = ngx_pnalloc(r->pool, sizeof("{b}:store::ledger") + store_id->len
-                             + cursor.len + 1 + NGX_INT_T_LEN);
-
-    if (ctx == NULL || args == NULL || p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* XREVRANGE {b}:store:<id>:ledger (<before>|+ - COUNT limit+1 */
-    ngx_str_set(&args[0], "XREVRANGE");
-
-    args[1].data = p;
-    p = ngx_sprintf(p, "{b}:store:%V:ledger", store_id);
-    args[1].len = p - args[1].data;
-
-    p = ngx_http_member_range_start(p, &cursor, &args[2]);
-
-    ngx_str_set(&args[3], "-");
-    ngx_str_set(&args[4], "COUNT");
-
-    args[5].data = p;
-    args[5].len = ngx_sprintf(p, "%ui", limit + 1) - p;
-
-    call = ngx_http_member_redis_request_call(r);
-    if (call == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->limit = limit;
-    call->data = args;
-
-    return ngx_http_member_redis_command(r, ngx_http_member_fold_store_page,
-                                         3, &hexists, &stores, store_id);
-}
-
-
-static ngx_int_t
-ngx_http_member_fold_rescan_started(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    static u_char  answer[] = "{\"rescan\":\"started\"}";
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    return ngx_http_member_send_raw(r, NGX_HTTP_ACCEPTED, NULL, answer,
-                                    sizeof(answer) - 1);
-}
-
-
-/* POST fold/rescan */
-
-ngx_int_t
-ngx_http_member_fold_rescan_admin(ngx_http_request_t *r,
-    ngx_http_member_match_t *m)
-{
-    static ngx_str_t  set = ngx_string("SET");
-    static ngx_str_t  zero = ngx_string("0");
-
-    return ngx_http_member_redis_command(r,
-                                       ngx_http_member_fold_rescan_started, 3,
-                                       &set, &ngx_http_member_rescan_key,
-                                       &zero);
-    return NGX_DECLINED;
 }

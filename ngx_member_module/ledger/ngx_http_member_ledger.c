@@ -9,8 +9,10 @@
  *
  * Every change is one script on the member's slot, sent with what the
  * worker's copy of the rules says (ngx_http_member_rules.c); the request's
- * state is ctx->ledger.  The admin's level and points changes are
- * ngx_http_member_adjust.c, the sweep of due lots ngx_http_member_sweep.c.
+ * state is ctx->ledger.  After every change of a member the fold and
+ * whoever follows members from above (the outbox) are hinted here.  The
+ * admin's level and points changes are ngx_http_member_adjust.c, the sweep
+ * of due lots ngx_http_member_sweep.c.
  */
 
 
@@ -22,6 +24,10 @@
 
 static ngx_int_t ngx_http_member_order_key(ngx_pool_t *pool, ngx_str_t *key,
     ngx_str_t *member, ngx_http_member_ledger_req_t *lr);
+
+
+/* the outbox (ngx_http_member_outbox.c), set at its init */
+static ngx_http_member_hint_pt  ngx_http_member_ledger_follower;
 
 
 ngx_http_member_ledger_req_t *
@@ -758,4 +764,68 @@ ngx_http_member_admin_refund(ngx_http_request_t *r,
 {
     return ngx_http_member_ledger_admin(r, m->id,
                                         ngx_http_member_recharge_refund_body);
+}
+
+
+/*
+ * Every change of a member's ledger or record: the fold, and whoever
+ * follows members from above the ledger (the WeChat outbox: its card and
+ * its messages, docs/outbox.md), hinted in one place.
+ */
+
+void
+ngx_http_member_ledger_hint(ngx_http_member_redis_t *redis, uint64_t id)
+{
+    ngx_http_member_fold_hint(redis, id);
+
+    if (ngx_http_member_ledger_follower) {
+        ngx_http_member_ledger_follower(redis, id);
+    }
+}
+
+
+void
+ngx_http_member_ledger_follow(ngx_http_member_hint_pt follower)
+{
+    ngx_http_member_ledger_follower = follower;
+}
+
+
+void
+ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id)
+{
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    ngx_http_member_ledger_hint(mlcf->redis, id);
+}
+
+
+/*
+ * The Redis layer's hook (ngx_http_member_redis_on_change): a script whose
+ * binding says "CHANGES member" answered; its member key is {m:<id>}.
+ */
+
+void
+ngx_http_member_ledger_changed(ngx_http_member_redis_t *redis,
+    ngx_str_t *key)
+{
+    u_char    *end;
+    uint64_t   id;
+
+    end = (key->len > 3 && ngx_strncmp(key->data, "{m:", 3) == 0)
+          ? ngx_strlchr(key->data + 3, key->data + key->len, '}') : NULL;
+
+    if (end == NULL
+        || ngx_http_member_parse_id(key->data + 3, end - key->data - 3, &id)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, redis->log, 0,
+                      "member: a script changed \"%V\", not a member key",
+                      key);
+        return;
+    }
+
+    ngx_http_member_ledger_hint(redis, id);
 }

@@ -258,22 +258,34 @@ ngx_int_t ngx_http_member_invite_id(ngx_http_request_t *r, u_char *s,
     size_t len, uint64_t *id);
 
 /*
- * ngx_http_member_fold.c: after every script whose binding says it changes
- * a member's ledger or record (status, level), the Redis layer calls the
- * hook fold.c registers, so that the brand's totals fold it in and the
- * follower above the ledger (the WeChat outbox, ledger_follow()) looks at
- * the member; ledger_hint() where a timer changed one by other means,
- * touched() where a request asks the outbox to look after no change;
- * fold_hint() alone for a look that may have changed nothing WeChat shows.
+ * ngx_http_member_ledger.c, the hints: after every script whose binding
+ * says it changes a member's ledger or record (status, level), the Redis
+ * layer calls ledger_changed() (the hook fold.c registers), so that the
+ * brand's totals fold it in and the follower above the ledger (the WeChat
+ * outbox, ledger_follow()) looks at the member; ledger_hint() where a
+ * timer changed one by other means, touched() where a request asks the
+ * outbox to look after no change; fold_hint() alone for a look that may
+ * have changed nothing WeChat shows.
  */
 void ngx_http_member_ledger_touched(ngx_http_request_t *r, uint64_t id);
 void ngx_http_member_ledger_hint(ngx_http_member_redis_t *redis, uint64_t id);
 typedef void (*ngx_http_member_hint_pt)(ngx_http_member_redis_t *redis,
     uint64_t id);
 void ngx_http_member_ledger_follow(ngx_http_member_hint_pt follower);
+void ngx_http_member_ledger_changed(ngx_http_member_redis_t *redis,
+    ngx_str_t *key);
+
+/* ngx_http_member_fold.c: members' changes folded into the brand's numbers */
+extern ngx_str_t  ngx_http_member_fold_key;
+extern ngx_str_t  ngx_http_member_totals_key;
+extern ngx_str_t  ngx_http_member_rescan_key;
+
 void ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id);
+size_t ngx_http_member_fold_day(time_t t, u_char *buf);
 ngx_int_t ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
+
+/* ngx_http_member_fold_reports.c: totals, day reports, store ledgers */
 ngx_int_t ngx_http_member_fold_totals(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_fold_daily(ngx_http_request_t *r,
