@@ -166,15 +166,49 @@ ngx_uint_t ngx_http_member_messages_subscribable(json_t *messages,
     const char *tid);
 ngx_int_t ngx_http_member_messages_log(ngx_http_request_t *r, uint64_t id);
 
-/* ngx_http_member_coupons.c */
+/* ngx_http_member_coupons.c: templates, a member's coupons */
+
+/* per request, in ctx->coupons */
+struct ngx_http_member_coupons_s {
+    ngx_str_t                   template_id;
+    ngx_str_t                   idem;
+    ngx_str_t                   tag_key;        /* {b}:tag:<tag>, or "" */
+    ngx_str_t                   cursor;         /* SSCAN's; "0": done */
+    json_t                     *tpl;
+    ngx_str_t                   terms;          /* the coupon, as JSON */
+    ngx_str_t                   fingerprint;
+    ngx_str_t                   expires;
+    ngx_str_t                   name;
+    ngx_str_t                   now;
+    ngx_str_t                   ttl;
+    time_t                      time;
+    uint64_t                   *ids;
+    ngx_uint_t                  nids;
+    ngx_uint_t                  next;
+    ngx_uint_t                  issued;
+    ngx_uint_t                  skipped;
+    ngx_str_t                   must_exist;     /* a list: the key, error */
+    const char                 *missing;
+    uint64_t                    member;
+};
+
+extern ngx_str_t  ngx_http_member_coupons_tpl;
+
+ngx_http_member_coupons_t *ngx_http_member_coupons_state(
+    ngx_http_request_t *r);
+void ngx_http_member_coupons_cleanup(void *data);
+ngx_int_t ngx_http_member_coupons_dump(ngx_http_request_t *r, json_t *value,
+    ngx_str_t *out);
 ngx_int_t ngx_http_member_coupons_template(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_coupons_template_list(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
-ngx_int_t ngx_http_member_coupons_issue(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_coupons_list(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *must_exist, const char *missing);
+
+/* ngx_http_member_coupons_issue.c: a template's coupon to members, a tag */
+ngx_int_t ngx_http_member_coupons_issue(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 
 /* ngx_http_member_campaigns.c: the job, hints, the admin's handlers */
 #define NGX_HTTP_MEMBER_COUPON_TERMS      512
