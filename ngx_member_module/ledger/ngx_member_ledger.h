@@ -136,9 +136,29 @@ void ngx_http_member_sweep_schedule(ngx_http_member_ledger_t *ledger,
 ngx_int_t ngx_http_member_sweep_init(ngx_cycle_t *cycle,
     ngx_http_member_ledger_t *ledger);
 
-/* ngx_http_member_analytics.c */
+/* ngx_http_member_analytics.c: the RFM pass */
+extern ngx_str_t  ngx_http_member_churn_key;
+extern ngx_str_t  ngx_http_member_tags_key;
+
 ngx_int_t ngx_http_member_analytics_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
+ngx_int_t ngx_http_member_analytics_shown(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_analytics_run(ngx_http_request_t *r,
+    ngx_http_member_call_pt done);
+
+/* ngx_http_member_analytics_read.c: segments, churn, tags, a record's */
+
+/* per request, in ctx->analytics */
+struct ngx_http_member_analytics_req_s {
+    uint64_t                      id;
+    ngx_str_t                     key;
+    ngx_str_t                    *args;
+    ngx_uint_t                    nargs;
+    ngx_uint_t                    nadd;
+    ngx_str_t                     tags;
+    ngx_uint_t                    kind;
+};
 
 ngx_int_t ngx_http_member_analytics_segments(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
@@ -148,13 +168,11 @@ ngx_int_t ngx_http_member_analytics_tags_all(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_analytics_tag_members(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
-ngx_int_t ngx_http_member_analytics_shown(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
-ngx_int_t ngx_http_member_analytics_tags(ngx_http_request_t *r, uint64_t id);
-ngx_int_t ngx_http_member_analytics_run(ngx_http_request_t *r,
-    ngx_http_member_call_pt done);
 ngx_int_t ngx_http_member_analytics_record(ngx_http_request_t *r,
     json_t *record);
+
+/* ngx_http_member_analytics_tags.c: a member's manual tags */
+ngx_int_t ngx_http_member_analytics_tags(ngx_http_request_t *r, uint64_t id);
 
 /* ngx_http_member_messages.c: template and subscribe messages */
 time_t ngx_http_member_messages_notice(json_t *rules);
