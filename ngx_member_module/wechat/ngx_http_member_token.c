@@ -112,6 +112,9 @@ ngx_http_member_wechat_secret(ngx_http_request_t *r, ngx_uint_t kind,
 
         wx->renewed = 1;
 
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "member: wechat token refused by wechat: renewing");
+
         if (ngx_http_member_wx_names(r, wx, kind) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -239,6 +242,10 @@ ngx_http_member_wx_got(ngx_http_request_t *r, ngx_http_member_call_t *call,
     wx = ctx->wechat_cache;
 
     if (reply->type == REDIS_REPLY_NIL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "member: wechat %s cache miss",
+                       ngx_http_member_wx_kinds[wx->kind]);
+
         return ngx_http_member_wx_lock(r, wx);
     }
 
@@ -267,8 +274,16 @@ ngx_http_member_wx_got(ngx_http_request_t *r, ngx_http_member_call_t *call,
     }
 
     if (ngx_time() < refresh_at) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "member: wechat %s cache hit",
+                       ngx_http_member_wx_kinds[wx->kind]);
+
         return ngx_http_member_wx_deliver(r, wx, &value);
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member: wechat %s cache hit, due for a refresh",
+                   ngx_http_member_wx_kinds[wx->kind]);
 
     /* due: one request refreshes it, the others go on using it */
     wx->fallback[wx->kind] = value;
@@ -371,6 +386,10 @@ ngx_http_member_wx_locked(ngx_http_request_t *r, ngx_http_member_call_t *call,
     if (set->type == REDIS_REPLY_STATUS) {
         wx->locks |= 1 << wx->kind;
 
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "member: wechat %s lock taken",
+                       ngx_http_member_wx_kinds[wx->kind]);
+
         if (wx->fallback[wx->kind].len) {
             return ngx_http_member_wx_refresh(r, wx);   /* due: renew */
         }
@@ -407,6 +426,11 @@ ngx_http_member_wx_locked(ngx_http_request_t *r, ngx_http_member_call_t *call,
                       ngx_http_member_wx_kinds[wx->kind]);
         return ngx_http_member_wx_unavailable(r);
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member: wechat %s refreshed elsewhere: polling in %M ms",
+                   ngx_http_member_wx_kinds[wx->kind],
+                   (ngx_msec_t) NGX_HTTP_MEMBER_WX_POLL);
 
     ngx_add_timer(&wx->wait, NGX_HTTP_MEMBER_WX_POLL);
     r->main->count++;
@@ -530,6 +554,11 @@ ngx_http_member_wx_refreshed(ngx_http_request_t *r)
     res = (wx->kind == NGX_HTTP_MEMBER_WX_TOKEN)
           ? mgw_token_parse(ctx->sr_body.data, ctx->sr_body.len, got)
           : mgw_ticket_parse(ctx->sr_body.data, ctx->sr_body.len, got);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member: wechat %s refresh answered: %s",
+                   ngx_http_member_wx_kinds[wx->kind],
+                   res == MGW_API_OK ? "renewed" : "refused");
 
     if (res == MGW_API_OK) {
         rc = ngx_http_member_wx_store(r, wx, got);

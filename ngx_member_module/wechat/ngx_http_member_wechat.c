@@ -152,6 +152,10 @@ ngx_http_member_wechat_post(ngx_http_request_t *r, ngx_str_t *path,
 
     r->write_event_handler = ngx_http_member_wechat_resume;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member: wechat subrequest %s \"%V\" started for \"%V\"",
+                   body ? "POST" : "GET", &uri, &r->uri);
+
     /* the subrequest's own reference ends with it: hold one for us */
     r->main->count++;
 
@@ -173,6 +177,10 @@ ngx_http_member_wechat_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     ctx->wechat_waiting = 0;
     ctx->sr_status = sr->headers_out.status;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                   "member: wechat subrequest \"%V\" done: rc %i, "
+                   "status %ui", &sr->uri, rc, sr->headers_out.status);
 
     if (rc != NGX_OK || sr->headers_out.status != NGX_HTTP_OK
         || sr->out == NULL)
@@ -214,6 +222,10 @@ ngx_http_member_wechat_resume(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_request_empty_handler;
 
     ngx_http_member_stats_wechat(ctx->wechat_failed);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member: wechat answer resumes \"%V\"%s", &r->uri,
+                   ctx->wechat_failed ? ", the call failed" : "");
 
     if (ctx->wechat_failed) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
