@@ -209,11 +209,16 @@ extern ngx_module_t  ngx_http_member_module;
  * A row without a handler answers that there is no such resource: 405
  * when an earlier row's pattern matched with another method, 404 else.
  * The admin API's roles (grant) and audit read the same rows
- * (ngx_http_member_admin_auth.c).
+ * (ngx_http_member_admin_auth.c); the member API's and the scanner's
+ * grant says what credentials a row needs, and when they are checked
+ * (member/ngx_member_member.h).
  */
 
 #define NGX_HTTP_MEMBER_FEEDBACK_ID_LEN  21    /* <fid> */
 #define NGX_HTTP_MEMBER_TAG_MAX          32    /* <tag>, in bytes */
+
+/* a row that needs no credentials: no such resource, or the web login */
+#define NGX_HTTP_MEMBER_GRANT_ANYONE    0x100
 
 #define NGX_HTTP_MEMBER_READ            (NGX_HTTP_GET|NGX_HTTP_HEAD)
 #define NGX_HTTP_MEMBER_ANY             ((ngx_uint_t) -1)

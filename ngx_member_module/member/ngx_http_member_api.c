@@ -38,8 +38,24 @@ static ngx_int_t ngx_http_member_api_refused(ngx_http_request_t *r,
 static ngx_int_t ngx_http_member_api_same_origin(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_api_card(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
+static ngx_int_t ngx_http_member_api_card_view(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_api_balance(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_api_points(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 static ngx_int_t ngx_http_member_api_transactions(ngx_http_request_t *r,
-    ngx_http_member_ctx_t *ctx);
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_api_coupons(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_api_code(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_api_code_png(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_api_code_svg(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_api_view(ngx_http_request_t *r,
+    ngx_uint_t view);
 static ngx_int_t ngx_http_member_session_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -51,12 +67,77 @@ static ngx_str_t  ngx_http_member_session_name = ngx_string("member_session");
 #define NGX_HTTP_MEMBER_SESSION_MAX    128
 
 
+/*
+ * The member API's routes.  A row of grant NGX_HTTP_MEMBER_GRANT_TOKEN
+ * needs the member's session token, checked once its method matched: a
+ * wrong method is 405 first; a page's row (NGX_HTTP_MEMBER_GRANT_PAGE)
+ * needs the token too, then reads the session before the page
+ * (ngx_http_member_pages.c), and a wrong method of a page is refused
+ * after the token (the page's last row).
+ */
+
+#define R  NGX_HTTP_MEMBER_READ
+#define P  NGX_HTTP_POST
+#define A  NGX_HTTP_MEMBER_ANY
+#define T  NGX_HTTP_MEMBER_GRANT_TOKEN
+#define S  NGX_HTTP_MEMBER_GRANT_PAGE
+
+static ngx_http_member_route_t  ngx_http_member_api_routes[] = {
+
+    /* the card, its parts and its codes: one Redis round trip */
+    { R, "card", ngx_http_member_api_card_view, T, NULL },
+    { R, "balance", ngx_http_member_api_balance, T, NULL },
+    { R, "points", ngx_http_member_api_points, T, NULL },
+    { R, "transactions", ngx_http_member_api_transactions, T, NULL },
+    { R, "coupons", ngx_http_member_api_coupons, T, NULL },
+
+    /* a fresh code is made by POST code, its images are read by GET */
+    { P, "code", ngx_http_member_api_code, T, NULL },
+    { R, "code.png", ngx_http_member_api_code_png, T, NULL },
+    { R, "code.svg", ngx_http_member_api_code_svg, T, NULL },
+
+    /* the pages, after the session */
+    { R, "jssdk", ngx_http_member_jssdk, S, NULL },
+    { A, "jssdk", NULL, S, NULL },
+    { R, "card-ext", ngx_http_member_card_ext, S, NULL },
+    { A, "card-ext", NULL, S, NULL },
+    { P, "register", ngx_http_member_register, S, NULL },
+    { A, "register", NULL, S, NULL },
+    { R|NGX_HTTP_PUT|NGX_HTTP_DELETE, "profile", ngx_http_member_profile, S,
+      NULL },
+    { A, "profile", NULL, S, NULL },
+    { R, "export", ngx_http_member_export, S, NULL },
+    { A, "export", NULL, S, NULL },
+    { R|P, "feedback", ngx_http_member_feedback, S, NULL },
+    { A, "feedback", NULL, S, NULL },
+    { R, "referral", ngx_http_member_referral, S, NULL },
+    { A, "referral", NULL, S, NULL },
+    { R, "tiers", ngx_http_member_tiers, S, NULL },
+    { A, "tiers", NULL, S, NULL },
+    { R|P, "subscriptions", ngx_http_member_subscriptions, S, NULL },
+    { A, "subscriptions", NULL, S, NULL },
+
+    /* no such resource, or method: before the session */
+    { A, "**", NULL, NGX_HTTP_MEMBER_GRANT_ANYONE, NULL },
+
+    { 0, NULL, NULL, 0, NULL }
+};
+
+#undef R
+#undef P
+#undef A
+#undef T
+#undef S
+
+
 ngx_int_t
 ngx_http_member_api_handler(ngx_http_request_t *r)
 {
-    ngx_int_t               rc, view;
-    ngx_str_t               route, keys[2];
-    ngx_http_member_ctx_t  *ctx;
+    ngx_int_t                 rc;
+    ngx_str_t                 route;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_match_t   m;
+    ngx_http_member_route_t  *row;
 
     ctx = ngx_http_member_get_ctx(r);
     if (ctx == NULL) {
@@ -65,49 +146,11 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
 
     ngx_http_member_route(r, &route);
 
-    view = ngx_http_member_pages_route(&route);
+    row = ngx_http_member_route_find(r, ngx_http_member_api_routes, &route,
+                                     &m);
 
-    if (view) {
-        rc = ngx_http_member_api_session(r, ctx);
-
-        if (rc != NGX_OK) {
-            return ngx_http_member_api_refused(r, rc);
-        }
-
-        return ngx_http_member_pages_handler(r, view);
-    }
-
-    if (route.len == 4 && ngx_strncmp(route.data, "card", 4) == 0) {
-        ctx->view = NGX_HTTP_MEMBER_API_CARD;
-
-    } else if (route.len == 7 && ngx_strncmp(route.data, "balance", 7) == 0) {
-        ctx->view = NGX_HTTP_MEMBER_API_BALANCE;
-
-    } else if (route.len == 6 && ngx_strncmp(route.data, "points", 6) == 0) {
-        ctx->view = NGX_HTTP_MEMBER_API_POINTS;
-
-    } else if (route.len == 12
-               && ngx_strncmp(route.data, "transactions", 12) == 0)
-    {
-        ctx->view = (ngx_uint_t) -1;
-
-    } else if (route.len == 7 && ngx_strncmp(route.data, "coupons", 7) == 0) {
-        ctx->view = (ngx_uint_t) -2;
-
-    } else if ((view = ngx_http_member_code_view(&route))) {
-        ctx->view = NGX_HTTP_MEMBER_API_CODE + view;
-
-    } else {
-        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no such resource");
-    }
-
-    /* a fresh code is made by POST code, its images are read by GET */
-    if (ctx->view == NGX_HTTP_MEMBER_API_CODE + 1
-        ? r->method != NGX_HTTP_POST
-        : !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
-    {
-        return ngx_http_member_method_not_allowed(r);
+    if (row->grant == NGX_HTTP_MEMBER_GRANT_ANYONE) {
+        return ngx_http_member_route_run(r, row, &m);
     }
 
     rc = ngx_http_member_api_session(r, ctx);
@@ -116,19 +159,91 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
         return ngx_http_member_api_refused(r, rc);
     }
 
-    if (ctx->view == (ngx_uint_t) -1) {
-        return ngx_http_member_api_transactions(r, ctx);
+    if (row->grant == NGX_HTTP_MEMBER_GRANT_PAGE && row->handler) {
+        return ngx_http_member_pages_handler(r, row, &m);
     }
 
-    if (ctx->view == (ngx_uint_t) -2) {
-        return ngx_http_member_coupons_list(r, ctx->member_id,
-                                            &ctx->session_key, "UNAUTHORIZED");
-    }
+    return ngx_http_member_route_run(r, row, &m);
+}
 
-    /* the lots that expire soon: ngx_http_member_ledger.c */
-    if (ctx->view == NGX_HTTP_MEMBER_API_POINTS) {
-        return ngx_http_member_ledger_points(r, ctx->member_id);
-    }
+
+static ngx_int_t
+ngx_http_member_api_card_view(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_api_view(r, NGX_HTTP_MEMBER_API_CARD);
+}
+
+
+static ngx_int_t
+ngx_http_member_api_balance(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    return ngx_http_member_api_view(r, NGX_HTTP_MEMBER_API_BALANCE);
+}
+
+
+/* the lots that expire soon: ngx_http_member_ledger.c */
+
+static ngx_int_t
+ngx_http_member_api_points(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    ctx->view = NGX_HTTP_MEMBER_API_POINTS;
+
+    return ngx_http_member_ledger_points(r, ctx->member_id);
+}
+
+
+static ngx_int_t
+ngx_http_member_api_coupons(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    return ngx_http_member_coupons_list(r, ctx->member_id, &ctx->session_key,
+                                        "UNAUTHORIZED");
+}
+
+
+static ngx_int_t
+ngx_http_member_api_code(ngx_http_request_t *r, ngx_http_member_match_t *m)
+{
+    return ngx_http_member_api_view(r, NGX_HTTP_MEMBER_API_CODE
+                                       + NGX_HTTP_MEMBER_CODE_JSON);
+}
+
+
+static ngx_int_t
+ngx_http_member_api_code_png(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_api_view(r, NGX_HTTP_MEMBER_API_CODE
+                                       + NGX_HTTP_MEMBER_CODE_PNG);
+}
+
+
+static ngx_int_t
+ngx_http_member_api_code_svg(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_api_view(r, NGX_HTTP_MEMBER_API_CODE
+                                       + NGX_HTTP_MEMBER_CODE_SVG);
+}
+
+
+/* the member's card, one of its parts or its code: one HMGET */
+
+static ngx_int_t
+ngx_http_member_api_view(ngx_http_request_t *r, ngx_uint_t view)
+{
+    ngx_str_t               keys[2];
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    ctx->view = view;
 
     if (ngx_http_member_key(r->pool, &keys[0], ctx->member_id, "")
         != NGX_OK)
@@ -143,6 +258,10 @@ ngx_http_member_api_handler(ngx_http_request_t *r)
                    + 2;
     keys[1].len = ctx->session_key.data + ctx->session_key.len
                   - keys[1].data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member api: the card of member %uL asked, view %ui",
+                   ctx->member_id, view);
 
     /* the hot path: one plain command, the session checked here */
     return ngx_http_member_redis_command(r, ngx_http_member_api_card, 8,
@@ -362,6 +481,10 @@ ngx_http_member_api_card(ngx_http_request_t *r, ngx_http_member_call_t *call,
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member api: the card of member %uL read, %uz fields",
+                   ctx->member_id, reply->elements);
 
     if (reply->elements == 6) {
         expires = reply->element[5];
@@ -641,8 +764,12 @@ ngx_http_member_transactions_page(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_member_api_transactions(ngx_http_request_t *r,
-    ngx_http_member_ctx_t *ctx)
+    ngx_http_member_match_t *m)
 {
+    ngx_http_member_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+
     return ngx_http_member_transactions(r, &ctx->session_key, ctx->member_id,
                                         "UNAUTHORIZED");
 }

@@ -13,13 +13,6 @@
 static void ngx_http_member_code_coder_free(void *data);
 
 
-typedef enum {
-    NGX_HTTP_MEMBER_CODE_JSON = 1,
-    NGX_HTTP_MEMBER_CODE_PNG,
-    NGX_HTTP_MEMBER_CODE_SVG
-} ngx_http_member_code_view_e;
-
-
 /*
  * The code secret keyed once, at configuration: making or checking a code
  * then skips the HMAC's set-up, half of its cost.  Each worker uses its
@@ -55,27 +48,6 @@ static void
 ngx_http_member_code_coder_free(void *data)
 {
     mqr_coder_free(data);
-}
-
-
-/* "code", "code.png", "code.svg": the view, or 0 */
-
-ngx_int_t
-ngx_http_member_code_view(ngx_str_t *route)
-{
-    if (route->len == 4 && ngx_strncmp(route->data, "code", 4) == 0) {
-        return NGX_HTTP_MEMBER_CODE_JSON;
-    }
-
-    if (route->len == 8 && ngx_strncmp(route->data, "code.png", 8) == 0) {
-        return NGX_HTTP_MEMBER_CODE_PNG;
-    }
-
-    if (route->len == 8 && ngx_strncmp(route->data, "code.svg", 8) == 0) {
-        return NGX_HTTP_MEMBER_CODE_SVG;
-    }
-
-    return 0;
 }
 
 

@@ -62,7 +62,8 @@ static ngx_int_t ngx_http_member_feedback_exported(ngx_http_request_t *r,
 /* the member API's feedback, after its session (ngx_http_member_pages.c) */
 
 ngx_int_t
-ngx_http_member_feedback(ngx_http_request_t *r)
+ngx_http_member_feedback(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     ngx_str_t                list;
     ngx_http_member_ctx_t   *ctx;

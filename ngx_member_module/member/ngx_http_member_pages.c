@@ -16,87 +16,30 @@
 #define NGX_HTTP_MEMBER_OUTER_MAX   64
 
 
-typedef struct {
-    ngx_str_t                   name;
-    ngx_uint_t                  page;
-} ngx_http_member_page_route_t;
-
-
 static void ngx_http_member_pages_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_pages_session(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_pages_sessioned(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_jssdk(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_jssdk_url(ngx_http_request_t *r,
     ngx_str_t *url);
 static ngx_int_t ngx_http_member_jssdk_sign(ngx_http_request_t *r,
     ngx_str_t *ticket);
-static ngx_int_t ngx_http_member_card_ext(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_card_ext_sign(ngx_http_request_t *r,
     ngx_str_t *ticket);
 
 
-static ngx_http_member_page_route_t  ngx_http_member_page_routes[] = {
-    { ngx_string("jssdk"), NGX_HTTP_MEMBER_PAGE_JSSDK },
-    { ngx_string("card-ext"), NGX_HTTP_MEMBER_PAGE_CARD_EXT },
-    { ngx_string("register"), NGX_HTTP_MEMBER_PAGE_REGISTER },
-    { ngx_string("profile"), NGX_HTTP_MEMBER_PAGE_PROFILE },
-    { ngx_string("export"), NGX_HTTP_MEMBER_PAGE_EXPORT },
-    { ngx_string("feedback"), NGX_HTTP_MEMBER_PAGE_FEEDBACK },
-    { ngx_string("referral"), NGX_HTTP_MEMBER_PAGE_REFERRAL },
-    { ngx_string("tiers"), NGX_HTTP_MEMBER_PAGE_TIERS },
-    { ngx_string("subscriptions"), NGX_HTTP_MEMBER_PAGE_SUBSCRIPTIONS },
-    { ngx_null_string, 0 }
-};
-
+/*
+ * A page of the member API (its row's grant NGX_HTTP_MEMBER_GRANT_PAGE,
+ * ngx_http_member_api.c), its session token checked: the body read, then
+ * the session (session.lua), then the row's handler.
+ */
 
 ngx_int_t
-ngx_http_member_pages_route(ngx_str_t *route)
+ngx_http_member_pages_handler(ngx_http_request_t *r,
+    ngx_http_member_route_t *row, ngx_http_member_match_t *m)
 {
-    ngx_http_member_page_route_t  *pr;
-
-    for (pr = ngx_http_member_page_routes; pr->name.len; pr++) {
-        if (route->len == pr->name.len
-            && ngx_strncmp(route->data, pr->name.data, pr->name.len) == 0)
-        {
-            return pr->page;
-        }
-    }
-
-    return NGX_HTTP_MEMBER_PAGE_NONE;
-}
-
-
-ngx_int_t
-ngx_http_member_pages_handler(ngx_http_request_t *r, ngx_uint_t page)
-{
-    ngx_uint_t               methods;
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_page_t  *pg;
-
-    switch (page) {
-
-    case NGX_HTTP_MEMBER_PAGE_REGISTER:
-        methods = NGX_HTTP_POST;
-        break;
-
-    case NGX_HTTP_MEMBER_PAGE_PROFILE:
-        methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_PUT|NGX_HTTP_DELETE;
-        break;
-
-    case NGX_HTTP_MEMBER_PAGE_FEEDBACK:
-    case NGX_HTTP_MEMBER_PAGE_SUBSCRIPTIONS:
-        methods = NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST;
-        break;
-
-    default:
-        methods = NGX_HTTP_GET|NGX_HTTP_HEAD;
-        break;
-    }
-
-    if (!(r->method & methods)) {
-        return ngx_http_member_method_not_allowed(r);
-    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
 
@@ -105,7 +48,8 @@ ngx_http_member_pages_handler(ngx_http_request_t *r, ngx_uint_t page)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    pg->page = page;
+    pg->row = row;
+    pg->match = *m;
     pg->id = ctx->member_id;
     ctx->page = pg;
 
@@ -153,6 +97,9 @@ ngx_http_member_pages_session(ngx_http_request_t *r)
 
     keys[NGX_HTTP_MEMBER_SESSION_KEY_SESSION] = ctx->session_key;
     keys[NGX_HTTP_MEMBER_SESSION_KEY_MEMBER] = pg->member_key;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member page: the session of member %uL asked", pg->id);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_SESSION,
                                         ngx_http_member_pages_sessioned, keys,
@@ -212,40 +159,16 @@ ngx_http_member_pages_sessioned(ngx_http_request_t *r,
         }
     }
 
-    switch (pg->page) {
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member page \"%s\": member %uL's session read",
+                   pg->row->pattern, pg->id);
 
-    case NGX_HTTP_MEMBER_PAGE_JSSDK:
-        return ngx_http_member_jssdk(r);
-
-    case NGX_HTTP_MEMBER_PAGE_CARD_EXT:
-        return ngx_http_member_card_ext(r);
-
-    case NGX_HTTP_MEMBER_PAGE_REGISTER:
-        return ngx_http_member_register(r);
-
-    case NGX_HTTP_MEMBER_PAGE_PROFILE:
-        return ngx_http_member_profile(r);
-
-    case NGX_HTTP_MEMBER_PAGE_FEEDBACK:
-        return ngx_http_member_feedback(r);
-
-    case NGX_HTTP_MEMBER_PAGE_REFERRAL:
-        return ngx_http_member_referral(r);
-
-    case NGX_HTTP_MEMBER_PAGE_TIERS:
-        return ngx_http_member_tiers(r);
-
-    case NGX_HTTP_MEMBER_PAGE_SUBSCRIPTIONS:
-        return ngx_http_member_subscriptions(r);
-
-    default:
-        return ngx_http_member_export(r);
-    }
+    return ngx_http_member_route_run(r, pg->row, &pg->match);
 }
 
 
-static ngx_int_t
-ngx_http_member_jssdk(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_member_jssdk(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
     ngx_str_t               *url;
     ngx_http_member_ctx_t   *ctx;
@@ -475,8 +398,8 @@ ngx_http_member_card_ext_word(ngx_str_t *s, size_t max)
  * wants it, and comes back as OuterStr in the user_get_card event.
  */
 
-static ngx_int_t
-ngx_http_member_card_ext(ngx_http_request_t *r)
+ngx_int_t
+ngx_http_member_card_ext(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
     ngx_str_t               *arg;
     ngx_http_member_ctx_t   *ctx;

@@ -42,7 +42,8 @@ struct ngx_http_member_erase_s {
 
 
 ngx_int_t
-ngx_http_member_profile(ngx_http_request_t *r)
+ngx_http_member_profile(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     switch (r->method) {
 
@@ -394,7 +395,8 @@ ngx_http_member_profile_unindex(ngx_http_request_t *r,
 
 
 ngx_int_t
-ngx_http_member_export(ngx_http_request_t *r)
+ngx_http_member_export(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     ngx_str_t                keys[NGX_HTTP_MEMBER_EXPORT_NKEYS], max;
     ngx_http_member_ctx_t   *ctx;

@@ -11,7 +11,8 @@
 /* GET referral: the member's code and the card page's link with it */
 
 ngx_int_t
-ngx_http_member_referral(ngx_http_request_t *r)
+ngx_http_member_referral(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     u_char                  *p, *code, *link;
     json_t                  *answer;

@@ -94,7 +94,8 @@ ngx_http_member_reg_of(ngx_http_request_t *r, ngx_http_member_page_t **page)
 
 
 ngx_int_t
-ngx_http_member_register(ngx_http_request_t *r)
+ngx_http_member_register(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     ngx_int_t                rc;
     ngx_http_member_ctx_t   *ctx;

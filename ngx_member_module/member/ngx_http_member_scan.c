@@ -56,6 +56,16 @@ struct ngx_http_member_scan_s {
 };
 
 
+static ngx_int_t ngx_http_member_scan_verify_call(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_scan_pay_call(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_scan_earn_call(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_scan_refund_call(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+static ngx_int_t ngx_http_member_scan_start(ngx_http_request_t *r,
+    ngx_http_member_scan_call_e call);
 static ngx_int_t ngx_http_member_scan_headers(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan);
 static void ngx_http_member_scan_body(ngx_http_request_t *r);
@@ -105,12 +115,25 @@ static ngx_int_t ngx_http_member_scan_unauthorized(ngx_http_request_t *r,
     const char *error, const char *message);
 
 
-static ngx_str_t  ngx_http_member_scan_calls[] = {
-    ngx_string("verify"),
-    ngx_string("pay"),
-    ngx_string("earn"),
-    ngx_string("refund"),
-    ngx_null_string
+/*
+ * The scanner's routes: a store's signature for each, checked by the
+ * handler once the route and its method matched (no such resource or
+ * method is answered first).
+ */
+
+static ngx_http_member_route_t  ngx_http_member_scan_routes[] = {
+    { NGX_HTTP_POST, "verify", ngx_http_member_scan_verify_call,
+      NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
+    { NGX_HTTP_POST, "pay", ngx_http_member_scan_pay_call,
+      NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
+    { NGX_HTTP_POST, "earn", ngx_http_member_scan_earn_call,
+      NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
+    { NGX_HTTP_POST, "refund", ngx_http_member_scan_refund_call,
+      NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
+
+    { NGX_HTTP_MEMBER_ANY, "**", NULL, NGX_HTTP_MEMBER_GRANT_ANYONE, NULL },
+
+    { 0, NULL, NULL, 0, NULL }
 };
 
 
@@ -121,28 +144,59 @@ static ngx_str_t  ngx_http_member_stores = ngx_string("stores");
 ngx_int_t
 ngx_http_member_scan_handler(ngx_http_request_t *r)
 {
-    ngx_str_t                *name, route;
-    ngx_http_member_ctx_t    *ctx;
-    ngx_http_member_scan_t   *scan;
+    ngx_str_t                 route;
+    ngx_http_member_match_t   m;
+    ngx_http_member_route_t  *row;
 
     ngx_http_member_route(r, &route);
 
-    for (name = ngx_http_member_scan_calls; name->len; name++) {
-        if (name->len == route.len
-            && ngx_strncmp(name->data, route.data, route.len) == 0)
-        {
-            break;
-        }
-    }
+    row = ngx_http_member_route_find(r, ngx_http_member_scan_routes, &route,
+                                     &m);
 
-    if (name->len == 0) {
-        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                     "no such resource");
-    }
+    return ngx_http_member_route_run(r, row, &m);
+}
 
-    if (r->method != NGX_HTTP_POST) {
-        return ngx_http_member_method_not_allowed(r);
-    }
+
+static ngx_int_t
+ngx_http_member_scan_verify_call(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_scan_start(r, NGX_HTTP_MEMBER_SCAN_VERIFY);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_pay_call(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_scan_start(r, NGX_HTTP_MEMBER_SCAN_PAY);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_earn_call(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_scan_start(r, NGX_HTTP_MEMBER_SCAN_EARN);
+}
+
+
+static ngx_int_t
+ngx_http_member_scan_refund_call(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
+{
+    return ngx_http_member_scan_start(r, NGX_HTTP_MEMBER_SCAN_REFUND);
+}
+
+
+/* a call of a store: its signature's headers, then its body */
+
+static ngx_int_t
+ngx_http_member_scan_start(ngx_http_request_t *r,
+    ngx_http_member_scan_call_e call)
+{
+    ngx_http_member_ctx_t   *ctx;
+    ngx_http_member_scan_t  *scan;
 
     ctx = ngx_http_member_get_ctx(r);
     scan = ngx_pcalloc(r->pool, sizeof(ngx_http_member_scan_t));
@@ -152,7 +206,7 @@ ngx_http_member_scan_handler(ngx_http_request_t *r)
     }
 
     ctx->scan = scan;
-    scan->call = name - ngx_http_member_scan_calls;
+    scan->call = call;
 
     /* the cheap checks before the body is read */
     if (ngx_http_member_scan_headers(r, scan) != NGX_OK) {

@@ -25,7 +25,8 @@ static ngx_int_t ngx_http_member_subscriptions_answer(ngx_http_request_t *r,
 /* GET subscriptions, POST subscriptions {"template_ids": [...]} */
 
 ngx_int_t
-ngx_http_member_subscriptions(ngx_http_request_t *r)
+ngx_http_member_subscriptions(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     size_t                   i, j;
     json_t                  *ids, *v;

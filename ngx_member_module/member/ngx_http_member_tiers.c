@@ -34,7 +34,8 @@ static const char  *ngx_http_member_tiers_fields[] = {
 
 
 ngx_int_t
-ngx_http_member_tiers(ngx_http_request_t *r)
+ngx_http_member_tiers(ngx_http_request_t *r,
+    ngx_http_member_match_t *m)
 {
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_page_t  *pg;

@@ -19,7 +19,8 @@ extern ngx_str_t  ngx_http_member_feedback_all;
 extern ngx_str_t  ngx_http_member_feedback_open;
 extern ngx_str_t  ngx_http_member_feedback_answered;
 
-ngx_int_t ngx_http_member_feedback(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_feedback(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_feedback_list(ngx_http_request_t *r,
     ngx_str_t *list, ngx_flag_t admin);
 ngx_int_t ngx_http_member_feedback_text(json_t *json, const char *name,
@@ -31,19 +32,19 @@ ngx_int_t ngx_http_member_feedback_erase(ngx_http_request_t *r, uint64_t id,
 ngx_int_t ngx_http_member_feedback_export(ngx_http_request_t *r, uint64_t id,
     json_t *out);
 
-/* ngx_http_member_pages.c: jssdk, card-ext, register, profile, export */
-typedef enum {
-    NGX_HTTP_MEMBER_PAGE_NONE = 0,
-    NGX_HTTP_MEMBER_PAGE_JSSDK,
-    NGX_HTTP_MEMBER_PAGE_CARD_EXT,
-    NGX_HTTP_MEMBER_PAGE_REGISTER,
-    NGX_HTTP_MEMBER_PAGE_PROFILE,
-    NGX_HTTP_MEMBER_PAGE_EXPORT,
-    NGX_HTTP_MEMBER_PAGE_FEEDBACK,
-    NGX_HTTP_MEMBER_PAGE_REFERRAL,
-    NGX_HTTP_MEMBER_PAGE_TIERS,
-    NGX_HTTP_MEMBER_PAGE_SUBSCRIPTIONS
-} ngx_http_member_page_e;
+/*
+ * what a row of the member API or the scanner needs (ngx_member_core.h):
+ * the member's session token, or a page's session read (session.lua)
+ * before the page; a store's signature, checked by the scanner's handler
+ */
+#define NGX_HTTP_MEMBER_GRANT_TOKEN     0x200
+#define NGX_HTTP_MEMBER_GRANT_PAGE      0x400
+#define NGX_HTTP_MEMBER_GRANT_SIGNED    0x800
+
+/*
+ * ngx_http_member_pages.c: the member API's pages (its rows of grant
+ * NGX_HTTP_MEMBER_GRANT_PAGE, ngx_http_member_api.c), jssdk and card-ext
+ */
 
 typedef struct ngx_http_member_reg_s    ngx_http_member_reg_t;
 typedef struct ngx_http_member_tiers_s  ngx_http_member_tiers_t;
@@ -51,7 +52,8 @@ typedef struct ngx_http_member_erase_s  ngx_http_member_erase_t;
 
 /* the session of a page call and what it knows of its member */
 struct ngx_http_member_page_s {
-    ngx_uint_t                  page;
+    ngx_http_member_route_t    *row;            /* the page */
+    ngx_http_member_match_t     match;
     uint64_t                    id;
     ngx_str_t                   member_key;
     ngx_str_t                   openid;
@@ -66,19 +68,28 @@ struct ngx_http_member_page_s {
     ngx_http_member_erase_t    *erase;      /* DELETE profile */
 };
 
-ngx_int_t ngx_http_member_pages_route(ngx_str_t *route);
 ngx_int_t ngx_http_member_pages_handler(ngx_http_request_t *r,
-    ngx_uint_t page);
-ngx_int_t ngx_http_member_register(ngx_http_request_t *r);
-ngx_int_t ngx_http_member_profile(ngx_http_request_t *r);
-ngx_int_t ngx_http_member_export(ngx_http_request_t *r);
+    ngx_http_member_route_t *row, ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_jssdk(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_card_ext(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_register(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_profile(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_export(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 
 /* ngx_http_member_referral.c, ngx_http_member_subscriptions.c */
-ngx_int_t ngx_http_member_referral(ngx_http_request_t *r);
-ngx_int_t ngx_http_member_subscriptions(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_referral(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_subscriptions(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 
 /* ngx_http_member_tiers.c: GET tiers */
-ngx_int_t ngx_http_member_tiers(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_tiers(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
 
 /* ngx_http_member_api.c */
 ngx_int_t ngx_http_member_transactions(ngx_http_request_t *r,
@@ -89,11 +100,16 @@ ngx_int_t ngx_http_member_api_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_member_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_scan_handler(ngx_http_request_t *r);
 
-/* ngx_http_member_code.c */
+/* ngx_http_member_code.c: what code_answer answers */
+typedef enum {
+    NGX_HTTP_MEMBER_CODE_JSON = 1,
+    NGX_HTTP_MEMBER_CODE_PNG,
+    NGX_HTTP_MEMBER_CODE_SVG
+} ngx_http_member_code_view_e;
+
 mqr_coder_t *ngx_http_member_code_coder(ngx_conf_t *cf, ngx_str_t *secret);
 ngx_int_t ngx_http_member_code_answer(ngx_http_request_t *r, uint64_t id,
     ngx_uint_t view);
-ngx_int_t ngx_http_member_code_view(ngx_str_t *route);
 
 
 #endif /* _NGX_MEMBER_MEMBER_H_INCLUDED_ */

@@ -49,7 +49,7 @@ struct ngx_http_member_oauth_s {
 
 
 static ngx_int_t ngx_http_member_oauth_start(ngx_http_request_t *r,
-    ngx_http_member_oauth_t *oa);
+    ngx_http_member_match_t *m);
 static ngx_int_t ngx_http_member_oauth_return(ngx_http_request_t *r,
     ngx_str_t *back);
 static ngx_int_t ngx_http_member_oauth_path(ngx_str_t *back);
@@ -58,7 +58,7 @@ static ngx_int_t ngx_http_member_oauth_mac(ngx_http_request_t *r,
 static ngx_int_t ngx_http_member_oauth_browser(ngx_http_request_t *r,
     ngx_http_member_oauth_t *oa);
 static ngx_int_t ngx_http_member_oauth_callback(ngx_http_request_t *r,
-    ngx_http_member_oauth_t *oa);
+    ngx_http_member_match_t *m);
 static ngx_int_t ngx_http_member_oauth_exchanged(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_oauth_claimed(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply);
@@ -78,12 +78,36 @@ static ngx_str_t  ngx_http_member_oauth_cookie_name =
     ngx_string("member_oauth");
 
 
+/*
+ * The web login's routes: the location itself sends the browser to
+ * WeChat, callback is where WeChat sends it back.  Both are GET: another
+ * method is 405 on any route, before the route is looked for.
+ */
+
+#define R  NGX_HTTP_MEMBER_READ
+
+static ngx_http_member_route_t  ngx_http_member_oauth_routes[] = {
+    { R, "", ngx_http_member_oauth_start, NGX_HTTP_MEMBER_GRANT_ANYONE,
+      NULL },
+    { R, "callback", ngx_http_member_oauth_callback,
+      NGX_HTTP_MEMBER_GRANT_ANYONE, NULL },
+
+    { NGX_HTTP_MEMBER_ANY, "**", NULL, NGX_HTTP_MEMBER_GRANT_ANYONE, NULL },
+
+    { 0, NULL, NULL, 0, NULL }
+};
+
+#undef R
+
+
 ngx_int_t
 ngx_http_member_oauth_handler(ngx_http_request_t *r)
 {
     ngx_str_t                 route;
     ngx_http_member_ctx_t    *ctx;
     ngx_http_member_oauth_t  *oa;
+    ngx_http_member_match_t   m;
+    ngx_http_member_route_t  *row;
 
     /* the callback's code and state reach no log */
     if (ngx_http_member_hide_query(r) != NGX_OK) {
@@ -105,16 +129,10 @@ ngx_http_member_oauth_handler(ngx_http_request_t *r)
 
     ngx_http_member_route(r, &route);
 
-    if (route.len == 0) {
-        return ngx_http_member_oauth_start(r, oa);
-    }
+    row = ngx_http_member_route_find(r, ngx_http_member_oauth_routes, &route,
+                                     &m);
 
-    if (route.len == 8 && ngx_strncmp(route.data, "callback", 8) == 0) {
-        return ngx_http_member_oauth_callback(r, oa);
-    }
-
-    return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                 "no such resource");
+    return ngx_http_member_route_run(r, row, &m);
 }
 
 
@@ -144,10 +162,15 @@ ngx_http_member_oauth_base(ngx_http_request_t *r, ngx_str_t *base)
 
 
 static ngx_int_t
-ngx_http_member_oauth_start(ngx_http_request_t *r, ngx_http_member_oauth_t *oa)
+ngx_http_member_oauth_start(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
-    u_char  *p;
-    u_char   rnd[32], mac[NGX_HTTP_MEMBER_OAUTH_HEX];
+    u_char                   *p;
+    u_char                    rnd[32], mac[NGX_HTTP_MEMBER_OAUTH_HEX];
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_oauth_t  *oa;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    oa = ctx->oauth;
 
     if (ngx_http_member_oauth_return(r, &oa->back) != NGX_OK) {
         return ngx_http_member_error(r, NGX_HTTP_BAD_REQUEST, "bad_request",
@@ -393,7 +416,7 @@ ngx_http_member_oauth_hex(ngx_str_t *s, size_t len)
 
 static ngx_int_t
 ngx_http_member_oauth_callback(ngx_http_request_t *r,
-    ngx_http_member_oauth_t *oa)
+    ngx_http_member_match_t *m)
 {
     u_char                      *p;
     size_t                       i;
@@ -401,7 +424,12 @@ ngx_http_member_oauth_callback(ngx_http_request_t *r,
     u_char                       mac[NGX_HTTP_MEMBER_OAUTH_HEX];
     ngx_str_t                    code, state, cookie, binding, path, args;
     ngx_str_t                    nonce;
+    ngx_http_member_ctx_t       *ctx;
+    ngx_http_member_oauth_t     *oa;
     ngx_http_member_loc_conf_t  *mlcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    oa = ctx->oauth;
 
     mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
