@@ -15,7 +15,9 @@
  *   GET  members/<id>/coupons, coupons/...   ngx_http_member_coupons.c
  *   PUT  members/<id>/level, POST .../points, .../recharge/refund: ledger.c
  *   POST stores, GET stores         ngx_http_member_stores.c
- *   keys, audit (and who may do what)  ngx_http_member_admin_auth.c
+ *   who may do what                 ngx_http_member_admin_auth.c
+ *   keys                            ngx_http_member_admin_keys.c
+ *   audit                           ngx_http_member_audit.c
  *   feedback                        ngx_http_member_admin_feedback.c
  *
  * Every route is a row of ngx_http_member_admin_routes below, with its

@@ -29,18 +29,56 @@
 #define NGX_HTTP_MEMBER_GRANT_DESK      (NGX_HTTP_MEMBER_GRANT_READ           \
                                          |NGX_HTTP_MEMBER_ROLE_STORE)
 
-/* ngx_http_member_admin_auth.c: admin keys, roles, the audit */
+/* ngx_http_member_admin_auth.c: who may use the admin API, and as whom */
+#define NGX_HTTP_MEMBER_KEY_ID_LEN      16      /* hex of 8 random bytes */
+#define NGX_HTTP_MEMBER_ADMIN_KEY_LEN   (3 + NGX_HTTP_MEMBER_KEY_ID_LEN + 1 \
+                                         + NGX_HTTP_MEMBER_SECRET_LEN)
+
+/* a request of the admin API: its caller, its row, what the audit keeps */
+struct ngx_http_member_admin_auth_s {
+    ngx_str_t                   actor;      /* "bootstrap" or a key id */
+    ngx_str_t                   role;
+    ngx_uint_t                  roles;
+    ngx_str_t                  *stores;     /* of a store key */
+    ngx_uint_t                  nstores;
+    ngx_str_t                   route;
+    ngx_http_member_route_t    *row;        /* the route the request is */
+    ngx_http_member_match_t     match;
+    u_char                      hash[32];   /* SHA-256 */
+    json_t                     *before;
+    json_t                     *after;
+    json_t                     *answer;     /* of POST keys, but the key */
+    ngx_str_t                   key;        /* of POST keys */
+    unsigned                    change:1;   /* audited when it succeeds */
+    unsigned                    recorded:1;
+};
+
+extern ngx_str_t  ngx_http_member_keys_key;
+extern ngx_str_t  ngx_http_member_role_names[];
+
 ngx_int_t ngx_http_member_admin_auth(ngx_http_request_t *r,
     ngx_http_member_route_t *routes);
 ngx_int_t ngx_http_member_whoami(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
-ngx_int_t ngx_http_member_audit_page(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
+void ngx_http_member_admin_actor(ngx_http_request_t *r, ngx_str_t *actor);
+
+/* what of a member's record the caller's role sees */
+#define NGX_HTTP_MEMBER_VIEW_FULL      0x01     /* hq, the bootstrap token */
+#define NGX_HTTP_MEMBER_VIEW_MASKED    0x02     /* readonly */
+#define NGX_HTTP_MEMBER_VIEW_TILL      0x04     /* store */
+
+ngx_uint_t ngx_http_member_admin_view(ngx_http_request_t *r);
+
+/* ngx_http_member_admin_keys.c: POST keys, GET keys, DELETE keys/<id> */
 ngx_int_t ngx_http_member_keys_create(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_keys_get(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_keys_revoke(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+
+/* ngx_http_member_audit.c: GET audit, and the audit of every change */
+ngx_int_t ngx_http_member_audit_page(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 /* what the audit keeps of an answer: its fields, or a change's diff */
 void ngx_http_member_audit_fields(json_t *answer, json_t **before,
@@ -55,14 +93,6 @@ void ngx_http_member_audit_refund(json_t *answer, json_t **before,
     json_t **after);
 void ngx_http_member_audit_rules(json_t *answer, json_t **before,
     json_t **after);
-void ngx_http_member_admin_actor(ngx_http_request_t *r, ngx_str_t *actor);
-
-/* what of a member's record the caller's role sees */
-#define NGX_HTTP_MEMBER_VIEW_FULL      0x01     /* hq, the bootstrap token */
-#define NGX_HTTP_MEMBER_VIEW_MASKED    0x02     /* readonly */
-#define NGX_HTTP_MEMBER_VIEW_TILL      0x04     /* store */
-
-ngx_uint_t ngx_http_member_admin_view(ngx_http_request_t *r);
 void ngx_http_member_audit_set(ngx_http_request_t *r, json_t *before,
     json_t *after);
 void ngx_http_member_audit_answer(ngx_http_request_t *r, ngx_uint_t status,
