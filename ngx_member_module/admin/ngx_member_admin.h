@@ -69,6 +69,22 @@ void ngx_http_member_admin_actor(ngx_http_request_t *r, ngx_str_t *actor);
 
 ngx_uint_t ngx_http_member_admin_view(ngx_http_request_t *r);
 
+/* ngx_http_member_admin.c: a member request of the admin API */
+struct ngx_http_member_admin_s {
+    uint64_t                id;
+    ngx_str_t               openid;
+    ngx_str_t               openid_key;
+    ngx_str_t               level;
+    ngx_str_t               phone;      /* given, or looked up */
+    ngx_str_t               index[8];   /* phone:<hmac> per key line */
+    ngx_uint_t              nindex;
+    ngx_uint_t              tried;
+    json_t                 *json;
+};
+
+/* ngx_http_member_admin_record.c: the record as the caller's role sees it */
+ngx_int_t ngx_http_member_admin_read(ngx_http_request_t *r, uint64_t id);
+
 /* ngx_http_member_admin_keys.c: POST keys, GET keys, DELETE keys/<id> */
 ngx_int_t ngx_http_member_keys_create(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
