@@ -100,6 +100,53 @@ ngx_int_t ngx_http_member_api_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_member_api_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_scan_handler(ngx_http_request_t *r);
 
+/* ngx_http_member_scan.c: a store's call, signed; and its gate */
+typedef enum {
+    NGX_HTTP_MEMBER_SCAN_VERIFY = 0,
+    NGX_HTTP_MEMBER_SCAN_PAY,
+    NGX_HTTP_MEMBER_SCAN_EARN,
+    NGX_HTTP_MEMBER_SCAN_REFUND
+} ngx_http_member_scan_call_e;
+
+
+struct ngx_http_member_scan_s {
+    ngx_http_member_scan_call_e   call;
+    ngx_str_t                     store_id;
+    ngx_str_t                     timestamp;
+    ngx_str_t                     nonce;
+    ngx_str_t                     signature;
+
+    uint64_t                      member_id;
+    ngx_str_t                     ticket;
+    ngx_str_t                     ticket_key;     /* the code it spent */
+    ngx_str_t                     ticket_value;   /* "<store> <sha256>" */
+    time_t                        ticket_ttl;
+    ngx_str_t                     order_id;
+    ngx_str_t                     order_index;
+    ngx_str_t                     ttl;        /* of the order's records */
+    ngx_str_t                     id_str;
+    ngx_int_t                     amount;
+    ngx_int_t                     points;     /* to redeem */
+    ngx_str_t                     coupon_id;  /* "" for none */
+    ngx_uint_t                    failed;     /* mqr_status_t of a code */
+};
+
+ngx_int_t ngx_http_member_scan_set_nx(redisReply *e);
+ngx_int_t ngx_http_member_scan_fail_key(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, ngx_str_t *key);
+
+/* ngx_http_member_scan_verify.c: POST verify, and the tickets it makes */
+ngx_int_t ngx_http_member_scan_verify(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json);
+ngx_int_t ngx_http_member_scan_ticket_key(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, uint64_t step, ngx_str_t *secret);
+
+/* ngx_http_member_scan_purchase.c: POST pay, earn and refund */
+ngx_int_t ngx_http_member_scan_purchase(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json);
+ngx_int_t ngx_http_member_scan_refund(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json);
+
 /* ngx_http_member_code.c: what code_answer answers */
 typedef enum {
     NGX_HTTP_MEMBER_CODE_JSON = 1,
