@@ -119,6 +119,8 @@ ngx_http_member_route_find(ngx_http_request_t *r,
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "member route \"%V\" is \"%s\"", route, row->pattern);
 
+        m->row = row;
+
         return row;
     }
 
@@ -127,6 +129,7 @@ ngx_http_member_route_find(ngx_http_request_t *r,
                    "member route \"%V\" matches no pattern", route);
 
     m->ncaptures = 0;
+    m->row = row - 1;
 
     return row - 1;
 }

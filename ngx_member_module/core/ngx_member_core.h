@@ -223,11 +223,14 @@ extern ngx_module_t  ngx_http_member_module;
 #define NGX_HTTP_MEMBER_READ            (NGX_HTTP_GET|NGX_HTTP_HEAD)
 #define NGX_HTTP_MEMBER_ANY             ((ngx_uint_t) -1)
 
+typedef struct ngx_http_member_route_s  ngx_http_member_route_t;
+
 typedef struct {
     ngx_str_t                   capture[MRL_ROUTE_CAPTURES];
     ngx_uint_t                  ncaptures;
     uint64_t                    id;         /* of an <id> capture */
     ngx_uint_t                  wrong_method;
+    ngx_http_member_route_t    *row;        /* the row found */
 } ngx_http_member_match_t;
 
 typedef ngx_int_t (*ngx_http_member_route_pt)(ngx_http_request_t *r,
@@ -237,13 +240,13 @@ typedef ngx_int_t (*ngx_http_member_route_pt)(ngx_http_request_t *r,
 typedef void (*ngx_http_member_audit_pt)(json_t *answer, json_t **before,
     json_t **after);
 
-typedef struct {
+struct ngx_http_member_route_s {
     ngx_uint_t                  methods;
     const char                 *pattern;
     ngx_http_member_route_pt    handler;    /* NULL: no such resource */
-    ngx_uint_t                  grant;      /* roles of admin keys */
+    ngx_uint_t                  grant;      /* roles, session, signature */
     ngx_http_member_audit_pt    audit;      /* NULL: not audited */
-} ngx_http_member_route_t;
+};
 
 /* ngx_http_member_ctx.c, ngx_http_member_route.c */
 ngx_http_member_ctx_t *ngx_http_member_get_ctx(ngx_http_request_t *r);

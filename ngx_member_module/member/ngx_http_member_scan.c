@@ -27,16 +27,8 @@
 #include "ngx_member_member.h"
 
 
-static ngx_int_t ngx_http_member_scan_verify_call(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
-static ngx_int_t ngx_http_member_scan_pay_call(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
-static ngx_int_t ngx_http_member_scan_earn_call(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
-static ngx_int_t ngx_http_member_scan_refund_call(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
 static ngx_int_t ngx_http_member_scan_start(ngx_http_request_t *r,
-    ngx_http_member_scan_call_e call);
+    ngx_http_member_match_t *m);
 static ngx_int_t ngx_http_member_scan_headers(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan);
 static void ngx_http_member_scan_body(ngx_http_request_t *r);
@@ -61,17 +53,18 @@ static ngx_int_t ngx_http_member_scan_unauthorized(ngx_http_request_t *r,
 /*
  * The scanner's routes: a store's signature for each, checked by the
  * handler once the route and its method matched (no such resource or
- * method is answered first).
+ * method is answered first).  A row's place is its call: the order of
+ * ngx_http_member_scan_call_e.
  */
 
 static ngx_http_member_route_t  ngx_http_member_scan_routes[] = {
-    { NGX_HTTP_POST, "verify", ngx_http_member_scan_verify_call,
+    { NGX_HTTP_POST, "verify", ngx_http_member_scan_start,
       NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
-    { NGX_HTTP_POST, "pay", ngx_http_member_scan_pay_call,
+    { NGX_HTTP_POST, "pay", ngx_http_member_scan_start,
       NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
-    { NGX_HTTP_POST, "earn", ngx_http_member_scan_earn_call,
+    { NGX_HTTP_POST, "earn", ngx_http_member_scan_start,
       NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
-    { NGX_HTTP_POST, "refund", ngx_http_member_scan_refund_call,
+    { NGX_HTTP_POST, "refund", ngx_http_member_scan_start,
       NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
 
     { NGX_HTTP_MEMBER_ANY, "**", NULL, NGX_HTTP_MEMBER_GRANT_ANYONE, NULL },
@@ -100,43 +93,10 @@ ngx_http_member_scan_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_member_scan_verify_call(ngx_http_request_t *r,
-    ngx_http_member_match_t *m)
-{
-    return ngx_http_member_scan_start(r, NGX_HTTP_MEMBER_SCAN_VERIFY);
-}
-
-
-static ngx_int_t
-ngx_http_member_scan_pay_call(ngx_http_request_t *r,
-    ngx_http_member_match_t *m)
-{
-    return ngx_http_member_scan_start(r, NGX_HTTP_MEMBER_SCAN_PAY);
-}
-
-
-static ngx_int_t
-ngx_http_member_scan_earn_call(ngx_http_request_t *r,
-    ngx_http_member_match_t *m)
-{
-    return ngx_http_member_scan_start(r, NGX_HTTP_MEMBER_SCAN_EARN);
-}
-
-
-static ngx_int_t
-ngx_http_member_scan_refund_call(ngx_http_request_t *r,
-    ngx_http_member_match_t *m)
-{
-    return ngx_http_member_scan_start(r, NGX_HTTP_MEMBER_SCAN_REFUND);
-}
-
-
 /* a call of a store: its signature's headers, then its body */
 
 static ngx_int_t
-ngx_http_member_scan_start(ngx_http_request_t *r,
-    ngx_http_member_scan_call_e call)
+ngx_http_member_scan_start(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
     ngx_http_member_ctx_t   *ctx;
     ngx_http_member_scan_t  *scan;
@@ -149,7 +109,7 @@ ngx_http_member_scan_start(ngx_http_request_t *r,
     }
 
     ctx->scan = scan;
-    scan->call = call;
+    scan->call = m->row - ngx_http_member_scan_routes;
 
     /* the cheap checks before the body is read */
     if (ngx_http_member_scan_headers(r, scan) != NGX_OK) {
