@@ -552,7 +552,7 @@ ngx_http_member_admin_create(ngx_http_request_t *r, uint64_t id)
     value.len = ngx_sprintf(p, "%uL", id) - p;
 
     /* the phone's index first: a phone names one member */
-    return ngx_http_member_redis_command(r, ngx_http_member_admin_indexed, 4,
+    return ngx_http_member_redis_command(r, ngx_http_member_admin_indexed,
                                          &ngx_http_member_cmd_set,
                                          &adm->index[0], &value,
                                          &ngx_http_member_cmd_nx);
@@ -726,14 +726,14 @@ ngx_http_member_admin_lookup_body(ngx_http_request_t *r)
         }
 
         ngx_http_finalize_request(r,
-            ngx_http_member_redis_command(r, ngx_http_member_admin_found, 2,
+            ngx_http_member_redis_command(r, ngx_http_member_admin_found,
                                           &ngx_http_member_cmd_get,
                                           &adm->openid_key));
         return;
     }
 
     ngx_http_finalize_request(r,
-        ngx_http_member_redis_command(r, ngx_http_member_admin_phone_found, 2,
+        ngx_http_member_redis_command(r, ngx_http_member_admin_phone_found,
                                       &ngx_http_member_cmd_get,
                                       &adm->index[0]));
 }
@@ -756,7 +756,7 @@ ngx_http_member_admin_phone_found(ngx_http_request_t *r,
         if (++adm->tried < adm->nindex) {
             return ngx_http_member_redis_command(r,
                                             ngx_http_member_admin_phone_found,
-                                            2, &ngx_http_member_cmd_get,
+                                            &ngx_http_member_cmd_get,
                                             &adm->index[adm->tried]);
         }
 

@@ -135,7 +135,7 @@ ngx_http_member_admin_auth(ngx_http_request_t *r,
 
         return ngx_http_member_redis_command(r,
                                              ngx_http_member_admin_bootstrap,
-                                             2, &ngx_http_member_cmd_get,
+                                             &ngx_http_member_cmd_get,
                                              key);
     }
 

@@ -117,7 +117,7 @@ ngx_http_member_admin_feedback_body(ngx_http_request_t *r)
     /* the record first: the answer is sealed for its member */
     ngx_http_finalize_request(r,
         ngx_http_member_redis_command(r,
-                                      ngx_http_member_admin_feedback_found, 3,
+                                      ngx_http_member_admin_feedback_found,
                                       &ngx_http_member_admin_feedback_hget,
                                       &ngx_http_member_feedback_key,
                                       &fb->id));

@@ -44,7 +44,7 @@ ngx_http_member_keys_create(ngx_http_request_t *r, ngx_http_member_match_t *m)
 ngx_int_t
 ngx_http_member_keys_get(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
-    return ngx_http_member_redis_command(r, ngx_http_member_keys_list, 2,
+    return ngx_http_member_redis_command(r, ngx_http_member_keys_list,
                                          &ngx_http_member_cmd_hgetall,
                                          &ngx_http_member_keys_key);
 }
@@ -236,7 +236,7 @@ ngx_http_member_keys_create_body(ngx_http_request_t *r)
     ngx_http_member_audit_set(r, NULL, json_deep_copy(answer));
 
     ngx_http_finalize_request(r,
-        ngx_http_member_redis_command(r, ngx_http_member_keys_created, 4,
+        ngx_http_member_redis_command(r, ngx_http_member_keys_created,
                                       &ngx_http_member_hsetnx,
                                       &ngx_http_member_keys_key,
                                       &args[1], &args[2]));

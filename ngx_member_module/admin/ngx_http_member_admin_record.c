@@ -109,7 +109,7 @@ ngx_http_member_admin_read(ngx_http_request_t *r, uint64_t id)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "member admin: the record of member %uL asked", id);
 
-    return ngx_http_member_redis_command(r, ngx_http_member_admin_record, 2,
+    return ngx_http_member_redis_command(r, ngx_http_member_admin_record,
                                          &ngx_http_member_cmd_hgetall, &key);
 }
 

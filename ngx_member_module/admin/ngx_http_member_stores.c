@@ -40,7 +40,7 @@ ngx_http_member_stores_handler(ngx_http_request_t *r,
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
         return ngx_http_member_redis_command(r, ngx_http_member_stores_list,
-                                             2, &ngx_http_member_cmd_hgetall,
+                                             &ngx_http_member_cmd_hgetall,
                                              &ngx_http_member_stores_key);
     }
 

@@ -747,7 +747,7 @@ ngx_http_member_analytics_run(ngx_http_request_t *r,
     ngx_str_set(&field, "requests");
     ngx_str_set(&one, "1");
 
-    return ngx_http_member_redis_command(r, done, 4, &hincrby,
+    return ngx_http_member_redis_command(r, done, &hincrby,
                                          &ngx_http_member_rfm_state, &field,
                                          &one);
 }
@@ -758,6 +758,6 @@ ngx_http_member_analytics_shown(ngx_http_request_t *r,
     ngx_http_member_match_t *m)
 {
     return ngx_http_member_redis_command(r, ngx_http_member_analytics_stated,
-                                         2, &ngx_http_member_cmd_hgetall,
+                                         &ngx_http_member_cmd_hgetall,
                                          &ngx_http_member_rfm_state);
 }

@@ -284,7 +284,7 @@ ngx_http_member_analytics_churn(ngx_http_request_t *r,
     ngx_str_set(&withscores, "WITHSCORES");
 
     return ngx_http_member_redis_command(r, ngx_http_member_analytics_churned,
-                                         5, &zrevrange,
+                                         &zrevrange,
                                          &ngx_http_member_churn_key, &zero,
                                          &stop, &withscores);
 }

@@ -668,7 +668,7 @@ ngx_http_member_campaigns_list(ngx_http_request_t *r,
     ngx_http_member_match_t *m)
 {
     return ngx_http_member_redis_command(r, ngx_http_member_campaigns_shown,
-                                         2, &ngx_http_member_cmd_hgetall,
+                                         &ngx_http_member_cmd_hgetall,
                                          &ngx_http_member_campaigns_key);
 }
 
@@ -703,7 +703,7 @@ ngx_http_member_campaigns_run_now(ngx_http_request_t *r,
 
     /* the lease holder starts a pass at its next tick (a second at most) */
     return ngx_http_member_redis_command(r, ngx_http_member_campaigns_asked,
-                                         4, &ngx_http_member_campaigns_hset,
+                                         &ngx_http_member_campaigns_hset,
                                          &ngx_http_member_campaigns_key,
                                          &ngx_http_member_campaigns_run, now);
 }

@@ -77,7 +77,7 @@ ngx_http_member_coupons_template_list(ngx_http_request_t *r,
     ngx_http_member_match_t *m)
 {
     return ngx_http_member_redis_command(r, ngx_http_member_coupons_templates,
-                                         2, &ngx_http_member_cmd_hgetall,
+                                         &ngx_http_member_cmd_hgetall,
                                          &ngx_http_member_coupons_tpl);
 }
 

@@ -190,7 +190,7 @@ ngx_http_member_coupons_issue_body(ngx_http_request_t *r)
     ngx_http_finalize_request(r,
         ngx_http_member_redis_command(r,
                                       ngx_http_member_coupons_template_found,
-                                      3, &ngx_http_member_coupons_hget,
+                                      &ngx_http_member_coupons_hget,
                                       &ngx_http_member_coupons_tpl,
                                       &cp->template_id));
 }
@@ -328,7 +328,7 @@ ngx_http_member_coupons_issue_next(ngx_http_request_t *r)
             /* the tag's next page of members */
             return ngx_http_member_redis_command(r,
                                              ngx_http_member_coupons_scanned,
-                                             5,
+
                                              &ngx_http_member_coupons_sscan,
                                              &cp->tag_key, &cp->cursor,
                                              &ngx_http_member_coupons_count,

@@ -308,7 +308,7 @@ ngx_http_member_fold_store_page(ngx_http_request_t *r,
     args = call->data;
 
     return ngx_http_member_redis_command(r,
-                                         ngx_http_member_fold_store_items, 6,
+                                         ngx_http_member_fold_store_items,
                                          &args[0], &args[1], &args[2],
                                          &args[3], &args[4], &args[5]);
 }
@@ -386,7 +386,7 @@ ngx_http_member_fold_store(ngx_http_request_t *r, ngx_http_member_match_t *m)
     call->data = args;
 
     return ngx_http_member_redis_command(r, ngx_http_member_fold_store_page,
-                                         3, &hexists, &stores, store_id);
+                                         &hexists, &stores, store_id);
 }
 
 
@@ -415,7 +415,7 @@ ngx_http_member_fold_rescan_admin(ngx_http_request_t *r,
     static ngx_str_t  zero = ngx_string("0");
 
     return ngx_http_member_redis_command(r,
-                                       ngx_http_member_fold_rescan_started, 3,
+                                       ngx_http_member_fold_rescan_started,
                                        &set, &ngx_http_member_rescan_key,
                                        &zero);
     return NGX_DECLINED;

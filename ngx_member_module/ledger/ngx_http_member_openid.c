@@ -62,7 +62,7 @@ ngx_http_member_openid_id(ngx_http_request_t *r, ngx_str_t *openid,
 
         return ngx_http_member_redis_command(r,
                                              ngx_http_member_openid_allocated,
-                                             2, &ngx_http_member_cmd_incr,
+                                             &ngx_http_member_cmd_incr,
                                              &ngx_http_member_seq_key);
     }
 
@@ -72,7 +72,7 @@ ngx_http_member_openid_id(ngx_http_request_t *r, ngx_str_t *openid,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_member_redis_command(r, ngx_http_member_openid_found, 2,
+    return ngx_http_member_redis_command(r, ngx_http_member_openid_found,
                                          &ngx_http_member_cmd_get,
                                          &ctx->openid_key);
 }
@@ -90,7 +90,7 @@ ngx_http_member_openid_found(ngx_http_request_t *r,
     if (reply->type == REDIS_REPLY_NIL) {
         return ngx_http_member_redis_command(r,
                                              ngx_http_member_openid_allocated,
-                                             2, &ngx_http_member_cmd_incr,
+                                             &ngx_http_member_cmd_incr,
                                              &ngx_http_member_seq_key);
     }
 
@@ -136,7 +136,7 @@ ngx_http_member_openid_allocated(ngx_http_request_t *r,
     id->len = ngx_sprintf(p, "%uL", ctx->member_id) - p;
 
     return ngx_http_member_redis_command(r, ngx_http_member_openid_claimed,
-                                         4, &ngx_http_member_cmd_set,
+                                         &ngx_http_member_cmd_set,
                                          &ctx->openid_key, id,
                                          &ngx_http_member_cmd_nx);
 }
@@ -153,7 +153,7 @@ ngx_http_member_openid_claimed(ngx_http_request_t *r,
     /* claimed meanwhile by another request: its id wins */
     if (reply->type == REDIS_REPLY_NIL) {
         return ngx_http_member_redis_command(r, ngx_http_member_openid_found,
-                                             2, &ngx_http_member_cmd_get,
+                                             &ngx_http_member_cmd_get,
                                              &ctx->openid_key);
     }
 

@@ -188,7 +188,7 @@ ngx_http_member_rules_get(ngx_http_request_t *r, ngx_http_member_rules_pt done)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "member: rules fetch sent");
 
-    return ngx_http_member_redis_command(r, ngx_http_member_rules_fetched, 2,
+    return ngx_http_member_redis_command(r, ngx_http_member_rules_fetched,
                                          &ngx_http_member_cmd_hgetall,
                                          &ngx_http_member_rules_key);
 }
@@ -509,7 +509,7 @@ ngx_http_member_rules_handler(ngx_http_request_t *r,
                                          "version is a positive integer");
         }
 
-        return ngx_http_member_redis_command(r, ngx_http_member_rules_old, 3,
+        return ngx_http_member_redis_command(r, ngx_http_member_rules_old,
                                              &ngx_http_member_hget,
                                              &ngx_http_member_versions_key,
                                              &v);
@@ -595,7 +595,7 @@ ngx_http_member_clock_body(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r,
-        ngx_http_member_redis_command(r, ngx_http_member_clock_set, 4,
+        ngx_http_member_redis_command(r, ngx_http_member_clock_set,
                                       &ngx_http_member_hset,
                                       &ngx_http_member_rules_key,
                                       &ngx_http_member_clock, &offset));

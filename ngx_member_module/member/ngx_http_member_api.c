@@ -264,7 +264,7 @@ ngx_http_member_api_view(ngx_http_request_t *r, ngx_uint_t view)
                    ctx->member_id, view);
 
     /* the hot path: one plain command, the session checked here */
-    return ngx_http_member_redis_command(r, ngx_http_member_api_card, 8,
+    return ngx_http_member_redis_command(r, ngx_http_member_api_card,
                                          &ngx_http_member_api_hmget, &keys[0],
                                          &ngx_http_member_api_fields[0],
                                          &ngx_http_member_api_fields[1],

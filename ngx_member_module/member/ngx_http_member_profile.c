@@ -74,7 +74,7 @@ ngx_http_member_profile_get(ngx_http_request_t *r)
         return ngx_http_member_profile_nocard(r);
     }
 
-    return ngx_http_member_redis_command(r, ngx_http_member_profile_read, 2,
+    return ngx_http_member_redis_command(r, ngx_http_member_profile_read,
                                          &ngx_http_member_cmd_hgetall,
                                          &pg->member_key);
 }
@@ -254,7 +254,7 @@ ngx_http_member_profile_put_done(ngx_http_request_t *r,
     pg = ctx->page;
 
     /* answer what is stored now */
-    return ngx_http_member_redis_command(r, ngx_http_member_profile_read, 2,
+    return ngx_http_member_redis_command(r, ngx_http_member_profile_read,
                                          &ngx_http_member_cmd_hgetall,
                                          &pg->member_key);
 }

@@ -457,7 +457,7 @@ ngx_http_member_reg_lookup(ngx_http_request_t *r)
 
     reg = ngx_http_member_reg_of(r, NULL);
 
-    return ngx_http_member_redis_command(r, ngx_http_member_reg_found, 2,
+    return ngx_http_member_redis_command(r, ngx_http_member_reg_found,
                                          &ngx_http_member_cmd_get,
                                          &reg->index[reg->tried]);
 }
@@ -535,10 +535,10 @@ ngx_http_member_reg_claim(ngx_http_request_t *r, ngx_uint_t force)
 
     if (force) {
         return ngx_http_member_redis_command(r, ngx_http_member_reg_claimed,
-                                             3, &set, &reg->index[0], id);
+                                             &set, &reg->index[0], id);
     }
 
-    return ngx_http_member_redis_command(r, ngx_http_member_reg_claimed, 4,
+    return ngx_http_member_redis_command(r, ngx_http_member_reg_claimed,
                                          &set, &reg->index[0], id,
                                          &ngx_http_member_cmd_nx);
 }
@@ -714,7 +714,7 @@ ngx_http_member_reg_session(ngx_http_request_t *r,
     }
 
     /* the openid now names the member it was linked to */
-    return ngx_http_member_redis_command(r, ngx_http_member_reg_indexed, 3,
+    return ngx_http_member_redis_command(r, ngx_http_member_reg_indexed,
                                          &ngx_http_member_cmd_set,
                                          &reg->openid_key, id);
 }

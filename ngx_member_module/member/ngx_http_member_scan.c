@@ -280,7 +280,7 @@ ngx_http_member_scan_body(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r,
-        ngx_http_member_redis_command(r, ngx_http_member_scan_store, 3,
+        ngx_http_member_redis_command(r, ngx_http_member_scan_store,
                                       &ngx_http_member_hget,
                                       &ngx_http_member_stores,
                                       &scan->store_id));

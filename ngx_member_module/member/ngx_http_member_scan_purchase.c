@@ -353,7 +353,7 @@ ngx_http_member_scan_refund(ngx_http_request_t *r,
     }
 
     return ngx_http_member_redis_command(r, ngx_http_member_scan_order_found,
-                                         2, &ngx_http_member_cmd_get,
+                                         &ngx_http_member_cmd_get,
                                          &scan->order_index);
 }
 

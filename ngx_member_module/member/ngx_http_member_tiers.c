@@ -52,7 +52,7 @@ ngx_http_member_tiers(ngx_http_request_t *r,
                                      "no card yet: claim or register first");
     }
 
-    return ngx_http_member_redis_command(r, ngx_http_member_tiers_member, 4,
+    return ngx_http_member_redis_command(r, ngx_http_member_tiers_member,
                                          &ngx_http_member_tiers_hmget,
                                          &pg->member_key,
                                          &ngx_http_member_tiers_level,

@@ -462,7 +462,7 @@ ngx_http_member_redis_prepare(ngx_http_request_t *r,
 
 
 ngx_int_t
-ngx_http_member_redis_command(ngx_http_request_t *r,
+ngx_http_member_redis_command_n(ngx_http_request_t *r,
     ngx_http_member_call_pt handler, int argc, ...)
 {
     int                      i;

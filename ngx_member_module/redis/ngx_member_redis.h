@@ -161,8 +161,18 @@ const char *ngx_http_member_redis_type_name(redisReply *reply);
 /* ngx_http_member_redis_call.c: a request's commands */
 ngx_int_t ngx_http_member_redis_call(ngx_http_request_t *r,
     ngx_http_member_call_t *call);
-ngx_int_t ngx_http_member_redis_command(ngx_http_request_t *r,
+ngx_int_t ngx_http_member_redis_command_n(ngx_http_request_t *r,
     ngx_http_member_call_pt handler, int argc, ...);
+
+/*
+ * A request's command of ngx_str_t pointers, counted by the compiler:
+ * ngx_http_member_redis_command(r, handler, &ngx_http_member_cmd_get, &key).
+ */
+#define ngx_http_member_redis_command(r, handler, ...)                        \
+    ngx_http_member_redis_command_n(r, handler,                               \
+        (int) (sizeof((ngx_str_t *[]) { __VA_ARGS__ }) / sizeof(ngx_str_t *)),\
+        __VA_ARGS__)
+
 ngx_int_t ngx_http_member_redis_script(ngx_http_request_t *r,
     ngx_uint_t script, ngx_http_member_call_pt handler, ngx_str_t *keys,
     ngx_str_t *args, ngx_uint_t tail);

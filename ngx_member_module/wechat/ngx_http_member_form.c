@@ -493,7 +493,7 @@ ngx_http_member_form_lookup(ngx_http_request_t *r)
 
     f = ngx_http_member_form_of(r);
 
-    return ngx_http_member_redis_command(r, ngx_http_member_form_found, 2,
+    return ngx_http_member_redis_command(r, ngx_http_member_form_found,
                                          &ngx_http_member_cmd_get,
                                          &f->index[f->tried]);
 }
@@ -565,10 +565,10 @@ ngx_http_member_form_claim(ngx_http_request_t *r, ngx_uint_t force)
 
     if (force) {
         return ngx_http_member_redis_command(r, ngx_http_member_form_claimed,
-                                             3, &set, &f->index[0], id);
+                                             &set, &f->index[0], id);
     }
 
-    return ngx_http_member_redis_command(r, ngx_http_member_form_claimed, 4,
+    return ngx_http_member_redis_command(r, ngx_http_member_form_claimed,
                                          &set, &f->index[0], id,
                                          &ngx_http_member_cmd_nx);
 }
@@ -719,7 +719,7 @@ ngx_http_member_form_written(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_member_redis_command(r, ngx_http_member_form_indexed, 3,
+    return ngx_http_member_redis_command(r, ngx_http_member_form_indexed,
                                          &ngx_http_member_cmd_set, &key, id);
 }
 
@@ -809,7 +809,7 @@ ngx_http_member_form_end(ngx_http_request_t *r, ngx_int_t outcome,
 
     if (outcome == NGX_OK) {
         return ngx_http_member_redis_command(r, ngx_http_member_form_recorded,
-                                             3, &hdel, &f->key, &error);
+                                             &hdel, &f->key, &error);
     }
 
     why.data = (u_char *) reason;
@@ -821,7 +821,7 @@ ngx_http_member_form_end(ngx_http_request_t *r, ngx_int_t outcome,
                       "%s, retried later", f->id, reason);
 
         return ngx_http_member_redis_command(r, ngx_http_member_form_recorded,
-                                             4, &hset, &f->key, &error, &why);
+                                             &hset, &f->key, &error, &why);
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -831,7 +831,7 @@ ngx_http_member_form_end(ngx_http_request_t *r, ngx_int_t outcome,
     at.data = p;
     at.len = ngx_sprintf(p, "%T", ngx_time()) - p;
 
-    return ngx_http_member_redis_command(r, ngx_http_member_form_recorded, 8,
+    return ngx_http_member_redis_command(r, ngx_http_member_form_recorded,
                                          &hset, &f->key, &error, &why,
                                          &form, &rejected, &form_at, &at);
 }

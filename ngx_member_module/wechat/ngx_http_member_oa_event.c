@@ -373,7 +373,7 @@ ngx_http_member_oa_text(ngx_http_request_t *r, ngx_http_member_oa_t *oa)
     }
 
     return ngx_http_member_redis_command(r, ngx_http_member_oa_text_member,
-                                         2, &ngx_http_member_cmd_get, &key);
+                                         &ngx_http_member_cmd_get, &key);
 }
 
 
@@ -407,7 +407,7 @@ ngx_http_member_oa_text_member(ngx_http_request_t *r,
 
     f = ngx_http_member_oa_card_fields;
 
-    return ngx_http_member_redis_command(r, ngx_http_member_oa_text_card, 7,
+    return ngx_http_member_redis_command(r, ngx_http_member_oa_text_card,
                                          &ngx_http_member_oa_hmget,
                                          &oa->member_key, &f[0], &f[1],
                                          &f[2], &f[3], &f[4]);

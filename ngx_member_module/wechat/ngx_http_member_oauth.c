@@ -613,7 +613,7 @@ ngx_http_member_oauth_exchanged(ngx_http_request_t *r)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "member oauth: code exchanged, claiming the state");
 
-    return ngx_http_member_redis_command(r, ngx_http_member_oauth_claimed, 6,
+    return ngx_http_member_redis_command(r, ngx_http_member_oauth_claimed,
                                          &ngx_http_member_cmd_set,
                                          &oa->nonce_key,
                                          &(ngx_str_t) ngx_string("1"),

@@ -570,7 +570,7 @@ ngx_http_member_outbox_rules(ngx_http_request_t *r, json_t *rules)
     ngx_str_set(&zero, "0");
     ngx_str_set(&count, "10");
 
-    return ngx_http_member_redis_command(r, ngx_http_member_outbox_due, 8,
+    return ngx_http_member_redis_command(r, ngx_http_member_outbox_due,
                                          &zrangebyscore,
                                          &ngx_http_member_wx_key, &ninf, &now,
                                          &withscores, &limit, &zero, &count);

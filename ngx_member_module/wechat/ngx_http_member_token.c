@@ -223,7 +223,7 @@ ngx_http_member_wx_fetch(ngx_http_request_t *r, ngx_http_member_wx_t *wx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_member_redis_command(r, ngx_http_member_wx_got, 2,
+    return ngx_http_member_redis_command(r, ngx_http_member_wx_got,
                                          &ngx_http_member_cmd_get, &wx->key);
 }
 
