@@ -1,4 +1,4 @@
-# ngx_member: a dynamic module for Debian 12's nginx, its three plain C
+# ngx_member: a dynamic module for Debian 12's nginx, its four plain C
 # libraries, their tests, the demo and the benchmark.
 #
 #   make          build/ngx_http_member_module.so
@@ -38,11 +38,13 @@ CFLAGS_LIB := -O2 -g -Wall -Wextra -Werror -fPIC -std=gnu99 \
 GATEWAY_SRCS := $(wildcard gateway/*.c)
 QRCODE_SRCS  := $(wildcard qrcode/*.c)
 RULES_SRCS   := $(wildcard rules/*.c)
+KEYSPACE_SRCS := $(wildcard keyspace/*.c)
 GATEWAY_OBJS := $(GATEWAY_SRCS:%.c=build/obj/%.o)
 QRCODE_OBJS  := $(QRCODE_SRCS:%.c=build/obj/%.o)
 RULES_OBJS   := $(RULES_SRCS:%.c=build/obj/%.o)
+KEYSPACE_OBJS := $(KEYSPACE_SRCS:%.c=build/obj/%.o)
 LIBS_A       := build/libmember_gateway.a build/libmember_qrcode.a \
-                build/libmember_rules.a
+                build/libmember_rules.a build/libmember_keyspace.a
 
 MODULE_SRCS  := $(wildcard ngx_member_module/*.c ngx_member_module/*/*.c \
                           ngx_member_module/*/*.h)
@@ -93,7 +95,8 @@ build/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) -MMD -MP -c -o $@ $<
 
--include $(GATEWAY_OBJS:.o=.d) $(QRCODE_OBJS:.o=.d) $(RULES_OBJS:.o=.d)
+-include $(GATEWAY_OBJS:.o=.d) $(QRCODE_OBJS:.o=.d) $(RULES_OBJS:.o=.d) \
+         $(KEYSPACE_OBJS:.o=.d)
 
 build/libmember_gateway.a: $(GATEWAY_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -102,6 +105,9 @@ build/libmember_qrcode.a: $(QRCODE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 build/libmember_rules.a: $(RULES_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+build/libmember_keyspace.a: $(KEYSPACE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 # Redis scripts are .lua files of their own, compiled into the module.
@@ -129,8 +135,8 @@ $(MODULE): build/layers.ok build/Makefile $(MODULE_SRCS) $(LIBS_A) $(GEN)
 
 build/tests/%: tests/unit/%.c $(LIBS_A)
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS_LIB) -Igateway -Iqrcode -Irules -o $@ $< $(LIBS_A) \
-	    $(UNIT_LIBS)
+	$(CC) $(CFLAGS_LIB) -Igateway -Iqrcode -Irules -Ikeyspace \
+	    -DTEST_SOURCE_ROOT='"$(CURDIR)"' -o $@ $< $(LIBS_A) $(UNIT_LIBS)
 
 # codes of any member and time, for the tests and the benchmark
 build/member-code: tools/member_code.c build/libmember_qrcode.a

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: the cmocka unit tests of gateway/, qrcode/ and rules/,
-# then the integration tests against real nginx, Redis and the fake WeChat.
+# Runs every test: the cmocka unit tests of gateway/, qrcode/, rules/ and
+# keyspace/, then the integration tests against real nginx, Redis and the
+# fake WeChat.
 # The last line is the total: "N passed, N failed".
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
