@@ -115,11 +115,73 @@ ngx_http_member_analytics_again(ngx_http_member_analytics_t *a,
  * now,) then what the members gave.  rfm_collect.lua has the more keys.
  */
 
+static ngx_int_t
+ngx_http_member_analytics_set(ngx_pool_t *pool, ngx_str_t *key,
+    const char *kind, ngx_str_t *name)
+{
+    key->len = sizeof("{b}:tag:") - 1 + ngx_strlen(kind) + name->len;
+    key->data = ngx_pnalloc(pool, key->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(key->data, "{b}:tag:%s%V", kind, name);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The names of a comma separated list as rfm_apply.lua reads them (empty
+ * ones skipped): how many, and with a pool their sets into keys.
+ */
+
+static ngx_uint_t
+ngx_http_member_analytics_names(ngx_str_t *list, ngx_pool_t *pool,
+    ngx_str_t *keys)
+{
+    u_char      *p, *last, *comma;
+    ngx_str_t    name;
+    ngx_uint_t   n;
+
+    n = 0;
+    p = list->data;
+    last = p + list->len;
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        if (comma > p) {
+            if (pool) {
+                name.data = p;
+                name.len = comma - p;
+
+                if (ngx_http_member_analytics_set(pool, &keys[n], "", &name)
+                    != NGX_OK)
+                {
+                    return (ngx_uint_t) NGX_ERROR;
+                }
+            }
+
+            n++;
+        }
+
+        p = comma + 1;
+    }
+
+    return n;
+}
+
+
 static void
 ngx_http_member_analytics_send(ngx_http_member_analytics_t *a)
 {
-    ngx_str_t   keys[NGX_HTTP_MEMBER_RFM_COLLECT_NKEYS], now;
-    ngx_uint_t  flags;
+    ngx_str_t    keys[NGX_HTTP_MEMBER_RFM_COLLECT_NKEYS], now, name, *set;
+    ngx_uint_t   flags, nkeys, n, i;
+    ngx_pool_t  *pool;
 
     flags = a->source ? NGX_HTTP_MEMBER_BG_SOURCE : NGX_HTTP_MEMBER_BG_SHA1;
 
@@ -138,18 +200,84 @@ ngx_http_member_analytics_send(ngx_http_member_analytics_t *a)
         return;
     }
 
-    keys[NGX_HTTP_MEMBER_RFM_APPLY_KEY_STATE] = ngx_http_member_rfm_state;
-    keys[NGX_HTTP_MEMBER_RFM_APPLY_KEY_CHURN] = ngx_http_member_churn_key;
-    keys[NGX_HTTP_MEMBER_RFM_APPLY_KEY_TAGS] = ngx_http_member_tags_key;
-
     now.data = a->mnow;
     now.len = ngx_strlen(a->mnow);
     a->args[NGX_HTTP_MEMBER_RFM_APPLY_ARGV_NOW] = now;
 
+    /* every set the slice touches, in rfm_apply.lua's order */
+    pool = ngx_create_pool(4096, a->job.redis->log);
+    if (pool == NULL) {
+        ngx_http_member_job_done(&a->job);
+        return;
+    }
+
+    nkeys = NGX_HTTP_MEMBER_RFM_APPLY_NKEYS;
+
+    for (i = NGX_HTTP_MEMBER_RFM_APPLY_ARGV_MEMBERS + 4; i < a->nargs; i += 5) {
+        nkeys += ngx_http_member_analytics_names(&a->args[i], NULL, NULL);
+    }
+
+    set = ngx_palloc(pool, nkeys * sizeof(ngx_str_t));
+    if (set == NULL) {
+        goto failed;
+    }
+
+    set[NGX_HTTP_MEMBER_RFM_APPLY_KEY_STATE] = ngx_http_member_rfm_state;
+    set[NGX_HTTP_MEMBER_RFM_APPLY_KEY_CHURN] = ngx_http_member_churn_key;
+    set[NGX_HTTP_MEMBER_RFM_APPLY_KEY_TAGS] = ngx_http_member_tags_key;
+    n = NGX_HTTP_MEMBER_RFM_APPLY_KEY_SEGMENT1;
+
+    for (i = 0; ngx_http_member_segments[i]; i++) {
+        name.data = (u_char *) ngx_http_member_segments[i];
+        name.len = ngx_strlen(ngx_http_member_segments[i]);
+
+        if (ngx_http_member_analytics_set(pool, &set[n++], "segment:", &name)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    for (i = 0; ngx_http_member_auto_tags[i]; i++) {
+        name.data = (u_char *) ngx_http_member_auto_tags[i];
+        name.len = ngx_strlen(ngx_http_member_auto_tags[i]);
+
+        if (ngx_http_member_analytics_set(pool, &set[n++], "", &name)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (n != NGX_HTTP_MEMBER_RFM_APPLY_KEY_MANUAL) {
+        ngx_log_error(NGX_LOG_ALERT, a->job.redis->log, 0,
+                      "member: rfm_apply.lua's sets are not the module's");
+        goto failed;
+    }
+
+    for (i = NGX_HTTP_MEMBER_RFM_APPLY_ARGV_MEMBERS + 4; i < a->nargs; i += 5) {
+        if (ngx_http_member_analytics_names(&a->args[i], pool, &set[n])
+            == (ngx_uint_t) NGX_ERROR)
+        {
+            goto failed;
+        }
+
+        n += ngx_http_member_analytics_names(&a->args[i], NULL, NULL);
+    }
+
+    /* hiredis formats the command at once: the pool may go */
     (void) ngx_http_member_job_script(&a->job,
                           ngx_http_member_analytics_flushed, 0,
-                          NGX_HTTP_MEMBER_SCRIPT_RFM_APPLY, flags, keys, 0,
+                          NGX_HTTP_MEMBER_SCRIPT_RFM_APPLY, flags, set,
+                          nkeys - NGX_HTTP_MEMBER_RFM_APPLY_NKEYS,
                           a->args, a->nargs - NGX_HTTP_MEMBER_RFM_APPLY_NARGV);
+    ngx_destroy_pool(pool);
+    return;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    ngx_http_member_job_done(&a->job);
 }
 
 

@@ -13,7 +13,7 @@
 #include "ngx_member_ledger.h"
 
 
-static const char  *ngx_http_member_segments[] = {
+const char  *ngx_http_member_segments[] = {
     "\xe9\x87\x8d\xe8\xa6\x81\xe4\xbb\xb7\xe5\x80\xbc\xe5\xae\xa2\xe6\x88\xb7",
     "\xe9\x87\x8d\xe8\xa6\x81\xe4\xbf\x9d\xe6\x8c\x81\xe5\xae\xa2\xe6\x88\xb7",
     "\xe9\x87\x8d\xe8\xa6\x81\xe5\x8f\x91\xe5\xb1\x95\xe5\xae\xa2\xe6\x88\xb7",
@@ -34,14 +34,17 @@ ngx_http_member_analytics_sets(ngx_http_request_t *r,
 {
     json_t                           *list, *one, *ids;
     size_t                            i, j;
-    redisReply                       *name, *page;
+    ngx_str_t                        *name;
+    redisReply                       *page;
     ngx_http_member_ctx_t            *ctx;
     ngx_http_member_analytics_req_t  *q;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     q = ctx->analytics;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements % 4) {
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 3 * q->nnames)
+    {
         return ngx_http_member_reply_script_error(r, reply);
     }
 
@@ -50,13 +53,12 @@ ngx_http_member_analytics_sets(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (i = 0; i < reply->elements; i += 4) {
-        name = reply->element[i];
-        page = reply->element[i + 3];
+    for (i = 0; i < reply->elements; i += 3) {
+        name = &q->names[i / 3];
+        page = reply->element[i + 2];
 
-        if (name->type != REDIS_REPLY_STRING
-            || reply->element[i + 1]->type != REDIS_REPLY_INTEGER
-            || reply->element[i + 2]->type != REDIS_REPLY_STRING
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER
+            || reply->element[i + 1]->type != REDIS_REPLY_STRING
             || page->type != REDIS_REPLY_ARRAY)
         {
             json_decref(list);
@@ -66,9 +68,9 @@ ngx_http_member_analytics_sets(ngx_http_request_t *r,
         /* segments are the sets segment:<name> */
         one = json_pack("{s:s%,s:I}",
                         q->kind ? "name" : "tag",
-                        name->str + (q->kind ? 8 : 0),
+                        name->data + (q->kind ? 8 : 0),
                         name->len - (q->kind ? 8 : 0),
-                        "count", (json_int_t) reply->element[i + 1]->integer);
+                        "count", (json_int_t) reply->element[i]->integer);
         if (one == NULL) {
             json_decref(list);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -84,15 +86,15 @@ ngx_http_member_analytics_sets(ngx_http_request_t *r,
 
             json_object_set_new(one, "members", ids ? ids : json_array());
 
-            if (reply->element[i + 2]->len == 1
-                && reply->element[i + 2]->str[0] == '0')
+            if (reply->element[i + 1]->len == 1
+                && reply->element[i + 1]->str[0] == '0')
             {
                 json_object_set_new(one, "next", json_null());
 
             } else {
                 json_object_set_new(one, "next",
-                    json_stringn(reply->element[i + 2]->str,
-                                 reply->element[i + 2]->len));
+                    json_stringn(reply->element[i + 1]->str,
+                                 reply->element[i + 1]->len));
             }
         }
 
@@ -100,6 +102,113 @@ ngx_http_member_analytics_sets(ngx_http_request_t *r,
     }
 
     return ngx_http_member_send_json(r, NGX_HTTP_OK, list);
+}
+
+
+/* tag_read.lua on the sets of q->names: {b}:tag:<name> each */
+
+static ngx_int_t
+ngx_http_member_analytics_read_sets(ngx_http_request_t *r,
+    ngx_http_member_analytics_req_t *q)
+{
+    ngx_str_t   *keys;
+    ngx_uint_t   i;
+
+    keys = ngx_palloc(r->pool, (q->nnames + 1) * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < q->nnames; i++) {
+        keys[i].len = sizeof("{b}:tag:") - 1 + q->names[i].len;
+        keys[i].data = ngx_pnalloc(r->pool, keys[i].len);
+        if (keys[i].data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(keys[i].data, "{b}:tag:%V", &q->names[i]);
+    }
+
+    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_TAG_READ,
+                                        ngx_http_member_analytics_sets, keys,
+                                        q->args, q->nnames);
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_member_analytics_name_cmp(const void *one, const void *two)
+{
+    ngx_int_t         rc;
+    const ngx_str_t  *a = one, *b = two;
+
+    rc = ngx_memcmp(a->data, b->data, ngx_min(a->len, b->len));
+
+    if (rc == 0) {
+        return (a->len > b->len) - (a->len < b->len);
+    }
+
+    return rc;
+}
+
+
+/*
+ * GET tags: the automatic tags, then every manual tag in use ({b}:tags),
+ * sorted; tag_read.lua reads the sets the names say
+ */
+
+static ngx_int_t
+ngx_http_member_analytics_manual(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t                            i;
+    ngx_uint_t                        n;
+    ngx_http_member_ctx_t            *ctx;
+    ngx_http_member_analytics_req_t  *q;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    q = ctx->analytics;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    for (n = 0; ngx_http_member_auto_tags[n]; n++) {
+        /* void */
+    }
+
+    q->names = ngx_palloc(r->pool, (n + reply->elements) * sizeof(ngx_str_t));
+    if (q->names == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (n = 0; ngx_http_member_auto_tags[n]; n++) {
+        q->names[n].data = (u_char *) ngx_http_member_auto_tags[n];
+        q->names[n].len = ngx_strlen(ngx_http_member_auto_tags[n]);
+    }
+
+    q->nnames = n;
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        q->names[n].len = reply->element[i]->len;
+        q->names[n].data = ngx_pnalloc(r->pool, reply->element[i]->len + 1);
+        if (q->names[n].data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(q->names[n].data, reply->element[i]->str,
+                   reply->element[i]->len);
+        n++;
+    }
+
+    ngx_qsort(&q->names[q->nnames], n - q->nnames, sizeof(ngx_str_t),
+              ngx_http_member_analytics_name_cmp);
+    q->nnames = n;
+
+    return ngx_http_member_analytics_read_sets(r, q);
 }
 
 
@@ -119,6 +228,8 @@ ngx_http_member_analytics_read(ngx_http_request_t *r, ngx_uint_t kind,
     ngx_http_member_ctx_t            *ctx;
     ngx_http_member_analytics_req_t  *q;
 
+    static ngx_str_t  smembers = ngx_string("SMEMBERS");
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_member_method_not_allowed(r);
     }
@@ -126,7 +237,8 @@ ngx_http_member_analytics_read(ngx_http_request_t *r, ngx_uint_t kind,
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
 
     q = ngx_pcalloc(r->pool, sizeof(ngx_http_member_analytics_req_t));
-    args = ngx_pcalloc(r->pool, 12 * sizeof(ngx_str_t));
+    args = ngx_pcalloc(r->pool,
+                       NGX_HTTP_MEMBER_TAG_READ_NARGV * sizeof(ngx_str_t));
     if (q == NULL || args == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -166,54 +278,68 @@ ngx_http_member_analytics_read(ngx_http_request_t *r, ngx_uint_t kind,
                                "%ui", paged ? limit : 0)
                    - args[NGX_HTTP_MEMBER_TAG_READ_ARGV_COUNT].data;
     args[NGX_HTTP_MEMBER_TAG_READ_ARGV_CURSOR] = cursor;
-    n = NGX_HTTP_MEMBER_TAG_READ_NARGV;
+    q->args = args;
 
     if (tag) {
-        args[n++] = *tag;
+        q->names = tag;
+        q->nnames = 1;
 
-    } else if (kind) {
-        if (ngx_http_arg(r, (u_char *) "segment", 7, &arg) == NGX_OK) {
-            p = ngx_pnalloc(r->pool, arg.len);
-            if (p == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            tag = &segment;
-            tag->data = p;
-            ngx_unescape_uri(&p, &arg.data, arg.len, NGX_UNESCAPE_URI);
-            tag->len = p - tag->data;
-        }
-
-        for (i = 0; ngx_http_member_segments[i]; i++) {
-            if (tag && (tag->len != ngx_strlen(ngx_http_member_segments[i])
-                        || ngx_strncmp(tag->data, ngx_http_member_segments[i],
-                                       tag->len) != 0))
-            {
-                continue;
-            }
-
-            args[n].len = 8 + ngx_strlen(ngx_http_member_segments[i]);
-            args[n].data = ngx_pnalloc(r->pool, args[n].len);
-            if (args[n].data == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_sprintf(args[n].data, "segment:%s",
-                        ngx_http_member_segments[i]);
-            n++;
-        }
-
-        if (n == NGX_HTTP_MEMBER_TAG_READ_NARGV) {
-            return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
-                                         "no such segment");
-        }
+        return ngx_http_member_analytics_read_sets(r, q);
     }
 
-    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_TAG_READ,
-                                        ngx_http_member_analytics_sets,
-                                        &ngx_http_member_tags_key,
-                                        args,
-                                        n - NGX_HTTP_MEMBER_TAG_READ_NARGV);
+    if (kind == 0) {
+        return ngx_http_member_redis_command(r,
+                                             ngx_http_member_analytics_manual,
+                                             &smembers,
+                                             &ngx_http_member_tags_key);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "segment", 7, &arg) == NGX_OK) {
+        p = ngx_pnalloc(r->pool, arg.len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        tag = &segment;
+        tag->data = p;
+        ngx_unescape_uri(&p, &arg.data, arg.len, NGX_UNESCAPE_URI);
+        tag->len = p - tag->data;
+    }
+
+    q->names = ngx_palloc(r->pool, 8 * sizeof(ngx_str_t));
+    if (q->names == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 0; ngx_http_member_segments[i]; i++) {
+        if (tag && (tag->len != ngx_strlen(ngx_http_member_segments[i])
+                    || ngx_strncmp(tag->data, ngx_http_member_segments[i],
+                                   tag->len) != 0))
+        {
+            continue;
+        }
+
+        q->names[n].len = 8 + ngx_strlen(ngx_http_member_segments[i]);
+        q->names[n].data = ngx_pnalloc(r->pool, q->names[n].len);
+        if (q->names[n].data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(q->names[n].data, "segment:%s",
+                    ngx_http_member_segments[i]);
+        n++;
+    }
+
+    if (n == 0) {
+        return ngx_http_member_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                     "no such segment");
+    }
+
+    q->nnames = n;
+
+    return ngx_http_member_analytics_read_sets(r, q);
 }
 
 

@@ -16,7 +16,7 @@
 
 
 /* the automatic tags: no manual tag may take their names */
-static const char  *ngx_http_member_auto_tags[] = {
+const char  *ngx_http_member_auto_tags[] = {
     "new", "high_value", "lapsing", "birthday_month", NULL
 };
 
@@ -142,6 +142,11 @@ static ngx_int_t
 ngx_http_member_analytics_tagged(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
+    u_char                           *p;
+    size_t                            len;
+    ngx_str_t                        *keys, *key, *name;
+    ngx_str_t                         args[NGX_HTTP_MEMBER_TAG_SETS_NARGV];
+    ngx_uint_t                        i, nsets;
     ngx_http_member_ctx_t            *ctx;
     ngx_http_member_analytics_req_t  *q;
 
@@ -166,14 +171,62 @@ ngx_http_member_analytics_tagged(ngx_http_request_t *r,
 
     ngx_memcpy(q->tags.data, reply->str, reply->len);
 
-    /* the brand's sets: the member id, then as the member's script */
-    q->args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_MEMBER_ID].data = q->key.data + 3;
-    q->args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_MEMBER_ID].len = q->key.len - 4;
+    /*
+     * the brand's sets: {b}:tags, then the set of each added tag and of
+     * each removed one; the member id and the added names
+     */
+    nsets = q->nargs - NGX_HTTP_MEMBER_TAGS_NARGV;
+
+    keys = ngx_palloc(r->pool, (NGX_HTTP_MEMBER_TAG_SETS_NKEYS + nsets)
+                               * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys[NGX_HTTP_MEMBER_TAG_SETS_KEY_TAGS] = ngx_http_member_tags_key;
+    len = 0;
+
+    for (i = 0; i < nsets; i++) {
+        name = &q->args[NGX_HTTP_MEMBER_TAGS_ARGV_NAMES + i];
+        key = &keys[NGX_HTTP_MEMBER_TAG_SETS_KEY_SETS + i];
+
+        key->len = sizeof("{b}:tag:") - 1 + name->len;
+        key->data = ngx_pnalloc(r->pool, key->len);
+        if (key->data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(key->data, "{b}:tag:%V", name);
+
+        if (i < q->nadd) {
+            len += name->len + 1;
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_MEMBER_ID].data = q->key.data + 3;
+    args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_MEMBER_ID].len = q->key.len - 4;
+    args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_ADDED].data = p;
+
+    for (i = 0; i < q->nadd; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        name = &q->args[NGX_HTTP_MEMBER_TAGS_ARGV_NAMES + i];
+        p = ngx_cpymem(p, name->data, name->len);
+    }
+
+    args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_ADDED].len =
+                         p - args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_ADDED].data;
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_TAG_SETS,
                                         ngx_http_member_analytics_tags_set,
-                                        &ngx_http_member_tags_key, q->args,
-                                     q->nargs - NGX_HTTP_MEMBER_TAG_SETS_NARGV);
+                                        keys, args, nsets);
 }
 
 
@@ -195,12 +248,9 @@ ngx_http_member_analytics_tags_body(ngx_http_request_t *r)
         return;
     }
 
-    /*
-     * tag_sets.lua's ARGV: the member id, how many to add, the adds, the
-     * removes; tags.lua's are the same after the member id
-     */
+    /* tags.lua's ARGV: how many to add, the adds, the removes */
     q->args = ngx_pcalloc(r->pool,
-                          (NGX_HTTP_MEMBER_TAG_SETS_NARGV
+                          (NGX_HTTP_MEMBER_TAGS_NARGV
                            + 2 * NGX_HTTP_MEMBER_TAGS_MAX)
                           * sizeof(ngx_str_t));
     if (q->args == NULL) {
@@ -208,7 +258,7 @@ ngx_http_member_analytics_tags_body(ngx_http_request_t *r)
         return;
     }
 
-    n = NGX_HTTP_MEMBER_TAG_SETS_NARGV;
+    n = NGX_HTTP_MEMBER_TAGS_NARGV;
 
     if (!json_is_object(json)
         || ngx_http_member_analytics_tag_list(r, json, "add", q->args, &n)
@@ -218,7 +268,7 @@ ngx_http_member_analytics_tags_body(ngx_http_request_t *r)
         return;
     }
 
-    q->nadd = n - NGX_HTTP_MEMBER_TAG_SETS_NARGV;
+    q->nadd = n - NGX_HTTP_MEMBER_TAGS_NARGV;
 
     if (ngx_http_member_analytics_tag_list(r, json, "remove", q->args, &n)
         != NGX_OK)
@@ -227,14 +277,14 @@ ngx_http_member_analytics_tags_body(ngx_http_request_t *r)
         return;
     }
 
-    if (n == NGX_HTTP_MEMBER_TAG_SETS_NARGV) {
+    if (n == NGX_HTTP_MEMBER_TAGS_NARGV) {
         ngx_http_finalize_request(r, ngx_http_member_bad_field(r, "add"));
         return;
     }
 
     q->nargs = n;
     if (ngx_http_member_int_arg(r->pool,
-                                &q->args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_NADD],
+                                &q->args[NGX_HTTP_MEMBER_TAGS_ARGV_NADD],
                                 q->nadd)
         == NULL)
     {
@@ -245,8 +295,7 @@ ngx_http_member_analytics_tags_body(ngx_http_request_t *r)
     ngx_http_finalize_request(r,
         ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_TAGS,
                                      ngx_http_member_analytics_tagged, &q->key,
-                                  &q->args[NGX_HTTP_MEMBER_TAG_SETS_ARGV_NADD],
-                                     n - NGX_HTTP_MEMBER_TAG_SETS_NARGV));
+                                     q->args, n - NGX_HTTP_MEMBER_TAGS_NARGV));
 }
 
 

@@ -207,10 +207,15 @@ ngx_http_member_fold_folded(ngx_http_member_job_t *job, redisReply *reply,
 }
 
 
+/*
+ * A key of fold.lua past its fixed ones, once: its place in KEYS (from 1,
+ * as the script counts) goes in ARGV at *place
+ */
+
 static ngx_int_t
 ngx_http_member_fold_key_add(ngx_str_t *keys, ngx_uint_t *nkeys,
     ngx_pool_t *pool, const char *prefix, u_char *name, size_t len,
-    const char *suffix)
+    const char *suffix, ngx_uint_t *place)
 {
     u_char      *p;
     size_t       size;
@@ -225,14 +230,16 @@ ngx_http_member_fold_key_add(ngx_str_t *keys, ngx_uint_t *nkeys,
 
     ngx_sprintf(p, "%s%*s%s", prefix, len, name, suffix);
 
-    for (k = 5; k < *nkeys; k++) {
+    for (k = NGX_HTTP_MEMBER_FOLD_KEY_DAYS_AND_STORES; k < *nkeys; k++) {
         if (keys[k].len == size && ngx_memcmp(keys[k].data, p, size) == 0) {
+            *place = k + 1;
             return NGX_OK;
         }
     }
 
     keys[*nkeys].data = p;
     keys[(*nkeys)++].len = size;
+    *place = *nkeys;
 
     return NGX_OK;
 }
@@ -247,11 +254,11 @@ static void
 ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t ix)
 {
-    u_char                          *p;
-    size_t                           i, j;
+    u_char                          *p, day[16];
+    size_t                           i, j, len;
     time_t                           ts;
-    ngx_str_t                       *keys, *args, *a;
-    ngx_uint_t                       nkeys, nargs;
+    ngx_str_t                       *keys, *args, *a, store;
+    ngx_uint_t                       nkeys, nargs, place;
     redisReply                      *e, *f;
     ngx_pool_t                      *pool;
     ngx_http_member_redis_t         *redis = job->redis;
@@ -300,11 +307,12 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
             goto failed;
         }
 
-        nargs += 3 + e->element[1]->elements;
+        nargs += 4 + e->element[1]->elements;
     }
 
     args = ngx_palloc(pool, nargs * sizeof(ngx_str_t));
-    p = ngx_pnalloc(pool, NGX_INT64_LEN + 16 * (reply->elements + 1));
+    p = ngx_pnalloc(pool, NGX_INT64_LEN
+                          + 3 * NGX_INT_T_LEN * (reply->elements + 2));
 
     if (keys == NULL || args == NULL || p == NULL) {
         goto failed;
@@ -317,9 +325,11 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
     keys[NGX_HTTP_MEMBER_FOLD_KEY_MEMBERS] = ngx_http_member_members_key;
     nkeys = NGX_HTTP_MEMBER_FOLD_KEY_DAYS_AND_STORES;
 
+    place = 0;
+
     if (m->day_len
         && ngx_http_member_fold_key_add(keys, &nkeys, pool, "{b}:day:",
-                                        m->day, m->day_len, "")
+                                        m->day, m->day_len, "", &place)
            != NGX_OK)
     {
         goto failed;
@@ -336,8 +346,10 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
     args[NGX_HTTP_MEMBER_FOLD_ARGV_STATUS].len = m->status_len;
     args[NGX_HTTP_MEMBER_FOLD_ARGV_LEVEL].data = m->level;
     args[NGX_HTTP_MEMBER_FOLD_ARGV_LEVEL].len = m->level_len;
-    args[NGX_HTTP_MEMBER_FOLD_ARGV_SINCE].data = m->day;
-    args[NGX_HTTP_MEMBER_FOLD_ARGV_SINCE].len = m->day_len;
+    a = &args[NGX_HTTP_MEMBER_FOLD_ARGV_SINCE];
+    a->data = p;
+    p = ngx_sprintf(p, "%ui", place);
+    a->len = p - a->data;
     a = &args[NGX_HTTP_MEMBER_FOLD_ARGV_ENTRIES];
     a->data = p;
     p = ngx_sprintf(p, "%uz", reply->elements);
@@ -362,6 +374,7 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
 
         /* the entry's day: its ts, else the time in its id */
         ts = (time_t) (strtoll(e->element[0]->str, NULL, 10) / 1000);
+        store.len = 0;
 
         for (j = 0; j + 1 < f->elements; j += 2) {
             if (f->element[j]->type != REDIS_REPLY_STRING
@@ -376,32 +389,47 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
                 ts = (time_t) strtoll(f->element[j + 1]->str, NULL, 10);
 
             } else if (f->element[j]->len == 8
-                       && ngx_strncmp(f->element[j]->str, "store_id", 8) == 0
-                       && f->element[j + 1]->len
-                       && ngx_http_member_fold_key_add(keys, &nkeys, pool,
-                              "{b}:store:",
-                              (u_char *) f->element[j + 1]->str,
-                              f->element[j + 1]->len, ":ledger")
-                          != NGX_OK)
+                       && ngx_strncmp(f->element[j]->str, "store_id", 8) == 0)
             {
-                goto failed;
+                store.data = (u_char *) f->element[j + 1]->str;
+                store.len = f->element[j + 1]->len;
             }
         }
 
-        args[nargs].data = p;
-        args[nargs++].len = ngx_http_member_fold_day(ts, p);
-        p += 10;
+        len = ngx_http_member_fold_day(ts, day);
 
         if (ngx_http_member_fold_key_add(keys, &nkeys, pool, "{b}:day:",
-                                         args[nargs - 1].data, 10, "")
+                                         day, len, "", &place)
             != NGX_OK)
         {
             goto failed;
         }
 
         args[nargs].data = p;
-        args[nargs++].len = ngx_sprintf(p, "%uz", f->elements / 2) - p;
-        p += args[nargs - 1].len;
+        p = ngx_sprintf(p, "%ui", place);
+        args[nargs].len = p - args[nargs].data;
+        nargs++;
+
+        place = 0;
+
+        if (store.len
+            && ngx_http_member_fold_key_add(keys, &nkeys, pool, "{b}:store:",
+                                            store.data, store.len, ":ledger",
+                                            &place)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        args[nargs].data = p;
+        p = ngx_sprintf(p, "%ui", place);
+        args[nargs].len = p - args[nargs].data;
+        nargs++;
+
+        args[nargs].data = p;
+        p = ngx_sprintf(p, "%uz", f->elements / 2);
+        args[nargs].len = p - args[nargs].data;
+        nargs++;
 
         for (j = 0; j < f->elements; j++) {
             args[nargs].data = (u_char *) f->element[j]->str;

@@ -158,7 +158,11 @@ struct ngx_http_member_analytics_req_s {
     ngx_uint_t                    nadd;
     ngx_str_t                     tags;
     ngx_uint_t                    kind;
+    ngx_str_t                    *names;      /* the sets tag_read reads */
+    ngx_uint_t                    nnames;
 };
+
+extern const char  *ngx_http_member_segments[];
 
 ngx_int_t ngx_http_member_analytics_segments(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
@@ -172,6 +176,8 @@ ngx_int_t ngx_http_member_analytics_record(ngx_http_request_t *r,
     json_t *record);
 
 /* ngx_http_member_analytics_tags.c: a member's manual tags */
+extern const char  *ngx_http_member_auto_tags[];
+
 ngx_int_t ngx_http_member_analytics_tags(ngx_http_request_t *r, uint64_t id);
 
 /* ngx_http_member_messages.c: template and subscribe messages */

@@ -5,27 +5,26 @@
 -- folded state to its current one, so running it twice changes nothing.
 -- KEYS[1] {b}:fold, KEYS[2] {b}:fold:gen, KEYS[3] {b}:cursors,
 -- KEYS[4] {b}:totals, KEYS[5] {b}:members, then every {b}:day:<date> and
--- {b}:store:<id>:ledger the entries and the member name
+-- {b}:store:<id>:ledger the entries and the member name, each once; the
+-- script names them by their place in KEYS, never by a name of its own
 -- ARGV: 1 member id, 2 its hint generation when the fold read it, 3 "1"
 --       when more entries wait after these, 4 status ("" when no record),
---       5 level, 6 the day it became a member ("" when none), 7 entries,
---       then per entry: id, day (China time), n, n field/value pairs
+--       5 level, 6 the place in KEYS of the day it became a member ("0"
+--       when none), 7 entries, then per entry: id, the places in KEYS of
+--       its day (China time) and of its store's ledger ("0": no store),
+--       n, n field/value pairs
 -- Returns 1 when the member left {b}:fold, 0 when it waits again.
 -- KEYS fold gen cursors totals members days_and_stores...
 -- ARGV member_id gen more status level since entries entry...
 -- CHANGES none
 local id = ARGV[1]
 
-local declared = {}
-for i = 6, #KEYS do
-    declared[KEYS[i]] = true
-end
-
-local function key(name)
-    if not declared[name] then
-        error('fold: undeclared key ' .. name)
+local function key(place)
+    local k = tonumber(place)
+    if not k or k < 6 or k > #KEYS then
+        error('fold: no key at ' .. tostring(place))
     end
-    return name
+    return KEYS[k]
 end
 
 local function num(v)
@@ -78,8 +77,9 @@ if old_status ~= status or old_level ~= level then
         add('level:' .. level, 1)
     end
     if (old_status == '' or old_status == 'visitor')
-       and status ~= '' and status ~= 'visitor' and ARGV[6] ~= '' then
-        redis.call('HINCRBY', key('{b}:day:' .. ARGV[6]), 'new_members', 1)
+       and status ~= '' and status ~= 'visitor' and ARGV[6] ~= '0' then
+        local since = key(ARGV[6])
+        redis.call('HINCRBY', since, 'new_members', 1)
     end
     if status == '' then
         redis.call('HDEL', KEYS[5], id)
@@ -94,14 +94,15 @@ local last = cursor
 local i = 8
 
 for _ = 1, tonumber(ARGV[7]) do
-    local eid, day, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+    local eid, day, store = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    local n = tonumber(ARGV[i + 3])
     local f, flat = {}, {}
-    for j = i + 3, i + 2 + 2 * n, 2 do
+    for j = i + 4, i + 3 + 2 * n, 2 do
         f[ARGV[j]] = ARGV[j + 1]
         flat[#flat + 1] = ARGV[j]
         flat[#flat + 1] = ARGV[j + 1]
     end
-    i = i + 3 + 2 * n
+    i = i + 4 + 2 * n
 
     if newer(eid, last) then
         last = eid
@@ -159,16 +160,15 @@ for _ = 1, tonumber(ARGV[7]) do
             day_add('points_adjusted', points)
         end
 
-        local dk = key('{b}:day:' .. day)
+        local dk = key(day)
         for j = 1, #d, 2 do
             redis.call('HINCRBY', dk, d[j], d[j + 1])
         end
 
         -- the store's copy, once: the cursor moves in this same script
-        if f.store_id and f.store_id ~= '' then
-            redis.call('XADD', key('{b}:store:' .. f.store_id .. ':ledger'),
-                       '*', 'member_id', id, 'transaction_id', eid,
-                       unpack(flat))
+        if store ~= '0' then
+            redis.call('XADD', key(store), '*', 'member_id', id,
+                       'transaction_id', eid, unpack(flat))
         end
     end
 end

@@ -3,11 +3,18 @@
 -- the cursor with them.  Each member is put in exactly the sets it belongs
 -- to and taken out of the others, so a slice applied twice is harmless.
 -- Manual tags are added again (repairing a lost step of POST tags).
--- KEYS[1] {b}:rfm:state, KEYS[2] {b}:churn, KEYS[3] {b}:tags
+-- Every set comes in KEYS (the Redis layer may rename them: a brand's
+-- namespace); each is checked to be the set of the name it stands for.
+-- KEYS[1] {b}:rfm:state, KEYS[2] {b}:churn, KEYS[3] {b}:tags, KEYS[4..11]
+-- {b}:tag:segment:<name> of the segments below, in their order,
+-- KEYS[12..15] {b}:tag:<tag> of the automatic tags below, then
+-- {b}:tag:<tag> of each member's manual tags, members and tags in order
 -- ARGV: 1 the next member id, 2 "1" after the last slice, 3 now, then per
 --       member id, segment ("" none), churn (-1 none), automatic tags,
 --       manual tags (comma separated)
--- KEYS state churn tags
+-- KEYS state churn tags segment1 segment2 segment3 segment4 segment5
+--      segment6 segment7 segment8 new high_value lapsing birthday_month
+--      manual...
 -- ARGV next last now members...
 -- CHANGES none
 local segments = {'重要价值客户', '重要保持客户', '重要发展客户',
@@ -15,13 +22,30 @@ local segments = {'重要价值客户', '重要保持客户', '重要发展客�
                   '一般发展客户', '一般挽留客户'}
 local auto = {'new', 'high_value', 'lapsing', 'birthday_month'}
 
+local function set(k, name)
+    local key = KEYS[k]
+    if not key or string.sub(key, -#name - 1) ~= ':' .. name then
+        error('rfm_apply: KEYS[' .. k .. '] is not the set of ' .. name)
+    end
+    return key
+end
+
+local segment_set, auto_set = {}, {}
+for n, s in ipairs(segments) do
+    segment_set[s] = set(3 + n, 'segment:' .. s)
+end
+for n, t in ipairs(auto) do
+    auto_set[t] = set(11 + n, t)
+end
+local manual = 16
+
 for i = 4, #ARGV, 5 do
     local id, segment = ARGV[i], ARGV[i + 1]
     for _, s in ipairs(segments) do
         if s == segment then
-            redis.call('SADD', '{b}:tag:segment:' .. s, id)
+            redis.call('SADD', segment_set[s], id)
         else
-            redis.call('SREM', '{b}:tag:segment:' .. s, id)
+            redis.call('SREM', segment_set[s], id)
         end
     end
 
@@ -29,15 +53,16 @@ for i = 4, #ARGV, 5 do
     for t in string.gmatch(ARGV[i + 3], '[^,]+') do has[t] = true end
     for _, t in ipairs(auto) do
         if has[t] then
-            redis.call('SADD', '{b}:tag:' .. t, id)
+            redis.call('SADD', auto_set[t], id)
         else
-            redis.call('SREM', '{b}:tag:' .. t, id)
+            redis.call('SREM', auto_set[t], id)
         end
     end
 
     for t in string.gmatch(ARGV[i + 4], '[^,]+') do
-        redis.call('SADD', '{b}:tag:' .. t, id)
+        redis.call('SADD', set(manual, t), id)
         redis.call('SADD', KEYS[3], t)
+        manual = manual + 1
     end
 
     if tonumber(ARGV[i + 2]) >= 0 then
