@@ -5,6 +5,8 @@
 #   make run      the demo on 127.0.0.1:8080 (make stop ends it)
 #   make pages    the card page and the console (html/) into build/html
 #   make test     every test; ends with "N passed, N failed"
+#   make test-cluster  the ledger, scanner, OA and outbox tests and the
+#                 cluster's own on a Redis Cluster (make test runs them)
 #   make test-asan  the integration tests against the module built with
 #                 AddressSanitizer (build-asan/); ends like make test
 #   make bench    the card benchmark against the peers (bench/README.md)
@@ -58,7 +60,7 @@ UNIT_LIBS    := -lcmocka -lqrencode -lpng -lexpat -ljansson -lcrypto
 
 .PHONY: all deps deps-test deps-bench deps-node unit integration test run \
         stop pages bench bench-codes bench-campaigns bench-compare clean \
-        test-asan
+        test-asan test-cluster
 
 all: deps $(MODULE)
 
@@ -161,6 +163,12 @@ pages: deps-node build/html/.built
 
 test: deps-test $(MODULE) $(UNIT_BINS) build/member-code pages
 	tests/run.sh
+
+# the ledger, scanner, OA and outbox integration tests again, and
+# tests/integration/test_cluster.py, on a Redis Cluster of six
+# redis-servers, three masters and their replicas (harness.py, cluster.py)
+test-cluster: deps-test $(MODULE) build/member-code
+	python3 tests/integration/run.py --cluster
 
 # The module again with AddressSanitizer, in build-asan/ (the scripts and
 # the archives of build/ are shared: gateway/ and qrcode/ have make fuzz).

@@ -12,6 +12,10 @@ owed, principal and bonus, and points outstanding).
                        [-n DB] [-a PASSWORD] [--wait SECONDS] [--rescan]
                        [--no-fold] [--json]
 
+On a Redis Cluster (the node named says cluster_enabled:1) it reads every
+master: SCAN on each, every other command sent to the master of its key's
+slot (CRC16, the map from CLUSTER SLOTS, read again after a MOVED).
+
 --rescan hints every member in {b}:fold first (as POST fold/rescan does),
 so that hints lost in a crash are made again; --wait is how long the fold
 may take to catch up (default 15 s).  Reads only, but for --rescan.  Exit
@@ -78,6 +82,64 @@ class Redis:
         raise RuntimeError("unexpected reply %r" % line)
 
 
+def crc16(data):
+    """CRC16-CCITT (XMODEM), Redis Cluster's key hash."""
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key):
+    key = key if isinstance(key, bytes) else str(key).encode()
+    start = key.find(b"{")
+    if start >= 0:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            key = key[start + 1:end]
+    return crc16(key) % 16384
+
+
+class Cluster:
+    """Every master of a Redis Cluster as one Redis: a command of a key
+    goes to its slot's master, SCAN walks every master."""
+
+    def __init__(self, seed, password=None):
+        self.seed = seed
+        self.password = password
+        self.conns = {}
+        self.refresh()
+
+    def node(self, addr):
+        if addr not in self.conns:
+            self.conns[addr] = Redis(addr[0], addr[1], password=self.password)
+        return self.conns[addr]
+
+    def refresh(self):
+        self.slots = [None] * 16384
+        for first, last, master, *_ in self.seed.call("CLUSTER", "SLOTS"):
+            addr = (master[0].decode() or self.seed.sock.getpeername()[0], int(master[1]))
+            for s in range(first, last + 1):
+                self.slots[s] = addr
+        self.masters = sorted(set(a for a in self.slots if a))
+
+    def call(self, *args):
+        if args[0] == "SCAN":
+            raise RuntimeError("SCAN goes to each master (scan())")
+        for _ in range(3):
+            try:
+                return self.node(self.slots[key_slot(args[1])]).call(*args)
+            except RuntimeError as e:
+                if not str(e).startswith(("MOVED", "TRYAGAIN", "CLUSTERDOWN")):
+                    raise
+                time.sleep(0.1)
+                self.refresh()
+        return self.node(self.slots[key_slot(args[1])]).call(*args)
+
+
 def pairs(flat):
     return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
 
@@ -87,6 +149,10 @@ def num(d, k):
 
 
 def scan(r, pattern):
+    if isinstance(r, Cluster):
+        for addr in r.masters:
+            yield from scan(r.node(addr), pattern)
+        return
     cursor = b"0"
     while True:
         cursor, keys = r.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
@@ -302,6 +368,13 @@ def reconcile(r, fold=True):
 
 
 def connect(a):
+    r = connect_one(a)
+    if b"cluster_enabled:1" in r.call("INFO", "cluster"):
+        return Cluster(r, a.password)
+    return r
+
+
+def connect_one(a):
     spec = a.redis
     if spec and (spec.startswith("/") or spec.startswith(".")):
         return Redis(path=spec, password=a.password, db=a.db)

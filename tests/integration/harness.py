@@ -7,14 +7,25 @@ private folder that is removed afterwards.
     env.stop()
 
 Nothing here is faked but WeChat's servers (tests/fake_wechat.py).
+
+MEMBER_TEST_REDIS=cluster (or Env(cluster=True)) puts a Redis Cluster in
+place of the one redis-server: six `redis-server --cluster-enabled yes`,
+three masters and a replica each (`redis-cli --cluster create`), and the
+module's `member_redis_cluster` naming all six.  `rcli` then follows the
+cluster's redirections (`redis-cli -c`) and sends the commands of no key
+(KEYS, FLUSHALL, CONFIG SET, EVAL of no key, ...) to every master; the
+cluster's own steps (kill, stop or promote a node, reshard, move a slot)
+are the methods under "cluster".
 """
 
 import copy
 import grp
+import itertools
 import http.client
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -43,6 +54,48 @@ APPID2 = "wxfedcba9876543210"
 SECRET2 = "test-app-secret-brand2-9e04c1"
 
 
+# MEMBER_TEST_REDIS=cluster: every Env on a Redis Cluster (make test-cluster)
+CLUSTER = os.environ.get("MEMBER_TEST_REDIS", "") == "cluster"
+# commands of no key: rcli sends them to every master, or every node
+ON_MASTERS = {"KEYS", "DBSIZE", "FLUSHALL", "FLUSHDB", "CLIENT", "SCRIPT"}
+ON_NODES = {"CONFIG", "ACL"}
+
+
+# commands whose first argument is the only key (rcli brands it)
+ONE_KEY = {"GET", "SET", "DEL", "EXISTS", "TYPE", "TTL", "PTTL", "EXPIRE", "DUMP",
+           "INCR", "INCRBY", "HGET", "HSET", "HDEL", "HGETALL", "HEXISTS", "HINCRBY",
+           "HMGET", "HLEN", "HKEYS", "ZADD", "ZREM", "ZCARD", "ZSCORE", "ZRANGE",
+           "ZRANGEBYSCORE", "XADD", "XRANGE", "XREVRANGE", "XLEN", "SADD", "SREM",
+           "SMEMBERS", "SCARD", "SISMEMBER", "LRANGE", "LLEN", "OBJECT"}
+
+
+def brand_key(brand, key):
+    """A key in a brand's namespace (member_brand, docs/keys.md): the brand
+    after the hash tag's first word ({m:5}:ledger is {m:ID:5}:ledger, {b}
+    {b:ID}), or "ID:" before a key of no tag (ID:member:seq)."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    if start < 0 or end == start + 1 or end < 0:
+        return f"{brand}:{key}"
+    colon = key.find(":", start + 1, end)
+    at = colon if colon >= 0 else end
+    return key[:at] + ":" + brand + key[at:]
+
+
+def branded(brand, args):
+    """A command's arguments with its keys in the brand's namespace."""
+    if not brand:
+        return list(args)
+    args = list(args)
+    name = args[0].upper()
+    if name in ONE_KEY or name == "KEYS":
+        args[1] = brand_key(brand, args[1])
+    elif name in ("EVAL", "EVALSHA"):
+        n = int(args[2])
+        args[3:3 + n] = [brand_key(brand, k) for k in args[3:3 + n]]
+    return args
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,6 +112,15 @@ def wait_until(what, check, timeout=10.0, interval=0.05):
             pass
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def single_redis(why):
+    """Marks a test that holds only on one redis-server (why: the reason);
+    run.py leaves it out on a cluster (MEMBER_TEST_REDIS=cluster)."""
+    def mark(fn):
+        fn.single_redis = why
+        return fn
+    return mark
 
 
 def openid_for(name):
@@ -129,11 +191,16 @@ class Response:
 
 class Env:
     def __init__(self, workers=1, redis_timeout="500ms", extra_http="",
-                 extra_server="", brand2=False):
+                 extra_server="", brand2=False, cluster=None, peer_of=None,
+                 node_timeout=1500):
         self.dir = tempfile.mkdtemp(prefix="ngx-member-test-")
         os.chmod(self.dir, 0o755)           # the workers run as nobody
         os.makedirs(os.path.join(self.dir, "tmp"))
         os.makedirs(os.path.join(self.dir, "redis"))
+        # MEMBER_TEST_REDIS=cluster, unless the test says which
+        self.cluster = CLUSTER if cluster is None else cluster
+        self.node_timeout = node_timeout
+        self.nodes = []                     # the cluster's (cluster.Node)
         self.redis_port = free_port()
         self.fake_port = free_port()
         self.port = free_port()
@@ -141,15 +208,23 @@ class Env:
         self.port2 = free_port()
         self.fake2_port = free_port()
         self.db = 0                         # rcli's Redis database
+        self.brand = None                   # rcli's brand (member_brand)
         self.host = None                    # request()'s Host, if not ours
         self.workers = workers
         self.redis_timeout = redis_timeout
         self.extra_http = extra_http
         self.extra_server = extra_server
         self.redis = self.fake = self.fake2 = self.nginx = None
+        self.rc = None                      # the cluster (cluster.Cluster)
+        self.peers = []                     # other nginx nodes (peer())
+        # peer_of: another nginx node on that Env's Redis and fake WeChat
+        self.first = peer_of
         try:
-            self.start_redis()
-            self.start_fake()
+            if peer_of:
+                self.share_redis(peer_of)
+            else:
+                self.start_redis()
+                self.start_fake()
             if brand2:
                 self.fake2 = self.fake_process(self.fake2_port, APPID2, SECRET2)
             self.start_nginx()
@@ -159,6 +234,8 @@ class Env:
 
     # ---------------------------------------------------------------- redis
     def start_redis(self):
+        if self.cluster:
+            return self.start_cluster()
         self.redis = subprocess.Popen(
             ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
              "--dir", os.path.join(self.dir, "redis"), "--appendonly", "yes",
@@ -168,15 +245,89 @@ class Env:
         wait_until("redis", lambda: self.rcli("PING") == "PONG")
 
     def rcli(self, *args):
+        """redis-cli: on a cluster, cluster_cli(); a brand's keys (self.brand)
+        in its namespace."""
+        if self.cluster:
+            return self.cluster_cli(*args)
+        if self.brand:
+            args = list(args[:2]) + branded(self.brand, args[2:]) if args[:1] == ("-n",) \
+                else branded(self.brand, args)
         out = subprocess.run(["redis-cli", "-p", str(self.redis_port), "-n", str(self.db),
                               "--raw", *args],
                              capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
 
     def kill_redis(self, sig=signal.SIGKILL):
+        """The Redis server (on a cluster: every node) gets the signal."""
         self.redis.send_signal(sig)
         if sig in (signal.SIGKILL, signal.SIGTERM):
             self.redis.wait(timeout=10)
+
+    def share_redis(self, first):
+        self.cluster, self.rc, self.nodes = first.cluster, first.rc, first.nodes
+        self.redis_port, self.fake_port = first.redis_port, first.fake_port
+        self.fake2_port = first.fake2_port
+
+    def peer(self, workers=1, **kw):
+        """Another nginx node on this Env's Redis (or cluster) and fake
+        WeChat, with the same configuration unless kw says otherwise; it is
+        stopped with this Env and its error log checked with this one's."""
+        args = dict(workers=workers, redis_timeout=self.redis_timeout,
+                    extra_http=self.extra_http, extra_server=self.extra_server,
+                    node_timeout=self.node_timeout)
+        args.update(kw)
+        p = Env(peer_of=self, **args)
+        self.peers.append(p)
+        return p
+
+    # ---------------------------------------------------------------- cluster
+    def start_cluster(self):
+        """Six redis-servers in cluster mode (tests/integration/cluster.py);
+        on a second call, the nodes that are not running start again."""
+        import cluster
+        if self.rc:
+            self.rc.restart_dead()
+            return
+        self.rc = cluster.Cluster(os.path.join(self.dir, "redis"), free_port,
+                                  node_timeout=self.node_timeout)
+        self.nodes = self.rc.nodes
+        self.redis = self.rc.processes
+        self.redis_port = self.nodes[0].port
+
+    def cluster_cli(self, *args):
+        """rcli on the cluster: a command of keys to its slot's master
+        (redis-cli -c); one of no key to every master (or node), its
+        outputs joined: KEYS' lines, DBSIZE's sum, OK when all say OK; EVAL
+        of no key on every master, its answers one a line in port order."""
+        args = list(args)
+        brand = self.brand or (f"db{self.db}" if self.db else None)
+        if args[:1] == ["-n"]:
+            # a database of one server is a brand on the cluster (render_conf)
+            brand = brand if args[1] == "0" else f"db{args[1]}"
+            args = args[2:]
+        args = branded(brand, args)
+        name = args[0].upper()
+        if name in ("EVAL", "EVALSHA") and args[2] == "0":
+            return "\n".join(self.rc.on_masters(*args))
+        if name in ON_MASTERS or name in ON_NODES:
+            outs = self.rc.on_masters(*args) if name in ON_MASTERS else self.rc.on_nodes(*args)
+            if name == "DBSIZE":
+                return str(sum(int(o or 0) for o in outs))
+            if name == "KEYS":
+                return "\n".join(itertools.chain.from_iterable(o.split() for o in outs))
+            if all(o == "OK" for o in outs):
+                return "OK"
+            if name == "CONFIG" and args[1].upper() == "GET":
+                return outs[0]
+            return "\n".join(outs)
+        return self.rc.cli(*args)
+
+    def keys(self, pattern="*"):
+        """Every key of the pattern, on every master."""
+        return sorted(k for k in self.rcli("KEYS", pattern).split("\n") if k)
+
+    def flush(self):
+        assert self.rcli("FLUSHALL") == "OK"
 
     # ---------------------------------------------------------------- fake WeChat
     def start_fake(self):
@@ -215,6 +366,14 @@ class Env:
         user = pwd.getpwuid(os.geteuid())
         conf = conf.replace("@USER@", f"user {user.pw_name} {grp.getgrgid(user.pw_gid).gr_name};"
                             if os.geteuid() == 0 else "")
+        if self.cluster:
+            seeds = " ".join(n.addr for n in self.nodes)
+            conf = conf.replace("@REDIS@", f"member_redis_cluster {seeds};")
+            # a brand's own database on one server is its namespace here
+            conf = re.sub(r"member_redis 127\.0\.0\.1:@REDIS_PORT@ db=(\d+);",
+                          r"member_brand db\1;", conf)
+        else:
+            conf = conf.replace("@REDIS@", f"member_redis 127.0.0.1:{self.redis_port};")
         for k, v in {"MODULE": MODULE, "RUN": self.dir, "PORT": self.port,
                      "REDIS_PORT": self.redis_port, "FAKE_PORT": self.fake_port,
                      "WORKERS": self.workers, "REDIS_TIMEOUT": self.redis_timeout,
@@ -335,6 +494,8 @@ class Env:
 
     # ---------------------------------------------------------------- the end
     def stop(self):
+        for p in self.peers:
+            p.stop()
         if self.nginx and self.nginx.poll() is None:
             self.nginx.send_signal(signal.SIGQUIT)
             try:
@@ -342,12 +503,17 @@ class Env:
             except subprocess.TimeoutExpired:
                 self.nginx.kill()
                 self.nginx.wait()
-        for p in (self.fake, self.fake2, self.redis):
+        if self.first:
+            pass                            # the first node's Redis and fake
+        elif self.rc:
+            self.rc.stop_all()
+        for p in (self.fake, self.fake2, None if self.rc else self.redis):
             if p and p.poll() is None:
                 if p is self.redis:
                     p.send_signal(signal.SIGCONT)
                 p.kill()
                 p.wait()
-        self.log = self.log_text()
-        self.asan = self.asan_text()
+        # the other nodes' logs are checked with this one's
+        self.log = self.log_text() + "".join(p.log for p in self.peers)
+        self.asan = self.asan_text() + "".join(p.asan for p in self.peers)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -6,6 +6,12 @@ must hold no alert and no secret, and no nginx process may have written a
 report of AddressSanitizer (make test-asan).  Ends with "N passed, N failed".
 
     run.py [-k substring]...     (several -k: a test that matches any)
+    run.py --cluster [-k substring]...
+
+--cluster (make test-cluster) runs them on a Redis Cluster
+(MEMBER_TEST_REDIS=cluster, harness.py): by default the files of
+CLUSTER_FILES, each test marked @single_redis left out with its reason.
+A file with CLUSTER_ONLY = True (test_cluster.py) runs only with --cluster.
 """
 
 import importlib
@@ -16,6 +22,12 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+
+# the files that run on the cluster too (make test-cluster)
+CLUSTER_FILES = ("test_ledger", "test_scan", "test_oa", "test_outbox", "test_cluster")
+
+if "--cluster" in sys.argv:
+    os.environ["MEMBER_TEST_REDIS"] = "cluster"
 
 import harness  # noqa: E402
 
@@ -71,14 +83,25 @@ def main():
     passed = failed = 0
     files = sorted(f[:-3] for f in os.listdir(HERE)
                    if f.startswith("test_") and f.endswith(".py"))
+    if harness.CLUSTER and not only:
+        files = [f for f in files if f in CLUSTER_FILES]
     for modname in files:
         mod = importlib.import_module(modname)
+        if getattr(mod, "CLUSTER_ONLY", False) and not harness.CLUSTER:
+            if only:
+                print(f"skip {modname}: a cluster's only (run.py --cluster)")
+            continue
         tests = [(n, getattr(mod, n)) for n in sorted(dir(mod), key=lambda n: getattr(
                  getattr(mod, n), "__code__", None) and getattr(mod, n).__code__.co_firstlineno or 0)
                  if n.startswith("test_") and callable(getattr(mod, n))]
         if only:
             tests = [(n, f) for n, f in tests
                      if any(o in f"{modname}.{n}" for o in only)]
+        if harness.CLUSTER:
+            for n, f in tests:
+                if hasattr(f, "single_redis"):
+                    print(f"skip {modname}.{n}: single Redis only: {f.single_redis}")
+            tests = [(n, f) for n, f in tests if not hasattr(f, "single_redis")]
         shared = [(n, f) for n, f in tests if not hasattr(f, "own_env")]
         alone = [(n, f) for n, f in tests if hasattr(f, "own_env")]
         groups = ([(shared, getattr(mod, "ENV", {}))] if shared else []) + \
@@ -103,7 +126,8 @@ def main():
                 results[-1] = False
             passed += results.count(True)
             failed += results.count(False)
-    print(f"integration: {passed} passed, {failed} failed")
+    print(f"integration{' (cluster)' if harness.CLUSTER else ''}: "
+          f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
 

@@ -384,6 +384,8 @@ def test_a_rotated_store_secret(env):
     assert r.status == 403 and r.json["error"] == "forbidden", r
 
 
+@harness.single_redis("the errors are made on the one server: REPLICAOF is refused in "
+                      "cluster mode, and maxmemory or an ACL on one node is not the cluster's")
 def test_redis_error_replies_are_503_and_spend_nothing(env):
     """Issue 14, 3.5: the gate's SET NX of the nonce and verify's SET NX of
     the code take only OK as "stored" and nil as "there before": an error
