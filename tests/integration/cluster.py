@@ -77,16 +77,10 @@ class Processes:
 class Cluster:
     def __init__(self, folder, free_port, node_timeout=1500, appendfsync="always"):
         self.dir = folder
+        self.free_port = free_port
         self.node_timeout = node_timeout
         self.appendfsync = appendfsync
-        self.nodes = []
-        for i in range(NODES):
-            port = free_port()
-            # the bus port: port + 10000 may be past 65535 for a free port
-            bus = free_port()
-            d = os.path.join(folder, f"node-{port}")
-            os.makedirs(d)
-            self.nodes.append(Node(port, bus, d))
+        self.nodes = [self.new_node() for _ in range(NODES)]
         self.processes = Processes(self)
         try:
             for n in self.nodes:
@@ -105,6 +99,30 @@ class Cluster:
         except BaseException:
             self.stop_all()
             raise
+
+    def new_node(self):
+        port = self.free_port()
+        # the bus port: port + 10000 may be past 65535 for a free port
+        bus = self.free_port()
+        d = os.path.join(self.dir, f"node-{port}")
+        os.makedirs(d)
+        return Node(port, bus, d)
+
+    def add_replica(self, master):
+        """A seventh (eighth, ...) node joins as one more replica of master,
+        and is waited for until in sync: a spare, so that master's slots
+        keep a replica after a failover (member_redis_replicas)."""
+        n = self.new_node()
+        self.nodes.append(n)
+        self.start(n)
+        n.id = self.node_cli(n, "CLUSTER", "MYID")
+        assert self.node_cli(n, "CLUSTER", "MEET", "127.0.0.1", str(master.port),
+                             str(master.bus)) == "OK"
+        self.wait_for(f"{n} known to {master}", lambda: n.id in self.view(master))
+        self.wait_for(f"{n} replicating {master}", lambda: self.node_cli(
+            n, "CLUSTER", "REPLICATE", master.id) == "OK")
+        self.wait_ok(synced=True)
+        return n
 
     # ---------------------------------------------------------------- processes
     def start(self, node, wait=True):
@@ -319,11 +337,12 @@ class Cluster:
         self.wait_ok()
         return out.stdout
 
-    def move_slot(self, slot, dst, between=None, batch=100):
+    def move_slot(self, slot, dst, between=None, batch=100, wait=True):
         """One slot and its keys to dst, as redis-cli does it: IMPORTING on
         dst, MIGRATING on the source, MIGRATE the keys, then SETSLOT NODE on
         every master.  between(), if given, runs while the slot is
-        migrating with half its keys moved (commands there get ASK)."""
+        migrating with half its keys moved (commands there get ASK).  With
+        wait, until every node agrees (the masters know at once)."""
         src = self.master_of_slot(slot)
         if src is dst:
             return
@@ -334,11 +353,16 @@ class Cluster:
         self.migrate(src, dst, keys[:half], batch)
         if between:
             between()
+        while True:             # keys written meanwhile, until none is left
             keys = self.node_cli(src, "CLUSTER", "GETKEYSINSLOT", str(slot), "100000").split()
+            if not keys:
+                break
             self.migrate(src, dst, keys, batch)
-        for n in [dst, src] + [m for m in self.masters() if m not in (src, dst)]:
+        masters = self.masters()
+        for n in [dst, src] + [m for m in masters if m not in (src, dst)]:
             assert self.node_cli(n, "CLUSTER", "SETSLOT", str(slot), "NODE", dst.id) == "OK"
-        self.wait_ok()
+        if wait:
+            self.wait_ok()
 
     def migrate(self, src, dst, keys, batch):
         for i in range(0, len(keys), batch):

@@ -218,7 +218,7 @@ class Env:
         self.rc = None                      # the cluster (cluster.Cluster)
         self.peers = []                     # other nginx nodes (peer())
         # peer_of: another nginx node on that Env's Redis and fake WeChat
-        self.first = peer_of
+        self.peer_of = peer_of
         try:
             if peer_of:
                 self.share_redis(peer_of)
@@ -503,7 +503,7 @@ class Env:
             except subprocess.TimeoutExpired:
                 self.nginx.kill()
                 self.nginx.wait()
-        if self.first:
+        if self.peer_of:
             pass                            # the first node's Redis and fake
         elif self.rc:
             self.rc.stop_all()
