@@ -145,7 +145,8 @@ mks_status_t mks_brand_key(const uint8_t *brand, size_t brand_len,
 
 /*
  * The inverse, for a key read back (SCAN): MKS_FOREIGN when the key does
- * not carry the brand where mks_brand_key() puts it.
+ * not carry the brand where mks_brand_key() puts it.  out may be key
+ * itself (the key is unbranded in place).
  */
 mks_status_t mks_unbrand_key(const uint8_t *brand, size_t brand_len,
     const uint8_t *key, size_t key_len, uint8_t *out, size_t cap,

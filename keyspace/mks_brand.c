@@ -168,12 +168,13 @@ mks_unbrand_key(const uint8_t *brand, size_t brand_len, const uint8_t *key,
         return MKS_TOO_SMALL;
     }
 
+    /* out may be key itself: a SCAN reply is unbranded where it lies */
     if (tagged) {
-        memcpy(out, key, at);
-        memcpy(out + at, key + rest, key_len - rest);
+        memmove(out, key, at);
+        memmove(out + at, key + rest, key_len - rest);
 
     } else {
-        memcpy(out, key + rest, key_len - rest);
+        memmove(out, key + rest, key_len - rest);
     }
 
     if (out_len != NULL) {

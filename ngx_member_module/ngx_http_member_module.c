@@ -18,6 +18,10 @@ static char *ngx_http_member_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_member_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_member_brand(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_http_member_redis_t *ngx_http_member_redis_branded(ngx_conf_t *cf,
+    ngx_http_member_redis_t *redis, ngx_str_t *brand);
 static char *ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_member_handler(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -60,6 +64,13 @@ static ngx_command_t  ngx_http_member_commands[] = {
     { ngx_string("member_redis"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
       ngx_http_member_redis,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("member_brand"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_member_brand,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -369,6 +380,7 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->handler = NGX_HTTP_MEMBER_NONE;
+     *     conf->brand = { 0, NULL };
      *     conf->wechat_appid = { 0, NULL };
      *     conf->wechat_secret = { 0, NULL };
      *     conf->wechat_api = { 0, NULL };
@@ -403,6 +415,7 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_member_loc_conf_t *conf = child;
 
     ngx_conf_merge_ptr_value(conf->redis, prev->redis, NULL);
+    ngx_conf_merge_str_value(conf->brand, prev->brand, "");
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_ptr_value(conf->page_domains, prev->page_domains, NULL);
     ngx_conf_merge_ptr_value(conf->outbox, prev->outbox, NULL);
@@ -447,6 +460,19 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         if (conf->coder == NULL) {
             return NGX_CONF_ERROR;
         }
+    }
+
+    /* a brand's own client: its connection, its jobs, its lease */
+    if (conf->redis && conf->brand.len && conf->redis->brand.len == 0) {
+        conf->redis = ngx_http_member_redis_branded(cf, conf->redis,
+                                                    &conf->brand);
+        if (conf->redis == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->redis) {
+        conf->redis->used = 1;
     }
 
     if (conf->redis && conf->redis->connect_timeout < conf->redis_timeout) {
@@ -683,6 +709,7 @@ ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (rp[i]->name.len == value[1].len
             && ngx_strncmp(rp[i]->name.data, value[1].data, value[1].len) == 0
             && rp[i]->db == (ngx_uint_t) db
+            && rp[i]->brand.len == 0
             && rp[i]->password.len == password.len
             && ngx_strncmp(rp[i]->password.data, password.data, password.len)
                == 0)
@@ -760,6 +787,90 @@ invalid:
 }
 
 
+/* member_brand ID; (server): the brand's key namespace */
+
+static char *
+ngx_http_member_brand(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_member_loc_conf_t *mlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mlcf->brand.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (mks_brand_valid(value[1].data, value[1].len) != MKS_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive: "
+                           "1 to %d of a-z, 0-9, \"_\" and \"-\"",
+                           &value[1], &cmd->name, MKS_BRAND_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    mlcf->brand = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The client of a brand on a configured Redis, made at the merge of the
+ * first block that needs it: the same server, its own namespace, and so
+ * its own connection, jobs and caches in each worker.
+ */
+
+static ngx_http_member_redis_t *
+ngx_http_member_redis_branded(ngx_conf_t *cf, ngx_http_member_redis_t *redis,
+    ngx_str_t *brand)
+{
+    ngx_uint_t                     i;
+    ngx_http_member_redis_t       *b, **rp;
+    ngx_http_member_main_conf_t   *mmcf;
+
+    mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_member_module);
+
+    rp = mmcf->redis.elts;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        b = rp[i];
+
+        if (b->name.len == redis->name.len
+            && ngx_strncmp(b->name.data, redis->name.data, b->name.len) == 0
+            && b->db == redis->db
+            && b->password.len == redis->password.len
+            && ngx_strncmp(b->password.data, redis->password.data,
+                           b->password.len) == 0
+            && b->brand.len == brand->len
+            && ngx_strncmp(b->brand.data, brand->data, brand->len) == 0)
+        {
+            return b;
+        }
+    }
+
+    b = ngx_palloc(cf->pool, sizeof(ngx_http_member_redis_t));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    /* the configuration only: nothing per worker is set yet */
+    *b = *redis;
+    b->brand = *brand;
+    b->used = 0;
+
+    rp = ngx_array_push(&mmcf->redis);
+    if (rp == NULL) {
+        return NULL;
+    }
+
+    *rp = b;
+
+    return b;
+}
+
+
 static char *
 ngx_http_member_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -783,7 +894,9 @@ ngx_http_member_handler(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_member_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_uint_t                    i, n;
     ngx_http_handler_pt          *h;
+    ngx_http_member_redis_t     **rp;
     ngx_http_core_main_conf_t    *cmcf;
     ngx_http_member_main_conf_t  *mmcf;
 
@@ -792,6 +905,21 @@ ngx_http_member_postconfiguration(ngx_conf_t *cf)
     if (ngx_http_member_stats_init_zone(cf, mmcf) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    /*
+     * the server blocks are merged by now: a member_redis that every
+     * block's brand took over serves nobody, its jobs would run unbranded
+     */
+    rp = mmcf->redis.elts;
+    n = 0;
+
+    for (i = 0; i < mmcf->redis.nelts; i++) {
+        if (rp[i]->used) {
+            rp[n++] = rp[i];
+        }
+    }
+
+    mmcf->redis.nelts = n;
 
     /* the server blocks are merged by now: one outbox for every brand */
     if (ngx_http_member_outbox_init(cf, mmcf) != NGX_OK) {

@@ -98,7 +98,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_member_handler_e   handler;
-    ngx_http_member_redis_t    *redis;
+    ngx_http_member_redis_t    *redis;      /* the brand's, if any */
+    ngx_str_t                   brand;      /* member_brand */
     ngx_msec_t                  redis_timeout;
     time_t                      session_ttl;
     ngx_uint_t                  scheme;     /* member_scheme: */

@@ -111,6 +111,8 @@ ngx_http_member_redis_exit_process(ngx_http_member_main_conf_t *mmcf)
             ngx_free(rd->stores);
             rd->stores = NULL;
         }
+
+        ngx_http_member_redis_brand_free(rd);
     }
 }
 
@@ -442,11 +444,31 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
     ngx_int_t *rc)
 {
     size_t                               len;
+    ngx_uint_t                           unbrand;
+    const char                         **tv;
+    const size_t                        *tl;
     ngx_http_member_cmd_t               *cmd;
     const ngx_http_member_script_src_t  *src;
 
     if (redis->ac == NULL || redis->exiting) {
         *rc = NGX_DECLINED;
+        return NULL;
+    }
+
+    /*
+     * The brand's namespace on every key as it is sent (and so before a
+     * key's slot is known); the hint keeps the template names (tv, tl).
+     */
+    tv = argv;
+    tl = argvlen;
+    unbrand = 0;
+
+    if (redis->brand.len
+        && ngx_http_member_redis_brand(redis, argc, &argv, &argvlen,
+                                       &unbrand)
+           != NGX_OK)
+    {
+        *rc = NGX_ERROR;
         return NULL;
     }
 
@@ -470,6 +492,7 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
     cmd->data = data;
     cmd->part = 0;
     cmd->script = -1;
+    cmd->unbrand = unbrand;
     cmd->member_len = 0;
 
     /*
@@ -479,12 +502,12 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
      */
     if (script >= 0) {
         src = &ngx_http_member_script_srcs[script];
-        len = argvlen[3 + src->member];
+        len = tl[3 + src->member];
 
         if (src->hint && len <= NGX_HTTP_MEMBER_MEMBER_KEY_LEN) {
             cmd->script = script;
             cmd->member_len = len;
-            ngx_memcpy(cmd->member, argv[3 + src->member], len);
+            ngx_memcpy(cmd->member, tv[3 + src->member], len);
         }
     }
 
@@ -528,6 +551,10 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     data = cmd->data;
 
     redis->inflight--;
+
+    if (cmd->unbrand && rr) {
+        ngx_http_member_redis_unbrand(redis, rr);
+    }
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, redis->log, 0,
                    "member: redis \"%V\" reply type %d after %M us, "

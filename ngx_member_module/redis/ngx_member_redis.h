@@ -16,6 +16,8 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
+#include "member_keyspace.h"
+
 
 #define NGX_HTTP_MEMBER_STORE_CACHE      256
 #define NGX_HTTP_MEMBER_STORE_CACHE_TTL  10000     /* ms */
@@ -35,7 +37,25 @@ typedef struct ngx_http_member_campaigns_s  ngx_http_member_campaigns_t;
 typedef struct ngx_http_member_jobs_s  ngx_http_member_jobs_t;
 
 
-/* one Redis server; each worker keeps one pipelined connection to it */
+/*
+ * The branded arguments of the command being sent, per worker: hiredis
+ * copies them as it formats the command, so one buffer serves every
+ * command (ngx_http_member_redis_brand.c).
+ */
+typedef struct {
+    const char                **argv;
+    size_t                     *argvlen;
+    int                         nalloc;     /* of argv and argvlen */
+    u_char                     *buf;
+    size_t                      size;
+} ngx_http_member_brand_scratch_t;
+
+
+/*
+ * One Redis server and one brand's namespace on it (member_brand, empty
+ * without); each worker keeps one pipelined connection to it, and its jobs
+ * run for it
+ */
 struct ngx_http_member_redis_s {
     ngx_str_t                   name;       /* as configured, for logs */
     ngx_str_t                   host;       /* numeric, NUL-terminated */
@@ -44,6 +64,7 @@ struct ngx_http_member_redis_s {
     ngx_str_t                   password;
     ngx_uint_t                  db;
     ngx_msec_t                  connect_timeout;
+    ngx_str_t                   brand;      /* member_brand, or empty */
 
     /* per worker */
     redisAsyncContext          *ac;
@@ -58,7 +79,9 @@ struct ngx_http_member_redis_s {
     ngx_log_t                  *log;
     ngx_http_member_ledger_t   *ledger;     /* rules, clock */
     ngx_http_member_jobs_t     *jobs;       /* ngx_http_member_job.c */
+    ngx_http_member_brand_scratch_t  scratch;
 
+    unsigned                    used:1;         /* by a location */
     unsigned                    connected:1;
     unsigned                    healthy:1;      /* it has answered */
     unsigned                    in_write:1;
@@ -139,6 +162,7 @@ struct ngx_http_member_cmd_s {
     void                        *data;
     ngx_uint_t                   part;      /* its place in a pipeline */
     ngx_int_t                    script;    /* -1: not a hinting script */
+    ngx_uint_t                   unbrand;   /* a branded SCAN */
     size_t                       member_len;
     u_char                       member[NGX_HTTP_MEMBER_MEMBER_KEY_LEN];
 };
@@ -157,6 +181,14 @@ ngx_http_member_cmd_t *ngx_http_member_redis_issue(
     const size_t *argvlen, ngx_int_t script, ngx_http_member_call_t *call,
     ngx_http_member_bg_pt bg, void *data, ngx_int_t *rc);
 const char *ngx_http_member_redis_type_name(redisReply *reply);
+
+/* ngx_http_member_redis_brand.c: the brand on every key as it is sent */
+ngx_int_t ngx_http_member_redis_brand(ngx_http_member_redis_t *redis,
+    int argc, const char ***argv, const size_t **argvlen,
+    ngx_uint_t *unbrand);
+void ngx_http_member_redis_unbrand(ngx_http_member_redis_t *redis,
+    redisReply *reply);
+void ngx_http_member_redis_brand_free(ngx_http_member_redis_t *redis);
 
 /* ngx_http_member_redis_call.c: a request's commands */
 ngx_int_t ngx_http_member_redis_call(ngx_http_request_t *r,

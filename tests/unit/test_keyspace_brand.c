@@ -41,6 +41,11 @@ assert_brand(const char *brand, const char *key, const char *want)
                                      &m), MKS_OK);
     assert_int_equal(m, strlen(key));
     assert_memory_equal(back, key, m);
+
+    /* and in place */
+    assert_int_equal(mks_unbrand_key(U(brand), out, n, out, n, &m), MKS_OK);
+    assert_int_equal(m, strlen(key));
+    assert_memory_equal(out, key, m);
 }
 
 
