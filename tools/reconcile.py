@@ -9,12 +9,17 @@ the fold has caught up; and prints the brand's liabilities (stored value
 owed, principal and bonus, and points outstanding).
 
     tools/reconcile.py [--redis HOST:PORT|PATH] [-h HOST] [-p PORT] [-s SOCKET]
-                       [-n DB] [-a PASSWORD] [--wait SECONDS] [--rescan]
-                       [--no-fold] [--json]
+                       [-n DB] [-a PASSWORD] [--brand ID] [--wait SECONDS]
+                       [--rescan] [--no-fold] [--json]
 
 On a Redis Cluster (the node named says cluster_enabled:1) it reads every
 master: SCAN on each, every other command sent to the master of its key's
 slot (CRC16, the map from CLUSTER SLOTS, read again after a MOVED).
+
+--brand ID reads the brand of a server block with `member_brand ID` on a
+shared Redis (docs/keys.md, "Brands"): every key gets the brand as the
+module's Redis layer puts it ({m:1} is {m:ID:1}, {b} {b:ID}), a SCAN's
+MATCH too, and the keys it reads back lose it.
 
 --rescan hints every member in {b}:fold first (as POST fold/rescan does),
 so that hints lost in a crash are made again; --wait is how long the fold
@@ -140,6 +145,51 @@ class Cluster:
         return self.node(self.slots[key_slot(args[1])]).call(*args)
 
 
+def brand_at(key):
+    """Where keyspace/mks_brand.c puts a brand: after the first word of the
+    key's hash tag (at, True), or in front of a key of no tag (0, False)."""
+    start = key.find(b"{")
+    end = key.find(b"}", start + 1) if start >= 0 else -1
+    if end <= start + 1:
+        return 0, False
+    colon = key.find(b":", start + 1, end)
+    return (colon if colon >= 0 else end), True
+
+
+def brand_key(brand, key):
+    key = key if isinstance(key, bytes) else str(key).encode()
+    at, tagged = brand_at(key)
+    if tagged:
+        return key[:at] + b":" + brand + key[at:]
+    return brand + b":" + key
+
+
+def unbrand_key(brand, key):
+    """The template name of a key read back, None when not the brand's."""
+    at, tagged = brand_at(key)
+    n = len(brand) + 1
+    if tagged:
+        if key[at:at + n] == b":" + brand and key[at + n:at + n + 1] in (b":", b"}"):
+            return key[:at] + key[at + n:]
+        return None
+    return key[n:] if key[:n] == brand + b":" else None
+
+
+class Branded:
+    """A brand's namespace over a Redis or a Cluster: every command this
+    tool sends names one key, argv[1], but SCAN, whose keys scan() reads
+    back without the brand."""
+
+    def __init__(self, r, brand):
+        self.r = r
+        self.brand = brand.encode()
+
+    def call(self, *args):
+        if args[0] == "SCAN":
+            raise RuntimeError("SCAN of a brand goes through scan()")
+        return self.r.call(args[0], brand_key(self.brand, args[1]), *args[2:])
+
+
 def pairs(flat):
     return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
 
@@ -149,6 +199,12 @@ def num(d, k):
 
 
 def scan(r, pattern):
+    if isinstance(r, Branded):
+        for k in scan(r.r, brand_key(r.brand, pattern)):
+            k = unbrand_key(r.brand, k)
+            if k is not None:
+                yield k
+        return
     if isinstance(r, Cluster):
         for addr in r.masters:
             yield from scan(r.node(addr), pattern)
@@ -394,6 +450,7 @@ def main():
     ap.add_argument("-s", "--socket")
     ap.add_argument("-n", "--db", type=int, default=0)
     ap.add_argument("-a", "--password")
+    ap.add_argument("--brand", help="the member_brand ID of the brand to read")
     ap.add_argument("--wait", type=float, default=15.0)
     ap.add_argument("--rescan", action="store_true")
     ap.add_argument("--no-fold", action="store_true")
@@ -403,6 +460,12 @@ def main():
     behind = False
     try:
         r = connect(a)
+        if a.brand:
+            if not re.fullmatch(r"[a-z0-9_-]{1,32}", a.brand):
+                print(f"reconcile: --brand {a.brand!r}: 1 to 32 of a-z, 0-9, _ and -",
+                      file=sys.stderr)
+                return 2
+            r = Branded(r, a.brand)
         if a.rescan:
             hint_all(r)
         if not a.no_fold:

@@ -7,14 +7,18 @@ its brand; both brands' jobs run; the default server without a brand (on
 database 1) keeps today's key names exactly."""
 
 import copy
+import json
+import os
 import re
 import subprocess
 
 import harness
-from harness import make_key
+from harness import ROOT, make_key
 from test_ledger import wait_for
 from test_outbox import recharge
 from test_scan import Till, code_of
+
+RECONCILE = os.path.join(ROOT, "tools", "reconcile.py")
 
 # brands a and b on PORT2, told apart by name, both on the http level's
 # member_redis (database 0); the Env's own server moves to database 1
@@ -186,7 +190,8 @@ def test_a_rescan_reads_the_brands_members_back(env):
         wait_for("totals", lambda: e.admin("GET", "totals").json.get("balance_fen") == fen)
 
     # a's folded numbers lost: a rescan finds a's members and only them
-    a.rcli("DEL", "{b:a}:totals", "{b:a}:cursors", "{b:a}:members")
+    a.rcli("DEL", "{b:a}:totals", "{b:a}:cursors", "{b:a}:members",
+           *[k for k in keys_of(env, 0) if k.startswith("{b:a}:day:")])
     assert a.admin("GET", "totals").json.get("balance_fen", 0) == 0
     assert a.admin("POST", "fold/rescan").status == 202
     wait_for("a's totals again", lambda: a.admin("GET", "totals").json.get(
@@ -195,6 +200,24 @@ def test_a_rescan_reads_the_brands_members_back(env):
              timeout=15)
     assert b.admin("GET", "totals").json["balance_fen"] == 2200
     assert "fold rescan done" in env.log_text()
+
+    # make reconcile of each brand: its own members and numbers
+    for brand, fen in (("a", 1100), ("b", 2200)):
+        out, report = reconcile(env, "--brand", brand)
+        assert out.returncode == 0 and not report["problems"], report
+        assert report["totals"]["members"] == 2, report
+        assert report["totals"]["balance_fen"] == fen, report
+    a.rcli("HINCRBY", "{b:a}:totals", "balance_fen", "1")
+    out, report = reconcile(env, "--brand", "a")
+    assert out.returncode == 1 and "balance_fen" in str(report["problems"]), report
+    assert reconcile(env, "--brand", "b")[0].returncode == 0
+    assert reconcile(env, "--brand", "A")[0].returncode == 2
+
+
+def reconcile(env, *args):
+    out = subprocess.run([RECONCILE, "-p", str(env.redis_port), "--json", "--wait", "5", *args],
+                         capture_output=True, text=True, timeout=60)
+    return out, json.loads(out.stdout or "null")
 
 
 def test_member_brand_is_checked_by_nginx_t(env):
