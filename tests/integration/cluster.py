@@ -21,11 +21,59 @@ processes that the tests kill, stop and promote.
 
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 
 NODES = 6
 REPLICAS = 1
+
+
+class Conn:
+    """One RESP connection to a node: the cluster's own steps would cost a
+    redis-cli process each, ~10 ms on a busy machine."""
+
+    def __init__(self, port, timeout):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = self.sock.makefile("rb")
+
+    def call(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+        return self.read()
+
+    def read(self):
+        line = self.buf.readline()
+        if not line:
+            raise ConnectionError("closed")
+        kind, rest = line[:1], line[1:-2]
+        if kind in (b"+", b"-"):
+            return rest.decode(errors="replace")
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.buf.read(n + 2)[:-2].decode(errors="replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise ConnectionError("unexpected reply %r" % line[:40])
+
+    def close(self):
+        self.sock.close()
+
+
+def raw(reply):
+    """A reply as redis-cli --raw prints it."""
+    if reply is None:
+        return ""
+    if isinstance(reply, list):
+        return "\n".join(raw(r) for r in reply)
+    return str(reply)
 
 
 class Node:
@@ -35,6 +83,7 @@ class Node:
         self.dir = folder
         self.proc = None
         self.id = None
+        self.stopped = False            # SIGSTOP: running, but answers nothing
 
     @property
     def addr(self):
@@ -42,6 +91,10 @@ class Node:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def up(self):
+        """alive and not stopped: it answers"""
+        return self.alive() and not self.stopped
 
     def __repr__(self):
         return f"<node {self.port}>"
@@ -63,7 +116,7 @@ class Processes:
     def send_signal(self, sig):
         for n in self.cluster.nodes:
             if n.alive():
-                n.proc.send_signal(sig)
+                self.cluster.kill(n, sig)
 
     def kill(self):
         self.send_signal(signal.SIGKILL)
@@ -82,6 +135,7 @@ class Cluster:
         self.appendfsync = appendfsync
         self.nodes = [self.new_node() for _ in range(NODES)]
         self.processes = Processes(self)
+        self.local = threading.local()          # each thread's connections
         try:
             for n in self.nodes:
                 self.start(n, wait=False)
@@ -145,8 +199,10 @@ class Cluster:
 
     def kill(self, node, sig=signal.SIGKILL):
         node.proc.send_signal(sig)
+        node.stopped = sig == signal.SIGSTOP or (node.stopped and sig != signal.SIGCONT)
         if sig in (signal.SIGKILL, signal.SIGTERM):
             node.proc.wait(timeout=10)
+            node.stopped = False
 
     def stop(self, node):
         self.kill(node, signal.SIGSTOP)
@@ -160,6 +216,7 @@ class Cluster:
         for n in self.nodes:
             if n.alive():
                 n.proc.send_signal(signal.SIGCONT)
+                n.stopped = False
             else:
                 self.start(n, wait=False)
         for n in self.nodes:
@@ -186,18 +243,29 @@ class Cluster:
             time.sleep(interval)
         raise AssertionError(f"timed out waiting for {what}")
 
-    @staticmethod
-    def node_cli(node, *args, timeout=10):
-        """One command to this node only (no redirection followed)."""
+    def node_cli(self, node, *args, timeout=10):
+        """One command to this node only (no redirection followed), its
+        answer as redis-cli --raw prints it; over a connection the thread
+        keeps (OSError when the node is down)."""
         port = node.port if isinstance(node, Node) else node
-        out = subprocess.run(["redis-cli", "-p", str(port), "--raw", *args],
-                             capture_output=True, text=True, timeout=timeout)
-        return out.stdout.strip()
+        conns = self.local.__dict__.setdefault("conns", {})
+        for attempt in (1, 2):
+            c = conns.get(port)
+            try:
+                if c is None:
+                    c = conns[port] = Conn(port, timeout)
+                return raw(c.call(*args)).strip()
+            except (OSError, ValueError):
+                conns.pop(port, None)
+                if c is not None:
+                    c.close()
+                if attempt == 2 or c is None:
+                    raise
 
     def entry(self):
-        """A node that answers: the first one alive."""
+        """A node that answers: the first one up."""
         for n in self.nodes:
-            if n.alive():
+            if n.up():
                 return n
         raise AssertionError("no node of the cluster is running")
 
@@ -212,7 +280,7 @@ class Cluster:
         return [self.node_cli(n, *args) for n in self.masters()]
 
     def on_nodes(self, *args):
-        return [self.node_cli(n, *args) for n in self.nodes if n.alive()]
+        return [self.node_cli(n, *args) for n in self.nodes if n.up()]
 
     # ---------------------------------------------------------------- the map
     def view(self, node=None):
@@ -273,7 +341,7 @@ class Cluster:
     def state_ok(self, synced=False):
         """Every live node says ok and sees the same masters and slots; with
         synced, every replica's link to its master is up too."""
-        live = [n for n in self.nodes if n.alive()]
+        live = [n for n in self.nodes if n.up()]
         maps = set()
         for n in live:
             if "cluster_state:ok" not in self.node_cli(n, "CLUSTER", "INFO"):
@@ -308,7 +376,7 @@ class Cluster:
         """After `master` died: waits until one of its replicas serves its
         slots and every live node agrees; that replica and the time
         (time.monotonic()) it was first seen promoted."""
-        replicas = [n for n in self.nodes if n is not master and n.alive()
+        replicas = [n for n in self.nodes if n is not master and n.up()
                     and n.id in {i for i, v in self.view().items() if v[2] == master.id}]
         assert replicas, f"{master} has no replica"
         seen = {}

@@ -200,9 +200,10 @@ def test_resharding_under_load_applies_every_move_once(env):
             for slot in slots:
                 src = rc.master_of_slot(slot)
                 dst = random.choice(others(rc, src))
-                rc.move_slot(slot, dst, between=lambda: time.sleep(0.05), wait=False)
+                rc.move_slot(slot, dst, between=lambda: time.sleep(0.2), wait=False)
                 moved.append((slot, src.port, dst.port))
             rc.wait_ok()
+            window["landed"] = [rc.master_of_slot(slot).port == dst for slot, _, dst in moved]
             a, b = rc.masters()[:2]
             rc.reshard(a, b, 200)
             moved.append(("reshard", a.port, b.port))
@@ -221,9 +222,8 @@ def test_resharding_under_load_applies_every_move_once(env):
     moves.check(balances)
     # the load ran while the slots moved, not only before or after
     during = [t for t, st, _ in moves.events if st == 200 and window["start"] <= t <= window["end"]]
-    assert len(during) >= 100, len(during)
-    for slot, src, dst in moved[:-1]:
-        assert rc.master_of_slot(slot).port == dst
+    assert len(during) >= 50, len(during)
+    assert all(window["landed"]), moved       # each slot where it was moved
     reconciled(env)
     print(f"     {len(moves.done)} moves in {took:.1f} s, {len(during)} answered while "
           f"{len(slots)} slots and 200 more moved; "
@@ -234,7 +234,7 @@ def test_resharding_under_load_applies_every_move_once(env):
 # a master killed under load
 
 
-@harness.own_env(cluster=True, extra_http="member_redis_replicas 1 1s;")
+@harness.own_env(cluster=True, extra_http="member_redis_replicas 1 400ms;")
 def test_a_master_killed_under_load(env):
     """SIGKILL of the master of most members while 12 threads pay and
     recharge: a replica takes over, requests of its slots answer 200
