@@ -24,6 +24,8 @@ static ngx_http_member_redis_t *ngx_http_member_redis_branded(ngx_conf_t *cf,
     ngx_http_member_redis_t *redis, ngx_str_t *brand);
 static char *ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_member_redis_replicas(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_member_handler(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_member_postconfiguration(ngx_conf_t *cf);
@@ -71,6 +73,20 @@ static ngx_command_t  ngx_http_member_commands[] = {
     { ngx_string("member_brand"),
       NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_http_member_brand,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("member_redis_cluster"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_member_redis,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("member_redis_replicas"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_member_redis_replicas,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -397,6 +413,8 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
     conf->wechat_aes_keys = NGX_CONF_UNSET_PTR;
     conf->wechat_window = NGX_CONF_UNSET;
     conf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    conf->redis_replicas = NGX_CONF_UNSET_UINT;
+    conf->redis_replicas_timeout = NGX_CONF_UNSET_MSEC;
     conf->session_ttl = NGX_CONF_UNSET;
     conf->scheme = NGX_CONF_UNSET_UINT;
     conf->code_period = NGX_CONF_UNSET;
@@ -422,6 +440,9 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->wechat_stable_token,
                          prev->wechat_stable_token, 0);
     ngx_conf_merge_msec_value(conf->redis_timeout, prev->redis_timeout, 500);
+    ngx_conf_merge_uint_value(conf->redis_replicas, prev->redis_replicas, 0);
+    ngx_conf_merge_msec_value(conf->redis_replicas_timeout,
+                              prev->redis_replicas_timeout, 100);
     ngx_conf_merge_sec_value(conf->session_ttl, prev->session_ttl,
                              NGX_HTTP_MEMBER_SESSION_TTL);
     ngx_conf_merge_uint_value(conf->scheme, prev->scheme,
@@ -479,6 +500,26 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->redis->connect_timeout = conf->redis_timeout;
     }
 
+    /* the scripts of jobs have no location: the client's, the most asked */
+    if (conf->redis && conf->redis_replicas > conf->redis->replicas) {
+        conf->redis->replicas = conf->redis_replicas;
+    }
+
+    if (conf->redis && conf->redis_replicas
+        && conf->redis_replicas_timeout > conf->redis->replicas_timeout)
+    {
+        conf->redis->replicas_timeout = conf->redis_replicas_timeout;
+    }
+
+    if (conf->redis_replicas
+        && conf->redis_replicas_timeout >= conf->redis_timeout)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the \"member_redis_replicas\" timeout must be "
+                           "shorter than \"member_redis_timeout\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->handler == NGX_HTTP_MEMBER_NONE
         || conf->handler == NGX_HTTP_MEMBER_STATUS)
     {
@@ -487,7 +528,8 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->redis == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "member handler without \"member_redis\"");
+                           "member handler without \"member_redis\" or "
+                           "\"member_redis_cluster\"");
         return NGX_CONF_ERROR;
     }
 
@@ -655,7 +697,70 @@ ngx_http_member_page_domain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* member_redis host:port|unix:/path [password=P] [db=N]; */
+/*
+ * A server's address: hiredis would call getaddrinfo(), so a host name is
+ * resolved here, once; unix: a socket's path (member_redis only).
+ */
+
+static char *
+ngx_http_member_redis_addr(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_member_redis_addr_t *addr, ngx_uint_t unix_ok)
+{
+    u_char     *p;
+    ngx_url_t   u;
+
+    addr->name = *value;
+
+    if (ngx_strncmp(value->data, "unix:", 5) == 0) {
+        if (value->len <= 5 || !unix_ok) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid address \"%V\"", value);
+            return NGX_CONF_ERROR;
+        }
+
+        addr->unix_path.len = value->len - 5;
+        addr->unix_path.data = ngx_pnalloc(cf->pool, value->len - 4);
+        if (addr->unix_path.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(addr->unix_path.data, value->data + 5,
+                    addr->unix_path.len + 1);
+
+        return NGX_CONF_OK;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = *value;
+    u.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
+                           u.err ? u.err : "host not found", value);
+        return NGX_CONF_ERROR;
+    }
+
+    addr->port = u.port;
+
+    p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    addr->host.data = p;
+    addr->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                                   p, NGX_SOCKADDR_STRLEN, 0);
+    p[addr->host.len] = '\0';
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * member_redis host:port|unix:/path [password=P] [db=N];
+ * member_redis_cluster host:port... [password=P];
+ */
 
 static char *
 ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -664,9 +769,8 @@ ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     u_char                        *p;
     ngx_int_t                      db;
-    ngx_str_t                     *value, password;
-    ngx_url_t                      u;
-    ngx_uint_t                     i;
+    ngx_str_t                     *value, password, name;
+    ngx_uint_t                     i, n, cluster;
     ngx_http_member_redis_t       *redis, **rp;
     ngx_http_member_main_conf_t   *mmcf;
 
@@ -675,11 +779,25 @@ ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
+    cluster = (cmd->name.len == sizeof("member_redis_cluster") - 1);
 
     ngx_str_null(&password);
     db = 0;
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    /* the addresses, then the parameters */
+    for (n = 1; n < cf->args->nelts; n++) {
+        if (ngx_strlchr(value[n].data, value[n].data + value[n].len, '=')
+            != NULL)
+        {
+            break;
+        }
+    }
+
+    if (n == 1 || (!cluster && n != 2)) {
+        goto invalid;
+    }
+
+    for (i = n; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "password=", 9) == 0
             && value[i].len > 9)
@@ -689,7 +807,8 @@ ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+        /* Redis Cluster has database 0 only */
+        if (!cluster && ngx_strncmp(value[i].data, "db=", 3) == 0) {
             db = ngx_atoi(value[i].data + 3, value[i].len - 3);
             if (db == NGX_ERROR || db > 1023) {
                 goto invalid;
@@ -700,14 +819,40 @@ ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         goto invalid;
     }
 
+    /* the name: the address, or the seeds one after another */
+    name = value[1];
+
+    if (cluster) {
+        name.len = 0;
+
+        for (i = 1; i < n; i++) {
+            name.len += value[i].len + 1;
+        }
+
+        name.data = ngx_pnalloc(cf->pool, name.len);
+        if (name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        p = name.data;
+
+        for (i = 1; i < n; i++) {
+            p = ngx_cpymem(p, value[i].data, value[i].len);
+            *p++ = ' ';
+        }
+
+        name.len--;
+    }
+
     mmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_member_module);
 
     /* one connection per worker and server, however many blocks use it */
     rp = mmcf->redis.elts;
 
     for (i = 0; i < mmcf->redis.nelts; i++) {
-        if (rp[i]->name.len == value[1].len
-            && ngx_strncmp(rp[i]->name.data, value[1].data, value[1].len) == 0
+        if (rp[i]->cluster == cluster
+            && rp[i]->name.len == name.len
+            && ngx_strncmp(rp[i]->name.data, name.data, name.len) == 0
             && rp[i]->db == (ngx_uint_t) db
             && rp[i]->brand.len == 0
             && rp[i]->password.len == password.len
@@ -724,49 +869,29 @@ ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    redis->name = value[1];
+    redis->name = name;
     redis->db = db;
     redis->password = password;
+    redis->cluster = cluster;
+    redis->naddrs = n - 1;
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        if (value[1].len <= 5) {
-            goto invalid;
-        }
+    if (redis->naddrs > NGX_HTTP_MEMBER_REDIS_NODES) {
+        goto invalid;
+    }
 
-        redis->unix_path.len = value[1].len - 5;
-        redis->unix_path.data = ngx_pnalloc(cf->pool, value[1].len - 4);
-        if (redis->unix_path.data == NULL) {
+    redis->addrs = ngx_pcalloc(cf->pool,
+                    redis->naddrs * sizeof(ngx_http_member_redis_addr_t));
+    if (redis->addrs == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < redis->naddrs; i++) {
+        if (ngx_http_member_redis_addr(cf, &value[1 + i], &redis->addrs[i],
+                                       !cluster)
+            != NGX_CONF_OK)
+        {
             return NGX_CONF_ERROR;
         }
-
-        ngx_cpystrn(redis->unix_path.data, value[1].data + 5,
-                    redis->unix_path.len + 1);
-
-    } else {
-        /* hiredis would call getaddrinfo(): resolve here, once */
-        ngx_memzero(&u, sizeof(ngx_url_t));
-
-        u.url = value[1];
-        u.default_port = 6379;
-
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s in \"%V\"",
-                               u.err ? u.err : "host not found", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-        redis->port = u.port;
-
-        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        redis->host.data = p;
-        redis->host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
-                                        u.addrs[0].socklen, p,
-                                        NGX_SOCKADDR_STRLEN, 0);
-        p[redis->host.len] = '\0';
     }
 
     rp = ngx_array_push(&mmcf->redis);
@@ -782,7 +907,7 @@ ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter in \"member_redis\" directive");
+                       "invalid parameter in \"%V\" directive", &cmd->name);
     return NGX_CONF_ERROR;
 }
 
@@ -837,7 +962,8 @@ ngx_http_member_redis_branded(ngx_conf_t *cf, ngx_http_member_redis_t *redis,
     for (i = 0; i < mmcf->redis.nelts; i++) {
         b = rp[i];
 
-        if (b->name.len == redis->name.len
+        if (b->cluster == redis->cluster
+            && b->name.len == redis->name.len
             && ngx_strncmp(b->name.data, redis->name.data, b->name.len) == 0
             && b->db == redis->db
             && b->password.len == redis->password.len
@@ -868,6 +994,50 @@ ngx_http_member_redis_branded(ngx_conf_t *cf, ngx_http_member_redis_t *redis,
     *rp = b;
 
     return b;
+}
+
+
+/* member_redis_replicas N [TIMEOUT]; */
+
+static char *
+ngx_http_member_redis_replicas(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_member_loc_conf_t *mlcf = conf;
+
+    ngx_int_t   n;
+    ngx_msec_t  t;
+    ngx_str_t  *value;
+
+    if (mlcf->redis_replicas != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n == NGX_ERROR || n > 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    mlcf->redis_replicas = n;
+
+    if (cf->args->nelts == 3) {
+        t = ngx_parse_time(&value[2], 0);
+        if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\" directive",
+                               &value[2], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        mlcf->redis_replicas_timeout = t;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

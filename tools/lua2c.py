@@ -16,6 +16,9 @@ ledger, points, balance, record), after which the Redis layer hints the
 fold and the WeChat outbox by itself: after every answer that is not an
 error, "member when <answer>" only after that answer, "member by caller"
 when the caller hints by what the answer says; "none" for the others.
+An optional last line "-- DURABLE" marks a script that moves money or
+points: with member_redis_replicas the Redis layer answers it only once
+WAIT found enough replicas to hold it.
 
 Writes OUTDIR/ngx_http_member_scripts.h (the scripts' enum, and per script
 an enum of its KEYS and ARGV positions with their counts) and
@@ -74,7 +77,7 @@ def binding(path, text):
     # perhaps continued on lines indented by two or more spaces
     parts = []
     for i, line in enumerate(head):
-        m = re.match(r"^-- (KEYS|ARGV|CHANGES)( |$)(.*)$", line)
+        m = re.match(r"^-- (KEYS|ARGV|CHANGES|DURABLE)( |$)(.*)$", line)
         if m:
             parts.append([m.group(1), i + 1, m.group(3).split()])
         elif parts and re.match(r"^--  +\S", line):
@@ -82,6 +85,11 @@ def binding(path, text):
         elif parts:
             raise Malformed(f"{path}:{i + 1}: the binding (KEYS, ARGV, "
                             f"CHANGES) must end the leading comment")
+    durable = bool(parts) and parts[-1][0] == "DURABLE"
+    if durable:
+        if parts[-1][2]:
+            raise Malformed(f"{path}:{parts[-1][1]}: DURABLE takes nothing")
+        parts.pop()
     if [p[0] for p in parts] != ["KEYS", "ARGV", "CHANGES"]:
         raise Malformed(f"{path}: no binding: the leading comment must end "
                         f"with \"-- KEYS ...\", \"-- ARGV ...\" and "
@@ -124,7 +132,7 @@ def binding(path, text):
     return {"keys": keys, "keys_tail": keys_tail, "argv": argv,
             "argv_tail": argv_tail,
             "member": keys.index(member) if member is not None else -1,
-            "hint": hint, "when": when}
+            "hint": hint, "when": when, "durable": durable}
 
 
 def c_string(text):
@@ -193,6 +201,7 @@ def main():
           "    unsigned     argv_tail:1;",
           "    unsigned     hint:1;     /* the Redis layer hints the member"
           " */",
+          "    unsigned     durable:1;  /* moves money or points: WAIT */",
           "} ngx_http_member_script_src_t;",
           "",
           "extern const ngx_http_member_script_src_t",
@@ -208,7 +217,8 @@ def main():
         c += [f'    {{ "{name}",', lit, "      , sizeof(", lit, "      ) - 1,",
               f"      {len(b['keys'])}, {len(b['argv'])}, {b['member']}, "
               f"{when}, {int(bool(b['keys_tail']))}, "
-              f"{int(bool(b['argv_tail']))}, {int(b['hint'])} }},"]
+              f"{int(bool(b['argv_tail']))}, {int(b['hint'])}, "
+              f"{int(b['durable'])} }},"]
     c += ["};", ""]
 
     for path, lines in ((os.path.join(out, "ngx_http_member_scripts.h"), h),

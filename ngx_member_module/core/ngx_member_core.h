@@ -101,6 +101,8 @@ typedef struct {
     ngx_http_member_redis_t    *redis;      /* the brand's, if any */
     ngx_str_t                   brand;      /* member_brand */
     ngx_msec_t                  redis_timeout;
+    ngx_uint_t                  redis_replicas;     /* WAIT for them */
+    ngx_msec_t                  redis_replicas_timeout;
     time_t                      session_ttl;
     ngx_uint_t                  scheme;     /* member_scheme: */
 

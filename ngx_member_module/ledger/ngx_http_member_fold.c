@@ -663,12 +663,17 @@ ngx_http_member_fold_slice(ngx_http_member_job_t *job)
 }
 
 
-/* a rescan, asked by POST fold/rescan: one SCAN step per run */
+/*
+ * A rescan, asked by POST fold/rescan: one SCAN step per run.  On a
+ * cluster SCAN walks one master: the cursor is "<master>:<cursor>" and the
+ * walk goes on to the next master when one ends ("0" starts at the first).
+ */
 
 static void
 ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
-    ngx_uint_t unused)
+    ngx_uint_t node)
 {
+    u_char                    buf[NGX_INT_T_LEN + 64];
     size_t                    i;
     uint64_t                  id;
     ngx_str_t                 cursor;
@@ -678,7 +683,8 @@ ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2
         || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[1]->type != REDIS_REPLY_ARRAY)
+        || reply->element[1]->type != REDIS_REPLY_ARRAY
+        || reply->element[0]->len > 64)
     {
         ngx_http_member_job_done(job);
         return;
@@ -687,8 +693,9 @@ ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
     next = reply->element[0];
     keys = reply->element[1];
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
-                   "member: fold rescan step of %uz keys", keys->elements);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: fold rescan step of %uz keys on master %ui",
+                   keys->elements, node);
 
     /* the member hashes only: "{m:<id>}" */
     for (i = 0; i < keys->elements; i++) {
@@ -703,7 +710,9 @@ ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
         }
     }
 
-    if (next->len == 1 && next->str[0] == '0') {
+    if (next->len == 1 && next->str[0] == '0'
+        && node + 1 >= ngx_http_member_redis_masters(redis))
+    {
         (void) ngx_http_member_job_command(job, NULL, 0,
                         ngx_http_member_args(ngx_string("DEL"),
                                              ngx_http_member_rescan_key));
@@ -712,8 +721,18 @@ ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
                       "member: fold rescan done");
 
     } else {
-        cursor.data = (u_char *) next->str;
-        cursor.len = next->len;
+        cursor.data = buf;
+
+        if (next->len == 1 && next->str[0] == '0') {
+            cursor.len = ngx_sprintf(buf, "%ui:0", node + 1) - buf;
+
+        } else if (redis->cluster) {
+            cursor.len = ngx_sprintf(buf, "%ui:%*s", node, next->len,
+                                     next->str) - buf;
+
+        } else {
+            cursor.len = ngx_cpymem(buf, next->str, next->len) - buf;
+        }
 
         (void) ngx_http_member_job_command(job, NULL, 0,
                         ngx_http_member_args(ngx_string("SET"),
@@ -729,7 +748,9 @@ static void
 ngx_http_member_fold_rescan_cursor(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t unused)
 {
-    ngx_str_t  cursor;
+    u_char     *colon;
+    ngx_int_t   node;
+    ngx_str_t   cursor;
 
     if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
         ngx_http_member_job_done(job);
@@ -738,8 +759,22 @@ ngx_http_member_fold_rescan_cursor(ngx_http_member_job_t *job,
 
     cursor.data = (u_char *) reply->str;
     cursor.len = reply->len;
+    node = 0;
 
-    (void) ngx_http_member_job_command(job, ngx_http_member_fold_scanned, 0,
+    colon = ngx_strlchr(cursor.data, cursor.data + cursor.len, ':');
+
+    if (colon) {
+        node = ngx_atoi(cursor.data, colon - cursor.data);
+        if (node == NGX_ERROR) {
+            node = 0;
+        }
+
+        cursor.len -= colon + 1 - cursor.data;
+        cursor.data = colon + 1;
+    }
+
+    (void) ngx_http_member_job_command_on(job, node,
+                  ngx_http_member_fold_scanned, node,
                   ngx_http_member_args(ngx_string("SCAN"), cursor,
                                        ngx_string("MATCH"),
                                        ngx_string("{m:*}"),

@@ -9,6 +9,7 @@
 -- KEYS member ledger idem lots
 -- ARGV delta reason fingerprint now ttl idem_key lot
 -- CHANGES member
+-- DURABLE
 local seen = redis.call('GET', KEYS[3])
 if seen then
     local fingerprint, answer = string.match(seen, '^([^\n]*)\n(.*)$')

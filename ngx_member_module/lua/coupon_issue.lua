@@ -9,6 +9,7 @@
 -- KEYS member ledger idem coupons
 -- ARGV fingerprint terms now ttl idem_key template expires_at name member_id
 -- CHANGES member
+-- DURABLE
 local seen = redis.call('GET', KEYS[3])
 if seen then
     local fingerprint, id = string.match(seen, '^([^\n]*)\n(.*)$')

@@ -25,6 +25,7 @@
 --      period redeem_points fen_per_point min_points steps version coupon
 --      ticket order_ttl tiers...
 -- CHANGES member
+-- DURABLE
 local MAX = 1000000000000000
 local seen = redis.call('HGET', KEYS[4], 'answer')
 if seen then

@@ -8,6 +8,7 @@
 -- KEYS member ledger idem recharge
 -- ARGV amount_fen bonus_fen fingerprint now ttl idem_key recharge_ttl
 -- CHANGES member
+-- DURABLE
 local seen = redis.call('GET', KEYS[3])
 if seen then
     local fingerprint, answer = string.match(seen, '^([^\n]*)\n(.*)$')

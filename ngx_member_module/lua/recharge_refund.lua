@@ -8,6 +8,7 @@
 -- KEYS member ledger recharge idem
 -- ARGV idem_key refund_key now
 -- CHANGES member
+-- DURABLE
 local r = redis.call('HMGET', KEYS[3], 'amount_fen', 'bonus_fen', 'refund',
                      'refund_key')
 if r[3] then

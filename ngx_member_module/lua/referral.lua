@@ -12,6 +12,7 @@
 -- KEYS member ledger lots referrals
 -- ARGV referrer referee points max_per_referrer now lot version
 -- CHANGES member by caller
+-- DURABLE
 local function answer(outcome, n)
     return {ARGV[1], ARGV[2], outcome, n, tonumber(ARGV[6])}
 end

@@ -10,6 +10,7 @@
 -- KEYS member ledger order lots coupons_used
 -- ARGV store order now
 -- CHANGES member
+-- DURABLE
 local o = redis.call('HMGET', KEYS[3], 'kind', 'principal_fen', 'bonus_fen',
                      'points', 'refund', 'paid_fen', 'lot', 'redeemed',
                      'charged_fen', 'coupon_id')

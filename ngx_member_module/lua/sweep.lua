@@ -8,6 +8,7 @@
 -- KEYS member ledger lots
 -- ARGV now period period_end steps tiers...
 -- CHANGES member
+-- DURABLE
 local m = redis.call('HMGET', KEYS[1], 'status', 'level', 'points',
                      'balance_fen', 'period', 'period_spend_fen')
 if not m[1] then

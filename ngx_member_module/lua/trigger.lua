@@ -27,6 +27,7 @@
 --      welcome_since birthday_points birthday_by recall_after recall_points
 --      anniversary_points referral referee_points recall_coupon notice_before
 -- CHANGES member by caller
+-- DURABLE
 local m = redis.call('HMGET', KEYS[1], 'status', 'points', 'points_debt',
                      'balance_fen', 'activated_at', 'birth_md',
                      'last_purchase_ts', 'period', 'welcome_at',

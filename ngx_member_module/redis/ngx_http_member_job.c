@@ -391,6 +391,27 @@ ngx_http_member_job_command(ngx_http_member_job_t *job,
 }
 
 
+/* a command of no key to the i-th master (ngx_http_member_redis_bg_node) */
+
+ngx_int_t
+ngx_http_member_job_command_on(ngx_http_member_job_t *job, ngx_uint_t node,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t argc,
+    ngx_str_t *argv)
+{
+    ngx_http_member_job_cmd_t  *cmd;
+
+    cmd = ngx_http_member_job_record(job, handler, tag);
+    if (cmd == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_member_job_sent(job, cmd,
+               ngx_http_member_redis_bg_node(job->redis, node,
+                                             ngx_http_member_job_reply, cmd,
+                                             argc, argv));
+}
+
+
 /* a script by its binding (ngx_http_member_redis_bg_script) */
 
 ngx_int_t

@@ -28,8 +28,8 @@ ngx_str_t  ngx_http_member_redis_eval = ngx_string("EVAL");
 ngx_str_t  ngx_http_member_redis_evalsha = ngx_string("EVALSHA");
 
 
-static void ngx_http_member_redis_connect(ngx_http_member_redis_t *redis);
-static void ngx_http_member_redis_schedule(ngx_http_member_redis_t *redis);
+static void ngx_http_member_redis_schedule(
+    ngx_http_member_redis_node_t *node);
 static void ngx_http_member_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_member_redis_connect_timeout_handler(ngx_event_t *ev);
 static void ngx_http_member_redis_connected(const redisAsyncContext *ac,
@@ -43,14 +43,23 @@ static void ngx_http_member_redis_add_write(void *privdata);
 static void ngx_http_member_redis_cleanup(void *privdata);
 static void ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata);
+static void ngx_http_member_redis_recycle(ngx_http_member_cmd_t *cmd);
+static ngx_int_t ngx_http_member_redis_wait(ngx_http_member_cmd_t *cmd,
+    redisReply *reply);
+static void ngx_http_member_redis_waited(redisAsyncContext *ac, void *reply,
+    void *privdata);
+static redisReply *ngx_http_member_redis_hold(redisReply *reply,
+    ngx_log_t *log);
+static void ngx_http_member_redis_release(redisReply *reply);
 
 
 ngx_int_t
 ngx_http_member_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf)
 {
-    ngx_uint_t                 i;
-    ngx_http_member_redis_t  **redis, *rd;
+    ngx_uint_t                     i;
+    ngx_http_member_redis_t      **redis, *rd;
+    ngx_http_member_redis_node_t  *node;
 
     redis = mmcf->redis.elts;
 
@@ -58,19 +67,23 @@ ngx_http_member_redis_init_process(ngx_cycle_t *cycle,
         rd = redis[i];
 
         rd->log = cycle->log;
+        rd->keyless = -1;
 
-        rd->reconnect.handler = ngx_http_member_redis_reconnect_handler;
-        rd->reconnect.data = rd;
-        rd->reconnect.log = cycle->log;
-        rd->reconnect.cancelable = 1;
+        if (rd->cluster) {
+            if (ngx_http_member_redis_cluster_init(cycle, rd) != NGX_OK) {
+                return NGX_ERROR;
+            }
 
-        rd->connect_timer.handler =
-                                ngx_http_member_redis_connect_timeout_handler;
-        rd->connect_timer.data = rd;
-        rd->connect_timer.log = cycle->log;
-        rd->connect_timer.cancelable = 1;
+            continue;
+        }
 
-        ngx_http_member_redis_connect(rd);
+        /* one server: its one node takes every command */
+        node = ngx_http_member_redis_node_add(rd, NULL, 0);
+        if (node == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_member_redis_connect(node);
     }
 
     return NGX_OK;
@@ -80,9 +93,10 @@ ngx_http_member_redis_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_member_redis_exit_process(ngx_http_member_main_conf_t *mmcf)
 {
-    ngx_uint_t                 i;
-    ngx_http_member_cmd_t     *cmd;
-    ngx_http_member_redis_t  **redis, *rd;
+    ngx_uint_t                     i, n;
+    ngx_http_member_cmd_t         *cmd;
+    ngx_http_member_redis_t      **redis, *rd;
+    ngx_http_member_redis_node_t  *node;
 
     redis = mmcf->redis.elts;
 
@@ -92,13 +106,21 @@ ngx_http_member_redis_exit_process(ngx_http_member_main_conf_t *mmcf)
 
         ngx_http_member_job_exit(rd);
 
-        if (rd->reconnect.timer_set) {
-            ngx_del_timer(&rd->reconnect);
+        if (rd->cluster) {
+            ngx_http_member_redis_cluster_exit(rd);
         }
 
-        /* without this each reload logs "open socket ... left" */
-        if (rd->ac) {
-            redisAsyncFree(rd->ac);
+        for (n = 0; n < rd->nnodes; n++) {
+            node = rd->nodes[n];
+
+            if (node->reconnect.timer_set) {
+                ngx_del_timer(&node->reconnect);
+            }
+
+            /* without this each reload logs "open socket ... left" */
+            if (node->ac) {
+                redisAsyncFree(node->ac);
+            }
         }
 
         while (rd->free) {
@@ -117,62 +139,154 @@ ngx_http_member_redis_exit_process(ngx_http_member_main_conf_t *mmcf)
 }
 
 
-static void
-ngx_http_member_redis_connect(ngx_http_member_redis_t *redis)
+/*
+ * A node of the client, this worker's: host NULL is the configured server
+ * (member_redis); a cluster's node is found by its address or made.
+ */
+
+ngx_http_member_redis_node_t *
+ngx_http_member_redis_node_add(ngx_http_member_redis_t *redis,
+    ngx_str_t *host, int port)
 {
-    const char         *argv[2];
-    size_t              argvlen[2];
-    u_char              db[NGX_INT_T_LEN];
-    ngx_connection_t   *c;
-    redisAsyncContext  *ac;
+    u_char                        *p;
+    ngx_uint_t                     i;
+    ngx_http_member_redis_node_t  *node;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, redis->log, 0,
-                   "member: redis \"%V\" connecting", &redis->name);
+    if (host) {
+        for (i = 0; i < redis->nnodes; i++) {
+            node = redis->nodes[i];
 
-    if (redis->unix_path.len) {
-        ac = redisAsyncConnectUnix((const char *) redis->unix_path.data);
+            if (node->addr.port == port && node->addr.host.len == host->len
+                && ngx_strncmp(node->addr.host.data, host->data, host->len)
+                   == 0)
+            {
+                return node;
+            }
+        }
+    }
+
+    if (redis->nnodes == NGX_HTTP_MEMBER_REDIS_NODES) {
+        ngx_log_error(NGX_LOG_ALERT, redis->log, 0,
+                      "member: redis \"%V\" has more than %d nodes",
+                      &redis->name, NGX_HTTP_MEMBER_REDIS_NODES);
+        return NULL;
+    }
+
+    node = ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_http_member_redis_node_t));
+    if (node == NULL) {
+        return NULL;
+    }
+
+    if (host == NULL) {
+        node->addr = redis->addrs[0];
 
     } else {
-        ac = redisAsyncConnect((const char *) redis->host.data, redis->port);
+        /* "host:port" for the logs, and the host NUL-terminated */
+        p = ngx_pnalloc(ngx_cycle->pool, 2 * host->len + NGX_INT_T_LEN + 2);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        node->addr.name.data = p;
+        p = ngx_sprintf(p, "%V:%d", host, port);
+        node->addr.name.len = p - node->addr.name.data;
+
+        node->addr.host.data = p;
+        node->addr.host.len = host->len;
+        p = ngx_cpymem(p, host->data, host->len);
+        *p = '\0';
+
+        node->addr.port = port;
+    }
+
+    node->redis = redis;
+    node->index = redis->nnodes;
+
+    node->reconnect.handler = ngx_http_member_redis_reconnect_handler;
+    node->reconnect.data = node;
+    node->reconnect.log = redis->log;
+    node->reconnect.cancelable = 1;
+
+    node->connect_timer.handler = ngx_http_member_redis_connect_timeout_handler;
+    node->connect_timer.data = node;
+    node->connect_timer.log = redis->log;
+    node->connect_timer.cancelable = 1;
+
+    redis->nodes[redis->nnodes++] = node;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                   "member: redis \"%V\" node %V added", &redis->name,
+                   &node->addr.name);
+
+    return node;
+}
+
+
+void
+ngx_http_member_redis_connect(ngx_http_member_redis_node_t *node)
+{
+    const char               *argv[2];
+    size_t                    argvlen[2];
+    u_char                    db[NGX_INT_T_LEN];
+    ngx_connection_t         *c;
+    redisAsyncContext        *ac;
+    ngx_http_member_redis_t  *redis;
+
+    redis = node->redis;
+
+    if (node->ac || redis->exiting) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                   "member: redis \"%V\" connecting", &node->addr.name);
+
+    if (node->addr.unix_path.len) {
+        ac = redisAsyncConnectUnix((const char *) node->addr.unix_path.data);
+
+    } else {
+        ac = redisAsyncConnect((const char *) node->addr.host.data,
+                               node->addr.port);
     }
 
     if (ac == NULL) {
         ngx_log_error(NGX_LOG_ALERT, redis->log, 0,
-                      "member: redis \"%V\": out of memory", &redis->name);
-        ngx_http_member_redis_schedule(redis);
+                      "member: redis \"%V\": out of memory",
+                      &node->addr.name);
+        ngx_http_member_redis_schedule(node);
         return;
     }
 
     if (ac->err) {
         ngx_log_error(NGX_LOG_ERR, redis->log, 0,
                       "member: redis \"%V\" connect failed: %s",
-                      &redis->name, ac->errstr);
+                      &node->addr.name, ac->errstr);
         redisAsyncFree(ac);
-        ngx_http_member_redis_schedule(redis);
+        ngx_http_member_redis_schedule(node);
         return;
     }
 
     c = ngx_get_connection(ac->c.fd, redis->log);
     if (c == NULL) {
         redisAsyncFree(ac);
-        ngx_http_member_redis_schedule(redis);
+        ngx_http_member_redis_schedule(node);
         return;
     }
 
-    c->data = redis;
+    c->data = node;
     c->read->handler = ngx_http_member_redis_read_handler;
     c->write->handler = ngx_http_member_redis_write_handler;
     c->read->log = redis->log;
     c->write->log = redis->log;
     c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
 
-    redis->ac = ac;
-    redis->connection = c;
-    redis->connected = 0;
-    redis->last_read = ngx_current_msec;
+    node->ac = ac;
+    node->connection = c;
+    node->connected = 0;
+    node->last_read = ngx_current_msec;
 
-    ac->data = redis;
-    ac->ev.data = redis;
+    ac->data = node;
+    ac->ev.data = node;
     ac->ev.addRead = ngx_http_member_redis_noop;
     ac->ev.delRead = ngx_http_member_redis_noop;
     ac->ev.addWrite = ngx_http_member_redis_add_write;
@@ -190,7 +304,7 @@ ngx_http_member_redis_connect(ngx_http_member_redis_t *redis)
 
     redisAsyncSetConnectCallback(ac, ngx_http_member_redis_connected);
 
-    ngx_add_timer(&redis->connect_timer, redis->connect_timeout);
+    ngx_add_timer(&node->connect_timer, redis->connect_timeout);
 
     /* queued before any request's command, so first on the wire */
     if (redis->password.len) {
@@ -216,74 +330,81 @@ ngx_http_member_redis_connect(ngx_http_member_redis_t *redis)
 
 
 static void
-ngx_http_member_redis_schedule(ngx_http_member_redis_t *redis)
+ngx_http_member_redis_schedule(ngx_http_member_redis_node_t *node)
 {
-    if (redis->exiting || redis->reconnect.timer_set) {
+    ngx_http_member_redis_t  *redis = node->redis;
+
+    if (redis->exiting || node->reconnect.timer_set) {
         return;
     }
 
-    if (redis->backoff == 0) {
-        redis->backoff = NGX_HTTP_MEMBER_BACKOFF_MIN;
-
-    } else {
-        redis->backoff = ngx_min(redis->backoff * 2,
-                                 NGX_HTTP_MEMBER_BACKOFF_MAX);
+    /* a cluster's node the map no longer names is not called back */
+    if (redis->cluster && !node->mapped) {
+        return;
     }
 
-    ngx_add_timer(&redis->reconnect, redis->backoff);
+    if (node->backoff == 0) {
+        node->backoff = NGX_HTTP_MEMBER_BACKOFF_MIN;
+
+    } else {
+        node->backoff = ngx_min(node->backoff * 2,
+                                NGX_HTTP_MEMBER_BACKOFF_MAX);
+    }
+
+    ngx_add_timer(&node->reconnect, node->backoff);
 }
 
 
 static void
 ngx_http_member_redis_reconnect_handler(ngx_event_t *ev)
 {
-    ngx_http_member_redis_t  *redis = ev->data;
+    ngx_http_member_redis_node_t  *node = ev->data;
 
-    if (redis->exiting || redis->ac) {
+    if (node->redis->exiting || node->ac) {
         return;
     }
 
-    ngx_http_member_redis_connect(redis);
+    ngx_http_member_redis_connect(node);
 }
 
 
 static void
 ngx_http_member_redis_connect_timeout_handler(ngx_event_t *ev)
 {
-    ngx_http_member_redis_t  *redis = ev->data;
+    ngx_http_member_redis_node_t  *node = ev->data;
 
-    if (redis->ac == NULL || redis->connected) {
+    if (node->ac == NULL || node->connected) {
         return;
     }
 
-    ngx_log_error(NGX_LOG_ERR, redis->log, NGX_ETIMEDOUT,
-                  "member: redis \"%V\" connect timed out", &redis->name);
+    ngx_log_error(NGX_LOG_ERR, node->redis->log, NGX_ETIMEDOUT,
+                  "member: redis \"%V\" connect timed out", &node->addr.name);
 
-    redisAsyncFree(redis->ac);
+    redisAsyncFree(node->ac);
 }
 
 
 static void
 ngx_http_member_redis_connected(const redisAsyncContext *ac, int status)
 {
-    ngx_http_member_redis_t  *redis = ac->data;
+    ngx_http_member_redis_node_t  *node = ac->data;
 
-    if (redis->connect_timer.timer_set) {
-        ngx_del_timer(&redis->connect_timer);
+    if (node->connect_timer.timer_set) {
+        ngx_del_timer(&node->connect_timer);
     }
 
     if (status != REDIS_OK) {
         /* hiredis frees the context next: the cleanup reschedules */
-        ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+        ngx_log_error(NGX_LOG_ERR, node->redis->log, 0,
                       "member: redis \"%V\" connect failed: %s",
-                      &redis->name, ac->errstr);
+                      &node->addr.name, ac->errstr);
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, redis->log, 0,
-                  "member: redis \"%V\" connected", &redis->name);
+    ngx_log_error(NGX_LOG_INFO, node->redis->log, 0,
+                  "member: redis \"%V\" connected", &node->addr.name);
 
-    redis->connected = 1;
+    node->connected = 1;
     ngx_http_member_stats_connection(1);
 }
 
@@ -292,16 +413,16 @@ static void
 ngx_http_member_redis_auth_done(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
-    redisReply               *rr = reply;
-    ngx_http_member_redis_t  *redis = ac->data;
+    redisReply                    *rr = reply;
+    ngx_http_member_redis_node_t  *node = ac->data;
 
     if (rr == NULL || rr->type != REDIS_REPLY_ERROR) {
         return;
     }
 
     /* the password never reaches the log, only the command's name */
-    ngx_log_error(NGX_LOG_ERR, redis->log, 0,
-                  "member: redis \"%V\" refused %s: %*s", &redis->name,
+    ngx_log_error(NGX_LOG_ERR, node->redis->log, 0,
+                  "member: redis \"%V\" refused %s: %*s", &node->addr.name,
                   (char *) privdata, (size_t) ngx_min(rr->len, 128), rr->str);
 
     redisAsyncDisconnect(ac);
@@ -311,24 +432,24 @@ ngx_http_member_redis_auth_done(redisAsyncContext *ac, void *reply,
 static void
 ngx_http_member_redis_read_handler(ngx_event_t *rev)
 {
-    int                       n;
-    ngx_connection_t         *c = rev->data;
-    ngx_http_member_redis_t  *redis = c->data;
+    int                            n;
+    ngx_connection_t              *c = rev->data;
+    ngx_http_member_redis_node_t  *node = c->data;
 
-    redis->last_read = ngx_current_msec;
+    node->last_read = ngx_current_msec;
 
     /*
      * hiredis reads at most 16K per call and the edge-triggered event
      * does not fire again for the rest: read while the socket has bytes
      */
     for ( ;; ) {
-        redisAsyncHandleRead(redis->ac);
+        redisAsyncHandleRead(node->ac);
 
-        if (redis->ac == NULL) {
+        if (node->ac == NULL) {
             return;
         }
 
-        if (ioctl(redis->ac->c.fd, FIONREAD, &n) == -1 || n == 0) {
+        if (ioctl(node->ac->c.fd, FIONREAD, &n) == -1 || n == 0) {
             return;
         }
     }
@@ -338,16 +459,16 @@ ngx_http_member_redis_read_handler(ngx_event_t *rev)
 static void
 ngx_http_member_redis_write_handler(ngx_event_t *wev)
 {
-    ngx_connection_t         *c = wev->data;
-    ngx_http_member_redis_t  *redis = c->data;
+    ngx_connection_t              *c = wev->data;
+    ngx_http_member_redis_node_t  *node = c->data;
 
-    if (redis->ac == NULL) {
+    if (node->ac == NULL) {
         return;
     }
 
-    redis->in_write = 1;
-    redisAsyncHandleWrite(redis->ac);
-    redis->in_write = 0;
+    node->in_write = 1;
+    redisAsyncHandleWrite(node->ac);
+    node->in_write = 0;
 }
 
 
@@ -360,19 +481,19 @@ ngx_http_member_redis_noop(void *privdata)
 static void
 ngx_http_member_redis_add_write(void *privdata)
 {
-    ngx_http_member_redis_t  *redis = privdata;
+    ngx_http_member_redis_node_t  *node = privdata;
 
     /*
      * Posting the write event sends all the commands of one event loop
      * iteration in one write().  Inside the write handler (a short write)
      * or before the connection completes, EPOLLOUT will come by itself.
      */
-    if (redis->connection == NULL || redis->in_write || !redis->connected) {
+    if (node->connection == NULL || node->in_write || !node->connected) {
         return;
     }
 
-    if (!redis->connection->write->posted) {
-        ngx_post_event(redis->connection->write, &ngx_posted_events);
+    if (!node->connection->write->posted) {
+        ngx_post_event(node->connection->write, &ngx_posted_events);
     }
 }
 
@@ -380,10 +501,12 @@ ngx_http_member_redis_add_write(void *privdata)
 static void
 ngx_http_member_redis_cleanup(void *privdata)
 {
-    ngx_connection_t         *c;
-    ngx_http_member_redis_t  *redis = privdata;
+    ngx_connection_t              *c;
+    ngx_http_member_redis_t       *redis;
+    ngx_http_member_redis_node_t  *node = privdata;
 
-    c = redis->connection;
+    redis = node->redis;
+    c = node->connection;
 
     if (c) {
         if (c->read->posted) {
@@ -400,13 +523,13 @@ ngx_http_member_redis_cleanup(void *privdata)
         c->fd = (ngx_socket_t) -1;
     }
 
-    if (redis->connected) {
+    if (node->connected) {
         ngx_http_member_stats_connection(-1);
 
         if (!redis->exiting) {
             ngx_log_error(NGX_LOG_ERR, redis->log, 0,
                           "member: redis \"%V\" connection closed",
-                          &redis->name);
+                          &node->addr.name);
         }
     }
 
@@ -415,26 +538,37 @@ ngx_http_member_redis_cleanup(void *privdata)
      * an idle timeout); one that never answered waits its backoff, so a
      * server that accepts and drops does not spin the worker.
      */
-    if (redis->healthy && !redis->exiting && !redis->reconnect.timer_set) {
-        redis->healthy = 0;
-        ngx_add_timer(&redis->reconnect, 1);
+    if (node->healthy && !redis->exiting && !node->reconnect.timer_set
+        && (!redis->cluster || node->mapped))
+    {
+        node->healthy = 0;
+        ngx_add_timer(&node->reconnect, 1);
     }
 
-    if (redis->connect_timer.timer_set) {
-        ngx_del_timer(&redis->connect_timer);
+    if (node->connect_timer.timer_set) {
+        ngx_del_timer(&node->connect_timer);
     }
 
-    redis->connection = NULL;
-    redis->ac = NULL;
-    redis->connected = 0;
+    node->connection = NULL;
+    node->ac = NULL;
+    node->connected = 0;
+    node->healthy = 0;
 
-    ngx_http_member_redis_schedule(redis);
+    ngx_http_member_redis_schedule(node);
+
+    /* a cluster's master went away: its replica may take over */
+    if (redis->cluster && !redis->exiting) {
+        ngx_http_member_redis_node_lost(node);
+    }
 }
 
 
 /*
  * Queues one command with its record, taken from the worker's free list;
- * the record goes back there when hiredis refuses the command.
+ * the record goes back there when hiredis refuses the command.  The node
+ * is the one of the command's keys (ngx_http_member_redis_route()); on a
+ * cluster the record keeps the command as sent, to send it again after a
+ * redirect.
  */
 
 ngx_http_member_cmd_t *
@@ -443,14 +577,17 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
     ngx_http_member_call_t *call, ngx_http_member_bg_pt bg, void *data,
     ngx_int_t *rc)
 {
-    size_t                               len;
+    int                                  len;
+    char                                *formatted;
+    ngx_int_t                            slot;
     ngx_uint_t                           unbrand;
     const char                         **tv;
     const size_t                        *tl;
     ngx_http_member_cmd_t               *cmd;
+    ngx_http_member_redis_node_t        *node;
     const ngx_http_member_script_src_t  *src;
 
-    if (redis->ac == NULL || redis->exiting) {
+    if (redis->exiting) {
         *rc = NGX_DECLINED;
         return NULL;
     }
@@ -472,6 +609,16 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
         return NULL;
     }
 
+    node = ngx_http_member_redis_route(redis, argc, argv, argvlen, &slot);
+
+    if (node == NULL || node->ac == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                       "member: redis \"%V\" has no node for the command",
+                       &redis->name);
+        *rc = NGX_DECLINED;
+        return NULL;
+    }
+
     cmd = redis->free;
 
     if (cmd) {
@@ -486,6 +633,7 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
     }
 
     cmd->redis = redis;
+    cmd->node = node;
     cmd->call = call;
     cmd->start = ngx_http_member_now_us();
     cmd->bg = bg;
@@ -493,6 +641,14 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
     cmd->part = 0;
     cmd->script = -1;
     cmd->unbrand = unbrand;
+    cmd->eval = script;
+    cmd->formatted = NULL;
+    cmd->len = 0;
+    cmd->slot = slot;
+    cmd->redirects = 0;
+    cmd->retries = 0;
+    cmd->held = NULL;
+    cmd->durable = 0;
     cmd->member_len = 0;
 
     /*
@@ -502,31 +658,53 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
      */
     if (script >= 0) {
         src = &ngx_http_member_script_srcs[script];
-        len = tl[3 + src->member];
 
-        if (src->hint && len <= NGX_HTTP_MEMBER_MEMBER_KEY_LEN) {
+        if (src->hint && !redis->unhinted
+            && tl[3 + src->member] <= NGX_HTTP_MEMBER_MEMBER_KEY_LEN)
+        {
             cmd->script = script;
-            cmd->member_len = len;
-            ngx_memcpy(cmd->member, tv[3 + src->member], len);
+            cmd->member_len = tl[3 + src->member];
+            ngx_memcpy(cmd->member, tv[3 + src->member], cmd->member_len);
         }
+
+        cmd->durable = src->durable && redis->replicas;
     }
 
-    if (redisAsyncCommandArgv(redis->ac, ngx_http_member_redis_reply, cmd,
-                              argc, argv, argvlen)
-        != REDIS_OK)
-    {
-        cmd->next = redis->free;
-        redis->free = cmd;
-        *rc = NGX_DECLINED;
-        return NULL;
+    if (redis->cluster) {
+        len = redisFormatCommandArgv(&formatted, argc, argv, argvlen);
+        if (len < 0) {
+            ngx_http_member_redis_recycle(cmd);
+            *rc = NGX_ERROR;
+            return NULL;
+        }
+
+        cmd->formatted = formatted;
+        cmd->len = len;
+
+        if (ngx_http_member_redis_send_cmd(node, cmd, 0) != NGX_OK) {
+            ngx_http_member_redis_recycle(cmd);
+            *rc = NGX_DECLINED;
+            return NULL;
+        }
+
+    } else {
+        if (redisAsyncCommandArgv(node->ac, ngx_http_member_redis_reply, cmd,
+                                  argc, argv, argvlen)
+            != REDIS_OK)
+        {
+            ngx_http_member_redis_recycle(cmd);
+            *rc = NGX_DECLINED;
+            return NULL;
+        }
+
+        node->inflight++;
     }
 
-    redis->inflight++;
     *rc = NGX_OK;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, redis->log, 0,
                    "member: redis \"%V\" %*s %s sent, %d arguments",
-                   &redis->name, argvlen[0], argv[0],
+                   &node->addr.name, argvlen[0], argv[0],
                    script >= 0 ? ngx_http_member_script_srcs[script].name : "",
                    argc);
 
@@ -534,23 +712,72 @@ ngx_http_member_redis_issue(ngx_http_member_redis_t *redis, int argc,
 }
 
 
+/*
+ * A cluster's command as formatted, sent to a node: at first, or again
+ * after a redirect (asking: after ASKING, for a slot being imported).
+ */
+
+ngx_int_t
+ngx_http_member_redis_send_cmd(ngx_http_member_redis_node_t *node,
+    ngx_http_member_cmd_t *cmd, ngx_uint_t asking)
+{
+    if (node->ac == NULL) {
+        ngx_http_member_redis_connect(node);
+
+        if (node->ac == NULL) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (asking
+        && redisAsyncCommand(node->ac, NULL, NULL, "ASKING") != REDIS_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (redisAsyncFormattedCommand(node->ac, ngx_http_member_redis_reply, cmd,
+                                   cmd->formatted, cmd->len)
+        != REDIS_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    cmd->node = node;
+    node->inflight++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_member_redis_recycle(ngx_http_member_cmd_t *cmd)
+{
+    ngx_http_member_redis_t  *redis = cmd->redis;
+
+    if (cmd->formatted) {
+        redisFreeCommand(cmd->formatted);
+        cmd->formatted = NULL;
+    }
+
+    cmd->next = redis->free;
+    redis->free = cmd;
+}
+
+
 static void
 ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     void *privdata)
 {
-    redisReply               *rr = reply;
-    void                     *data;
-    ngx_http_member_cmd_t    *cmd = privdata;
-    ngx_http_member_bg_pt     bg;
-    ngx_http_member_call_t   *call;
-    ngx_http_member_redis_t  *redis;
+    redisReply                    *rr = reply;
+    ngx_int_t                      rc;
+    ngx_http_member_cmd_t         *cmd = privdata;
+    ngx_http_member_redis_t       *redis;
+    ngx_http_member_redis_node_t  *node;
 
     redis = cmd->redis;
-    call = cmd->call;
-    bg = cmd->bg;
-    data = cmd->data;
+    node = cmd->node;
 
-    redis->inflight--;
+    node->inflight--;
 
     if (cmd->unbrand && rr) {
         ngx_http_member_redis_unbrand(redis, rr);
@@ -558,23 +785,242 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, redis->log, 0,
                    "member: redis \"%V\" reply type %d after %M us, "
-                   "%s, part %ui", &redis->name, rr ? rr->type : 0,
+                   "%s, part %ui", &node->addr.name, rr ? rr->type : 0,
                    ngx_http_member_now_us() - cmd->start,
-                   bg ? "background" : call ? "request" : "request gone",
+                   cmd->bg ? "background"
+                           : cmd->call ? "request" : "request gone",
                    cmd->part);
 
-    if (call && call->ncmds && cmd->part + 1 < call->ncmds
-        && !redis->exiting)
+    /* a cluster's redirect: the command goes on elsewhere, unseen */
+    if (rr && rr->type == REDIS_REPLY_ERROR && redis->cluster
+        && !redis->exiting && (cmd->call || cmd->bg))
     {
-        ngx_http_member_redis_call_part(call, cmd->part, rr);
-        cmd->next = redis->free;
-        redis->free = cmd;
+        rc = ngx_http_member_redis_redirect(cmd, rr);
+
+        if (rc == NGX_OK) {
+            return;
+        }
+
+        if (rc == NGX_ERROR) {
+            rr = NULL;
+        }
+    }
+
+    if (rr && !node->healthy) {
+        node->healthy = 1;
+        node->backoff = 0;
+    }
+
+    /* a move of money or points: answered once replicas hold it */
+    if (cmd->durable && rr && rr->type != REDIS_REPLY_ERROR
+        && !redis->exiting && (cmd->call || cmd->bg))
+    {
+        if (ngx_http_member_redis_wait(cmd, rr) == NGX_OK) {
+            return;
+        }
+
+        rr = NULL;
+    }
+
+    ngx_http_member_redis_deliver(cmd, rr);
+}
+
+
+/*
+ * member_redis_replicas N TIMEOUT: WAIT on the connection the script went
+ * on, right after its answer came, which waits till it is held until
+ * then.  WAIT counts the replicas that have every write of the connection
+ * so far: this script's and any before it.
+ */
+
+static ngx_int_t
+ngx_http_member_redis_wait(ngx_http_member_cmd_t *cmd, redisReply *reply)
+{
+    u_char                         n[NGX_INT_T_LEN], t[NGX_INT_T_LEN];
+    const char                    *argv[3];
+    size_t                         argvlen[3];
+    ngx_http_member_redis_t       *redis;
+    ngx_http_member_redis_node_t  *node;
+
+    redis = cmd->redis;
+    node = cmd->node;
+
+    if (node->ac == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd->held = ngx_http_member_redis_hold(reply, redis->log);
+    if (cmd->held == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "WAIT";
+    argvlen[0] = 4;
+    argv[1] = (const char *) n;
+    argvlen[1] = ngx_sprintf(n, "%ui", redis->replicas) - n;
+    argv[2] = (const char *) t;
+    argvlen[2] = ngx_sprintf(t, "%M", redis->replicas_timeout) - t;
+
+    if (redisAsyncCommandArgv(node->ac, ngx_http_member_redis_waited, cmd,
+                              3, argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_http_member_redis_release(cmd->held);
+        cmd->held = NULL;
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                   "member: redis \"%V\" WAIT %ui %M sent",
+                   &node->addr.name, redis->replicas,
+                   redis->replicas_timeout);
+
+    return NGX_OK;
+}
+
+
+/*
+ * WAIT answered: fewer replicas than asked (or none, the connection lost)
+ * is a 503 for a request, whose retry with the same idempotency key finds
+ * the stored answer and waits again.  A job gets the answer: what moved
+ * stays moved, its hint goes out as always.
+ */
+
+static void
+ngx_http_member_redis_waited(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply               *rr = reply, *held;
+    ngx_http_member_cmd_t    *cmd = privdata;
+    ngx_http_member_redis_t  *redis;
+
+    redis = cmd->redis;
+    held = cmd->held;
+    cmd->held = NULL;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                   "member: redis \"%V\" WAIT answered %i",
+                   &cmd->node->addr.name,
+                   rr && rr->type == REDIS_REPLY_INTEGER ? rr->integer : -1);
+
+    if (rr == NULL || rr->type != REDIS_REPLY_INTEGER
+        || rr->integer < (long long) redis->replicas)
+    {
+        if (!redis->exiting) {
+            ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+                          "member: redis \"%V\" script %s confirmed by %i "
+                          "of %ui replicas", &cmd->node->addr.name,
+                          ngx_http_member_script_srcs[cmd->eval].name,
+                          rr && rr->type == REDIS_REPLY_INTEGER
+                          ? (ngx_int_t) rr->integer : (ngx_int_t) -1,
+                          redis->replicas);
+        }
+
+        ngx_http_member_stats_cluster(NGX_HTTP_MEMBER_STATS_UNSAFE);
+
+        if (cmd->call) {
+            cmd->call->unconfirmed = 1;
+        }
+    }
+
+    ngx_http_member_redis_deliver(cmd, held);
+    ngx_http_member_redis_release(held);
+}
+
+
+/* a reply kept past its callback, hiredis freeing its own when it returns */
+
+static redisReply *
+ngx_http_member_redis_hold(redisReply *reply, ngx_log_t *log)
+{
+    size_t       i;
+    redisReply  *copy;
+
+    copy = ngx_calloc(sizeof(redisReply), log);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    copy->type = reply->type;
+    copy->integer = reply->integer;
+    copy->len = reply->len;
+
+    if (reply->str) {
+        copy->str = ngx_alloc(reply->len + 1, log);
+        if (copy->str == NULL) {
+            ngx_http_member_redis_release(copy);
+            return NULL;
+        }
+
+        ngx_memcpy(copy->str, reply->str, reply->len);
+        copy->str[reply->len] = '\0';
+    }
+
+    if (reply->elements == 0) {
+        return copy;
+    }
+
+    copy->element = ngx_calloc(reply->elements * sizeof(redisReply *), log);
+    if (copy->element == NULL) {
+        ngx_http_member_redis_release(copy);
+        return NULL;
+    }
+
+    copy->elements = reply->elements;
+
+    for (i = 0; i < reply->elements; i++) {
+        copy->element[i] = ngx_http_member_redis_hold(reply->element[i], log);
+        if (copy->element[i] == NULL) {
+            ngx_http_member_redis_release(copy);
+            return NULL;
+        }
+    }
+
+    return copy;
+}
+
+
+static void
+ngx_http_member_redis_release(redisReply *reply)
+{
+    size_t  i;
+
+    if (reply == NULL) {
         return;
     }
 
-    if (rr && !redis->healthy) {
-        redis->healthy = 1;
-        redis->backoff = 0;
+    for (i = 0; i < reply->elements; i++) {
+        ngx_http_member_redis_release(reply->element[i]);
+    }
+
+    ngx_free(reply->element);
+    ngx_free(reply->str);
+    ngx_free(reply);
+}
+
+
+/* the answer of a command goes to its request, its handler, or nowhere */
+
+void
+ngx_http_member_redis_deliver(ngx_http_member_cmd_t *cmd, redisReply *rr)
+{
+    void                          *data;
+    ngx_http_member_bg_pt          bg;
+    ngx_http_member_call_t        *call;
+    ngx_http_member_redis_t       *redis;
+    ngx_http_member_redis_node_t  *node;
+
+    redis = cmd->redis;
+    node = cmd->node;
+    call = cmd->call;
+    bg = cmd->bg;
+    data = cmd->data;
+
+    if (call && call->ncmds && !redis->exiting
+        && ngx_http_member_redis_call_part(call, cmd->part, rr) != NGX_OK)
+    {
+        ngx_http_member_redis_recycle(cmd);
+        return;
     }
 
     ngx_http_member_stats_redis(ngx_http_member_now_us() - cmd->start,
@@ -585,13 +1031,12 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     }
 
     /* the record is recycled first: nothing below touches it */
-    cmd->next = redis->free;
-    redis->free = cmd;
+    ngx_http_member_redis_recycle(cmd);
 
     if (bg) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, redis->log, 0,
                        "member: redis \"%V\" background reply: %s",
-                       &redis->name, ngx_http_member_redis_type_name(rr));
+                       &node->addr.name, ngx_http_member_redis_type_name(rr));
 
         if (!redis->exiting) {
             bg(redis, data, rr);
@@ -603,12 +1048,32 @@ ngx_http_member_redis_reply(redisAsyncContext *ac, void *reply,
     if (call == NULL || redis->exiting) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, redis->log, 0,
                        "member: redis \"%V\" reply dropped: %s, "
-                       "the request is gone", &redis->name,
+                       "the request is gone", &node->addr.name,
                        ngx_http_member_redis_type_name(rr));
         return;                         /* the request is gone: drop it */
     }
 
     ngx_http_member_redis_call_answer(call, rr);
+}
+
+
+/*
+ * A request timed out with a command in flight on this node: a node that
+ * answered nothing for a whole timeout is hung (SIGSTOP, a stuck host);
+ * drop its connection so that every waiting request gets its 503 now
+ * instead of piling up, and connect anew.
+ */
+
+void
+ngx_http_member_redis_hung(ngx_http_member_redis_node_t *node,
+    ngx_msec_t timeout, ngx_log_t *log)
+{
+    if (node->ac && ngx_current_msec - node->last_read >= timeout) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "member: redis \"%V\" silent for %M ms, reconnecting",
+                      &node->addr.name, ngx_current_msec - node->last_read);
+        redisAsyncFree(node->ac);
+    }
 }
 
 
@@ -647,10 +1112,28 @@ ngx_http_member_redis_type_name(redisReply *reply)
 }
 
 
+/* whether commands can go: the server, or the map and a master, is up */
+
 ngx_int_t
 ngx_http_member_redis_status(ngx_http_member_redis_t *redis)
 {
-    return redis->connected;
+    ngx_uint_t  i;
+
+    if (!redis->cluster) {
+        return redis->nnodes && redis->nodes[0]->connected;
+    }
+
+    if (!redis->map_known) {
+        return 0;
+    }
+
+    for (i = 0; i < redis->nnodes; i++) {
+        if (redis->nodes[i]->mapped && redis->nodes[i]->connected) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

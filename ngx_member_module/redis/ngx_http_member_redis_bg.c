@@ -96,6 +96,33 @@ ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
 
 
 /*
+ * A command of no key to the i-th master of the map (a walk of them all,
+ * as SCAN's); the one server for member_redis.
+ */
+
+ngx_int_t
+ngx_http_member_redis_bg_node(ngx_http_member_redis_t *redis,
+    ngx_uint_t node, ngx_http_member_bg_pt handler, void *data,
+    ngx_uint_t argc, ngx_str_t *argv)
+{
+    ngx_int_t  rc;
+
+    if (!redis->cluster) {
+        return ngx_http_member_redis_bg_argv(redis, handler, data, argc,
+                                             argv);
+    }
+
+    redis->keyless = node;
+
+    rc = ngx_http_member_redis_bg_send(redis, -1, handler, data, argc, &argv,
+                                       &argc, 1);
+    redis->keyless = -1;
+
+    return rc;
+}
+
+
+/*
  * A script of no request by its binding: EVALSHA, or EVAL with the source
  * (a Redis that may not have it), its keys and arguments counted by the
  * binding, the tails by the caller.  A script that changes a member hints
@@ -109,6 +136,7 @@ ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
     ngx_uint_t args_tail)
 {
     u_char                              *p, nkeys[NGX_INT_T_LEN];
+    ngx_int_t                            rc;
     ngx_str_t                            head[3], *parts[3];
     ngx_uint_t                           nparts[3];
     ngx_http_member_main_conf_t         *mmcf;
@@ -151,12 +179,14 @@ ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
     parts[2] = args;
     nparts[2] = src->nargv + args_tail;
 
-    return ngx_http_member_redis_bg_send(redis,
-                                         (flags & NGX_HTTP_MEMBER_BG_UNHINTED)
-                                         ? -1 : (ngx_int_t) script,
-                                         handler, data,
-                                         3 + nparts[1] + nparts[2], parts,
-                                         nparts, 3);
+    redis->unhinted = flags & NGX_HTTP_MEMBER_BG_UNHINTED;
+
+    rc = ngx_http_member_redis_bg_send(redis, script, handler, data,
+                                       3 + nparts[1] + nparts[2], parts,
+                                       nparts, 3);
+    redis->unhinted = 0;
+
+    return rc;
 }
 
 

@@ -21,6 +21,8 @@ static redisReply *ngx_http_member_redis_copy(ngx_pool_t *pool,
 static void ngx_http_member_redis_detach(ngx_http_member_call_t *call);
 static void ngx_http_member_redis_timeout_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_member_redis_unavailable(ngx_http_request_t *r);
+static ngx_int_t ngx_http_member_redis_unconfirmed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call);
 static void ngx_http_member_redis_call_cleanup(void *data);
 
 
@@ -68,6 +70,8 @@ ngx_http_member_redis_send(ngx_http_member_call_t *call)
 
     argv = call->argv;
     argvlen = call->argvlen;
+    call->pending = call->ncmds;
+    call->failed = 0;
 
     for (i = 0; i < call->ncmds; i++) {
         argc = call->cmdargc[i];
@@ -124,9 +128,14 @@ ngx_http_member_redis_call(ngx_http_request_t *r, ngx_http_member_call_t *call)
 }
 
 
-/* an early part of a pipeline: its answer waits for the last */
+/*
+ * A part of a pipeline answered.  The parts go to the nodes of their keys
+ * (one node: in order); the answers wait, copied, for the last one to
+ * come, which goes on to ngx_http_member_redis_call_answer() uncopied
+ * (NGX_OK).  A part without an answer makes the whole a 503.
+ */
 
-void
+ngx_int_t
 ngx_http_member_redis_call_part(ngx_http_member_call_t *call,
     ngx_uint_t part, redisReply *reply)
 {
@@ -136,9 +145,21 @@ ngx_http_member_redis_call_part(ngx_http_member_call_t *call,
                    part, &call->request->uri);
 
     call->parts[part] = NULL;
+
+    if (reply == NULL) {
+        call->failed = 1;
+    }
+
+    if (--call->pending == 0) {
+        call->last = part;
+        return NGX_OK;
+    }
+
     call->replies[part] = reply ? ngx_http_member_redis_copy(
                                       call->request->pool, reply)
                                 : NULL;
+
+    return NGX_AGAIN;
 }
 
 
@@ -158,10 +179,6 @@ ngx_http_member_redis_call_answer(ngx_http_member_call_t *call,
 
     call->cmd = NULL;
 
-    if (call->ncmds) {
-        call->parts[call->ncmds - 1] = NULL;
-    }
-
     if (call->timer.timer_set) {
         ngx_del_timer(&call->timer);
     }
@@ -174,7 +191,10 @@ ngx_http_member_redis_call_answer(ngx_http_member_call_t *call,
                    &call->redis->name, ngx_http_member_redis_type_name(rr),
                    &r->uri);
 
-    if (rr == NULL) {
+    if (call->unconfirmed) {
+        rc = ngx_http_member_redis_unconfirmed(r, call);
+
+    } else if (rr == NULL || (call->ncmds && call->failed)) {
         rc = ngx_http_member_redis_unavailable(r);
 
     } else if (call->script >= 0 && !call->retried
@@ -221,9 +241,9 @@ ngx_http_member_redis_piped(ngx_http_request_t *r,
     ngx_uint_t   i;
     redisReply   all;
 
-    call->replies[call->ncmds - 1] = last;
+    call->replies[call->last] = last;
 
-    for (i = 0; i + 1 < call->ncmds; i++) {
+    for (i = 0; i < call->ncmds; i++) {
         if (call->replies[i] == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;      /* out of memory */
         }
@@ -311,10 +331,13 @@ ngx_http_member_redis_detach(ngx_http_member_call_t *call)
 static void
 ngx_http_member_redis_timeout_handler(ngx_event_t *ev)
 {
-    ngx_connection_t         *c;
-    ngx_http_request_t       *r;
-    ngx_http_member_call_t   *call = ev->data;
-    ngx_http_member_redis_t  *redis;
+    ngx_uint_t                      i, n;
+    ngx_connection_t               *c;
+    ngx_http_request_t             *r;
+    ngx_http_member_cmd_t          *cmd;
+    ngx_http_member_call_t         *call = ev->data;
+    ngx_http_member_redis_t        *redis;
+    ngx_http_member_redis_node_t   *hung[NGX_HTTP_MEMBER_REDIS_NODES];
 
     r = call->request;
     c = r->connection;
@@ -324,21 +347,28 @@ ngx_http_member_redis_timeout_handler(ngx_event_t *ev)
                    "member: redis \"%V\" timeout for \"%V\"",
                    &redis->name, &r->uri);
 
+    /* the nodes it waits on, a command of each, before it lets go */
+    n = 0;
+
+    if (call->ncmds == 0 && call->cmd) {
+        hung[n++] = call->cmd->node;
+    }
+
+    for (i = 0; i < call->ncmds && n < NGX_HTTP_MEMBER_REDIS_NODES; i++) {
+        cmd = call->parts[i];
+
+        if (cmd && (n == 0 || hung[n - 1] != cmd->node)) {
+            hung[n++] = cmd->node;
+        }
+    }
+
     ngx_http_member_redis_detach(call);
 
     ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
                   "member: redis \"%V\" timed out", &redis->name);
 
-    /*
-     * A Redis that answered nothing for a whole timeout is hung (SIGSTOP,
-     * a stuck host): drop the connection so that every waiting request
-     * gets its 503 now instead of piling up, and connect anew.
-     */
-    if (redis->ac && ngx_current_msec - redis->last_read >= call->timeout) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "member: redis \"%V\" silent for %M ms, reconnecting",
-                      &redis->name, ngx_current_msec - redis->last_read);
-        redisAsyncFree(redis->ac);
+    for (i = 0; i < n; i++) {
+        ngx_http_member_redis_hung(hung[i], call->timeout, c->log);
     }
 
     ngx_http_finalize_request(r, ngx_http_member_redis_unavailable(r));
@@ -352,6 +382,34 @@ ngx_http_member_redis_unavailable(ngx_http_request_t *r)
     return ngx_http_member_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                  "redis_unavailable",
                                  "the member store is unavailable");
+}
+
+
+/*
+ * The move was made on the master but fewer replicas than asked confirmed
+ * it (member_redis_replicas): a failover now could lose it.  The till's
+ * retry with the same idempotency key finds the stored answer and waits
+ * again.
+ */
+
+static ngx_int_t
+ngx_http_member_redis_unconfirmed(ngx_http_request_t *r,
+    ngx_http_member_call_t *call)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(r->pool, 128);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_snprintf(p, 127, "the change was not confirmed by %ui "
+                        "replicas: retry with the same idempotency key",
+                        call->redis->replicas);
+    *last = '\0';
+
+    return ngx_http_member_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "redis_unavailable", (char *) p);
 }
 
 
@@ -444,6 +502,7 @@ ngx_http_member_redis_prepare(ngx_http_request_t *r,
     call->redis = mlcf->redis;
     call->timeout = mlcf->redis_timeout;
     call->retried = 0;
+    call->unconfirmed = 0;
     call->script = -1;
     call->ncmds = 0;
     call->argc = argc;

@@ -23,6 +23,7 @@ typedef struct {
     ngx_atomic_t   redis_commands;
     ngx_atomic_t   redis_failures;
     ngx_atomic_t   redis_connections;
+    ngx_atomic_t   redis_cluster[4];    /* NGX_HTTP_MEMBER_STATS_REDIRECT... */
     ngx_atomic_t   wechat_calls;
     ngx_atomic_t   wechat_failures;
 } ngx_http_member_stats_t;
@@ -206,6 +207,62 @@ ngx_http_member_stats_connection(ngx_int_t delta)
 }
 
 
+void
+ngx_http_member_stats_cluster(ngx_uint_t what)
+{
+    if (ngx_http_member_stats == NULL) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&ngx_http_member_stats->redis_cluster[what],
+                                1);
+}
+
+
+/*
+ * A cluster's lines: the counts of all workers, and the nodes as this
+ * worker sees them (the one answering).
+ */
+
+static u_char *
+ngx_http_member_status_cluster(u_char *p, u_char *last,
+    ngx_http_member_stats_t *st, ngx_http_member_redis_t *redis)
+{
+    ngx_uint_t                     i;
+    ngx_http_member_redis_node_t  *node;
+
+    p = ngx_slprintf(p, last,
+                     "# HELP member_redis_redirects_total MOVED and ASK "
+                     "followed.\n"
+                     "# TYPE member_redis_redirects_total counter\n"
+                     "member_redis_redirects_total %uA\n"
+                     "# HELP member_redis_retries_total Commands sent again "
+                     "after TRYAGAIN or CLUSTERDOWN.\n"
+                     "# TYPE member_redis_retries_total counter\n"
+                     "member_redis_retries_total %uA\n"
+                     "# HELP member_redis_maps_total Slot maps learnt.\n"
+                     "# TYPE member_redis_maps_total counter\n"
+                     "member_redis_maps_total %uA\n"
+                     "# HELP member_redis_node_up Whether this worker is "
+                     "connected to a node (master: of its map).\n"
+                     "# TYPE member_redis_node_up gauge\n",
+                     st->redis_cluster[NGX_HTTP_MEMBER_STATS_REDIRECT],
+                     st->redis_cluster[NGX_HTTP_MEMBER_STATS_RETRY],
+                     st->redis_cluster[NGX_HTTP_MEMBER_STATS_MAP]);
+
+    for (i = 0; i < redis->nnodes; i++) {
+        node = redis->nodes[i];
+
+        p = ngx_slprintf(p, last,
+                         "member_redis_node_up{node=\"%V\",master=\"%d\"} "
+                         "%d\n", &node->addr.name, node->mapped,
+                         node->connected);
+    }
+
+    return p;
+}
+
+
 ngx_int_t
 ngx_http_member_status_handler(ngx_http_request_t *r)
 {
@@ -231,7 +288,8 @@ ngx_http_member_status_handler(ngx_http_request_t *r)
 
     len = 2048 + NGX_HTTP_MEMBER_HANDLER_COUNT * NGX_HTTP_MEMBER_STATUS_SLOTS
                  * 96
-          + NGX_HTTP_MEMBER_LATENCY_SLOTS * 96;
+          + NGX_HTTP_MEMBER_LATENCY_SLOTS * 96
+          + 1024 + NGX_HTTP_MEMBER_REDIS_NODES * 128;
 
     start = ngx_pnalloc(r->pool, len);
     if (start == NULL) {
@@ -318,6 +376,20 @@ ngx_http_member_status_handler(ngx_http_request_t *r)
                     mlcf->redis ? ngx_http_member_redis_status(mlcf->redis)
                                 : 0,
                     st->wechat_calls, st->wechat_failures);
+
+    if (mlcf->redis && mlcf->redis->cluster) {
+        p = ngx_http_member_status_cluster(p, start + len, st, mlcf->redis);
+    }
+
+    if (mlcf->redis && mlcf->redis->replicas) {
+        p = ngx_slprintf(p, start + len,
+                         "# HELP member_redis_unconfirmed_total Moves of "
+                         "money or points whose WAIT found fewer replicas "
+                         "than member_redis_replicas.\n"
+                         "# TYPE member_redis_unconfirmed_total counter\n"
+                         "member_redis_unconfirmed_total %uA\n",
+                         st->redis_cluster[NGX_HTTP_MEMBER_STATS_UNSAFE]);
+    }
 
     return ngx_http_member_send_raw(r, NGX_HTTP_OK, &type, start, p - start);
 }

@@ -51,22 +51,32 @@ typedef struct {
 } ngx_http_member_brand_scratch_t;
 
 
-/*
- * One Redis server and one brand's namespace on it (member_brand, empty
- * without); each worker keeps one pipelined connection to it, and its jobs
- * run for it
- */
-struct ngx_http_member_redis_s {
+#define NGX_HTTP_MEMBER_REDIS_SLOTS    16384     /* of Redis Cluster */
+#define NGX_HTTP_MEMBER_REDIS_NODES    64        /* of one cluster */
+#define NGX_HTTP_MEMBER_REDIS_NO_NODE  0xff
+
+
+/* where a Redis server listens: member_redis, a cluster's seed or node */
+typedef struct {
     ngx_str_t                   name;       /* as configured, for logs */
     ngx_str_t                   host;       /* numeric, NUL-terminated */
     ngx_str_t                   unix_path;  /* NUL-terminated, or empty */
     int                         port;
-    ngx_str_t                   password;
-    ngx_uint_t                  db;
-    ngx_msec_t                  connect_timeout;
-    ngx_str_t                   brand;      /* member_brand, or empty */
+} ngx_http_member_redis_addr_t;
 
-    /* per worker */
+
+typedef struct ngx_http_member_redis_node_s  ngx_http_member_redis_node_t;
+
+/*
+ * One server of a client, per worker: the pipelined connection to it.
+ * member_redis has one node; member_redis_cluster a node per master the
+ * slot map names (ngx_http_member_redis_cluster.c), made as it learns them.
+ */
+struct ngx_http_member_redis_node_s {
+    ngx_http_member_redis_t    *redis;
+    ngx_http_member_redis_addr_t  addr;
+    ngx_uint_t                  index;      /* in redis->nodes */
+
     redisAsyncContext          *ac;
     ngx_connection_t           *connection;
     ngx_event_t                 connect_timer;
@@ -74,6 +84,42 @@ struct ngx_http_member_redis_s {
     ngx_msec_t                  backoff;
     ngx_msec_t                  last_read;
     ngx_uint_t                  inflight;
+
+    unsigned                    connected:1;
+    unsigned                    healthy:1;      /* it has answered */
+    unsigned                    in_write:1;
+    unsigned                    mapped:1;       /* a master of the map */
+};
+
+
+/*
+ * A client: one Redis server (member_redis), or a Redis Cluster
+ * (member_redis_cluster) whose slots each worker maps to its masters, and
+ * one brand's namespace on it (member_brand, empty without); its jobs run
+ * for it.
+ */
+struct ngx_http_member_redis_s {
+    ngx_str_t                   name;       /* as configured, for logs */
+    ngx_http_member_redis_addr_t  *addrs;   /* the server, or the seeds */
+    ngx_uint_t                  naddrs;
+    ngx_str_t                   password;
+    ngx_uint_t                  db;
+    ngx_msec_t                  connect_timeout;
+    ngx_str_t                   brand;      /* member_brand, or empty */
+    ngx_uint_t                  replicas;   /* member_redis_replicas */
+    ngx_msec_t                  replicas_timeout;
+
+    /* per worker */
+    ngx_http_member_redis_node_t  *nodes[NGX_HTTP_MEMBER_REDIS_NODES];
+    ngx_uint_t                  nnodes;
+    u_char                     *slots;      /* cluster: a node per slot */
+    u_char                      masters[NGX_HTTP_MEMBER_REDIS_NODES];
+    ngx_uint_t                  nmasters;   /* of the map, by first slot */
+    ngx_uint_t                  seed;       /* the next node asked */
+    ngx_int_t                   keyless;    /* master of a keyless command */
+    ngx_uint_t                  unhinted;   /* the next script's caller hints */
+    ngx_event_t                 refresh;
+    ngx_msec_t                  asked;      /* the map, last */
     ngx_http_member_cmd_t      *free;
     ngx_http_member_store_cache_t  *stores;     /* per worker, or NULL */
     ngx_log_t                  *log;
@@ -81,10 +127,10 @@ struct ngx_http_member_redis_s {
     ngx_http_member_jobs_t     *jobs;       /* ngx_http_member_job.c */
     ngx_http_member_brand_scratch_t  scratch;
 
-    unsigned                    used:1;         /* by a location */
-    unsigned                    connected:1;
-    unsigned                    healthy:1;      /* it has answered */
-    unsigned                    in_write:1;
+    unsigned                    used:1;     /* by a location */
+    unsigned                    cluster:1;
+    unsigned                    mapping:1;  /* CLUSTER SLOTS in flight */
+    unsigned                    map_known:1;
     unsigned                    exiting:1;
 };
 
@@ -148,14 +194,19 @@ struct ngx_http_member_call_s {
     int                        *cmdargc;    /* their argc, argv one after another */
     ngx_http_member_cmd_t     **parts;      /* in flight, NULL once answered */
     redisReply                **replies;    /* the answers, copied */
+    ngx_uint_t                  pending;    /* parts still to answer */
+    ngx_uint_t                  last;       /* the part that answered last */
 
     unsigned                    retried:1;  /* NOSCRIPT answered by EVAL */
+    unsigned                    failed:1;   /* a part got no answer */
+    unsigned                    unconfirmed:1;  /* WAIT: too few replicas */
 };
 
 /* what hiredis holds for a command until its callback runs, once */
 struct ngx_http_member_cmd_s {
     ngx_http_member_cmd_t       *next;
     ngx_http_member_redis_t     *redis;
+    ngx_http_member_redis_node_t  *node;    /* where it was sent */
     ngx_http_member_call_t      *call;      /* NULL: request gone */
     ngx_msec_t                   start;
     ngx_http_member_bg_pt        bg;        /* a command of no request */
@@ -163,6 +214,15 @@ struct ngx_http_member_cmd_s {
     ngx_uint_t                   part;      /* its place in a pipeline */
     ngx_int_t                    script;    /* -1: not a hinting script */
     ngx_uint_t                   unbrand;   /* a branded SCAN */
+    ngx_int_t                    eval;      /* its script, or -1 */
+    char                        *formatted; /* cluster: to send it again */
+    size_t                       len;
+    ngx_int_t                    slot;      /* -1: of no key */
+    ngx_uint_t                   redirects; /* MOVED, ASK followed */
+    ngx_uint_t                   retries;   /* TRYAGAIN, CLUSTERDOWN */
+    ngx_event_t                  retry;
+    redisReply                  *held;      /* a durable script's, in WAIT */
+    unsigned                     durable:1; /* WAIT follows its answer */
     size_t                       member_len;
     u_char                       member[NGX_HTTP_MEMBER_MEMBER_KEY_LEN];
 };
@@ -181,6 +241,15 @@ ngx_http_member_cmd_t *ngx_http_member_redis_issue(
     const size_t *argvlen, ngx_int_t script, ngx_http_member_call_t *call,
     ngx_http_member_bg_pt bg, void *data, ngx_int_t *rc);
 const char *ngx_http_member_redis_type_name(redisReply *reply);
+ngx_http_member_redis_node_t *ngx_http_member_redis_node_add(
+    ngx_http_member_redis_t *redis, ngx_str_t *host, int port);
+void ngx_http_member_redis_connect(ngx_http_member_redis_node_t *node);
+ngx_int_t ngx_http_member_redis_send_cmd(ngx_http_member_redis_node_t *node,
+    ngx_http_member_cmd_t *cmd, ngx_uint_t asking);
+void ngx_http_member_redis_deliver(ngx_http_member_cmd_t *cmd,
+    redisReply *reply);
+void ngx_http_member_redis_hung(ngx_http_member_redis_node_t *node,
+    ngx_msec_t timeout, ngx_log_t *log);
 
 /* ngx_http_member_redis_brand.c: the brand on every key as it is sent */
 ngx_int_t ngx_http_member_redis_brand(ngx_http_member_redis_t *redis,
@@ -189,6 +258,19 @@ ngx_int_t ngx_http_member_redis_brand(ngx_http_member_redis_t *redis,
 void ngx_http_member_redis_unbrand(ngx_http_member_redis_t *redis,
     redisReply *reply);
 void ngx_http_member_redis_brand_free(ngx_http_member_redis_t *redis);
+
+/* ngx_http_member_redis_cluster.c: the slot map, routing, redirects */
+ngx_int_t ngx_http_member_redis_cluster_init(ngx_cycle_t *cycle,
+    ngx_http_member_redis_t *redis);
+void ngx_http_member_redis_cluster_exit(ngx_http_member_redis_t *redis);
+ngx_http_member_redis_node_t *ngx_http_member_redis_route(
+    ngx_http_member_redis_t *redis, int argc, const char **argv,
+    const size_t *argvlen, ngx_int_t *slot);
+ngx_int_t ngx_http_member_redis_redirect(ngx_http_member_cmd_t *cmd,
+    redisReply *reply);
+void ngx_http_member_redis_map(ngx_http_member_redis_t *redis);
+void ngx_http_member_redis_node_lost(ngx_http_member_redis_node_t *node);
+ngx_uint_t ngx_http_member_redis_masters(ngx_http_member_redis_t *redis);
 
 /* ngx_http_member_redis_call.c: a request's commands */
 ngx_int_t ngx_http_member_redis_call(ngx_http_request_t *r,
@@ -214,7 +296,7 @@ ngx_int_t ngx_http_member_redis_pipeline(ngx_http_request_t *r,
 void ngx_http_member_redis_abandon(ngx_http_member_call_t *call);
 ngx_http_member_call_t *ngx_http_member_redis_request_call(
     ngx_http_request_t *r);
-void ngx_http_member_redis_call_part(ngx_http_member_call_t *call,
+ngx_int_t ngx_http_member_redis_call_part(ngx_http_member_call_t *call,
     ngx_uint_t part, redisReply *reply);
 void ngx_http_member_redis_call_answer(ngx_http_member_call_t *call,
     redisReply *reply);
@@ -223,6 +305,9 @@ void ngx_http_member_redis_call_answer(ngx_http_member_call_t *call,
 ngx_int_t ngx_http_member_redis_bg_argv(ngx_http_member_redis_t *redis,
     ngx_http_member_bg_pt handler, void *data, ngx_uint_t argc,
     ngx_str_t *argv);
+ngx_int_t ngx_http_member_redis_bg_node(ngx_http_member_redis_t *redis,
+    ngx_uint_t node, ngx_http_member_bg_pt handler, void *data,
+    ngx_uint_t argc, ngx_str_t *argv);
 ngx_int_t ngx_http_member_redis_bg_script(ngx_http_member_redis_t *redis,
     ngx_uint_t script, ngx_uint_t flags, ngx_http_member_bg_pt handler,
     void *data, ngx_str_t *keys, ngx_uint_t keys_tail, ngx_str_t *args,
@@ -279,6 +364,9 @@ void ngx_http_member_job_exit(ngx_http_member_redis_t *redis);
 ngx_int_t ngx_http_member_job_command(ngx_http_member_job_t *job,
     ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t argc,
     ngx_str_t *argv);
+ngx_int_t ngx_http_member_job_command_on(ngx_http_member_job_t *job,
+    ngx_uint_t node, ngx_http_member_job_reply_pt handler, ngx_uint_t tag,
+    ngx_uint_t argc, ngx_str_t *argv);
 ngx_int_t ngx_http_member_job_script(ngx_http_member_job_t *job,
     ngx_http_member_job_reply_pt handler, ngx_uint_t tag, ngx_uint_t script,
     ngx_uint_t flags, ngx_str_t *keys, ngx_uint_t keys_tail,
@@ -308,6 +396,11 @@ ngx_msec_t ngx_http_member_now_us(void);
 void ngx_http_member_stats_redis(ngx_msec_t elapsed_us, ngx_uint_t failed);
 void ngx_http_member_stats_wechat(ngx_uint_t failed);
 void ngx_http_member_stats_connection(ngx_int_t delta);
+#define NGX_HTTP_MEMBER_STATS_REDIRECT  0   /* MOVED or ASK followed */
+#define NGX_HTTP_MEMBER_STATS_RETRY     1   /* TRYAGAIN, CLUSTERDOWN */
+#define NGX_HTTP_MEMBER_STATS_MAP       2   /* a slot map learnt */
+#define NGX_HTTP_MEMBER_STATS_UNSAFE    3   /* WAIT short of its replicas */
+void ngx_http_member_stats_cluster(ngx_uint_t what);
 
 
 #endif /* _NGX_MEMBER_REDIS_H_INCLUDED_ */

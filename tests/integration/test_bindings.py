@@ -56,22 +56,28 @@ def test_bindings_every_script(env):
 
 
 def test_bindings_flags(env):
-    """CHANGES names the member's KEY; "when" and "by caller" are kept."""
+    """CHANGES names the member's KEY; "when" and "by caller" are kept;
+    DURABLE (member_redis_replicas) is the last flag."""
     rc, err, h, c = lua2c(pay())
     assert rc == 0, err
-    # nkeys, nargv, member, when, keys_tail, argv_tail, hint
-    assert re.search(r"\n      7, 18, 0, NULL, 0, 1, 1 },", c), c[-300:]
+    # nkeys, nargv, member, when, keys_tail, argv_tail, hint, durable
+    assert re.search(r"\n      7, 18, 0, NULL, 0, 1, 1, 1 },", c), c[-300:]
 
     text = pay().replace("-- CHANGES member\n",
                          "-- CHANGES ledger when visitor\n")
     rc, err, h, c = lua2c(text)
     assert rc == 0, err
-    assert '7, 18, 2, "visitor", 0, 1, 1 },' in c
+    assert '7, 18, 2, "visitor", 0, 1, 1, 1 },' in c
 
     text = pay().replace("-- CHANGES member\n", "-- CHANGES member by caller\n")
     rc, err, h, c = lua2c(text)
     assert rc == 0, err
-    assert "7, 18, 0, NULL, 0, 1, 0 }," in c
+    assert "7, 18, 0, NULL, 0, 1, 0, 1 }," in c
+
+    text = pay().replace("-- DURABLE\n", "")
+    rc, err, h, c = lua2c(text)
+    assert rc == 0, err
+    assert "7, 18, 0, NULL, 0, 1, 1, 0 }," in c
 
 
 def test_bindings_refused(env):
@@ -87,6 +93,9 @@ def test_bindings_refused(env):
                                      "-- KEYS member member"),
         "a tail not last": text.replace("--      ticket order_ttl tiers...",
                                         "--      ticket order_ttl... tiers"),
+        "DURABLE of a word": text.replace("-- DURABLE\n", "-- DURABLE yes\n"),
+        "DURABLE before CHANGES": text.replace("-- CHANGES member\n-- DURABLE\n",
+                                               "-- DURABLE\n-- CHANGES member\n"),
         "CHANGES of no KEY": text.replace("-- CHANGES member\n",
                                           "-- CHANGES someone\n"),
         "CHANGES of a word it has not": text.replace(
