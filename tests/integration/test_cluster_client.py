@@ -1,0 +1,195 @@
+"""The Redis layer's cluster client, step by step on a real Redis Cluster
+(harness.py, cluster.py; run.py --cluster): a member's slot moved (MOVED,
+the map learnt again), its slot migrating with half its keys moved (ASK,
+and TRYAGAIN for a script of several keys until the slot is home), its
+master SIGKILLed (503 at once, then answers within a second or two of
+the replica's promotion), and member_redis_replicas 1 against the
+master's replica stopped with SIGSTOP."""
+
+import threading
+import time
+
+import harness
+from test_scan import Till, code_of
+
+CLUSTER_ONLY = True
+
+# a script of several keys waits out a migration's TRYAGAIN within it
+ENV = {"cluster": True, "redis_timeout": "3s"}
+
+
+def metrics(env):
+    out = {}
+    for line in env.request("GET", "/status").body.decode().splitlines():
+        if line.startswith("member_redis") and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def member_at(env, name, amount=10000):
+    mid, _ = env.member(name)
+    r = env.admin("POST", f"members/{mid}/recharge",
+                  {"amount_fen": amount, "idempotency_key": "seed-" + name})
+    assert r.status == 200, r
+    slot = env.rc.slot_of(f"{{m:{mid}}}")
+    return mid, slot
+
+
+def other_master(env, slot):
+    src = env.rc.master_of_slot(slot)
+    return src, next(m for m in env.rc.masters() if m is not src)
+
+
+def test_the_map_and_a_node_per_master(env):
+    m = metrics(env)
+    assert m["member_redis_up"] == 1 and m["member_redis_maps_total"] >= 1, m
+    up = {k: v for k, v in m.items() if k.startswith("member_redis_node_up")}
+    masters = {n.addr for n in env.rc.masters()}
+    assert {k.split('"')[1] for k, v in up.items() if 'master="1"' in k and v == 1} \
+        == masters, (up, masters)
+
+
+def test_moved_after_a_slot_moves(env):
+    mid, slot = member_at(env, "moved")
+    src, dst = other_master(env, slot)
+    # the map a worker learns at start is asked again after a second (the
+    # masters were still connecting), then every 30 s: this is after it
+    time.sleep(1.2)
+    before = metrics(env)["member_redis_redirects_total"]
+    env.rc.move_slot(slot, dst)
+    r = env.admin("GET", f"members/{mid}")
+    assert r.status == 200 and r.json["balance_fen"] == 10000, r
+    # the worker's map was stale: MOVED (this read's, or a job's before it)
+    moved = metrics(env)["member_redis_redirects_total"]
+    assert moved >= before + 1, (before, moved)
+    # the map was learnt again: the next commands go straight there
+    time.sleep(0.3)
+    r = env.admin("POST", f"members/{mid}/recharge",
+                  {"amount_fen": 100, "idempotency_key": "after-move"})
+    assert r.status == 200, r
+    assert metrics(env)["member_redis_redirects_total"] == moved
+    assert env.rc.master_of_slot(slot) is dst
+
+
+def test_ask_while_a_slot_migrates(env):
+    mid, slot = member_at(env, "asked")
+    src, dst = other_master(env, slot)
+    before = metrics(env)
+    seen = {}
+    moves = []
+
+    def between():
+        # half the member's keys moved: a read of a moved key gets ASK
+        seen["read"] = env.admin("GET", f"members/{mid}")
+        # a script of several keys, some moved, gets TRYAGAIN until the
+        # slot is home; it waits in a thread while the migration ends
+        t = threading.Thread(target=lambda: moves.append(env.admin(
+            "POST", f"members/{mid}/recharge",
+            {"amount_fen": 100, "idempotency_key": "while-migrating"})))
+        t.start()
+        seen["thread"] = t
+        time.sleep(0.3)
+
+    env.rc.move_slot(slot, dst, between=between)
+    seen["thread"].join(timeout=10)
+    assert seen["read"].status == 200, seen["read"]
+    assert moves and moves[0].status == 200, moves
+    after = metrics(env)
+    assert after["member_redis_redirects_total"] > before["member_redis_redirects_total"]
+    assert after["member_redis_retries_total"] > before["member_redis_retries_total"]
+    r = env.admin("GET", f"members/{mid}")
+    assert r.status == 200 and r.json["principal_fen"] == 10000 + 100, r
+    # once: the same key answers the same move
+    again = env.admin("POST", f"members/{mid}/recharge",
+                      {"amount_fen": 100, "idempotency_key": "while-migrating"})
+    assert again.status == 200 and again.json == moves[0].json, (again, moves[0])
+
+
+def test_a_pay_follows_its_member_to_another_master(env):
+    till = Till(env, "CL1")
+    mid, slot = member_at(env, "payer")
+    v = till.verify(code_of(mid))
+    assert v.status == 200, v
+    env.secrets.append(v.json["ticket"].split(".")[-1])
+    src, dst = other_master(env, slot)
+    env.rc.move_slot(slot, dst)
+    r = till.call("pay", {"ticket": v.json["ticket"], "amount_fen": 300, "order_id": "cl-1"})
+    assert r.status == 200, r
+    assert env.admin("GET", f"members/{mid}").json["balance_fen"] == 10000 - 300
+
+
+@harness.own_env(cluster=True, redis_timeout="3s")
+def test_a_killed_master_is_503_then_its_replica_answers(env):
+    mid, slot = member_at(env, "killed")
+    master = env.rc.master_of_slot(slot)
+    replica = env.rc.replica_of(master)
+    env.rc.kill(master)
+    statuses = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 20:
+        t1 = time.monotonic()
+        r = env.admin("GET", f"members/{mid}")
+        statuses.append((r.status, time.monotonic() - t1))
+        if r.status == 200:
+            break
+        assert r.status == 503 and r.json["error"] == "redis_unavailable", r
+        time.sleep(0.05)
+    assert statuses[-1][0] == 200, statuses[-5:]
+    # no request waited for its whole timeout (3 s): the dead node is known
+    assert max(took for _, took in statuses) < 1.5, statuses
+    assert len(statuses) > 1
+    # the replica took the slots over, and the module followed within
+    # the cluster's node timeout (1.5 s) and a second or two
+    assert "role:master" in env.rc.node_cli(replica, "INFO", "replication")
+    assert time.monotonic() - t0 < 10, time.monotonic() - t0
+    r = env.admin("POST", f"members/{mid}/recharge",
+                  {"amount_fen": 100, "idempotency_key": "after-kill"})
+    assert r.status == 200, r
+    m = metrics(env)
+    assert m[f'member_redis_node_up{{node="{master.addr}",master="0"}}'] == 0, m
+    assert m[f'member_redis_node_up{{node="{replica.addr}",master="1"}}'] == 1, m
+    with open(env.error_log, errors="replace") as f:
+        log = f.read()
+    assert f'member: redis "{master.addr}" connection closed' in log
+
+
+@harness.own_env(cluster=True, extra_http="member_redis_replicas 1 300ms;")
+def test_replicas_on_the_cluster(env):
+    mid, slot = member_at(env, "durable")        # its recharge waited for the replica
+    master = env.rc.master_of_slot(slot)
+    replica = env.rc.replica_of(master)
+    env.rc.stop(replica)
+    try:
+        r = env.admin("POST", f"members/{mid}/recharge",
+                      {"amount_fen": 100, "idempotency_key": "unconfirmed"})
+        assert r.status == 503 and "not confirmed by 1 replicas" in r.json["message"], r
+        # another master's members are not held up
+        other = None
+        for i in range(50):
+            o, s = member_at(env, f"elsewhere-{i}")
+            if env.rc.master_of_slot(s) is not master:
+                other = o
+                break
+        assert other is not None
+    finally:
+        env.rc.cont(replica)
+    env.rc.wait_ok(synced=True)
+    r = env.admin("POST", f"members/{mid}/recharge",
+                  {"amount_fen": 100, "idempotency_key": "unconfirmed"})
+    assert r.status == 200, r
+    assert env.admin("GET", f"members/{mid}").json["principal_fen"] == 10000 + 100
+    assert metrics(env)["member_redis_unconfirmed_total"] >= 1
+
+
+def test_the_rescan_walks_every_master(env):
+    for i in range(12):
+        env.member(f"rescan-{i}")
+    r = env.admin("POST", "fold/rescan")
+    assert r.status in (200, 202), r
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 30 and env.rcli("EXISTS", "{b}:fold:rescan") != "0":
+        time.sleep(0.2)
+    assert env.rcli("EXISTS", "{b}:fold:rescan") == "0"
+    with open(env.error_log, errors="replace") as f:
+        assert "member: fold rescan done" in f.read()
