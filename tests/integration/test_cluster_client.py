@@ -36,6 +36,21 @@ def member_at(env, name, amount=10000):
     return mid, slot
 
 
+def replica_of(env, master):
+    """The master's replica, once every node knows it (a new cluster's
+    replicas are attached after cluster_state:ok)."""
+    found = []
+
+    def known():
+        try:
+            found.append(env.rc.replica_of(master))
+        except AssertionError:
+            return False
+        return True
+    harness.wait_until(f"a replica of {master}", known, timeout=20)
+    return found[-1]
+
+
 def other_master(env, slot):
     src = env.rc.master_of_slot(slot)
     return src, next(m for m in env.rc.masters() if m is not src)
@@ -123,7 +138,8 @@ def test_a_pay_follows_its_member_to_another_master(env):
 def test_a_killed_master_is_503_then_its_replica_answers(env):
     mid, slot = member_at(env, "killed")
     master = env.rc.master_of_slot(slot)
-    replica = env.rc.replica_of(master)
+    replica = replica_of(env, master)
+    env.rc.wait_ok(synced=True)
     env.rc.kill(master)
     statuses = []
     t0 = time.monotonic()
@@ -158,7 +174,8 @@ def test_a_killed_master_is_503_then_its_replica_answers(env):
 def test_replicas_on_the_cluster(env):
     mid, slot = member_at(env, "durable")        # its recharge waited for the replica
     master = env.rc.master_of_slot(slot)
-    replica = env.rc.replica_of(master)
+    replica = replica_of(env, master)
+    env.rc.wait_ok(synced=True)
     env.rc.stop(replica)
     try:
         r = env.admin("POST", f"members/{mid}/recharge",
