@@ -10,8 +10,9 @@ report of AddressSanitizer (make test-asan).  Ends with "N passed, N failed".
 
 --cluster (make test-cluster) runs them on a Redis Cluster
 (MEMBER_TEST_REDIS=cluster, harness.py): by default the files of
-CLUSTER_FILES, each test marked @single_redis left out with its reason.
-A file with CLUSTER_ONLY = True (test_cluster.py) runs only with --cluster.
+CLUSTER_FILES and every file with CLUSTER_ONLY = True (test_cluster.py),
+which runs only with --cluster; a test marked @single_redis is left out
+with its reason.
 """
 
 import importlib
@@ -85,7 +86,8 @@ def main():
     files = sorted(f[:-3] for f in os.listdir(HERE)
                    if f.startswith("test_") and f.endswith(".py"))
     if harness.CLUSTER and not only:
-        files = [f for f in files if f in CLUSTER_FILES]
+        files = [f for f in files if f in CLUSTER_FILES or
+                 getattr(importlib.import_module(f), "CLUSTER_ONLY", False)]
     for modname in files:
         mod = importlib.import_module(modname)
         if getattr(mod, "CLUSTER_ONLY", False) and not harness.CLUSTER:
