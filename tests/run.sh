@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the cmocka unit tests of gateway/, qrcode/, rules/ and
 # keyspace/, then the integration tests against real nginx, Redis and the
-# fake WeChat.
+# fake WeChat, then the cluster's (make test-cluster: the ledger, scanner,
+# OA and outbox files again and the files marked CLUSTER_ONLY, on a Redis
+# Cluster: run.py --cluster).
 # The last line is the total: "N passed, N failed".
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,17 +36,27 @@ for t in build/tests/test_*; do
     fi
 done
 
-echo "== integration tests"
-python3 tests/integration/run.py "$@" | tee "$log"
-line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
-if [[ -z $line ]]; then
-    failed=$((failed + 1))
-    echo "FAIL integration tests: no summary line"
-else
-    p=${line#integration: }
-    passed=$((passed + ${p%% passed*}))
-    f=${p#*passed, }
-    failed=$((failed + ${f%% failed*}))
+# one run of run.py: its summary line added to the totals
+integration() {
+    local what=$1 line p f
+    shift
+    echo "== $what"
+    python3 tests/integration/run.py "$@" | tee "$log"
+    line=$(grep -E '^integration( \(cluster\))?: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+    if [[ -z $line ]]; then
+        failed=$((failed + 1))
+        echo "FAIL $what: no summary line"
+    else
+        p=${line#*: }
+        passed=$((passed + ${p%% passed*}))
+        f=${p#*passed, }
+        failed=$((failed + ${f%% failed*}))
+    fi
+}
+
+integration "integration tests" "$@"
+if (($# == 0)); then
+    integration "cluster tests" --cluster
 fi
 
 echo
