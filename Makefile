@@ -13,6 +13,7 @@
 #   make bench-codes  code.png and verify against the QR peers (bench/README.md)
 #   make bench-campaigns  a triggers' pass over 1,000,000 members (bench/campaigns.sh)
 #   make bench-compare BASE=<commit>  the benchmarks before and after a change
+#   make bench-scale  what a member costs Redis, and 200,000 (docs/scale.md)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -60,7 +61,7 @@ UNIT_LIBS    := -lcmocka -lqrencode -lpng -lexpat -ljansson -lcrypto
 
 .PHONY: all deps deps-test deps-bench deps-node unit integration test run \
         stop pages bench bench-codes bench-campaigns bench-compare clean \
-        test-asan test-cluster
+        test-asan test-cluster bench-scale
 
 all: deps $(MODULE)
 
@@ -212,6 +213,11 @@ bench-codes: deps-bench deps-test $(MODULE) build/member-code
 # the triggers' pass over 1,000,000 members and what it costs card lookups
 bench-campaigns: deps-bench $(MODULE)
 	bench/campaigns.sh
+
+# a year of 1,000 typical members through the module, then 200,000 copies:
+# Redis' memory a member (bench/scale.py, docs/scale.md)
+bench-scale: deps-bench $(MODULE) build/member-code
+	python3 bench/scale.py
 
 # the same benchmarks for the module of BASE (a commit) and of this tree,
 # one after the other (bench/compare.sh; BENCHES="run codes campaigns")
