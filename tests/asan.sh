@@ -4,6 +4,7 @@
 # file's nginx writes ASan's reports into its own folder; run.py fails the
 # file when one appears.  Arguments: test files (test_ledger ...), all of
 # them when none.  The last line is "N passed, N failed", as make test's.
+# MEMBER_TEST_REDIS=cluster runs them on the cluster (run.py --cluster).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -44,7 +45,7 @@ trap 'rm -f "$log"' EXIT
 echo "== integration tests with AddressSanitizer: ${*:-all}"
 start=$SECONDS
 python3 tests/integration/run.py "${args[@]}" | tee "$log"
-line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+line=$(grep -E '^integration( \(cluster\))?: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
 echo "asan: $((SECONDS - start)) s"
 echo
 
@@ -54,6 +55,6 @@ if [[ -z $line ]]; then
     exit 1
 fi
 
-line=${line#integration: }
+line=${line#*: }
 echo "$line"
 [[ $line == *" 0 failed" ]]
