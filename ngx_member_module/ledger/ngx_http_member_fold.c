@@ -773,6 +773,17 @@ ngx_http_member_fold_rescan_cursor(ngx_http_member_job_t *job,
         cursor.data = colon + 1;
     }
 
+    /* the cluster has fewer masters than when the walk began: it is over */
+    if (node > 0 && ngx_http_member_redis_masters(job->redis) > 0
+        && (ngx_uint_t) node >= ngx_http_member_redis_masters(job->redis))
+    {
+        (void) ngx_http_member_job_command(job, NULL, 0,
+                        ngx_http_member_args(ngx_string("DEL"),
+                                             ngx_http_member_rescan_key));
+        ngx_http_member_job_done(job);
+        return;
+    }
+
     (void) ngx_http_member_job_command_on(job, node,
                   ngx_http_member_fold_scanned, node,
                   ngx_http_member_args(ngx_string("SCAN"), cursor,

@@ -210,3 +210,12 @@ def test_the_rescan_walks_every_master(env):
     assert env.rcli("EXISTS", "{b}:fold:rescan") == "0"
     with open(env.error_log, errors="replace") as f:
         assert "member: fold rescan done" in f.read()
+
+
+def test_a_rescan_past_the_last_master_ends(env):
+    """A walk begun when the cluster had more masters ends, not stuck."""
+    assert env.rcli("SET", "{b}:fold:rescan", "7:0") == "OK"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 30 and env.rcli("EXISTS", "{b}:fold:rescan") != "0":
+        time.sleep(0.2)
+    assert env.rcli("EXISTS", "{b}:fold:rescan") == "0"
