@@ -46,9 +46,17 @@ def replica(env):
 
 
 def synced(env):
+    """The replica's link is up and it acknowledges a write (WAIT after a
+    write of the same connection: WAIT alone counts a replica that has not
+    acknowledged anything yet)."""
     out = subprocess.run(["redis-cli", "-p", str(env.replica_port), "INFO", "replication"],
                          capture_output=True, text=True, timeout=10).stdout
-    return "master_link_status:up" in out and env.rcli("WAIT", "1", "100") == "1"
+    if "master_link_status:up" not in out:
+        return False
+    out = subprocess.run(["redis-cli", "-p", str(env.redis_port)],
+                         input="INCR replica:probe\nWAIT 1 100\n",
+                         capture_output=True, text=True, timeout=10).stdout
+    return out.split()[-1:] == ["1"]
 
 
 def unconfirmed(r):
