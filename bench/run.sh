@@ -542,6 +542,19 @@ CLUSTER_VERDICT=
            "cluster/one $(ratio "$cm" "$m"), target >= 0.85:" \
            "**$(awk -v a="$cm" -v b="$m" 'BEGIN { print (b > 0 && a >= 0.85 * b) ? "PASS" : "FAIL" }')**"
       CLUSTER_VERDICT="cluster/one $(ratio "$cm" "$m")"
+      if ((ROUNDS > 1)); then
+        # rounds whose module and cluster rows were both quiet, side by side
+        local_q=()
+        for ((round = 1; round <= ROUNDS; round++)); do
+          a=$(row module "$rcpu" "$round"); b=$(row cluster "$rcpu" "$round")
+          ((OTHER[$a] <= NOISY_PCT && OTHER[$b] <= NOISY_PCT)) &&
+            local_q+=("#$round $(ratio "${RPS[$b]}" "${RPS[$a]}")")
+        done
+        echo
+        echo "Rounds with both rows quiet (other CPU <= $NOISY_PCT%), cluster/one:" \
+             "${local_q[*]:-none}"
+        CLUSTER_VERDICT="$CLUSTER_VERDICT; quiet rounds ${local_q[*]:-none}"
+      fi
     fi
     v=$(judge "$m" "$l" "$mp" "$lp")
     if [[ $rcpu == "$SERVER_CPU" ]]; then
