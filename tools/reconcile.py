@@ -21,7 +21,8 @@ shared Redis (docs/keys.md, "Brands"): every key gets the brand as the
 module's Redis layer puts it ({m:1} is {m:ID:1}, {b} {b:ID}), a SCAN's
 MATCH too, and the keys it reads back lose it.
 
---rescan hints every member in {b}:fold first (as POST fold/rescan does),
+--rescan hints every member in its bucket of the fold first ({b:fold:<id mod
+16>}, as POST fold/rescan does),
 so that hints lost in a crash are made again; --wait is how long the fold
 may take to catch up (default 15 s).  Reads only, but for --rescan.  Exit
 status 0 when everything agrees, 1 when something does not (each problem
@@ -364,16 +365,27 @@ def check_fold(r, brand):
     return problems
 
 
+# The fold's hints are spread over 16 buckets, each a slot of its own
+# (docs/keys.md); members hinted before the buckets wait in {b}:fold.
+BUCKETS = 16
+FOLD_SOURCES = ["{b:fold:%d}" % i for i in range(BUCKETS)] + ["{b}:fold"]
+
+
 def hint_all(r):
     now = int(time.time() * 1000)
     for mid in member_ids(r):
-        r.call("HINCRBY", "{b}:fold:gen", mid, 1)
-        r.call("ZADD", "{b}:fold", "NX", now, mid)
+        fold = "{b:fold:%d}" % (int(mid) % BUCKETS)
+        r.call("HINCRBY", fold + ":gen", mid, 1)
+        r.call("ZADD", fold, "NX", now, mid)
+
+
+def waiting(r):
+    return sum(r.call("ZCARD", k) for k in FOLD_SOURCES)
 
 
 def wait_fold(r, seconds):
     end = time.monotonic() + seconds
-    while r.call("ZCARD", "{b}:fold") or r.call("EXISTS", "{b}:fold:rescan"):
+    while waiting(r) or r.call("EXISTS", "{b}:fold:rescan"):
         if time.monotonic() > end:
             return False
         time.sleep(0.1)

@@ -6,13 +6,15 @@
  * A change of a member is one script on the member's slot; the brand's
  * numbers live in the slot {b} and cannot be changed by the same script.
  * After every script that changes a member's ledger or record, the glue
- * hints the member in {b}:fold.  A crash between the two loses the hint
- * only: a rescan makes it again.
+ * hints the member in its bucket, {b:fold:<id mod 16>}.  A crash between
+ * the two loses the hint only: a rescan makes it again.
  *
  * A timer in every worker folds while the worker holds the expiry sweep's
- * lease: the oldest waiting members in slices, each member's entries after
- * its cursor, one brand-slot script (fold.lua) per member that is
- * idempotent by construction.  What the admin reads of the fold is
+ * lease: the oldest waiting members of a bucket in slices, the buckets and
+ * the key of before ({b}:fold) in turn, each member's entries after its
+ * cursor, one brand-slot script (fold.lua) per member that is idempotent
+ * by construction, then one on the bucket's slot (fold_done.lua) that lets
+ * the member go.  What the admin reads of the fold is
  * ngx_http_member_fold_reports.c.
  */
 
@@ -20,22 +22,21 @@
 #include "ngx_member_ledger.h"
 
 
-ngx_str_t  ngx_http_member_fold_key = ngx_string("{b}:fold");
-static ngx_str_t  ngx_http_member_fold_gen_key = ngx_string("{b}:fold:gen");
-
-
 /*
- * The hint: two commands of no request, sent after the member's script.
- * HINCRBY first: the fold leaves a member waiting when its generation
- * moved while it worked, so a hint that lands between the fold's read and
- * its script is never lost; ZADD NX keeps the time the member started
- * waiting, so the oldest waiting member is folded first and none starves.
+ * The hint: two commands of no request, sent after the member's script,
+ * on the member's bucket.  HINCRBY first: the fold leaves a member waiting
+ * when its generation moved while it worked, so a hint that lands between
+ * the fold's read and its script is never lost; ZADD NX keeps the time the
+ * member started waiting, so the oldest waiting member is folded first and
+ * none starves.
  */
 
 void
 ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id)
 {
     u_char       at[NGX_INT64_LEN], mb[NGX_INT64_LEN];
+    u_char       fb[NGX_HTTP_MEMBER_BUCKET_KEY_LEN];
+    u_char       gb[NGX_HTTP_MEMBER_BUCKET_KEY_LEN];
     ngx_str_t    now, member;
     ngx_time_t  *tp;
 
@@ -53,8 +54,9 @@ ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id)
 
     if (ngx_http_member_redis_bg_argv(redis, NULL, NULL,
                         ngx_http_member_args(ngx_string("HINCRBY"),
-                                             ngx_http_member_fold_gen_key,
-                                             member, ngx_string("1")))
+                            ngx_http_member_bucket_of(gb,
+                                NGX_HTTP_MEMBER_BUCKET_FOLD_GEN, id),
+                            member, ngx_string("1")))
         != NGX_OK)
     {
         goto failed;
@@ -62,8 +64,9 @@ ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id)
 
     if (ngx_http_member_redis_bg_argv(redis, NULL, NULL,
                         ngx_http_member_args(ngx_string("ZADD"),
-                                             ngx_http_member_fold_key,
-                                             ngx_string("NX"), now, member))
+                            ngx_http_member_bucket_of(fb,
+                                NGX_HTTP_MEMBER_BUCKET_FOLD, id),
+                            ngx_string("NX"), now, member))
         == NGX_OK)
     {
         return;
@@ -101,6 +104,7 @@ typedef struct {
     u_char                        day[16];
     size_t                        day_len;
     unsigned                      bad:1;
+    unsigned                      more:1;     /* entries left after these */
 } ngx_http_member_fold_member_t;
 
 
@@ -109,6 +113,14 @@ struct ngx_http_member_fold_s {
     ngx_uint_t                    n;
     ngx_uint_t                    more;       /* members with entries left */
     ngx_http_member_fold_member_t m[NGX_HTTP_MEMBER_FOLD_SLICE];
+
+    /* the source of the slice: a bucket or the key of before, in turn */
+    ngx_uint_t                    source;
+    ngx_uint_t                    empty;      /* sources in a row, idle */
+    ngx_str_t                     fold_key;
+    ngx_str_t                     gen_key;
+    u_char                        fold_buf[NGX_HTTP_MEMBER_BUCKET_KEY_LEN];
+    u_char                        gen_buf[NGX_HTTP_MEMBER_BUCKET_KEY_LEN];
 
     unsigned                      loaded:1;
 };
@@ -161,14 +173,19 @@ ngx_http_member_fold_copy(redisReply *v, u_char *to, size_t size,
 }
 
 
-/* every member of the slice is done: more of them, or a rescan step */
+/*
+ * The next source of the round; a run ends (with a rescan step) after a
+ * whole round found nobody waiting, or when its time is spent.
+ */
 
 static void
-ngx_http_member_fold_settled(ngx_http_member_job_t *job)
+ngx_http_member_fold_next(ngx_http_member_job_t *job)
 {
     ngx_http_member_fold_t  *fold = job->data;
 
-    if ((fold->n == NGX_HTTP_MEMBER_FOLD_SLICE || fold->more)
+    fold->source = (fold->source + 1) % NGX_HTTP_MEMBER_SOURCES;
+
+    if (fold->empty < NGX_HTTP_MEMBER_SOURCES
         && ngx_http_member_job_budget(job))
     {
         ngx_http_member_fold_slice(job);
@@ -179,13 +196,57 @@ ngx_http_member_fold_settled(ngx_http_member_job_t *job)
 }
 
 
+/* every member of the slice is done: the next source, or a rescan step */
+
+static void
+ngx_http_member_fold_settled(ngx_http_member_job_t *job)
+{
+    ngx_http_member_fold_t  *fold = job->data;
+
+    fold->empty = 0;
+
+    ngx_http_member_fold_next(job);
+}
+
+
+/* fold_done.lua's answer: the member left its bucket, or waits */
+
+static void
+ngx_http_member_fold_done(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t ix)
+{
+    ngx_http_member_fold_t  *fold = job->data;
+
+    if (reply == NULL) {
+        ngx_http_member_job_done(job);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: fold of member %uL let go, type %d",
+                   fold->m[ix].id, reply->type);
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* the member waits on; fold.lua again folds nothing twice */
+        ngx_log_error(NGX_LOG_ERR, job->redis->log, 0,
+                      "member: fold of member %uL not let go: %*s",
+                      fold->m[ix].id, (size_t) ngx_min(reply->len, 200),
+                      reply->str);
+    }
+}
+
+
 /* fold.lua's answer for one member */
 
 static void
 ngx_http_member_fold_folded(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t ix)
 {
-    ngx_http_member_fold_t  *fold = job->data;
+    u_char                          id[NGX_INT64_LEN];
+    ngx_str_t                       keys[NGX_HTTP_MEMBER_FOLD_DONE_NKEYS];
+    ngx_str_t                       args[NGX_HTTP_MEMBER_FOLD_DONE_NARGV];
+    ngx_http_member_fold_t         *fold = job->data;
+    ngx_http_member_fold_member_t  *m;
 
     if (reply == NULL) {
         ngx_http_member_job_done(job);
@@ -203,7 +264,33 @@ ngx_http_member_fold_folded(ngx_http_member_job_t *job, redisReply *reply,
                       fold->m[ix].id, (size_t) ngx_min(reply->len, 200),
                       reply->str);
         fold->loaded = 0;
+        return;
     }
+
+    /*
+     * folded: now the member may leave its bucket, a script on the
+     * bucket's slot that checks the generation read before its entries
+     */
+    m = &fold->m[ix];
+
+    keys[NGX_HTTP_MEMBER_FOLD_DONE_KEY_FOLD] = fold->fold_key;
+    keys[NGX_HTTP_MEMBER_FOLD_DONE_KEY_GEN] = fold->gen_key;
+    args[NGX_HTTP_MEMBER_FOLD_DONE_ARGV_MEMBER_ID].data = id;
+    args[NGX_HTTP_MEMBER_FOLD_DONE_ARGV_MEMBER_ID].len =
+                                             ngx_sprintf(id, "%uL", m->id) - id;
+    args[NGX_HTTP_MEMBER_FOLD_DONE_ARGV_GEN].data = m->gen;
+    args[NGX_HTTP_MEMBER_FOLD_DONE_ARGV_GEN].len = m->gen_len;
+    args[NGX_HTTP_MEMBER_FOLD_DONE_ARGV_MORE].data =
+                                            (u_char *) (m->more ? "1" : "0");
+    args[NGX_HTTP_MEMBER_FOLD_DONE_ARGV_MORE].len = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: fold lets member %uL go", m->id);
+
+    (void) ngx_http_member_job_script(job, ngx_http_member_fold_done, ix,
+                                      NGX_HTTP_MEMBER_SCRIPT_FOLD_DONE,
+                                      NGX_HTTP_MEMBER_BG_SOURCE, keys, 0,
+                                      args, 0);
 }
 
 
@@ -318,8 +405,6 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
         goto failed;
     }
 
-    keys[NGX_HTTP_MEMBER_FOLD_KEY_FOLD] = ngx_http_member_fold_key;
-    keys[NGX_HTTP_MEMBER_FOLD_KEY_GEN] = ngx_http_member_fold_gen_key;
     keys[NGX_HTTP_MEMBER_FOLD_KEY_CURSORS] = ngx_http_member_cursors_key;
     keys[NGX_HTTP_MEMBER_FOLD_KEY_TOTALS] = ngx_http_member_totals_key;
     keys[NGX_HTTP_MEMBER_FOLD_KEY_MEMBERS] = ngx_http_member_members_key;
@@ -339,9 +424,6 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
     a->data = p;
     p = ngx_sprintf(p, "%uL", m->id);
     a->len = p - a->data;
-    args[NGX_HTTP_MEMBER_FOLD_ARGV_GEN].data = m->gen;
-    args[NGX_HTTP_MEMBER_FOLD_ARGV_GEN].len = m->gen_len;
-    ngx_str_set(&args[NGX_HTTP_MEMBER_FOLD_ARGV_MORE], "0");
     args[NGX_HTTP_MEMBER_FOLD_ARGV_STATUS].data = m->status;
     args[NGX_HTTP_MEMBER_FOLD_ARGV_STATUS].len = m->status_len;
     args[NGX_HTTP_MEMBER_FOLD_ARGV_LEVEL].data = m->level;
@@ -359,7 +441,7 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
         == (size_t) ngx_atoi((u_char *) NGX_HTTP_MEMBER_FOLD_ENTRIES,
                              sizeof(NGX_HTTP_MEMBER_FOLD_ENTRIES) - 1))
     {
-        ngx_str_set(&args[NGX_HTTP_MEMBER_FOLD_ARGV_MORE], "1");
+        m->more = 1;
         fold->more++;
     }
 
@@ -555,10 +637,19 @@ ngx_http_member_fold_cursors(ngx_http_member_job_t *job, redisReply *reply,
 }
 
 
+/*
+ * The generations are in: then the cursors.  The generations are read
+ * before any member's entries (their answer comes first), so a hint that
+ * lands after the entries were read moves the generation the fold checks.
+ */
+
 static void
 ngx_http_member_fold_gens(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t unused)
 {
+    u_char                  *p, ids[NGX_HTTP_MEMBER_FOLD_SLICE]
+                                   [NGX_INT64_LEN];
+    ngx_str_t                argv[2 + NGX_HTTP_MEMBER_FOLD_SLICE];
     ngx_uint_t               i;
     ngx_http_member_fold_t  *fold = job->data;
 
@@ -578,7 +669,18 @@ ngx_http_member_fold_gens(ngx_http_member_job_t *job, redisReply *reply,
             fold->m[i].gen[0] = '0';
             fold->m[i].gen_len = 1;
         }
+
+        p = ids[i];
+        argv[2 + i].data = p;
+        argv[2 + i].len = ngx_sprintf(p, "%uL", fold->m[i].id) - p;
     }
+
+    /* HMGET {b}:cursors <id>... */
+    ngx_str_set(&argv[0], "HMGET");
+    argv[1] = ngx_http_member_cursors_key;
+
+    (void) ngx_http_member_job_command(job, ngx_http_member_fold_cursors, 0,
+                                       2 + fold->n, argv);
 }
 
 
@@ -620,44 +722,48 @@ ngx_http_member_fold_waiting(ngx_http_member_job_t *job, redisReply *reply,
         fold->n++;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
-                   "member: fold: %ui members waiting in the slice", fold->n);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: fold: %ui members waiting in source %ui",
+                   fold->n, fold->source);
 
     if (fold->n == 0) {
         if (reply->elements) {
             /* only ids that are not members': a rescan's stray */
             ngx_log_error(NGX_LOG_WARN, job->redis->log, 0,
-                          "member: {b}:fold holds a stray member");
+                          "member: \"%V\" holds a stray member",
+                          &fold->fold_key);
         }
 
-        ngx_http_member_fold_rescan(job);
+        fold->empty++;
+        ngx_http_member_fold_next(job);
         return;
     }
 
-    /* HMGET <hash> <id>...: the generations, then the cursors */
+    /* HMGET <generations> <id>..., then the cursors */
     ngx_str_set(&argv[0], "HMGET");
-    argv[1] = ngx_http_member_fold_gen_key;
+    argv[1] = fold->gen_key;
 
-    if (ngx_http_member_job_command(job, ngx_http_member_fold_gens, 0,
-                                    2 + fold->n, argv)
-        != NGX_OK)
-    {
-        return;
-    }
-
-    argv[1] = ngx_http_member_cursors_key;
-
-    (void) ngx_http_member_job_command(job, ngx_http_member_fold_cursors, 0,
+    (void) ngx_http_member_job_command(job, ngx_http_member_fold_gens, 0,
                                        2 + fold->n, argv);
 }
 
 
+/* a slice: the oldest waiting members of the source's turn */
+
 static void
 ngx_http_member_fold_slice(ngx_http_member_job_t *job)
 {
+    ngx_http_member_fold_t  *fold = job->data;
+
+    fold->fold_key = ngx_http_member_bucket_key(fold->fold_buf,
+                                                NGX_HTTP_MEMBER_BUCKET_FOLD,
+                                                fold->source);
+    fold->gen_key = ngx_http_member_bucket_key(fold->gen_buf,
+                                               NGX_HTTP_MEMBER_BUCKET_FOLD_GEN,
+                                               fold->source);
+
     (void) ngx_http_member_job_command(job, ngx_http_member_fold_waiting, 0,
-                  ngx_http_member_args(ngx_string("ZRANGE"),
-                                       ngx_http_member_fold_key,
+                  ngx_http_member_args(ngx_string("ZRANGE"), fold->fold_key,
                                        ngx_string("0"),
                                        ngx_string(NGX_HTTP_MEMBER_FOLD_LAST)));
 }
@@ -830,6 +936,9 @@ ngx_http_member_fold_run(ngx_http_member_job_t *job)
 {
     ngx_str_t                source;
     ngx_http_member_fold_t  *fold = job->data;
+
+    /* a run goes round the sources at most once, from where the last left */
+    fold->empty = 0;
 
     if (fold->loaded) {
         ngx_http_member_fold_slice(job);

@@ -15,23 +15,54 @@
 
 /* admin: GET totals, GET reports/daily, stores/<id>/transactions, rescan */
 
+/*
+ * GET totals: {b}:totals and the rescan, then how many wait and since when
+ * in each source of the fold (docs/ledger.md): its buckets, each on a slot
+ * of its own, and the key of before
+ */
+
+#define NGX_HTTP_MEMBER_FOLD_TOTALS_CMDS  (2 + 2 * NGX_HTTP_MEMBER_SOURCES)
+
+
 static ngx_int_t
 ngx_http_member_fold_totals_done(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
     size_t       i, len;
     json_t      *answer, *status, *level, *lag;
-    int64_t      n, members, oldest, now;
+    int64_t      n, members, oldest, waiting, now, at;
     ngx_time_t  *tp;
-    redisReply  *t, *k, *v;
+    redisReply  *t, *k, *v, *e;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != NGX_HTTP_MEMBER_FOLD_TOTALS_CMDS
         || reply->element[0]->type != REDIS_REPLY_ARRAY
-        || reply->element[1]->type != REDIS_REPLY_INTEGER
-        || reply->element[2]->type != REDIS_REPLY_STRING
-        || reply->element[3]->type != REDIS_REPLY_INTEGER)
+        || reply->element[1]->type != REDIS_REPLY_INTEGER)
     {
         return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    waiting = 0;
+    oldest = 0;
+
+    for (i = 2; i < reply->elements; i += 2) {
+        e = reply->element[i + 1];
+
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER
+            || e->type != REDIS_REPLY_ARRAY)
+        {
+            return ngx_http_member_reply_script_error(r, reply->element[i]);
+        }
+
+        waiting += reply->element[i]->integer;
+
+        if (e->elements == 2 && e->element[1]->type == REDIS_REPLY_STRING) {
+            at = strtoll(e->element[1]->str, NULL, 10);
+
+            if (oldest == 0 || (at && at < oldest)) {
+                oldest = at;
+            }
+        }
     }
 
     answer = json_object();
@@ -84,18 +115,15 @@ ngx_http_member_fold_totals_done(ngx_http_request_t *r,
     }
 
     tp = ngx_timeofday();
-    oldest = reply->element[2]->len
-             ? strtoll(reply->element[2]->str, NULL, 10) : 0;
 
-    json_object_set_new(lag, "waiting", json_integer(
-                                            reply->element[1]->integer));
+    json_object_set_new(lag, "waiting", json_integer(waiting));
     now = (int64_t) tp->sec * 1000 + (int64_t) tp->msec;
 
     json_object_set_new(lag, "oldest_ms",
                         json_integer(oldest && now > oldest ? now - oldest
                                                             : 0));
     json_object_set_new(lag, "rescan",
-                        json_boolean(reply->element[3]->integer));
+                        json_boolean(reply->element[1]->integer));
 
     json_object_set_new(answer, "members", json_integer(members));
     json_object_set_new(answer, "members_by_status", status);
@@ -109,16 +137,54 @@ ngx_http_member_fold_totals_done(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_member_fold_totals(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
-    ngx_str_t  keys[NGX_HTTP_MEMBER_FOLD_TOTALS_NKEYS];
+    u_char                  *p;
+    ngx_str_t               *a, *b;
+    ngx_uint_t               i;
+    ngx_http_member_argv_t  *cmds;
 
-    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_TOTALS] = ngx_http_member_totals_key;
-    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_FOLD] = ngx_http_member_fold_key;
-    keys[NGX_HTTP_MEMBER_FOLD_TOTALS_KEY_RESCAN] = ngx_http_member_rescan_key;
+    cmds = ngx_palloc(r->pool, NGX_HTTP_MEMBER_FOLD_TOTALS_CMDS
+                               * sizeof(ngx_http_member_argv_t));
+    a = ngx_palloc(r->pool, (4 + 7 * NGX_HTTP_MEMBER_SOURCES)
+                            * sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, NGX_HTTP_MEMBER_SOURCES
+                             * NGX_HTTP_MEMBER_BUCKET_KEY_LEN);
 
-    return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_FOLD_TOTALS,
-                                        ngx_http_member_fold_totals_done, keys,
-                                        NULL,
-                                        0);
+    if (cmds == NULL || a == NULL || p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&a[0], "HGETALL");
+    a[1] = ngx_http_member_totals_key;
+    cmds[0].argc = 2;
+    cmds[0].argv = &a[0];
+
+    ngx_str_set(&a[2], "EXISTS");
+    a[3] = ngx_http_member_rescan_key;
+    cmds[1].argc = 2;
+    cmds[1].argv = &a[2];
+
+    /* ZCARD <source>, ZRANGE <source> 0 0 WITHSCORES: each on its slot */
+    for (i = 0; i < NGX_HTTP_MEMBER_SOURCES; i++) {
+        b = &a[4 + 7 * i];
+
+        ngx_str_set(&b[0], "ZCARD");
+        b[1] = ngx_http_member_bucket_key(p, NGX_HTTP_MEMBER_BUCKET_FOLD, i);
+        p += NGX_HTTP_MEMBER_BUCKET_KEY_LEN;
+        cmds[2 + 2 * i].argc = 2;
+        cmds[2 + 2 * i].argv = &b[0];
+
+        ngx_str_set(&b[2], "ZRANGE");
+        b[3] = b[1];
+        ngx_str_set(&b[4], "0");
+        ngx_str_set(&b[5], "0");
+        ngx_str_set(&b[6], "WITHSCORES");
+        cmds[3 + 2 * i].argc = 5;
+        cmds[3 + 2 * i].argv = &b[2];
+    }
+
+    return ngx_http_member_redis_pipeline(r, ngx_http_member_fold_totals_done,
+                                          NGX_HTTP_MEMBER_FOLD_TOTALS_CMDS,
+                                          cmds);
 }
 
 

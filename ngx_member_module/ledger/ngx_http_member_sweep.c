@@ -3,12 +3,14 @@
  * ngx_member: the ledger's sweep of due points lots and tier periods
  * (docs/ledger.md, "Points lots and expiry", "Tiers").
  *
- * A pay or a points adjustment schedules its member in ledger:due at the
- * time its lot expires or its tier period ends; a job of the runner
- * (ngx_http_member_job.c), in the worker that holds the lease of
- * ledger:lease, reads the rules and the clock afresh, takes the members
- * due and runs sweep.lua on each, then hands the rest of the slice to the
- * campaigns (ngx_http_member_campaigns.c).
+ * A pay or a points adjustment schedules its member in its bucket of the
+ * due set, {b:due:<id mod 16>}, at the time its lot expires or its tier
+ * period ends; a job of the runner (ngx_http_member_job.c), in the worker
+ * that holds the lease of ledger:lease, reads the rules and the clock
+ * afresh, takes the members due from each bucket in turn and from the due
+ * set of before (ledger:due, drained into the buckets), runs sweep.lua on
+ * each, then hands the rest of the slice to the campaigns
+ * (ngx_http_member_campaigns.c).
  */
 
 
@@ -18,15 +20,12 @@
 #define NGX_HTTP_MEMBER_SWEEP_EVERY   1000        /* ms */
 #define NGX_HTTP_MEMBER_SWEEP_STUCK   10000       /* ms */
 #define NGX_HTTP_MEMBER_SWEEP_BUDGET  300         /* ms: the campaigns' */
-#define NGX_HTTP_MEMBER_SWEEP_LIMIT   "100"       /* SWEEP_BATCH */
-
-
-static ngx_str_t  ngx_http_member_due_key = ngx_string("ledger:due");
 
 
 static void ngx_http_member_sweep_rescheduled(ngx_http_member_job_t *job,
     redisReply *reply, ngx_uint_t unused);
 static void ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger);
+static void ngx_http_member_sweep_source(ngx_http_member_ledger_t *ledger);
 
 
 /* a member due at "at" (its lot's expiry, its tier period's end), or sooner */
@@ -36,6 +35,7 @@ ngx_http_member_sweep_schedule(ngx_http_member_ledger_t *ledger, uint64_t id,
     time_t at)
 {
     u_char     sc[NGX_TIME_T_LEN], mb[NGX_INT64_LEN];
+    u_char     kb[NGX_HTTP_MEMBER_BUCKET_KEY_LEN];
     ngx_str_t  score, member;
 
     if (at == 0) {
@@ -53,8 +53,9 @@ ngx_http_member_sweep_schedule(ngx_http_member_ledger_t *ledger, uint64_t id,
     /* sent before the script on the same connection: it runs first */
     (void) ngx_http_member_redis_bg_argv(ledger->redis, NULL, NULL,
                          ngx_http_member_args(ngx_string("ZADD"),
-                                              ngx_http_member_due_key,
-                                              ngx_string("LT"), score, member));
+                             ngx_http_member_bucket_of(kb,
+                                 NGX_HTTP_MEMBER_BUCKET_DUE, id),
+                             ngx_string("LT"), score, member));
 }
 
 
@@ -65,6 +66,8 @@ ngx_http_member_sweep_swept(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t unused)
 {
     u_char                     sc[NGX_INT64_LEN], mb[NGX_INT64_LEN];
+    u_char                     kb[NGX_HTTP_MEMBER_BUCKET_KEY_LEN];
+    uint64_t                   id;
     ngx_str_t                  score, member;
     ngx_http_member_ledger_t  *ledger;
 
@@ -94,25 +97,47 @@ ngx_http_member_sweep_swept(ngx_http_member_job_t *job, redisReply *reply,
         return;
     }
 
+    id = ledger->ids[ledger->next];
     member.data = mb;
-    member.len = ngx_sprintf(mb, "%uL", ledger->ids[ledger->next]) - mb;
+    member.len = ngx_sprintf(mb, "%uL", id) - mb;
+    score.data = sc;
+    score.len = ngx_sprintf(sc, "%L", (int64_t) reply->integer) - sc;
+
+    if ((ledger->start + ledger->visited) % NGX_HTTP_MEMBER_SOURCES
+        == NGX_HTTP_MEMBER_BUCKET_LEGACY)
+    {
+        /* the due set of before: the member moves into its bucket */
+        (void) ngx_http_member_job_command(job, NULL, 0,
+                           ngx_http_member_args(ngx_string("ZREM"),
+                                                ledger->due_key, member));
+
+        if (reply->integer == 0) {
+            ledger->next++;
+            ngx_http_member_sweep_next(ledger);
+            return;
+        }
+
+        (void) ngx_http_member_job_command(job,
+                           ngx_http_member_sweep_rescheduled, 0,
+                           ngx_http_member_args(ngx_string("ZADD"),
+                               ngx_http_member_bucket_of(kb,
+                                   NGX_HTTP_MEMBER_BUCKET_DUE, id),
+                               ngx_string("LT"), score, member));
+        return;
+    }
 
     if (reply->integer == 0) {
         (void) ngx_http_member_job_command(job,
                                            ngx_http_member_sweep_rescheduled, 0,
                            ngx_http_member_args(ngx_string("ZREM"),
-                                                ngx_http_member_due_key,
-                                                member));
+                                                ledger->due_key, member));
         return;
     }
-
-    score.data = sc;
-    score.len = ngx_sprintf(sc, "%L", (int64_t) reply->integer) - sc;
 
     (void) ngx_http_member_job_command(job, ngx_http_member_sweep_rescheduled,
                            0,
                            ngx_http_member_args(ngx_string("ZADD"),
-                                                ngx_http_member_due_key,
+                                                ledger->due_key,
                                                 score, member));
 }
 
@@ -158,8 +183,10 @@ ngx_http_member_sweep_next(ngx_http_member_ledger_t *ledger)
     };
 
     if (ledger->next >= ledger->nids) {
-        /* the rest of the timer's work, under the same lease */
-        ngx_http_member_campaigns_tick(&ledger->job);
+        /* the next source of the tick */
+        ledger->used += ledger->nids;
+        ledger->visited++;
+        ngx_http_member_sweep_source(ledger);
         return;
     }
 
@@ -240,12 +267,62 @@ ngx_http_member_sweep_due(ngx_http_member_job_t *job, redisReply *reply,
 }
 
 
+/*
+ * The members due in one source: the buckets and the due set of before in
+ * turn, from a source that moves on each tick, each taking its share of
+ * what is left of the tick's batch; then the campaigns.
+ */
+
+static void
+ngx_http_member_sweep_source(ngx_http_member_ledger_t *ledger)
+{
+    u_char      at[NGX_TIME_T_LEN], lb[NGX_INT_T_LEN];
+    ngx_str_t   now, limit;
+    ngx_uint_t  share;
+
+    if (ledger->visited == NGX_HTTP_MEMBER_SOURCES
+        || ledger->used >= NGX_HTTP_MEMBER_SWEEP_BATCH)
+    {
+        /* the rest of the timer's work, under the same lease */
+        ledger->start = (ledger->start + 1) % NGX_HTTP_MEMBER_SOURCES;
+        ngx_http_member_campaigns_tick(&ledger->job);
+        return;
+    }
+
+    share = (NGX_HTTP_MEMBER_SWEEP_BATCH - ledger->used)
+            / (NGX_HTTP_MEMBER_SOURCES - ledger->visited);
+    if (share == 0) {
+        share = 1;
+    }
+
+    ledger->due_key = ngx_http_member_bucket_key(ledger->due_buf,
+                          NGX_HTTP_MEMBER_BUCKET_DUE,
+                          (ledger->start + ledger->visited)
+                          % NGX_HTTP_MEMBER_SOURCES);
+
+    now.data = at;
+    now.len = ngx_sprintf(at, "%T", ngx_http_member_ledger_now(ledger)) - at;
+    limit.data = lb;
+    limit.len = ngx_sprintf(lb, "%ui", share) - lb;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ledger->redis->log, 0,
+                   "member: sweep: up to %ui members due in \"%V\"",
+                   share, &ledger->due_key);
+
+    (void) ngx_http_member_job_command(&ledger->job,
+                                       ngx_http_member_sweep_due, 0,
+                ngx_http_member_args(ngx_string("ZRANGEBYSCORE"),
+                                     ledger->due_key,
+                                     ngx_string("-inf"), now,
+                                     ngx_string("LIMIT"), ngx_string("0"),
+                                     limit));
+}
+
+
 static void
 ngx_http_member_sweep_rules(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t unused)
 {
-    u_char                     at[NGX_TIME_T_LEN];
-    ngx_str_t                  now;
     ngx_http_member_ledger_t  *ledger;
 
     ledger = job->data;
@@ -256,15 +333,10 @@ ngx_http_member_sweep_rules(ngx_http_member_job_t *job, redisReply *reply,
         return;
     }
 
-    now.data = at;
-    now.len = ngx_sprintf(at, "%T", ngx_http_member_ledger_now(ledger)) - at;
+    ledger->visited = 0;
+    ledger->used = 0;
 
-    (void) ngx_http_member_job_command(job, ngx_http_member_sweep_due, 0,
-                ngx_http_member_args(ngx_string("ZRANGEBYSCORE"),
-                                     ngx_http_member_due_key,
-                                     ngx_string("-inf"), now,
-                                     ngx_string("LIMIT"), ngx_string("0"),
-                                     ngx_string(NGX_HTTP_MEMBER_SWEEP_LIMIT)));
+    ngx_http_member_sweep_source(ledger);
 }
 
 

@@ -261,19 +261,26 @@ static void
 ngx_http_member_triggers_due(ngx_http_member_campaigns_t *c,
     redisReply *id, long long lot)
 {
-    u_char     sc[NGX_INT64_LEN];
+    u_char     sc[NGX_INT64_LEN], kb[NGX_HTTP_MEMBER_BUCKET_KEY_LEN];
+    uint64_t   n;
     ngx_str_t  member;
 
-    if (lot == 0 || id->type != REDIS_REPLY_STRING) {
+    if (lot == 0 || id->type != REDIS_REPLY_STRING
+        || ngx_http_member_parse_id((u_char *) id->str, id->len, &n)
+           != NGX_OK)
+    {
         return;
     }
 
     member.data = (u_char *) id->str;
     member.len = id->len;
 
+    /* the member's bucket of the due set */
     (void) ngx_http_member_job_command(c->job, NULL, 0,
                         ngx_http_member_args(ngx_string("ZADD"),
-                                             ngx_string("ledger:due"),
+                                             ngx_http_member_bucket_of(kb,
+                                                 NGX_HTTP_MEMBER_BUCKET_DUE,
+                                                 n),
                                              ngx_string("LT"),
                                              ngx_http_member_num_in(sc,
                                                  (int64_t) lot),

@@ -29,6 +29,11 @@ struct ngx_http_member_ledger_s {
     uint64_t                      ids[NGX_HTTP_MEMBER_SWEEP_BATCH];
     ngx_uint_t                    nids;
     ngx_uint_t                    next;
+    ngx_uint_t                    start;      /* the sweep's first source */
+    ngx_uint_t                    visited;    /* sources of this tick */
+    ngx_uint_t                    used;       /* members of this tick */
+    ngx_str_t                     due_key;    /* the source's */
+    u_char                        due_buf[32];  /* BUCKET_KEY_LEN */
 
     ngx_http_member_campaigns_t  *campaigns;
 
@@ -333,8 +338,28 @@ void ngx_http_member_ledger_follow(ngx_http_member_hint_pt follower);
 void ngx_http_member_ledger_changed(ngx_http_member_redis_t *redis,
     ngx_str_t *key);
 
+/*
+ * ngx_http_member_buckets.c: the brand's keys that every member write
+ * touches, spread over buckets of their own slots; the readers go round
+ * the NGX_HTTP_MEMBER_SOURCES: the buckets, then the key of before
+ */
+#define NGX_HTTP_MEMBER_BUCKETS          16
+#define NGX_HTTP_MEMBER_BUCKET_LEGACY    NGX_HTTP_MEMBER_BUCKETS
+#define NGX_HTTP_MEMBER_SOURCES          (NGX_HTTP_MEMBER_BUCKETS + 1)
+#define NGX_HTTP_MEMBER_BUCKET_KEY_LEN   32
+
+#define NGX_HTTP_MEMBER_BUCKET_FOLD      0     /* {b:fold:N}, {b}:fold */
+#define NGX_HTTP_MEMBER_BUCKET_FOLD_GEN  1     /* {b:fold:N}:gen */
+#define NGX_HTTP_MEMBER_BUCKET_WX        2     /* {b:wx:N}, {b}:wx */
+#define NGX_HTTP_MEMBER_BUCKET_WX_TRIES  3     /* {b:wx:N}:tries */
+#define NGX_HTTP_MEMBER_BUCKET_DUE       4     /* {b:due:N}, ledger:due */
+
+ngx_str_t ngx_http_member_bucket_key(u_char *buf, ngx_uint_t kind,
+    ngx_uint_t source);
+ngx_str_t ngx_http_member_bucket_of(u_char *buf, ngx_uint_t kind,
+    uint64_t id);
+
 /* ngx_http_member_fold.c: members' changes folded into the brand's numbers */
-extern ngx_str_t  ngx_http_member_fold_key;
 extern ngx_str_t  ngx_http_member_totals_key;
 extern ngx_str_t  ngx_http_member_rescan_key;
 

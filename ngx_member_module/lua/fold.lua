@@ -3,25 +3,25 @@
 -- Idempotent by construction: entries at or before the member's cursor
 -- are skipped, the status and level counts move from the member's last
 -- folded state to its current one, so running it twice changes nothing.
--- KEYS[1] {b}:fold, KEYS[2] {b}:fold:gen, KEYS[3] {b}:cursors,
--- KEYS[4] {b}:totals, KEYS[5] {b}:members, then every {b}:day:<date> and
--- {b}:store:<id>:ledger the entries and the member name, each once; the
--- script names them by their place in KEYS, never by a name of its own
--- ARGV: 1 member id, 2 its hint generation when the fold read it, 3 "1"
---       when more entries wait after these, 4 status ("" when no record),
---       5 level, 6 the place in KEYS of the day it became a member ("0"
---       when none), 7 entries, then per entry: id, the places in KEYS of
---       its day (China time) and of its store's ledger ("0": no store),
---       n, n field/value pairs
--- Returns 1 when the member left {b}:fold, 0 when it waits again.
--- KEYS fold gen cursors totals members days_and_stores...
--- ARGV member_id gen more status level since entries entry...
+-- The brand's slot only: the member leaves its bucket's hints afterwards
+-- (fold_done.lua), so a crash between the two folds nothing twice.
+-- KEYS[1] {b}:cursors, KEYS[2] {b}:totals, KEYS[3] {b}:members, then every
+-- {b}:day:<date> and {b}:store:<id>:ledger the entries and the member
+-- name, each once; the script names them by their place in KEYS, never by
+-- a name of its own
+-- ARGV: 1 member id, 2 status ("" when no record), 3 level, 4 the place
+--       in KEYS of the day it became a member ("0" when none), 5 entries,
+--       then per entry: id, the places in KEYS of its day (China time)
+--       and of its store's ledger ("0": no store), n, n field/value pairs
+-- Returns the entries folded now.
+-- KEYS cursors totals members days_and_stores...
+-- ARGV member_id status level since entries entry...
 -- CHANGES none
 local id = ARGV[1]
 
 local function key(place)
     local k = tonumber(place)
-    if not k or k < 6 or k > #KEYS then
+    if not k or k < 4 or k > #KEYS then
         error('fold: no key at ' .. tostring(place))
     end
     return KEYS[k]
@@ -53,12 +53,12 @@ local function counted(status)
     return status ~= '' and status ~= 'visitor' and status ~= 'deleted'
 end
 
-local old = redis.call('HGET', KEYS[5], id)
+local old = redis.call('HGET', KEYS[3], id)
 local old_status, old_level = '', ''
 if old then
     old_status, old_level = string.match(old, '^([^|]*)|(.*)$')
 end
-local status, level = ARGV[4], ARGV[5]
+local status, level = ARGV[2], ARGV[3]
 if not counted(status) then
     level = ''
 end
@@ -77,23 +77,24 @@ if old_status ~= status or old_level ~= level then
         add('level:' .. level, 1)
     end
     if (old_status == '' or old_status == 'visitor')
-       and status ~= '' and status ~= 'visitor' and ARGV[6] ~= '0' then
-        local since = key(ARGV[6])
+       and status ~= '' and status ~= 'visitor' and ARGV[4] ~= '0' then
+        local since = key(ARGV[4])
         redis.call('HINCRBY', since, 'new_members', 1)
     end
     if status == '' then
-        redis.call('HDEL', KEYS[5], id)
+        redis.call('HDEL', KEYS[3], id)
     else
-        redis.call('HSET', KEYS[5], id, status .. '|' .. level)
+        redis.call('HSET', KEYS[3], id, status .. '|' .. level)
     end
 end
 
 -- the entries after the cursor
-local cursor = redis.call('HGET', KEYS[3], id)
+local cursor = redis.call('HGET', KEYS[1], id)
 local last = cursor
-local i = 8
+local folded = 0
+local i = 6
 
-for _ = 1, tonumber(ARGV[7]) do
+for _ = 1, tonumber(ARGV[5]) do
     local eid, day, store = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     local n = tonumber(ARGV[i + 3])
     local f, flat = {}, {}
@@ -106,6 +107,7 @@ for _ = 1, tonumber(ARGV[7]) do
 
     if newer(eid, last) then
         last = eid
+        folded = folded + 1
 
         local t = f.type or ''
         if t == 'refund' and f.of == 'recharge' then
@@ -174,17 +176,10 @@ for _ = 1, tonumber(ARGV[7]) do
 end
 
 if last and last ~= cursor then
-    redis.call('HSET', KEYS[3], id, last)
+    redis.call('HSET', KEYS[1], id, last)
 end
 
 for name, n in pairs(totals) do
-    redis.call('HINCRBY', KEYS[4], name, n)
+    redis.call('HINCRBY', KEYS[2], name, n)
 end
-
--- no newer hint and nothing left: the member stops waiting
-if ARGV[3] ~= '1' and (redis.call('HGET', KEYS[2], id) or '0') == ARGV[2] then
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('HDEL', KEYS[2], id)
-    return 1
-end
-return 0
+return folded

@@ -4,8 +4,9 @@
  * outbox (docs/outbox.md).
  *
  * Every script that changes a member's points or balance is followed by a
- * hint, ZADD {b}:wx <ms> <id>.  For every brand (a member_redis of a
- * server block with member_wechat_outbox), the worker that holds that
+ * hint, ZADD {b:wx:<id mod 16>} <ms> <id> (the member's bucket).  For every
+ * brand (a member_redis of a server block with member_wechat_outbox), the
+ * worker that holds that
  * brand's ledger lease calls its own nginx once a second (the URL of the
  * admin location, the server's name as Host, POST outbox/run with the
  * brand's key made at configuration time), and

@@ -2,9 +2,9 @@
 /*
  * ngx_member: a slice of the WeChat outbox (docs/outbox.md), the request
  * POST outbox/run that the job's loopback call makes
- * (ngx_http_member_outbox.c): up to 10 due members of {b}:wx, the queue
- * that the hint fills, each one's card brought in step with its ledger
- * (card/membercard/updateuser, or activate once WeChat's form registered
+ * (ngx_http_member_outbox.c): up to 10 due members of the queue that the
+ * hint fills, {b:wx:0..15} and the {b}:wx of before, each one's card
+ * brought in step with its ledger (card/membercard/updateuser, or activate once WeChat's form registered
  * it: ngx_http_member_form.c) unless WeChat has its last entry, then its
  * messages (ngx_http_member_outbox_msg.c); a refusal settles the member
  * back into the queue with a doubling backoff.
@@ -23,8 +23,8 @@ static ngx_int_t ngx_http_member_outbox_send(ngx_http_request_t *r,
     ngx_str_t *token);
 
 
-static ngx_str_t  ngx_http_member_wx_key = ngx_string("{b}:wx");
-static ngx_str_t  ngx_http_member_wx_tries = ngx_string("{b}:wx:tries");
+/* the first source of a slice, moving on: no bucket waits on another */
+static ngx_uint_t  ngx_http_member_outbox_start;
 
 
 /* the hint: the member's card may be behind its ledger */
@@ -33,6 +33,7 @@ void
 ngx_http_member_outbox_touch(ngx_http_member_redis_t *redis, uint64_t id)
 {
     u_char       sc[NGX_INT64_LEN], mb[NGX_INT64_LEN];
+    u_char       kb[NGX_HTTP_MEMBER_BUCKET_KEY_LEN];
     ngx_str_t    score, member;
     ngx_time_t  *tp;
 
@@ -49,8 +50,9 @@ ngx_http_member_outbox_touch(ngx_http_member_redis_t *redis, uint64_t id)
 
     (void) ngx_http_member_redis_bg_argv(redis, NULL, NULL,
                         ngx_http_member_args(ngx_string("ZADD"),
-                                             ngx_http_member_wx_key, score,
-                                             member));
+                            ngx_http_member_bucket_of(kb,
+                                NGX_HTTP_MEMBER_BUCKET_WX, id),
+                            score, member));
 }
 
 
@@ -113,7 +115,7 @@ ngx_http_member_outbox_settled(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_member_outbox_card_settle(ngx_http_request_t *r, ngx_uint_t done)
 {
-    u_char                        *p;
+    u_char                        *p, *k;
     ngx_str_t                      keys[NGX_HTTP_MEMBER_WX_SETTLE_NKEYS], *args;
     ngx_time_t                    *tp;
     ngx_http_member_outbox_req_t  *q;
@@ -122,14 +124,21 @@ ngx_http_member_outbox_card_settle(ngx_http_request_t *r, ngx_uint_t done)
 
     args = ngx_pcalloc(r->pool, 6 * sizeof(ngx_str_t));
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (args == NULL || p == NULL) {
+    k = ngx_pnalloc(r->pool, 2 * NGX_HTTP_MEMBER_BUCKET_KEY_LEN);
+    if (args == NULL || p == NULL || k == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     tp = ngx_timeofday();
 
-    keys[NGX_HTTP_MEMBER_WX_SETTLE_KEY_WX] = ngx_http_member_wx_key;
-    keys[NGX_HTTP_MEMBER_WX_SETTLE_KEY_TRIES] = ngx_http_member_wx_tries;
+    /* the source the member came from: its bucket, or the key of before */
+    keys[NGX_HTTP_MEMBER_WX_SETTLE_KEY_WX] =
+        ngx_http_member_bucket_key(k, NGX_HTTP_MEMBER_BUCKET_WX,
+                                   q->sources[q->i]);
+    keys[NGX_HTTP_MEMBER_WX_SETTLE_KEY_TRIES] =
+        ngx_http_member_bucket_key(k + NGX_HTTP_MEMBER_BUCKET_KEY_LEN,
+                                   NGX_HTTP_MEMBER_BUCKET_WX_TRIES,
+                                   q->sources[q->i]);
     args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_MEMBER_ID] = q->ids[q->i];
     args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_SCORE] = q->scores[q->i];
     ngx_str_set(&args[NGX_HTTP_MEMBER_WX_SETTLE_ARGV_DONE], "0");
@@ -451,8 +460,7 @@ ngx_http_member_outbox_next(ngx_http_request_t *r)
                    ngx_sprintf(p, "{\"sent\":%ui,\"messages\":%ui,"
                                "\"failed\":%ui,\"more\":%s}", q->sent,
                                q->messages_sent, q->failed,
-                               q->n == NGX_HTTP_MEMBER_OUTBOX_SLICE
-                               ? "true" : "false")
+                               q->more ? "true" : "false")
                    - p);
     }
 
@@ -476,39 +484,94 @@ ngx_http_member_outbox_next(ngx_http_request_t *r)
 }
 
 
+/*
+ * The members due in every source, a ZRANGEBYSCORE each: taken in turns,
+ * the first of each source, then the second, ... from a source that moves
+ * on each slice, so that no bucket waits behind another.  A member hinted
+ * in two sources (its bucket and the key of before) is looked at once.
+ */
+
 static ngx_int_t
 ngx_http_member_outbox_due(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    size_t                         i;
+    size_t                         k, i;
     uint64_t                       id;
+    ngx_uint_t                     s, source, j;
+    redisReply                    *due, *e;
     ngx_http_member_outbox_req_t  *q;
 
     q = ngx_http_member_outbox_card_req(r);
 
-    if (reply->type != REDIS_REPLY_ARRAY) {
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != NGX_HTTP_MEMBER_SOURCES)
+    {
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    for (i = 0; i + 1 < reply->elements
-                && q->n < NGX_HTTP_MEMBER_OUTBOX_SLICE; i += 2)
-    {
-        if (reply->element[i]->type != REDIS_REPLY_STRING
-            || ngx_http_member_parse_id((u_char *) reply->element[i]->str,
-                                        reply->element[i]->len, &id)
-               != NGX_OK
-            || ngx_http_member_outbox_card_copy(r, reply->element[i],
-                                           &q->ids[q->n])
-               != NGX_OK
-            || ngx_http_member_outbox_card_copy(r, reply->element[i + 1],
-                                           &q->scores[q->n])
-               != NGX_OK)
-        {
-            continue;
+    for (s = 0; s < NGX_HTTP_MEMBER_SOURCES; s++) {
+        if (reply->element[s]->type != REDIS_REPLY_ARRAY) {
+            return ngx_http_member_reply_script_error(r, reply->element[s]);
         }
-
-        q->n++;
     }
+
+    for (k = 0; k < 2 * NGX_HTTP_MEMBER_OUTBOX_SLICE; k += 2) {
+        for (s = 0; s < NGX_HTTP_MEMBER_SOURCES; s++) {
+            source = (ngx_http_member_outbox_start + s)
+                     % NGX_HTTP_MEMBER_SOURCES;
+            due = reply->element[source];
+
+            if (k + 1 >= due->elements) {
+                continue;
+            }
+
+            if (q->n == NGX_HTTP_MEMBER_OUTBOX_SLICE) {
+                q->more = 1;
+                goto taken;
+            }
+
+            e = due->element[k];
+
+            if (e->type != REDIS_REPLY_STRING
+                || ngx_http_member_parse_id((u_char *) e->str, e->len, &id)
+                   != NGX_OK)
+            {
+                continue;
+            }
+
+            for (j = 0; j < q->n; j++) {
+                if (q->ids[j].len == e->len
+                    && ngx_strncmp(q->ids[j].data, e->str, e->len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (j < q->n
+                || ngx_http_member_outbox_card_copy(r, e, &q->ids[q->n])
+                   != NGX_OK
+                || ngx_http_member_outbox_card_copy(r, due->element[k + 1],
+                                                    &q->scores[q->n])
+                   != NGX_OK)
+            {
+                continue;
+            }
+
+            q->sources[q->n++] = source;
+        }
+    }
+
+    /* a source that gave a whole slice may hold more */
+    for (i = 0; i < NGX_HTTP_MEMBER_SOURCES; i++) {
+        if (reply->element[i]->elements >= 2 * NGX_HTTP_MEMBER_OUTBOX_SLICE) {
+            q->more = 1;
+        }
+    }
+
+taken:
+
+    ngx_http_member_outbox_start = (ngx_http_member_outbox_start + 1)
+                                   % NGX_HTTP_MEMBER_SOURCES;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "member outbox: %ui members due", q->n);
@@ -529,12 +592,15 @@ ngx_http_member_outbox_rules(ngx_http_request_t *r, json_t *rules)
 {
     u_char                        *p;
     json_t                        *messages;
-    ngx_str_t                      ninf, now, withscores, limit, zero, count;
+    ngx_str_t                      now, *a, *b;
+    ngx_uint_t                     i;
     ngx_time_t                    *tp;
     ngx_pool_cleanup_t            *cln;
+    ngx_http_member_argv_t        *cmds;
     ngx_http_member_outbox_req_t  *q;
 
-    static ngx_str_t  zrangebyscore = ngx_string("ZRANGEBYSCORE");
+    static const char  ngx_http_member_outbox_slice[] =
+                ngx_http_member_literal(NGX_HTTP_MEMBER_OUTBOX_SLICE);
 
     q = ngx_http_member_outbox_card_req(r);
     messages = json_object_get(rules, "messages");
@@ -555,25 +621,42 @@ ngx_http_member_outbox_rules(ngx_http_request_t *r, json_t *rules)
                         &q->margs[NGX_HTTP_MEMBER_WX_MSG_ARGV_BALANCE_CHANNEL]);
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (p == NULL) {
+    cmds = ngx_palloc(r->pool, NGX_HTTP_MEMBER_SOURCES
+                               * sizeof(ngx_http_member_argv_t));
+    a = ngx_palloc(r->pool, 8 * NGX_HTTP_MEMBER_SOURCES * sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN
+                             + NGX_HTTP_MEMBER_SOURCES
+                               * NGX_HTTP_MEMBER_BUCKET_KEY_LEN);
+    if (cmds == NULL || a == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     tp = ngx_timeofday();
     now.data = p;
     now.len = ngx_sprintf(p, "%T%03M", tp->sec, tp->msec) - p;
+    p += now.len;
 
-    ngx_str_set(&ninf, "-inf");
-    ngx_str_set(&withscores, "WITHSCORES");
-    ngx_str_set(&limit, "LIMIT");
-    ngx_str_set(&zero, "0");
-    ngx_str_set(&count, "10");
+    /* ZRANGEBYSCORE <source> -inf <now> WITHSCORES LIMIT 0 10, each */
+    for (i = 0; i < NGX_HTTP_MEMBER_SOURCES; i++) {
+        b = &a[8 * i];
 
-    return ngx_http_member_redis_command(r, ngx_http_member_outbox_due,
-                                         &zrangebyscore,
-                                         &ngx_http_member_wx_key, &ninf, &now,
-                                         &withscores, &limit, &zero, &count);
+        ngx_str_set(&b[0], "ZRANGEBYSCORE");
+        b[1] = ngx_http_member_bucket_key(p, NGX_HTTP_MEMBER_BUCKET_WX, i);
+        p += NGX_HTTP_MEMBER_BUCKET_KEY_LEN;
+        ngx_str_set(&b[2], "-inf");
+        b[3] = now;
+        ngx_str_set(&b[4], "WITHSCORES");
+        ngx_str_set(&b[5], "LIMIT");
+        ngx_str_set(&b[6], "0");
+        b[7].data = (u_char *) ngx_http_member_outbox_slice;
+        b[7].len = sizeof(ngx_http_member_outbox_slice) - 1;
+
+        cmds[i].argc = 8;
+        cmds[i].argv = b;
+    }
+
+    return ngx_http_member_redis_pipeline(r, ngx_http_member_outbox_due,
+                                          NGX_HTTP_MEMBER_SOURCES, cmds);
 }
 
 

@@ -31,6 +31,8 @@ ngx_int_t ngx_http_member_outbox_admin(ngx_http_request_t *r);
 struct ngx_http_member_outbox_req_s {
     ngx_str_t                     ids[NGX_HTTP_MEMBER_OUTBOX_SLICE];
     ngx_str_t                     scores[NGX_HTTP_MEMBER_OUTBOX_SLICE];
+    ngx_uint_t                    sources[NGX_HTTP_MEMBER_OUTBOX_SLICE];
+    ngx_uint_t                    more;       /* left due in a source */
     ngx_uint_t                    n;
     ngx_uint_t                    i;
     ngx_uint_t                    sent;

@@ -1,5 +1,5 @@
 """Brand totals: the fold (docs/ledger.md).  Every script that changes a
-member hints it in {b}:fold; a timer of the lease holder folds each new
+member hints it in its bucket {b:fold:<id mod 16>}; a timer of the lease holder folds each new
 ledger entry exactly once into {b}:totals, the day buckets and the store
 ledgers.  The numbers are checked against what the members' ledgers say,
 computed here from XRANGE."""
@@ -12,7 +12,7 @@ import threading
 import time
 
 import harness
-from harness import ROOT
+from harness import ROOT, bucket_key, bucket_keys, waiting
 from test_ledger import china, set_clock, shopper, wait_for
 from test_scan import Till
 
@@ -25,7 +25,7 @@ TZ = 8 * 3600
 def caught_up(env, timeout=20):
     """nothing waits, twice in a row: a hint may trail its answer a little"""
     def idle():
-        return (env.rcli("ZCARD", "{b}:fold") == "0"
+        return (waiting(env, "fold") == 0
                 and env.rcli("EXISTS", "{b}:fold:rescan") == "0")
 
     wait_for("the fold to catch up", lambda: idle() and not time.sleep(0.3) and idle(),
@@ -258,7 +258,7 @@ def test_folding_again_or_after_lost_hints_changes_nothing(env):
     caught_up(env)
     assert digest(env) == before
     # the hints lost, then found again by a rescan
-    env.rcli("DEL", "{b}:fold", "{b}:fold:gen")
+    env.rcli("DEL", *bucket_keys("fold"), *bucket_keys("fold", ":gen"))
     assert env.admin("POST", "fold/rescan").status == 202
     caught_up(env)
     assert digest(env) == before
@@ -426,3 +426,68 @@ def test_two_nodes_fold_each_entry_once(env):
         assert_consistent(env)
     finally:
         peer.stop()
+
+
+def test_hints_in_buckets_and_in_the_keys_of_before(env):
+    """Every member write hints the member's own bucket ({b:fold:<id mod
+    16>}, {b:due:<id mod 16>}); hints an upgrade left in the un-bucketed
+    keys ({b}:fold, ledger:due) are folded and swept all the same."""
+    till = Till(env, "F-BKT")
+    caught_up(env)
+    # the background jobs stand still: another node holds their lease
+    env.rcli("SET", "ledger:lease", "elsewhere:1", "PX", "60000")
+    time.sleep(3.5)
+    try:
+        mids = []
+        for i in range(4):
+            mid, ticket = shopper(env, till, f"bkt{i}", recharge=5000 + i)
+            r = till.call("earn", {"ticket": ticket, "amount_fen": 10000,
+                                   "order_id": f"bkt{i}"})
+            assert r.status == 200, r
+            mids.append(mid)
+        assert len({int(m) % 16 for m in mids}) > 1, mids
+        for m in mids:
+            assert env.rcli("ZSCORE", bucket_key("fold", m), m) != "", m
+            assert int(env.rcli("HGET", bucket_key("fold", m, ":gen"), m)) >= 1
+            assert env.rcli("ZSCORE", bucket_key("due", m), m) != "", m
+        for old in ("{b}:fold", "{b}:fold:gen", "ledger:due"):
+            assert env.rcli("EXISTS", old) == "0", old
+
+        # two members' hints as a module before the buckets left them
+        now = str(int(time.time() * 1000))
+        for m in mids[:2]:
+            env.rcli("ZREM", bucket_key("fold", m), m)
+            env.rcli("HDEL", bucket_key("fold", m, ":gen"), m)
+            env.rcli("ZADD", "{b}:fold", "NX", now, m)
+            env.rcli("HINCRBY", "{b}:fold:gen", m, "1")
+            env.rcli("ZREM", bucket_key("due", m), m)
+            env.rcli("ZADD", "ledger:due", "1", m)
+        # and a change no hint of which reached a bucket
+        with open(os.path.join(LUA, "recharge.lua")) as f:
+            src = f.read()
+        m = mids[2]
+        out = env.rcli("EVAL", src, "4", f"{{m:{m}}}", f"{{m:{m}}}:ledger",
+                       f"{{m:{m}}}:idem:old", f"{{m:{m}}}:recharge:old",
+                       "777", "0", "recharge:777", str(int(time.time())), "60",
+                       "old", "60")
+        assert "transaction_id" in out, out
+        env.rcli("ZREM", bucket_key("fold", m), m)
+        env.rcli("ZADD", "{b}:fold", "NX", now, m)
+        env.rcli("HINCRBY", "{b}:fold:gen", m, "1")
+
+        # the admin counts what waits in every source
+        lag = totals_answer(env)["fold"]
+        assert lag["waiting"] == 4 and lag["oldest_ms"] > 0, lag
+        assert waiting(env, "fold") == 4
+    finally:
+        env.rcli("DEL", "ledger:lease")
+
+    caught_up(env)
+    for old in ("{b}:fold", "{b}:fold:gen"):
+        assert env.rcli("EXISTS", old) == "0", old
+    # the sweep took them from ledger:due into their buckets, due later
+    wait_for("ledger:due drained", lambda: env.rcli("EXISTS", "ledger:due") == "0")
+    for m in mids[:2]:
+        assert int(env.rcli("ZSCORE", bucket_key("due", m), m)) > time.time(), m
+    assert_consistent(env)
+    assert reconcile(env).returncode == 0

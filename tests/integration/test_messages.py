@@ -208,7 +208,7 @@ def test_unconfigured_kinds_and_no_consent_get_nothing(env):
     mid, _ = env.member("msgbob")
     token = env.login("msgbob").json["token"]
     recharge(env, mid, 1000, "b1")
-    wait_for("the card settled", lambda: env.rcli("ZCARD", "{b}:wx") == "0", timeout=10)
+    wait_for("the card settled", lambda: harness.waiting(env, "wx") == 0, timeout=10)
     quiet(env, 1.5)
     assert messages(env) == [] and log(env, mid) == []
     assert env.rcli("XLEN", "{m:%s}:wx:msgs" % mid) == "0"
@@ -261,12 +261,12 @@ def test_wechat_failing_then_recovering(env):
     recharge(env, mid, 400, "f3")
     time.sleep(3)
     assert len(messages(env)) == 3
-    assert int(env.rcli("HGET", "{b}:wx:tries", mid) or 0) >= 2
+    assert int(env.rcli("HGET", harness.bucket_key("wx", mid, ":tries"), mid) or 0) >= 2
     fake_config(env)
     wait_for("the fourth message", lambda: len(messages(env)) == 4, timeout=30)
     quiet(env)
     assert [values(m)["keyword2"] for m in messages(env)][-1] == "+4.00"
-    assert env.rcli("HGET", "{b}:wx:tries", mid) == ""
+    assert env.rcli("HGET", harness.bucket_key("wx", mid, ":tries"), mid) == ""
 
     # a stale token (40001) is renewed once and the message sent once
     c = harness.http.client.HTTPConnection("127.0.0.1", env.fake_port, timeout=5)
@@ -288,7 +288,7 @@ def test_a_lost_answer_is_not_sent_again(env):
     mid, _ = env.member("msglost")
     recharge(env, mid, 100, "l0")
     wait_for("the first message", lambda: len(messages(env)) == 1, timeout=10)
-    wait_for("settled", lambda: env.rcli("ZCARD", "{b}:wx") == "0", timeout=10)
+    wait_for("settled", lambda: harness.waiting(env, "wx") == 0, timeout=10)
 
     # a message claimed a minute ago whose answer never came
     env.rcli("XADD", "{m:%s}:wx:msgs" % mid, "*", "kind", "balance", "type", "recharge",

@@ -117,10 +117,13 @@ local keys = redis.call('KEYS', '*')
 table.sort(keys)
 local acc = {}
 for _, k in ipairs(keys) do
-    -- the ledger's sweep and the fold (their timers) keep their own schedule
-    if not (string.sub(k, 1, 7) == 'ledger:' or string.find(k, '^{b}:fold') or string.find(k, '^{b}:day:')
-            or string.find(k, '^{b}:store:') or k == '{b}:cursors'
-            or k == '{b}:members' or k == '{b}:totals') then
+    -- the ledger's sweep and the fold (their timers) keep their own schedule;
+    -- on a cluster a database is a brand (db<N>): its keys are read as one
+    local t = string.gsub(string.gsub(k, '^{b:db%d+', '{b'), '^db%d+:', '')
+    if not (string.sub(t, 1, 7) == 'ledger:' or string.find(t, '^{b}:fold') or string.find(t, '^{b}:day:')
+            or string.find(t, '^{b:fold:') or string.find(t, '^{b:due:')
+            or string.find(t, '^{b}:store:') or t == '{b}:cursors'
+            or t == '{b}:members' or t == '{b}:totals') then
         acc[#acc + 1] = k
         acc[#acc + 1] = redis.call('DUMP', k)
     end

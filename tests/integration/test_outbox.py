@@ -98,7 +98,7 @@ def test_changes_reach_the_card_once_and_in_order(env):
     n = len(env.fake_get("/_fake/calls"))
     time.sleep(2.5)
     assert len(env.fake_get("/_fake/calls")) == n
-    assert env.rcli("ZCARD", "{b}:wx") == "0"
+    assert harness.waiting(env, "wx") == 0
     last = env.rcli("XREVRANGE", "{m:%s}:ledger" % a, "+", "-", "COUNT", "1").split()[0]
     assert env.rcli("HGET", "{m:%s}" % a, "wx_synced") == last
     assert env.rcli("HGET", "{m:%s}" % plain, "wx_synced") == ""
@@ -126,12 +126,12 @@ def test_wechat_failing_then_recovering(env):
     adjust(env, a, 50, "f-points")
     time.sleep(3)
     assert cards(env)["CODE-F-001"]["bonus"] == 0
-    tries = int(env.rcli("HGET", "{b}:wx:tries", a) or 0)
+    tries = int(env.rcli("HGET", harness.bucket_key("wx", a, ":tries"), a) or 0)
     assert tries >= 2, tries
     fake_config(env)
     assert in_step(env, a, "CODE-F-001", timeout=30) == (50, 6000)
-    assert env.rcli("HGET", "{b}:wx:tries", a) == ""
-    assert env.rcli("ZCARD", "{b}:wx") == "0"
+    assert env.rcli("HGET", harness.bucket_key("wx", a, ":tries"), a) == ""
+    assert harness.waiting(env, "wx") == 0
 
     # a stale access token (40001) is renewed once and the call made again
     c = harness.http.client.HTTPConnection("127.0.0.1", env.fake_port, timeout=5)
@@ -155,14 +155,16 @@ def test_nothing_sent_twice_after_a_restart(env):
     time.sleep(3)                            # the lease moves, the timer runs
     assert len(card_calls(env, "CODE-R-001")) == n
 
-    # a change made while nginx was down (its hint is in Redis) is sent
+    # a change made while nginx was down (its hint is in Redis) is sent;
+    # a hint of before the buckets ({b}:wx) too
     stop_nginx(env)
+    env.rcli("ZADD", harness.bucket_key("wx", a), "1", str(a))
     env.rcli("ZADD", "{b}:wx", "1", str(a))
     env.start_nginx()
     # the new worker takes the lease once the old one's runs out, looks at
     # the member, finds WeChat has its last entry and settles it unsent
     harness.wait_until("the hint settled",
-                       lambda: env.rcli("ZCARD", "{b}:wx") == "0", timeout=20)
+                       lambda: harness.waiting(env, "wx") == 0, timeout=20)
     assert len(card_calls(env, "CODE-R-001")) == n
     recharge(env, a, 800, "r1")
     assert in_step(env, a, "CODE-R-001") == (0, 2000)
