@@ -201,13 +201,17 @@ for _, k in ipairs(keys) do
     acc[#acc + 1] = k .. ':' .. t .. ':' .. table.concat(v, '|')
   end
 end
-return redis.sha1hex(table.concat(acc, '\n')) .. ' ' .. #keys
+return redis.sha1hex(table.concat(acc, '\\n')) .. ' ' .. #acc
 """
 
 
 def digest(env):
     """Redis as one hash, but for what the timers keep."""
-    return env.rcli("EVAL", DIGEST, "0")
+    out = env.rcli("EVAL", DIGEST, "0")
+    # an error would be the same text before and after: a check that
+    # cannot fail
+    assert re.fullmatch(r"[0-9a-f]{40} [0-9]+", out), out
+    return out
 
 
 def make_key(env, role, stores=None, name=None):

@@ -167,6 +167,25 @@ def test_every_role_on_every_route(env):
         assert r.status not in (401, 403) and r.status < 500, ("bootstrap", method, p, r)
 
 
+def test_the_digest_sees_a_change(env):
+    """digest() is what the changes-nothing checks stand on: a field, a
+    key or a member of a set that changes changes it; the timers' keys do
+    not."""
+    mid, _ = env.member()
+    before = digest(env)
+    env.rcli("HSET", f"{{m:{mid}}}", "name_probe", "x")
+    changed = digest(env)
+    assert changed != before
+    env.rcli("HDEL", f"{{m:{mid}}}", "name_probe")
+    assert digest(env) == before
+    env.rcli("SET", "probe", "1")
+    assert digest(env) != before
+    env.rcli("DEL", "probe")
+    env.rcli("ZADD", "{b:fold:15}", "1", "999")
+    assert digest(env) == before
+    env.rcli("DEL", "{b:fold:15}")
+
+
 def test_refused_changes_change_nothing(env):
     mid, _ = env.member()
     key = make_key(env, "readonly")[1]
