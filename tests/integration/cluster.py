@@ -144,7 +144,7 @@ class Cluster:
             for n in self.nodes:
                 self.start(n, wait=False)
             for n in self.nodes:
-                self.wait_for(f"node {n.port}", lambda: self.node_cli(n, "PING") == "PONG")
+                self.wait_started(n)
                 n.id = self.node_cli(n, "CLUSTER", "MYID")
             out = subprocess.run(
                 ["redis-cli", "--cluster", "create", *[n.addr for n in self.nodes],
@@ -157,6 +157,19 @@ class Cluster:
         except BaseException:
             self.stop_all()
             raise
+
+    def wait_started(self, node, tries=3):
+        """A new node answers; one that exited at once lost its port or its
+        bus port to another socket between free_port() and its bind (a
+        client's ephemeral port): it starts again on new ones."""
+        for _ in range(tries):
+            self.wait_for(f"node {node.port}", lambda: not node.alive()
+                          or self.node_cli(node, "PING") == "PONG")
+            if node.alive():
+                return
+            node.port, node.bus = self.free_port(), self.free_port()
+            self.start(node, wait=False)
+        raise AssertionError(f"{node} did not start")
 
     def new_node(self):
         port = self.free_port()
@@ -172,7 +185,8 @@ class Cluster:
         keep a replica after a failover (member_redis_replicas)."""
         n = self.new_node()
         self.nodes.append(n)
-        self.start(n)
+        self.start(n, wait=False)
+        self.wait_started(n)
         n.id = self.node_cli(n, "CLUSTER", "MYID")
         assert self.node_cli(n, "CLUSTER", "MEET", "127.0.0.1", str(master.port),
                              str(master.bus)) == "OK"
