@@ -370,10 +370,34 @@ class Cluster:
             if synced and "slave" in view.get(n.id, (0, set()))[1]:
                 if "master_link_status:up" not in self.node_cli(n, "INFO", "replication"):
                     return False
+            # a master of slots counts its replicas online (a new cluster
+            # attaches them after cluster_state:ok): a WAIT counts them
+            if synced and "master" in view.get(n.id, (0, set()))[1] \
+                    and view[n.id][3] and REPLICAS:
+                info = self.node_cli(n, "INFO", "replication")
+                if info.count("state=online") < REPLICAS:
+                    return False
         if len(maps) != 1:
             return False
         covered = sum(b - a + 1 for _, ranges in next(iter(maps)) for a, b in ranges)
         return covered == 16384
+
+    def wait_replicated(self, master, timeout=10.0):
+        """Every replica of master has what master has now: replication is
+        asynchronous, and a write its replica lacks dies with its master."""
+        def offset(node, field):
+            for line in self.node_cli(node, "INFO", "replication").splitlines():
+                if line.startswith(field + ":"):
+                    return int(line.split(":")[1])
+            return -1
+        want = offset(master, "master_repl_offset")
+        replicas = [n for n in self.nodes if n.up() and n is not master
+                    and self.view(n).get(n.id, (0, set(), ""))[2] == master.id]
+        for r in replicas:
+            self.wait_for(f"{r} replicating {master}",
+                          lambda: offset(r, "slave_repl_offset") >= want,
+                          timeout=timeout)
+        return len(replicas)
 
     def wait_ok(self, synced=False, timeout=30.0):
         self.wait_for("cluster_state:ok on every node", lambda: self.state_ok(synced),

@@ -140,6 +140,7 @@ def test_a_killed_master_is_503_then_its_replica_answers(env):
     master = env.rc.master_of_slot(slot)
     replica = replica_of(env, master)
     env.rc.wait_ok(synced=True)
+    assert env.rc.wait_replicated(master) >= 1     # the member is on its replica
     env.rc.kill(master)
     statuses = []
     t0 = time.monotonic()
