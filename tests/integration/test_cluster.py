@@ -262,8 +262,10 @@ def test_a_master_killed_under_load(env):
             time.sleep(1.0)
             state["killed"] = time.monotonic()
             rc.kill(victim)
-            state["replica"], state["promoted"] = rc.wait_promoted(victim)
+            state["replica"], state["promoted"] = rc.wait_promoted(victim, timeout=60)
             time.sleep(1.5)         # requests after the promotion
+        except Exception as e:      # the assertion below says why
+            state["error"] = repr(e)
         finally:
             done.set()
 
