@@ -251,6 +251,15 @@ void ngx_http_member_redis_deliver(ngx_http_member_cmd_t *cmd,
 void ngx_http_member_redis_hung(ngx_http_member_redis_node_t *node,
     ngx_msec_t timeout, ngx_log_t *log);
 
+/* ngx_http_member_redis_conf.c: the Redis directives and their merge */
+char *ngx_http_member_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_member_redis_replicas(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_member_brand(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_member_redis_merge_conf(ngx_conf_t *cf,
+    ngx_http_member_loc_conf_t *prev, ngx_http_member_loc_conf_t *conf);
+void ngx_http_member_redis_drop_unused(ngx_http_member_main_conf_t *mmcf);
+
 /* ngx_http_member_redis_brand.c: the brand on every key as it is sent */
 ngx_int_t ngx_http_member_redis_brand(ngx_http_member_redis_t *redis,
     int argc, const char ***argv, const size_t **argvlen,
