@@ -9,28 +9,27 @@ command goes to the master of its key's slot, through one `redis-cli
 its CLUSTER NODES.  Every command's key is its first argument (HSET, SET,
 ZADD, ...: what the seeders send).  Prints each master's redis-cli --pipe
 summary; the exit status is redis-cli's worst.  Python standard library
-only.
+and tools/resp.py (run.sh copies it beside bench/ as tools/).
 """
 
 import argparse
+import os
 import subprocess
 import sys
 
-
-def crc16(data):
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import resp  # noqa: E402
 
 
 def masters(port):
     """slot -> port of its master, from CLUSTER NODES"""
-    out = subprocess.run(["redis-cli", "-p", str(port), "CLUSTER", "NODES"],
-                         capture_output=True, text=True, check=True).stdout
+    c = resp.Conn("127.0.0.1", port)
+    try:
+        out = c.call("CLUSTER", "NODES").decode()
+    except resp.Error as e:
+        sys.exit("cluster_pipe: CLUSTER NODES: %s" % e)
+    c.close()
     owner = [None] * 16384
     for line in out.splitlines():
         f = line.split()
@@ -50,22 +49,14 @@ def masters(port):
 
 def commands(stream):
     """(the command's bytes, its first argument) for each RESP array"""
-    read = stream.readline
     while True:
-        head = read()
+        head = stream.peek(40)
         if not head:
             return
         if not head.startswith(b"*"):
             sys.exit("cluster_pipe: not a RESP array: %r" % head[:40])
-        parts = [head]
-        key = None
-        for i in range(int(head[1:])):
-            size = read()
-            data = stream.read(int(size[1:]) + 2)
-            parts += [size, data]
-            if i == 1:
-                key = data[:-2]
-        yield b"".join(parts), key
+        args = resp.read(stream)
+        yield resp.encode(*args), args[1] if len(args) > 1 else None
 
 
 def main():
@@ -77,15 +68,10 @@ def main():
              for p in sorted(set(owner))}
     cache = {}
     for cmd, key in commands(sys.stdin.buffer):
-        tag = key
-        start = key.find(b"{")
-        if start >= 0:
-            end = key.find(b"}", start + 1)
-            if end > start + 1:
-                tag = key[start + 1:end]
+        tag = resp.hash_tag(key)
         slot = cache.get(tag)
         if slot is None:
-            slot = cache[tag] = crc16(tag) % 16384
+            slot = cache[tag] = resp.crc16(tag) % 16384
         pipes[owner[slot]].stdin.write(cmd)
     rc = 0
     for p in pipes.values():

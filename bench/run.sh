@@ -129,6 +129,7 @@ cp -r "$SHARED"/nginx "$SHARED"/lua "$SHARED"/wrk "$SHARED"/seed.awk "$RUN"/
 mkdir -p "$RUN/peers" && mv "$RUN"/nginx "$RUN"/lua "$RUN"/wrk "$RUN"/seed.awk "$RUN/peers"/
 mkdir -p "$RUN/bench"
 cp -r "$HERE"/nginx "$HERE"/wrk "$HERE"/seed.py "$HERE"/cluster_pipe.py "$HERE"/pay_prep.py "$RUN/bench"/
+mkdir -p "$RUN/tools" && cp "$ROOT"/tools/resp.py "$RUN/tools"/   # cluster_pipe.py's client
 cp "$MODULE" "$RUN/ngx_http_member_module.so"
 MODULE_SUM=$(sha256sum "$RUN/ngx_http_member_module.so" | cut -c1-12)
 printf 'load_module %s;\nevents {}\n' "$RUN/ngx_http_member_module.so" >"$RUN/load-test.conf"

@@ -49,6 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import reconcile  # noqa: E402
+import resp  # noqa: E402
 
 ADMIN = "bench-scale-admin-token-0123456789"
 CODE_SECRET = "bench-scale-code-secret-0123456789"
@@ -255,7 +256,7 @@ KINDS = [
 
 def by_kind(w):
     """bytes and keys of each kind (MEMORY USAGE ... SAMPLES 0 of every key)"""
-    r = reconcile.Redis("127.0.0.1", w.redis_port)
+    r = resp.Conn("127.0.0.1", w.redis_port)
     sizes = collections.defaultdict(lambda: [0, 0])
     biggest = {}
     cursor = b"0"
@@ -278,7 +279,7 @@ def by_kind(w):
 def clone(w, ids, first, count):
     """count members from id `first` on, each a copy of a sample member's
     keys (DUMP/RESTORE), its orders' store keys under their own order ids"""
-    r = reconcile.Redis("127.0.0.1", w.redis_port)
+    r = resp.Conn("127.0.0.1", w.redis_port)
     templates = []
     for mid in ids:
         keys = []
@@ -289,21 +290,14 @@ def clone(w, ids, first, count):
     pipe = subprocess.Popen(["redis-cli", "-p", str(w.redis_port), "--pipe"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
-    def resp(*args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        return b"".join(out)
-
     buf = []
     for n in range(first, first + count):
         mid, keys, orders = templates[n % len(templates)]
         old, new = b"{m:%d}" % mid, b"{m:%d}" % n
         for k, dump, pttl in keys:
-            buf.append(resp(b"RESTORE", k.replace(old, new, 1), max(pttl, 0), dump, b"REPLACE"))
+            buf.append(resp.encode(b"RESTORE", k.replace(old, new, 1), max(pttl, 0), dump, b"REPLACE"))
         for k, v in orders:
-            buf.append(resp(b"SET", k.replace(b":o%d-" % mid, b":o%d-" % n), b"%d" % n))
+            buf.append(resp.encode(b"SET", k.replace(b":o%d-" % mid, b":o%d-" % n), b"%d" % n))
         if len(buf) > 20000:
             pipe.stdin.write(b"".join(buf))
             buf.clear()

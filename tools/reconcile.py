@@ -33,9 +33,10 @@ import argparse
 import collections
 import json
 import re
-import socket
 import sys
 import time
+
+import resp
 
 MEMBER = re.compile(rb"^\{m:(\d+)\}$")
 STORE = re.compile(rb"^\{b\}:store:(.+):ledger$")
@@ -43,74 +44,8 @@ DAY = re.compile(rb"^\{b\}:day:(\d{4}-\d\d-\d\d)$")
 TZ = 8 * 3600
 
 
-class Redis:
-    """The smallest RESP client: enough for SCAN, HGETALL and XRANGE."""
-
-    def __init__(self, host=None, port=None, path=None, password=None, db=0):
-        if path:
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.settimeout(10)
-            self.sock.connect(path)
-        else:
-            self.sock = socket.create_connection((host, port), timeout=10)
-        self.buf = self.sock.makefile("rb")
-        if password:
-            self.call("AUTH", password)
-        if db:
-            self.call("SELECT", str(db))
-
-    def call(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-        return self.read()
-
-    def read(self):
-        line = self.buf.readline()
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            data = self.buf.read(n + 2)[:-2]
-            return data
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise RuntimeError("unexpected reply %r" % line)
-
-
-def crc16(data):
-    """CRC16-CCITT (XMODEM), Redis Cluster's key hash."""
-    crc = 0
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
-
-
-def key_slot(key):
-    key = key if isinstance(key, bytes) else str(key).encode()
-    start = key.find(b"{")
-    if start >= 0:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            key = key[start + 1:end]
-    return crc16(key) % 16384
-
-
 class Cluster:
-    """Every master of a Redis Cluster as one Redis: a command of a key
+    """Every master of a Redis Cluster as one connection: a command of a key
     goes to its slot's master, SCAN walks every master."""
 
     def __init__(self, seed, password=None):
@@ -121,7 +56,7 @@ class Cluster:
 
     def node(self, addr):
         if addr not in self.conns:
-            self.conns[addr] = Redis(addr[0], addr[1], password=self.password)
+            self.conns[addr] = resp.Conn(addr[0], addr[1], password=self.password)
         return self.conns[addr]
 
     def refresh(self):
@@ -137,13 +72,13 @@ class Cluster:
             raise RuntimeError("SCAN goes to each master (scan())")
         for _ in range(3):
             try:
-                return self.node(self.slots[key_slot(args[1])]).call(*args)
+                return self.node(self.slots[resp.key_slot(args[1])]).call(*args)
             except RuntimeError as e:
                 if not str(e).startswith(("MOVED", "TRYAGAIN", "CLUSTERDOWN")):
                     raise
                 time.sleep(0.1)
                 self.refresh()
-        return self.node(self.slots[key_slot(args[1])]).call(*args)
+        return self.node(self.slots[resp.key_slot(args[1])]).call(*args)
 
 
 def brand_at(key):
@@ -445,13 +380,13 @@ def connect(a):
 def connect_one(a):
     spec = a.redis
     if spec and (spec.startswith("/") or spec.startswith(".")):
-        return Redis(path=spec, password=a.password, db=a.db)
+        return resp.Conn(path=spec, password=a.password, db=a.db)
     if spec:
         host, _, port = spec.rpartition(":")
-        return Redis(host or "127.0.0.1", int(port), password=a.password, db=a.db)
+        return resp.Conn(host or "127.0.0.1", int(port), password=a.password, db=a.db)
     if a.socket:
-        return Redis(path=a.socket, password=a.password, db=a.db)
-    return Redis(a.host, a.port, password=a.password, db=a.db)
+        return resp.Conn(path=a.socket, password=a.password, db=a.db)
+    return resp.Conn(a.host, a.port, password=a.password, db=a.db)
 
 
 def main():

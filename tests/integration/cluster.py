@@ -21,50 +21,17 @@ processes that the tests kill, stop and promote.
 
 import os
 import signal
-import socket
 import subprocess
+import sys
 import threading
 import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import resp  # noqa: E402
+
 NODES = 6
 REPLICAS = 1
-
-
-class Conn:
-    """One RESP connection to a node: the cluster's own steps would cost a
-    redis-cli process each, ~10 ms on a busy machine."""
-
-    def __init__(self, port, timeout):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = self.sock.makefile("rb")
-
-    def call(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-        return self.read()
-
-    def read(self):
-        line = self.buf.readline()
-        if not line:
-            raise ConnectionError("closed")
-        kind, rest = line[:1], line[1:-2]
-        if kind in (b"+", b"-"):
-            return rest.decode(errors="replace")
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else self.buf.read(n + 2)[:-2].decode(errors="replace")
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise ConnectionError("unexpected reply %r" % line[:40])
-
-    def close(self):
-        self.sock.close()
 
 
 def raw(reply):
@@ -73,6 +40,8 @@ def raw(reply):
         return ""
     if isinstance(reply, list):
         return "\n".join(raw(r) for r in reply)
+    if isinstance(reply, bytes):
+        return reply.decode(errors="replace")
     return str(reply)
 
 
@@ -263,16 +232,21 @@ class Cluster:
 
     def node_cli(self, node, *args, timeout=10):
         """One command to this node only (no redirection followed), its
-        answer as redis-cli --raw prints it; over a connection the thread
-        keeps (OSError when the node is down)."""
+        answer as redis-cli --raw prints it, an error reply its text; over
+        a connection the thread keeps, since a redis-cli process would cost
+        ~10 ms on a busy machine (OSError when the node is down)."""
         port = node.port if isinstance(node, Node) else node
         conns = self.local.__dict__.setdefault("conns", {})
         for attempt in (1, 2):
             c = conns.get(port)
             try:
                 if c is None:
-                    c = conns[port] = Conn(port, timeout)
-                return raw(c.call(*args)).strip()
+                    c = conns[port] = resp.Conn("127.0.0.1", port, timeout=timeout)
+                try:
+                    reply = c.call(*args)
+                except resp.Error as e:
+                    reply = e
+                return raw(reply).strip()
             except (OSError, ValueError):
                 conns.pop(port, None)
                 if c is not None:
