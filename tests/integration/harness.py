@@ -52,6 +52,56 @@ OA_AES_KEY_OLD = "mSi9PJwbO1QfbkZ2qva2KQQI3wcMmajcKGqfBr8hkLU"
 # a second brand's WeChat app (Env(brand2=True)): its own fake WeChat
 APPID2 = "wxfedcba9876543210"
 SECRET2 = "test-app-secret-brand2-9e04c1"
+PII_KEY2 = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0"
+
+
+def brand_server(brand, app=1, server_name=None):
+    """A server block for Env(extra_http=...): `member_brand brand` on the
+    http level's Redis, on port2 (by server_name when several share it),
+    with the member locations; its WeChat app is the Env's (app=1) or the
+    second one (app=2, Env(brand2=True): its own fake, upstream and PII
+    key; one such block per Env)."""
+    upstream, appid, secret, pii = {
+        1: ("wechat_api", "@APPID@", "@SECRET@", "k1 @PII_KEY@"),
+        2: ("wechat_api2", "@APPID2@", "@SECRET2@", "b2k1 " + PII_KEY2)}[app]
+    conf = "" if app == 1 else """
+    upstream wechat_api2 {
+        server 127.0.0.1:@FAKE2_PORT@;
+    }
+"""
+    return conf + f"""
+    server {{
+        listen 127.0.0.1:@PORT2@;
+        {f"server_name {server_name};" if server_name else ""}
+        member_brand {brand};
+
+        member_wechat_appid {appid};
+        member_wechat_secret {secret};
+        member_wechat_api /wechat/;
+        member_admin_token @ADMIN_TOKEN@;
+        member_pii_key {pii};
+        member_code_secret @CODE_SECRET@;
+
+        location = /status {{ member_status; }}
+        location = /login {{ member_wechat_login; }}
+        location /api/ {{ member_api; }}
+        location /admin/ {{ member_admin; }}
+        location /scan/ {{ member_scan; }}
+
+        location /wechat/ {{
+            internal;
+            proxy_pass http://{upstream}/;
+            proxy_pass_request_headers off;
+            proxy_set_header Content-Type "application/json";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host api.weixin.qq.com;
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 2s;
+            subrequest_output_buffer_size 128k;
+        }}
+    }}
+"""
 
 
 # MEMBER_TEST_REDIS=cluster: every Env on a Redis Cluster (make test-cluster)

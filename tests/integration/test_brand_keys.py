@@ -22,41 +22,10 @@ RECONCILE = os.path.join(ROOT, "tools", "reconcile.py")
 
 # brands a and b on PORT2, told apart by name, both on the http level's
 # member_redis (database 0); the Env's own server moves to database 1
-BRAND = """
-    server {
-        listen 127.0.0.1:@PORT2@;
-        server_name %(brand)s.test;
-        member_brand %(brand)s;
-
-        member_wechat_appid @APPID@;
-        member_wechat_secret @SECRET@;
-        member_wechat_api /wechat/;
-        member_admin_token @ADMIN_TOKEN@;
-        member_pii_key k1 @PII_KEY@;
-        member_code_secret @CODE_SECRET@;
-
-        location = /status { member_status; }
-        location = /login { member_wechat_login; }
-        location /api/ { member_api; }
-        location /admin/ { member_admin; }
-        location /scan/ { member_scan; }
-
-        location /wechat/ {
-            internal;
-            proxy_pass http://wechat_api/;
-            proxy_pass_request_headers off;
-            proxy_set_header Content-Type "application/json";
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host api.weixin.qq.com;
-            subrequest_output_buffer_size 128k;
-        }
-    }
-"""
-
 TWO_BRANDS = {
     "extra_http": "member_test_clock on;\n"
-                  + BRAND % {"brand": "a"} + BRAND % {"brand": "b"},
+                  + harness.brand_server("a", server_name="a.test")
+                  + harness.brand_server("b", server_name="b.test"),
     "extra_server": "member_redis 127.0.0.1:@REDIS_PORT@ db=1;"}
 
 

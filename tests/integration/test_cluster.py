@@ -293,44 +293,9 @@ def test_a_master_killed_under_load(env):
 # two brands, two nginx nodes
 
 
-# brand b's server block; brand a is the Env's own server (member_brand a)
-BRAND_B = """
-    upstream wechat_api_b {
-        server 127.0.0.1:@FAKE2_PORT@;
-    }
-
-    server {
-        listen 127.0.0.1:@PORT2@;
-        member_brand b;
-        member_wechat_appid @APPID2@;
-        member_wechat_secret @SECRET2@;
-        member_wechat_api /wechat/;
-        member_admin_token @ADMIN_TOKEN@;
-        member_pii_key b2k1 0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0;
-        member_code_secret @CODE_SECRET@;
-
-        location = /login { member_wechat_login; }
-        location /api/ { member_api; }
-        location /admin/ { member_admin; }
-        location /scan/ { member_scan; }
-
-        location /wechat/ {
-            internal;
-            proxy_pass http://wechat_api_b/;
-            proxy_pass_request_headers off;
-            proxy_set_header Content-Type "application/json";
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host api.weixin.qq.com;
-            proxy_connect_timeout 1s;
-            proxy_read_timeout 2s;
-            subrequest_output_buffer_size 128k;
-        }
-    }
-"""
-
+# brand b's server block, on the second app; brand a is the Env's own server
 BRANDS = {"cluster": True, "brand2": True, "workers": 2, "extra_server": "member_brand a;",
-          "extra_http": BRAND_B}
+          "extra_http": harness.brand_server("b", app=2)}
 
 
 def brand_view(env, brand, port=None):
