@@ -1,33 +1,22 @@
--- wrk script for the module's POST /scan/verify: every request is sent exactly once.
+-- wrk script for the module's POST /scan/verify: every request is sent exactly once (once.lua).
 -- BENCH_REQUESTS is a file of "<code> <timestamp> <nonce> <signature>" lines (sign.py: each a
 -- distinct member's current code, a fresh nonce, the signature of exactly the body sent here);
 -- BENCH_STORE the store id. init() loads the lines and has wrk.format build the request once,
 -- with markers in place of the four values (the code's marker as long as a code, so that
--- Content-Length is right); request() takes the next line, never an old one (a code and a nonce
--- are single use: a second send could only be refused), and puts its values between the
--- template's pieces: the bytes wrk.format would make, without formatting six headers per request
--- on the client's CPU (init checks that on the first and the last line). ~1.3 us a request in
--- wrk's LuaJIT, against ~3 us for wrk.format and ~5 us for a pattern match and a table.
--- Should the file run out before the duration is over, the thread stops (wrk.thread:stop()) and
--- done() says so; wrk still divides by the whole duration, so the req/s of such a run is a lower
--- bound: codes.sh flags it (raise VERIFY_MAX_RATE).
--- done() runs in wrk's main Lua state: it reads each thread's globals sent, prepared and ran_out
--- through the thread objects that setup() kept.
+-- Content-Length is right); request() takes the next line, never an old one, and puts its values
+-- between the template's pieces: the bytes wrk.format would make, without formatting six headers
+-- per request on the client's CPU (init checks that on the first and the last line). ~1.3 us a
+-- request in wrk's LuaJIT, against ~3 us for wrk.format and ~5 us for a pattern match and a table.
+-- Should the file run out before the duration is over, the req/s is a lower bound: codes.sh
+-- flags it (raise VERIFY_MAX_RATE).
+local once = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "once.lua")
 local path = os.getenv("BENCH_REQUESTS") or "verify.txt"
 local store = os.getenv("BENCH_STORE") or "BENCH"
 local lines = {}
-local threads = {}
 local parts, order = {}, {}
-sent, prepared, ran_out = 0, 0, false
 
 local function headers(ts, nonce, sig)
-    return {
-        ["Content-Type"] = "application/json",
-        ["X-Member-Store"] = store,
-        ["X-Member-Timestamp"] = ts,
-        ["X-Member-Nonce"] = nonce,
-        ["X-Member-Signature"] = sig,
-    }
+    return once.headers(store, ts, nonce, sig)
 end
 
 local function body(code)
@@ -51,20 +40,9 @@ local function build(line)
            .. parts[5]
 end
 
-function setup(thread)
-    threads[#threads + 1] = thread
-end
-
 function init(args)
-    local f = assert(io.open(path, "r"))
-    local n = 0
-    for line in f:lines() do
-        n = n + 1
-        lines[n] = line
-    end
-    f:close()
-    if n == 0 then error("no requests in " .. path) end
-    prepared = n
+    lines = once.load(path)
+    local n = prepared
 
     -- the template: markers for code (1), timestamp (2), nonce (3), signature (4)
     local marks = { ("\4"):rep(18), "\1", "\2", "\3" }
@@ -107,24 +85,9 @@ function init(args)
 end
 
 function request()
-    if sent == prepared then
-        if not ran_out then
-            ran_out = true
-            wrk.thread:stop()
-        end
-        -- the loop stops after this event; a GET that the server answers 204 without work
-        return wrk.format("GET", "/bench-idle")
-    end
-    sent = sent + 1
-    local line = lines[sent]
-    lines[sent] = nil
-    return build(line)
+    return once.request(lines, build)
 end
 
 function done(summary, latency, requests)
-    for _, t in ipairs(threads) do
-        io.write(string.format("verify.lua: sent %d of %d prepared requests%s\n",
-                               t:get("sent"), t:get("prepared"),
-                               t:get("ran_out") and ", RAN OUT" or ""))
-    end
+    once.done("verify.lua")
 end
