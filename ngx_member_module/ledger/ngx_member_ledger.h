@@ -385,6 +385,33 @@ ngx_int_t ngx_http_member_person_fields(ngx_http_request_t *r, uint64_t id,
     json_t *json, ngx_str_t *phone, ngx_str_t *args, ngx_uint_t *n);
 ngx_int_t ngx_http_member_birthday_valid(ngx_str_t *s);
 
+/*
+ * ngx_http_member_phone.c: the member of a phone, found by its index or
+ * claimed; done sees rc NGX_OK (member), NGX_BUSY (another claim is under
+ * way) or NGX_ERROR (reply was not an answer)
+ */
+typedef struct ngx_http_member_phone_s  ngx_http_member_phone_t;
+typedef ngx_int_t (*ngx_http_member_phone_pt)(ngx_http_request_t *r,
+    ngx_http_member_phone_t *ph, redisReply *reply);
+
+struct ngx_http_member_phone_s {
+    ngx_str_t                   index[8];   /* per key line */
+    ngx_uint_t                  nindex;
+    ngx_uint_t                  tried;      /* the index in use */
+    uint64_t                    claimer;    /* takes a phone of nobody */
+    uint64_t                    member;
+    ngx_int_t                   rc;
+    ngx_http_member_phone_pt    done;
+    unsigned                    claimed:1;
+};
+
+ngx_int_t ngx_http_member_phone_indexes(ngx_http_request_t *r,
+    ngx_http_member_phone_t *ph, ngx_str_t *phone);
+ngx_int_t ngx_http_member_phone_lookup(ngx_http_request_t *r,
+    ngx_http_member_phone_t *ph);
+ngx_int_t ngx_http_member_phone_claim(ngx_http_request_t *r,
+    ngx_http_member_phone_t *ph, ngx_uint_t force);
+
 /* ngx_http_member_openid.c */
 ngx_int_t ngx_http_member_openid_key(ngx_pool_t *pool, ngx_str_t *openid,
     ngx_str_t *key);

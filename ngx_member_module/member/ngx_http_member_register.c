@@ -28,9 +28,7 @@ struct ngx_http_member_reg_s {
     ngx_str_t                   phone_code;
     ngx_str_t                   consent;
     ngx_str_t                   session_key;    /* opened */
-    ngx_str_t                   index[8];       /* per key line */
-    ngx_uint_t                  nindex;
-    ngx_uint_t                  tried;
+    ngx_http_member_phone_t     ph;             /* its member */
     uint64_t                    target;
     uint64_t                    referrer;       /* invite_code's, or 0 */
     ngx_str_t                   openid_key;
@@ -38,7 +36,6 @@ struct ngx_http_member_reg_s {
     size_t                      token_len;
     ngx_str_t                   card_no;
     unsigned                    verified:1;
-    unsigned                    claimed:1;
 };
 
 
@@ -52,13 +49,8 @@ static ngx_int_t ngx_http_member_reg_code(ngx_http_request_t *r,
     ngx_str_t *token);
 static ngx_int_t ngx_http_member_reg_coded(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_reg_phone(ngx_http_request_t *r);
-static ngx_int_t ngx_http_member_reg_lookup(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_reg_found(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_reg_claim(ngx_http_request_t *r,
-    ngx_uint_t force);
-static ngx_int_t ngx_http_member_reg_claimed(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
+    ngx_http_member_phone_t *ph, redisReply *reply);
 static ngx_int_t ngx_http_member_reg_write(ngx_http_request_t *r,
     ngx_uint_t script);
 static ngx_int_t ngx_http_member_reg_written(ngx_http_request_t *r,
@@ -419,77 +411,48 @@ ngx_http_member_reg_coded(ngx_http_request_t *r)
 }
 
 
-/* the phone is known: its index under each key line, then the lookup */
+/* the phone is known: its index under each key line, then its member */
 
 static ngx_int_t
 ngx_http_member_reg_phone(ngx_http_request_t *r)
 {
-    ngx_uint_t                   i;
-    ngx_http_member_key_t       *key;
-    ngx_http_member_reg_t       *reg;
-    ngx_http_member_loc_conf_t  *mlcf;
-
-    reg = ngx_http_member_reg_of(r, NULL);
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-
-    key = mlcf->keys->elts;
-
-    for (i = 0; i < mlcf->keys->nelts && i < 8; i++) {
-        if (ngx_http_member_phone_index(r, &key[i], &reg->phone,
-                                        &reg->index[i])
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    reg->nindex = i;
-    reg->tried = 0;
-
-    return ngx_http_member_reg_lookup(r);
-}
-
-
-static ngx_int_t
-ngx_http_member_reg_lookup(ngx_http_request_t *r)
-{
-    ngx_http_member_reg_t   *reg;
-
-    reg = ngx_http_member_reg_of(r, NULL);
-
-    return ngx_http_member_redis_command(r, ngx_http_member_reg_found,
-                                         &ngx_http_member_cmd_get,
-                                         &reg->index[reg->tried]);
-}
-
-
-static ngx_int_t
-ngx_http_member_reg_found(ngx_http_request_t *r, ngx_http_member_call_t *call,
-    redisReply *reply)
-{
-    uint64_t                 id;
     ngx_http_member_reg_t   *reg;
     ngx_http_member_page_t  *pg;
 
     reg = ngx_http_member_reg_of(r, &pg);
 
-    if (reply->type == REDIS_REPLY_NIL) {
-        if (++reg->tried < reg->nindex) {
-            return ngx_http_member_reg_lookup(r);
-        }
-
-        return ngx_http_member_reg_claim(r, 0);
+    if (ngx_http_member_phone_indexes(r, &reg->ph, &reg->phone) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (reply->type != REDIS_REPLY_STRING
-        || ngx_http_member_parse_id((u_char *) reply->str, reply->len, &id)
-           != NGX_OK)
-    {
+    /* the visitor takes a phone that is nobody's */
+    reg->ph.claimer = pg->id;
+    reg->ph.done = ngx_http_member_reg_found;
+
+    return ngx_http_member_phone_lookup(r, &reg->ph);
+}
+
+
+static ngx_int_t
+ngx_http_member_reg_found(ngx_http_request_t *r, ngx_http_member_phone_t *ph,
+    redisReply *reply)
+{
+    ngx_http_member_reg_t   *reg;
+    ngx_http_member_page_t  *pg;
+
+    reg = ngx_http_member_reg_of(r, &pg);
+
+    if (ph->rc == NGX_BUSY) {
+        return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "conflict",
+                                     "the phone is being registered");
+    }
+
+    if (ph->rc != NGX_OK) {
         return ngx_http_member_reply_script_error(r, reply);
     }
 
-    if (id == pg->id) {
-        reg->target = id;
+    if (ph->member == pg->id) {
+        reg->target = ph->member;
         return ngx_http_member_reg_write(r, NGX_HTTP_MEMBER_SCRIPT_REGISTER);
     }
 
@@ -500,71 +463,9 @@ ngx_http_member_reg_found(ngx_http_request_t *r, ngx_http_member_call_t *call,
                                      "through WeChat");
     }
 
-    reg->target = id;
+    reg->target = ph->member;
 
     return ngx_http_member_reg_write(r, NGX_HTTP_MEMBER_SCRIPT_LINK);
-}
-
-
-/* the phone is nobody's (or its index is stale): the visitor takes it */
-
-static ngx_int_t
-ngx_http_member_reg_claim(ngx_http_request_t *r, ngx_uint_t force)
-{
-    ngx_str_t               *id;
-    ngx_http_member_reg_t   *reg;
-    ngx_http_member_page_t  *pg;
-
-    static ngx_str_t  set = ngx_string("SET");
-
-    reg = ngx_http_member_reg_of(r, &pg);
-
-    if (reg->claimed) {
-        return ngx_http_member_error(r, NGX_HTTP_CONFLICT, "conflict",
-                                     "the phone is being registered");
-    }
-
-    reg->claimed = 1;
-    reg->tried = 0;
-
-    id = ngx_palloc(r->pool, sizeof(ngx_str_t));
-
-    if (id == NULL || ngx_http_member_int_arg(r->pool, id, pg->id) == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (force) {
-        return ngx_http_member_redis_command(r, ngx_http_member_reg_claimed,
-                                             &set, &reg->index[0], id);
-    }
-
-    return ngx_http_member_redis_command(r, ngx_http_member_reg_claimed,
-                                         &set, &reg->index[0], id,
-                                         &ngx_http_member_cmd_nx);
-}
-
-
-static ngx_int_t
-ngx_http_member_reg_claimed(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    ngx_http_member_reg_t   *reg;
-    ngx_http_member_page_t  *pg;
-
-    reg = ngx_http_member_reg_of(r, &pg);
-
-    if (reply->type == REDIS_REPLY_NIL) {
-        /* another registration took it meanwhile: look again */
-        return ngx_http_member_reg_lookup(r);
-    }
-
-    if (reply->type != REDIS_REPLY_STATUS) {
-        return ngx_http_member_reply_script_error(r, reply);
-    }
-
-    reg->target = pg->id;
-
-    return ngx_http_member_reg_write(r, NGX_HTTP_MEMBER_SCRIPT_REGISTER);
 }
 
 
@@ -583,7 +484,8 @@ ngx_http_member_reg_write(ngx_http_request_t *r, ngx_uint_t script)
     }
 
     /* id, card_no, index, openid, consent version, now, then pairs */
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_PHONE_INDEX] = reg->index[reg->tried];
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_PHONE_INDEX] =
+                                                   reg->ph.index[reg->ph.tried];
     args[NGX_HTTP_MEMBER_REGISTER_ARGV_OPENID] = pg->openid;
     args[NGX_HTTP_MEMBER_REGISTER_ARGV_CONSENT] = reg->consent;
 
@@ -636,9 +538,8 @@ ngx_http_member_reg_written(ngx_http_request_t *r,
 
     if (ngx_http_member_redis_is_error(reply, "STALE")) {
         /* the index named a member who no longer has that phone */
-        reg->tried = 0;
-        reg->claimed = 0;
-        return ngx_http_member_reg_claim(r, 1);
+        reg->ph.claimed = 0;
+        return ngx_http_member_phone_claim(r, &reg->ph, 1);
     }
 
     if (ngx_http_member_redis_is_error(reply, "REGISTERED")) {

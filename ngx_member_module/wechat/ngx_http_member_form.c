@@ -37,14 +37,11 @@ struct ngx_http_member_form_s {
     ngx_str_t                   key;        /* {m:<id>} */
     json_t                     *person;     /* name, birthday, gender */
     ngx_str_t                   phone;
-    ngx_str_t                   index[8];   /* per key line */
-    ngx_uint_t                  nindex;
-    ngx_uint_t                  tried;
+    ngx_http_member_phone_t     ph;         /* its member */
     ngx_int_t                   outcome;
     const char                 *reason;
     u_char                      detail[64];
     unsigned                    renewed:1;
-    unsigned                    claimed:1;
 };
 
 
@@ -53,13 +50,8 @@ static ngx_int_t ngx_http_member_form_send(ngx_http_request_t *r,
 static ngx_int_t ngx_http_member_form_answered(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_form_person(ngx_http_request_t *r,
     ngx_http_member_form_t *f, json_t *answer);
-static ngx_int_t ngx_http_member_form_lookup(ngx_http_request_t *r);
 static ngx_int_t ngx_http_member_form_found(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
-static ngx_int_t ngx_http_member_form_claim(ngx_http_request_t *r,
-    ngx_uint_t force);
-static ngx_int_t ngx_http_member_form_claimed(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply);
+    ngx_http_member_phone_t *ph, redisReply *reply);
 static ngx_int_t ngx_http_member_form_write(ngx_http_request_t *r,
     ngx_uint_t script);
 static ngx_int_t ngx_http_member_form_written(ngx_http_request_t *r,
@@ -269,7 +261,11 @@ ngx_http_member_form_answered(ngx_http_request_t *r)
         return ngx_http_member_form_end(r, NGX_DECLINED, f->reason);
     }
 
-    return ngx_http_member_form_lookup(r);
+    /* the openid's record takes a phone that is nobody's */
+    f->ph.claimer = f->id;
+    f->ph.done = ngx_http_member_form_found;
+
+    return ngx_http_member_phone_lookup(r, &f->ph);
 }
 
 
@@ -328,10 +324,6 @@ ngx_http_member_form_person(ngx_http_request_t *r, ngx_http_member_form_t *f,
     ngx_str_t                   *w, day;
     ngx_uint_t                   k;
     const char                  *s;
-    ngx_http_member_key_t       *key;
-    ngx_http_member_loc_conf_t  *mlcf;
-
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     list = json_object_get(json_object_get(answer, "user_info"),
                            "common_field_list");
@@ -464,131 +456,46 @@ ngx_http_member_form_person(ngx_http_request_t *r, ngx_http_member_form_t *f,
     }
 
     /* the phone's index under each key line, as POST register makes it */
-    key = mlcf->keys ? mlcf->keys->elts : NULL;
-
-    for (k = 0; key && k < mlcf->keys->nelts && k < 8; k++) {
-        if (ngx_http_member_phone_index(r, &key[k], &f->phone, &f->index[k])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (ngx_http_member_phone_indexes(r, &f->ph, &f->phone) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    if (k == 0) {
+    if (f->ph.nindex == 0) {
         f->reason = "no member_pii_key where the outbox runs";
         return NGX_DECLINED;
     }
-
-    f->nindex = k;
-    f->tried = 0;
 
     return NGX_OK;
 }
 
 
 static ngx_int_t
-ngx_http_member_form_lookup(ngx_http_request_t *r)
-{
-    ngx_http_member_form_t  *f;
-
-    f = ngx_http_member_form_of(r);
-
-    return ngx_http_member_redis_command(r, ngx_http_member_form_found,
-                                         &ngx_http_member_cmd_get,
-                                         &f->index[f->tried]);
-}
-
-
-static ngx_int_t
-ngx_http_member_form_found(ngx_http_request_t *r, ngx_http_member_call_t *call,
+ngx_http_member_form_found(ngx_http_request_t *r, ngx_http_member_phone_t *ph,
     redisReply *reply)
 {
-    uint64_t                 id;
     ngx_http_member_form_t  *f;
 
     f = ngx_http_member_form_of(r);
 
-    if (reply->type == REDIS_REPLY_NIL) {
-        if (++f->tried < f->nindex) {
-            return ngx_http_member_form_lookup(r);
-        }
+    if (ph->rc != NGX_OK) {
+        /* the form goes to the openid's record, should it be read again */
+        f->target = f->id;
 
-        return ngx_http_member_form_claim(r, 0);
-    }
-
-    if (reply->type != REDIS_REPLY_STRING
-        || ngx_http_member_parse_id((u_char *) reply->str, reply->len, &id)
-           != NGX_OK)
-    {
         return ngx_http_member_form_end(r, NGX_AGAIN,
-                                        "Redis failed at the phone index");
+                                        ph->rc == NGX_BUSY
+                                        ? "the phone is being registered"
+                                        : "Redis failed at the phone index");
     }
 
-    f->target = id;
+    f->target = ph->member;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "member form: member %uL, the phone's member %uL",
-                   f->id, id);
+                   f->id, ph->member);
 
-    return ngx_http_member_form_write(r, id == f->id
+    return ngx_http_member_form_write(r, ph->member == f->id
                                          ? NGX_HTTP_MEMBER_SCRIPT_REGISTER
                                          : NGX_HTTP_MEMBER_SCRIPT_LINK);
-}
-
-
-/* the phone is nobody's (or its index is stale): this member takes it */
-
-static ngx_int_t
-ngx_http_member_form_claim(ngx_http_request_t *r, ngx_uint_t force)
-{
-    ngx_str_t               *id;
-    ngx_http_member_form_t  *f;
-
-    static ngx_str_t  set = ngx_string("SET");
-
-    f = ngx_http_member_form_of(r);
-
-    if (f->claimed) {
-        return ngx_http_member_form_end(r, NGX_AGAIN,
-                                        "the phone is being registered");
-    }
-
-    f->claimed = 1;
-    f->tried = 0;
-    f->target = f->id;
-
-    id = ngx_palloc(r->pool, sizeof(ngx_str_t));
-
-    if (id == NULL || ngx_http_member_int_arg(r->pool, id, f->id) == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (force) {
-        return ngx_http_member_redis_command(r, ngx_http_member_form_claimed,
-                                             &set, &f->index[0], id);
-    }
-
-    return ngx_http_member_redis_command(r, ngx_http_member_form_claimed,
-                                         &set, &f->index[0], id,
-                                         &ngx_http_member_cmd_nx);
-}
-
-
-static ngx_int_t
-ngx_http_member_form_claimed(ngx_http_request_t *r,
-    ngx_http_member_call_t *call, redisReply *reply)
-{
-    if (reply->type == REDIS_REPLY_NIL) {
-        /* another registration took it meanwhile: look again */
-        return ngx_http_member_form_lookup(r);
-    }
-
-    if (reply->type != REDIS_REPLY_STATUS) {
-        return ngx_http_member_form_end(r, NGX_AGAIN,
-                                        "Redis failed at the phone index");
-    }
-
-    return ngx_http_member_form_write(r, NGX_HTTP_MEMBER_SCRIPT_REGISTER);
 }
 
 
@@ -611,7 +518,7 @@ ngx_http_member_form_write(ngx_http_request_t *r, ngx_uint_t script)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    args[NGX_HTTP_MEMBER_REGISTER_ARGV_PHONE_INDEX] = f->index[f->tried];
+    args[NGX_HTTP_MEMBER_REGISTER_ARGV_PHONE_INDEX] = f->ph.index[f->ph.tried];
     args[NGX_HTTP_MEMBER_REGISTER_ARGV_OPENID] = f->openid;
     ngx_str_set(&args[NGX_HTTP_MEMBER_REGISTER_ARGV_CONSENT],
                 NGX_HTTP_MEMBER_FORM_CONSENT);
@@ -670,8 +577,8 @@ ngx_http_member_form_written(ngx_http_request_t *r,
 
     if (ngx_http_member_redis_is_error(reply, "STALE")) {
         /* the index named a member who no longer has that phone */
-        f->claimed = 0;
-        return ngx_http_member_form_claim(r, 1);
+        f->ph.claimed = 0;
+        return ngx_http_member_phone_claim(r, &f->ph, 1);
     }
 
     if (ngx_http_member_redis_is_error(reply, "REGISTERED")) {

@@ -182,6 +182,41 @@ def test_a_phone_of_an_existing_member_links_the_card(env):
         env, f"{{m:{old}}}")["wx_card_status"] == "activated")
 
 
+def test_a_stale_or_broken_phone_index(env):
+    """The form's phone is indexed to a member who has another phone now:
+    the form's own member takes it (link.lua's STALE, a forced claim); an
+    index that names no member id is Redis failing: read again later."""
+    r = env.admin("POST", "members", {"phone": "13900000033", "name": "旧号"})
+    assert r.status == 201, r
+    old = r.json["member_id"]
+    remember(env, "13900000033", "旧号")
+    index = env.rcli("HGET", f"{{m:{old}}}", "phone_index")
+    assert index.startswith("phone:") and env.rcli("GET", index) == old
+    env.rcli("HSET", f"{{m:{old}}}", "phone_index", "phone:another")
+
+    code = new_code()
+    oid, mid = claim(env, "form-stale", code)
+    form(env, code, phone="13900000033", name="旧号")
+    submit(env, oid, code)
+    act = activated(env, code)
+    assert env.rcli("GET", index) == str(mid)
+    m = hgetall(env, f"{{m:{mid}}}")
+    assert m["phone_index"] == index and m["status"] == "active", m
+    assert act["membership_number"] == m["card_no"], act
+    assert member_id(env, oid) == mid
+
+    env.rcli("SET", index, "not-a-member-id")
+    code = new_code()
+    oid, mid = claim(env, "form-broken", code)
+    form(env, code, phone="13900000033", name="旧号")
+    submit(env, oid, code)
+    harness.wait_until("the form's error recorded", lambda: hgetall(
+        env, f"{{m:{mid}}}").get("wx_form_error") == "Redis failed at the phone index")
+    assert "phone_index" not in hgetall(env, f"{{m:{mid}}}")
+    assert env.rcli("GET", index) == "not-a-member-id"
+    env.rcli("DEL", index)
+
+
 def test_garbage_forms(env):
     cases = {
         "no phone": ({"fields": {"USER_FORM_INFO_FLAG_NAME": "无号"}},

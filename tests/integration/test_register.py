@@ -197,6 +197,35 @@ def test_a_verified_phone_links_to_the_existing_member(env):
     remember(env, "13900000001", "李四")
 
 
+def test_a_stale_or_broken_phone_index(env):
+    """The index of a phone names a member who has another phone now: the
+    visitor takes the phone (link.lua's STALE, then a forced claim); an
+    index that names no member id is Redis failing, and changes nothing."""
+    fresh(env)
+    r = env.admin("POST", "members", {"name": "王五", "phone": "13900000031"})
+    assert r.status == 201, r
+    old = r.json["member_id"]
+    index = env.rcli("HGET", "{m:" + old + "}", "phone_index")
+    assert index.startswith("phone:") and env.rcli("GET", index) == old
+    env.rcli("HSET", "{m:" + old + "}", "phone_index", "phone:another")
+    token = login(env, "stale1")
+    visitor = token.split(".")[0]
+    r = register(env, token, phone_code="phone-13900000031", name="王五")
+    assert r.status == 201, r
+    assert r.json["member_id"] == visitor != old, r
+    assert env.rcli("GET", index) == visitor
+    assert env.rcli("HGET", "{m:" + visitor + "}", "phone_index") == index
+
+    env.rcli("SET", index, "not-a-member-id")
+    token = login(env, "stale2")
+    r = register(env, token, phone_code="phone-13900000031-2", name="王五")
+    assert r.status == 503 and r.json["error"] == "redis_unavailable", r
+    assert env.rcli("GET", index) == "not-a-member-id"
+    assert env.rcli("HGET", "{m:" + token.split(".")[0] + "}", "phone_index") == ""
+    env.rcli("SET", index, visitor)
+    remember(env, "13900000031", "王五")
+
+
 def test_profile_put(env):
     token = login(env, "putter")
     r = env.request("PUT", "/api/profile", {"name": "王五"},
