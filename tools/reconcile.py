@@ -3,9 +3,10 @@
 member hash equal the sums of its ledger's deltas, its points lots sum
 to its points, and every coupon marked used is one it was issued; then,
 brand-wide, that the fold's numbers ({b}:totals, the
-day buckets {b}:day:*, the store ledgers {b}:store:*:ledger and the
-cursors {b}:cursors) equal what the members' ledgers and records say once
-the fold has caught up; and prints the brand's liabilities (stored value
+day buckets {b}:day:*, the store ledgers {s:<store>}:ledger with those
+of before {b}:store:*:ledger, the stores' cursors {s:<store>}:copied and
+the cursors {b}:cursors) equal what the members' ledgers and records say
+once the fold has caught up; and prints the brand's liabilities (stored value
 owed, principal and bonus, and points outstanding).
 
     tools/reconcile.py [--redis HOST:PORT|PATH] [-h HOST] [-p PORT] [-s SOCKET]
@@ -40,6 +41,7 @@ import resp
 
 MEMBER = re.compile(rb"^\{m:(\d+)\}$")
 STORE = re.compile(rb"^\{b\}:store:(.+):ledger$")
+STORE_LEDGER = re.compile(rb"^\{s:([A-Za-z0-9_-]+)\}:ledger$")
 DAY = re.compile(rb"^\{b\}:day:(\d{4}-\d\d-\d\d)$")
 TZ = 8 * 3600
 
@@ -278,19 +280,29 @@ def check_fold(r, brand):
             diff = {f: (h.get(f, 0), w.get(f, 0)) for f in set(h) | set(w)
                     if h.get(f, 0) != w.get(f, 0)}
             problems.append(f"{{b}}:day:{day} (have, want): {diff}")
-    stores = {}
-    for k in scan(r, "{b}:store:*:ledger"):
-        m = STORE.match(k)
-        if m:
-            c = collections.Counter()
+    # a store's ledger: its own slot's, and the copies of before in {b}
+    stores = collections.defaultdict(collections.Counter)
+    for pattern, regex in (("{b}:store:*:ledger", STORE), ("{s:*}:ledger", STORE_LEDGER)):
+        for k in scan(r, pattern):
+            m = regex.match(k)
+            if not m:
+                continue
+            s = m.group(1).decode()
+            last = {}
             for _, e in ledger(r, k):
-                c[(e.get("member_id"), e.get("transaction_id"))] += 1
-            stores[m.group(1).decode()] = c
+                stores[s][(e.get("member_id"), e.get("transaction_id"))] += 1
+                last[e.get("member_id")] = e.get("transaction_id")
+            if regex is STORE_LEDGER:
+                copied = pairs(r.call("HGETALL", "{s:%s}:copied" % s))
+                if copied != last:
+                    problems.append(f"{{s:{s}}}:copied {copied}, its ledger's last "
+                                    f"entries {last}")
     for s in sorted(set(stores) | set(brand.stores)):
         h, w = stores.get(s, collections.Counter()), brand.stores.get(s, collections.Counter())
         if h != w:
             twice = sum(1 for v in h.values() if v > 1)
-            problems.append(f"{{b}}:store:{s}:ledger holds {sum(h.values())} entries "
+            problems.append(f"the ledger of store {s} ({{s:{s}}}:ledger and "
+                            f"{{b}}:store:{s}:ledger) holds {sum(h.values())} entries "
                             f"({twice} twice), the members' ledgers {sum(w.values())}")
     cursors = pairs(r.call("HGETALL", "{b}:cursors"))
     for mid in sorted(set(cursors) | set(brand.cursors), key=int):

@@ -12,9 +12,11 @@
  * A timer in every worker folds while the worker holds the expiry sweep's
  * lease: the oldest waiting members of a bucket in slices, the buckets and
  * the key of before ({b}:fold) in turn, each member's entries after its
- * cursor, one brand-slot script (fold.lua) per member that is idempotent
- * by construction, then one on the bucket's slot (fold_done.lua) that lets
- * the member go.  What the admin reads of the fold is
+ * cursor: first one script per store among them on the store's slot
+ * (store_copy.lua, the entries' copies in the store's ledger, idempotent
+ * by the store's own cursor), when they are all in one brand-slot script
+ * (fold.lua) per member that is idempotent by construction, then one on
+ * the bucket's slot (fold_done.lua) that lets the member go.  What the admin reads of the fold is
  * ngx_http_member_fold_reports.c.
  */
 
@@ -103,8 +105,14 @@ typedef struct {
     size_t                        level_len;
     u_char                        day[16];
     size_t                        day_len;
+    ngx_str_t                    *keys;       /* fold.lua's, in the pool */
+    ngx_str_t                    *args;
+    ngx_uint_t                    nkeys;
+    ngx_uint_t                    nargs;
+    ngx_uint_t                    copies;     /* store copies unanswered */
     unsigned                      bad:1;
     unsigned                      more:1;     /* entries left after these */
+    unsigned                      copy_failed:1;
 } ngx_http_member_fold_member_t;
 
 
@@ -113,6 +121,9 @@ struct ngx_http_member_fold_s {
     ngx_uint_t                    n;
     ngx_uint_t                    more;       /* members with entries left */
     ngx_http_member_fold_member_t m[NGX_HTTP_MEMBER_FOLD_SLICE];
+
+    /* what the slice's members keep until their store copies are in */
+    ngx_pool_t                   *pool;
 
     /* the source of the slice: a bucket or the key of before, in turn */
     ngx_uint_t                    source;
@@ -209,30 +220,47 @@ ngx_http_member_fold_settled(ngx_http_member_job_t *job)
 }
 
 
+/*
+ * An answer of one member's script (a store copy, fold.lua, fold_done.lua):
+ * NGX_OK; NGX_DECLINED, an error answer, logged: the member waits, and
+ * every script again does nothing twice; NGX_ABORT, no answer: the run
+ * is over.
+ */
+
+static ngx_int_t
+ngx_http_member_fold_answer(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t ix, const char *what)
+{
+    ngx_http_member_fold_t  *fold = job->data;
+
+    if (reply == NULL) {
+        ngx_http_member_job_done(job);
+        return NGX_ABORT;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: fold of member %uL: %s answered, type %d",
+                   fold->m[ix].id, what, reply->type);
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, job->redis->log, 0,
+                      "member: fold of member %uL: %s failed: %*s",
+                      fold->m[ix].id, what,
+                      (size_t) ngx_min(reply->len, 200), reply->str);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 /* fold_done.lua's answer: the member left its bucket, or waits */
 
 static void
 ngx_http_member_fold_done(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t ix)
 {
-    ngx_http_member_fold_t  *fold = job->data;
-
-    if (reply == NULL) {
-        ngx_http_member_job_done(job);
-        return;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
-                   "member: fold of member %uL let go, type %d",
-                   fold->m[ix].id, reply->type);
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        /* the member waits on; fold.lua again folds nothing twice */
-        ngx_log_error(NGX_LOG_ERR, job->redis->log, 0,
-                      "member: fold of member %uL not let go: %*s",
-                      fold->m[ix].id, (size_t) ngx_min(reply->len, 200),
-                      reply->str);
-    }
+    (void) ngx_http_member_fold_answer(job, reply, ix, "let go");
 }
 
 
@@ -243,27 +271,20 @@ ngx_http_member_fold_folded(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t ix)
 {
     u_char                          id[NGX_INT64_LEN];
+    ngx_int_t                       rc;
     ngx_str_t                       keys[NGX_HTTP_MEMBER_FOLD_DONE_NKEYS];
     ngx_str_t                       args[NGX_HTTP_MEMBER_FOLD_DONE_NARGV];
     ngx_http_member_fold_t         *fold = job->data;
     ngx_http_member_fold_member_t  *m;
 
-    if (reply == NULL) {
-        ngx_http_member_job_done(job);
-        return;
-    }
+    rc = ngx_http_member_fold_answer(job, reply, ix, "fold");
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
-                   "member: fold of member %uL answered, type %d",
-                   fold->m[ix].id, reply->type);
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            /* a NOSCRIPT among them: the next run loads it again */
+            fold->loaded = 0;
+        }
 
-    if (reply->type == REDIS_REPLY_ERROR) {
-        /* the member waits on: the next run tries again */
-        ngx_log_error(NGX_LOG_ERR, job->redis->log, 0,
-                      "member: fold of member %uL failed: %*s",
-                      fold->m[ix].id, (size_t) ngx_min(reply->len, 200),
-                      reply->str);
-        fold->loaded = 0;
         return;
     }
 
@@ -294,6 +315,62 @@ ngx_http_member_fold_folded(ngx_http_member_job_t *job, redisReply *reply,
 }
 
 
+/* the member's store copies are all in: fold.lua, from the slice's pool */
+
+static void
+ngx_http_member_fold_send(ngx_http_member_job_t *job, ngx_uint_t ix)
+{
+    ngx_http_member_fold_t         *fold = job->data;
+    ngx_http_member_fold_member_t  *m;
+
+    m = &fold->m[ix];
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: fold of member %uL sent", m->id);
+
+    (void) ngx_http_member_job_script(job, ngx_http_member_fold_folded, ix,
+                                      NGX_HTTP_MEMBER_SCRIPT_FOLD,
+                                      NGX_HTTP_MEMBER_BG_SHA1, m->keys,
+                                      m->nkeys - NGX_HTTP_MEMBER_FOLD_NKEYS,
+                                      m->args,
+                                      m->nargs - NGX_HTTP_MEMBER_FOLD_NARGV);
+}
+
+
+/*
+ * store_copy.lua's answer: when the member's last copy is in and none
+ * failed, fold.lua; a failed one leaves the member waiting, and its store
+ * cursors let the next run copy only what is missing
+ */
+
+static void
+ngx_http_member_fold_copied(ngx_http_member_job_t *job, redisReply *reply,
+    ngx_uint_t ix)
+{
+    ngx_int_t                       rc;
+    ngx_http_member_fold_t         *fold = job->data;
+    ngx_http_member_fold_member_t  *m;
+
+    rc = ngx_http_member_fold_answer(job, reply, ix, "store copy");
+
+    if (rc == NGX_ABORT) {
+        return;
+    }
+
+    m = &fold->m[ix];
+
+    if (rc != NGX_OK) {
+        m->copy_failed = 1;
+    }
+
+    if (--m->copies || m->copy_failed) {
+        return;
+    }
+
+    ngx_http_member_fold_send(job, ix);
+}
+
+
 /*
  * A key of fold.lua past its fixed ones, once: its place in KEYS (from 1,
  * as the script counts) goes in ARGV at *place
@@ -317,7 +394,7 @@ ngx_http_member_fold_key_add(ngx_str_t *keys, ngx_uint_t *nkeys,
 
     ngx_sprintf(p, "%s%*s%s", prefix, len, name, suffix);
 
-    for (k = NGX_HTTP_MEMBER_FOLD_KEY_DAYS_AND_STORES; k < *nkeys; k++) {
+    for (k = NGX_HTTP_MEMBER_FOLD_KEY_DAYS; k < *nkeys; k++) {
         if (keys[k].len == size && ngx_memcmp(keys[k].data, p, size) == 0) {
             *place = k + 1;
             return NGX_OK;
@@ -332,9 +409,115 @@ ngx_http_member_fold_key_add(ngx_str_t *keys, ngx_uint_t *nkeys,
 }
 
 
+/* a string of a reply the fold keeps until the member's copies are in */
+
+static ngx_int_t
+ngx_http_member_fold_dup(ngx_pool_t *pool, redisReply *v, ngx_str_t *s)
+{
+    s->data = ngx_pnalloc(pool, v->len ? v->len : 1);
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->len = v->len;
+    ngx_memcpy(s->data, v->str, v->len);
+
+    return NGX_OK;
+}
+
+
 /*
- * The member's entries after its cursor: fold.lua with the day of each
- * entry and every key it names.
+ * The member's entries at the store of entry "first": store_copy.lua on
+ * the store's slot.  An entry's id in fold.lua's ARGV at[i] is followed by
+ * its day, its count of pairs and the pairs; the copy takes all but the
+ * day.
+ */
+
+static ngx_int_t
+ngx_http_member_fold_copy_store(ngx_http_member_job_t *job, ngx_uint_t ix,
+    ngx_pool_t *pool, ngx_str_t *fargs, ngx_uint_t *at, ngx_str_t *stores,
+    ngx_uint_t first, ngx_uint_t n)
+{
+    u_char                          *p;
+    ngx_str_t                       *store, *args, *e;
+    ngx_str_t                        keys[NGX_HTTP_MEMBER_STORE_COPY_NKEYS];
+    ngx_uint_t                       i, nargs, count, pairs;
+    ngx_http_member_fold_t          *fold = job->data;
+    ngx_http_member_fold_member_t   *m;
+
+    m = &fold->m[ix];
+    store = &stores[first];
+    nargs = NGX_HTTP_MEMBER_STORE_COPY_NARGV;
+    count = 0;
+
+    for (i = first; i < n; i++) {
+        if (stores[i].len == store->len
+            && ngx_memcmp(stores[i].data, store->data, store->len) == 0)
+        {
+            nargs += 2 + 2 * ngx_atoi(fargs[at[i] + 2].data,
+                                      fargs[at[i] + 2].len);
+            count++;
+        }
+    }
+
+    args = ngx_palloc(pool, nargs * sizeof(ngx_str_t));
+    p = ngx_pnalloc(pool, 2 * (sizeof("{s:}:copied") + store->len)
+                          + NGX_INT_T_LEN);
+
+    if (args == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_LEDGER].data = p;
+    p = ngx_sprintf(p, "{s:%V}:ledger", store);
+    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_LEDGER].len =
+                             p - keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_LEDGER].data;
+    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_COPIED].data = p;
+    p = ngx_sprintf(p, "{s:%V}:copied", store);
+    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_COPIED].len =
+                             p - keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_COPIED].data;
+
+    args[NGX_HTTP_MEMBER_STORE_COPY_ARGV_MEMBER_ID] =
+                                   fargs[NGX_HTTP_MEMBER_FOLD_ARGV_MEMBER_ID];
+    args[NGX_HTTP_MEMBER_STORE_COPY_ARGV_ENTRIES].data = p;
+    args[NGX_HTTP_MEMBER_STORE_COPY_ARGV_ENTRIES].len =
+                                           ngx_sprintf(p, "%ui", count) - p;
+
+    nargs = NGX_HTTP_MEMBER_STORE_COPY_ARGV_ENTRY;
+
+    for (i = first; i < n; i++) {
+        if (stores[i].len != store->len
+            || ngx_memcmp(stores[i].data, store->data, store->len) != 0)
+        {
+            continue;
+        }
+
+        /* id, n, the pairs: fold.lua's entry without its day */
+        e = &fargs[at[i]];
+        pairs = ngx_atoi(e[2].data, e[2].len);
+
+        args[nargs++] = e[0];
+        ngx_memcpy(&args[nargs], &e[2], (1 + 2 * pairs) * sizeof(ngx_str_t));
+        nargs += 1 + 2 * pairs;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
+                   "member: fold copies %ui entries of member %uL "
+                   "to store \"%V\"", count, m->id, store);
+
+    return ngx_http_member_job_script(job, ngx_http_member_fold_copied, ix,
+                                      NGX_HTTP_MEMBER_SCRIPT_STORE_COPY,
+                                      NGX_HTTP_MEMBER_BG_SOURCE, keys, 0,
+                                      args,
+                                      nargs - NGX_HTTP_MEMBER_STORE_COPY_NARGV);
+}
+
+
+/*
+ * The member's entries after its cursor: first each store's copies
+ * (store_copy.lua, one per store, on the stores' slots), and when they
+ * are all in, fold.lua with the day of each entry and every key it names.
+ * What fold.lua takes is kept in the slice's pool until then.
  */
 
 static void
@@ -342,10 +525,10 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
     ngx_uint_t ix)
 {
     u_char                          *p, day[16];
-    size_t                           i, j, len;
+    size_t                           i, j, k, len;
     time_t                           ts;
-    ngx_str_t                       *keys, *args, *a, store;
-    ngx_uint_t                       nkeys, nargs, place;
+    ngx_str_t                       *keys, *args, *a, *stores;
+    ngx_uint_t                       nkeys, nargs, place, *at, pairs;
     redisReply                      *e, *f;
     ngx_pool_t                      *pool;
     ngx_http_member_redis_t         *redis = job->redis;
@@ -363,22 +546,24 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
     }
 
     m = &fold->m[ix];
-    pool = NULL;
 
     if (m->bad) {
-        goto failed;
+        /* this member waits; the others of the slice go on */
+        return;
     }
 
-    pool = ngx_create_pool(4096, redis->log);
-    if (pool == NULL) {
-        goto failed;
+    if (fold->pool == NULL) {
+        fold->pool = ngx_create_pool(4096, redis->log);
+        if (fold->pool == NULL) {
+            return;
+        }
     }
 
-    /* keys: fold.lua's, a day and a store per entry, the first day */
-    keys = ngx_palloc(pool, (NGX_HTTP_MEMBER_FOLD_NKEYS + 1
-                             + 2 * reply->elements)
+    pool = fold->pool;
+
+    /* keys: fold.lua's, a day per entry, the first day */
+    keys = ngx_palloc(pool, (NGX_HTTP_MEMBER_FOLD_NKEYS + 1 + reply->elements)
                             * sizeof(ngx_str_t));
-    args = NULL;
     nargs = NGX_HTTP_MEMBER_FOLD_NARGV;
 
     for (i = 0; i < reply->elements; i++) {
@@ -391,24 +576,28 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
             ngx_log_error(NGX_LOG_ERR, redis->log, 0,
                           "member: fold: a ledger entry of member %uL "
                           "is not understood", m->id);
-            goto failed;
+            return;
         }
 
-        nargs += 4 + e->element[1]->elements;
+        nargs += 3 + e->element[1]->elements;
     }
 
     args = ngx_palloc(pool, nargs * sizeof(ngx_str_t));
+    stores = ngx_pcalloc(pool, (reply->elements + 1) * sizeof(ngx_str_t));
+    at = ngx_palloc(pool, (reply->elements + 1) * sizeof(ngx_uint_t));
     p = ngx_pnalloc(pool, NGX_INT64_LEN
                           + 3 * NGX_INT_T_LEN * (reply->elements + 2));
 
-    if (keys == NULL || args == NULL || p == NULL) {
-        goto failed;
+    if (keys == NULL || args == NULL || stores == NULL || at == NULL
+        || p == NULL)
+    {
+        return;
     }
 
     keys[NGX_HTTP_MEMBER_FOLD_KEY_CURSORS] = ngx_http_member_cursors_key;
     keys[NGX_HTTP_MEMBER_FOLD_KEY_TOTALS] = ngx_http_member_totals_key;
     keys[NGX_HTTP_MEMBER_FOLD_KEY_MEMBERS] = ngx_http_member_members_key;
-    nkeys = NGX_HTTP_MEMBER_FOLD_KEY_DAYS_AND_STORES;
+    nkeys = NGX_HTTP_MEMBER_FOLD_KEY_DAYS;
 
     place = 0;
 
@@ -417,7 +606,7 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
                                         m->day, m->day_len, "", &place)
            != NGX_OK)
     {
-        goto failed;
+        return;
     }
 
     a = &args[NGX_HTTP_MEMBER_FOLD_ARGV_MEMBER_ID];
@@ -437,32 +626,44 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
     p = ngx_sprintf(p, "%uz", reply->elements);
     a->len = p - a->data;
 
-    if (reply->elements
-        == (size_t) ngx_atoi((u_char *) NGX_HTTP_MEMBER_FOLD_ENTRIES,
-                             sizeof(NGX_HTTP_MEMBER_FOLD_ENTRIES) - 1))
-    {
-        m->more = 1;
-        fold->more++;
-    }
-
     nargs = NGX_HTTP_MEMBER_FOLD_ARGV_ENTRY;
 
     for (i = 0; i < reply->elements; i++) {
         e = reply->element[i];
         f = e->element[1];
 
-        args[nargs].data = (u_char *) e->element[0]->str;
-        args[nargs++].len = e->element[0]->len;
+        /* id, its day's place (below), n, the pairs: copies of the reply */
+        at[i] = nargs;
+
+        if (ngx_http_member_fold_dup(pool, e->element[0], &args[nargs])
+            != NGX_OK)
+        {
+            return;
+        }
+
+        nargs += 3;
 
         /* the entry's day: its ts, else the time in its id */
         ts = (time_t) (strtoll(e->element[0]->str, NULL, 10) / 1000);
-        store.len = 0;
+        pairs = 0;
 
         for (j = 0; j + 1 < f->elements; j += 2) {
             if (f->element[j]->type != REDIS_REPLY_STRING
                 || f->element[j + 1]->type != REDIS_REPLY_STRING)
             {
-                goto failed;
+                ngx_log_error(NGX_LOG_ERR, redis->log, 0,
+                              "member: fold: a ledger entry of member %uL "
+                              "is not understood", m->id);
+                return;
+            }
+
+            if (ngx_http_member_fold_dup(pool, f->element[j], &args[nargs])
+                != NGX_OK
+                || ngx_http_member_fold_dup(pool, f->element[j + 1],
+                                            &args[nargs + 1])
+                   != NGX_OK)
+            {
+                return;
             }
 
             if (f->element[j]->len == 2
@@ -473,9 +674,11 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
             } else if (f->element[j]->len == 8
                        && ngx_strncmp(f->element[j]->str, "store_id", 8) == 0)
             {
-                store.data = (u_char *) f->element[j + 1]->str;
-                store.len = f->element[j + 1]->len;
+                stores[i] = args[nargs + 1];
             }
+
+            nargs += 2;
+            pairs++;
         }
 
         len = ngx_http_member_fold_day(ts, day);
@@ -484,55 +687,68 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
                                          day, len, "", &place)
             != NGX_OK)
         {
-            goto failed;
+            return;
         }
 
-        args[nargs].data = p;
+        a = &args[at[i] + 1];
+        a->data = p;
         p = ngx_sprintf(p, "%ui", place);
-        args[nargs].len = p - args[nargs].data;
-        nargs++;
+        a->len = p - a->data;
 
-        place = 0;
-
-        if (store.len
-            && ngx_http_member_fold_key_add(keys, &nkeys, pool, "{b}:store:",
-                                            store.data, store.len, ":ledger",
-                                            &place)
-               != NGX_OK)
-        {
-            goto failed;
-        }
-
-        args[nargs].data = p;
-        p = ngx_sprintf(p, "%ui", place);
-        args[nargs].len = p - args[nargs].data;
-        nargs++;
-
-        args[nargs].data = p;
-        p = ngx_sprintf(p, "%uz", f->elements / 2);
-        args[nargs].len = p - args[nargs].data;
-        nargs++;
-
-        for (j = 0; j < f->elements; j++) {
-            args[nargs].data = (u_char *) f->element[j]->str;
-            args[nargs++].len = f->element[j]->len;
-        }
+        a = &args[at[i] + 2];
+        a->data = p;
+        p = ngx_sprintf(p, "%ui", pairs);
+        a->len = p - a->data;
     }
 
-    /* hiredis formats the command at once: the pool may go */
-    (void) ngx_http_member_job_script(job, ngx_http_member_fold_folded, ix,
-                                      NGX_HTTP_MEMBER_SCRIPT_FOLD,
-                                      NGX_HTTP_MEMBER_BG_SHA1, keys,
-                                      nkeys - NGX_HTTP_MEMBER_FOLD_NKEYS, args,
-                                      nargs - NGX_HTTP_MEMBER_FOLD_NARGV);
-    ngx_destroy_pool(pool);
-    return;
+    if (reply->elements
+        == (size_t) ngx_atoi((u_char *) NGX_HTTP_MEMBER_FOLD_ENTRIES,
+                             sizeof(NGX_HTTP_MEMBER_FOLD_ENTRIES) - 1))
+    {
+        m->more = 1;
+        fold->more++;
+    }
 
-failed:
+    m->keys = keys;
+    m->nkeys = nkeys;
+    m->args = args;
+    m->nargs = nargs;
+    m->copies = 0;
+    m->copy_failed = 0;
 
-    /* this member waits; the others of the slice go on */
-    if (pool) {
-        ngx_destroy_pool(pool);
+    /* each store once, from its first entry: its copies before fold.lua */
+    for (i = 0; i < reply->elements; i++) {
+        if (stores[i].len == 0) {
+            continue;
+        }
+
+        for (k = 0; k < i; k++) {
+            if (stores[k].len == stores[i].len
+                && ngx_memcmp(stores[k].data, stores[i].data, stores[i].len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < i) {
+            continue;
+        }
+
+        if (ngx_http_member_fold_copy_store(job, ix, pool, args, at, stores,
+                                            i, reply->elements)
+            != NGX_OK)
+        {
+            /* no fold.lua: the member waits for the next run */
+            m->copy_failed = 1;
+            break;
+        }
+
+        m->copies++;
+    }
+
+    if (m->copies == 0 && !m->copy_failed) {
+        ngx_http_member_fold_send(job, ix);
     }
 }
 
@@ -755,6 +971,12 @@ ngx_http_member_fold_slice(ngx_http_member_job_t *job)
 {
     ngx_http_member_fold_t  *fold = job->data;
 
+    /* nothing of the last slice waits: its answers are in or dropped */
+    if (fold->pool) {
+        ngx_destroy_pool(fold->pool);
+        fold->pool = NULL;
+    }
+
     fold->fold_key = ngx_http_member_bucket_key(fold->fold_buf,
                                                 NGX_HTTP_MEMBER_BUCKET_FOLD,
                                                 fold->source);
@@ -969,11 +1191,24 @@ static const ngx_http_member_job_kind_t  ngx_http_member_fold_job = {
 };
 
 
+static void
+ngx_http_member_fold_cleanup(void *data)
+{
+    ngx_http_member_fold_t  *fold = data;
+
+    if (fold->pool) {
+        ngx_destroy_pool(fold->pool);
+        fold->pool = NULL;
+    }
+}
+
+
 ngx_int_t
 ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf)
 {
     ngx_uint_t                 i;
+    ngx_pool_cleanup_t        *cln;
     ngx_http_member_redis_t  **redis;
     ngx_http_member_fold_t    *fold;
 
@@ -987,6 +1222,14 @@ ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
         if (fold == NULL) {
             return NGX_ERROR;
         }
+
+        cln = ngx_pool_cleanup_add(cycle->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_member_fold_cleanup;
+        cln->data = fold;
 
         if (ngx_http_member_job_add(cycle, &fold->job,
                                     &ngx_http_member_fold_job, redis[i], fold)

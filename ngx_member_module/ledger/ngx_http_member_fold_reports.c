@@ -340,11 +340,90 @@ ngx_http_member_fold_daily(ngx_http_request_t *r, ngx_http_member_match_t *m)
 }
 
 
+/*
+ * GET stores/<id>/transactions: the store's ledger in its own slot,
+ * {s:<id>}:ledger, newest first, then the copies the fold made before in
+ * the brand's slot, {b}:store:<id>:ledger, every one older: a page the
+ * first does not fill goes on in the second, and the cursor (an entry id
+ * of either) pages on in both, so existing data needs no migration
+ */
+
+typedef struct {
+    ngx_str_t    args[6];       /* XREVRANGE <key> <start> - COUNT <n> */
+    ngx_str_t    before;        /* {b}:store:<id>:ledger */
+    json_t      *items;         /* the page's entries of the first */
+    ngx_str_t    last;          /* the id of the first's last entry */
+    size_t       got;
+} ngx_http_member_fold_store_t;
+
+
+static void
+ngx_http_member_fold_store_cleanup(void *data)
+{
+    ngx_http_member_fold_store_t  *st = data;
+
+    json_decref(st->items);
+}
+
+
+static ngx_int_t
+ngx_http_member_fold_store_before(ngx_http_request_t *r,
+    ngx_http_member_call_t *call, redisReply *reply)
+{
+    size_t                         rest;
+    json_t                        *page, *older;
+    ngx_str_t                      next;
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_fold_store_t  *st = call->data;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return ngx_http_member_reply_script_error(r, reply);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
+    rest = ctx->limit - st->got;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member: store ledger of before: %uz entries for %uz",
+                   reply->elements, rest);
+
+    older = ngx_http_member_reply_entries(reply, rest, &next);
+    page = json_object();
+
+    if (older == NULL || page == NULL
+        || json_array_extend(st->items, older) != 0)
+    {
+        json_decref(older);
+        json_decref(page);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_decref(older);
+
+    /* the page ends on the first's last entry: more wait in the second */
+    if (rest == 0 && reply->elements) {
+        next = st->last;
+    }
+
+    json_object_set_new(page, "items", st->items);
+    st->items = NULL;
+    json_object_set_new(page, "next",
+                        next.len ? json_stringn((char *) next.data, next.len)
+                                 : json_null());
+
+    return ngx_http_member_send_json(r, NGX_HTTP_OK, page);
+}
+
+
 static ngx_int_t
 ngx_http_member_fold_store_items(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    ngx_http_member_ctx_t  *ctx;
+    u_char                        *p;
+    ngx_str_t                      next;
+    redisReply                    *e;
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_fold_store_t  *st = call->data;
 
     if (reply->type != REDIS_REPLY_ARRAY) {
         return ngx_http_member_reply_script_error(r, reply);
@@ -352,7 +431,51 @@ ngx_http_member_fold_store_items(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
 
-    return ngx_http_member_reply_page(r, reply, ctx->limit, NULL);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member: store ledger: %uz entries for %ui",
+                   reply->elements, ctx->limit);
+
+    if (reply->elements > ctx->limit) {
+        return ngx_http_member_reply_page(r, reply, ctx->limit, NULL);
+    }
+
+    /* the page goes on in the store's ledger of before */
+    st->items = ngx_http_member_reply_entries(reply, ctx->limit, &next);
+    if (st->items == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st->got = reply->elements;
+
+    if (st->got) {
+        e = reply->element[st->got - 1];
+
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2
+            && e->element[0]->type == REDIS_REPLY_STRING)
+        {
+            st->last.data = ngx_pnalloc(r->pool, e->element[0]->len + 1);
+            if (st->last.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            st->last.len = e->element[0]->len;
+            ngx_memcpy(st->last.data, e->element[0]->str, st->last.len);
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st->args[1] = st->before;
+    st->args[5].data = p;
+    st->args[5].len = ngx_sprintf(p, "%uz", ctx->limit + 1 - st->got) - p;
+
+    return ngx_http_member_redis_command(r, ngx_http_member_fold_store_before,
+                                         &st->args[0], &st->args[1],
+                                         &st->args[2], &st->args[3],
+                                         &st->args[4], &st->args[5]);
 }
 
 
@@ -360,7 +483,8 @@ static ngx_int_t
 ngx_http_member_fold_store_page(ngx_http_request_t *r,
     ngx_http_member_call_t *call, redisReply *reply)
 {
-    ngx_str_t  *args;
+    ngx_str_t                     *args;
+    ngx_http_member_fold_store_t  *st = call->data;
 
     if (reply->type != REDIS_REPLY_INTEGER) {
         return ngx_http_member_reply_script_error(r, reply);
@@ -371,7 +495,7 @@ ngx_http_member_fold_store_page(ngx_http_request_t *r,
                                      "no such store");
     }
 
-    args = call->data;
+    args = st->args;
 
     return ngx_http_member_redis_command(r,
                                          ngx_http_member_fold_store_items,
@@ -385,11 +509,13 @@ ngx_http_member_fold_store_page(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_member_fold_store(ngx_http_request_t *r, ngx_http_member_match_t *m)
 {
-    u_char                 *p;
-    ngx_str_t              *args, cursor, *store_id;
-    ngx_uint_t               limit, i;
-    ngx_http_member_ctx_t   *ctx;
-    ngx_http_member_call_t  *call;
+    u_char                        *p;
+    ngx_str_t                     *args, cursor, *store_id;
+    ngx_uint_t                     limit, i;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_member_ctx_t         *ctx;
+    ngx_http_member_call_t        *call;
+    ngx_http_member_fold_store_t  *st;
 
     static ngx_str_t  hexists = ngx_string("HEXISTS");
     static ngx_str_t  stores = ngx_string("stores");
@@ -420,20 +546,30 @@ ngx_http_member_fold_store(ngx_http_request_t *r, ngx_http_member_match_t *m)
     }
 
     ctx = ngx_http_member_get_ctx(r);
-    args = ngx_palloc(r->pool, 6 * sizeof(ngx_str_t));
-    p = ngx_pnalloc(r->pool, sizeof("{b}:store::ledger") + store_id->len
-                             + cursor.len + 1 + NGX_INT_T_LEN);
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_member_fold_store_t));
+    p = ngx_pnalloc(r->pool, sizeof("{s:}:ledger{b}:store::ledger")
+                             + 2 * store_id->len + cursor.len + 1
+                             + NGX_INT_T_LEN);
 
-    if (ctx == NULL || args == NULL || p == NULL) {
+    if (ctx == NULL || cln == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* XREVRANGE {b}:store:<id>:ledger (<before>|+ - COUNT limit+1 */
+    st = cln->data;
+    ngx_memzero(st, sizeof(ngx_http_member_fold_store_t));
+    cln->handler = ngx_http_member_fold_store_cleanup;
+    args = st->args;
+
+    /* XREVRANGE {s:<id>}:ledger (<before>|+ - COUNT limit+1 */
     ngx_str_set(&args[0], "XREVRANGE");
 
     args[1].data = p;
-    p = ngx_sprintf(p, "{b}:store:%V:ledger", store_id);
+    p = ngx_sprintf(p, "{s:%V}:ledger", store_id);
     args[1].len = p - args[1].data;
+
+    st->before.data = p;
+    p = ngx_sprintf(p, "{b}:store:%V:ledger", store_id);
+    st->before.len = p - st->before.data;
 
     p = ngx_http_member_range_start(p, &cursor, &args[2]);
 
@@ -449,7 +585,7 @@ ngx_http_member_fold_store(ngx_http_request_t *r, ngx_http_member_match_t *m)
     }
 
     ctx->limit = limit;
-    call->data = args;
+    call->data = st;
 
     return ngx_http_member_redis_command(r, ngx_http_member_fold_store_page,
                                          &hexists, &stores, store_id);

@@ -3,18 +3,19 @@
 -- Idempotent by construction: entries at or before the member's cursor
 -- are skipped, the status and level counts move from the member's last
 -- folded state to its current one, so running it twice changes nothing.
--- The brand's slot only: the member leaves its bucket's hints afterwards
--- (fold_done.lua), so a crash between the two folds nothing twice.
+-- The brand's slot only: the entries' copies in their stores' ledgers
+-- are made before it, each in its store's slot (store_copy.lua), and the
+-- member leaves its bucket's hints afterwards (fold_done.lua), so a crash
+-- between any two folds nothing twice.
 -- KEYS[1] {b}:cursors, KEYS[2] {b}:totals, KEYS[3] {b}:members, then every
--- {b}:day:<date> and {b}:store:<id>:ledger the entries and the member
--- name, each once; the script names them by their place in KEYS, never by
--- a name of its own
+-- {b}:day:<date> the entries and the member name, each once; the script
+-- names them by their place in KEYS, never by a name of its own
 -- ARGV: 1 member id, 2 status ("" when no record), 3 level, 4 the place
 --       in KEYS of the day it became a member ("0" when none), 5 entries,
---       then per entry: id, the places in KEYS of its day (China time)
---       and of its store's ledger ("0": no store), n, n field/value pairs
+--       then per entry: id, the place in KEYS of its day (China time), n,
+--       n field/value pairs
 -- Returns the entries folded now.
--- KEYS cursors totals members days_and_stores...
+-- KEYS cursors totals members days...
 -- ARGV member_id status level since entries entry...
 -- CHANGES none
 local id = ARGV[1]
@@ -95,15 +96,13 @@ local folded = 0
 local i = 6
 
 for _ = 1, tonumber(ARGV[5]) do
-    local eid, day, store = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-    local n = tonumber(ARGV[i + 3])
-    local f, flat = {}, {}
-    for j = i + 4, i + 3 + 2 * n, 2 do
+    local eid, day = ARGV[i], ARGV[i + 1]
+    local n = tonumber(ARGV[i + 2])
+    local f = {}
+    for j = i + 3, i + 2 + 2 * n, 2 do
         f[ARGV[j]] = ARGV[j + 1]
-        flat[#flat + 1] = ARGV[j]
-        flat[#flat + 1] = ARGV[j + 1]
     end
-    i = i + 4 + 2 * n
+    i = i + 3 + 2 * n
 
     if newer(eid, last) then
         last = eid
@@ -165,12 +164,6 @@ for _ = 1, tonumber(ARGV[5]) do
         local dk = key(day)
         for j = 1, #d, 2 do
             redis.call('HINCRBY', dk, d[j], d[j + 1])
-        end
-
-        -- the store's copy, once: the cursor moves in this same script
-        if store ~= '0' then
-            redis.call('XADD', key(store), '*', 'member_id', id,
-                       'transaction_id', eid, unpack(flat))
         end
     end
 end

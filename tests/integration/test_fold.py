@@ -106,9 +106,15 @@ def folded(env):
     totals = {k: v for k, v in hgetall(env, "{b}:totals").items() if v}
     days = {k[len("{b}:day:"):]: {f: v for f, v in hgetall(env, k).items() if v}
             for k in keys(env, "{b}:day:*")}
-    stores = {k[len("{b}:store:"):-len(":ledger")]:
-              [(e["member_id"], e["transaction_id"]) for _, e in ledger(env, k)]
-              for k in keys(env, "{b}:store:*:ledger")}
+    # a store's copies: in its own slot, after those of before in {b}
+    stores = collections.defaultdict(list)
+    for k in keys(env, "{b}:store:*:ledger"):
+        stores[k[len("{b}:store:"):-len(":ledger")]] += \
+            [(e["member_id"], e["transaction_id"]) for _, e in ledger(env, k)]
+    for k in keys(env, "{s:*}:ledger"):
+        stores[k[len("{s:"):-len("}:ledger")]] += \
+            [(e["member_id"], e["transaction_id"]) for _, e in ledger(env, k)]
+    stores = dict(stores)
     return totals, {d: c for d, c in days.items() if c}, stores
 
 
@@ -117,7 +123,7 @@ def digest(env):
     return env.rcli("EVAL", """
         local acc = {}
         for _, p in ipairs({'{b}:totals', '{b}:cursors', '{b}:members', '{b}:day:*',
-                            '{b}:store:*'}) do
+                            '{b}:store:*', '{s:*}:ledger', '{s:*}:copied'}) do
             local ks = redis.call('KEYS', p)
             table.sort(ks)
             for _, k in ipairs(ks) do
