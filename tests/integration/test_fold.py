@@ -497,3 +497,154 @@ def test_hints_in_buckets_and_in_the_keys_of_before(env):
         assert int(env.rcli("ZSCORE", bucket_key("due", m), m)) > time.time(), m
     assert_consistent(env)
     assert reconcile(env).returncode == 0
+
+
+# ----------------------------------------------------------------------------
+# the stores' ledgers in the stores' own slots (docs/keys.md, "Slots")
+
+
+def store_walk(env, store, limit):
+    """the store's transactions, page after page: (ids, pages)"""
+    ids, before, pages = [], "", 0
+    while True:
+        r = env.admin("GET", f"stores/{store}/transactions?limit={limit}{before}")
+        assert r.status == 200, r
+        assert len(r.json["items"]) <= limit, r.json
+        pages += 1
+        ids += [(i["id"], i["member_id"], i["transaction_id"]) for i in r.json["items"]]
+        if not r.json["next"]:
+            return ids, pages
+        assert r.json["items"], r.json                  # a next only after entries
+        before = "&before=" + r.json["next"]
+
+
+def test_a_store_ledger_pages_on_into_the_copies_of_before(env):
+    """Entries the fold copied into {b}:store:<id>:ledger before it moved to
+    the store's slot are read after the store's own, in one paged walk,
+    whatever the page size: each once, newest first."""
+    till = Till(env, "F-OLD")
+    # the ledger of before: entries older than any new one (ids of 2001)
+    old = []
+    for i in range(5):
+        eid = env.rcli("XADD", "{b}:store:F-OLD:ledger", f"978307200000-{i}",
+                       "member_id", "1", "transaction_id", f"978307100000-{i}",
+                       "type", "pay", "store_id", "F-OLD", "paid_fen", str(i))
+        old.append((eid, "1", f"978307100000-{i}"))
+    old.reverse()
+    # only of before: read as it was
+    for limit in (1, 2, 5, 100):
+        ids, _ = store_walk(env, "F-OLD", limit)
+        assert ids == old, (limit, ids)
+    mid, ticket = shopper(env, till, "fold-old", recharge=100000)
+    for i in range(4):
+        r = till.call("pay", {"ticket": ticket, "amount_fen": 10 + i, "order_id": f"old-{i}"})
+        assert r.status == 200, r
+    caught_up(env)
+    assert env.rcli("XLEN", "{b}:store:F-OLD:ledger") == "5"       # not written now
+    new = [(eid, e["member_id"], e["transaction_id"])
+           for eid, e in reversed(ledger(env, "{s:F-OLD}:ledger"))]
+    assert len(new) == 4 and all(m == str(mid) for _, m, _ in new), new
+    assert env.rcli("HGET", "{s:F-OLD}:copied", str(mid)) == new[0][2]
+    # every page size: the boundary on either side of a page's end, and on it
+    for limit in (1, 2, 3, 4, 5, 6, 7, 9, 100):
+        ids, pages = store_walk(env, "F-OLD", limit)
+        assert ids == new + old, (limit, ids)
+        assert pages == -(-9 // limit), (limit, pages)     # a next only when more
+    # a cursor from the entries of before pages on among them
+    r = env.admin("GET", f"stores/F-OLD/transactions?limit=2&before={old[1][0]}")
+    assert [i["id"] for i in r.json["items"]] == [old[2][0], old[3][0]], r.json
+    assert r.json["next"] == old[3][0], r.json
+    r = reconcile(env)
+    assert r.returncode == 1 and "F-OLD" in r.stdout      # the seeded entries: no member's
+    env.rcli("DEL", "{b}:store:F-OLD:ledger")
+    assert_consistent(env)
+    assert reconcile(env).returncode == 0
+
+
+STORE_COPY = os.path.join(LUA, "store_copy.lua")
+
+
+def test_a_store_copy_sent_again_copies_nothing_twice(env):
+    """store_copy.lua is idempotent on its own: the fold sends it again after
+    a crash between it and fold.lua, and only what is newer than the
+    member's cursor in that store is appended."""
+    with open(STORE_COPY) as f:
+        src = f.read()
+    keys_ = ("{s:F-CPY}:ledger", "{s:F-CPY}:copied")
+
+    def copy(mid, *entries):
+        argv = [str(mid), str(len(entries))]
+        for eid, fields in entries:
+            argv += [eid, str(len(fields) // 2)] + list(fields)
+        return int(env.rcli("EVAL", src, "2", *keys_, *argv))
+
+    e1 = ("1700000000000-0", ("type", "pay", "paid_fen", "10"))
+    e2 = ("1700000000000-1", ("type", "refund", "refunded_fen", "10"))
+    e3 = ("1700000000001-0", ("type", "pay", "paid_fen", "20"))
+    assert copy(7, e1, e2) == 2
+    assert copy(7, e1, e2) == 0                          # again: nothing
+    assert copy(7, e1, e2, e3) == 1                      # only what is newer
+    assert copy(8, e1) == 1                              # another member's own cursor
+    got = [(e["member_id"], e["transaction_id"], e.get("type")) for _, e in
+           ledger(env, keys_[0])]
+    assert got == [("7", e1[0], "pay"), ("7", e2[0], "refund"), ("7", e3[0], "pay"),
+                   ("8", e1[0], "pay")], got
+    assert hgetall(env, keys_[1]) == {"7": e3[0], "8": e1[0]}
+    # a malformed entry id is refused, nothing appended
+    assert "not an entry id" in env.rcli("EVAL", src, "2", *keys_, "9", "1", "x", "0")
+    assert env.rcli("XLEN", keys_[0]) == "4"
+    env.rcli("DEL", *keys_)
+
+
+def test_a_fold_that_fails_after_the_store_copies_copies_nothing_twice(env):
+    """fold.lua refused (its {b}:members of the wrong type) after the store
+    copies went in: the fold sends the copies again run after run, and once
+    fold.lua works again each entry is in its store's ledger once."""
+    till = Till(env, "F-CRASH")
+    mid, ticket = shopper(env, till, "fold-crash", recharge=100000)
+    caught_up(env)
+    swap = """if redis.call('EXISTS', KEYS[1]) == 1 then
+                  redis.call('RENAME', KEYS[1], KEYS[2]) end
+              redis.call('SET', KEYS[1], 'broken')"""
+    back = """redis.call('DEL', KEYS[1])
+              if redis.call('EXISTS', KEYS[2]) == 1 then
+                  redis.call('RENAME', KEYS[2], KEYS[1]) end"""
+    env.rcli("EVAL", swap, "2", "{b}:members", "{b}:members:aside")
+    try:
+        for i in range(3):
+            r = till.call("pay", {"ticket": ticket, "amount_fen": 30 + i,
+                                  "order_id": f"crash-{i}"})
+            assert r.status == 200, r
+        wait_for("the store copies", lambda: env.rcli("XLEN", "{s:F-CRASH}:ledger") == "3")
+        # fold.lua fails and the member waits: the copies are sent again
+        time.sleep(1.5)
+        assert waiting(env, "fold") >= 1
+        assert env.rcli("XLEN", "{s:F-CRASH}:ledger") == "3"
+        assert env.rcli("HGET", "{b}:cursors", str(mid)) \
+            != ledger(env, f"{{m:{mid}}}:ledger")[-1][0]
+    finally:
+        env.rcli("EVAL", back, "2", "{b}:members", "{b}:members:aside")
+    caught_up(env)
+    got = [e["transaction_id"] for _, e in ledger(env, "{s:F-CRASH}:ledger")]
+    want = [eid for eid, e in ledger(env, f"{{m:{mid}}}:ledger") if e.get("store_id") == "F-CRASH"]
+    assert got == want and len(want) == 3, (got, want)
+    assert env.rcli("HGET", "{s:F-CRASH}:copied", str(mid)) == want[-1]
+    assert_consistent(env)
+    # a store copy refused: fold.lua is not sent, so nothing is lost
+    cursor = env.rcli("HGET", "{b}:cursors", str(mid))
+    env.rcli("EVAL", swap, "2", "{s:F-CRASH}:copied", "{s:F-CRASH}:copied:aside")
+    try:
+        r = till.call("pay", {"ticket": ticket, "amount_fen": 40, "order_id": "crash-3"})
+        assert r.status == 200, r
+        time.sleep(1.5)
+        assert waiting(env, "fold") >= 1
+        assert env.rcli("HGET", "{b}:cursors", str(mid)) == cursor
+        assert env.rcli("XLEN", "{s:F-CRASH}:ledger") == "3"
+    finally:
+        env.rcli("EVAL", back, "2", "{s:F-CRASH}:copied", "{s:F-CRASH}:copied:aside")
+    caught_up(env)
+    got = [e["transaction_id"] for _, e in ledger(env, "{s:F-CRASH}:ledger")]
+    want = [eid for eid, e in ledger(env, f"{{m:{mid}}}:ledger") if e.get("store_id") == "F-CRASH"]
+    assert got == want and len(want) == 4, (got, want)
+    assert_consistent(env)
+    assert reconcile(env).returncode == 0
