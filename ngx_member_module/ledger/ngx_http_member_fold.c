@@ -6,8 +6,9 @@
  * A change of a member is one script on the member's slot; the brand's
  * numbers live in the slot {b} and cannot be changed by the same script.
  * After every script that changes a member's ledger or record, the glue
- * hints the member in its bucket, {b:fold:<id mod 16>}.  A crash between
- * the two loses the hint only: a rescan makes it again.
+ * hints the member in its bucket, {b:fold:<id mod 16>}
+ * (ngx_http_member_fold_hint.c, with the rescan that makes lost hints
+ * again).
  *
  * A timer in every worker folds while the worker holds the expiry sweep's
  * lease: the oldest waiting members of a bucket in slices, the buckets and
@@ -24,64 +25,6 @@
 #include "ngx_member_ledger.h"
 
 
-/*
- * The hint: two commands of no request, sent after the member's script,
- * on the member's bucket.  HINCRBY first: the fold leaves a member waiting
- * when its generation moved while it worked, so a hint that lands between
- * the fold's read and its script is never lost; ZADD NX keeps the time the
- * member started waiting, so the oldest waiting member is folded first and
- * none starves.
- */
-
-void
-ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id)
-{
-    u_char       at[NGX_INT64_LEN], mb[NGX_INT64_LEN];
-    u_char       fb[NGX_HTTP_MEMBER_BUCKET_KEY_LEN];
-    u_char       gb[NGX_HTTP_MEMBER_BUCKET_KEY_LEN];
-    ngx_str_t    now, member;
-    ngx_time_t  *tp;
-
-    if (redis == NULL || id == 0) {
-        return;
-    }
-
-    tp = ngx_timeofday();
-
-    member.data = mb;
-    member.len = ngx_sprintf(mb, "%uL", id) - mb;
-    now.data = at;
-    now.len = ngx_sprintf(at, "%L", (int64_t) tp->sec * 1000 + tp->msec)
-              - at;
-
-    if (ngx_http_member_redis_bg_argv(redis, NULL, NULL,
-                        ngx_http_member_args(ngx_string("HINCRBY"),
-                            ngx_http_member_bucket_of(gb,
-                                NGX_HTTP_MEMBER_BUCKET_FOLD_GEN, id),
-                            member, ngx_string("1")))
-        != NGX_OK)
-    {
-        goto failed;
-    }
-
-    if (ngx_http_member_redis_bg_argv(redis, NULL, NULL,
-                        ngx_http_member_args(ngx_string("ZADD"),
-                            ngx_http_member_bucket_of(fb,
-                                NGX_HTTP_MEMBER_BUCKET_FOLD, id),
-                            ngx_string("NX"), now, member))
-        == NGX_OK)
-    {
-        return;
-    }
-
-failed:
-
-    /* the rescan (POST fold/rescan) makes it again */
-    ngx_log_error(NGX_LOG_WARN, redis->log, 0,
-                  "member: fold hint of member %uL not sent", id);
-}
-
-
 /* the fold: a job of the runner, working while its worker holds the lease */
 
 #define NGX_HTTP_MEMBER_FOLD_EVERY    250         /* ms */
@@ -90,7 +33,6 @@ failed:
 #define NGX_HTTP_MEMBER_FOLD_SLICE    64          /* members */
 #define NGX_HTTP_MEMBER_FOLD_LAST     "63"        /* the same, less 1 */
 #define NGX_HTTP_MEMBER_FOLD_ENTRIES  "100"       /* of a member, a slice */
-#define NGX_HTTP_MEMBER_FOLD_SCAN     "1000"      /* keys a rescan step */
 
 
 typedef struct {
@@ -140,11 +82,9 @@ struct ngx_http_member_fold_s {
 static ngx_str_t  ngx_http_member_cursors_key = ngx_string("{b}:cursors");
 ngx_str_t  ngx_http_member_totals_key = ngx_string("{b}:totals");
 static ngx_str_t  ngx_http_member_members_key = ngx_string("{b}:members");
-ngx_str_t  ngx_http_member_rescan_key = ngx_string("{b}:fold:rescan");
 
 
 static void ngx_http_member_fold_slice(ngx_http_member_job_t *job);
-static void ngx_http_member_fold_rescan(ngx_http_member_job_t *job);
 
 
 /* unix seconds as the China-time day, YYYY-MM-DD: 10 bytes, no NUL */
@@ -427,93 +367,6 @@ ngx_http_member_fold_dup(ngx_pool_t *pool, redisReply *v, ngx_str_t *s)
 
 
 /*
- * The member's entries at the store of entry "first": store_copy.lua on
- * the store's slot.  An entry's id in fold.lua's ARGV at[i] is followed by
- * its day, its count of pairs and the pairs; the copy takes all but the
- * day.
- */
-
-static ngx_int_t
-ngx_http_member_fold_copy_store(ngx_http_member_job_t *job, ngx_uint_t ix,
-    ngx_pool_t *pool, ngx_str_t *fargs, ngx_uint_t *at, ngx_str_t *stores,
-    ngx_uint_t first, ngx_uint_t n)
-{
-    u_char                          *p;
-    ngx_str_t                       *store, *args, *e;
-    ngx_str_t                        keys[NGX_HTTP_MEMBER_STORE_COPY_NKEYS];
-    ngx_uint_t                       i, nargs, count, pairs;
-    ngx_http_member_fold_t          *fold = job->data;
-    ngx_http_member_fold_member_t   *m;
-
-    m = &fold->m[ix];
-    store = &stores[first];
-    nargs = NGX_HTTP_MEMBER_STORE_COPY_NARGV;
-    count = 0;
-
-    for (i = first; i < n; i++) {
-        if (stores[i].len == store->len
-            && ngx_memcmp(stores[i].data, store->data, store->len) == 0)
-        {
-            nargs += 2 + 2 * ngx_atoi(fargs[at[i] + 2].data,
-                                      fargs[at[i] + 2].len);
-            count++;
-        }
-    }
-
-    args = ngx_palloc(pool, nargs * sizeof(ngx_str_t));
-    p = ngx_pnalloc(pool, 2 * (sizeof("{s:}:copied") + store->len)
-                          + NGX_INT_T_LEN);
-
-    if (args == NULL || p == NULL) {
-        return NGX_ERROR;
-    }
-
-    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_LEDGER].data = p;
-    p = ngx_sprintf(p, "{s:%V}:ledger", store);
-    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_LEDGER].len =
-                             p - keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_LEDGER].data;
-    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_COPIED].data = p;
-    p = ngx_sprintf(p, "{s:%V}:copied", store);
-    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_COPIED].len =
-                             p - keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_COPIED].data;
-
-    args[NGX_HTTP_MEMBER_STORE_COPY_ARGV_MEMBER_ID] =
-                                   fargs[NGX_HTTP_MEMBER_FOLD_ARGV_MEMBER_ID];
-    args[NGX_HTTP_MEMBER_STORE_COPY_ARGV_ENTRIES].data = p;
-    args[NGX_HTTP_MEMBER_STORE_COPY_ARGV_ENTRIES].len =
-                                           ngx_sprintf(p, "%ui", count) - p;
-
-    nargs = NGX_HTTP_MEMBER_STORE_COPY_ARGV_ENTRY;
-
-    for (i = first; i < n; i++) {
-        if (stores[i].len != store->len
-            || ngx_memcmp(stores[i].data, store->data, store->len) != 0)
-        {
-            continue;
-        }
-
-        /* id, n, the pairs: fold.lua's entry without its day */
-        e = &fargs[at[i]];
-        pairs = ngx_atoi(e[2].data, e[2].len);
-
-        args[nargs++] = e[0];
-        ngx_memcpy(&args[nargs], &e[2], (1 + 2 * pairs) * sizeof(ngx_str_t));
-        nargs += 1 + 2 * pairs;
-    }
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
-                   "member: fold copies %ui entries of member %uL "
-                   "to store \"%V\"", count, m->id, store);
-
-    return ngx_http_member_job_script(job, ngx_http_member_fold_copied, ix,
-                                      NGX_HTTP_MEMBER_SCRIPT_STORE_COPY,
-                                      NGX_HTTP_MEMBER_BG_SOURCE, keys, 0,
-                                      args,
-                                      nargs - NGX_HTTP_MEMBER_STORE_COPY_NARGV);
-}
-
-
-/*
  * The member's entries after its cursor: first each store's copies
  * (store_copy.lua, one per store, on the stores' slots), and when they
  * are all in, fold.lua with the day of each entry and every key it names.
@@ -735,8 +588,9 @@ ngx_http_member_fold_entries(ngx_http_member_job_t *job, redisReply *reply,
             continue;
         }
 
-        if (ngx_http_member_fold_copy_store(job, ix, pool, args, at, stores,
-                                            i, reply->elements)
+        if (ngx_http_member_fold_copy_store(job, ngx_http_member_fold_copied,
+                                            ix, pool, args, at, stores, i,
+                                            reply->elements)
             != NGX_OK)
         {
             /* no fold.lua: the member waits for the next run */
@@ -988,147 +842,6 @@ ngx_http_member_fold_slice(ngx_http_member_job_t *job)
                   ngx_http_member_args(ngx_string("ZRANGE"), fold->fold_key,
                                        ngx_string("0"),
                                        ngx_string(NGX_HTTP_MEMBER_FOLD_LAST)));
-}
-
-
-/*
- * A rescan, asked by POST fold/rescan: one SCAN step per run.  On a
- * cluster SCAN walks one master: the cursor is "<master>:<cursor>" and the
- * walk goes on to the next master when one ends ("0" starts at the first).
- */
-
-static void
-ngx_http_member_fold_scanned(ngx_http_member_job_t *job, redisReply *reply,
-    ngx_uint_t node)
-{
-    u_char                    buf[NGX_INT_T_LEN + 64];
-    size_t                    i;
-    uint64_t                  id;
-    ngx_str_t                 cursor;
-    redisReply               *keys, *k, *next;
-    ngx_http_member_redis_t  *redis = job->redis;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[1]->type != REDIS_REPLY_ARRAY
-        || reply->element[0]->len > 64)
-    {
-        ngx_http_member_job_done(job);
-        return;
-    }
-
-    next = reply->element[0];
-    keys = reply->element[1];
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->redis->log, 0,
-                   "member: fold rescan step of %uz keys on master %ui",
-                   keys->elements, node);
-
-    /* the member hashes only: "{m:<id>}" */
-    for (i = 0; i < keys->elements; i++) {
-        k = keys->element[i];
-
-        if (k->type == REDIS_REPLY_STRING && k->len > 4
-            && ngx_strncmp(k->str, "{m:", 3) == 0 && k->str[k->len - 1] == '}'
-            && ngx_http_member_parse_id((u_char *) k->str + 3, k->len - 4, &id)
-               == NGX_OK)
-        {
-            ngx_http_member_fold_hint(redis, id);
-        }
-    }
-
-    if (next->len == 1 && next->str[0] == '0'
-        && node + 1 >= ngx_http_member_redis_masters(redis))
-    {
-        (void) ngx_http_member_job_command(job, NULL, 0,
-                        ngx_http_member_args(ngx_string("DEL"),
-                                             ngx_http_member_rescan_key));
-
-        ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
-                      "member: fold rescan done");
-
-    } else {
-        cursor.data = buf;
-
-        if (next->len == 1 && next->str[0] == '0') {
-            cursor.len = ngx_sprintf(buf, "%ui:0", node + 1) - buf;
-
-        } else if (redis->cluster) {
-            cursor.len = ngx_sprintf(buf, "%ui:%*s", node, next->len,
-                                     next->str) - buf;
-
-        } else {
-            cursor.len = ngx_cpymem(buf, next->str, next->len) - buf;
-        }
-
-        (void) ngx_http_member_job_command(job, NULL, 0,
-                        ngx_http_member_args(ngx_string("SET"),
-                                             ngx_http_member_rescan_key,
-                                             cursor));
-    }
-
-    ngx_http_member_job_done(job);
-}
-
-
-static void
-ngx_http_member_fold_rescan_cursor(ngx_http_member_job_t *job,
-    redisReply *reply, ngx_uint_t unused)
-{
-    u_char     *colon;
-    ngx_int_t   node;
-    ngx_str_t   cursor;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        ngx_http_member_job_done(job);
-        return;
-    }
-
-    cursor.data = (u_char *) reply->str;
-    cursor.len = reply->len;
-    node = 0;
-
-    colon = ngx_strlchr(cursor.data, cursor.data + cursor.len, ':');
-
-    if (colon) {
-        node = ngx_atoi(cursor.data, colon - cursor.data);
-        if (node == NGX_ERROR) {
-            node = 0;
-        }
-
-        cursor.len -= colon + 1 - cursor.data;
-        cursor.data = colon + 1;
-    }
-
-    /* the cluster has fewer masters than when the walk began: it is over */
-    if (node > 0 && ngx_http_member_redis_masters(job->redis) > 0
-        && (ngx_uint_t) node >= ngx_http_member_redis_masters(job->redis))
-    {
-        (void) ngx_http_member_job_command(job, NULL, 0,
-                        ngx_http_member_args(ngx_string("DEL"),
-                                             ngx_http_member_rescan_key));
-        ngx_http_member_job_done(job);
-        return;
-    }
-
-    (void) ngx_http_member_job_command_on(job, node,
-                  ngx_http_member_fold_scanned, node,
-                  ngx_http_member_args(ngx_string("SCAN"), cursor,
-                                       ngx_string("MATCH"),
-                                       ngx_string("{m:*}"),
-                                       ngx_string("COUNT"),
-                                       ngx_string(NGX_HTTP_MEMBER_FOLD_SCAN)));
-}
-
-
-static void
-ngx_http_member_fold_rescan(ngx_http_member_job_t *job)
-{
-    (void) ngx_http_member_job_command(job,
-                                       ngx_http_member_fold_rescan_cursor, 0,
-                        ngx_http_member_args(ngx_string("GET"),
-                                             ngx_http_member_rescan_key));
 }
 
 

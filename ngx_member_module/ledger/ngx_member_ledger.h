@@ -361,19 +361,28 @@ ngx_str_t ngx_http_member_bucket_of(u_char *buf, ngx_uint_t kind,
 
 /* ngx_http_member_fold.c: members' changes folded into the brand's numbers */
 extern ngx_str_t  ngx_http_member_totals_key;
-extern ngx_str_t  ngx_http_member_rescan_key;
+extern ngx_str_t  ngx_http_member_rescan_key;     /* in the hints' file */
 
-void ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id);
 size_t ngx_http_member_fold_day(time_t t, u_char *buf);
 ngx_int_t ngx_http_member_fold_init_process(ngx_cycle_t *cycle,
     ngx_http_member_main_conf_t *mmcf);
 
-/* ngx_http_member_fold_reports.c: totals, day reports, store ledgers */
+/* ngx_http_member_fold_stores.c: the stores' ledgers, written and read */
+ngx_int_t ngx_http_member_fold_copy_store(ngx_http_member_job_t *job,
+    ngx_http_member_job_reply_pt handler, ngx_uint_t ix, ngx_pool_t *pool,
+    ngx_str_t *fargs, ngx_uint_t *at, ngx_str_t *stores, ngx_uint_t first,
+    ngx_uint_t n);
+ngx_int_t ngx_http_member_fold_store(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+
+/* ngx_http_member_fold_hint.c: the fold's hints, and the rescan */
+void ngx_http_member_fold_hint(ngx_http_member_redis_t *redis, uint64_t id);
+void ngx_http_member_fold_rescan(ngx_http_member_job_t *job);
+
+/* ngx_http_member_fold_reports.c: totals, day reports, the rescan */
 ngx_int_t ngx_http_member_fold_totals(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_fold_daily(ngx_http_request_t *r,
-    ngx_http_member_match_t *m);
-ngx_int_t ngx_http_member_fold_store(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 ngx_int_t ngx_http_member_fold_rescan_admin(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
