@@ -290,6 +290,39 @@ def test_a_master_killed_under_load(env):
 
 
 # ----------------------------------------------------------------------------
+# the stores' ledgers in the stores' slots, not the brand's
+
+
+def test_store_ledgers_are_written_in_the_stores_slots(env):
+    """After pays at two stores the fold has copied each entry into its
+    store's own ledger, {s:<store>}:ledger, once, on the master of that
+    store's slot; the brand's slot gets no {b}:store:<id>:ledger."""
+    env.secrets = getattr(env, "secrets", [])
+    tills = [Till(env, "C-SLOT1"), Till(env, "C-SLOT2")]
+    paid = {}
+    for k, till in enumerate(tills):
+        members, _ = shoppers(env, till, 2, f"slot{k}-")
+        for mid, ticket in members.items():
+            for i in range(3):
+                r = till.call("pay", {"ticket": ticket, "amount_fen": 100 + i,
+                                      "order_id": f"slot{k}-{mid}-{i}"})
+                assert r.status == 200, r
+                paid.setdefault(till.store_id, []).append((str(mid), r.json["transaction_id"]))
+    harness.wait_until("the fold", lambda: all(
+        env.rcli("XLEN", "{s:%s}:ledger" % s) == str(len(p)) for s, p in paid.items()),
+        timeout=30)
+    brand_slot = env.rc.slot_of("{b}")
+    for store, want in paid.items():
+        key = "{s:%s}:ledger" % store
+        items = env.admin("GET", f"stores/{store}/transactions?limit=100").json["items"]
+        assert sorted((i["member_id"], i["transaction_id"]) for i in items) == sorted(want)
+        assert env.rcli("EXISTS", "{b}:store:%s:ledger" % store) == "0"
+        assert env.rc.slot_of(key) == env.rc.slot_of("{s:%s}" % store) != brand_slot
+    assert env.keys("{b}:store:*") == [], env.keys("{b}:store:*")
+    reconciled(env)
+
+
+# ----------------------------------------------------------------------------
 # two brands, two nginx nodes
 
 
@@ -379,6 +412,15 @@ def test_two_brands_same_member_ids_two_nodes(env):
         for t in moves.run(150, threads=6):
             t.join(timeout=60)
         moves.check(balances)
+    # each brand's store ledger in its store's slot, in the brand's namespace
+    for view, name in ((a, "A"), (b, "B")):
+        harness.wait_until("brand %s's fold" % view.brand,
+                           lambda: harness.waiting(view, "fold") == 0, timeout=30)
+        assert int(view.rcli("XLEN", "{s:C-%s}:ledger" % name)) > 0
+        assert env.keys("{s:%s:C-%s}:ledger" % (view.brand, name)) \
+            == ["{s:%s:C-%s}:ledger" % (view.brand, name)]
+        assert view.rcli("EXISTS", "{b}:store:C-%s:ledger" % name) == "0"
+    assert env.keys("*store:*") == [], env.keys("*store:*")
     # one lease per brand, held by a worker of one node, not changing hands
     pids = worker_pids(env, peer)
     seen = {}
