@@ -247,6 +247,8 @@ KINDS = [
     ("spent codes {m:N}:code:*", r"^\{m:\d+\}:code:"),
     ("other member keys {m:N}:*", r"^\{m:\d+\}"),
     ("order ids order:{s:S}:*", r"^order:\{s:"),
+    ("store ledgers {s:S}:ledger", r"^\{s:[^}]*\}:ledger$"),
+    ("store copy cursors {s:S}:copied", r"^\{s:[^}]*\}:copied$"),
     ("store nonces and counters {s:S}:*", r"^\{s:"),
     ("openid and phone indexes", r"^(openid|phone):"),
     ("brand keys {b}*", r"^\{b"),
