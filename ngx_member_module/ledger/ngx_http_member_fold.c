@@ -17,8 +17,9 @@
  * (store_copy.lua, the entries' copies in the store's ledger, idempotent
  * by the store's own cursor), when they are all in one brand-slot script
  * (fold.lua) per member that is idempotent by construction, then one on
- * the bucket's slot (fold_done.lua) that lets the member go.  What the admin reads of the fold is
- * ngx_http_member_fold_reports.c.
+ * the bucket's slot (fold_done.lua) that lets the member go.  What the
+ * admin reads of the fold is ngx_http_member_fold_reports.c, and of the
+ * stores' ledgers ngx_http_member_fold_stores.c.
  */
 
 
@@ -221,7 +222,7 @@ ngx_http_member_fold_folded(ngx_http_member_job_t *job, redisReply *reply,
 
     if (rc != NGX_OK) {
         if (rc == NGX_DECLINED) {
-            /* a NOSCRIPT among them: the next run loads it again */
+            /* the member waits on; a NOSCRIPT: the next run loads it */
             fold->loaded = 0;
         }
 

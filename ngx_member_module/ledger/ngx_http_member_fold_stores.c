@@ -27,7 +27,7 @@ ngx_http_member_fold_copy_store(ngx_http_member_job_t *job,
     ngx_uint_t n)
 {
     u_char      *p;
-    ngx_str_t   *store, *args, *e;
+    ngx_str_t   *store, *args, *e, *k;
     ngx_str_t    keys[NGX_HTTP_MEMBER_STORE_COPY_NKEYS];
     ngx_uint_t   i, nargs, count, pairs;
 
@@ -53,14 +53,15 @@ ngx_http_member_fold_copy_store(ngx_http_member_job_t *job,
         return NGX_ERROR;
     }
 
-    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_LEDGER].data = p;
+    k = &keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_LEDGER];
+    k->data = p;
     p = ngx_sprintf(p, "{s:%V}:ledger", store);
-    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_LEDGER].len =
-                             p - keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_LEDGER].data;
-    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_COPIED].data = p;
+    k->len = p - k->data;
+
+    k = &keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_COPIED];
+    k->data = p;
     p = ngx_sprintf(p, "{s:%V}:copied", store);
-    keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_COPIED].len =
-                             p - keys[NGX_HTTP_MEMBER_STORE_COPY_KEY_COPIED].data;
+    k->len = p - k->data;
 
     args[NGX_HTTP_MEMBER_STORE_COPY_ARGV_MEMBER_ID] =
                                    fargs[NGX_HTTP_MEMBER_FOLD_ARGV_MEMBER_ID];
