@@ -233,7 +233,8 @@ for _, k in ipairs(keys) do
   -- the ledger's sweep and the fold (their timers) keep their own schedule
   if string.sub(k, 1, 7) ~= 'ledger:' and not (string.find(k, '^{b}:fold') or string.find(k, '^{b}:day:')
          or string.find(k, '^{b:fold:') or string.find(k, '^{b:due:')
-         or string.find(k, '^{b}:store:') or k == '{b}:cursors'
+         or string.find(k, '^{b}:store:') or string.find(k, '^{s:[^}]*}:ledger$')
+         or string.find(k, '^{s:[^}]*}:copied$') or k == '{b}:cursors'
          or k == '{b}:members' or k == '{b}:totals') then
     local t = redis.call('TYPE', k).ok
     local v
