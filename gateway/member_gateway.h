@@ -14,7 +14,7 @@
 
 
 #define MGW_VERSION_MAJOR  1
-#define MGW_VERSION_MINOR  0
+#define MGW_VERSION_MINOR  1
 
 
 typedef enum {
@@ -30,7 +30,12 @@ typedef enum {
     MGW_ERR_XML,            /* not well-formed XML */
     MGW_ERR_XML_FORBIDDEN,  /* DOCTYPE, entity declaration, external entity */
     MGW_ERR_LIMIT,          /* a size, depth or count limit was exceeded */
-    MGW_ERR_NOT_FOUND       /* no such field */
+    MGW_ERR_NOT_FOUND,      /* no such field */
+    MGW_ERR_SERIAL,         /* WeChat Pay: no key for that serial */
+    MGW_ERR_STALE,          /* WeChat Pay: timestamp outside the window */
+    MGW_ERR_TAG,            /* AEAD tag mismatch: ciphertext, tag or aad */
+    MGW_ERR_KEY             /* a key that is not RSA >= 2048 bits, or
+                               not a PEM key or certificate */
 } mgw_status_t;
 
 
@@ -393,6 +398,172 @@ mgw_status_t mgw_reply_seal(const mgw_aes_key_t *key, const mgw_str_t *token,
     const mgw_str_t *appid, const mgw_str_t *timestamp,
     const mgw_str_t *nonce, const uint8_t *reply, size_t reply_len,
     const uint8_t *random, uint8_t *out, size_t cap, size_t *out_len);
+
+
+/*
+ * WeChat Pay API v3 (mgw_wxpay_key.c, mgw_wxpay.c, mgw_wxpay_gcm.c;
+ * docs/wxpay.md)
+ */
+
+#define MGW_WXPAY_RSA_BITS_MIN   2048
+#define MGW_WXPAY_SIG_MAX        512     /* bytes: RSA up to 4096 bits */
+#define MGW_WXPAY_SIG_B64_MAX    MGW_BASE64_ENCODED_LEN(MGW_WXPAY_SIG_MAX)
+#define MGW_WXPAY_NONCE_LEN      32      /* the nonces this library makes */
+#define MGW_WXPAY_NONCE_MAX      64
+#define MGW_WXPAY_SERIAL_MAX     64
+#define MGW_WXPAY_MCHID_MAX      32
+#define MGW_WXPAY_WINDOW         300     /* seconds either side of now */
+#define MGW_WXPAY_APIV3_KEY_LEN  32
+#define MGW_WXPAY_GCM_NONCE_LEN  12
+#define MGW_WXPAY_GCM_TAG_LEN    16
+#define MGW_WXPAY_BODY_MAX       (4 * 1024 * 1024)
+#define MGW_WXPAY_PEM_MAX        (64 * 1024)
+
+/* Authorization: room for any header value mgw_wxpay_authorize() writes */
+#define MGW_WXPAY_AUTH_MAX                                                    \
+    (128 + MGW_WXPAY_MCHID_MAX + MGW_WXPAY_NONCE_MAX + MGW_WXPAY_SIG_B64_MAX  \
+     + 20 + MGW_WXPAY_SERIAL_MAX)
+
+/* a resource of ciphertext_len base64 characters decrypts into at most */
+#define MGW_WXPAY_PLAIN_MAX(ciphertext_len)                                   \
+    MGW_BASE64_DECODED_MAX(ciphertext_len)
+
+/*
+ * An RSA key: the merchant's private key, or a platform public key (from a
+ * "PUBLIC KEY" PEM in public-key mode, or from the platform certificate).
+ * RSA of at least 2048 bits only; an encrypted PEM is refused, never
+ * prompted for.  A loaded key is read-only: one key may serve any number
+ * of threads at once.
+ */
+typedef struct mgw_wxpay_key_s  mgw_wxpay_key_t;
+
+mgw_status_t mgw_wxpay_key_private(const uint8_t *pem, size_t len,
+    mgw_wxpay_key_t **key);
+mgw_status_t mgw_wxpay_key_private_file(const char *path,
+    mgw_wxpay_key_t **key);
+
+/* the first "PUBLIC KEY" or, failing that, "CERTIFICATE" in the PEM */
+mgw_status_t mgw_wxpay_key_public(const uint8_t *pem, size_t len,
+    mgw_wxpay_key_t **key);
+mgw_status_t mgw_wxpay_key_public_file(const char *path,
+    mgw_wxpay_key_t **key);
+
+/*
+ * A key read from a certificate: its serial number as WeChat Pay writes it
+ * (uppercase hex, no leading zero byte).  MGW_ERR_NOT_FOUND for a key
+ * read from a PEM key.  serial gets a NUL too.
+ */
+mgw_status_t mgw_wxpay_key_serial(const mgw_wxpay_key_t *key, char *serial,
+    size_t cap, size_t *len);
+
+void mgw_wxpay_key_free(mgw_wxpay_key_t *key);
+
+/*
+ * RSA-SHA256 (PKCS#1 v1.5) of msg as it is, base64 into out (no NUL):
+ * MGW_WXPAY_SIG_B64_MAX is always enough.  The functions below build
+ * WeChat Pay's messages themselves; these two are for other messages.
+ */
+mgw_status_t mgw_wxpay_sign(const mgw_wxpay_key_t *key, const uint8_t *msg,
+    size_t len, uint8_t *out, size_t cap, size_t *out_len);
+
+/* MGW_OK, MGW_ERR_FORMAT (sig not base64) or MGW_ERR_SIGNATURE */
+mgw_status_t mgw_wxpay_verify_signature(const mgw_wxpay_key_t *key,
+    const uint8_t *msg, size_t len, const uint8_t *sig, size_t sig_len);
+
+/* the merchant: mchid (digits), the serial_no of its API certificate */
+typedef struct {
+    mgw_str_t               mchid;
+    mgw_str_t               serial;
+    const mgw_wxpay_key_t  *key;
+} mgw_wxpay_merchant_t;
+
+/* a request to api.mch.weixin.qq.com */
+typedef struct {
+    mgw_str_t   method;     /* "GET", "POST": uppercase letters */
+    mgw_str_t   url;        /* path and query, from '/', no fragment */
+    mgw_str_t   body;       /* empty for a GET */
+    long long   timestamp;  /* seconds since the epoch */
+    mgw_str_t   nonce;      /* [A-Za-z0-9] or empty: made by RAND_bytes */
+} mgw_wxpay_request_t;
+
+/*
+ * The Authorization header's value: WECHATPAY2-SHA256-RSA2048 mchid="..",
+ * nonce_str="..",signature="..",timestamp="..",serial_no=".." over
+ * METHOD\nURL\ntimestamp\nnonce\nbody\n.  No NUL is written; room for
+ * MGW_WXPAY_AUTH_MAX is always enough.  nonce, if not NULL, gets the
+ * nonce used (MGW_WXPAY_NONCE_MAX + 1 bytes, NUL-terminated).
+ */
+mgw_status_t mgw_wxpay_authorize(const mgw_wxpay_merchant_t *m,
+    const mgw_wxpay_request_t *req, char *nonce, uint8_t *out, size_t cap,
+    size_t *out_len);
+
+/* a platform key and the Wechatpay-Serial it answers to */
+typedef struct {
+    mgw_str_t               serial;  /* PUB_KEY_ID_... or certificate's */
+    const mgw_wxpay_key_t  *key;
+} mgw_wxpay_platform_t;
+
+/* an answer or a notification: its Wechatpay-* headers and its body */
+typedef struct {
+    mgw_str_t  serial;      /* Wechatpay-Serial */
+    mgw_str_t  signature;   /* Wechatpay-Signature, base64 */
+    mgw_str_t  timestamp;   /* Wechatpay-Timestamp, digits */
+    mgw_str_t  nonce;       /* Wechatpay-Nonce */
+    mgw_str_t  body;
+} mgw_wxpay_signed_t;
+
+/*
+ * Checks, in this order: MGW_ERR_FORMAT (a field empty, too long, a
+ * timestamp not 1..12 digits, a nonce with a control character, a
+ * signature not base64 of 1..MGW_WXPAY_SIG_MAX bytes, such as WeChat
+ * Pay's "WECHATPAY/SIGNTEST/" probes), MGW_ERR_SERIAL (no key of keys has
+ * that serial), MGW_ERR_STALE (|now - timestamp| > window; window 0 means
+ * MGW_WXPAY_WINDOW), MGW_ERR_SIGNATURE (RSA-SHA256 over
+ * timestamp\nnonce\nbody\n with the serial's key).
+ */
+mgw_status_t mgw_wxpay_verify(const mgw_wxpay_platform_t *keys, size_t n,
+    const mgw_wxpay_signed_t *in, long long now, long window);
+
+/* a notification's resource (AEAD_AES_256_GCM) */
+typedef struct {
+    mgw_str_t  associated_data;     /* may be empty */
+    mgw_str_t  nonce;               /* 12 bytes */
+    mgw_str_t  ciphertext;          /* base64 of ciphertext | 16-byte tag */
+} mgw_wxpay_resource_t;
+
+/*
+ * Decrypts with the 32-byte APIv3 key.  out needs
+ * MGW_WXPAY_PLAIN_MAX(ciphertext.len) bytes of room (the decoded bytes
+ * pass through it); on success it holds the plaintext (no NUL).
+ * MGW_ERR_ARG (key not 32 bytes), MGW_ERR_FORMAT (nonce not 12 bytes, not
+ * base64, shorter than the tag), MGW_ERR_TAG (anything altered, or the
+ * wrong key).  On an error out is wiped.
+ */
+mgw_status_t mgw_wxpay_decrypt(const uint8_t *apiv3_key, size_t key_len,
+    const mgw_wxpay_resource_t *res, uint8_t *out, size_t cap,
+    size_t *out_len);
+
+/*
+ * The reverse, for tests and the fake: base64(ciphertext | tag) of plain
+ * into out (MGW_BASE64_ENCODED_LEN(len + 16) bytes, no NUL).
+ */
+mgw_status_t mgw_wxpay_encrypt(const uint8_t *apiv3_key, size_t key_len,
+    const mgw_str_t *associated_data, const mgw_str_t *nonce,
+    const uint8_t *plain, size_t len, uint8_t *out, size_t cap,
+    size_t *out_len);
+
+/* "prepay_id=<id>" for requestPayment's package; id [A-Za-z0-9_-] */
+mgw_status_t mgw_wxpay_package(const mgw_str_t *prepay_id, uint8_t *out,
+    size_t cap, size_t *out_len);
+
+/*
+ * paySign of wx.requestPayment / WeixinJSBridge (signType RSA):
+ * RSA-SHA256 over appId\ntimeStamp\nnonceStr\npackage\n, base64, no NUL.
+ */
+mgw_status_t mgw_wxpay_pay_sign(const mgw_wxpay_key_t *key,
+    const mgw_str_t *appid, const mgw_str_t *timestamp,
+    const mgw_str_t *nonce, const mgw_str_t *package, uint8_t *out,
+    size_t cap, size_t *out_len);
 
 
 #endif /* MEMBER_GATEWAY_H */

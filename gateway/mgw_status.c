@@ -48,6 +48,18 @@ mgw_status_str(mgw_status_t rc)
 
     case MGW_ERR_NOT_FOUND:
         return "not found";
+
+    case MGW_ERR_SERIAL:
+        return "unknown serial";
+
+    case MGW_ERR_STALE:
+        return "stale timestamp";
+
+    case MGW_ERR_TAG:
+        return "authentication tag mismatch";
+
+    case MGW_ERR_KEY:
+        return "unusable key";
     }
 
     return "unknown";

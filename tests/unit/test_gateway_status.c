@@ -17,7 +17,7 @@ static void
 test_status_str(void **state)
 {
     int          rc, i;
-    const char  *names[MGW_ERR_NOT_FOUND + 1];
+    const char  *names[MGW_ERR_KEY + 1];
 
     (void) state;
 
@@ -30,7 +30,7 @@ test_status_str(void **state)
 
     /* each known status has its own name */
 
-    for (rc = MGW_OK; rc <= MGW_ERR_NOT_FOUND; rc++) {
+    for (rc = MGW_OK; rc <= MGW_ERR_KEY; rc++) {
         names[rc] = mgw_status_str((mgw_status_t) rc);
         assert_string_not_equal(names[rc], "unknown");
 
