@@ -227,13 +227,14 @@ bench-compare: deps-bench deps-test $(MODULE) build/member-code
 clean:
 	rm -rf build build-asan node_modules
 
-# libFuzzer targets (tests/fuzz/): gateway/'s XML reader and decrypt path,
+# libFuzzer targets (tests/fuzz/): gateway/'s XML reader, decrypt path and
+# WeChat Pay notification checks,
 # rules/' validation of the rules JSON, each for FUZZ_SECONDS; not part of
 # make test
 .PHONY: deps-fuzz fuzz
 
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := xml decrypt rules
+FUZZ_TARGETS := xml decrypt rules wxpay
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -Igateway
 
