@@ -14,6 +14,8 @@
 #   make bench-campaigns  a triggers' pass over 1,000,000 members (bench/campaigns.sh)
 #   make bench-compare BASE=<commit>  the benchmarks before and after a change
 #   make bench-scale  what a member costs Redis, and 200,000 (docs/scale.md)
+#   make bench-wxpay  WeChat Pay notifications verified per second in
+#                 process, library and bare OpenSSL (docs/wxpay.md)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -61,7 +63,7 @@ UNIT_LIBS    := -lcmocka -lqrencode -lpng -lexpat -ljansson -lcrypto
 
 .PHONY: all deps deps-test deps-bench deps-node unit integration test run \
         stop pages bench bench-codes bench-campaigns bench-compare clean \
-        test-asan test-cluster bench-scale
+        test-asan test-cluster bench-scale bench-wxpay
 
 all: deps $(MODULE)
 
@@ -218,6 +220,18 @@ bench-campaigns: deps-bench $(MODULE)
 # Redis' memory a member (bench/scale.py, docs/scale.md)
 bench-scale: deps-bench $(MODULE) build/member-code
 	python3 bench/scale.py
+
+# the in-process bound of WeChat Pay notifications: RSA-2048 verify and
+# AES-256-GCM of a ~1 KB resource, through gateway/ and by bare OpenSSL
+# calls (bench/wxpay_bound.c); WXPAY_SECONDS a row
+WXPAY_SECONDS ?= 2
+
+build/wxpay-bound: bench/wxpay_bound.c build/libmember_gateway.a
+	$(CC) $(CFLAGS_LIB) -Igateway -o $@ $< build/libmember_gateway.a \
+	    -ljansson -lexpat -lcrypto
+
+bench-wxpay: deps build/wxpay-bound
+	build/wxpay-bound -s $(WXPAY_SECONDS)
 
 # the same benchmarks for the module of BASE (a commit) and of this tree,
 # one after the other (bench/compare.sh; BENCHES="run codes campaigns")
