@@ -163,6 +163,7 @@ cp -r "$SHARED" "$RUN/peers" && chmod -R u+w "$RUN/peers"
 rm -rf "$RUN/peers/out" "$RUN/peers/node/node_modules" "$RUN/peers/qrbench"
 mkdir -p "$RUN/bench"
 cp -r "$HERE"/nginx "$HERE"/wrk "$HERE"/seed.py "$HERE"/sign.py "$HERE"/rkeys.py "$HERE"/pngbench.c "$RUN/bench"/
+mkdir -p "$RUN/tools" && cp "$ROOT"/tools/resp.py "$RUN/tools"/   # rkeys.py's client
 cp "$MODULE" "$RUN/ngx_http_member_module.so"
 cp "$MEMBER_CODE" "$RUN/member-code"
 MODULE_SUM=$(sha256sum "$RUN/ngx_http_member_module.so" | cut -c1-12)

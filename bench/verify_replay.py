@@ -13,28 +13,29 @@ INFO cpu (used_cpu_user + used_cpu_sys) before and after.  Shapes:
     ticket     pipelined, the ticket being the spent code's key (0.4)
     hash       as ticket, the rate counters one hash per store and minute (tried, not adopted)
 
-Run it on a Redis of its own (it FLUSHALLs).  Python standard library only.
+Run it on a Redis of its own (it FLUSHALLs).  Python standard library and
+tools/resp.py.
 """
 
 import os
-import socket
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rkeys import Reader, command  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tools"))
+from resp import encode as command  # noqa: E402
+import resp  # noqa: E402
 
 
-class Conn:
+class Conn(resp.Conn):
+    """tools/resp.py's, sending bytes made beforehand"""
+
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.reply = Reader(self.sock).reply
+        super().__init__("127.0.0.1", port, timeout=None)
 
-    def send(self, data):
+    def send_raw(self, data):
         self.sock.sendall(data)
 
-    def call(self, *args):
-        self.send(command(*args))
-        return self.reply()
+    reply = resp.Conn.read
 
 
 def verify(shape, i, minute=1000, ip="127.0.0.1"):
@@ -84,7 +85,7 @@ def main():
     for shape in ("multi", "pipeline", "ticket", "hash"):
         conn.call("FLUSHALL")
         for start in range(1, n + 1, 1000):
-            conn.send(b"".join(command("HSET", f"{{m:{i}}}", "status", "active", "card_no",
+            conn.send_raw(b"".join(command("HSET", f"{{m:{i}}}", "status", "active", "card_no",
                                        f"8800{i:08d}", "level", "silver", "points", i,
                                        "balance_fen", 10 * i, "name_masked", "*x")
                                for i in range(start, min(start + 1000, n + 1))))
@@ -95,7 +96,7 @@ def main():
         for start in range(0, n, batch):
             group = work[start:start + batch]
             for step in (0, 1):
-                conn.send(b"".join(v[step][0] for v in group))
+                conn.send_raw(b"".join(v[step][0] for v in group))
                 for _ in range(sum(v[step][1] for v in group)):
                     conn.reply()
         print(f"{shape:9} {(cpu(conn) - before) * 1e6 / n:6.1f} us of Redis CPU a verify")

@@ -9,15 +9,20 @@ acknowledged is lost.
 
 import http.client
 import json
+import os
 import random
 import re
 import signal
 import socket
 import string
+import sys
 import threading
 import time
 
 import harness
+
+sys.path.insert(0, os.path.join(harness.ROOT, "tools"))
+import resp as resp_client  # noqa: E402
 
 # GET /api/card, recharges and friends go through one keep-alive connection
 # per thread, as a mini-program's traffic behind a load balancer would.
@@ -126,37 +131,22 @@ def ensure_redis_running(env):
 
 
 def resp(env, *args):
-    """One Redis command over a raw socket (redis-cli chokes on 100 KB
+    """One Redis command over tools/resp.py (redis-cli chokes on 100 KB
     arguments); the reply decoded: str, int, list, None, or an Exception
     for an error reply."""
-    def enc(a):
-        return a if isinstance(a, bytes) else str(a).encode()
-    args = [enc(a) for a in args]
-    out = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
-    with socket.create_connection(("127.0.0.1", env.redis_port), timeout=10) as s:
-        s.sendall(out)
-        f = s.makefile("rb")
+    c = resp_client.Conn("127.0.0.1", env.redis_port)
+    try:
+        return decoded(c.pipeline([args])[0])
+    finally:
+        c.close()
 
-        def read():
-            line = f.readline()
-            kind, rest = line[:1], line[1:-2]
-            if kind == b"+":
-                return rest.decode()
-            if kind == b"-":
-                return Exception(rest.decode())
-            if kind == b":":
-                return int(rest)
-            if kind == b"$":
-                n = int(rest)
-                if n < 0:
-                    return None
-                data = f.read(n + 2)[:-2]
-                return data.decode()
-            if kind == b"*":
-                n = int(rest)
-                return None if n < 0 else [read() for _ in range(n)]
-            raise AssertionError(f"bad RESP line {line!r}")
-        return read()
+
+def decoded(reply):
+    if isinstance(reply, bytes):
+        return reply.decode()
+    if isinstance(reply, list):
+        return [decoded(r) for r in reply]
+    return reply
 
 
 def ledger(env, mid):
