@@ -45,11 +45,9 @@ ngx_http_member_login_handler(ngx_http_request_t *r)
 static void
 ngx_http_member_login_body(ngx_http_request_t *r)
 {
-    json_t                      *json;
-    ngx_int_t                    rc;
-    ngx_str_t                    code, args, path;
-    u_char                      *p;
-    ngx_http_member_loc_conf_t  *mlcf;
+    json_t     *json;
+    ngx_int_t   rc;
+    ngx_str_t   code, path;
 
     json = ngx_http_member_body_json(r, &rc);
     if (json == NULL) {
@@ -63,36 +61,10 @@ ngx_http_member_login_body(ngx_http_request_t *r)
         return;
     }
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
-
-    args.len = sizeof("appid=&secret=&js_code="
-                      "&grant_type=authorization_code") - 1
-               + 3 * mlcf->wechat_appid.len + 3 * mlcf->wechat_secret.len
-               + 3 * code.len;
-
-    args.data = ngx_pnalloc(r->pool, args.len);
-    if (args.data == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    p = ngx_cpymem(args.data, "appid=", 6);
-    p = (u_char *) ngx_escape_uri(p, mlcf->wechat_appid.data,
-                                  mlcf->wechat_appid.len, NGX_ESCAPE_ARGS);
-    p = ngx_cpymem(p, "&secret=", 8);
-    p = (u_char *) ngx_escape_uri(p, mlcf->wechat_secret.data,
-                                  mlcf->wechat_secret.len, NGX_ESCAPE_ARGS);
-    p = ngx_cpymem(p, "&js_code=", 9);
-    p = (u_char *) ngx_escape_uri(p, code.data, code.len, NGX_ESCAPE_ARGS);
-    p = ngx_cpymem(p, "&grant_type=authorization_code",
-                   sizeof("&grant_type=authorization_code") - 1);
-
-    args.len = p - args.data;
-
     ngx_str_set(&path, "sns/jscode2session");
 
-    rc = ngx_http_member_wechat_get(r, &path, &args,
-                                    ngx_http_member_login_exchanged);
+    rc = ngx_http_member_wechat_code(r, &path, "js_code", &code,
+                                     ngx_http_member_login_exchanged);
 
     if (rc == NGX_ERROR) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;

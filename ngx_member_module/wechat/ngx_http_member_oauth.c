@@ -418,20 +418,15 @@ static ngx_int_t
 ngx_http_member_oauth_callback(ngx_http_request_t *r,
     ngx_http_member_match_t *m)
 {
-    u_char                      *p;
-    size_t                       i;
-    time_t                       expiry;
-    u_char                       mac[NGX_HTTP_MEMBER_OAUTH_HEX];
-    ngx_str_t                    code, state, cookie, binding, path, args;
-    ngx_str_t                    nonce;
-    ngx_http_member_ctx_t       *ctx;
-    ngx_http_member_oauth_t     *oa;
-    ngx_http_member_loc_conf_t  *mlcf;
+    size_t                    i;
+    time_t                    expiry;
+    u_char                    mac[NGX_HTTP_MEMBER_OAUTH_HEX];
+    ngx_str_t                 code, state, cookie, binding, path, nonce;
+    ngx_http_member_ctx_t    *ctx;
+    ngx_http_member_oauth_t  *oa;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     oa = ctx->oauth;
-
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
 
     if (ngx_http_arg(r, (u_char *) "code", 4, &code) != NGX_OK
         || code.len == 0 || code.len > 128)
@@ -524,36 +519,13 @@ ngx_http_member_oauth_callback(ngx_http_request_t *r,
     oa->nonce_key.len = ngx_sprintf(oa->nonce_key.data, "oauth:%V", &nonce)
                         - oa->nonce_key.data;
 
-    args.len = sizeof("appid=&secret=&code=&grant_type=authorization_code")
-               + 3 * mlcf->wechat_appid.len + 3 * mlcf->wechat_secret.len
-               + 3 * oa->code.len;
-
-    args.data = ngx_pnalloc(r->pool, args.len);
-    if (args.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_cpymem(args.data, "appid=", 6);
-    p = (u_char *) ngx_escape_uri(p, mlcf->wechat_appid.data,
-                                  mlcf->wechat_appid.len, NGX_ESCAPE_ARGS);
-    p = ngx_cpymem(p, "&secret=", 8);
-    p = (u_char *) ngx_escape_uri(p, mlcf->wechat_secret.data,
-                                  mlcf->wechat_secret.len, NGX_ESCAPE_ARGS);
-    p = ngx_cpymem(p, "&code=", 6);
-    p = (u_char *) ngx_escape_uri(p, oa->code.data, oa->code.len,
-                                  NGX_ESCAPE_ARGS);
-    p = ngx_cpymem(p, "&grant_type=authorization_code",
-                   sizeof("&grant_type=authorization_code") - 1);
-
-    args.len = p - args.data;
-
     ngx_str_set(&path, "sns/oauth2/access_token");
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "member oauth: state good, exchanging the code");
 
-    return ngx_http_member_wechat_get(r, &path, &args,
-                                      ngx_http_member_oauth_exchanged);
+    return ngx_http_member_wechat_code(r, &path, "code", &oa->code,
+                                       ngx_http_member_oauth_exchanged);
 }
 
 

@@ -49,6 +49,53 @@ ngx_http_member_wechat_post_token(ngx_http_request_t *r, ngx_str_t *path,
 
 
 /*
+ * A code exchanged for the user's openid (sns/jscode2session's js_code,
+ * sns/oauth2/access_token's code): the app's appid and secret, the code
+ * under name, grant_type authorization_code.
+ */
+
+ngx_int_t
+ngx_http_member_wechat_code(ngx_http_request_t *r, ngx_str_t *path,
+    const char *name, ngx_str_t *code, ngx_int_t (*done)(ngx_http_request_t *r))
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_str_t                    args;
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    len = ngx_strlen(name);
+
+    args.len = sizeof("appid=&secret=&=&grant_type=authorization_code") - 1
+               + len + 3 * mlcf->wechat_appid.len
+               + 3 * mlcf->wechat_secret.len + 3 * code->len;
+
+    args.data = ngx_pnalloc(r->pool, args.len);
+    if (args.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(args.data, "appid=", 6);
+    p = (u_char *) ngx_escape_uri(p, mlcf->wechat_appid.data,
+                                  mlcf->wechat_appid.len, NGX_ESCAPE_ARGS);
+    p = ngx_cpymem(p, "&secret=", 8);
+    p = (u_char *) ngx_escape_uri(p, mlcf->wechat_secret.data,
+                                  mlcf->wechat_secret.len, NGX_ESCAPE_ARGS);
+    *p++ = '&';
+    p = ngx_cpymem(p, name, len);
+    *p++ = '=';
+    p = (u_char *) ngx_escape_uri(p, code->data, code->len, NGX_ESCAPE_ARGS);
+    p = ngx_cpymem(p, "&grant_type=authorization_code",
+                   sizeof("&grant_type=authorization_code") - 1);
+
+    args.len = p - args.data;
+
+    return ngx_http_member_wechat_get(r, path, &args, done);
+}
+
+
+/*
  * A POST of body (JSON) when body is not NULL, a GET otherwise.  The
  * internal location must pass the body: no proxy_pass_request_body off.
  */

@@ -86,6 +86,9 @@ ngx_int_t ngx_http_member_wechat_post(ngx_http_request_t *r, ngx_str_t *path,
 ngx_int_t ngx_http_member_wechat_post_token(ngx_http_request_t *r,
     ngx_str_t *path, ngx_str_t *token, ngx_str_t *body,
     ngx_int_t (*done)(ngx_http_request_t *r));
+ngx_int_t ngx_http_member_wechat_code(ngx_http_request_t *r, ngx_str_t *path,
+    const char *name, ngx_str_t *code,
+    ngx_int_t (*done)(ngx_http_request_t *r));
 
 /* ngx_http_member_token.c */
 typedef enum {
