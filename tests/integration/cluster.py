@@ -109,6 +109,7 @@ class Cluster:
         self.nodes = [self.new_node() for _ in range(NODES)]
         self.processes = Processes(self)
         self.local = threading.local()          # each thread's connections
+        self.probes = {}                        # master id -> a key it serves
         try:
             for n in self.nodes:
                 self.start(n, wait=False)
@@ -345,16 +346,37 @@ class Cluster:
                 if "master_link_status:up" not in self.node_cli(n, "INFO", "replication"):
                     return False
             # a master of slots counts its replicas online (a new cluster
-            # attaches them after cluster_state:ok): a WAIT counts them
+            # attaches them after cluster_state:ok) and they acknowledge
+            # its writes: what a WAIT counts
             if synced and "master" in view.get(n.id, (0, set()))[1] \
                     and view[n.id][3] and REPLICAS:
                 info = self.node_cli(n, "INFO", "replication")
-                if info.count("state=online") < REPLICAS:
+                online = info.count("state=online")
+                if online < REPLICAS or self.acked(n, view[n.id][3], online, 100) < online:
                     return False
         if len(maps) != 1:
             return False
         covered = sum(b - a + 1 for _, ranges in next(iter(maps)) for a, b in ranges)
         return covered == 16384
+
+    def acked(self, master, slots, want, timeout_ms):
+        """How many replicas acknowledge a write to master (slots: its
+        ranges) within timeout_ms, or once `want` did, as a WAIT after it
+        on the same connection counts them.  "state=online" is not enough: after a diskless sync the master
+        streams to a replica only from its first REPLCONF ACK, and Redis
+        7.0 drops that ACK when it comes before the master reaped the RDB
+        child, so the stream starts at the replica's next ACK, up to a
+        second later; a WAIT meanwhile counts none.  The probe key is
+        deleted again: the write leaves nothing behind."""
+        key = self.probes.get(master.id)
+        if key is None or not any(a <= self.slot_of(key) <= b for a, b in slots):
+            key = next(k for k in (f"probe:{{{i}}}" for i in range(1000))
+                       if any(a <= self.slot_of(k) <= b for a, b in slots))
+            self.probes[master.id] = key
+        if self.node_cli(master, "SET", key, "1") != "OK":
+            return 0                    # its slot moves (ASK): not now
+        self.node_cli(master, "DEL", key)
+        return int(self.node_cli(master, "WAIT", str(want), str(timeout_ms)))
 
     def wait_replicated(self, master, timeout=10.0):
         """Every replica of master has what master has now: replication is
