@@ -195,6 +195,15 @@ static ngx_http_member_field_t  ngx_http_member_recharge_fields[] = {
     { NULL, 0 }
 };
 
+/* a till's recharge: the store is added to its fingerprint (ledger.c) */
+static ngx_http_member_field_t  ngx_http_member_till_recharge_fields[] = {
+    { "ticket", 0 },
+    { "idempotency_key", 0 },
+    { "amount_fen", 1 },
+    { "method", 1 },
+    { NULL, 0 }
+};
+
 static ngx_http_member_field_t  ngx_http_member_recharge_refund_fields[] = {
     { "idempotency_key", 0 },
     { "refund_key", 0 },
@@ -233,7 +242,8 @@ static ngx_http_member_body_call_t  ngx_http_member_body_calls[] = {
     { "recharge_refund", ngx_http_member_recharge_refund_fields },
     { "points", ngx_http_member_points_fields },
     { "level", ngx_http_member_level_fields },
-    { "coupon_issue", ngx_http_member_coupon_issue_fields }
+    { "coupon_issue", ngx_http_member_coupon_issue_fields },
+    { "till_recharge", ngx_http_member_till_recharge_fields }
 };
 
 

@@ -285,7 +285,8 @@ typedef enum {
     NGX_HTTP_MEMBER_BODY_RECHARGE_REFUND,
     NGX_HTTP_MEMBER_BODY_POINTS,
     NGX_HTTP_MEMBER_BODY_LEVEL,
-    NGX_HTTP_MEMBER_BODY_COUPON_ISSUE
+    NGX_HTTP_MEMBER_BODY_COUPON_ISSUE,
+    NGX_HTTP_MEMBER_BODY_TILL_RECHARGE
 } ngx_http_member_body_e;
 
 ngx_int_t ngx_http_member_read_json(ngx_http_request_t *r,

@@ -3,7 +3,8 @@
  * ngx_member: the loyalty ledger's money and points (docs/ledger.md).
  *
  *   till:   pay and earn (points redeemed, tiers), refund
- *   admin:  POST members/<id>/recharge,
+ *   admin:  POST members/<id>/recharge (channel "admin"),
+ *   till:   POST recharge of the scanner (channel "till", its store),
  *           POST members/<id>/recharge/refund {"idempotency_key","refund_key"?}
  *   member: GET points with the lots that expire within 30 days
  *
@@ -458,8 +459,10 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
     ngx_http_member_ledger_t *ledger)
 {
     size_t                         i;
+    u_char                        *p;
     json_t                        *step;
     ngx_int_t                      bonus;
+    ngx_str_t                     *fp;
     ngx_str_t                      keys[NGX_HTTP_MEMBER_RECHARGE_NKEYS];
     ngx_str_t                      args[NGX_HTTP_MEMBER_RECHARGE_NARGV];
     ngx_http_member_ledger_req_t  *lr;
@@ -487,13 +490,30 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* what must be the same when the key is used again */
+    /*
+     * what must be the same when the key is used again; at a till also
+     * the store (another store's request is another request)
+     */
+    fp = &args[NGX_HTTP_MEMBER_RECHARGE_ARGV_FINGERPRINT];
+
     if (ngx_http_member_body_fingerprint(r, ngx_http_member_get_ctx(r)->json,
-                               NGX_HTTP_MEMBER_BODY_RECHARGE, lr->id,
-                               &args[NGX_HTTP_MEMBER_RECHARGE_ARGV_FINGERPRINT])
+                                         lr->store_id.len
+                                         ? NGX_HTTP_MEMBER_BODY_TILL_RECHARGE
+                                         : NGX_HTTP_MEMBER_BODY_RECHARGE,
+                                         lr->id, fp)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (lr->store_id.len) {
+        p = ngx_pnalloc(r->pool, fp->len + 1 + lr->store_id.len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        fp->len = ngx_sprintf(p, "%V:%V", fp, &lr->store_id) - p;
+        fp->data = p;
     }
 
     if (ngx_http_member_int_arg(r->pool,
@@ -517,8 +537,36 @@ ngx_http_member_ledger_recharge_rules(ngx_http_request_t *r,
 
     args[NGX_HTTP_MEMBER_RECHARGE_ARGV_IDEM_KEY] = lr->idem;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "member: ledger recharge of member %uL sent", lr->id);
+    /* the channel: the admin's, or a till's with its store and ticket */
+    if (lr->store_id.len == 0) {
+        ngx_str_set(&lr->store_id, "");
+        ngx_str_set(&lr->text, "");
+        ngx_str_set(&lr->ticket_value, "");
+    }
+
+    args[NGX_HTTP_MEMBER_RECHARGE_ARGV_STORE] = lr->store_id;
+    args[NGX_HTTP_MEMBER_RECHARGE_ARGV_METHOD] = lr->text;
+    args[NGX_HTTP_MEMBER_RECHARGE_ARGV_TICKET] = lr->ticket_value;
+
+    if (lr->store_id.len) {
+        if (lr->text.data == NULL) {
+            ngx_str_set(&lr->text, "");
+        }
+
+        args[NGX_HTTP_MEMBER_RECHARGE_ARGV_METHOD] = lr->text;
+        ngx_str_set(&args[NGX_HTTP_MEMBER_RECHARGE_ARGV_CHANNEL], "till");
+        keys[NGX_HTTP_MEMBER_RECHARGE_KEY_TICKET] = lr->ticket_key;
+
+    } else {
+        ngx_str_set(&args[NGX_HTTP_MEMBER_RECHARGE_ARGV_CHANNEL], "admin");
+        keys[NGX_HTTP_MEMBER_RECHARGE_KEY_TICKET] =
+                                  keys[NGX_HTTP_MEMBER_RECHARGE_KEY_IDEM];
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member: ledger recharge of member %uL sent, "
+                   "channel %V", lr->id,
+                   &args[NGX_HTTP_MEMBER_RECHARGE_ARGV_CHANNEL]);
 
     return ngx_http_member_redis_script(r, NGX_HTTP_MEMBER_SCRIPT_RECHARGE,
                                         ngx_http_member_ledger_answered, keys,
@@ -543,6 +591,33 @@ ngx_http_member_ledger_recharge(ngx_http_request_t *r, uint64_t id,
 
     return ngx_http_member_rules_get(r,
                                      ngx_http_member_ledger_recharge_rules);
+}
+
+
+/*
+ * A till's recharge: the same steps, on a ticket of this store that the
+ * script checks, recorded with the store and the till's method ("" for
+ * none); the store's ledger gets it from the fold (its store_id).
+ */
+
+ngx_int_t
+ngx_http_member_ledger_recharge_till(ngx_http_request_t *r, uint64_t id,
+    ngx_int_t amount, ngx_str_t *idem, ngx_str_t *store_id,
+    ngx_str_t *method, ngx_str_t *ticket_key, ngx_str_t *ticket_value)
+{
+    ngx_http_member_ledger_req_t  *lr;
+
+    lr = ngx_http_member_ledger_req(r);
+    if (lr == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lr->store_id = *store_id;
+    lr->text = *method;
+    lr->ticket_key = *ticket_key;
+    lr->ticket_value = *ticket_value;
+
+    return ngx_http_member_ledger_recharge(r, id, amount, idem);
 }
 
 

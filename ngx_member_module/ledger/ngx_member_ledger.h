@@ -123,6 +123,9 @@ ngx_int_t ngx_http_member_ledger_refund(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *store_id, ngx_str_t *order_id);
 ngx_int_t ngx_http_member_ledger_recharge(ngx_http_request_t *r, uint64_t id,
     ngx_int_t amount, ngx_str_t *idem);
+ngx_int_t ngx_http_member_ledger_recharge_till(ngx_http_request_t *r,
+    uint64_t id, ngx_int_t amount, ngx_str_t *idem, ngx_str_t *store_id,
+    ngx_str_t *method, ngx_str_t *ticket_key, ngx_str_t *ticket_value);
 ngx_int_t ngx_http_member_ledger_points(ngx_http_request_t *r, uint64_t id);
 ngx_int_t ngx_http_member_admin_refund(ngx_http_request_t *r,
     ngx_http_member_match_t *m);

@@ -7,6 +7,8 @@
  *   POST earn   {"ticket","amount_fen","order_id"}  paid otherwise: points
  *               (both may carry "points" to redeem and a "coupon_id")
  *   POST refund {"order_id"}                    reverses that order
+ *   POST recharge {"ticket","amount_fen","idempotency_key","method"?}
+ *               stored value paid at the till: cash or the store's card
  *
  * Every request is signed with the store's secret:
  *   X-Member-Signature: hex(HMAC-SHA256(secret, METHOD "\n" PATH_AND_QUERY
@@ -16,8 +18,8 @@
  * keys), then the call runs on the member's keys: verify as a pipeline of
  * two commands (the code spent, which makes the ticket; the card read),
  * the others as one script.  This file is the route table, the signature
- * and the gate; verify is ngx_http_member_scan_verify.c, pay, earn and
- * refund ngx_http_member_scan_purchase.c.
+ * and the gate; verify is ngx_http_member_scan_verify.c, pay, earn,
+ * refund and recharge ngx_http_member_scan_purchase.c.
  */
 
 
@@ -65,6 +67,8 @@ static ngx_http_member_route_t  ngx_http_member_scan_routes[] = {
     { NGX_HTTP_POST, "earn", ngx_http_member_scan_start,
       NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
     { NGX_HTTP_POST, "refund", ngx_http_member_scan_start,
+      NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
+    { NGX_HTTP_POST, "recharge", ngx_http_member_scan_start,
       NGX_HTTP_MEMBER_GRANT_SIGNED, NULL },
 
     { NGX_HTTP_MEMBER_ANY, "**", NULL, NGX_HTTP_MEMBER_GRANT_ANYONE, NULL },
@@ -642,6 +646,9 @@ ngx_http_member_scan_gated(ngx_http_request_t *r,
 
     case NGX_HTTP_MEMBER_SCAN_REFUND:
         return ngx_http_member_scan_refund(r, scan, ctx->json);
+
+    case NGX_HTTP_MEMBER_SCAN_RECHARGE:
+        return ngx_http_member_scan_recharge(r, scan, ctx->json);
 
     default:
         return ngx_http_member_scan_purchase(r, scan, ctx->json);

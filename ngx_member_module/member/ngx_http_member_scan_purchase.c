@@ -6,6 +6,9 @@
  *   POST earn   {"ticket","amount_fen","order_id"}  paid otherwise: points
  *               (both may carry "points" to redeem and a "coupon_id")
  *   POST refund {"order_id"}                    reverses that order
+ *   POST recharge {"ticket","amount_fen","idempotency_key","method"?}
+ *               stored value paid at the till ("cash", or "card": the
+ *               store's own terminal), the admin's bonus steps
  *
  * The ticket of a verify names the member; the order id is claimed for
  * the purchase and kept only if it succeeds; the call is one script on
@@ -327,6 +330,85 @@ ngx_http_member_scan_pay(ngx_http_request_t *r)
                                       scan->amount, scan->points,
                                       &scan->coupon_id,
                                       ngx_http_member_scan_settled);
+}
+
+
+/*
+ * A recharge at the till: the member of the ticket, its idempotency key
+ * as the admin's recharge has it (same key, other request: 409), the
+ * ticket checked in the recharge's own script (ngx_http_member_ledger.c).
+ */
+
+ngx_int_t
+ngx_http_member_scan_recharge(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json)
+{
+    ngx_int_t  rc;
+
+    if (ngx_http_member_body_known(r, json,
+                                   NGX_HTTP_MEMBER_BODY_TILL_RECHARGE, &rc)
+        != NGX_OK)
+    {
+        return rc;
+    }
+
+    if (ngx_http_member_json_str(json, "ticket", 80, 1, &scan->ticket, 1)
+        != NGX_OK)
+    {
+        return ngx_http_member_bad_field(r, "ticket");
+    }
+
+    if (ngx_http_member_json_int(json, "amount_fen", 1,
+                                 NGX_HTTP_MEMBER_MAX_AMOUNT, &scan->amount, 1)
+        != NGX_OK)
+    {
+        return ngx_http_member_bad_field(r, "amount_fen");
+    }
+
+    if (ngx_http_member_json_str(json, "idempotency_key", 64, 1, &scan->idem,
+                                 1)
+        != NGX_OK)
+    {
+        return ngx_http_member_bad_field(r, "idempotency_key");
+    }
+
+    rc = ngx_http_member_json_str(json, "method", 8, 1, &scan->method, 0);
+
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(&scan->method, "");
+
+    } else if (rc != NGX_OK
+               || !((scan->method.len == 4
+                     && ngx_strncmp(scan->method.data, "cash", 4) == 0)
+                    || (scan->method.len == 4
+                        && ngx_strncmp(scan->method.data, "card", 4) == 0)))
+    {
+        return ngx_http_member_bad_field(r, "method");
+    }
+
+    rc = ngx_http_member_scan_ticket(r, scan);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_member_error(r, NGX_HTTP_UNAUTHORIZED, "unauthorized",
+                                     "the ticket is unknown, expired or "
+                                     "another store's");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "member scan: recharge of member %uL at store \"%V\"",
+                   scan->member_id, &scan->store_id);
+
+    /* the bonus of the brand's rules: ngx_http_member_ledger.c */
+    return ngx_http_member_ledger_recharge_till(r, scan->member_id,
+                                                scan->amount, &scan->idem,
+                                                &scan->store_id,
+                                                &scan->method,
+                                                &scan->ticket_key,
+                                                &scan->ticket_value);
 }
 
 

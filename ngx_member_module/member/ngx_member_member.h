@@ -105,7 +105,8 @@ typedef enum {
     NGX_HTTP_MEMBER_SCAN_VERIFY = 0,
     NGX_HTTP_MEMBER_SCAN_PAY,
     NGX_HTTP_MEMBER_SCAN_EARN,
-    NGX_HTTP_MEMBER_SCAN_REFUND
+    NGX_HTTP_MEMBER_SCAN_REFUND,
+    NGX_HTTP_MEMBER_SCAN_RECHARGE
 } ngx_http_member_scan_call_e;
 
 
@@ -128,6 +129,8 @@ struct ngx_http_member_scan_s {
     ngx_int_t                     amount;
     ngx_int_t                     points;     /* to redeem */
     ngx_str_t                     coupon_id;  /* "" for none */
+    ngx_str_t                     idem;       /* of a recharge */
+    ngx_str_t                     method;     /* of a recharge, "" none */
     ngx_uint_t                    failed;     /* mqr_status_t of a code */
 };
 
@@ -141,8 +144,10 @@ ngx_int_t ngx_http_member_scan_verify(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_scan_ticket_key(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, uint64_t step, ngx_str_t *secret);
 
-/* ngx_http_member_scan_purchase.c: POST pay, earn and refund */
+/* ngx_http_member_scan_purchase.c: POST pay, earn, refund, recharge */
 ngx_int_t ngx_http_member_scan_purchase(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json);
+ngx_int_t ngx_http_member_scan_recharge(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json);
 ngx_int_t ngx_http_member_scan_refund(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json);
