@@ -185,6 +185,12 @@ def day_of(eid, e):
     return time.strftime("%Y-%m-%d", time.gmtime(ts + TZ))
 
 
+def channel_of(e):
+    """a recharge's channel, or its refund's (fold.lua): none is admin"""
+    c = e.get("channel", "admin")
+    return c if re.fullmatch(r"[a-z0-9_]{1,16}", c) else "other"
+
+
 def day_fields(e):
     """what an entry adds to its day bucket (fold.lua)"""
     t = e.get("type", "")
@@ -200,6 +206,11 @@ def day_fields(e):
     if t == "recharge":
         d["recharge_fen"] += num(e, "amount_fen")
         d["bonus_fen"] += num(e, "bonus_fen")
+        c = channel_of(e)
+        if c != "admin":
+            d[f"recharge_{c}_fen"] += num(e, "amount_fen")
+            d[f"bonus_{c}_fen"] += num(e, "bonus_fen")
+            d[f"liability_{c}_delta_fen"] += p + b
     elif t in ("pay", "earn"):
         d[t + "_fen"] += num(e, "paid_fen")
         d["sales_fen"] += num(e, "paid_fen")
@@ -213,6 +224,10 @@ def day_fields(e):
         d["points_restored"] += num(e, "points_restored")
     elif t == "recharge_refund":
         d["recharge_refund_fen"] += num(e, "refunded_fen")
+        c = channel_of(e)
+        if c != "admin":
+            d[f"recharge_refund_{c}_fen"] += num(e, "refunded_fen")
+            d[f"liability_{c}_delta_fen"] += p + b
     elif t == "expire":
         d["points_expired"] -= pts
     elif t == "adjust":
@@ -249,6 +264,10 @@ class Brand:
         p, b, pts = deltas(e)
         self.totals.update({"principal_fen": p, "bonus_fen": b, "balance_fen": p + b,
                             "points": pts, "entries": 1})
+        if (e.get("type") == "recharge" or (e.get("type") == "refund"
+                                            and e.get("of") == "recharge")) \
+                and channel_of(e) != "admin":
+            self.totals[f"liability_{channel_of(e)}_fen"] += p + b
         self.days[day_of(eid, e)].update(day_fields(e))
         if e.get("store_id"):
             self.stores[e["store_id"]][(str(mid), eid)] += 1

@@ -139,9 +139,32 @@ for _ = 1, tonumber(ARGV[5]) do
         day_add('bonus_delta_fen', bonus)
         day_add('points_delta', points)
 
+        -- a recharge's channel, and its refund's, other than the admin's
+        -- (entries before channels have none, and their days were folded
+        -- without): what it added and the liability it leaves, principal
+        -- and bonus (docs/ledger.md); a channel that is no plain name is
+        -- "other" (it names a field)
+        local channel = f.channel or 'admin'
+        if not string.match(channel, '^[a-z0-9_]+$') or #channel > 16 then
+            channel = 'other'
+        end
+        local function channel_add(name, v)
+            if channel ~= 'admin' then
+                day_add((string.gsub(name, '<c>', channel)), v)
+            end
+        end
+
+        if (t == 'recharge' or t == 'recharge_refund')
+           and channel ~= 'admin' then
+            add('liability_' .. channel .. '_fen', principal + bonus)
+            channel_add('liability_<c>_delta_fen', principal + bonus)
+        end
+
         if t == 'recharge' then
             day_add('recharge_fen', num(f.amount_fen))
             day_add('bonus_fen', num(f.bonus_fen))
+            channel_add('recharge_<c>_fen', num(f.amount_fen))
+            channel_add('bonus_<c>_fen', num(f.bonus_fen))
         elseif t == 'pay' or t == 'earn' then
             day_add(t .. '_fen', num(f.paid_fen))
             day_add('sales_fen', num(f.paid_fen))
@@ -155,6 +178,7 @@ for _ = 1, tonumber(ARGV[5]) do
             day_add('points_restored', num(f.points_restored))
         elseif t == 'recharge_refund' then
             day_add('recharge_refund_fen', num(f.refunded_fen))
+            channel_add('recharge_refund_<c>_fen', num(f.refunded_fen))
         elseif t == 'expire' then
             day_add('points_expired', -points)
         elseif t == 'adjust' then

@@ -1,6 +1,7 @@
 -- Adds stored value: principal and its bonus, one ledger entry, and the
 -- answer kept under the idempotency key so that a retry gets it again.
--- The recharge is also kept under its key (KEYS[4]) for its refund.
+-- The recharge is also kept under its key (KEYS[4]) for its refund, with
+-- its channel, which the refund's entry repeats.
 -- KEYS[1] member hash, KEYS[2] ledger stream, KEYS[3] idempotency record,
 -- KEYS[4] {m:<id>}:recharge:<key>, KEYS[5] a till's ticket (the key of
 -- the code it spent; the admin's recharge passes its idempotency record,
@@ -86,6 +87,6 @@ else
 end
 redis.call('SET', KEYS[3], ARGV[3] .. '\n' .. answer, 'EX', ARGV[5])
 redis.call('HSET', KEYS[4], 'amount_fen', ARGV[1], 'bonus_fen', ARGV[2],
-           'transaction_id', id, 'ts', ARGV[4])
+           'transaction_id', id, 'channel', ARGV[8], 'ts', ARGV[4])
 redis.call('EXPIRE', KEYS[4], ARGV[7])
 return answer

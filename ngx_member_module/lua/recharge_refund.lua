@@ -10,7 +10,7 @@
 -- CHANGES member
 -- DURABLE
 local r = redis.call('HMGET', KEYS[3], 'amount_fen', 'bonus_fen', 'refund',
-                     'refund_key')
+                     'refund_key', 'channel')
 if r[3] then
     if ARGV[2] ~= '' and r[4] and r[4] ~= '' and r[4] ~= ARGV[2] then
         return redis.error_reply('CONFLICT the recharge was refunded under another key')
@@ -44,12 +44,19 @@ kept = kept - bonus
 redis.call('HSET', KEYS[1], 'principal_fen', principal, 'bonus_fen', kept,
            'balance_fen', principal + kept)
 
-local id = redis.call('XADD', KEYS[2], '*', 'type', 'refund',
-                      'of', 'recharge', 'idempotency_key', ARGV[1],
-                      'refund_key', ARGV[2], 'refunded_fen', amount,
-                      'principal_fen', -amount, 'bonus_fen', -bonus,
-                      'balance_fen', principal + kept, 'points_delta', 0,
-                      'points', tonumber(m[4] or 0), 'ts', ARGV[3])
+-- the recharge's channel, when its record says it (none: admin)
+local entry = {'type', 'refund', 'of', 'recharge', 'idempotency_key', ARGV[1],
+               'refund_key', ARGV[2], 'refunded_fen', amount,
+               'principal_fen', -amount, 'bonus_fen', -bonus,
+               'balance_fen', principal + kept, 'points_delta', 0,
+               'points', tonumber(m[4] or 0)}
+if r[5] then
+    table.insert(entry, 'channel')
+    table.insert(entry, r[5])
+end
+table.insert(entry, 'ts')
+table.insert(entry, ARGV[3])
+local id = redis.call('XADD', KEYS[2], '*', unpack(entry))
 
 local answer = string.format(
     '{"idempotency_key":"%s","refunded_fen":%d,"bonus_fen":%d,'

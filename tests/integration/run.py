@@ -25,8 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 # the files that run on the cluster too (make test-cluster)
-CLUSTER_FILES = ("test_ledger", "test_scan", "test_oa", "test_outbox", "test_cluster",
-                 "test_cluster_client")
+CLUSTER_FILES = ("test_ledger", "test_scan", "test_till_recharge", "test_oa", "test_outbox",
+                 "test_cluster", "test_cluster_client")
 
 if "--cluster" in sys.argv:
     os.environ["MEMBER_TEST_REDIS"] = "cluster"

@@ -78,8 +78,15 @@ def expected(env):
                            "points": pts, "entries": 1})
             d = days[time.strftime("%Y-%m-%d", time.gmtime(int(e["ts"]) + TZ))]
             d.update({t: 1, "principal_delta_fen": p, "bonus_delta_fen": b, "points_delta": pts})
+            # a channel's fields, but the admin's (docs/ledger.md)
+            c = e.get("channel", "admin")
+            if t in ("recharge", "recharge_refund") and c != "admin":
+                d[f"liability_{c}_delta_fen"] += p + b
+                totals[f"liability_{c}_fen"] += p + b
             if t == "recharge":
                 d.update({"recharge_fen": int(e["amount_fen"]), "bonus_fen": b})
+                if c != "admin":
+                    d.update({f"recharge_{c}_fen": int(e["amount_fen"]), f"bonus_{c}_fen": b})
             elif t in ("pay", "earn"):
                 d.update({t + "_fen": int(e["paid_fen"]), "sales_fen": int(e["paid_fen"]),
                           "points_earned": int(e["points_earned"]),
@@ -91,6 +98,8 @@ def expected(env):
                           "points_restored": int(e["points_restored"])})
             elif t == "recharge_refund":
                 d["recharge_refund_fen"] += int(e["refunded_fen"])
+                if c != "admin":
+                    d[f"recharge_refund_{c}_fen"] += int(e["refunded_fen"])
             elif t == "expire":
                 d["points_expired"] -= pts
             elif t == "adjust":
@@ -279,9 +288,11 @@ def test_a_lost_hint_is_repaired_by_a_rescan(env):
     with open(os.path.join(LUA, "recharge.lua")) as f:
         src = f.read()
     now = str(int(time.time()))
-    out = env.rcli("EVAL", src, "4", f"{{m:{mid}}}", f"{{m:{mid}}}:ledger",
+    out = env.rcli("EVAL", src, "5", f"{{m:{mid}}}", f"{{m:{mid}}}:ledger",
                    f"{{m:{mid}}}:idem:lost", f"{{m:{mid}}}:recharge:lost",
-                   "12345", "0", "recharge:12345", now, "60", "lost", "60")
+                   f"{{m:{mid}}}:idem:lost",
+                   "12345", "0", "recharge:12345", now, "60", "lost", "60",
+                   "admin", "", "", "")
     assert "transaction_id" in out, out
     # (the campaigns' daily pass may hint the member first: a repair too)
     assert env.admin("POST", "fold/rescan").status == 202
@@ -472,10 +483,11 @@ def test_hints_in_buckets_and_in_the_keys_of_before(env):
         with open(os.path.join(LUA, "recharge.lua")) as f:
             src = f.read()
         m = mids[2]
-        out = env.rcli("EVAL", src, "4", f"{{m:{m}}}", f"{{m:{m}}}:ledger",
+        out = env.rcli("EVAL", src, "5", f"{{m:{m}}}", f"{{m:{m}}}:ledger",
                        f"{{m:{m}}}:idem:old", f"{{m:{m}}}:recharge:old",
+                       f"{{m:{m}}}:idem:old",
                        "777", "0", "recharge:777", str(int(time.time())), "60",
-                       "old", "60")
+                       "old", "60", "admin", "", "", "")
         assert "transaction_id" in out, out
         env.rcli("ZREM", bucket_key("fold", m), m)
         env.rcli("ZADD", "{b}:fold", "NX", now, m)

@@ -3,6 +3,7 @@ store, on the member's ticket, the admin's bonus steps and idempotency,
 recorded with the store and channel "till"; and everything it refuses."""
 
 import json
+import re
 import secrets
 import time
 
@@ -16,6 +17,14 @@ def ticket_of(env, till, mid, at=None):
     assert v.status == 200, v
     env.secrets.append(v.json["ticket"].split(".")[-1])
     return v.json["ticket"]
+
+
+def state(env):
+    """harness.digest() of one server, or of each master of a cluster (a
+    line each): what every refused request must leave as it was"""
+    out = env.rcli("EVAL", harness.DIGEST, "0")
+    assert all(re.fullmatch(r"[0-9a-f]{40} [0-9]+", line) for line in out.split("\n")), out
+    return out
 
 
 def record(env, mid):
@@ -53,7 +62,7 @@ def test_a_recharge_at_the_till(env):
     assert m["balance_fen"] == 55000, m
 
     # the same key, another request: 409, nothing written
-    before = harness.digest(env)
+    before = state(env)
     nonces = []
     for other in [dict(body, amount_fen=50001), dict(body, method="card"),
                   {k: v for k, v in body.items() if k != "method"}]:
@@ -63,7 +72,7 @@ def test_a_recharge_at_the_till(env):
         assert c.status == 409 and c.json["error"] == "conflict", (other, c)
     for nonce in nonces:                # the gate's spent nonces, no more
         assert env.rcli("DEL", f"{{s:T-1}}:n:{nonce}") == "1"
-    assert harness.digest(env) == before
+    assert state(env) == before
     # the admin's recharge with the till's key is another request too
     c = env.admin("POST", f"members/{mid}/recharge",
                   {"amount_fen": 50000, "idempotency_key": "till-1"})
@@ -107,6 +116,27 @@ def test_a_recharge_at_the_till(env):
     today = time.strftime("%Y-%m-%d", time.gmtime(store[0]["ts"] + 8 * 3600))
     day = env.admin("GET", f"reports/daily?from={today}&to={today}").json["days"][0]
     assert day["recharge_fen"] >= 150001, day
+    # by channel: the till's own fields, the admin's none (docs/ledger.md)
+    assert day["recharge_till_fen"] == 150001 and day["bonus_till_fen"] == 20000, day
+    assert day["liability_till_delta_fen"] == 170001, day
+    assert not any("admin" in k for k in day), day
+
+    # a refund of a recharge says the recharge's channel
+    r = env.admin("POST", f"members/{mid}/recharge/refund", {"idempotency_key": "till-2"})
+    assert r.status == 200 and r.json["refunded_fen"] == 100000, r
+    r = env.admin("POST", f"members/{mid}/recharge/refund", {"idempotency_key": "hq-1"})
+    assert r.status == 200 and r.json["refunded_fen"] == 100, r
+    items = env.admin("GET", f"members/{mid}/transactions").json["items"]
+    assert [(i["type"], i.get("of"), i.get("channel")) for i in items[:2]] \
+        == [("refund", "recharge", "admin"), ("refund", "recharge", "till")], items[:2]
+    assert record(env, mid)["balance_fen"] == 55001
+    caught_up(env)
+    day = env.admin("GET", f"reports/daily?from={today}&to={today}").json["days"][0]
+    assert day["recharge_refund_till_fen"] == 100000, day
+    assert day["liability_till_delta_fen"] == 55001, day
+    totals = env.admin("GET", "totals").json
+    assert totals["liability_till_fen"] == 55001, totals
+    assert "liability_admin_fen" not in totals, totals
 
 
 def test_what_the_till_recharge_refuses(env):
@@ -115,7 +145,7 @@ def test_what_the_till_recharge_refuses(env):
     ticket = ticket_of(env, till, mid)
     other = Till(env, "T-4")
     ok = {"ticket": ticket, "amount_fen": 100, "idempotency_key": "r-1"}
-    before = harness.digest(env)
+    before = state(env)
     nonces = []
 
     def call(body, who=till, **kw):
@@ -128,7 +158,7 @@ def test_what_the_till_recharge_refuses(env):
         while nonces:
             store, nonce = nonces.pop()
             assert env.rcli("DEL", f"{{s:{store}}}:n:{nonce}") == "1"
-        assert harness.digest(env) == before
+        assert state(env) == before
 
     # fields: unknown, missing, out of bounds, of the wrong type
     for body, field in [(dict(ok, order_id="x"), "order_id"),
@@ -160,20 +190,20 @@ def test_what_the_till_recharge_refuses(env):
     unchanged()
     # a balance that would pass its maximum: 422
     env.rcli("HSET", f"{{m:{mid}}}", "principal_fen", str(10 ** 15 - 50))
-    before = harness.digest(env)
+    before = state(env)
     r = call(ok)
     assert r.status == 422 and r.json["error"] == "limit_exceeded", r
     unchanged()
     # a member that is not active
     env.rcli("HSET", f"{{m:{mid}}}", "status", "frozen")
-    before = harness.digest(env)
+    before = state(env)
     r = call(dict(ok, idempotency_key="r-2"))
     assert r.status == 409 and r.json["error"] == "conflict", r
     unchanged()
 
     # refused before the gate: nothing at all, not even a nonce
     env.rcli("HSET", f"{{m:{mid}}}", "status", "active", "principal_fen", "0")
-    before = harness.digest(env)
+    before = state(env)
     path = "/scan/recharge"
     raw = json.dumps(ok).encode()
     h = till.headers(path, raw)
@@ -184,7 +214,7 @@ def test_what_the_till_recharge_refuses(env):
                             "Content-Type": "application/json"}, raw)]:
         r = env.request("POST", path, body, headers)
         assert r.status == 401, r
-    assert harness.digest(env) == before
+    assert state(env) == before
     assert record(env, mid)["balance_fen"] == 0
     r = env.request("GET", path)
     assert r.status == 405, r
@@ -196,10 +226,10 @@ def test_no_role_of_a_key_recharges_but_hq(env):
     and the till's route takes no admin key at all (401)."""
     mid, _ = env.member("roles")
     harness.make_key(env, "hq")
-    before = harness.digest(env)
+    before = state(env)
     for role, stores in [("store", ["T-5"]), ("readonly", None)]:
         _, key = harness.make_key(env, role, stores)
-        before = harness.digest(env)
+        before = state(env)
         r = env.admin("POST", f"members/{mid}/recharge",
                       {"amount_fen": 100, "idempotency_key": "k-" + role}, token=key)
         assert r.status == 403 and r.json["error"] == "forbidden", (role, r)
@@ -207,5 +237,5 @@ def test_no_role_of_a_key_recharges_but_hq(env):
                         {"ticket": "x", "amount_fen": 100, "idempotency_key": "k"},
                         {"Authorization": "Bearer " + key})
         assert r.status == 401, (role, r)
-        assert harness.digest(env) == before
+        assert state(env) == before
     assert record(env, mid)["balance_fen"] == 0
