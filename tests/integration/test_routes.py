@@ -195,7 +195,7 @@ def test_every_row_of_the_scanner_is_signed(env):
             r = env.request(verb, path)
             assert r.status == 405, (verb, path, r)
         walked += 1
-    assert walked == 4, walked
+    assert walked == 5, walked
     r = env.request("POST", "/scan/no/such", "{}")
     assert r.status == 404, r
 
