@@ -161,6 +161,56 @@ static ngx_command_t  ngx_http_member_commands[] = {
       offsetof(ngx_http_member_loc_conf_t, wechat_window),
       &ngx_http_member_window_bounds },
 
+    /* WeChat Pay API v3: wechat/ngx_http_member_wxpay_conf.c */
+    { ngx_string("member_wxpay_mchid"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_member_wxpay_str,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_WXPAY_MCHID,
+      NULL },
+
+    { ngx_string("member_wxpay_key"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_member_wxpay_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("member_wxpay_serial"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_member_wxpay_str,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_WXPAY_SERIAL,
+      NULL },
+
+    { ngx_string("member_wxpay_apiv3_key"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_member_wxpay_apiv3_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("member_wxpay_platform_key"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE2,
+      ngx_http_member_wxpay_platform_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("member_wxpay_api"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_member_wxpay_str,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_WXPAY_API,
+      NULL },
+
+    { ngx_string("member_wxpay_notify_url"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_member_wxpay_str,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_WXPAY_NOTIFY_URL,
+      NULL },
+
     { ngx_string("member_admin_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -404,6 +454,7 @@ ngx_http_member_create_loc_conf(ngx_conf_t *cf)
     conf->wechat_stable_token = NGX_CONF_UNSET;
     conf->wechat_aes_keys = NGX_CONF_UNSET_PTR;
     conf->wechat_window = NGX_CONF_UNSET;
+    conf->wxpay = NGX_CONF_UNSET_PTR;
     conf->redis_timeout = NGX_CONF_UNSET_MSEC;
     conf->redis_replicas = NGX_CONF_UNSET_UINT;
     conf->redis_replicas_timeout = NGX_CONF_UNSET_MSEC;
@@ -441,6 +492,11 @@ ngx_http_member_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->wechat_aes_keys, prev->wechat_aes_keys,
                              NULL);
     ngx_conf_merge_sec_value(conf->wechat_window, prev->wechat_window, 300);
+
+    if (ngx_http_member_wxpay_merge_conf(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_str_value(conf->admin_token, prev->admin_token, "");
     if (conf->code_secret.data == NULL) {
         conf->coder = prev->coder;

@@ -64,6 +64,7 @@ typedef struct ngx_http_member_call_s   ngx_http_member_call_t;
 typedef struct ngx_http_member_oa_keys_s  ngx_http_member_oa_keys_t;
 typedef struct ngx_http_member_ledger_s  ngx_http_member_ledger_t;
 typedef struct ngx_http_member_outbox_conf_s  ngx_http_member_outbox_conf_t;
+typedef struct ngx_http_member_wxpay_conf_s  ngx_http_member_wxpay_conf_t;
 typedef ngx_int_t (*ngx_http_member_id_pt)(ngx_http_request_t *r,
     uint64_t id);
 
@@ -115,6 +116,7 @@ typedef struct {
     ngx_str_t                   wechat_token;
     ngx_http_member_oa_keys_t  *wechat_aes_keys;
     time_t                      wechat_window;
+    ngx_http_member_wxpay_conf_t  *wxpay;       /* member_wxpay_* */
 
     ngx_str_t                   admin_token;
     ngx_array_t                *keys;       /* ngx_http_member_key_t */

@@ -78,6 +78,36 @@ ngx_int_t ngx_http_member_form_read(ngx_http_request_t *r, uint64_t id,
     ngx_str_t *card_id, ngx_str_t *code, ngx_str_t *openid,
     ngx_http_member_form_pt done);
 
+/* ngx_http_member_wxpay_conf.c: the member_wxpay_* directives */
+#define NGX_HTTP_MEMBER_WXPAY_MCHID       0     /* cmd->offset */
+#define NGX_HTTP_MEMBER_WXPAY_SERIAL      1
+#define NGX_HTTP_MEMBER_WXPAY_API         2
+#define NGX_HTTP_MEMBER_WXPAY_NOTIFY_URL  3
+
+/* a server's WeChat Pay settings, shared by its locations */
+struct ngx_http_member_wxpay_conf_s {
+    ngx_str_t                   mchid;
+    ngx_str_t                   serial;     /* the merchant's certificate */
+    mgw_wxpay_key_t            *merchant;   /* its private key */
+    u_char                      apiv3_key[MGW_WXPAY_APIV3_KEY_LEN];
+    ngx_array_t                 platforms;  /* mgw_wxpay_platform_t */
+    ngx_str_t                   api;        /* internal location's prefix */
+    ngx_str_t                   notify_url;
+    unsigned                    apiv3_set:1;
+};
+
+
+char *ngx_http_member_wxpay_str(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_member_wxpay_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_member_wxpay_apiv3_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_member_wxpay_platform_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_member_wxpay_merge_conf(ngx_conf_t *cf,
+    ngx_http_member_loc_conf_t *prev, ngx_http_member_loc_conf_t *conf);
+
 /* ngx_http_member_wechat.c */
 ngx_int_t ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,
     ngx_str_t *args, ngx_int_t (*done)(ngx_http_request_t *r));
