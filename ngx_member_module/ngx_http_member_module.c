@@ -309,6 +309,13 @@ static ngx_command_t  ngx_http_member_commands[] = {
       NGX_HTTP_MEMBER_OA,
       NULL },
 
+    { ngx_string("member_wxpay_notify"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_member_handler,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_MEMBER_WXPAY_NOTIFY,
+      NULL },
+
       ngx_null_command
 };
 
@@ -352,7 +359,8 @@ static ngx_http_handler_pt  ngx_http_member_handlers[] = {
     ngx_http_member_admin_handler,
     ngx_http_member_scan_handler,
     ngx_http_member_oauth_handler,
-    ngx_http_member_oa_handler
+    ngx_http_member_oa_handler,
+    ngx_http_member_wxpay_notify_handler
 };
 
 

@@ -175,9 +175,19 @@ mrl_status_t mrl_card_to_id(const char *s, size_t len, uint64_t *id);
 #define MRL_AMOUNT_MAX      100000000       /* fen: 1,000,000 yuan */
 #define MRL_POINTS_MAX      1000000000
 #define MRL_TRIGGER_POINTS  1000000
+#define MRL_RECHARGE_OPTIONS_MAX  12
 
 mrl_status_t mrl_rules_validate(json_t *rules, char *msg, size_t cap,
     size_t *path_len);
+
+/*
+ * Validated rules: the bonus a recharge of amount gets (the highest
+ * recharge_bonus step it reaches, 0 below the first), and whether a member
+ * may recharge amount by WeChat Pay (1..MRL_AMOUNT_MAX, and one of
+ * recharge_options when the rules list them).
+ */
+int64_t mrl_recharge_bonus(json_t *rules, int64_t amount);
+int mrl_recharge_allowed(json_t *rules, int64_t amount);
 
 /* The contract's rules before any PUT, as JSON text. */
 const char *mrl_rules_defaults(void);

@@ -228,7 +228,8 @@ mrl_rules_validate(json_t *rules, char *msg, size_t cap, size_t *path_len)
 
     static const char *const  top[] = { "tiers", "tier_period_months",
                                         "tier_downgrade_steps", "points",
-                                        "recharge_bonus", "campaigns",
+                                        "recharge_bonus",
+                                        "recharge_options", "campaigns",
                                         "triggers", "referral", "messages",
                                         "version", NULL };
     static const char *const  tier[] = { "level", "name", "min_spend_fen",
@@ -240,6 +241,7 @@ mrl_rules_validate(json_t *rules, char *msg, size_t cap, size_t *path_len)
                                            "redeem_min_points",
                                            "exclude_stores", NULL };
     static const char *const  bonus[] = { "min_fen", "bonus_fen", NULL };
+    static const char *const  option[] = { "amount_fen", NULL };
     static const char *const  campaign[] = { "name", "from", "to",
                                              "points_pct", "exclude_stores",
                                              NULL };
@@ -260,6 +262,10 @@ mrl_rules_validate(json_t *rules, char *msg, size_t cap, size_t *path_len)
     static const mrl_int_rule_t  bonus_ints[] = {
         { "min_fen", 1, MRL_AMOUNT_MAX, -1 },
         { "bonus_fen", 0, MRL_AMOUNT_MAX, -1 },
+        { NULL, 0, 0, 0 }
+    };
+    static const mrl_int_rule_t  option_ints[] = {
+        { "amount_fen", 1, MRL_AMOUNT_MAX, -1 },
         { NULL, 0, 0, 0 }
     };
     static const mrl_int_rule_t  period_int =
@@ -415,6 +421,39 @@ mrl_rules_validate(json_t *rules, char *msg, size_t cap, size_t *path_len)
         prev = v;
     }
 
+    /*
+     * the amounts a member may recharge by WeChat Pay, the page's buttons:
+     * optional; distinct, ascending
+     */
+    a = json_object_get(rules, "recharge_options");
+
+    if (a && (!json_is_array(a) || json_array_size(a) == 0
+              || json_array_size(a) > MRL_RECHARGE_OPTIONS_MAX))
+    {
+        mrl_fail(&err, "recharge_options", "", "1 to %d amounts",
+                 MRL_RECHARGE_OPTIONS_MAX);
+        goto done;
+    }
+
+    prev = NULL;
+
+    json_array_foreach(a, i, v) {
+        snprintf(path, sizeof(path), "recharge_options[%zu].", i);
+
+        if (mrl_rules_object(v, option, option_ints, path, &err) != MRL_OK) {
+            goto done;
+        }
+
+        if (prev && json_integer_value(json_object_get(v, "amount_fen"))
+                    <= json_integer_value(json_object_get(prev, "amount_fen")))
+        {
+            mrl_fail(&err, path, "amount_fen", "amounts ascend");
+            goto done;
+        }
+
+        prev = v;
+    }
+
     /* campaigns: dates in order */
     a = json_object_get(rules, "campaigns");
 
@@ -472,4 +511,49 @@ done:
     }
 
     return rc;
+}
+
+
+int64_t
+mrl_recharge_bonus(json_t *rules, int64_t amount)
+{
+    size_t    i;
+    json_t   *step;
+    int64_t   bonus;
+
+    bonus = 0;
+
+    json_array_foreach(json_object_get(rules, "recharge_bonus"), i, step) {
+        if (amount >= json_integer_value(json_object_get(step, "min_fen"))) {
+            bonus = json_integer_value(json_object_get(step, "bonus_fen"));
+        }
+    }
+
+    return bonus;
+}
+
+
+int
+mrl_recharge_allowed(json_t *rules, int64_t amount)
+{
+    size_t   i;
+    json_t  *a, *v;
+
+    if (amount < 1 || amount > MRL_AMOUNT_MAX) {
+        return 0;
+    }
+
+    a = json_object_get(rules, "recharge_options");
+
+    if (a == NULL) {
+        return 1;
+    }
+
+    json_array_foreach(a, i, v) {
+        if (json_integer_value(json_object_get(v, "amount_fen")) == amount) {
+            return 1;
+        }
+    }
+
+    return 0;
 }

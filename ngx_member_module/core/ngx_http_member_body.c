@@ -232,6 +232,11 @@ static ngx_http_member_field_t  ngx_http_member_coupon_issue_fields[] = {
     { NULL, 0 }
 };
 
+static ngx_http_member_field_t  ngx_http_member_wxpay_order_fields[] = {
+    { "amount_fen", 1 },
+    { NULL, 0 }
+};
+
 
 /* in the order of ngx_http_member_body_e */
 static ngx_http_member_body_call_t  ngx_http_member_body_calls[] = {
@@ -243,7 +248,8 @@ static ngx_http_member_body_call_t  ngx_http_member_body_calls[] = {
     { "points", ngx_http_member_points_fields },
     { "level", ngx_http_member_level_fields },
     { "coupon_issue", ngx_http_member_coupon_issue_fields },
-    { "till_recharge", ngx_http_member_till_recharge_fields }
+    { "till_recharge", ngx_http_member_till_recharge_fields },
+    { "recharge by WeChat Pay", ngx_http_member_wxpay_order_fields }
 };
 
 

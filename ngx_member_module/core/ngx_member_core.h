@@ -31,6 +31,7 @@ typedef enum {
     NGX_HTTP_MEMBER_SCAN,
     NGX_HTTP_MEMBER_OAUTH,
     NGX_HTTP_MEMBER_OA,
+    NGX_HTTP_MEMBER_WXPAY_NOTIFY,
     NGX_HTTP_MEMBER_HANDLER_COUNT
 } ngx_http_member_handler_e;
 
@@ -149,6 +150,7 @@ typedef struct ngx_http_member_scan_s            ngx_http_member_scan_t;
 typedef struct ngx_http_member_admin_s           ngx_http_member_admin_t;
 typedef struct ngx_http_member_admin_auth_s      ngx_http_member_admin_auth_t;
 typedef struct ngx_http_member_admin_feedback_s  ngx_http_member_admin_feedback_t;
+typedef struct ngx_http_member_wxpay_s           ngx_http_member_wxpay_t;
 
 /* an answer's observer (ngx_http_member_send_raw) */
 typedef void (*ngx_http_member_answer_pt)(ngx_http_request_t *r,
@@ -193,6 +195,7 @@ typedef struct {
     ngx_http_member_admin_t           *admin;
     ngx_http_member_admin_auth_t      *auth;    /* who asks */
     ngx_http_member_admin_feedback_t  *admin_feedback;
+    ngx_http_member_wxpay_t           *wxpay;   /* WeChat Pay's calls */
     ngx_str_t                         *store_secret;
     ngx_str_t                         *nginx_page;  /* error_page's JSON */
 
@@ -288,7 +291,8 @@ typedef enum {
     NGX_HTTP_MEMBER_BODY_POINTS,
     NGX_HTTP_MEMBER_BODY_LEVEL,
     NGX_HTTP_MEMBER_BODY_COUPON_ISSUE,
-    NGX_HTTP_MEMBER_BODY_TILL_RECHARGE
+    NGX_HTTP_MEMBER_BODY_TILL_RECHARGE,
+    NGX_HTTP_MEMBER_BODY_WXPAY_ORDER
 } ngx_http_member_body_e;
 
 ngx_int_t ngx_http_member_read_json(ngx_http_request_t *r,

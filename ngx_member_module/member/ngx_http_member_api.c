@@ -117,6 +117,11 @@ static ngx_http_member_route_t  ngx_http_member_api_routes[] = {
     { R|P, "subscriptions", ngx_http_member_subscriptions, S, NULL },
     { A, "subscriptions", NULL, S, NULL },
 
+    /* recharge by WeChat Pay: ngx_http_member_recharge.c */
+    { P, "recharge", ngx_http_member_recharge, S, NULL },
+    { A, "recharge", NULL, S, NULL },
+    { R, "recharge/<out_trade_no>", ngx_http_member_recharge_state, T, NULL },
+
     /* no such resource, or method: before the session */
     { A, "**", NULL, NGX_HTTP_MEMBER_GRANT_ANYONE, NULL },
 

@@ -87,6 +87,12 @@ ngx_int_t ngx_http_member_referral(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_subscriptions(ngx_http_request_t *r,
     ngx_http_member_match_t *m);
 
+/* ngx_http_member_recharge.c: recharge by WeChat Pay */
+ngx_int_t ngx_http_member_recharge(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+ngx_int_t ngx_http_member_recharge_state(ngx_http_request_t *r,
+    ngx_http_member_match_t *m);
+
 /* ngx_http_member_tiers.c: GET tiers */
 ngx_int_t ngx_http_member_tiers(ngx_http_request_t *r,
     ngx_http_member_match_t *m);

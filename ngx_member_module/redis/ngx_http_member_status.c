@@ -52,7 +52,7 @@ static ngx_uint_t  ngx_http_member_latency_bounds[] = {
 
 static const char  *ngx_http_member_handler_names[] = {
     "none", "status", "wechat_login", "api", "admin", "scan", "wechat_oauth",
-    "wechat_oa"
+    "wechat_oa", "wxpay_notify"
 };
 
 

@@ -104,22 +104,40 @@ ngx_int_t
 ngx_http_member_wechat_post(ngx_http_request_t *r, ngx_str_t *path,
     ngx_str_t *args, ngx_str_t *body, ngx_int_t (*done)(ngx_http_request_t *r))
 {
+    ngx_http_member_loc_conf_t  *mlcf;
+
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
+
+    return ngx_http_member_wechat_call(r, &mlcf->wechat_api, path, args,
+                                       body, NULL, done);
+}
+
+
+/*
+ * The subrequest to api's location.  With headers (WeChat Pay's signed
+ * calls) it carries those request headers only, none of the client's,
+ * and the answer's Wechatpay-* headers are kept (ctx->wxpay).
+ */
+
+ngx_int_t
+ngx_http_member_wechat_call(ngx_http_request_t *r, ngx_str_t *api,
+    ngx_str_t *path, ngx_str_t *args, ngx_str_t *body, ngx_array_t *headers,
+    ngx_int_t (*done)(ngx_http_request_t *r))
+{
     ngx_buf_t                    *b;
-    ngx_str_t                     uri, *api;
+    ngx_str_t                     uri;
+    ngx_uint_t                    i;
     ngx_chain_t                  *cl;
+    ngx_table_elt_t              *h, *src;
     ngx_http_request_t           *sr;
     ngx_http_member_ctx_t        *ctx;
     ngx_http_post_subrequest_t   *ps;
-    ngx_http_member_loc_conf_t   *mlcf;
 
-    mlcf = ngx_http_get_module_loc_conf(r, ngx_http_member_module);
     ctx = ngx_http_member_get_ctx(r);
 
     if (ctx == NULL) {
         return NGX_ERROR;
     }
-
-    api = &mlcf->wechat_api;
 
     uri.len = api->len + path->len;
     uri.data = ngx_pnalloc(r->pool, uri.len);
@@ -158,6 +176,29 @@ ngx_http_member_wechat_post(ngx_http_request_t *r, ngx_str_t *path,
     sr->headers_in.content_length = NULL;
     sr->headers_in.chunked = 0;
     sr->header_only = 0;
+
+    if (headers) {
+        /* a list of its own: the parent's is shared with the copy */
+        if (ngx_list_init(&sr->headers_in.headers, r->pool,
+                          headers->nelts + 1, sizeof(ngx_table_elt_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        src = headers->elts;
+
+        for (i = 0; i < headers->nelts; i++) {
+            h = ngx_list_push(&sr->headers_in.headers);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
+
+            *h = src[i];
+        }
+
+        sr->headers_in.content_type = NULL;
+    }
 
     if (body) {
         b = ngx_calloc_buf(r->pool);
@@ -232,6 +273,11 @@ ngx_http_member_wechat_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     if (rc != NGX_OK || sr->headers_out.status != NGX_HTTP_OK
         || sr->out == NULL)
     {
+        ctx->wechat_failed = 1;
+        return rc;
+    }
+
+    if (ctx->wxpay && ngx_http_member_wxpay_keep(sr, ctx->wxpay) != NGX_OK) {
         ctx->wechat_failed = 1;
         return rc;
     }

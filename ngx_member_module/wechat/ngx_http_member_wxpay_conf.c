@@ -380,6 +380,14 @@ ngx_http_member_wxpay_merge_conf(ngx_conf_t *cf,
     wx = conf->wxpay;
 
     if (wx == NULL || wx->api.len == 0) {
+        if (conf->handler == NGX_HTTP_MEMBER_WXPAY_NOTIFY) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"member_wxpay_notify\" needs "
+                               "\"member_wxpay_api\" and the other "
+                               "member_wxpay_* settings of its server");
+            return NGX_CONF_ERROR;
+        }
+
         return NGX_CONF_OK;
     }
 

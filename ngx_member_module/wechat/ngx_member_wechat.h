@@ -108,11 +108,46 @@ char *ngx_http_member_wxpay_platform_key(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_member_wxpay_merge_conf(ngx_conf_t *cf,
     ngx_http_member_loc_conf_t *prev, ngx_http_member_loc_conf_t *conf);
 
+/* ngx_http_member_wxpay.c: WeChat Pay's signed calls, its notifications */
+#define NGX_HTTP_MEMBER_WXPAY_TRADE_NO_LEN  32      /* out_trade_no */
+#define NGX_HTTP_MEMBER_WXPAY_ORDER_TTL     (400 * 24 * 3600)
+
+/* a request's WeChat Pay state: the answer's signature, an order */
+struct ngx_http_member_wxpay_s {
+    ngx_str_t                   signed_by[4];   /* the answer's Wechatpay- */
+                                                /* Serial, Signature, */
+                                                /* Timestamp, Nonce */
+    uint64_t                    id;             /* the member */
+    int64_t                     amount;
+    int64_t                     bonus;
+    ngx_str_t                   out_trade_no;
+    ngx_str_t                   openid;
+    ngx_str_t                   transaction_id;
+    ngx_str_t                   reason;         /* of a closed order */
+    ngx_int_t                   status;         /* the answer to give */
+    const char                 *error;
+    const char                 *message;
+};
+
+
+ngx_int_t ngx_http_member_wxpay_keep(ngx_http_request_t *sr,
+    ngx_http_member_wxpay_t *wp);
+ngx_int_t ngx_http_member_wxpay_post(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_str_t *body, ngx_int_t (*done)(ngx_http_request_t *r));
+ngx_int_t ngx_http_member_wxpay_answer_verified(ngx_http_request_t *r);
+ngx_int_t ngx_http_member_wxpay_trade_no_id(ngx_str_t *no, uint64_t *id);
+ngx_int_t ngx_http_member_wxpay_order_key(ngx_pool_t *pool, ngx_str_t *key,
+    uint64_t id, ngx_str_t *no);
+ngx_int_t ngx_http_member_wxpay_notify_handler(ngx_http_request_t *r);
+
 /* ngx_http_member_wechat.c */
 ngx_int_t ngx_http_member_wechat_get(ngx_http_request_t *r, ngx_str_t *path,
     ngx_str_t *args, ngx_int_t (*done)(ngx_http_request_t *r));
 ngx_int_t ngx_http_member_wechat_post(ngx_http_request_t *r, ngx_str_t *path,
     ngx_str_t *args, ngx_str_t *body, ngx_int_t (*done)(ngx_http_request_t *r));
+ngx_int_t ngx_http_member_wechat_call(ngx_http_request_t *r, ngx_str_t *api,
+    ngx_str_t *path, ngx_str_t *args, ngx_str_t *body, ngx_array_t *headers,
+    ngx_int_t (*done)(ngx_http_request_t *r));
 ngx_int_t ngx_http_member_wechat_post_token(ngx_http_request_t *r,
     ngx_str_t *path, ngx_str_t *token, ngx_str_t *body,
     ngx_int_t (*done)(ngx_http_request_t *r));

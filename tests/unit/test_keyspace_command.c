@@ -285,6 +285,7 @@ static const char  *not_commands[] = {
     "UNKNOWN_CODE",
     "USER_FORM_INFO_FLAG_BIRTHDAY", "USER_FORM_INFO_FLAG_MOBILE",
     "USER_FORM_INFO_FLAG_NAME", "USER_FORM_INFO_FLAG_SEX",
+    "CNY", "RSA", "FAIL", "SUCCESS", "MISMATCH",     /* WeChat Pay's words */
     NULL
 };
 

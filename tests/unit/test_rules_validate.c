@@ -105,6 +105,24 @@ static const struct {
       "{\"min_fen\":5,\"bonus_fen\":1}]}",
       "recharge_bonus[1].min_fen", "steps ascend" },
 
+    /* recharge options (WeChat Pay's buttons) */
+    { "{\"recharge_options\":[]}", "recharge_options", "1 to 12 amounts" },
+    { "{\"recharge_options\":{}}", "recharge_options", "1 to 12 amounts" },
+    { "{\"recharge_options\":[5]}", "recharge_options[0].",
+      "an object is needed" },
+    { "{\"recharge_options\":[{\"amount_fen\":0}]}",
+      "recharge_options[0].amount_fen", "an integer 1..100000000 is needed" },
+    { "{\"recharge_options\":[{\"amount\":5}]}",
+      "recharge_options[0].amount", "unknown field" },
+    { "{\"recharge_options\":[{\"amount_fen\":9},{\"amount_fen\":5}]}",
+      "recharge_options[1].amount_fen", "amounts ascend" },
+    { "{\"recharge_options\":[{\"amount_fen\":1},{\"amount_fen\":2},"
+      "{\"amount_fen\":3},{\"amount_fen\":4},{\"amount_fen\":5},"
+      "{\"amount_fen\":6},{\"amount_fen\":7},{\"amount_fen\":8},"
+      "{\"amount_fen\":9},{\"amount_fen\":10},{\"amount_fen\":11},"
+      "{\"amount_fen\":12},{\"amount_fen\":13}]}",
+      "recharge_options", "1 to 12 amounts" },
+
     /* campaigns */
     { "{\"campaigns\":[{" C ",\"colour\":1}]}", "campaigns[0].colour",
       "unknown field" },
@@ -293,6 +311,47 @@ test_completed(void **state)
 }
 
 
+/* the bonus of an amount, and the amounts a member may recharge */
+
+static void
+test_recharge(void **state)
+{
+    char          msg[MRL_MSG_MAX];
+    json_t       *rules;
+    json_error_t  error;
+
+    (void) state;
+
+    rules = json_object();
+    assert_int_equal(mrl_rules_validate(rules, msg, sizeof(msg), NULL),
+                     MRL_OK);
+    assert_null(json_object_get(rules, "recharge_options"));
+
+    /* the defaults' steps: 50000 gives 5000, 100000 gives 15000 */
+    assert_int_equal(mrl_recharge_bonus(rules, 49999), 0);
+    assert_int_equal(mrl_recharge_bonus(rules, 50000), 5000);
+    assert_int_equal(mrl_recharge_bonus(rules, 99999), 5000);
+    assert_int_equal(mrl_recharge_bonus(rules, 100000), 15000);
+    assert_true(mrl_recharge_allowed(rules, 1));
+    assert_true(mrl_recharge_allowed(rules, MRL_AMOUNT_MAX));
+    assert_false(mrl_recharge_allowed(rules, 0));
+    assert_false(mrl_recharge_allowed(rules, -5));
+    assert_false(mrl_recharge_allowed(rules, MRL_AMOUNT_MAX + 1));
+    json_decref(rules);
+
+    rules = json_loads("{\"recharge_options\":[{\"amount_fen\":10000},"
+                       "{\"amount_fen\":50000}]}", 0, &error);
+    assert_non_null(rules);
+    assert_int_equal(mrl_rules_validate(rules, msg, sizeof(msg), NULL),
+                     MRL_OK);
+    assert_true(mrl_recharge_allowed(rules, 10000));
+    assert_true(mrl_recharge_allowed(rules, 50000));
+    assert_false(mrl_recharge_allowed(rules, 20000));
+    assert_false(mrl_recharge_allowed(rules, 1));
+    json_decref(rules);
+}
+
+
 /* a message longer than the buffer is cut, the path with it */
 
 static void
@@ -347,6 +406,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_completed),
+        cmocka_unit_test(test_recharge),
         cmocka_unit_test(test_cut),
     };
 
