@@ -402,6 +402,9 @@ ngx_http_member_redis_wait(ngx_http_member_cmd_t *cmd, redisReply *reply)
     node = cmd->node;
 
     if (node->ac == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                       "member: redis \"%V\" WAIT not sent: no connection",
+                       &node->addr.name);
         return NGX_ERROR;
     }
 
@@ -421,6 +424,9 @@ ngx_http_member_redis_wait(ngx_http_member_cmd_t *cmd, redisReply *reply)
                               3, argv, argvlen)
         != REDIS_OK)
     {
+        ngx_log_error(NGX_LOG_WARN, redis->log, 0,
+                      "member: redis \"%V\" WAIT not sent",
+                      &node->addr.name);
         ngx_http_member_redis_release(cmd->held);
         cmd->held = NULL;
         return NGX_ERROR;

@@ -598,6 +598,9 @@ ngx_http_member_redis_redirect(ngx_http_member_cmd_t *cmd, redisReply *reply)
     }
 
     if (ngx_http_member_redis_send_cmd(node, cmd, ask) != NGX_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                       "member: redis \"%V\" redirect not sent: no "
+                       "connection", &node->addr.name);
         return NGX_ERROR;
     }
 
@@ -630,6 +633,9 @@ ngx_http_member_redis_eval_source(ngx_http_member_cmd_t *cmd)
     if (cmd->len < head + 13 + 47
         || ngx_strncasecmp(rest, (u_char *) "$7\r\nEVALSHA\r\n", 13) != 0)
     {
+        ngx_log_error(NGX_LOG_ERR, cmd->redis->log, 0,
+                      "member: redis \"%V\" answered NOSCRIPT to a command "
+                      "not sent as EVALSHA", &cmd->node->addr.name);
         return NGX_ERROR;
     }
 
@@ -657,6 +663,9 @@ ngx_http_member_redis_eval_source(ngx_http_member_cmd_t *cmd)
     cmd->len = q - (u_char *) formatted;
 
     if (ngx_http_member_redis_send_cmd(cmd->node, cmd, 0) != NGX_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cmd->redis->log, 0,
+                       "member: redis \"%V\" EVAL not sent: no connection",
+                       &cmd->node->addr.name);
         return NGX_ERROR;
     }
 
@@ -745,6 +754,9 @@ ngx_http_member_redis_retry_handler(ngx_event_t *ev)
                    &node->addr.name, cmd->retries);
 
     if (ngx_http_member_redis_send_cmd(node, cmd, 0) != NGX_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, redis->log, 0,
+                       "member: redis \"%V\" retry not sent: no connection",
+                       &node->addr.name);
         ngx_http_member_redis_deliver(cmd, NULL);
     }
 }

@@ -19,6 +19,8 @@
 
 static ngx_str_t  ngx_http_member_redis_auth = ngx_string("AUTH");
 static ngx_str_t  ngx_http_member_redis_select = ngx_string("SELECT");
+static ngx_str_t  ngx_http_member_redis_script_cmd = ngx_string("SCRIPT");
+static ngx_str_t  ngx_http_member_redis_load = ngx_string("LOAD");
 
 
 static void ngx_http_member_redis_schedule(
@@ -28,6 +30,10 @@ static void ngx_http_member_redis_connect_timeout_handler(ngx_event_t *ev);
 static void ngx_http_member_redis_connected(const redisAsyncContext *ac,
     int status);
 static void ngx_http_member_redis_auth_done(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_member_redis_load_scripts(
+    ngx_http_member_redis_node_t *node);
+static void ngx_http_member_redis_script_loaded(redisAsyncContext *ac,
     void *reply, void *privdata);
 static void ngx_http_member_redis_read_handler(ngx_event_t *rev);
 static void ngx_http_member_redis_write_handler(ngx_event_t *wev);
@@ -222,6 +228,110 @@ ngx_http_member_redis_connect(ngx_http_member_redis_node_t *node)
 
         redisAsyncCommandArgv(ac, ngx_http_member_redis_auth_done, "SELECT",
                               2, argv, argvlen);
+    }
+
+    node->refused = 0;
+    ngx_http_member_redis_load_scripts(node);
+}
+
+
+/*
+ * Every script into the node's script cache, queued behind AUTH and
+ * SELECT and so before any request's EVALSHA: each master of a cluster
+ * has them from its first connection on, and a restarted server from the
+ * connection made again.  Nothing waits for the answers; a script the
+ * server lacks all the same (SCRIPT FLUSH) still goes as EVAL on NOSCRIPT.
+ */
+
+static void
+ngx_http_member_redis_load_scripts(ngx_http_member_redis_node_t *node)
+{
+    const char                          *argv[3];
+    size_t                               argvlen[3];
+    uintptr_t                            i;
+    const ngx_http_member_script_src_t  *src;
+
+    argv[0] = (const char *) ngx_http_member_redis_script_cmd.data;
+    argvlen[0] = ngx_http_member_redis_script_cmd.len;
+    argv[1] = (const char *) ngx_http_member_redis_load.data;
+    argvlen[1] = ngx_http_member_redis_load.len;
+
+    for (i = 0; i < NGX_HTTP_MEMBER_SCRIPT_COUNT; i++) {
+        src = &ngx_http_member_script_srcs[i];
+
+        /* hiredis copies the source into its buffer as it formats it */
+        argv[2] = src->text;
+        argvlen[2] = src->len;
+
+        if (redisAsyncCommandArgv(node->ac,
+                                  ngx_http_member_redis_script_loaded,
+                                  (void *) i, 3, argv, argvlen)
+            != REDIS_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, node->redis->log, 0,
+                          "member: redis \"%V\" SCRIPT LOAD of %s not sent",
+                          &node->addr.name, src->name);
+            return;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, node->redis->log, 0,
+                   "member: redis \"%V\" SCRIPT LOAD of %d scripts sent",
+                   &node->addr.name, NGX_HTTP_MEMBER_SCRIPT_COUNT);
+}
+
+
+/* a script loaded: the SHA1 the server gives is the one EVALSHA sends */
+
+static void
+ngx_http_member_redis_script_loaded(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                    *rr = reply;
+    uintptr_t                      i = (uintptr_t) privdata;
+    ngx_http_member_main_conf_t   *mmcf;
+    ngx_http_member_redis_node_t  *node = ac->data;
+
+    if (rr == NULL) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, node->redis->log, 0,
+                       "member: redis \"%V\" SCRIPT LOAD of %s: no answer, "
+                       "the connection went away", &node->addr.name,
+                       ngx_http_member_script_srcs[i].name);
+        return;
+    }
+
+    if (rr->type == REDIS_REPLY_ERROR) {
+        /* once a connection: a refused AUTH refuses every one of them */
+        if (!node->refused) {
+            node->refused = 1;
+            ngx_log_error(NGX_LOG_WARN, node->redis->log, 0,
+                          "member: redis \"%V\" refused SCRIPT LOAD of %s: "
+                          "%*s", &node->addr.name,
+                          ngx_http_member_script_srcs[i].name,
+                          (size_t) ngx_min(rr->len, 128), rr->str);
+        }
+
+        return;
+    }
+
+    mmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_member_module);
+
+    if (rr->type != REDIS_REPLY_STRING
+        || rr->len != sizeof(mmcf->scripts[i].sha1)
+        || ngx_strncmp(rr->str, mmcf->scripts[i].sha1, rr->len) != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, node->redis->log, 0,
+                      "member: redis \"%V\" loaded script %s under another "
+                      "SHA1 than EVALSHA sends", &node->addr.name,
+                      ngx_http_member_script_srcs[i].name);
+        return;
+    }
+
+    if (i == NGX_HTTP_MEMBER_SCRIPT_COUNT - 1) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, node->redis->log, 0,
+                       "member: redis \"%V\" has the %d scripts loaded",
+                       &node->addr.name, NGX_HTTP_MEMBER_SCRIPT_COUNT);
     }
 }
 

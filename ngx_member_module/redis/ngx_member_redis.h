@@ -89,6 +89,7 @@ struct ngx_http_member_redis_node_s {
     unsigned                    healthy:1;      /* it has answered */
     unsigned                    in_write:1;
     unsigned                    mapped:1;       /* a master of the map */
+    unsigned                    refused:1;      /* a SCRIPT LOAD, logged */
 };
 
 

@@ -6,6 +6,9 @@ master SIGKILLed (503 at once, then answers within a second or two of
 the replica's promotion), and member_redis_replicas 1 against the
 master's replica stopped with SIGSTOP."""
 
+import glob
+import hashlib
+import os
 import threading
 import time
 
@@ -63,6 +66,71 @@ def test_the_map_and_a_node_per_master(env):
     masters = {n.addr for n in env.rc.masters()}
     assert {k.split('"')[1] for k, v in up.items() if 'master="1"' in k and v == 1} \
         == masters, (up, masters)
+
+
+def script_shas():
+    """name -> the SHA1 EVALSHA sends: of the script's file, as the module
+    carries it (tools/lua2c.py)."""
+    shas = {}
+    for path in glob.glob(os.path.join(harness.ROOT, "ngx_member_module", "lua", "*.lua")):
+        with open(path, "rb") as f:
+            shas[os.path.basename(path)[:-4]] = hashlib.sha1(f.read()).hexdigest()
+    return shas
+
+
+def missing_scripts(env, master, shas):
+    names = list(shas)
+    have = env.rc.node_cli(master, "SCRIPT", "EXISTS", *shas.values()).split()
+    assert len(have) == len(names), have
+    return [n for n, h in zip(names, have) if h != "1"]
+
+
+def test_every_master_has_every_script_from_the_start(env):
+    """Each worker loads every script on each node it connects to: no
+    master waits for a NOSCRIPT to learn one (a request's first EVALSHA
+    there would otherwise cost a NOSCRIPT and an EVAL)."""
+    shas = script_shas()
+    assert len(shas) > 40 and "recharge" in shas and "profile_delete" in shas
+    masters = env.rc.masters()
+    assert len(masters) == 3
+    missing = {}
+
+    def loaded():
+        missing.clear()
+        for m in masters:
+            lack = missing_scripts(env, m, shas)
+            if lack:
+                missing[m.port] = lack
+        return not missing
+    harness.wait_until("every script on every master", loaded, timeout=10)
+
+
+def test_scripts_flushed_or_a_connection_made_again(env):
+    """SCRIPT FLUSH on every master: a recharge's EVALSHA answers NOSCRIPT
+    and goes again as EVAL (applied once); a connection made again (a
+    restarted master's) loads every script anew."""
+    shas = script_shas()
+    masters = env.rc.masters()
+    mid, slot = member_at(env, "flushed")
+    master = env.rc.master_of_slot(slot)
+    for m in masters:
+        assert env.rc.node_cli(m, "SCRIPT", "FLUSH") == "OK"
+    r = env.admin("POST", f"members/{mid}/recharge",
+                  {"amount_fen": 100, "idempotency_key": "after-flush"})
+    assert r.status == 200, r
+    r = env.admin("GET", f"members/{mid}")
+    assert r.status == 200 and r.json["principal_fen"] == 10000 + 100, r
+    # the recharge came as EVAL (the cache has it again) on the same
+    # connection (no SCRIPT LOAD: the others are still missing)
+    missing = missing_scripts(env, master, shas)
+    assert "recharge" not in missing and "profile_delete" in missing, missing
+    # a connection made again loads them all
+    other = next(m for m in masters if m is not master)
+    assert "profile_delete" in missing_scripts(env, other, shas)
+    killed = env.rc.node_cli(other, "CLIENT", "KILL", "TYPE", "normal")
+    assert int(killed) >= 1, killed
+    harness.wait_until("the scripts loaded again", lambda: not missing_scripts(env, other, shas),
+                       timeout=10)
 
 
 def test_moved_after_a_slot_moves(env):
