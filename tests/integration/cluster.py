@@ -362,16 +362,17 @@ class Cluster:
     def acked(self, master, slots, want, timeout_ms):
         """How many replicas acknowledge a write to master (slots: its
         ranges) within timeout_ms, or once `want` did, as a WAIT after it
-        on the same connection counts them.  "state=online" is not enough: after a diskless sync the master
-        streams to a replica only from its first REPLCONF ACK, and Redis
-        7.0 drops that ACK when it comes before the master reaped the RDB
-        child, so the stream starts at the replica's next ACK, up to a
-        second later; a WAIT meanwhile counts none.  The probe key is
-        deleted again: the write leaves nothing behind."""
+        on the same connection counts them.  "state=online" is not
+        enough: after a diskless sync the master streams to a replica only
+        from its first REPLCONF ACK, and Redis 7.0 drops that ACK when it
+        comes before the master reaped the RDB child, so the stream starts
+        at the replica's next ACK, up to a second later; a WAIT meanwhile
+        counts none.  The probe key is deleted again: the write leaves
+        nothing behind."""
         key = self.probes.get(master.id)
-        if key is None or not any(a <= self.slot_of(key) <= b for a, b in slots):
+        if key is None or not any(a <= resp.key_slot(key) <= b for a, b in slots):
             key = next(k for k in (f"probe:{{{i}}}" for i in range(1000))
-                       if any(a <= self.slot_of(k) <= b for a, b in slots))
+                       if any(a <= resp.key_slot(k) <= b for a, b in slots))
             self.probes[master.id] = key
         if self.node_cli(master, "SET", key, "1") != "OK":
             return 0                    # its slot moves (ASK): not now
