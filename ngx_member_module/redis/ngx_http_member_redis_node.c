@@ -229,18 +229,17 @@ ngx_http_member_redis_connect(ngx_http_member_redis_node_t *node)
         redisAsyncCommandArgv(ac, ngx_http_member_redis_auth_done, "SELECT",
                               2, argv, argvlen);
     }
-
-    node->refused = 0;
-    ngx_http_member_redis_load_scripts(node);
 }
 
 
 /*
- * Every script into the node's script cache, queued behind AUTH and
- * SELECT and so before any request's EVALSHA: each master of a cluster
- * has them from its first connection on, and a restarted server from the
- * connection made again.  Nothing waits for the answers; a script the
- * server lacks all the same (SCRIPT FLUSH) still goes as EVAL on NOSCRIPT.
+ * Every script into the node's script cache once the connection is made:
+ * behind AUTH and SELECT, and behind a cluster's CLUSTER SLOTS, sent as
+ * the connection was started, which ~100 KB of scripts to compile would
+ * hold up.  Each master of a cluster has them from its first connection
+ * on, and a restarted server from the connection made again.  Nothing
+ * waits for the answers; a command sent before them, or after a SCRIPT
+ * FLUSH, still goes as EVAL on NOSCRIPT.
  */
 
 static void
@@ -413,6 +412,9 @@ ngx_http_member_redis_connected(const redisAsyncContext *ac, int status)
 
     node->connected = 1;
     ngx_http_member_stats_connection(1);
+
+    node->refused = 0;
+    ngx_http_member_redis_load_scripts(node);
 }
 
 
