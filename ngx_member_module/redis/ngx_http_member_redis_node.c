@@ -413,8 +413,15 @@ ngx_http_member_redis_connected(const redisAsyncContext *ac, int status)
     node->connected = 1;
     ngx_http_member_stats_connection(1);
 
-    node->refused = 0;
-    ngx_http_member_redis_load_scripts(node);
+    /*
+     * one server keeps loading each script on its first NOSCRIPT: a new
+     * connection's first request would wait behind ~100 KB to compile,
+     * more than a short member_redis_timeout on a busy machine
+     */
+    if (node->redis->cluster) {
+        node->refused = 0;
+        ngx_http_member_redis_load_scripts(node);
+    }
 }
 
 

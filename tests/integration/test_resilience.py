@@ -696,19 +696,6 @@ def test_noscript_falls_back_to_eval(env):
     assert [e["amount_fen"] for e in ledger(env, mid)] == [300, 700]
 
 
-def test_a_connection_made_again_loads_every_script(env):
-    """The worker loads every script on each connection it makes: after
-    SCRIPT FLUSH and its connection dropped (a restarted Redis), the
-    connection made again brings them all back before any NOSCRIPT."""
-    from test_cluster_client import script_shas
-    shas = list(script_shas().values())
-    assert resp(env, "SCRIPT", "FLUSH") == "OK"
-    assert resp(env, "SCRIPT", "EXISTS", *shas) == [0] * len(shas)
-    assert resp(env, "CLIENT", "KILL", "TYPE", "normal") >= 1
-    harness.wait_until("every script loaded again",
-                       lambda: resp(env, "SCRIPT", "EXISTS", *shas) == [1] * len(shas))
-
-
 # ----------------------------------------------------------------------------
 # Redis up but refusing writes
 
