@@ -40,8 +40,8 @@
 # of 1 yuan (pay_prep.py), each sent once by wrk/pay.lua; one round each.
 #
 # Knobs (environment): DURATION (10), WARMUP (2), CONNS (64), MEMBERS (100000), ROUNDS (3),
-# SERVER_CPU (0), CLIENT_CPU (1), REDIS_CPUS (SERVER_CPU), PERF (0; 1 = after the module's first
-# measured run, `perf record -g` its worker for PERF_SECONDS (5) under the same load and keep
+# SERVER_CPU (0), CLIENT_CPU (1), REDIS_CPUS (SERVER_CPU), PERF (0; 1 = after the module's and the
+# cluster row's first measured runs, `perf record -g` each one's worker for PERF_SECONDS (5) under the same load and keep
 # `perf report` in the output), QUIET_WAIT (0; seconds to wait, before each measurement, for the
 # machine to be idle: for shared machines), MODULE (the .so; default build/ngx_http_member_module.so,
 # copied at the start), LABEL (tag of the output folder), CLUSTER (1), PAY (1), PAY_MEMBERS (2000),
@@ -395,29 +395,31 @@ measure() {
   echo "  $row: ${rps:-?} req/s, p50 $p50 ms, p99 $p99 ms, non-2xx/sock err $non2xx/$sockerr, check $chk"
 }
 
-# perf_worker : perf record -g of the module's worker under the same load, PERF_SECONDS long
+# perf_worker NAME : perf record -g of the worker of NAME (module, cluster) under the same load,
+# PERF_SECONDS long; its reports are perf-NAME*.txt
 perf_worker() {
   command -v perf >/dev/null || { echo "  perf: not installed, skipped"; return; }
-  local worker wrk_pid
+  local worker wrk_pid name=$1
   worker=$(children_of "$SRV_PID"); worker=${worker%% *}
-  wrk_env module
+  wrk_env "$name"
   start_bg perf-wrk "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"$((PERF_SECONDS + 3))s" -s "$WRK_SCRIPT" \
     "http://127.0.0.1:$SRV_PORT"
   wrk_pid=$LAST_PID
   sleep 1
-  echo "  perf record -g -p $worker (module worker) for ${PERF_SECONDS}s"
-  taskset -c "$CLIENT_CPU" perf record -q -g -p "$worker" -o "$RUN/perf.data" -- sleep "$PERF_SECONDS" \
-    >"$RUN/perf-record.log" 2>&1 || { echo "  perf record failed: $(tail -1 "$RUN/perf-record.log")"; }
+  echo "  perf record -g -p $worker ($name worker) for ${PERF_SECONDS}s"
+  taskset -c "$CLIENT_CPU" perf record -q -g -p "$worker" -o "$RUN/perf-$name.data" \
+    -- sleep "$PERF_SECONDS" >"$RUN/perf-$name-record.log" 2>&1 \
+    || { echo "  perf record failed: $(tail -1 "$RUN/perf-$name-record.log")"; }
   stop_pid "$wrk_pid"
-  if [[ -s $RUN/perf.data ]]; then
-    perf report -i "$RUN/perf.data" --stdio --no-children 2>/dev/null | grep -v '^$' | head -150 \
-      >"$RUN/perf-module-callers.txt" || true
-    perf report -i "$RUN/perf.data" --stdio --no-children -g none --sort dso,sym 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | head -60 >"$RUN/perf-module.txt" || true
-    perf report -i "$RUN/perf.data" --stdio --no-children -g none --sort dso 2>/dev/null |
-      grep -v '^#' | grep -v '^$' | head -20 >"$RUN/perf-module-dso.txt" || true
-    echo "  perf: by shared object"; sed 's/^/    /' "$RUN/perf-module-dso.txt"
-    echo "  perf: top symbols"; head -25 "$RUN/perf-module.txt" | sed 's/^/    /'
+  if [[ -s $RUN/perf-$name.data ]]; then
+    perf report -i "$RUN/perf-$name.data" --stdio --no-children 2>/dev/null | grep -v '^$' |
+      head -150 >"$RUN/perf-$name-callers.txt" || true
+    perf report -i "$RUN/perf-$name.data" --stdio --no-children -g none --sort dso,sym 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | head -60 >"$RUN/perf-$name.txt" || true
+    perf report -i "$RUN/perf-$name.data" --stdio --no-children -g none --sort dso 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | head -20 >"$RUN/perf-$name-dso.txt" || true
+    echo "  perf: by shared object"; sed 's/^/    /' "$RUN/perf-$name-dso.txt"
+    echo "  perf: top symbols"; head -25 "$RUN/perf-$name.txt" | sed 's/^/    /'
   fi
 }
 
@@ -441,8 +443,9 @@ for rcpu in $REDIS_CPUS; do
       [[ $name == cluster && ($first == 0 || $CLUSTER == 0) ]] && continue
       start_server "$name"
       measure "$name" "$(row "$name" "$rcpu" "$round")"
-      if [[ $name == module && $first == 1 && $round == 1 && $PERF == 1 ]]; then
-        perf_worker
+      if [[ ($name == module || $name == cluster) && $first == 1 && $round == 1 \
+            && $PERF == 1 ]]; then
+        perf_worker "$name"
       fi
       stop_pid $SRV_PIDS
       sleep 0.5
