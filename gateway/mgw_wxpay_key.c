@@ -28,10 +28,15 @@ struct mgw_wxpay_key_s {
 };
 
 
+static mgw_status_t mgw_wxpay_key_bio(const uint8_t *pem, size_t len,
+    mgw_wxpay_key_t **key, BIO **bio);
 static int mgw_wxpay_no_password(char *buf, int size, int rwflag, void *u);
 static mgw_status_t mgw_wxpay_key_wrap(EVP_PKEY *pkey, int private,
     mgw_wxpay_key_t **key);
 static mgw_status_t mgw_wxpay_key_cert_serial(X509 *x, mgw_wxpay_key_t *key);
+static mgw_status_t mgw_wxpay_key_file(const char *path,
+    mgw_status_t (*load)(const uint8_t *pem, size_t len,
+    mgw_wxpay_key_t **key), mgw_wxpay_key_t **key);
 static mgw_status_t mgw_wxpay_read_file(const char *path, uint8_t **pem,
     size_t *len);
 
@@ -39,22 +44,13 @@ static mgw_status_t mgw_wxpay_read_file(const char *path, uint8_t **pem,
 mgw_status_t
 mgw_wxpay_key_private(const uint8_t *pem, size_t len, mgw_wxpay_key_t **key)
 {
-    BIO       *bio;
-    EVP_PKEY  *pkey;
+    BIO           *bio;
+    EVP_PKEY      *pkey;
+    mgw_status_t   rc;
 
-    if (pem == NULL || key == NULL) {
-        return MGW_ERR_ARG;
-    }
-
-    *key = NULL;
-
-    if (len == 0 || len > MGW_WXPAY_PEM_MAX) {
-        return MGW_ERR_KEY;
-    }
-
-    bio = BIO_new_mem_buf(pem, (int) len);
-    if (bio == NULL) {
-        return MGW_ERR_CRYPTO;
+    rc = mgw_wxpay_key_bio(pem, len, key, &bio);
+    if (rc != MGW_OK) {
+        return rc;
     }
 
     /* an encrypted PEM must fail, not prompt on the terminal */
@@ -80,19 +76,9 @@ mgw_wxpay_key_public(const uint8_t *pem, size_t len, mgw_wxpay_key_t **key)
     EVP_PKEY      *pkey;
     mgw_status_t   rc;
 
-    if (pem == NULL || key == NULL) {
-        return MGW_ERR_ARG;
-    }
-
-    *key = NULL;
-
-    if (len == 0 || len > MGW_WXPAY_PEM_MAX) {
-        return MGW_ERR_KEY;
-    }
-
-    bio = BIO_new_mem_buf(pem, (int) len);
-    if (bio == NULL) {
-        return MGW_ERR_CRYPTO;
+    rc = mgw_wxpay_key_bio(pem, len, key, &bio);
+    if (rc != MGW_OK) {
+        return rc;
     }
 
     x = NULL;
@@ -138,52 +124,14 @@ mgw_wxpay_key_public(const uint8_t *pem, size_t len, mgw_wxpay_key_t **key)
 mgw_status_t
 mgw_wxpay_key_private_file(const char *path, mgw_wxpay_key_t **key)
 {
-    size_t        len;
-    uint8_t      *pem;
-    mgw_status_t  rc;
-
-    if (path == NULL || key == NULL) {
-        return MGW_ERR_ARG;
-    }
-
-    *key = NULL;
-
-    rc = mgw_wxpay_read_file(path, &pem, &len);
-    if (rc != MGW_OK) {
-        return rc;
-    }
-
-    rc = mgw_wxpay_key_private(pem, len, key);
-
-    OPENSSL_clear_free(pem, len);
-
-    return rc;
+    return mgw_wxpay_key_file(path, mgw_wxpay_key_private, key);
 }
 
 
 mgw_status_t
 mgw_wxpay_key_public_file(const char *path, mgw_wxpay_key_t **key)
 {
-    size_t        len;
-    uint8_t      *pem;
-    mgw_status_t  rc;
-
-    if (path == NULL || key == NULL) {
-        return MGW_ERR_ARG;
-    }
-
-    *key = NULL;
-
-    rc = mgw_wxpay_read_file(path, &pem, &len);
-    if (rc != MGW_OK) {
-        return rc;
-    }
-
-    rc = mgw_wxpay_key_public(pem, len, key);
-
-    OPENSSL_free(pem);
-
-    return rc;
+    return mgw_wxpay_key_file(path, mgw_wxpay_key_public, key);
 }
 
 
@@ -230,6 +178,31 @@ mgw_wxpay_key_pkey(const mgw_wxpay_key_t *key, int private)
     }
 
     return key->pkey;
+}
+
+
+/* what both readers check first, and a BIO over the PEM */
+
+static mgw_status_t
+mgw_wxpay_key_bio(const uint8_t *pem, size_t len, mgw_wxpay_key_t **key,
+    BIO **bio)
+{
+    if (pem == NULL || key == NULL) {
+        return MGW_ERR_ARG;
+    }
+
+    *key = NULL;
+
+    if (len == 0 || len > MGW_WXPAY_PEM_MAX) {
+        return MGW_ERR_KEY;
+    }
+
+    *bio = BIO_new_mem_buf(pem, (int) len);
+    if (*bio == NULL) {
+        return MGW_ERR_CRYPTO;
+    }
+
+    return MGW_OK;
 }
 
 
@@ -306,6 +279,36 @@ mgw_wxpay_key_cert_serial(X509 *x, mgw_wxpay_key_t *key)
     }
 
     OPENSSL_free(hex);
+
+    return rc;
+}
+
+
+/* a PEM file read whole, given to load, and wiped: it may be a secret */
+
+static mgw_status_t
+mgw_wxpay_key_file(const char *path,
+    mgw_status_t (*load)(const uint8_t *pem, size_t len,
+    mgw_wxpay_key_t **key), mgw_wxpay_key_t **key)
+{
+    size_t        len;
+    uint8_t      *pem;
+    mgw_status_t  rc;
+
+    if (path == NULL || key == NULL) {
+        return MGW_ERR_ARG;
+    }
+
+    *key = NULL;
+
+    rc = mgw_wxpay_read_file(path, &pem, &len);
+    if (rc != MGW_OK) {
+        return rc;
+    }
+
+    rc = load(pem, len, key);
+
+    OPENSSL_clear_free(pem, len);
 
     return rc;
 }
