@@ -22,6 +22,9 @@
 #include "ngx_member_member.h"
 
 
+static ngx_int_t ngx_http_member_scan_fields(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json, ngx_http_member_body_e call,
+    ngx_int_t *rc);
 static ngx_int_t ngx_http_member_scan_claim(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, ngx_str_t *keys, ngx_str_t *args,
     ngx_flag_t background);
@@ -102,6 +105,39 @@ ngx_http_member_scan_order_index(ngx_http_request_t *r,
 }
 
 
+/*
+ * What a purchase and a recharge at the till both carry: the call's known
+ * fields, the ticket and the amount.  NGX_DECLINED with the answer in rc.
+ */
+
+static ngx_int_t
+ngx_http_member_scan_fields(ngx_http_request_t *r,
+    ngx_http_member_scan_t *scan, json_t *json, ngx_http_member_body_e call,
+    ngx_int_t *rc)
+{
+    if (ngx_http_member_body_known(r, json, call, rc) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_member_json_str(json, "ticket", 80, 1, &scan->ticket, 1)
+        != NGX_OK)
+    {
+        *rc = ngx_http_member_bad_field(r, "ticket");
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_member_json_int(json, "amount_fen", 1,
+                                 NGX_HTTP_MEMBER_MAX_AMOUNT, &scan->amount, 1)
+        != NGX_OK)
+    {
+        *rc = ngx_http_member_bad_field(r, "amount_fen");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_member_scan_purchase(ngx_http_request_t *r,
     ngx_http_member_scan_t *scan, json_t *json)
@@ -111,26 +147,13 @@ ngx_http_member_scan_purchase(ngx_http_request_t *r,
     ngx_str_t   keys[NGX_HTTP_MEMBER_ORDER_CLAIM_NKEYS];
     ngx_str_t   args[NGX_HTTP_MEMBER_ORDER_CLAIM_NARGV];
 
-    if (ngx_http_member_body_known(r, json,
-                                   scan->call == NGX_HTTP_MEMBER_SCAN_EARN
-                                   ? NGX_HTTP_MEMBER_BODY_EARN
-                                   : NGX_HTTP_MEMBER_BODY_PAY, &rc)
+    if (ngx_http_member_scan_fields(r, scan, json,
+                                    scan->call == NGX_HTTP_MEMBER_SCAN_EARN
+                                    ? NGX_HTTP_MEMBER_BODY_EARN
+                                    : NGX_HTTP_MEMBER_BODY_PAY, &rc)
         != NGX_OK)
     {
         return rc;
-    }
-
-    if (ngx_http_member_json_str(json, "ticket", 80, 1, &scan->ticket, 1)
-        != NGX_OK)
-    {
-        return ngx_http_member_bad_field(r, "ticket");
-    }
-
-    if (ngx_http_member_json_int(json, "amount_fen", 1,
-                                 NGX_HTTP_MEMBER_MAX_AMOUNT, &scan->amount, 1)
-        != NGX_OK)
-    {
-        return ngx_http_member_bad_field(r, "amount_fen");
     }
 
     /* 抵现: points deducted at the brand's rate */
@@ -345,24 +368,11 @@ ngx_http_member_scan_recharge(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    if (ngx_http_member_body_known(r, json,
-                                   NGX_HTTP_MEMBER_BODY_TILL_RECHARGE, &rc)
+    if (ngx_http_member_scan_fields(r, scan, json,
+                                    NGX_HTTP_MEMBER_BODY_TILL_RECHARGE, &rc)
         != NGX_OK)
     {
         return rc;
-    }
-
-    if (ngx_http_member_json_str(json, "ticket", 80, 1, &scan->ticket, 1)
-        != NGX_OK)
-    {
-        return ngx_http_member_bad_field(r, "ticket");
-    }
-
-    if (ngx_http_member_json_int(json, "amount_fen", 1,
-                                 NGX_HTTP_MEMBER_MAX_AMOUNT, &scan->amount, 1)
-        != NGX_OK)
-    {
-        return ngx_http_member_bad_field(r, "amount_fen");
     }
 
     if (ngx_http_member_json_str(json, "idempotency_key", 64, 1, &scan->idem,
