@@ -182,21 +182,15 @@ ngx_http_member_recharge_script(ngx_http_request_t *r, const char *what,
     ctx = ngx_http_get_module_ctx(r, ngx_http_member_module);
     wp = ctx->wxpay;
 
-    if (ngx_http_member_key(r->pool,
+    if (ngx_http_member_wxpay_order_args(r->pool, wp,
                             &keys[NGX_HTTP_MEMBER_WXPAY_ORDER_KEY_MEMBER],
-                            wp->id, "") != NGX_OK
-        || ngx_http_member_wxpay_order_key(r->pool,
                             &keys[NGX_HTTP_MEMBER_WXPAY_ORDER_KEY_ORDER],
-                            wp->id, &wp->out_trade_no) != NGX_OK
-        || ngx_http_member_int_arg(r->pool,
                             &args[NGX_HTTP_MEMBER_WXPAY_ORDER_ARGV_AMOUNT_FEN],
-                            wp->amount) == NULL
+                            &args[NGX_HTTP_MEMBER_WXPAY_ORDER_ARGV_NOW])
+        != NGX_OK
         || ngx_http_member_int_arg(r->pool,
                             &args[NGX_HTTP_MEMBER_WXPAY_ORDER_ARGV_BONUS_FEN],
                             wp->bonus) == NULL
-        || ngx_http_member_int_arg(r->pool,
-                            &args[NGX_HTTP_MEMBER_WXPAY_ORDER_ARGV_NOW],
-                            ngx_time()) == NULL
         || ngx_http_member_int_arg(r->pool,
                             &args[NGX_HTTP_MEMBER_WXPAY_ORDER_ARGV_TTL],
                             NGX_HTTP_MEMBER_WXPAY_ORDER_TTL) == NULL)

@@ -300,6 +300,29 @@ ngx_http_member_wxpay_order_key(ngx_pool_t *pool, ngx_str_t *key,
 
 
 /*
+ * What wxpay_order.lua and wxpay_paid.lua both take: the member's hash,
+ * the order's key, the amount and the time, into each script's own places
+ */
+
+ngx_int_t
+ngx_http_member_wxpay_order_args(ngx_pool_t *pool,
+    ngx_http_member_wxpay_t *wp, ngx_str_t *member, ngx_str_t *order,
+    ngx_str_t *amount, ngx_str_t *now)
+{
+    if (ngx_http_member_key(pool, member, wp->id, "") != NGX_OK
+        || ngx_http_member_wxpay_order_key(pool, order, wp->id,
+                                           &wp->out_trade_no) != NGX_OK
+        || ngx_http_member_int_arg(pool, amount, wp->amount) == NULL
+        || ngx_http_member_int_arg(pool, now, ngx_time()) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * member_wxpay_notify: WeChat Pay's notification of a payment.  Success
  * is 204 with no body; any refusal changes nothing and answers WeChat
  * Pay's failure, {"code":"FAIL","message":...} with a 4xx (the
@@ -563,21 +586,15 @@ ngx_http_member_wxpay_notify_payment(ngx_http_request_t *r,
                                         0);
     }
 
-    if (ngx_http_member_key(r->pool,
+    if (ngx_http_member_wxpay_order_args(r->pool, wp,
                             &keys[NGX_HTTP_MEMBER_WXPAY_PAID_KEY_MEMBER],
-                            wp->id, "") != NGX_OK
+                            &keys[NGX_HTTP_MEMBER_WXPAY_PAID_KEY_ORDER],
+                            &args[NGX_HTTP_MEMBER_WXPAY_PAID_ARGV_AMOUNT_FEN],
+                            &args[NGX_HTTP_MEMBER_WXPAY_PAID_ARGV_NOW])
+        != NGX_OK
         || ngx_http_member_key(r->pool,
-                               &keys[NGX_HTTP_MEMBER_WXPAY_PAID_KEY_LEDGER],
-                               wp->id, ":ledger") != NGX_OK
-        || ngx_http_member_wxpay_order_key(r->pool,
-                               &keys[NGX_HTTP_MEMBER_WXPAY_PAID_KEY_ORDER],
-                               wp->id, &wp->out_trade_no) != NGX_OK
-        || ngx_http_member_int_arg(r->pool,
-                               &args[NGX_HTTP_MEMBER_WXPAY_PAID_ARGV_AMOUNT_FEN],
-                               wp->amount) == NULL
-        || ngx_http_member_int_arg(r->pool,
-                               &args[NGX_HTTP_MEMBER_WXPAY_PAID_ARGV_NOW],
-                               ngx_time()) == NULL)
+                            &keys[NGX_HTTP_MEMBER_WXPAY_PAID_KEY_LEDGER],
+                            wp->id, ":ledger") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

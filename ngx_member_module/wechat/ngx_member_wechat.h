@@ -138,6 +138,9 @@ ngx_int_t ngx_http_member_wxpay_answer_verified(ngx_http_request_t *r);
 ngx_int_t ngx_http_member_wxpay_trade_no_id(ngx_str_t *no, uint64_t *id);
 ngx_int_t ngx_http_member_wxpay_order_key(ngx_pool_t *pool, ngx_str_t *key,
     uint64_t id, ngx_str_t *no);
+ngx_int_t ngx_http_member_wxpay_order_args(ngx_pool_t *pool,
+    ngx_http_member_wxpay_t *wp, ngx_str_t *member, ngx_str_t *order,
+    ngx_str_t *amount, ngx_str_t *now);
 ngx_int_t ngx_http_member_wxpay_notify_handler(ngx_http_request_t *r);
 
 /* ngx_http_member_wechat.c */
