@@ -172,41 +172,6 @@ ngx_http_member_oa_refuse(ngx_http_request_t *r,
 }
 
 
-ngx_int_t
-ngx_http_member_oa_chars(ngx_str_t *s, size_t max, ngx_uint_t digits)
-{
-    size_t  i;
-    u_char  c;
-
-    if (s->len == 0 || s->len > max) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < s->len; i++) {
-        c = s->data[i];
-
-        if (c >= '0' && c <= '9') {
-            continue;
-        }
-
-        if (digits) {
-            return NGX_ERROR;
-        }
-
-        /* openids, nonces, events: [A-Za-z0-9_-] */
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'
-            || c == '-')
-        {
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 /* sha1hex(sort(token, timestamp, nonce[, Encrypt])) == sig */
 
 static ngx_int_t
@@ -249,8 +214,8 @@ ngx_http_member_oa_query(ngx_http_request_t *r, ngx_http_member_oa_t *oa)
 
     if (ngx_http_arg(r, (u_char *) "timestamp", 9, &oa->timestamp) != NGX_OK
         || ngx_http_arg(r, (u_char *) "nonce", 5, &oa->nonce) != NGX_OK
-        || ngx_http_member_oa_chars(&oa->timestamp, 12, 1) != NGX_OK
-        || ngx_http_member_oa_chars(&oa->nonce, 32, 0) != NGX_OK)
+        || ngx_http_member_wechat_chars(&oa->timestamp, 12, NULL) != NGX_OK
+        || ngx_http_member_wechat_chars(&oa->nonce, 32, "_-") != NGX_OK)
     {
         return &ngx_http_member_oa_unsigned;
     }
@@ -315,7 +280,7 @@ ngx_http_member_oa_verify_url(ngx_http_request_t *r)
 
     /* echoed as it came: only characters that cannot make markup */
     if (ngx_http_arg(r, (u_char *) "echostr", 7, &echostr) != NGX_OK
-        || ngx_http_member_oa_chars(&echostr, 128, 0) != NGX_OK)
+        || ngx_http_member_wechat_chars(&echostr, 128, "_-") != NGX_OK)
     {
         return ngx_http_member_oa_refuse(r, &ngx_http_member_oa_bad_echostr,
                                          NULL);
@@ -523,18 +488,20 @@ ngx_http_member_oa_message(ngx_http_request_t *r, ngx_http_member_oa_t *oa)
     (void) ngx_http_member_oa_get(oa, "CreateTime", &oa->create_time);
     (void) ngx_http_member_oa_get(oa, "MsgType", &oa->msg_type);
 
-    if (ngx_http_member_oa_chars(&oa->to, NGX_HTTP_MEMBER_OA_ID_MAX, 0)
+    if (ngx_http_member_wechat_chars(&oa->to, NGX_HTTP_MEMBER_OA_ID_MAX,
+                                     "_-")
             != NGX_OK
-        || ngx_http_member_oa_chars(&oa->from, NGX_HTTP_MEMBER_OA_ID_MAX, 0)
+        || ngx_http_member_wechat_chars(&oa->from, NGX_HTTP_MEMBER_OA_ID_MAX,
+                                        "_-")
            != NGX_OK
-        || ngx_http_member_oa_chars(&oa->create_time, 12, 1) != NGX_OK
-        || ngx_http_member_oa_chars(&oa->msg_type, 32, 0) != NGX_OK)
+        || ngx_http_member_wechat_chars(&oa->create_time, 12, NULL) != NGX_OK
+        || ngx_http_member_wechat_chars(&oa->msg_type, 32, "_-") != NGX_OK)
     {
         return &ngx_http_member_oa_bad_message;
     }
 
     if (ngx_http_member_oa_get(oa, "Event", &oa->event) == NGX_OK
-        && ngx_http_member_oa_chars(&oa->event, 64, 0) != NGX_OK)
+        && ngx_http_member_wechat_chars(&oa->event, 64, "_-") != NGX_OK)
     {
         return &ngx_http_member_oa_bad_message;
     }
@@ -552,7 +519,7 @@ ngx_http_member_oa_message(ngx_http_request_t *r, ngx_http_member_oa_t *oa)
 
     /* WeChat's dedupe: MsgId, else the sender, time and event */
     if (ngx_http_member_oa_get(oa, "MsgId", &msg_id) == NGX_OK) {
-        if (ngx_http_member_oa_chars(&msg_id, 32, 1) != NGX_OK) {
+        if (ngx_http_member_wechat_chars(&msg_id, 32, NULL) != NGX_OK) {
             return &ngx_http_member_oa_bad_message;
         }
 

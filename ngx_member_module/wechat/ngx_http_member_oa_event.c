@@ -214,7 +214,8 @@ ngx_http_member_oa_card_event(ngx_http_request_t *r, uint64_t id)
     p = ngx_sprintf(p, "%V:oa:%V", member, &oa->identity);
 
     if (ngx_http_member_oa_get(oa, "UnionId", &unionid) != NGX_OK
-        || ngx_http_member_oa_chars(&unionid, NGX_HTTP_MEMBER_OA_ID_MAX, 0)
+        || ngx_http_member_wechat_chars(&unionid, NGX_HTTP_MEMBER_OA_ID_MAX,
+                                        "_-")
            != NGX_OK)
     {
         ngx_str_set(&unionid, "");

@@ -370,3 +370,43 @@ ngx_http_member_wechat_log_error(ngx_http_request_t *r,
 
     return q + (end - p);
 }
+
+
+/*
+ * What WeChat sends or is configured with is 1 to max characters: digits
+ * only (also is NULL), or letters, digits and the characters of also
+ * (openids, nonces, events: "_-"; WeChat Pay's serials: "_")
+ */
+
+ngx_int_t
+ngx_http_member_wechat_chars(ngx_str_t *s, size_t max, const char *also)
+{
+    size_t  i;
+    u_char  c;
+
+    if (s->len == 0 || s->len > max) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+
+        if (c >= '0' && c <= '9') {
+            continue;
+        }
+
+        if (also == NULL) {
+            return NGX_ERROR;
+        }
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c != '\0' && ngx_strchr(also, c) != NULL))
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -13,8 +13,6 @@
 static ngx_http_member_wxpay_conf_t *ngx_http_member_wxpay_get(
     ngx_conf_t *cf, ngx_http_member_loc_conf_t *mlcf);
 static void ngx_http_member_wxpay_cleanup(void *data);
-static ngx_int_t ngx_http_member_wxpay_chars(ngx_str_t *s, size_t max,
-    ngx_uint_t digits);
 
 
 /* the settings of a server, made by its first member_wxpay_* directive */
@@ -77,38 +75,6 @@ ngx_http_member_wxpay_cleanup(void *data)
 }
 
 
-static ngx_int_t
-ngx_http_member_wxpay_chars(ngx_str_t *s, size_t max, ngx_uint_t digits)
-{
-    u_char  c;
-    size_t  i;
-
-    if (s->len == 0 || s->len > max) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < s->len; i++) {
-        c = s->data[i];
-
-        if (c >= '0' && c <= '9') {
-            continue;
-        }
-
-        if (digits) {
-            return NGX_ERROR;
-        }
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 /*
  * member_wxpay_mchid ID; member_wxpay_serial SERIAL;
  * member_wxpay_api PREFIX; member_wxpay_notify_url URL;
@@ -132,7 +98,7 @@ ngx_http_member_wxpay_str(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     case NGX_HTTP_MEMBER_WXPAY_MCHID:
         field = &wx->mchid;
 
-        if (ngx_http_member_wxpay_chars(&value[1], MGW_WXPAY_MCHID_MAX, 1)
+        if (ngx_http_member_wechat_chars(&value[1], MGW_WXPAY_MCHID_MAX, NULL)
             != NGX_OK)
         {
             return "needs the merchant id: digits";
@@ -143,7 +109,7 @@ ngx_http_member_wxpay_str(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     case NGX_HTTP_MEMBER_WXPAY_SERIAL:
         field = &wx->serial;
 
-        if (ngx_http_member_wxpay_chars(&value[1], MGW_WXPAY_SERIAL_MAX, 0)
+        if (ngx_http_member_wechat_chars(&value[1], MGW_WXPAY_SERIAL_MAX, "_")
             != NGX_OK)
         {
             return "needs the serial number of the merchant's API "
@@ -302,7 +268,7 @@ ngx_http_member_wxpay_platform_key(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_http_member_wxpay_chars(&value[1], MGW_WXPAY_SERIAL_MAX, 0)
+    if (ngx_http_member_wechat_chars(&value[1], MGW_WXPAY_SERIAL_MAX, "_")
         != NGX_OK)
     {
         return "needs a serial: [A-Za-z0-9_]";

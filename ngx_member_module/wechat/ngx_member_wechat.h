@@ -157,6 +157,8 @@ ngx_int_t ngx_http_member_wechat_post_token(ngx_http_request_t *r,
 ngx_int_t ngx_http_member_wechat_code(ngx_http_request_t *r, ngx_str_t *path,
     const char *name, ngx_str_t *code,
     ngx_int_t (*done)(ngx_http_request_t *r));
+ngx_int_t ngx_http_member_wechat_chars(ngx_str_t *s, size_t max,
+    const char *also);
 
 /* ngx_http_member_token.c */
 typedef enum {
@@ -206,8 +208,6 @@ struct ngx_http_member_oa_s {
 };
 
 
-ngx_int_t ngx_http_member_oa_chars(ngx_str_t *s, size_t max,
-    ngx_uint_t digits);
 ngx_int_t ngx_http_member_oa_get(ngx_http_member_oa_t *oa, char *name,
     ngx_str_t *v);
 ngx_int_t ngx_http_member_oa_is(ngx_str_t *s, char *text);
