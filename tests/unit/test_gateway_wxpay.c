@@ -1,12 +1,13 @@
 /*
- * mgw_wxpay*.c: WeChat Pay API v3.  Known answers: wechatpay-go's
+ * mgw_wxpay*.c: WeChat Pay API v3, known answers.  wechatpay-go's
  * published test key, certificate, public key, signature of "source" and
  * signed notification (utils/sign_test.go, core/notify/notify_test.go,
- * core/auth/verifiers/); GCM test case 16 of the GCM
- * specification (AES-256 with associated data) and case 14; and vectors
- * of tests/unit/vectors/make_wxpay.py (openssl dgst -sha256 -sign with the
- * test-only keys of tests/unit/data/wxpay/).  Then keys generated here:
- * every one-bit change, wrong serial, stale timestamp, tampered resource.
+ * core/auth/verifiers/); GCM test case 16 of the GCM specification
+ * (AES-256 with associated data) and case 14; and vectors of
+ * tests/unit/vectors/make_wxpay.py (openssl dgst -sha256 -sign with the
+ * test-only keys of tests/unit/data/wxpay/).  Keys generated at test time,
+ * every one-bit change, wrong serial, stale timestamp, tampered resource:
+ * test_gateway_wxpay_tamper.c.
  */
 
 #include <setjmp.h>
@@ -18,10 +19,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
 
 #include "member_gateway.h"
 
@@ -30,6 +27,8 @@
 #define LEN(s)   (sizeof(s) - 1)
 #define DATA(f)  TEST_SOURCE_ROOT "/tests/unit/data/wxpay/" f
 #define STR(s)   ((mgw_str_t) { U(s), LEN(s) })
+#define CSTR(s)  ((mgw_str_t) { U(s), strlen(s) })
+#define NELTS(a) (sizeof(a) / sizeof((a)[0]))
 
 
 /* wechatpay-go: SignSHA256WithRSA("source") with its test key */
@@ -193,16 +192,51 @@ static const gcm_vector_t  gcm_vectors[] = {
 };
 
 
-/* keys made at test time (group setup) */
+/* key files refused: too short, encrypted (never a prompt), wrong kind */
 
-typedef struct {
-    mgw_wxpay_key_t  *merchant;         /* private */
-    mgw_wxpay_key_t  *platform;         /* private, signs notifications */
-    mgw_wxpay_key_t  *platform_pub;     /* its public key */
-    mgw_wxpay_key_t  *other_pub;        /* another platform's */
-} gen_keys_t;
+static const struct {
+    int            private;
+    const char    *path;
+    mgw_status_t   want;
+} refused_files[] = {
+    { 1, DATA("weak_key.pem"), MGW_ERR_KEY },
+    { 1, DATA("encrypted_key.pem"), MGW_ERR_KEY },
+    { 1, DATA("platform_pub.pem"), MGW_ERR_KEY },
+    { 1, DATA("platform_cert.pem"), MGW_ERR_KEY },
+    { 0, DATA("merchant_key.pem"), MGW_ERR_KEY },
+    { 0, DATA("weak_key.pem"), MGW_ERR_KEY },
+    { 0, DATA("absent.pem"), MGW_ERR_NOT_FOUND },
+};
 
-static gen_keys_t  gen;
+
+/* the window: 300 s either side by default, or the caller's */
+
+static const struct {
+    long long      late;            /* now - the signed timestamp */
+    long           window;
+    mgw_status_t   want;
+} windows[] = {
+    { 300, 0, MGW_OK },
+    { -300, 0, MGW_OK },
+    { 301, 0, MGW_ERR_STALE },      /* a replay after the window */
+    { -301, 0, MGW_ERR_STALE },     /* a clock far ahead */
+    { 301, 600, MGW_OK },
+    { 61, 60, MGW_ERR_STALE },
+};
+
+
+/* package: only an id's characters, room checked */
+
+static const struct {
+    const char    *prepay_id;
+    size_t         cap;
+    mgw_status_t   want;
+} packages[] = {
+    { "wx2014&x=1", 160, MGW_ERR_FORMAT },
+    { "", 160, MGW_ERR_FORMAT },
+    { "wx1", 12, MGW_ERR_SPACE },
+    { "wx1", 13, MGW_OK },
+};
 
 
 static size_t
@@ -222,173 +256,83 @@ unhex(const char *hex, uint8_t *out)
 }
 
 
+/* a key file that must load: the merchant's (private) or a platform's */
+
 static mgw_wxpay_key_t *
-load_private(const char *path)
+load_key(const char *path, int private)
 {
     mgw_wxpay_key_t  *key;
 
-    assert_int_equal(mgw_wxpay_key_private_file(path, &key), MGW_OK);
+    assert_int_equal(private ? mgw_wxpay_key_private_file(path, &key)
+                             : mgw_wxpay_key_public_file(path, &key),
+                     MGW_OK);
     assert_non_null(key);
 
     return key;
 }
 
 
-static mgw_wxpay_key_t *
-load_public(const char *path)
+/* a certificate's serial as WeChat Pay writes it; NULL: a PEM key's none */
+
+static void
+assert_serial(const char *path, const char *want)
 {
+    char              serial[MGW_WXPAY_SERIAL_MAX + 1];
+    size_t            n;
     mgw_wxpay_key_t  *key;
 
-    assert_int_equal(mgw_wxpay_key_public_file(path, &key), MGW_OK);
-    assert_non_null(key);
+    key = load_key(path, 0);
 
-    return key;
-}
-
-
-/* an RSA key of bits made by OpenSSL, as a PEM (private or public) */
-
-static size_t
-gen_pem(EVP_PKEY *pkey, int private, char *pem, size_t cap)
-{
-    BIO     *bio;
-    char    *p;
-    long     n;
-
-    bio = BIO_new(BIO_s_mem());
-    assert_non_null(bio);
-
-    if (private) {
-        assert_int_equal(PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0,
-                                                  NULL, NULL),
-                         1);
+    if (want == NULL) {
+        assert_int_equal(mgw_wxpay_key_serial(key, serial, sizeof(serial),
+                                              &n),
+                         MGW_ERR_NOT_FOUND);
 
     } else {
-        assert_int_equal(PEM_write_bio_PUBKEY(bio, pkey), 1);
+        assert_int_equal(mgw_wxpay_key_serial(key, serial, sizeof(serial),
+                                              &n),
+                         MGW_OK);
+        assert_int_equal(n, strlen(want));
+        assert_string_equal(serial, want);
+        assert_int_equal(mgw_wxpay_key_serial(key, serial, n, &n),
+                         MGW_ERR_SPACE);
     }
 
-    n = BIO_get_mem_data(bio, &p);
-    assert_true(n > 0 && (size_t) n < cap);
-    memcpy(pem, p, (size_t) n);
-    BIO_free(bio);
-
-    return (size_t) n;
-}
-
-
-static int
-gen_setup(void **state)
-{
-    int        i;
-    char       pem[4096];
-    size_t     n;
-    EVP_PKEY  *pkey;
-
-    mgw_wxpay_key_t  **priv[] = { &gen.merchant, &gen.platform, NULL };
-    mgw_wxpay_key_t  **pub[] = { NULL, &gen.platform_pub, &gen.other_pub };
-
-    (void) state;
-
-    for (i = 0; i < 3; i++) {
-        pkey = EVP_RSA_gen(2048);
-        if (pkey == NULL) {
-            return -1;
-        }
-
-        if (priv[i] != NULL) {
-            n = gen_pem(pkey, 1, pem, sizeof(pem));
-            if (mgw_wxpay_key_private(U(pem), n, priv[i]) != MGW_OK) {
-                return -1;
-            }
-        }
-
-        if (pub[i] != NULL) {
-            n = gen_pem(pkey, 0, pem, sizeof(pem));
-            if (mgw_wxpay_key_public(U(pem), n, pub[i]) != MGW_OK) {
-                return -1;
-            }
-        }
-
-        EVP_PKEY_free(pkey);
-    }
-
-    return 0;
-}
-
-
-static int
-gen_teardown(void **state)
-{
-    (void) state;
-
-    mgw_wxpay_key_free(gen.merchant);
-    mgw_wxpay_key_free(gen.platform);
-    mgw_wxpay_key_free(gen.platform_pub);
-    mgw_wxpay_key_free(gen.other_pub);
-
-    return 0;
+    mgw_wxpay_key_free(key);
 }
 
 
 static void
 test_wxpay_keys(void **state)
 {
-    char              serial[MGW_WXPAY_SERIAL_MAX + 1];
-    size_t            n;
+    size_t            i;
+    mgw_status_t      rc;
     mgw_wxpay_key_t  *key;
 
     (void) state;
 
     /* PKCS#8 (wechatpay-go's) and PKCS#1 (openssl genrsa -traditional) */
 
-    mgw_wxpay_key_free(load_private(DATA("go_merchant_key.pem")));
-    mgw_wxpay_key_free(load_private(DATA("merchant_key.pem")));
+    mgw_wxpay_key_free(load_key(DATA("go_merchant_key.pem"), 1));
+    mgw_wxpay_key_free(load_key(DATA("merchant_key.pem"), 1));
 
-    /* public-key mode: no serial inside */
+    /* public-key mode: no serial inside; platform-certificate mode */
 
-    key = load_public(DATA("go_platform_pub.pem"));
-    assert_int_equal(mgw_wxpay_key_serial(key, serial, sizeof(serial), &n),
-                     MGW_ERR_NOT_FOUND);
-    mgw_wxpay_key_free(key);
+    assert_serial(DATA("go_platform_pub.pem"), NULL);
+    assert_serial(DATA("go_platform_cert.pem"), go_notify_serial);
+    assert_serial(DATA("platform_cert.pem"), platform_serial);
 
-    /* platform-certificate mode: the serial as WeChat Pay writes it */
+    for (i = 0; i < NELTS(refused_files); i++) {
+        key = (mgw_wxpay_key_t *) &key;         /* must become NULL */
+        rc = refused_files[i].private
+             ? mgw_wxpay_key_private_file(refused_files[i].path, &key)
+             : mgw_wxpay_key_public_file(refused_files[i].path, &key);
+        assert_int_equal(rc, refused_files[i].want);
+        assert_null(key);
+    }
 
-    key = load_public(DATA("go_platform_cert.pem"));
-    assert_int_equal(mgw_wxpay_key_serial(key, serial, sizeof(serial), &n),
-                     MGW_OK);
-    assert_int_equal(n, LEN(go_notify_serial));
-    assert_string_equal(serial, go_notify_serial);
-    assert_int_equal(mgw_wxpay_key_serial(key, serial, n, &n),
-                     MGW_ERR_SPACE);
-    mgw_wxpay_key_free(key);
+    /* junk, nothing, too much, no arguments */
 
-    key = load_public(DATA("platform_cert.pem"));
-    assert_int_equal(mgw_wxpay_key_serial(key, serial, sizeof(serial), &n),
-                     MGW_OK);
-    assert_string_equal(serial, platform_serial);
-    mgw_wxpay_key_free(key);
-
-    /* refused: too short, encrypted (never a prompt), wrong kind, junk */
-
-    assert_int_equal(mgw_wxpay_key_private_file(DATA("weak_key.pem"), &key),
-                     MGW_ERR_KEY);
-    assert_null(key);
-    assert_int_equal(mgw_wxpay_key_private_file(DATA("encrypted_key.pem"),
-                                                &key),
-                     MGW_ERR_KEY);
-    assert_int_equal(mgw_wxpay_key_private_file(DATA("platform_pub.pem"),
-                                                &key),
-                     MGW_ERR_KEY);
-    assert_int_equal(mgw_wxpay_key_private_file(DATA("platform_cert.pem"),
-                                                &key),
-                     MGW_ERR_KEY);
-    assert_int_equal(mgw_wxpay_key_public_file(DATA("merchant_key.pem"),
-                                               &key),
-                     MGW_ERR_KEY);
-    assert_int_equal(mgw_wxpay_key_public_file(DATA("weak_key.pem"), &key),
-                     MGW_ERR_KEY);
-    assert_int_equal(mgw_wxpay_key_public_file(DATA("absent.pem"), &key),
-                     MGW_ERR_NOT_FOUND);
     assert_int_equal(mgw_wxpay_key_public(U("-----BEGIN PUBLIC KEY-----\n"),
                                           27, &key),
                      MGW_ERR_KEY);
@@ -404,6 +348,20 @@ test_wxpay_keys(void **state)
 
 
 static void
+assert_windows(const mgw_wxpay_platform_t *keys, size_t n,
+    const mgw_wxpay_signed_t *in, long long ts)
+{
+    size_t  i;
+
+    for (i = 0; i < NELTS(windows); i++) {
+        assert_int_equal(mgw_wxpay_verify(keys, n, in, ts + windows[i].late,
+                                          windows[i].window),
+                         windows[i].want);
+    }
+}
+
+
+static void
 test_wxpay_go_vectors(void **state)
 {
     size_t                n;
@@ -414,9 +372,9 @@ test_wxpay_go_vectors(void **state)
 
     (void) state;
 
-    priv = load_private(DATA("go_merchant_key.pem"));
-    cert = load_public(DATA("go_platform_cert.pem"));
-    pub = load_public(DATA("go_platform_pub.pem"));
+    priv = load_key(DATA("go_merchant_key.pem"), 1);
+    cert = load_key(DATA("go_platform_cert.pem"), 0);
+    pub = load_key(DATA("go_platform_pub.pem"), 0);
 
     /* SignSHA256WithRSA("source") */
 
@@ -465,19 +423,7 @@ test_wxpay_go_vectors(void **state)
 
     assert_int_equal(mgw_wxpay_verify(keys, 2, &in, 1624523846LL, 0),
                      MGW_OK);
-
-    /* the window: 300 s either side by default, or the caller's */
-
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &in, 1624523846LL + 300, 0),
-                     MGW_OK);
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &in, 1624523846LL + 301, 0),
-                     MGW_ERR_STALE);
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &in, 1624523846LL - 301, 0),
-                     MGW_ERR_STALE);
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &in, 1624523846LL + 301, 600),
-                     MGW_OK);
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &in, 1624523846LL + 61, 60),
-                     MGW_ERR_STALE);
+    assert_windows(keys, 2, &in, 1624523846LL);
 
     in.body.len--;
     assert_int_equal(mgw_wxpay_verify(keys, 2, &in, 1624523846LL, 0),
@@ -489,20 +435,33 @@ test_wxpay_go_vectors(void **state)
 }
 
 
+/* mgw_wxpay_authorize() with room for any header: its status */
+
+static mgw_status_t
+authorize(const mgw_wxpay_merchant_t *m, const mgw_wxpay_request_t *req)
+{
+    size_t   n;
+    uint8_t  out[MGW_WXPAY_AUTH_MAX];
+
+    return mgw_wxpay_authorize(m, req, NULL, out, sizeof(out), &n);
+}
+
+
 static void
 test_wxpay_authorize_known(void **state)
 {
     char                  nonce[MGW_WXPAY_NONCE_MAX + 1];
-    size_t                n, want_len;
+    size_t                i, n, want_len;
     uint8_t               out[MGW_WXPAY_AUTH_MAX];
     char                  want[MGW_WXPAY_AUTH_MAX];
-    mgw_wxpay_key_t      *key;
-    mgw_wxpay_request_t   req;
-    mgw_wxpay_merchant_t  m;
+    mgw_wxpay_key_t      *key, *pub;
+    mgw_wxpay_request_t   req, bad_req[5];
+    mgw_wxpay_merchant_t  m, bad_m[3];
 
     (void) state;
 
-    key = load_private(DATA("merchant_key.pem"));
+    key = load_key(DATA("merchant_key.pem"), 1);
+    pub = load_key(DATA("platform_pub.pem"), 0);
 
     m.mchid = STR("1900000001");
     m.serial = STR(merchant_serial);
@@ -554,114 +513,36 @@ test_wxpay_authorize_known(void **state)
 
     /* what would break the header or the message is refused */
 
-    req.nonce = STR("bad\"nonce");
-    assert_int_equal(mgw_wxpay_authorize(&m, &req, NULL, out, sizeof(out),
-                                         &n),
-                     MGW_ERR_ARG);
-    req.nonce = STR("Q7mZ2kR9xW4pL0vN8cT6yB3hF5jD1sGa");
-
-    req.url = STR("v3/no/slash");
-    assert_int_equal(mgw_wxpay_authorize(&m, &req, NULL, out, sizeof(out),
-                                         &n),
-                     MGW_ERR_ARG);
-    req.url = STR("/v3/a b");
-    assert_int_equal(mgw_wxpay_authorize(&m, &req, NULL, out, sizeof(out),
-                                         &n),
-                     MGW_ERR_ARG);
-    req.url = STR("/v3/pay");
-
-    req.method = STR("get");
-    assert_int_equal(mgw_wxpay_authorize(&m, &req, NULL, out, sizeof(out),
-                                         &n),
-                     MGW_ERR_ARG);
-    req.method = STR("GET");
-
-    m.mchid = STR("19000\"0001");
-    assert_int_equal(mgw_wxpay_authorize(&m, &req, NULL, out, sizeof(out),
-                                         &n),
-                     MGW_ERR_ARG);
-    m.mchid = STR("1900000001");
-
-    m.serial = STR("");
-    assert_int_equal(mgw_wxpay_authorize(&m, &req, NULL, out, sizeof(out),
-                                         &n),
-                     MGW_ERR_ARG);
-    m.serial = STR(merchant_serial);
-
-    req.timestamp = -1;
-    assert_int_equal(mgw_wxpay_authorize(&m, &req, NULL, out, sizeof(out),
-                                         &n),
-                     MGW_ERR_ARG);
-    req.timestamp = 1765000100LL;
-
-    /* a public key cannot sign */
-
-    m.key = gen.platform_pub;
-    assert_int_equal(mgw_wxpay_authorize(&m, &req, NULL, out, sizeof(out),
-                                         &n),
-                     MGW_ERR_ARG);
-
-    mgw_wxpay_key_free(key);
-}
-
-
-static void
-test_wxpay_authorize_random(void **state)
-{
-    char                  nonce1[MGW_WXPAY_NONCE_MAX + 1];
-    char                  nonce2[MGW_WXPAY_NONCE_MAX + 1];
-    char                  msg[256];
-    size_t                i, n, ml;
-    uint8_t               out[MGW_WXPAY_AUTH_MAX + 1];
-    const char           *sig, *end;
-    mgw_wxpay_request_t   req;
-    mgw_wxpay_merchant_t  m;
-
-    (void) state;
-
-    m.mchid = STR("1900000001");
-    m.serial = STR("ABC123");
-    m.key = gen.merchant;
-
-    memset(&req, 0, sizeof(req));
-    req.method = STR("POST");
-    req.url = STR("/v3/refund/domestic/refunds");
-    req.body = STR("{\"out_refund_no\":\"F1\"}");
-    req.timestamp = 1765000000LL;
-
-    assert_int_equal(mgw_wxpay_authorize(&m, &req, nonce1, out,
-                                         sizeof(out) - 1, &n),
-                     MGW_OK);
-    assert_int_equal(strlen(nonce1), MGW_WXPAY_NONCE_LEN);
-
-    for (i = 0; i < MGW_WXPAY_NONCE_LEN; i++) {
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                               "abcdefghijklmnopqrstuvwxyz0123456789",
-                               nonce1[i]));
+    for (i = 0; i < NELTS(bad_req); i++) {
+        bad_req[i] = req;
     }
 
-    /* the signature in the header verifies over the message it names */
+    bad_req[0].nonce = STR("bad\"nonce");
+    bad_req[1].url = STR("v3/no/slash");
+    bad_req[2].url = STR("/v3/a b");
+    bad_req[3].method = STR("get");
+    bad_req[4].timestamp = -1;
 
-    out[n] = '\0';
-    sig = strstr((char *) out, "signature=\"");
-    assert_non_null(sig);
-    sig += LEN("signature=\"");
-    end = strchr(sig, '"');
-    assert_non_null(end);
+    for (i = 0; i < NELTS(bad_req); i++) {
+        assert_int_equal(authorize(&m, &bad_req[i]), MGW_ERR_ARG);
+    }
 
-    ml = (size_t) snprintf(msg, sizeof(msg),
-                           "POST\n/v3/refund/domestic/refunds\n1765000000\n"
-                           "%s\n{\"out_refund_no\":\"F1\"}\n", nonce1);
+    for (i = 0; i < NELTS(bad_m); i++) {
+        bad_m[i] = m;
+    }
 
-    assert_int_equal(mgw_wxpay_verify_signature(gen.merchant, U(msg), ml,
-                                                U(sig),
-                                                (size_t) (end - sig)),
-                     MGW_OK);
+    bad_m[0].mchid = STR("19000\"0001");
+    bad_m[1].serial = STR("");
+    bad_m[2].key = pub;                         /* a public key cannot sign */
 
-    assert_int_equal(mgw_wxpay_authorize(&m, &req, nonce2, out,
-                                         sizeof(out) - 1, &n),
-                     MGW_OK);
-    assert_string_not_equal(nonce1, nonce2);
+    for (i = 0; i < NELTS(bad_m); i++) {
+        assert_int_equal(authorize(&bad_m[i], &req), MGW_ERR_ARG);
+    }
+
+    assert_int_equal(authorize(&m, &req), MGW_OK);
+
+    mgw_wxpay_key_free(key);
+    mgw_wxpay_key_free(pub);
 }
 
 
@@ -677,8 +558,8 @@ test_wxpay_notify_known(void **state)
 
     (void) state;
 
-    cert = load_public(DATA("platform_cert.pem"));
-    pub = load_public(DATA("platform_pub.pem"));
+    cert = load_key(DATA("platform_cert.pem"), 0);
+    pub = load_key(DATA("platform_pub.pem"), 0);
 
     keys[0].serial = STR(platform_serial);
     keys[0].key = cert;
@@ -726,20 +607,36 @@ test_wxpay_notify_known(void **state)
 }
 
 
+/* requestPayment's fields */
+
+typedef struct {
+    mgw_str_t  appid;
+    mgw_str_t  timestamp;
+    mgw_str_t  nonce;
+    mgw_str_t  package;
+} pay_fields_t;
+
+
+static mgw_status_t
+pay_sign(const mgw_wxpay_key_t *key, const pay_fields_t *f, uint8_t *sig,
+    size_t cap, size_t *n)
+{
+    return mgw_wxpay_pay_sign(key, &f->appid, &f->timestamp, &f->nonce,
+                              &f->package, sig, cap, n);
+}
+
+
 static void
 test_wxpay_pay_sign_known(void **state)
 {
-    size_t            n;
+    size_t            i, n;
     uint8_t           pkg[160], sig[MGW_WXPAY_SIG_B64_MAX];
-    mgw_str_t         package, appid, ts, nc;
+    pay_fields_t      f, bad[3];
     mgw_wxpay_key_t  *key;
 
     (void) state;
 
-    key = load_private(DATA("merchant_key.pem"));
-    appid = STR("wx0123456789abcdef");
-    ts = STR("1765000300");
-    nc = STR("5K8264ILTKCH16CQ2502SI8ZNMTM67VS");
+    key = load_key(DATA("merchant_key.pem"), 1);
 
     assert_int_equal(mgw_wxpay_package(
                          &STR("wx201410272009395522657a690389285100"), pkg,
@@ -749,266 +646,43 @@ test_wxpay_pay_sign_known(void **state)
     assert_memory_equal(pkg, "prepay_id=wx201410272009395522657a690389285100",
                         n);
 
-    package.data = pkg;
-    package.len = n;
+    f.appid = STR("wx0123456789abcdef");
+    f.timestamp = STR("1765000300");
+    f.nonce = STR("5K8264ILTKCH16CQ2502SI8ZNMTM67VS");
+    f.package.data = pkg;
+    f.package.len = n;
 
-    assert_int_equal(mgw_wxpay_pay_sign(key, &appid, &ts,
-                                        &nc,
-                                        &package, sig, sizeof(sig), &n),
-                     MGW_OK);
+    assert_int_equal(pay_sign(key, &f, sig, sizeof(sig), &n), MGW_OK);
     assert_int_equal(n, LEN(pay_signature));
     assert_memory_equal(sig, pay_signature, n);
 
     /* room: exactly the signature, one byte short */
 
-    assert_int_equal(mgw_wxpay_pay_sign(key, &appid, &ts,
-                                        &nc,
-                                        &package, sig, 344, &n),
-                     MGW_OK);
-    assert_int_equal(mgw_wxpay_pay_sign(key, &appid, &ts,
-                                        &nc,
-                                        &package, sig, 343, &n),
-                     MGW_ERR_SPACE);
+    assert_int_equal(pay_sign(key, &f, sig, 344, &n), MGW_OK);
+    assert_int_equal(pay_sign(key, &f, sig, 343, &n), MGW_ERR_SPACE);
 
     /* a '\n' inside a field, a non-digit time, an empty field */
 
-    assert_int_equal(mgw_wxpay_pay_sign(key, &appid, &ts,
-                                        &nc,
-                                        &STR("prepay_id=a\nb"), sig,
-                                        sizeof(sig), &n),
-                     MGW_ERR_ARG);
-    assert_int_equal(mgw_wxpay_pay_sign(key, &appid,
-                                        &STR("17650003x0"),
-                                        &nc,
-                                        &package, sig, sizeof(sig), &n),
-                     MGW_ERR_ARG);
-    assert_int_equal(mgw_wxpay_pay_sign(key, &STR(""), &ts,
-                                        &nc,
-                                        &package, sig, sizeof(sig), &n),
-                     MGW_ERR_ARG);
+    for (i = 0; i < NELTS(bad); i++) {
+        bad[i] = f;
+    }
 
-    /* package: only an id's characters, room checked */
+    bad[0].package = STR("prepay_id=a\nb");
+    bad[1].timestamp = STR("17650003x0");
+    bad[2].appid = STR("");
 
-    assert_int_equal(mgw_wxpay_package(&STR("wx2014&x=1"), pkg, sizeof(pkg),
-                                       &n),
-                     MGW_ERR_FORMAT);
-    assert_int_equal(mgw_wxpay_package(&STR(""), pkg, sizeof(pkg), &n),
-                     MGW_ERR_FORMAT);
-    assert_int_equal(mgw_wxpay_package(&STR("wx1"), pkg, 12, &n),
-                     MGW_ERR_SPACE);
-    assert_int_equal(mgw_wxpay_package(&STR("wx1"), pkg, 13, &n), MGW_OK);
+    for (i = 0; i < NELTS(bad); i++) {
+        assert_int_equal(pay_sign(key, &bad[i], sig, sizeof(sig), &n),
+                         MGW_ERR_ARG);
+    }
+
+    for (i = 0; i < NELTS(packages); i++) {
+        assert_int_equal(mgw_wxpay_package(&CSTR(packages[i].prepay_id), pkg,
+                                           packages[i].cap, &n),
+                         packages[i].want);
+    }
 
     mgw_wxpay_key_free(key);
-}
-
-
-/* a notification signed at test time by gen.platform */
-
-typedef struct {
-    char                  ts[16];
-    char                  nonce[40];
-    char                  body[1200];
-    uint8_t               sig[MGW_WXPAY_SIG_B64_MAX];
-    mgw_wxpay_signed_t    in;
-} gen_notify_t;
-
-
-static void
-gen_notify(gen_notify_t *g, long long ts)
-{
-    char    msg[1400];
-    size_t  n, ml;
-
-    snprintf(g->ts, sizeof(g->ts), "%lld", ts);
-    snprintf(g->nonce, sizeof(g->nonce), "%s", "0123456789abcdefABCDEF");
-    snprintf(g->body, sizeof(g->body),
-             "{\"id\":\"EV-1\",\"event_type\":\"REFUND.SUCCESS\"}");
-
-    ml = (size_t) snprintf(msg, sizeof(msg), "%s\n%s\n%s\n", g->ts, g->nonce,
-                           g->body);
-
-    assert_int_equal(mgw_wxpay_sign(gen.platform, U(msg), ml, g->sig,
-                                    sizeof(g->sig), &n),
-                     MGW_OK);
-
-    g->in.serial = STR("PUB_KEY_ID_0001");
-    g->in.signature.data = g->sig;
-    g->in.signature.len = n;
-    g->in.timestamp.data = U(g->ts);
-    g->in.timestamp.len = strlen(g->ts);
-    g->in.nonce.data = U(g->nonce);
-    g->in.nonce.len = strlen(g->nonce);
-    g->in.body.data = U(g->body);
-    g->in.body.len = strlen(g->body);
-}
-
-
-static void
-flip(const mgw_str_t *s, size_t byte, unsigned bit)
-{
-    ((uint8_t *) s->data)[byte] ^= (uint8_t) (1u << bit);
-}
-
-
-static void
-test_wxpay_verify_tamper(void **state)
-{
-    size_t                i, n;
-    uint8_t               raw[MGW_WXPAY_SIG_MAX];
-    uint8_t               b64[MGW_WXPAY_SIG_B64_MAX + 8];
-    long long             now;
-    gen_notify_t          g;
-    mgw_wxpay_platform_t  keys[2];
-
-    (void) state;
-
-    now = 1765000000LL;
-
-    keys[0].serial = STR("PUB_KEY_ID_0002");
-    keys[0].key = gen.other_pub;
-    keys[1].serial = STR("PUB_KEY_ID_0001");
-    keys[1].key = gen.platform_pub;
-
-    gen_notify(&g, now);
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now, 0), MGW_OK);
-
-    /* one bit anywhere in body, nonce, timestamp: a bad signature */
-
-    for (i = 0; i < g.in.body.len; i += 7) {
-        flip(&g.in.body, i, i % 7);
-        assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now, 0),
-                         MGW_ERR_SIGNATURE);
-        flip(&g.in.body, i, i % 7);
-    }
-
-    flip(&g.in.nonce, 3, 0);
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now, 0),
-                     MGW_ERR_SIGNATURE);
-    flip(&g.in.nonce, 3, 0);
-
-    flip(&g.in.timestamp, g.in.timestamp.len - 1, 0);     /* one second */
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now, 0),
-                     MGW_ERR_SIGNATURE);
-    flip(&g.in.timestamp, g.in.timestamp.len - 1, 0);
-
-    /* one bit of the signature itself, at its start, middle and end */
-
-    assert_int_equal(mgw_base64_decode(g.in.signature.data,
-                                       g.in.signature.len, raw, sizeof(raw),
-                                       &n),
-                     MGW_OK);
-    assert_int_equal(n, 256);
-
-    for (i = 0; i < n; i += 85) {
-        size_t  bl;
-
-        raw[i] ^= 0x10;
-        assert_int_equal(mgw_base64_encode(raw, n, b64, sizeof(b64), &bl),
-                         MGW_OK);
-        g.in.signature.data = b64;
-        assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now, 0),
-                         MGW_ERR_SIGNATURE);
-        raw[i] ^= 0x10;
-    }
-
-    g.in.signature.data = g.sig;
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now, 0), MGW_OK);
-
-    /* the right serial with another key; a serial nobody has */
-
-    g.in.serial = STR("PUB_KEY_ID_0002");
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now, 0),
-                     MGW_ERR_SIGNATURE);
-    g.in.serial = STR("PUB_KEY_ID_0003");
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now, 0),
-                     MGW_ERR_SERIAL);
-    assert_int_equal(mgw_wxpay_verify(keys, 0, &g.in, now, 0),
-                     MGW_ERR_SERIAL);
-    g.in.serial = STR("PUB_KEY_ID_000");
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now, 0),
-                     MGW_ERR_SERIAL);
-    g.in.serial = STR("PUB_KEY_ID_0001");
-
-    /* stale: a replay after the window, or a clock far ahead */
-
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now + 301, 0),
-                     MGW_ERR_STALE);
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now - 301, 0),
-                     MGW_ERR_STALE);
-    assert_int_equal(mgw_wxpay_verify(keys, 2, &g.in, now - 300, 0),
-                     MGW_OK);
-}
-
-
-static void
-test_wxpay_verify_malformed(void **state)
-{
-    char                  probe[400];
-    uint8_t               big[MGW_WXPAY_SIG_B64_MAX + 4];
-    long long             now;
-    gen_notify_t          g;
-    mgw_wxpay_signed_t    in;
-    mgw_wxpay_platform_t  keys[1];
-
-    (void) state;
-
-    now = 1765000000LL;
-    keys[0].serial = STR("PUB_KEY_ID_0001");
-    keys[0].key = gen.platform_pub;
-
-    gen_notify(&g, now);
-
-    in = g.in;
-    in.timestamp = STR("17650000x0");
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-    in.timestamp = STR("");
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-    in.timestamp = STR("-1765000000");
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-    in.timestamp = STR("9999999999999");
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-
-    in = g.in;
-    in.nonce = STR("");
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-    in.nonce = STR("abc\ndef");
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-
-    in = g.in;
-    in.serial = STR("");
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-    in.serial = STR("PUB KEY");
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-
-    /* WeChat Pay's signature probe, and other signatures that are not */
-
-    in = g.in;
-    snprintf(probe, sizeof(probe), "WECHATPAY/SIGNTEST/%.*s",
-             (int) (g.in.signature.len - 20), g.in.signature.data);
-    in.signature.data = U(probe);
-    in.signature.len = strlen(probe);
-    assert_int_not_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_OK);
-
-    in.signature = STR("");
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-    in.signature = STR("abc");
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-    in.signature = STR("QUJD");                         /* 3 bytes */
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0),
-                     MGW_ERR_SIGNATURE);
-
-    memset(big, 'A', sizeof(big));
-    in.signature.data = big;
-    in.signature.len = MGW_WXPAY_SIG_B64_MAX + 4;
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-
-    in = g.in;
-    in.body.data = NULL;
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &in, now, 0), MGW_ERR_FORMAT);
-
-    assert_int_equal(mgw_wxpay_verify(keys, 1, NULL, now, 0), MGW_ERR_ARG);
-    assert_int_equal(mgw_wxpay_verify(NULL, 1, &g.in, now, 0), MGW_ERR_ARG);
-    assert_int_equal(mgw_wxpay_verify(keys, 1, &g.in, now, -1), MGW_ERR_ARG);
 }
 
 
@@ -1064,140 +738,6 @@ test_wxpay_gcm_vectors(void **state)
 }
 
 
-static void
-assert_wiped(const uint8_t *p, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        assert_int_equal(p[i], 0);
-    }
-}
-
-
-static void
-test_wxpay_gcm_tamper(void **state)
-{
-    char                  bad_key[33];
-    size_t                i, n, cl, bl;
-    uint8_t               raw[MGW_WXPAY_PLAIN_MAX(sizeof(notify_ciphertext))];
-    uint8_t               b64[sizeof(notify_ciphertext) + 4];
-    uint8_t               out[MGW_WXPAY_PLAIN_MAX(sizeof(notify_ciphertext))];
-    mgw_wxpay_resource_t  res, r;
-
-    (void) state;
-
-    res.associated_data = STR("transaction");
-    res.nonce = STR("fdasflkja484");
-    res.ciphertext = STR(notify_ciphertext);
-
-    assert_int_equal(mgw_base64_decode(U(notify_ciphertext),
-                                       LEN(notify_ciphertext), raw,
-                                       sizeof(raw), &cl),
-                     MGW_OK);
-
-    /* one bit in the ciphertext, in the tag (its first and last byte) */
-
-    for (i = 0; i < cl; i += (i + 17 < cl) ? 17 : 1) {
-        raw[i] ^= 0x01;
-        assert_int_equal(mgw_base64_encode(raw, cl, b64, sizeof(b64), &bl),
-                         MGW_OK);
-        raw[i] ^= 0x01;
-
-        r = res;
-        r.ciphertext.data = b64;
-        r.ciphertext.len = bl;
-
-        memset(out, 0xaa, sizeof(out));
-        assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), LEN(apiv3_key), &r,
-                                           out, sizeof(out), &n),
-                         MGW_ERR_TAG);
-        assert_int_equal(n, 0);
-        assert_wiped(out, cl);
-    }
-
-    /* other associated data, none, another nonce, another key */
-
-    r = res;
-    r.associated_data = STR("transactioN");
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), LEN(apiv3_key), &r, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_TAG);
-    r.associated_data = STR("");
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), LEN(apiv3_key), &r, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_TAG);
-
-    r = res;
-    r.nonce = STR("fdasflkja485");
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), LEN(apiv3_key), &r, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_TAG);
-
-    memcpy(bad_key, apiv3_key, sizeof(bad_key));
-    bad_key[31] ^= 0x01;
-    assert_int_equal(mgw_wxpay_decrypt(U(bad_key), 32, &res, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_TAG);
-
-    /* malformed: nonce length, base64, shorter than a tag; key length */
-
-    r = res;
-    r.nonce = STR("fdasflkja48");
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), LEN(apiv3_key), &r, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_FORMAT);
-
-    r = res;
-    r.ciphertext = STR("not base64!");
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), LEN(apiv3_key), &r, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_FORMAT);
-    r.ciphertext = STR("AAAAAAAAAAAAAAAAAAAA");            /* 15 bytes */
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), LEN(apiv3_key), &r, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_FORMAT);
-    r.ciphertext = STR("");
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), LEN(apiv3_key), &r, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_FORMAT);
-
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), 31, &res, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_ARG);
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), 33, &res, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_ARG);
-
-    /* an empty plaintext is only a tag, and still authenticated */
-
-    assert_int_equal(mgw_wxpay_encrypt(U(apiv3_key), LEN(apiv3_key),
-                                       &STR("x"), &STR("fdasflkja484"),
-                                       NULL, 0, b64, 24, &bl),
-                     MGW_OK);
-    assert_int_equal(bl, 24);
-
-    r.associated_data = STR("x");
-    r.nonce = STR("fdasflkja484");
-    r.ciphertext.data = b64;
-    r.ciphertext.len = bl;
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), LEN(apiv3_key), &r, out,
-                                       sizeof(out), &n),
-                     MGW_OK);
-    assert_int_equal(n, 0);
-
-    r.associated_data = STR("y");
-    assert_int_equal(mgw_wxpay_decrypt(U(apiv3_key), LEN(apiv3_key), &r, out,
-                                       sizeof(out), &n),
-                     MGW_ERR_TAG);
-
-    assert_int_equal(mgw_wxpay_encrypt(U(apiv3_key), LEN(apiv3_key),
-                                       &STR("x"), &STR("fdasflkja484"),
-                                       NULL, 0, b64, 23, &bl),
-                     MGW_ERR_SPACE);
-}
-
-
 int
 main(void)
 {
@@ -1205,15 +745,10 @@ main(void)
         cmocka_unit_test(test_wxpay_keys),
         cmocka_unit_test(test_wxpay_go_vectors),
         cmocka_unit_test(test_wxpay_authorize_known),
-        cmocka_unit_test(test_wxpay_authorize_random),
         cmocka_unit_test(test_wxpay_notify_known),
         cmocka_unit_test(test_wxpay_pay_sign_known),
-        cmocka_unit_test(test_wxpay_verify_tamper),
-        cmocka_unit_test(test_wxpay_verify_malformed),
         cmocka_unit_test(test_wxpay_gcm_vectors),
-        cmocka_unit_test(test_wxpay_gcm_tamper),
     };
 
-    return cmocka_run_group_tests_name("gateway_wxpay", tests, gen_setup,
-                                       gen_teardown);
+    return cmocka_run_group_tests_name("gateway_wxpay", tests, NULL, NULL);
 }
