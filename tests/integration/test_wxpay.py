@@ -191,6 +191,17 @@ def test_an_order_then_its_notification_credits_once(env):
     no_violations()
 
 
+def test_a_paid_order_is_credited_past_the_balance_cap(env):
+    """The money is taken when the notification comes: the credit cannot be
+    refused (a refusal would fail every retry of it)."""
+    mid, _, no = order(env, "paycap", 50000)
+    env.rcli("HSET", f"{{m:{mid}}}", "principal_fen", "999999999990000",
+             "balance_fen", "999999999990000")
+    res = notify(out_trade_no=no)
+    assert res[0]["status"] == 204, res
+    assert balance(env, mid) == (1000000000040000, 5000, 1000000000045000)
+
+
 def test_the_requestpayment_parameters_are_signed(env):
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import padding
